@@ -1,0 +1,30 @@
+"""datareach: where did the data go, who owns the place it went to, and which states can reach it.
+
+The public API is :func:`audit`, which returns an :class:`Audit` with the same content as the
+JSON report::
+
+    import datareach
+    result = datareach.audit(["examples/mobile-app-session.pcapng"])
+    for d in result.destinations:
+        print(d["host"], d["country"], d["as_org"])
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from datareach.api import Audit, audit
+
+__all__ = ["Audit", "__version__", "audit"]
+
+
+def __getattr__(name: str) -> Any:
+    # imported lazily so that `datareach --help` and the parsers do not pay for pyarrow
+    if name in ("audit", "Audit"):
+        from datareach import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'datareach' has no attribute {name!r}")

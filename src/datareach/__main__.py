@@ -1,0 +1,3 @@
+from datareach.cli import main
+
+raise SystemExit(main())

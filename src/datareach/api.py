@@ -1,0 +1,325 @@
+"""The public Python API: ``datareach.audit(...)``.
+
+The pipeline, in order:
+
+1. **ingest** -- each input's reader yields records (:mod:`datareach.model`);
+2. **resolve** -- connections are named (:mod:`datareach.resolve.naming`), grouped into
+   destinations, and enriched column by column with geography and registrable domains
+   (:mod:`datareach.resolve.geo`, :mod:`datareach.resolve.domains`);
+3. **report** -- :class:`Audit` holds the same content as the JSON document
+   (:meth:`Audit.to_dict`), which :mod:`datareach.report` renders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from datareach import __version__
+from datareach.ingest import detect_format, read_input
+from datareach.model import Connection, DnsAnswer, Exchange, InputError
+from datareach.resolve.domains import psl_source, registrable_domains
+from datareach.resolve.geo import GeoResolver
+from datareach.resolve.naming import DNS_SCHEMA, name_connections
+
+SCHEMA_VERSION = "1.0"
+
+CONNECTION_SCHEMA = pa.schema(
+    [
+        ("transport", pa.string()),
+        ("client_ip", pa.string()),
+        ("client_port", pa.int32()),
+        ("server_ip", pa.string()),
+        ("server_port", pa.int32()),
+        ("first_seen", pa.float64()),
+        ("last_seen", pa.float64()),
+        ("packets_out", pa.int64()),
+        ("bytes_out", pa.int64()),
+        ("packets_in", pa.int64()),
+        ("bytes_in", pa.int64()),
+        ("sni", pa.string()),
+        ("quic_sni", pa.string()),
+        ("http_host", pa.string()),
+        ("ech", pa.bool_()),
+        ("protocol", pa.string()),
+        ("app", pa.string()),
+        ("input_index", pa.int32()),
+    ]
+)
+
+
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds to an ISO 8601 UTC timestamp with microseconds."""
+    if ts is None:
+        return None
+    try:
+        return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+@dataclass
+class InputReport:
+    path: str
+    format: str | None
+    sha256: str
+    size: int
+    records_read: int = 0
+    errors: list[InputError] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "format": self.format,
+            "sha256": self.sha256,
+            "size": self.size,
+            "records_read": self.records_read,
+            "errors": [e.to_json() for e in self.errors],
+        }
+
+
+@dataclass
+class Audit:
+    """The result of an audit: the same content as the JSON document."""
+
+    inputs: list[InputReport]
+    destinations: list[dict[str, Any]]
+    exchanges: list[dict[str, Any]]
+    dns: list[dict[str, Any]]
+    data_sources: list[dict[str, Any]]
+    generated_at: str
+    #: The exchanges with their request headers and bodies, for the detectors (not in the JSON).
+    raw_exchanges: list[Exchange] = field(default_factory=list, repr=False)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(e for i in self.inputs for e in i.errors)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "destinations": len(self.destinations),
+            "registrable_domains": len({d["registrable_domain"] or d["host"] for d in self.destinations}),
+            "connections": sum(d["connections"] for d in self.destinations),
+            "bytes_out": sum(d["bytes_out"] for d in self.destinations),
+            "bytes_in": sum(d["bytes_in"] for d in self.destinations),
+            "exchanges": len(self.exchanges),
+            "countries": sorted({c for d in self.destinations for c in d["countries"]}),
+            "apps": sorted({d["app"] for d in self.destinations if d["app"]}),
+            "errors": sum(len(i.errors) for i in self.inputs),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool": {"name": "datareach", "version": __version__},
+            "generated_at": self.generated_at,
+            "data_sources": self.data_sources,
+            "inputs": [i.to_dict() for i in self.inputs],
+            "summary": self.summary(),
+            "destinations": self.destinations,
+            "exchanges": self.exchanges,
+            "dns": self.dns,
+        }
+
+
+def _sha256(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def audit(
+    inputs: Sequence[str | os.PathLike[str]],
+    *,
+    geo_db: Sequence[str | os.PathLike[str]] | None = None,
+    keep_bodies: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Audit:
+    """Audit capture files (pcap, pcapng, HAR; detected from content).
+
+    ``geo_db``: MaxMind-format .mmdb files to use instead of the shipped geo data.
+    ``keep_bodies``: keep request headers and bodies in :attr:`Audit.raw_exchanges`.
+    ``progress(input_index, bytes_done)`` is called while large inputs are read.
+    """
+    reports: list[InputReport] = []
+    conns: list[Connection] = []
+    answers: list[DnsAnswer] = []
+    exchanges: list[Exchange] = []
+    for idx, raw in enumerate(inputs):
+        path = Path(raw)
+        try:
+            digest, size = _sha256(path)
+            fmt = detect_format(path)
+        except OSError as e:
+            rep = InputReport(str(raw), None, "", 0)
+            rep.errors.append(InputError(f"cannot read the file: {e.strerror or e}", fatal=True))
+            reports.append(rep)
+            continue
+        rep = InputReport(str(raw), fmt, digest, size)
+        reports.append(rep)
+        cb = (lambda n, i=idx: progress(i, n)) if progress is not None else None
+        for rec in read_input(path, idx, fmt, cb):
+            if isinstance(rec, Connection):
+                conns.append(rec)
+            elif isinstance(rec, DnsAnswer):
+                answers.append(rec)
+            elif isinstance(rec, Exchange):
+                exchanges.append(rec)
+            else:
+                rep.errors.append(rec)
+                continue
+            rep.records_read += 1
+    geo = GeoResolver([Path(p) for p in geo_db] if geo_db else None)
+    destinations = build_destinations(conns, answers, geo)
+    sources = [s.to_dict() for s in geo.sources()] + [psl_source().to_dict()]
+    return Audit(
+        inputs=reports,
+        destinations=destinations,
+        exchanges=[_exchange_json(e) for e in sorted(exchanges, key=lambda e: e.ts)],
+        dns=_dns_json(answers),
+        data_sources=sources,
+        generated_at=iso(datetime.now(UTC).timestamp()) or "",
+        raw_exchanges=exchanges if keep_bodies else [],
+    )
+
+
+def connections_table(conns: Sequence[Connection]) -> pa.Table:
+    cols: dict[str, list[Any]] = {name: [] for name in CONNECTION_SCHEMA.names}
+    for c in conns:
+        for name in CONNECTION_SCHEMA.names:
+            cols[name].append(getattr(c, name))
+    return pa.table(cols, schema=CONNECTION_SCHEMA)
+
+
+def dns_table(answers: Sequence[DnsAnswer]) -> pa.Table:
+    return pa.table(
+        {
+            "ts": [a.ts for a in answers],
+            "qname": [a.qname for a in answers],
+            "address": [a.address for a in answers],
+            "cname_chain": [list(a.cname_chain) for a in answers],
+            "input_index": [a.input_index for a in answers],
+        },
+        schema=DNS_SCHEMA,
+    )
+
+
+def build_destinations(conns: Sequence[Connection], answers: Sequence[DnsAnswer],
+                       geo: GeoResolver) -> list[dict[str, Any]]:
+    """Name connections, group them by (app, host), and enrich each group."""
+    table = name_connections(connections_table(conns), dns_table(answers))
+    if table.num_rows == 0:
+        return []
+    # enrichment over the distinct server addresses, as columns
+    ips = pc.unique(table.column("server_ip"))
+    geo_table = geo.enrich(ips)
+    geo_by_ip = {
+        ip: row
+        for ip, row in zip(ips.to_pylist(), geo_table.to_pylist(), strict=True)
+    }
+    rows = table.to_pylist()
+    groups: dict[tuple[str | None, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["app"], r["host"]), []).append(r)
+    hosts = [h for _, h in groups]
+    domains = registrable_domains(pa.array(hosts, pa.string())).to_pylist()
+    out: list[dict[str, Any]] = []
+    rank = {s: i for i, s in enumerate(("sni", "quic", "http", "dns", "ip"))}
+    for ((app, host), members), domain in zip(groups.items(), domains, strict=True):
+        bytes_by_ip: dict[str, int] = {}
+        for m in members:
+            bytes_by_ip[m["server_ip"]] = bytes_by_ip.get(m["server_ip"], 0) + m["bytes_out"] + m["bytes_in"]
+        ips_sorted = sorted(bytes_by_ip, key=lambda ip: (-bytes_by_ip[ip], ip))
+        servers = [{"ip": ip, **geo_by_ip.get(ip, {})} for ip in ips_sorted]
+        primary = servers[0] if servers else {}
+        names: dict[str, None] = {}
+        chain: list[str] | None = None
+        for m in members:
+            for n in m["dns_names"] or []:
+                names.setdefault(n, None)
+            if chain is None and m["cname_chain"]:
+                chain = m["cname_chain"]
+        out.append(
+            {
+                "host": host,
+                "registrable_domain": domain,
+                "name_source": min((m["name_source"] for m in members), key=lambda s: rank[s]),
+                "name_sources": sorted({m["name_source"] for m in members}, key=lambda s: rank[s]),
+                "names": list(names),
+                "cname_chain": chain or [],
+                "ips": ips_sorted,
+                "ports": sorted({m["server_port"] for m in members}),
+                "transports": sorted({m["transport"] for m in members}),
+                "protocols": sorted({m["protocol"] for m in members if m["protocol"]}),
+                "ip_scope": primary.get("ip_scope"),
+                "country": primary.get("country"),
+                "countries": sorted({s["country"] for s in servers if s.get("country")}),
+                "asn": primary.get("asn"),
+                "as_org": primary.get("as_org"),
+                "servers": servers,
+                "bytes_out": sum(m["bytes_out"] for m in members),
+                "bytes_in": sum(m["bytes_in"] for m in members),
+                "packets_out": sum(m["packets_out"] for m in members),
+                "packets_in": sum(m["packets_in"] for m in members),
+                "connections": len(members),
+                "first_seen": iso(min(m["first_seen"] for m in members)),
+                "last_seen": iso(max(m["last_seen"] for m in members)),
+                "ech": any(m["ech"] for m in members),
+                "app": app,
+                "inputs": sorted({m["input_index"] for m in members}),
+            }
+        )
+    out.sort(key=lambda d: (d["app"] or "", d["registrable_domain"] or d["host"], d["host"]))
+    return out
+
+
+def _exchange_json(e: Exchange) -> dict[str, Any]:
+    return {
+        "ts": iso(e.ts),
+        "host": e.host,
+        "method": e.method,
+        "url": e.url,
+        "scheme": e.scheme,
+        "http_version": e.http_version,
+        "status": e.status,
+        "request_body_size": len(e.request_body),
+        "request_body_truncated": e.request_body_truncated,
+        "response_size": e.response_size,
+        "server_ip": e.server_ip,
+        "server_port": e.server_port,
+        "app": e.app,
+        "input": e.input_index,
+    }
+
+
+def _dns_json(answers: Sequence[DnsAnswer]) -> list[dict[str, Any]]:
+    """Distinct (name, address, chain) answers with when they were first seen and how often."""
+    seen: dict[tuple[str, str, tuple[str, ...]], dict[str, Any]] = {}
+    for a in answers:
+        key = (a.qname, a.address, a.cname_chain)
+        row = seen.get(key)
+        if row is None:
+            seen[key] = {
+                "qname": a.qname, "rtype": a.rtype, "address": a.address,
+                "cname_chain": list(a.cname_chain), "ttl": a.ttl,
+                "first_seen": a.ts, "answers": 1, "input": a.input_index,
+            }
+        else:
+            row["answers"] += 1
+            row["first_seen"] = min(row["first_seen"], a.ts)
+    out = sorted(seen.values(), key=lambda r: (r["first_seen"], r["qname"], r["address"]))
+    for r in out:
+        r["first_seen"] = iso(r["first_seen"])
+    return out

@@ -1,0 +1,57 @@
+"""Ingest: one module per input format, each yielding the records of :mod:`datareach.model`.
+
+* :mod:`datareach.ingest.pcap` -- classic pcap and pcapng (frames go through
+  :mod:`~datareach.ingest.packets`, which calls the protocol parsers :mod:`~datareach.ingest.dns`,
+  :mod:`~datareach.ingest.tls`, :mod:`~datareach.ingest.quic` and :mod:`~datareach.ingest.http1`);
+* :mod:`datareach.ingest.har` -- HAR 1.2 from browsers, mitmproxy, HTTP Toolkit and PCAPdroid.
+
+:func:`detect_format` decides from the content, never from the file name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from datareach.model import InputError, ProgressCallback, Record
+
+FORMATS = ("pcap", "pcapng", "har")
+SNIFF_BYTES = 64 * 1024
+
+
+def detect_format(path: Path) -> str | None:
+    """'pcap', 'pcapng' or 'har' from the file's first bytes; None when unrecognised."""
+    from datareach.ingest import har, pcap
+
+    with open(path, "rb") as f:
+        head = f.read(SNIFF_BYTES)
+    kind = pcap.sniff(head)
+    if kind is not None:
+        return kind
+    if har.looks_like_har(head):
+        return "har"
+    return None
+
+
+def read_input(path: Path, input_index: int, fmt: str | None = None,
+               progress: ProgressCallback | None = None) -> Iterator[Record]:
+    """Yield the records of one input file, whatever its format."""
+    from datareach.ingest import har, pcap
+
+    try:
+        kind = fmt or detect_format(path)
+    except OSError as e:
+        yield InputError(f"cannot read the file: {e.strerror or e}", fatal=True)
+        return
+    if kind in ("pcap", "pcapng"):
+        reader = pcap.read_capture
+    elif kind == "har":
+        reader = har.read_har
+    else:
+        yield InputError("unrecognised input format: not pcap, pcapng or HAR (checked the content, "
+                         "not the file name)", offset=0, fatal=True)
+        return
+    try:
+        yield from reader(path, input_index, progress)
+    except OSError as e:
+        yield InputError(f"read error: {e.strerror or e}", fatal=True)

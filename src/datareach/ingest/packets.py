@@ -1,0 +1,565 @@
+"""From link-layer frames to connections, DNS answers and HTTP exchanges.
+
+:class:`PacketDecoder` is the per-packet hot path shared by the pcap and pcapng readers. For each
+frame it slices the link-layer, IP and TCP/UDP headers by hand (no per-packet objects: see
+../shared/reference/performance-baseline.md for why), updates the connection table, and hands
+the payload to an application-layer parser only while the connection still has something to
+tell: the TLS ClientHello, the QUIC Initial packets, HTTP/1.x requests, DNS responses.
+
+Records produced are appended to :attr:`PacketDecoder.records`, which the reader drains.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections import deque
+from typing import Final
+
+from datareach.ingest import dns, http1, tls
+from datareach.ingest.quic import QuicInitialAssembler, looks_like_quic_initial
+from datareach.model import Connection, DnsAnswer, Exchange, Record
+
+# Link types (https://www.tcpdump.org/linktypes.html)
+LINKTYPE_NULL: Final = 0
+LINKTYPE_ETHERNET: Final = 1
+LINKTYPE_RAW: Final = 101
+LINKTYPE_RAW_ALT: Final = (12, 14)  # DLT_RAW as some systems wrote it
+LINKTYPE_LOOP: Final = 108
+LINKTYPE_LINUX_SLL: Final = 113
+LINKTYPE_IPV4: Final = 228
+LINKTYPE_IPV6: Final = 229
+LINKTYPE_LINUX_SLL2: Final = 276
+SUPPORTED_LINKTYPES: Final = frozenset({0, 1, 12, 14, 101, 108, 113, 228, 229, 276})
+
+ETH_IPV4: Final = 0x0800
+ETH_IPV6: Final = 0x86DD
+VLAN_TYPES: Final = frozenset({0x8100, 0x88A8, 0x9100})
+BSD_AF_INET6: Final = frozenset({24, 28, 30})
+IPV6_EXT_HEADERS: Final = frozenset({0, 43, 60, 51})
+
+# Connection inspection states
+UNDECIDED: Final = 0
+TLS: Final = 1
+HTTP: Final = 2
+DNS_TCP: Final = 3
+QUIC: Final = 4
+DONE: Final = 9
+
+#: Ports whose owner is the server when the first packet seen is not a SYN.
+SERVICE_PORTS: Final = frozenset({53, 80, 443, 853, 5228, 5222, 5223, 8080, 8443, 1883, 8883, 123, 3478, 5353})
+MAX_TLS_HEAD: Final = 1 << 16
+MAX_OOO_SEGMENTS: Final = 64
+MAX_DNS_TCP_BUFFER: Final = 1 << 17
+
+
+class _Stream:
+    """In-order delivery of one direction of a TCP connection.
+
+    Handles retransmissions and overlaps (already-delivered bytes are trimmed) and segments that
+    arrive early (held until the gap is filled, up to :data:`MAX_OOO_SEGMENTS`).
+    """
+
+    __slots__ = ("gap", "next", "ooo")
+
+    def __init__(self, next_seq: int | None) -> None:
+        self.next = next_seq
+        self.ooo: dict[int, bytes] | None = None
+        self.gap = False
+
+    def add(self, seq: int, payload: bytes) -> bytes | None:
+        nxt = self.next
+        if nxt is None:
+            self.next = nxt = seq
+        rel = (seq - nxt) & 0xFFFFFFFF
+        if rel >= 0x80000000:  # starts before what we have: retransmission or overlap
+            overlap = (nxt - seq) & 0xFFFFFFFF
+            if overlap >= len(payload):
+                return None
+            payload = payload[overlap:]
+        elif rel:  # a gap before it: keep for later
+            ooo = self.ooo
+            if ooo is None:
+                ooo = self.ooo = {}
+            if len(ooo) >= MAX_OOO_SEGMENTS:
+                self.gap = True  # a segment is missing from the capture
+                return None
+            ooo[seq] = payload
+            return None
+        nxt = (nxt + len(payload)) & 0xFFFFFFFF
+        if self.ooo:
+            parts = [payload]
+            progressed = True
+            while progressed and self.ooo:
+                progressed = False
+                for s in list(self.ooo):
+                    r = (nxt - s) & 0xFFFFFFFF
+                    if r < 0x80000000:  # starts at or before nxt
+                        d = self.ooo.pop(s)
+                        if r < len(d):
+                            parts.append(d[r:])
+                            nxt = (nxt + len(d) - r) & 0xFFFFFFFF
+                        progressed = True
+            payload = b"".join(parts)
+        self.next = nxt
+        return payload
+
+
+class Flow:
+    """State of one connection while the capture is read."""
+
+    __slots__ = (
+        "alpn", "app", "bytes_in", "bytes_out", "client_port", "cstream", "ech", "first", "head",
+        "http_host", "key", "last", "pending", "pkts_in", "pkts_out", "protocol", "quic",
+        "quic_sni", "req", "resp", "server_port", "sni", "sstream", "state", "tcp", "v6",
+    )
+
+    def __init__(self, key: bytes, v6: bool, tcp: bool, ts: float, cport: int, sport: int) -> None:
+        self.key = key
+        self.v6 = v6
+        self.tcp = tcp
+        self.first = ts
+        self.last = ts
+        self.pkts_out = 0
+        self.bytes_out = 0
+        self.pkts_in = 0
+        self.bytes_in = 0
+        self.client_port = cport
+        self.server_port = sport
+        self.state = UNDECIDED
+        self.sni: str | None = None
+        self.quic_sni: str | None = None
+        self.http_host: str | None = None
+        self.ech = False
+        self.alpn: tuple[str, ...] = ()
+        self.protocol: str | None = None
+        self.app: str | None = None
+        self.cstream: _Stream | None = None
+        self.sstream: _Stream | None = None
+        self.head: bytearray | None = None
+        self.req: http1.RequestStream | None = None
+        self.resp: http1.ResponseStream | None = None
+        self.pending: deque[Exchange] | None = None
+        self.quic: QuicInitialAssembler | None = None
+
+    def addresses(self) -> tuple[str, str]:
+        k = self.key
+        if self.v6:
+            return socket.inet_ntop(socket.AF_INET6, k[0:16]), socket.inet_ntop(socket.AF_INET6, k[16:32])
+        return socket.inet_ntop(socket.AF_INET, k[0:4]), socket.inet_ntop(socket.AF_INET, k[4:8])
+
+
+def _reverse_key(key: bytes, v6: bool) -> bytes:
+    if v6:
+        return key[16:32] + key[0:16] + key[34:36] + key[32:34]
+    return key[4:8] + key[0:4] + key[10:12] + key[8:10]
+
+
+class PacketDecoder:
+    """Decodes frames of one input and accumulates its connections."""
+
+    def __init__(self, input_index: int, body_cap: int = http1.DEFAULT_BODY_CAP) -> None:
+        self.input_index = input_index
+        self.body_cap = body_cap
+        self.tcp_flows: dict[bytes, tuple[Flow, bool]] = {}
+        self.udp_flows: dict[bytes, tuple[Flow, bool]] = {}
+        self.flows: list[Flow] = []
+        self.records: list[Record] = []
+        self.packets = 0
+        self.non_ip = 0
+        self.malformed = 0
+        self.cut = 0
+
+    # -- per packet -------------------------------------------------------------------------
+
+    def packet(self, ts: float, data: bytes, linktype: int, app: str | None = None) -> None:
+        """Process one frame. ``data`` is what was captured (possibly cut by the snaplen)."""
+        self.packets += 1
+        try:
+            if linktype == 1:
+                et = (data[12] << 8) | data[13]
+                off = 14
+                while et in VLAN_TYPES:
+                    et = (data[off + 2] << 8) | data[off + 3]
+                    off += 4
+                if et == ETH_IPV4:
+                    self._ipv4(ts, data, off, app)
+                elif et == ETH_IPV6:
+                    self._ipv6(ts, data, off, app)
+                else:
+                    self.non_ip += 1
+                return
+            if linktype in (101, 228, 229, 12, 14):
+                off = 0
+            elif linktype == 113:
+                off = 16
+            elif linktype == 276:
+                off = 20
+            elif linktype == 0 or linktype == 108:
+                off = 4
+            else:
+                self.non_ip += 1
+                return
+            ver = data[off] >> 4
+            if ver == 4:
+                self._ipv4(ts, data, off, app)
+            elif ver == 6:
+                self._ipv6(ts, data, off, app)
+            else:
+                self.non_ip += 1
+        except IndexError:
+            self.malformed += 1
+
+    def _ipv4(self, ts: float, data: bytes, ip: int, app: str | None) -> None:
+        ihl = (data[ip] & 0x0F) << 2
+        total = (data[ip + 2] << 8) | data[ip + 3]
+        proto = data[ip + 9]
+        if ihl < 20 or total < ihl:
+            self.malformed += 1
+            return
+        if (data[ip + 6] & 0x1F) or data[ip + 7]:  # a non-first fragment: no ports
+            return
+        l4 = ip + ihl
+        if ihl == 20:
+            key = data[ip + 12 : ip + 24]
+        else:
+            key = data[ip + 12 : ip + 20] + data[l4 : l4 + 4]
+        if len(key) != 12:
+            self.malformed += 1
+            return
+        end = ip + total
+        if proto == 6:
+            self._tcp(ts, data, l4, end, key, False, app)
+        elif proto == 17:
+            self._udp(ts, data, l4, end, key, False, app)
+
+    def _ipv6(self, ts: float, data: bytes, ip: int, app: str | None) -> None:
+        plen = (data[ip + 4] << 8) | data[ip + 5]
+        nh = data[ip + 6]
+        l4 = ip + 40
+        end = l4 + plen
+        hops = 0
+        while nh in IPV6_EXT_HEADERS or nh == 44:
+            if nh == 44:  # fragment header
+                if ((data[l4 + 2] << 8) | data[l4 + 3]) & 0xFFF8:
+                    return  # non-first fragment
+                nh = data[l4]
+                l4 += 8
+            elif nh == 51:  # AH: length in 4-byte units
+                nh, l4 = data[l4], l4 + ((data[l4 + 1] + 2) << 2)
+            else:
+                nh, l4 = data[l4], l4 + ((data[l4 + 1] + 1) << 3)
+            hops += 1
+            if hops > 8:
+                self.malformed += 1
+                return
+        if l4 == ip + 40:
+            key = data[ip + 8 : ip + 44]
+        else:
+            key = data[ip + 8 : ip + 40] + data[l4 : l4 + 4]
+        if len(key) != 36:
+            self.malformed += 1
+            return
+        if nh == 6:
+            self._tcp(ts, data, l4, end, key, True, app)
+        elif nh == 17:
+            self._udp(ts, data, l4, end, key, True, app)
+
+    def _new_flow(self, table: dict[bytes, tuple[Flow, bool]], key: bytes, v6: bool, tcp: bool,
+                  ts: float, from_client: bool, app: str | None) -> tuple[Flow, bool]:
+        rkey = _reverse_key(key, v6)
+        pk = 32 if v6 else 8
+        sport = (key[pk] << 8) | key[pk + 1]
+        dport = (key[pk + 2] << 8) | key[pk + 3]
+        if from_client:
+            flow = Flow(key, v6, tcp, ts, sport, dport)
+        else:
+            flow = Flow(rkey, v6, tcp, ts, dport, sport)
+        flow.app = app
+        table[flow.key] = (flow, True)
+        table[_reverse_key(flow.key, v6)] = (flow, False)
+        self.flows.append(flow)
+        return flow, from_client
+
+    def _tcp(self, ts: float, data: bytes, l4: int, end: int, key: bytes, v6: bool, app: str | None) -> None:
+        hit = self.tcp_flows.get(key)
+        flags = data[l4 + 13]
+        doff = (data[l4 + 12] >> 4) << 2
+        start = l4 + doff
+        wire_len = end - start
+        if wire_len < 0:
+            self.malformed += 1
+            return
+        if hit is None:
+            pk = 32 if v6 else 8
+            sport = (key[pk] << 8) | key[pk + 1]
+            dport = (key[pk + 2] << 8) | key[pk + 3]
+            if flags & 0x02:  # SYN: the sender is the client unless it is a SYN-ACK
+                from_client = not flags & 0x10
+            else:
+                from_client = not (sport in SERVICE_PORTS and dport not in SERVICE_PORTS) and not (
+                    sport < 1024 <= dport
+                )
+            hit = self._new_flow(self.tcp_flows, key, v6, True, ts, from_client, app)
+        flow, out = hit
+        flow.last = ts
+        if out:
+            flow.pkts_out += 1
+            flow.bytes_out += wire_len
+        else:
+            flow.pkts_in += 1
+            flow.bytes_in += wire_len
+        state = flow.state
+        if state == DONE:
+            return
+        seq = int.from_bytes(data[l4 + 4 : l4 + 8], "big")
+        if flags & 0x02:  # SYN or SYN-ACK: learn the initial sequence number
+            nxt = (seq + 1) & 0xFFFFFFFF
+            if out:
+                if flow.cstream is None:
+                    flow.cstream = _Stream(nxt)
+            elif flow.sstream is None:
+                flow.sstream = _Stream(nxt)
+            return
+        if wire_len == 0:
+            return
+        payload = data[start:end]
+        if len(payload) < wire_len:
+            self.cut += 1
+        if out:
+            cs = flow.cstream
+            if cs is None:
+                cs = flow.cstream = _Stream(None)
+            chunk = cs.add(seq, payload)
+            if chunk:
+                self._client_bytes(flow, chunk, ts)
+            if cs.gap or len(payload) < wire_len:
+                self._give_up(flow, ts)
+        elif state == HTTP or state == DNS_TCP:
+            ss = flow.sstream
+            if ss is None:
+                ss = flow.sstream = _Stream(None)
+            chunk = ss.add(seq, payload)
+            if chunk:
+                self._server_bytes(flow, chunk, ts)
+            if ss.gap or len(payload) < wire_len:
+                self._give_up(flow, ts)
+
+    def _udp(self, ts: float, data: bytes, l4: int, end: int, key: bytes, v6: bool, app: str | None) -> None:
+        hit = self.udp_flows.get(key)
+        payload = data[l4 + 8 : end]
+        wire_len = end - l4 - 8
+        if wire_len < 0:
+            self.malformed += 1
+            return
+        pk = 32 if v6 else 8
+        sport = (key[pk] << 8) | key[pk + 1]
+        if hit is None:
+            dport = (key[pk + 2] << 8) | key[pk + 3]
+            from_client = not (sport in SERVICE_PORTS and dport not in SERVICE_PORTS) and not (
+                sport < 1024 <= dport
+            )
+            hit = self._new_flow(self.udp_flows, key, v6, False, ts, from_client, app)
+        flow, out = hit
+        flow.last = ts
+        if len(payload) < wire_len:
+            self.cut += 1
+        if out:
+            flow.pkts_out += 1
+            flow.bytes_out += wire_len
+            if flow.state != DONE and flow.server_port != 53:
+                self._udp_client(flow, payload)
+        else:
+            flow.pkts_in += 1
+            flow.bytes_in += wire_len
+            if sport == 53 or sport == 5353:
+                flow.protocol = "dns"
+                self._dns_message(payload, ts)
+
+    # -- application layer ------------------------------------------------------------------
+
+    def _udp_client(self, flow: Flow, payload: bytes) -> None:
+        q = flow.quic
+        if q is None:
+            if not looks_like_quic_initial(payload):
+                if flow.pkts_out > 4:
+                    flow.state = DONE
+                return
+            q = flow.quic = QuicInitialAssembler()
+            flow.protocol = "quic"
+        hello = q.feed(payload)
+        if hello is not None:
+            flow.quic_sni = hello.server_name
+            flow.ech = flow.ech or hello.ech
+            flow.alpn = hello.alpn
+        if q.done:
+            flow.state = DONE
+            flow.quic = None
+
+    def _dns_message(self, payload: bytes, ts: float) -> None:
+        resp = dns.parse_response(payload)
+        if resp is None:
+            return
+        for asked, rtype, addr, ttl, chain in resp.chains():
+            self.records.append(DnsAnswer(ts, asked, rtype, addr, chain, ttl, self.input_index))  # type: ignore[arg-type]
+
+    def _give_up(self, flow: Flow, ts: float) -> None:
+        """Stop inspecting a connection whose stream has a hole (lost or cut segments)."""
+        if flow.req is not None:
+            last = flow.req.flush()
+            if last is not None:
+                self._request(flow, last, ts)
+        self._flush_pending(flow)
+        flow.state = DONE
+        flow.cstream = flow.sstream = None
+        flow.head = None
+        flow.req = flow.resp = None
+
+    def _client_bytes(self, flow: Flow, chunk: bytes, ts: float) -> None:
+        state = flow.state
+        if state == UNDECIDED:
+            head = flow.head
+            if head is None:
+                head = flow.head = bytearray()
+            head += chunk
+            if tls.looks_like_tls(head):
+                state = flow.state = TLS
+                flow.protocol = "tls"
+            elif http1.looks_like_http_request(head):
+                flow.state = HTTP
+                flow.protocol = "http"
+                flow.req = http1.RequestStream(self.body_cap)
+                flow.resp = http1.ResponseStream()
+                flow.pending = deque()
+                flow.head = None
+                self._http_client(flow, bytes(head), ts)
+                return
+            elif flow.server_port == 53 and len(head) >= 2:
+                flow.state = DNS_TCP
+                flow.protocol = "dns"
+                flow.head = None  # queries carry nothing we need; answers come from the server
+                return
+            elif len(head) >= 16:
+                flow.state = DONE
+                flow.head = None
+                flow.cstream = None
+                return
+            else:
+                return
+        elif state == TLS and flow.head is not None:
+            flow.head += chunk
+        if state == TLS:
+            self._tls_client(flow, ts)
+        elif state == HTTP:
+            self._http_client(flow, chunk, ts)
+
+    def _tls_client(self, flow: Flow, ts: float) -> None:
+        head = flow.head
+        if head is None:
+            return
+        try:
+            msg = tls.client_hello_from_records(head)
+        except tls.NeedMore:
+            if len(head) > MAX_TLS_HEAD:
+                self._give_up(flow, ts)
+            return
+        if msg is not None:
+            hello = tls.parse_client_hello(msg)
+            if hello is not None:
+                flow.sni = hello.server_name
+                flow.ech = hello.ech
+                flow.alpn = hello.alpn
+        flow.state = DONE
+        flow.head = None
+        flow.cstream = flow.sstream = None
+
+    def _http_client(self, flow: Flow, chunk: bytes, ts: float) -> None:
+        req = flow.req
+        if req is None:
+            return
+        for parsed in req.feed(chunk):
+            self._request(flow, parsed, ts)
+        if req.broken:
+            self._give_up(flow, ts)
+
+    def _request(self, flow: Flow, parsed: http1.ParsedRequest, ts: float) -> None:
+        host = parsed.header("host") or ""
+        if flow.http_host is None and host:
+            flow.http_host = host.split(":")[0].lower() if not host.startswith("[") else host.lower()
+        target = parsed.target
+        if target.startswith(("http://", "https://")):
+            url = target
+        else:
+            url = f"http://{host or '?'}{target}"
+        cip, sip = flow.addresses()
+        ex = Exchange(
+            ts=ts, scheme="http", method=parsed.method, host=(host.split(":")[0] if host else sip).lower(),
+            url=url, target=target, http_version=parsed.version, request_headers=parsed.headers,
+            request_body=parsed.body, request_body_truncated=parsed.body_truncated,
+            server_ip=sip, server_port=flow.server_port, app=flow.app, input_index=self.input_index,
+        )
+        if flow.resp is not None and flow.pending is not None and not flow.resp.broken:
+            flow.resp.head_methods.append(parsed.method == "HEAD")
+            flow.pending.append(ex)
+        else:
+            self.records.append(ex)
+
+    def _server_bytes(self, flow: Flow, chunk: bytes, ts: float) -> None:
+        if flow.state == DNS_TCP:
+            head = flow.head
+            if head is None:
+                head = flow.head = bytearray()
+            head += chunk
+            while len(head) >= 2:
+                mlen = (head[0] << 8) | head[1]
+                if len(head) < 2 + mlen:
+                    if len(head) > MAX_DNS_TCP_BUFFER:
+                        self._give_up(flow, ts)
+                    return
+                self._dns_message(bytes(head[2 : 2 + mlen]), ts)
+                del head[: 2 + mlen]
+            return
+        resp = flow.resp
+        pending = flow.pending
+        if resp is None or pending is None:
+            return
+        for r in resp.feed(chunk):
+            if pending:
+                ex = pending.popleft()
+                ex.status = r.status
+                ex.response_size = r.body_size
+                self.records.append(ex)
+        if resp.broken:
+            self._flush_pending(flow)
+
+    def _flush_pending(self, flow: Flow) -> None:
+        if flow.pending:
+            self.records.extend(flow.pending)
+            flow.pending.clear()
+
+    # -- end of input -------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """Flush what is still in progress and turn every flow into a Connection record."""
+        for flow in self.flows:
+            if flow.req is not None:
+                last = flow.req.flush()
+                if last is not None:
+                    self._request(flow, last, flow.last)
+            self._flush_pending(flow)
+            cip, sip = flow.addresses()
+            self.records.append(
+                Connection(
+                    transport="tcp" if flow.tcp else "udp",
+                    client_ip=cip, client_port=flow.client_port,
+                    server_ip=sip, server_port=flow.server_port,
+                    first_seen=flow.first, last_seen=flow.last,
+                    packets_out=flow.pkts_out, bytes_out=flow.bytes_out,
+                    packets_in=flow.pkts_in, bytes_in=flow.bytes_in,
+                    sni=flow.sni, quic_sni=flow.quic_sni, http_host=flow.http_host,
+                    ech=flow.ech, protocol=flow.protocol, alpn=flow.alpn, app=flow.app,
+                    input_index=self.input_index,
+                )
+            )
+        self.flows.clear()
+        self.tcp_flows.clear()
+        self.udp_flows.clear()

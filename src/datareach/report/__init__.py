@@ -1,0 +1,1 @@
+"""Report: render an audit as a terminal table (:mod:`.table`) or JSON (:mod:`.json_report`)."""

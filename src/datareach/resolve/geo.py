@@ -1,0 +1,752 @@
+"""Where a server is: address scope, country and autonomous system, a whole column at a time.
+
+:class:`GeoResolver` turns a column of IP address text into a table with the columns
+``ip_scope``, ``country``, ``asn`` and ``as_org``. It works on pyarrow arrays, never on one
+record object at a time: the column is dictionary-encoded, each *distinct* address is looked up
+once (and remembered across calls), and the answers are taken back to the full length. The same
+code can then serve a pcap of a phone's morning or a month of an organisation's Zeek logs.
+
+Scope comes first. Addresses that do not route on the public internet (RFC 1918, CGNAT,
+loopback, link-local, multicast, IPv6 ULA, documentation ranges and the rest of the IANA
+special-purpose registries) are labelled by :func:`ip_scope` and are *never* given a country
+or an AS: a database may well have an answer for them, but it would be a guess about somebody
+else's network, not about the server the traffic went to. IPv4-mapped IPv6 addresses
+(``::ffff:192.0.2.1``) and NAT64 addresses in the well-known prefix (``64:ff9b::/96``,
+RFC 6052) are treated as the IPv4 address they carry: that is the server actually reached.
+
+Data sources:
+
+* By default the country + ASN data that ships inside the ``geoip2fast`` wheel
+  (``geoip2fast-asn-ipv6.dat.gz``, IPv4 and IPv6), which is MaxMind GeoLite2 data of a fixed
+  date (the label inside the file says so; :meth:`GeoResolver.sources` reports it). That file
+  keeps the AS *organisation name* for every network but **not the AS number** (it stores a
+  list of names and, per network, an index into it), so with the default data ``asn`` is
+  always null; the :class:`DataSource` says so in its ``note``. Nothing is ever fetched from
+  the network: geoip2fast's own updater is not used.
+* ``GeoResolver([path, ...])``: one or more MaxMind DB (``.mmdb``) files read with
+  ``maxminddb``. The layout is recognised from the metadata ``database_type`` and from the
+  shape of the records: MaxMind GeoLite2/GeoIP2 Country, City and ASN, DB-IP lite country,
+  city and ASN, IPinfo (``country`` as a plain code, ``asn`` as ``"AS15169"``, ``as_name``)
+  and IPinfo's lite / country_asn layouts (``country_code``, ``asn``, ``as_name``). Each output
+  column comes from the first file, in the order given, that has an answer for that address,
+  so a country file and an ASN file can be combined. User files replace the default data
+  entirely: answers in one report never mix two vendors' data unless the user asked for it.
+
+``country`` is an ISO 3166-1 alpha-2 code or null; pseudo-codes some databases use for
+unknown or continent-level data (``EU``, ``AP``, ``ZZ``, ``XX`` ...) become null.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import datetime as _dt
+import gzip
+import importlib.metadata
+import importlib.util
+import io
+import ipaddress
+import pickle
+import re
+import socket
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = [
+    "ENRICH_SCHEMA",
+    "SCOPES",
+    "DataSource",
+    "GeoDatabaseError",
+    "GeoResolver",
+    "ip_scope",
+]
+
+#: Every value ``ip_scope`` can take ("invalid" is for text that is not an IP address).
+SCOPES: tuple[str, ...] = (
+    "public",
+    "private",
+    "loopback",
+    "link-local",
+    "multicast",
+    "unspecified",
+    "reserved",
+    "shared",
+    "documentation",
+    "invalid",
+)
+
+#: The columns :meth:`GeoResolver.enrich` returns, in this order.
+ENRICH_SCHEMA = pa.schema(
+    [
+        pa.field("ip_scope", pa.string()),
+        pa.field("country", pa.string()),
+        pa.field("asn", pa.int64()),
+        pa.field("as_org", pa.string()),
+    ]
+)
+
+# Distinct addresses remembered across enrich() calls; the cache is dropped when it grows past
+# this (a month of an organisation's traffic can hold millions of distinct addresses).
+_CACHE_MAX = 2_000_000
+
+
+class GeoDatabaseError(Exception):
+    """A geo database file given by the user cannot be used."""
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """One data file that produced answers in a report.
+
+    ``kind`` is e.g. ``"geo-country"``, ``"geo-city"``, ``"geo-asn"``, ``"geo-country-asn"``,
+    ``"geo-city-asn"`` or ``"public-suffix-list"``. ``date`` is the ISO date of the data (not
+    of the software), ``licence`` the terms the data comes under as far as they are known, and
+    ``note`` anything a reader of the report must know about what the data can and cannot say.
+    """
+
+    name: str
+    path: str | None
+    kind: str
+    version: str
+    date: str | None
+    licence: str | None
+    note: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+# --------------------------------------------------------------------------------------------
+# Address scope
+# --------------------------------------------------------------------------------------------
+
+# IANA IPv4 / IPv6 special-purpose address registries (RFC 6890 and successors). A more
+# specific network overrides the one that contains it.
+_V4_RULES: tuple[tuple[str, str], ...] = (
+    ("0.0.0.0/8", "reserved"),  # "this network"
+    ("0.0.0.0/32", "unspecified"),
+    ("10.0.0.0/8", "private"),
+    ("100.64.0.0/10", "shared"),  # carrier-grade NAT, RFC 6598
+    ("127.0.0.0/8", "loopback"),
+    ("169.254.0.0/16", "link-local"),
+    ("172.16.0.0/12", "private"),
+    ("192.0.0.0/24", "reserved"),  # IETF protocol assignments
+    ("192.0.2.0/24", "documentation"),  # TEST-NET-1
+    ("192.88.99.0/24", "reserved"),  # deprecated 6to4 relay anycast
+    ("192.168.0.0/16", "private"),
+    ("198.18.0.0/15", "reserved"),  # benchmarking
+    ("198.51.100.0/24", "documentation"),  # TEST-NET-2
+    ("203.0.113.0/24", "documentation"),  # TEST-NET-3
+    ("224.0.0.0/4", "multicast"),
+    ("240.0.0.0/4", "reserved"),  # includes 255.255.255.255, limited broadcast
+)
+
+_V6_RULES: tuple[tuple[str, str], ...] = (
+    ("::/0", "reserved"),  # everything outside 2000::/3 is unassigned or special
+    ("2000::/3", "public"),
+    ("::/128", "unspecified"),
+    ("::1/128", "loopback"),
+    ("64:ff9b:1::/48", "private"),  # local-use IPv4/IPv6 translation, RFC 8215
+    ("100::/64", "reserved"),  # discard-only
+    ("2001::/23", "reserved"),  # IETF protocol assignments (Teredo, benchmarking, ORCHID ...)
+    ("2001:db8::/32", "documentation"),
+    ("3fff::/20", "documentation"),  # RFC 9637
+    ("fc00::/7", "private"),  # unique local addresses
+    ("fe80::/10", "link-local"),
+    ("fec0::/10", "private"),  # deprecated site-local
+    ("ff00::/8", "multicast"),
+)
+
+
+def _build_scope_table(
+    rules: Sequence[tuple[str, str]], bits: int, default: str
+) -> tuple[list[int], list[str]]:
+    """Flatten nested networks into sorted (start, scope) intervals for bisect."""
+    nets = [(ipaddress.ip_network(cidr), scope) for cidr, scope in rules]
+    points = {0}
+    for net, _ in nets:
+        points.add(int(net.network_address))
+        end = int(net.broadcast_address) + 1
+        if end < (1 << bits):
+            points.add(end)
+    starts: list[int] = []
+    scopes: list[str] = []
+    for point in sorted(points):
+        best: str = default
+        best_len = -1
+        for net, scope in nets:
+            if int(net.network_address) <= point <= int(net.broadcast_address) and net.prefixlen > best_len:
+                best, best_len = scope, net.prefixlen
+        if scopes and scopes[-1] == best:
+            continue
+        starts.append(point)
+        scopes.append(best)
+    return starts, scopes
+
+
+_V4_STARTS, _V4_SCOPES = _build_scope_table(_V4_RULES, 32, "public")
+_V6_STARTS, _V6_SCOPES = _build_scope_table(_V6_RULES, 128, "reserved")
+
+_MAPPED_V4_HIGH = 0xFFFF  # ::ffff:0:0/96
+_NAT64_HIGH = int(ipaddress.IPv6Address("64:ff9b::")) >> 32  # 64:ff9b::/96
+
+
+def _parse_ip(text: str) -> tuple[int, int] | None:
+    """``(version, integer)`` for IP address text, or None when it is not one.
+
+    Surrounding blanks, ``[...]`` brackets and an IPv6 zone (``%eth0``) are accepted. IPv4
+    must be the strict dotted quad (no ``1.2.3``, no leading zeros). IPv4-mapped and NAT64
+    well-known-prefix IPv6 addresses come back as the IPv4 address they carry.
+    """
+    s = text.strip()
+    if not s or len(s) > 80:
+        return None
+    try:
+        if ":" in s:
+            if s[0] == "[" and s[-1] == "]":
+                s = s[1:-1]
+            pct = s.find("%")
+            if pct >= 0:
+                s = s[:pct]
+            n = int.from_bytes(socket.inet_pton(socket.AF_INET6, s), "big")
+            high = n >> 32
+            if high == _MAPPED_V4_HIGH or high == _NAT64_HIGH:
+                return 4, n & 0xFFFFFFFF
+            return 6, n
+        return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, s), "big")
+    except (OSError, ValueError):  # ValueError covers NUL bytes and unencodable text
+        return None
+
+
+def _scope_of(version: int, n: int) -> str:
+    if version == 4:
+        return _V4_SCOPES[bisect.bisect_right(_V4_STARTS, n) - 1]
+    return _V6_SCOPES[bisect.bisect_right(_V6_STARTS, n) - 1]
+
+
+def ip_scope(ip: str) -> str:
+    """The scope of one address: one of :data:`SCOPES` ("invalid" when ``ip`` is no address)."""
+    parsed = _parse_ip(ip)
+    if parsed is None:
+        return "invalid"
+    return _scope_of(*parsed)
+
+
+# --------------------------------------------------------------------------------------------
+# Shared helpers for the back ends
+# --------------------------------------------------------------------------------------------
+
+# One answer for one address: (country, asn, as_org).
+_Answer = tuple[str | None, int | None, str | None]
+_NO_ANSWER: _Answer = (None, None, None)
+
+_NOT_COUNTRIES = frozenset({"EU", "AP", "ZZ", "XX", "A1", "A2", "O1"})
+
+
+def _country_code(value: object) -> str | None:
+    """An ISO 3166-1 alpha-2 code from a database value, or None."""
+    if not isinstance(value, str) or len(value) != 2:
+        return None
+    code = value.upper()
+    if not code.isascii() or not code.isalpha() or code in _NOT_COUNTRIES:
+        return None
+    return code
+
+
+_AS_TEXT = re.compile(r"^\s*(?:AS)?\s*(\d{1,10})\s*$", re.IGNORECASE)
+
+
+def _as_number(value: object) -> int | None:
+    """An AS number from ``15169``, ``"15169"`` or ``"AS15169"``; None when there is none."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        n = value
+    elif isinstance(value, str):
+        m = _AS_TEXT.match(value)
+        if m is None:
+            return None
+        n = int(m.group(1))
+    else:
+        return None
+    return n if 0 < n < (1 << 32) else None
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return None
+
+
+def _iso_date_from_label(label: str) -> str | None:
+    """The date in a label such as ``...-en-20240618`` as ``2024-06-18``."""
+    for m in reversed(re.findall(r"(?<!\d)(\d{8})(?!\d)", label)):
+        try:
+            return _dt.datetime.strptime(m, "%Y%m%d").date().isoformat()
+        except ValueError:
+            continue
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Default source: the GeoLite2 country + ASN data inside the geoip2fast wheel
+# --------------------------------------------------------------------------------------------
+
+_DEFAULT_DAT = "geoip2fast-asn-ipv6.dat.gz"
+_GEOLITE2_LICENCE = (
+    "GeoLite2 End User License Agreement (MaxMind), redistributed by geoip2fast; attribution: "
+    "This product includes GeoLite2 data created by MaxMind, available from https://www.maxmind.com"
+)
+_DEFAULT_NOTE = (
+    "The geoip2fast data keeps each network's AS organisation name but not the AS number, so "
+    "asn is null with this source; give a GeoLite2-ASN, DB-IP ASN or IPinfo .mmdb file with "
+    "--geo-db for AS numbers. Data of a fixed date: networks move, so check the date."
+)
+
+
+def _geoip2fast_dir() -> Path:
+    """The installed geoip2fast package directory, found without importing the package."""
+    spec = importlib.util.find_spec("geoip2fast")
+    if spec is None or not spec.submodule_search_locations:
+        raise GeoDatabaseError("geoip2fast is not installed: it provides the default geo data")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class _Geoip2fastData:
+    """Longest-prefix lookups straight on the arrays geoip2fast pickles into its data file.
+
+    geoip2fast's own ``lookup()`` works one address at a time through module globals and
+    builds a result object per call. Its data file (format 120/121) holds, per table, sorted
+    chunks of network start addresses with prefix lengths and an index into a list of names;
+    we flatten those into sorted lists, split IPv4 from IPv6, and give IPv4 a /16 bucket index
+    so that a lookup bisects only the handful of networks in its /16. Should the layout ever
+    change, :class:`_Geoip2fastAPI` takes over.
+    """
+
+    def __init__(self, path: Path) -> None:
+        with gzip.open(path, "rb") as f:
+            dat_version, info, _total, db = pickle.load(f)  # the package's own data file
+        if dat_version not in (120, 121) or not (info.get("country") and info.get("asn")):
+            raise ValueError(f"unexpected geoip2fast data layout {dat_version!r} {info!r}")
+        (
+            _index,
+            _index_asn,
+            names_country,
+            names_asn,
+            first_ip,
+            first_ip_asn,
+            id_country,
+            id_asn,
+            netlen,
+            netlen_asn,
+        ) = db
+        self.label: str = str(info.get("info", ""))
+        # The first 16 country entries are geoip2fast's reserved/private/not-found markers.
+        codes: list[str | None] = [
+            None if i < 16 else _country_code(str(item).split(":", 1)[0])
+            for i, item in enumerate(names_country)
+        ]
+        orgs: list[str | None] = [
+            None if (not n or n in ("<unknown>", "IANA.ORG")) else n for n in map(str, names_asn)
+        ]
+        self._country = _PrefixTable(first_ip, netlen, id_country, codes)
+        self._org = _PrefixTable(first_ip_asn, netlen_asn, id_asn, orgs)
+
+    def lookup_many(self, versions: Sequence[int], ints: Sequence[int]) -> list[_Answer]:
+        countries = self._country.lookup_many(versions, ints)
+        orgs = self._org.lookup_many(versions, ints)
+        return [(c, None, o) for c, o in zip(countries, orgs, strict=True)]
+
+
+class _PrefixTable:
+    """Sorted, non-overlapping networks -> value, searched with bisect."""
+
+    def __init__(
+        self,
+        starts: Sequence[Sequence[int]],
+        netlens: Sequence[Sequence[int]],
+        ids: Sequence[Sequence[int]],
+        names: Sequence[str | None],
+    ) -> None:
+        flat_starts = [x for chunk in starts for x in chunk]
+        flat_len = [x for chunk in netlens for x in chunk]
+        values = [names[x] for chunk in ids for x in chunk]
+        if not (len(flat_starts) == len(flat_len) == len(values)):
+            raise ValueError("geoip2fast data lists differ in length")
+        split = bisect.bisect_right(flat_starts, 0xFFFFFFFF)
+        # IPv4: (start, size) pairs; IPv6 likewise with 128-bit sizes.
+        self.v4_starts = flat_starts[:split]
+        self.v4_ends = [s + (1 << (32 - n)) for s, n in zip(self.v4_starts, flat_len[:split], strict=True)]
+        self.v4_values = values[:split]
+        self.v6_starts = flat_starts[split:]
+        self.v6_lens = flat_len[split:]
+        self.v6_values = values[split:]
+        br = bisect.bisect_right
+        v4 = self.v4_starts
+        # bucket[h] = number of networks starting at or before the /16 h. For an address n in
+        # that /16, bisecting only v4_starts[bucket[h]:bucket[h + 1]] gives the same answer as
+        # bisecting the whole list: when every start in the slice is above n, the network
+        # sought is the one just before the slice (index bucket[h] - 1).
+        self.bucket = [br(v4, h << 16) for h in range((1 << 16) + 1)]
+
+    def lookup_many(self, versions: Sequence[int], ints: Sequence[int]) -> list[str | None]:
+        br = bisect.bisect_right
+        s4, e4, val4, bucket = self.v4_starts, self.v4_ends, self.v4_values, self.bucket
+        s6, l6, val6 = self.v6_starts, self.v6_lens, self.v6_values
+        out: list[str | None] = []
+        append = out.append
+        for v, n in zip(versions, ints, strict=True):
+            if v == 4:
+                h = n >> 16
+                k = br(s4, n, bucket[h], bucket[h + 1]) - 1
+                append(val4[k] if k >= 0 and n < e4[k] else None)
+            else:
+                k = br(s6, n) - 1
+                append(val6[k] if k >= 0 and n < s6[k] + (1 << (128 - l6[k])) else None)
+        return out
+
+
+class _Geoip2fastAPI:
+    """Fallback through geoip2fast's public API, if its data layout is not the one we know."""
+
+    def __init__(self, path: Path) -> None:
+        sink = io.StringIO()
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            from geoip2fast import GeoIP2Fast
+
+            self._g = GeoIP2Fast(verbose=False, geoip2fast_data_file=str(path))
+        self.label: str = str(getattr(self._g, "source_info", ""))
+
+    def lookup(self, version: int, n: int) -> _Answer:
+        text = str(ipaddress.IPv4Address(n) if version == 4 else ipaddress.IPv6Address(n))
+        sink = io.StringIO()
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            r = self._g.lookup(text)
+        if getattr(r, "is_private", False):
+            return _NO_ANSWER
+        org = _text(getattr(r, "asn_name", None))
+        if org in ("<unknown>", "IANA.ORG"):
+            org = None
+        return _country_code(getattr(r, "country_code", None)), None, org
+
+    def lookup_many(self, versions: Sequence[int], ints: Sequence[int]) -> list[_Answer]:
+        return [self.lookup(v, n) for v, n in zip(versions, ints, strict=True)]
+
+
+class _DefaultBackend:
+    def __init__(self) -> None:
+        self.path = _geoip2fast_dir() / _DEFAULT_DAT
+        if not self.path.is_file():
+            raise GeoDatabaseError(f"{self.path}: geoip2fast's shipped data file is missing")
+        self._impl: _Geoip2fastData | _Geoip2fastAPI
+        sink = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                self._impl = _Geoip2fastData(self.path)
+        except (ValueError, TypeError, KeyError, AttributeError, pickle.UnpicklingError):
+            self._impl = _Geoip2fastAPI(self.path)
+        self.lookup_many: Callable[[Sequence[int], Sequence[int]], list[_Answer]] = self._impl.lookup_many
+
+    def source(self) -> DataSource:
+        label = self._impl.label
+        return DataSource(
+            name="MaxMind GeoLite2 Country + ASN (shipped in geoip2fast)",
+            path=str(self.path),
+            kind="geo-country-asn",
+            version=f"{label} (geoip2fast {_package_version('geoip2fast')}, {_DEFAULT_DAT})",
+            date=_iso_date_from_label(label),
+            licence=_GEOLITE2_LICENCE,
+            note=_DEFAULT_NOTE,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# User .mmdb files
+# --------------------------------------------------------------------------------------------
+
+
+def _record_answer(rec: object) -> _Answer:
+    """Country, AS number and AS name from one record, whatever the vendor's layout."""
+    if not isinstance(rec, Mapping):
+        return _NO_ANSWER
+    # Country: IPinfo lite / country_asn keep the code in country_code (their "country" may be
+    # the full name); GeoIP2/GeoLite2/DB-IP have country.iso_code; IPinfo's country layout has
+    # "country": "US"; GeoIP2 falls back to the registered country (e.g. anycast networks).
+    country = _country_code(rec.get("country_code"))
+    if country is None:
+        c = rec.get("country")
+        country = _country_code(c.get("iso_code")) if isinstance(c, Mapping) else _country_code(c)
+    if country is None:
+        rc = rec.get("registered_country")
+        if isinstance(rc, Mapping):
+            country = _country_code(rc.get("iso_code"))
+    # AS: GeoLite2-ASN / DB-IP ASN / GeoIP2-ISP at the top level, GeoIP2 Enterprise in traits,
+    # IPinfo as "asn": "AS15169" with as_name (or name, in IPinfo's ASN-only layout).
+    traits = rec.get("traits")
+    traits = traits if isinstance(traits, Mapping) else {}
+    asn = _as_number(rec.get("autonomous_system_number"))
+    if asn is None:
+        asn = _as_number(rec.get("asn"))
+    if asn is None:
+        asn = _as_number(traits.get("autonomous_system_number"))
+    org = (
+        _text(rec.get("autonomous_system_organization"))
+        or _text(rec.get("as_name"))
+        or _text(traits.get("autonomous_system_organization"))
+    )
+    if org is None and "asn" in rec:
+        org = _text(rec.get("name"))
+    return country, asn, org
+
+
+_LICENCE_HINTS: tuple[tuple[str, str], ...] = (
+    ("geolite2", "GeoLite2 End User License Agreement (MaxMind)"),
+    ("geoip2", "MaxMind commercial licence (GeoIP2)"),
+    ("dbip", "CC BY 4.0 (DB-IP.com lite data)"),
+    ("db-ip", "CC BY 4.0 (DB-IP.com lite data)"),
+    ("ipinfo", "IPinfo terms (free/lite data: CC BY-SA 4.0)"),
+)
+
+
+class _MmdbFile:
+    def __init__(self, path: Path) -> None:
+        import maxminddb
+
+        self.path = path
+        try:
+            self._reader: Any = maxminddb.open_database(str(path))
+        except maxminddb.InvalidDatabaseError as err:
+            raise GeoDatabaseError(f"{path}: not a MaxMind DB file: {err}") from err
+        except IsADirectoryError as err:
+            raise GeoDatabaseError(f"{path}: not a MaxMind DB file: it is a directory") from err
+        except OSError as err:
+            raise GeoDatabaseError(f"{path}: cannot open: {err.strerror or err}") from err
+        except ValueError as err:  # e.g. an empty file cannot be mapped
+            raise GeoDatabaseError(f"{path}: not a MaxMind DB file: {err}") from err
+        meta = self._reader.metadata()
+        self.database_type: str = str(meta.database_type or "")
+        self.ip_version: int = int(meta.ip_version)
+        self.build_epoch: int | None = int(meta.build_epoch) if meta.build_epoch else None
+        self.format = f"{meta.binary_format_major_version}.{meta.binary_format_minor_version}"
+        desc = meta.description if isinstance(meta.description, Mapping) else {}
+        self.description: str | None = _text(desc.get("en")) or next(
+            (d for d in map(_text, desc.values()) if d), None
+        )
+        self.has_country, self.has_asn, self.has_city = self._detect()
+
+    def _detect(self) -> tuple[bool, bool, bool]:
+        """Which columns this file can answer, from database_type and sample records."""
+        t = self.database_type.lower()
+        ipinfo_both = "ipinfo" in t and ("lite" in t or "country_asn" in t)
+        country = ipinfo_both or any(k in t for k in ("country", "city", "location"))
+        asn = ipinfo_both or any(k in t for k in ("asn", "isp", "enterprise"))
+        city = "city" in t or "location" in t
+        try:
+            for i, (_net, rec) in enumerate(self._reader):
+                if i >= 64:
+                    break
+                c, a, o = _record_answer(rec)
+                country = country or c is not None
+                asn = asn or a is not None or o is not None
+                city = city or (isinstance(rec, Mapping) and "city" in rec)
+        except Exception:  # iteration is only a hint; a damaged tree shows at lookup time
+            pass
+        if not country and not asn:  # unknown layout: ask it for everything
+            country = asn = True
+        return country, asn, city
+
+    def get(self, addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> object:
+        try:
+            return self._reader.get(addr)
+        except (ValueError, TypeError):  # e.g. IPv6 address in an IPv4-only database
+            return None
+        except Exception:  # maxminddb.InvalidDatabaseError on a corrupt tree
+            return None
+
+    def source(self) -> DataSource:
+        kind = "geo-city" if self.has_city else "geo-country"
+        if self.has_asn and not self.has_country:
+            kind = "geo-asn"
+        elif self.has_asn:
+            kind += "-asn"
+        date: str | None = None
+        built = "unknown build time"
+        if self.build_epoch is not None:
+            when = _dt.datetime.fromtimestamp(self.build_epoch, tz=_dt.UTC)
+            date = when.date().isoformat()
+            built = "built " + when.strftime("%Y-%m-%dT%H:%M:%SZ")
+        t = self.database_type.lower()
+        licence = next((lic for key, lic in _LICENCE_HINTS if key in t), None)
+        return DataSource(
+            name=self.database_type or self.path.name,
+            path=str(self.path),
+            kind=kind,
+            version=f"{self.database_type or 'unknown type'} (MaxMind DB format {self.format}, {built})",
+            date=date,
+            licence=licence,
+            note=self.description,
+        )
+
+
+class _MmdbBackend:
+    def __init__(self, paths: Iterable[Path]) -> None:
+        self.files = [_MmdbFile(Path(p)) for p in paths]
+
+    def lookup(self, version: int, n: int) -> _Answer:
+        addr: ipaddress.IPv4Address | ipaddress.IPv6Address = (
+            ipaddress.IPv4Address(n) if version == 4 else ipaddress.IPv6Address(n)
+        )
+        country: str | None = None
+        asn: int | None = None
+        org: str | None = None
+        for f in self.files:
+            need_country = country is None and f.has_country
+            need_asn = asn is None and org is None and f.has_asn
+            if not (need_country or need_asn):
+                continue
+            c, a, o = _record_answer(f.get(addr))
+            if need_country and c is not None:
+                country = c
+            if need_asn and (a is not None or o is not None):
+                # the number and the name come together from one file, never spliced from two
+                asn, org = a, o
+            if country is not None and (asn is not None or org is not None):
+                break
+        return country, asn, org
+
+    def lookup_many(self, versions: Sequence[int], ints: Sequence[int]) -> list[_Answer]:
+        return [self.lookup(v, n) for v, n in zip(versions, ints, strict=True)]
+
+
+# --------------------------------------------------------------------------------------------
+# The resolver
+# --------------------------------------------------------------------------------------------
+
+_Row = tuple[str | None, str | None, int | None, str | None]  # scope, country, asn, org
+_NULL_ROW: _Row = (None, None, None, None)
+_INVALID_ROW: _Row = ("invalid", None, None, None)
+_SCOPE_ROWS: dict[str, _Row] = {scope: (scope, None, None, None) for scope in SCOPES}
+
+
+def _as_string_dictionary(ips: Any) -> Any:
+    """A DictionaryArray of strings for any string-like pyarrow array or chunked array."""
+    if isinstance(ips, pa.ChunkedArray):
+        ips = ips.combine_chunks() if ips.num_chunks != 1 else ips.chunk(0)
+    elif not isinstance(ips, pa.Array):
+        ips = pa.array(ips, type=pa.string())
+    if pa.types.is_dictionary(ips.type):
+        if not pa.types.is_string(ips.type.value_type):
+            ips = ips.cast(pa.dictionary(ips.type.index_type, pa.string()))
+        return ips
+    if not pa.types.is_string(ips.type):
+        ips = ips.cast(pa.string())
+    return pc.dictionary_encode(ips)
+
+
+class GeoResolver:
+    """Scope, country and autonomous system for columns of IP addresses.
+
+    ``geo_db`` None or empty: the data shipped in geoip2fast, loaded on the first
+    :meth:`enrich` (it takes a fraction of a second). Otherwise one or more ``.mmdb`` files,
+    opened (and checked) at once; :class:`GeoDatabaseError` names a file that cannot be used.
+    """
+
+    def __init__(self, geo_db: list[Path] | None = None) -> None:
+        self._paths = [Path(p) for p in geo_db or []]
+        self._backend: _DefaultBackend | _MmdbBackend | None = None
+        self._lock = threading.Lock()
+        self._cache: dict[str, _Row] = {}
+        if self._paths:
+            self._backend = _MmdbBackend(self._paths)
+
+    def _get_backend(self) -> _DefaultBackend | _MmdbBackend:
+        if self._backend is None:
+            with self._lock:
+                if self._backend is None:
+                    self._backend = _DefaultBackend()
+        return self._backend
+
+    def sources(self) -> list[DataSource]:
+        """The data files behind the answers, with their dates: this goes into every report."""
+        backend = self._get_backend()
+        if isinstance(backend, _DefaultBackend):
+            return [backend.source()]
+        return [f.source() for f in backend.files]
+
+    @staticmethod
+    def _resolve_many(
+        texts: Sequence[str], lookup_many: Callable[[Sequence[int], Sequence[int]], list[_Answer]]
+    ) -> list[_Row]:
+        """Rows for distinct address texts: parse and scope inline, then one batched lookup."""
+        rows: list[_Row] = [_INVALID_ROW] * len(texts)
+        pub_pos: list[int] = []
+        pub_ver: list[int] = []
+        pub_int: list[int] = []
+        inet_pton, af_inet, from_bytes = socket.inet_pton, socket.AF_INET, int.from_bytes
+        br = bisect.bisect_right
+        v4_starts, v4_scopes, v6_starts, v6_scopes = _V4_STARTS, _V4_SCOPES, _V6_STARTS, _V6_SCOPES
+        scope_rows = _SCOPE_ROWS
+        for i, text in enumerate(texts):
+            try:  # fast path: a plain dotted quad
+                n = from_bytes(inet_pton(af_inet, text), "big")
+                v = 4
+            except (OSError, ValueError):
+                parsed = _parse_ip(text)
+                if parsed is None:
+                    continue  # stays _INVALID_ROW
+                v, n = parsed
+            scope = v4_scopes[br(v4_starts, n) - 1] if v == 4 else v6_scopes[br(v6_starts, n) - 1]
+            if scope != "public":
+                rows[i] = scope_rows[scope]
+                continue
+            pub_pos.append(i)
+            pub_ver.append(v)
+            pub_int.append(n)
+        if pub_pos:
+            for i, (country, asn, org) in zip(pub_pos, lookup_many(pub_ver, pub_int), strict=True):
+                rows[i] = ("public", country, asn, org)
+        return rows
+
+    def enrich(self, ips: Any) -> Any:
+        """A table (see :data:`ENRICH_SCHEMA`) with one row per input address, in input order.
+
+        ``ips`` is a pyarrow string array (or chunked array, large_string or dictionary of
+        strings) of IPv4/IPv6 text. A null address gives a row of nulls (``ip_scope`` too); text
+        that is not an address gives ``ip_scope`` "invalid". Never raises on bad values.
+        """
+        encoded = _as_string_dictionary(ips)
+        distinct: list[str | None] = encoded.dictionary.to_pylist()
+        lookup_many = self._get_backend().lookup_many
+        cache = self._cache
+        if len(cache) + len(distinct) > _CACHE_MAX:
+            cache.clear()
+        rows: list[_Row | None] = list(map(cache.get, distinct))  # type: ignore[arg-type]
+        miss_pos = [i for i, (r, t) in enumerate(zip(rows, distinct, strict=True)) if r is None and t is not None]
+        if miss_pos:
+            miss_text = [distinct[i] or "" for i in miss_pos]
+            for i, text, row in zip(miss_pos, miss_text, self._resolve_many(miss_text, lookup_many), strict=True):
+                rows[i] = cache[text] = row
+        full: list[_Row] = [r if r is not None else _NULL_ROW for r in rows]
+        scopes, countries, asns, orgs = zip(*full, strict=True) if full else ((), (), (), ())
+        indices = encoded.indices
+        columns = [
+            pa.array(scopes, type=pa.string()),
+            pa.array(countries, type=pa.string()),
+            pa.array(asns, type=pa.int64()),
+            pa.array(orgs, type=pa.string()),
+        ]
+        return pa.Table.from_arrays([c.take(indices) for c in columns], schema=ENRICH_SCHEMA)
