@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -96,7 +97,7 @@ class Audit:
     dns: list[dict[str, Any]]
     data_sources: list[dict[str, Any]]
     generated_at: str
-    #: The exchanges with their request headers and bodies, for the detectors (not in the JSON).
+    #: The exchanges with their request headers (and bodies with ``keep_bodies``); not in the JSON.
     raw_exchanges: list[Exchange] = field(default_factory=list, repr=False)
 
     @property
@@ -157,33 +158,42 @@ def audit(
     conns: list[Connection] = []
     answers: list[DnsAnswer] = []
     exchanges: list[Exchange] = []
-    for idx, raw in enumerate(inputs):
-        path = Path(raw)
-        try:
-            digest, size = _sha256(path)
-            fmt = detect_format(path)
-        except OSError as e:
-            rep = InputReport(str(raw), None, "", 0)
-            rep.errors.append(InputError(f"cannot read the file: {e.strerror or e}", fatal=True))
-            reports.append(rep)
-            continue
-        rep = InputReport(str(raw), fmt, digest, size)
-        reports.append(rep)
-        cb = (lambda n, i=idx: progress(i, n)) if progress is not None else None
-        for rec in read_input(path, idx, fmt, cb):
-            if isinstance(rec, Connection):
-                conns.append(rec)
-            elif isinstance(rec, DnsAnswer):
-                answers.append(rec)
-            elif isinstance(rec, Exchange):
-                exchanges.append(rec)
-            else:
-                rep.errors.append(rec)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as hasher:
+        for idx, raw in enumerate(inputs):
+            path = Path(raw)
+            # hashing releases the GIL: it runs on the other core while the reader parses
+            digest = hasher.submit(_sha256, path)
+            try:
+                fmt = detect_format(path)
+            except OSError as e:
+                rep = InputReport(str(raw), None, "", 0)
+                rep.errors.append(InputError(f"cannot read the file: {e.strerror or e}", fatal=True))
+                reports.append(rep)
                 continue
-            rep.records_read += 1
+            rep = InputReport(str(raw), fmt, "", 0)
+            reports.append(rep)
+            cb = (lambda n, i=idx: progress(i, n)) if progress is not None else None
+            for rec in read_input(path, idx, fmt, cb):
+                if isinstance(rec, Connection):
+                    conns.append(rec)
+                elif isinstance(rec, DnsAnswer):
+                    answers.append(rec)
+                elif isinstance(rec, Exchange):
+                    if not keep_bodies:
+                        rec.request_body_size = len(rec.request_body)
+                        rec.request_body = b""
+                    exchanges.append(rec)
+                else:
+                    rep.errors.append(rec)
+                    continue
+                rep.records_read += 1
+            try:
+                rep.sha256, rep.size = digest.result()
+            except OSError as e:
+                rep.errors.append(InputError(f"cannot read the file: {e.strerror or e}", fatal=True))
     geo = GeoResolver([Path(p) for p in geo_db] if geo_db else None)
     destinations = build_destinations(conns, answers, geo)
-    sources = [s.to_dict() for s in geo.sources()] + [psl_source().to_dict()]
+    sources = [s.to_json() for s in geo.sources()] + [psl_source().to_json()]
     return Audit(
         inputs=reports,
         destinations=destinations,
@@ -191,7 +201,7 @@ def audit(
         dns=_dns_json(answers),
         data_sources=sources,
         generated_at=iso(datetime.now(UTC).timestamp()) or "",
-        raw_exchanges=exchanges if keep_bodies else [],
+        raw_exchanges=exchanges,
     )
 
 
@@ -294,7 +304,7 @@ def _exchange_json(e: Exchange) -> dict[str, Any]:
         "scheme": e.scheme,
         "http_version": e.http_version,
         "status": e.status,
-        "request_body_size": len(e.request_body),
+        "request_body_size": e.request_body_size if e.request_body_size is not None else len(e.request_body),
         "request_body_truncated": e.request_body_truncated,
         "response_size": e.response_size,
         "server_ip": e.server_ip,

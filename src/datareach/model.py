@@ -115,6 +115,8 @@ class Exchange:
     request_body: bytes = b""
     #: True when the body was longer than the reader keeps, or the capture ended inside it.
     request_body_truncated: bool = False
+    #: Size of the request body as read, set when the body itself is not kept.
+    request_body_size: int | None = None
     status: int | None = None
     response_size: int | None = None
     server_ip: str | None = None

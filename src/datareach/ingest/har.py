@@ -101,6 +101,8 @@ class _CountingReader:
             self.pos = 0
         self.chunk_start = self.pos
         self.chunk = b""
+        #: True once anything but whitespace was read (an all-blank file counts as empty).
+        self.content_seen = False
 
     def read(self, size: int = -1) -> bytes:
         if size == 0:
@@ -111,6 +113,8 @@ class _CountingReader:
         self.chunk_start = self.pos
         self.chunk = data
         self.pos += len(data)
+        if not self.content_seen and data.strip():
+            self.content_seen = True
         if self._progress is not None and self.pos >= self._next_report:
             self._next_report = self.pos + PROGRESS_STEP
             self._progress(self.pos)
@@ -740,7 +744,7 @@ def _fatal_for(
         detail = first_line[:200] or type(exc).__name__
         offset = _syntax_error_offset(exc, reader, backend)
     if before_entries:
-        if reader.chunk_start <= len(_BOM) and not reader.chunk.strip():
+        if not reader.content_seen:
             return InputError("empty file: not a HAR file", offset=0, fatal=True)
         return InputError(f"not a HAR file: invalid JSON ({detail})", offset=offset, fatal=True)
     where = f"after {entries_done} entr{'y' if entries_done == 1 else 'ies'}"

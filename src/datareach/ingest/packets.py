@@ -29,7 +29,9 @@ LINKTYPE_LINUX_SLL: Final = 113
 LINKTYPE_IPV4: Final = 228
 LINKTYPE_IPV6: Final = 229
 LINKTYPE_LINUX_SLL2: Final = 276
-SUPPORTED_LINKTYPES: Final = frozenset({0, 1, 12, 14, 101, 108, 113, 228, 229, 276})
+#: Where the IP header starts, for link types other than Ethernet.
+LINK_OFFSETS: Final = {0: 4, 108: 4, 12: 0, 14: 0, 101: 0, 228: 0, 229: 0, 113: 16, 276: 20}
+SUPPORTED_LINKTYPES: Final = frozenset({1, *LINK_OFFSETS})
 
 ETH_IPV4: Final = 0x0800
 ETH_IPV6: Final = 0x86DD
@@ -164,7 +166,6 @@ class PacketDecoder:
         self.udp_flows: dict[bytes, tuple[Flow, bool]] = {}
         self.flows: list[Flow] = []
         self.records: list[Record] = []
-        self.packets = 0
         self.non_ip = 0
         self.malformed = 0
         self.cut = 0
@@ -172,40 +173,59 @@ class PacketDecoder:
     # -- per packet -------------------------------------------------------------------------
 
     def packet(self, ts: float, data: bytes, linktype: int, app: str | None = None) -> None:
-        """Process one frame. ``data`` is what was captured (possibly cut by the snaplen)."""
-        self.packets += 1
+        """Process one frame. ``data`` is what was captured (possibly cut by the snaplen).
+
+        The common case -- an IPv4 TCP or UDP packet of a connection that has nothing left to
+        inspect -- is handled inline: it only updates the counters.
+        """
         try:
             if linktype == 1:
+                ip = 14
                 et = (data[12] << 8) | data[13]
-                off = 14
-                while et in VLAN_TYPES:
-                    et = (data[off + 2] << 8) | data[off + 3]
-                    off += 4
-                if et == ETH_IPV4:
-                    self._ipv4(ts, data, off, app)
-                elif et == ETH_IPV6:
-                    self._ipv6(ts, data, off, app)
-                else:
+                if et != 0x0800:
+                    while et in VLAN_TYPES:
+                        et = (data[ip + 2] << 8) | data[ip + 3]
+                        ip += 4
+                    if et == ETH_IPV6:
+                        self._ipv6(ts, data, ip, app)
+                        return
+                    if et != ETH_IPV4:
+                        self.non_ip += 1
+                        return
+            else:
+                off = LINK_OFFSETS.get(linktype)
+                if off is None:
                     self.non_ip += 1
-                return
-            if linktype in (101, 228, 229, 12, 14):
-                off = 0
-            elif linktype == 113:
-                off = 16
-            elif linktype == 276:
-                off = 20
-            elif linktype == 0 or linktype == 108:
-                off = 4
-            else:
-                self.non_ip += 1
-                return
-            ver = data[off] >> 4
-            if ver == 4:
-                self._ipv4(ts, data, off, app)
-            elif ver == 6:
-                self._ipv6(ts, data, off, app)
-            else:
-                self.non_ip += 1
+                    return
+                ip = off
+                ver = data[ip] >> 4
+                if ver == 6:
+                    self._ipv6(ts, data, ip, app)
+                    return
+                if ver != 4:
+                    self.non_ip += 1
+                    return
+            if data[ip] == 0x45 and not ((data[ip + 6] & 0x1F) | data[ip + 7]):
+                proto = data[ip + 9]
+                table = self.tcp_flows if proto == 6 else self.udp_flows if proto == 17 else None
+                if table is not None:
+                    hit = table.get(data[ip + 12 : ip + 24])
+                    if hit is not None and hit[0].state == DONE:
+                        if proto == 6:
+                            wire = ((data[ip + 2] << 8) | data[ip + 3]) - 20 - ((data[ip + 32] >> 4) << 2)
+                        else:
+                            wire = ((data[ip + 2] << 8) | data[ip + 3]) - 28
+                        if wire >= 0:
+                            flow, out = hit
+                            flow.last = ts
+                            if out:
+                                flow.pkts_out += 1
+                                flow.bytes_out += wire
+                            else:
+                                flow.pkts_in += 1
+                                flow.bytes_in += wire
+                            return
+            self._ipv4(ts, data, ip, app)
         except IndexError:
             self.malformed += 1
 

@@ -130,8 +130,10 @@ def _pcap(src: _Source, dec: PacketDecoder) -> Iterator[Record]:
     limit = max(min(snaplen, MAX_FRAME) if snaplen else MAX_FRAME, 65535)
     unpack = struct.Struct(endian + "IIII").unpack_from
     packet = dec.packet
-    trailer = pcapdroid.split_trailer if linktype in pcapdroid.LINKTYPES else None
     pos = 24
+    src.fill(0, 1 << 20)
+    trailer = (pcapdroid.split_trailer
+               if linktype in pcapdroid.LINKTYPES and _has_trailer(src.buf, pos, unpack) else None)
     while True:
         buf = src.buf
         n = len(buf)
@@ -183,6 +185,21 @@ def _pcap(src: _Source, dec: PacketDecoder) -> Iterator[Record]:
                     offset=src.base + pos, fatal=True)
             return
         pos = src.fill(pos, CHUNK)
+
+
+def _has_trailer(buf: bytes, pos: int, unpack: object, records: int = 32) -> bool:
+    """Whether any of the first records carries a PCAPdroid trailer (then all are checked)."""
+    for _ in range(records):
+        if pos + 16 > len(buf):
+            return False
+        caplen = unpack(buf, pos)[2]  # type: ignore[operator]
+        end = pos + 16 + caplen
+        if end > len(buf):
+            return False
+        if pcapdroid.split_trailer(buf[pos + 16 : end])[2] is not None:
+            return True
+        pos = end
+    return False
 
 
 def _plausible(buf: bytes, p: int, unpack: object, limit: int, ts: int) -> bool:

@@ -41,6 +41,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import datetime as _dt
+import gc
 import gzip
 import importlib.metadata
 import importlib.util
@@ -216,7 +217,7 @@ def _parse_ip(text: str) -> tuple[int, int] | None:
                 s = s[:pct]
             n = int.from_bytes(socket.inet_pton(socket.AF_INET6, s), "big")
             high = n >> 32
-            if high == _MAPPED_V4_HIGH or high == _NAT64_HIGH:
+            if high in (_MAPPED_V4_HIGH, _NAT64_HIGH):
                 return 4, n & 0xFFFFFFFF
             return 6, n
         return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, s), "big")
@@ -367,9 +368,52 @@ class _Geoip2fastData:
         self._org = _PrefixTable(first_ip_asn, netlen_asn, id_asn, orgs)
 
     def lookup_many(self, versions: Sequence[int], ints: Sequence[int]) -> list[_Answer]:
-        countries = self._country.lookup_many(versions, ints)
-        orgs = self._org.lookup_many(versions, ints)
-        return [(c, None, o) for c, o in zip(countries, orgs, strict=True)]
+        # One fused loop over both tables (this is the hot path: keep it flat).
+        br = bisect.bisect_right
+        c, o = self._country, self._org
+        cs4, ce4, cv4, cb, cs6, cl6, cv6 = (
+            c.v4_starts,
+            c.v4_ends,
+            c.v4_values,
+            c.bucket,
+            c.v6_starts,
+            c.v6_lens,
+            c.v6_values,
+        )
+        os4, oe4, ov4, ob, os6, ol6, ov6 = (
+            o.v4_starts,
+            o.v4_ends,
+            o.v4_values,
+            o.bucket,
+            o.v6_starts,
+            o.v6_lens,
+            o.v6_values,
+        )
+        out: list[_Answer] = []
+        append = out.append
+        for v, n in zip(versions, ints, strict=True):
+            if v == 4:
+                h = n >> 16
+                k = br(cs4, n, cb[h], cb[h + 1]) - 1
+                j = br(os4, n, ob[h], ob[h + 1]) - 1
+                append(
+                    (
+                        cv4[k] if k >= 0 and n < ce4[k] else None,
+                        None,
+                        ov4[j] if j >= 0 and n < oe4[j] else None,
+                    )
+                )
+            else:
+                k = br(cs6, n) - 1
+                j = br(os6, n) - 1
+                append(
+                    (
+                        cv6[k] if k >= 0 and n < cs6[k] + (1 << (128 - cl6[k])) else None,
+                        None,
+                        ov6[j] if j >= 0 and n < os6[j] + (1 << (128 - ol6[j])) else None,
+                    )
+                )
+        return out
 
 
 class _PrefixTable:
@@ -402,22 +446,6 @@ class _PrefixTable:
         # bisecting the whole list: when every start in the slice is above n, the network
         # sought is the one just before the slice (index bucket[h] - 1).
         self.bucket = [br(v4, h << 16) for h in range((1 << 16) + 1)]
-
-    def lookup_many(self, versions: Sequence[int], ints: Sequence[int]) -> list[str | None]:
-        br = bisect.bisect_right
-        s4, e4, val4, bucket = self.v4_starts, self.v4_ends, self.v4_values, self.bucket
-        s6, l6, val6 = self.v6_starts, self.v6_lens, self.v6_values
-        out: list[str | None] = []
-        append = out.append
-        for v, n in zip(versions, ints, strict=True):
-            if v == 4:
-                h = n >> 16
-                k = br(s4, n, bucket[h], bucket[h + 1]) - 1
-                append(val4[k] if k >= 0 and n < e4[k] else None)
-            else:
-                k = br(s6, n) - 1
-                append(val6[k] if k >= 0 and n < s6[k] + (1 << (128 - l6[k])) else None)
-        return out
 
 
 class _Geoip2fastAPI:
@@ -513,12 +541,13 @@ def _record_answer(rec: object) -> _Answer:
     return country, asn, org
 
 
+# Checked in order: DB-IP's ASN file says "compat=GeoLite2-ASN" in its type.
 _LICENCE_HINTS: tuple[tuple[str, str], ...] = (
-    ("geolite2", "GeoLite2 End User License Agreement (MaxMind)"),
-    ("geoip2", "MaxMind commercial licence (GeoIP2)"),
     ("dbip", "CC BY 4.0 (DB-IP.com lite data)"),
     ("db-ip", "CC BY 4.0 (DB-IP.com lite data)"),
     ("ipinfo", "IPinfo terms (free/lite data: CC BY-SA 4.0)"),
+    ("geolite2", "GeoLite2 End User License Agreement (MaxMind)"),
+    ("geoip2", "MaxMind commercial licence (GeoIP2)"),
 )
 
 
@@ -729,16 +758,34 @@ class GeoResolver:
         that is not an address gives ``ip_scope`` "invalid". Never raises on bad values.
         """
         encoded = _as_string_dictionary(ips)
-        distinct: list[str | None] = encoded.dictionary.to_pylist()
         lookup_many = self._get_backend().lookup_many
+        # The loop below makes a few small acyclic tuples per distinct address; with the large
+        # lookup tables alive, the cyclic collector's full passes would take a third of the
+        # time, so it is paused for the batch (and restored, whatever happens).
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._enrich_encoded(encoded, lookup_many)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+    def _enrich_encoded(
+        self, encoded: Any, lookup_many: Callable[[Sequence[int], Sequence[int]], list[_Answer]]
+    ) -> Any:
+        distinct: list[str | None] = encoded.dictionary.to_pylist()
         cache = self._cache
         if len(cache) + len(distinct) > _CACHE_MAX:
             cache.clear()
         rows: list[_Row | None] = list(map(cache.get, distinct))  # type: ignore[arg-type]
-        miss_pos = [i for i, (r, t) in enumerate(zip(rows, distinct, strict=True)) if r is None and t is not None]
+        miss_pos = [
+            i for i, (r, t) in enumerate(zip(rows, distinct, strict=True)) if r is None and t is not None
+        ]
         if miss_pos:
             miss_text = [distinct[i] or "" for i in miss_pos]
-            for i, text, row in zip(miss_pos, miss_text, self._resolve_many(miss_text, lookup_many), strict=True):
+            for i, text, row in zip(
+                miss_pos, miss_text, self._resolve_many(miss_text, lookup_many), strict=True
+            ):
                 rows[i] = cache[text] = row
         full: list[_Row] = [r if r is not None else _NULL_ROW for r in rows]
         scopes, countries, asns, orgs = zip(*full, strict=True) if full else ((), (), (), ())

@@ -1,0 +1,500 @@
+#!/usr/bin/env python3
+"""Write examples/mobile-app-session.pcapng: a SYNTHETIC capture of a fictional Android app.
+
+ALL TRAFFIC IN THE OUTPUT IS SYNTHETIC. No real device, user or server produced it. The app
+("com.example.weatherapp", label "WeatherApp", Android UID 10234) and its own domain
+(*.weatherapp.example.com) are fictional. The third-party host names are those the real SDKs use,
+and the server addresses are taken from the address ranges those companies really announce
+(Google 142.250.0.0/15 and 2a00:1450::/32, Facebook 157.240.0.0/16 and 2a03:2880::/32, AWS
+CloudFront 18.64.0.0/14, AWS us-east-1 52.20.0.0/14 and eu-central-1 3.120.0.0/14, Alibaba
+Cloud 106.11.0.0/16, Tencent Cloud 129.226.0.0/16) so that geolocation has something realistic
+to chew on, but no packet here was ever sent to them. The advertising ID is a random UUID.
+
+What is real is the bytes: DNS messages come from dnspython's encoder, TLS ClientHellos from
+Python's ``ssl`` module (OpenSSL), and the QUIC connection is a complete aioquic client talking
+to an aioquic server (Initial, Handshake and 1-RTT packets, an HTTP/3 request and response).
+
+Determinism: rerunning produces a byte-identical file *with the same library versions*. The
+random parts of the ClientHellos (random, session id, key shares) are overwritten from a seeded
+PRNG, and while aioquic runs, ``os.urandom`` and its key generation are fed from the same PRNG.
+A different OpenSSL/aioquic version may still change extension lists and therefore the bytes.
+
+Link layer: every packet is framed exactly as PCAPdroid's "pcapdroid_trailer" option writes it
+(see datareach.ingest.pcapdroid): an Ethernet header with zero MAC addresses, the IP packet,
+alignment, and the 32-byte trailer naming the app (UID + app label, which PCAPdroid cuts to 19
+bytes -- the package name would not fit, so the label is what it stores). PCAPdroid only writes
+the trailer in classic pcap files (its pcapng mode uses custom blocks instead); this example is
+pcapng with an Ethernet interface, on which the trailer is just as well-defined, so readers can
+group by app in both formats. The phone is 192.168.1.23 / 2a02:8109:9d40:2b00:1c5e:4aff:fe21:7d3c,
+as a root-mode capture on wlan0 would see it.
+
+Run: .venv/bin/python examples/generate_example.py [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import hashlib
+import json
+import os
+import random
+import ssl
+import struct
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dns.flags
+import dns.message
+import dns.rdatatype
+import dns.rrset
+from aioquic.buffer import Buffer
+from aioquic.h3.connection import H3Connection
+from aioquic.h3.events import DataReceived, HeadersReceived
+from aioquic.quic.configuration import QuicConfiguration
+from aioquic.quic.connection import QuicConnection
+from aioquic.quic.events import HandshakeCompleted
+from aioquic.quic.packet import pull_quic_header
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, x448, x25519
+from cryptography.x509.oid import NameOID
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from datareach.testing.capture import (
+    LINKTYPE_ETHERNET,
+    Packet,
+    PcapngWriter,
+    TcpSession,
+    UdpFlow,
+    pcapdroid_frame,
+)
+
+SEED = 20240514
+T0 = 1715674323.25  # 2024-05-14 08:12:03.25 UTC
+OUT = Path(__file__).resolve().parent / "mobile-app-session.pcapng"
+
+PHONE4 = "192.168.1.23"
+PHONE6 = "2a02:8109:9d40:2b00:1c5e:4aff:fe21:7d3c"
+RESOLVER = "192.168.1.1"
+
+APP_UID, APP_NAME = 10234, "WeatherApp"  # package com.example.weatherapp
+SYS_UID, SYS_NAME = 1000, "Android System"
+
+rng = random.Random(SEED)
+
+# (ts, ip packet, uid, app name)
+packets: list[tuple[float, bytes, int, str]] = []
+summary: list[str] = []
+
+
+def emit(pkts: list[Packet], uid: int = APP_UID, name: str = APP_NAME) -> None:
+    for ts, ip in pkts:
+        packets.append((ts, ip, uid, name))
+
+
+def eport() -> int:
+    return rng.randrange(32768, 61000)
+
+
+# ------------------------------------------------------------------------------------------
+# DNS (dnspython)
+
+Answer = tuple[str, str, str]  # owner, type, value
+
+
+def dns_messages(name: str, rdtype: str, answers: list[Answer], *, ttl: int = 300,
+                 truncated: bool = False) -> tuple[bytes, bytes]:
+    q = dns.message.make_query(name, rdtype)
+    q.id = rng.randrange(65536)
+    r = dns.message.make_response(q)
+    r.flags |= dns.flags.RA
+    if truncated:
+        r.flags |= dns.flags.TC
+    else:
+        grouped: dict[tuple[str, str], list[str]] = {}
+        for owner, typ, value in answers:
+            grouped.setdefault((owner, typ), []).append(value)
+        for (owner, typ), values in grouped.items():
+            r.answer.append(dns.rrset.from_text_list(owner, ttl if typ != "CNAME" else 3600, "IN", typ, values))
+    return q.to_wire(), r.to_wire()
+
+
+def dns_udp(t: float, name: str, rdtype: str, answers: list[Answer], **kw: Any) -> float:
+    query, resp = dns_messages(name, rdtype, answers, **kw)
+    flow = UdpFlow(PHONE4, eport(), RESOLVER, 53, start=t, rtt=0.012)
+    emit(flow.exchange(query, resp))
+    summary.append(f"DNS/UDP  {rdtype:5} {name} -> {', '.join(v for _o, _t, v in answers) or 'TC=1'}")
+    return flow.t
+
+
+def dns_tcp(t: float, name: str, rdtype: str, answers: list[Answer]) -> float:
+    query, resp = dns_messages(name, rdtype, answers)
+    s = TcpSession(PHONE4, eport(), RESOLVER, 53, start=t, rtt=0.012, client_isn=rng.getrandbits(32),
+                   server_isn=rng.getrandbits(32))
+    pk = s.handshake()
+    pk += s.client_send(struct.pack("!H", len(query)) + query)
+    pk += s.server_send(struct.pack("!H", len(resp)) + resp)
+    pk += s.close()
+    emit(pk)
+    summary.append(f"DNS/TCP  {rdtype:5} {name} -> {', '.join(v for _o, _t, v in answers)}")
+    return s.t
+
+
+# ------------------------------------------------------------------------------------------
+# TLS over TCP: real ClientHello from OpenSSL, opaque server flight
+
+
+def real_client_hello(host: str, alpn: list[str] | None) -> bytes:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing, server_hostname=host)
+    with contextlib.suppress(ssl.SSLWantReadError):
+        obj.do_handshake()
+    return _derandomize(bytearray(outgoing.read()))
+
+
+def _derandomize(rec: bytearray) -> bytes:
+    """Overwrite the ClientHello's random, session id and key-share keys from the seeded PRNG."""
+    assert rec[0] == 0x16 and rec[5] == 1
+    p = 9 + 2
+    rec[p : p + 32] = rng.randbytes(32)
+    p += 32
+    sid_len = rec[p]
+    rec[p + 1 : p + 1 + sid_len] = rng.randbytes(sid_len)
+    p += 1 + sid_len
+    p += 2 + int.from_bytes(rec[p : p + 2], "big")  # cipher suites
+    p += 1 + rec[p]  # compression methods
+    end = p + 2 + int.from_bytes(rec[p : p + 2], "big")
+    p += 2
+    while p < end:
+        etype, elen = struct.unpack_from("!HH", rec, p)
+        if etype == 0x0033:  # key_share
+            q = p + 6
+            while q < p + 4 + elen:
+                _group, klen = struct.unpack_from("!HH", rec, q)
+                rec[q + 4 : q + 4 + klen] = rng.randbytes(klen)
+                q += 4 + klen
+        p += 4 + elen
+    return bytes(rec)
+
+
+def tls_record(ctype: int, payload: bytes) -> bytes:
+    return bytes([ctype, 3, 3]) + struct.pack("!H", len(payload)) + payload
+
+
+def app_data(n: int) -> bytes:
+    """Application-data records totalling about n bytes of ciphertext (16 KiB max each)."""
+    out = b""
+    while n > 0:
+        k = min(n, 16401)
+        out += tls_record(0x17, rng.randbytes(k))
+        n -= k
+    return out
+
+
+def server_flight(sid: bytes, cert_bytes: int) -> bytes:
+    body = (b"\x03\x03" + rng.randbytes(32) + bytes([len(sid)]) + sid + b"\x13\x01\x00"
+            + struct.pack("!H", 46) + b"\x00\x2b\x00\x02\x03\x04"
+            + b"\x00\x33\x00\x24\x00\x1d\x00\x20" + rng.randbytes(32))
+    hello = b"\x02" + len(body).to_bytes(3, "big") + body
+    return tls_record(0x16, hello) + tls_record(0x14, b"\x01") + app_data(cert_bytes)
+
+
+def tls_session(t: float, host: str, server: str, *, alpn: list[str] | None, requests: list[tuple[int, int]],
+                split: int | None = None, port: int = 443) -> float:
+    ch = real_client_hello(host, alpn)
+    sid = ch[44 : 44 + ch[43]]
+    phone = PHONE6 if ":" in server else PHONE4
+    s = TcpSession(phone, eport(), server, port, start=t, rtt=rng.uniform(0.015, 0.25), mss=1428 if ":" in server else 1448,
+                   client_isn=rng.getrandbits(32), server_isn=rng.getrandbits(32))
+    pk = s.handshake()
+    pk += s.client_send(ch, segments=[split] if split else ())
+    pk += s.server_send(server_flight(sid, rng.randrange(2400, 4200)))
+    pk += s.client_send(tls_record(0x14, b"\x01") + app_data(53))
+    for req, resp in requests:
+        pk += s.client_send(app_data(req))
+        pk += s.server_send(app_data(resp))
+        s.advance(rng.uniform(0.05, 0.4))
+    pk += s.client_send(app_data(19))  # close_notify
+    pk += s.close()
+    emit(pk)
+    summary.append(f"TLS      {host} ({server}) SNI in a {len(ch)}-byte ClientHello"
+                   + (f", split {split}+{len(ch) - split}" if split else ""))
+    return s.t
+
+
+# ------------------------------------------------------------------------------------------
+# QUIC: a full aioquic client <-> aioquic server exchange, made deterministic
+
+
+@contextlib.contextmanager
+def seeded_crypto() -> Iterator[None]:
+    saved_urandom = os.urandom
+    saved_x25519 = x25519.X25519PrivateKey.__dict__["generate"]
+    saved_x448 = x448.X448PrivateKey.__dict__["generate"]
+    saved_ec = ec.generate_private_key
+
+    def fake_x25519() -> x25519.X25519PrivateKey:
+        return x25519.X25519PrivateKey.from_private_bytes(rng.randbytes(32))
+
+    def fake_x448() -> x448.X448PrivateKey:
+        return x448.X448PrivateKey.from_private_bytes(rng.randbytes(56))
+
+    def fake_ec(curve: ec.EllipticCurve, backend: Any = None) -> ec.EllipticCurvePrivateKey:
+        return ec.derive_private_key(rng.randrange(1, 2**250), curve)
+
+    os.urandom = rng.randbytes  # type: ignore[assignment]
+    x25519.X25519PrivateKey.generate = staticmethod(fake_x25519)  # type: ignore[method-assign,assignment]
+    x448.X448PrivateKey.generate = staticmethod(fake_x448)  # type: ignore[method-assign,assignment]
+    ec.generate_private_key = fake_ec  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        os.urandom = saved_urandom
+        x25519.X25519PrivateKey.generate = saved_x25519  # type: ignore[method-assign]
+        x448.X448PrivateKey.generate = saved_x448  # type: ignore[method-assign]
+        ec.generate_private_key = saved_ec
+
+
+def server_certificate(host_pattern: str) -> tuple[x509.Certificate, ed25519.Ed25519PrivateKey]:
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(rng.randbytes(32))
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host_pattern)])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(0x5EED).not_valid_before(datetime.datetime(2024, 4, 22, tzinfo=datetime.UTC))
+            .not_valid_after(datetime.datetime(2024, 7, 15, tzinfo=datetime.UTC))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host_pattern)]), critical=False)
+            .sign(key, None))
+    return cert, key
+
+
+def quic_session(t: float, host: str, server: str, path: str, body: bytes) -> float:
+    cport = eport()
+    caddr, saddr = (PHONE4, cport), (server, 443)
+    flow = UdpFlow(PHONE4, cport, server, 443, start=t)
+    out: list[Packet] = []
+    with seeded_crypto():
+        cert, key = server_certificate("*.googleapis.com")
+        cc = QuicConfiguration(is_client=True, server_name=host, alpn_protocols=["h3"], verify_mode=ssl.CERT_NONE)
+        sc = QuicConfiguration(is_client=False, alpn_protocols=["h3"], certificate=cert, private_key=key)
+        client = QuicConnection(configuration=cc)
+        client.connect(saddr, now=t)
+        server_conn: QuicConnection | None = None
+        h3c: H3Connection | None = None
+        h3s: H3Connection | None = None
+        now = t
+        sent_request = False
+        done = False
+        rtt = 0.018
+        for _round in range(12):
+            now += 0.002
+            for data, _addr in client.datagrams_to_send(now=now):
+                flow.t = now
+                out.append(flow.send(data))
+                if server_conn is None:
+                    hdr = pull_quic_header(Buffer(data=data), host_cid_length=8)
+                    server_conn = QuicConnection(configuration=sc, original_destination_connection_id=hdr.destination_cid)
+                    h3s = H3Connection(server_conn)
+                server_conn.receive_datagram(data, caddr, now=now + rtt / 2)
+            if server_conn is None or h3s is None:
+                break
+            now += rtt / 2
+            while (ev := server_conn.next_event()) is not None:
+                for hev in h3s.handle_event(ev):
+                    if isinstance(hev, DataReceived) and hev.stream_ended:
+                        reply = json.dumps({"name": "projects/1049583107651/installations/" + uuid.UUID(
+                            bytes=rng.randbytes(16)).hex[:22], "authToken": {"expiresIn": "604800s"}}).encode()
+                        h3s.send_headers(hev.stream_id, [(b":status", b"200"), (b"content-type", b"application/json"),
+                                                         (b"content-length", str(len(reply)).encode())])
+                        h3s.send_data(hev.stream_id, reply, end_stream=True)
+                        done = True
+                    elif isinstance(hev, HeadersReceived):
+                        pass
+            now += 0.001
+            for data, _addr in server_conn.datagrams_to_send(now=now):
+                flow.t = now
+                out.append(flow.send(data, from_client=False))
+                client.receive_datagram(data, saddr, now=now + rtt / 2)
+            now += rtt / 2
+            while (cev := client.next_event()) is not None:
+                if isinstance(cev, HandshakeCompleted) and not sent_request:
+                    h3c = H3Connection(client)
+                    sid = client.get_next_available_stream_id()
+                    h3c.send_headers(sid, [(b":method", b"POST"), (b":scheme", b"https"), (b":authority", host.encode()),
+                                           (b":path", path.encode()), (b"content-type", b"application/json"),
+                                           (b"x-android-package", b"com.example.weatherapp"),
+                                           (b"user-agent", b"grpc-java-okhttp/1.52.1")])
+                    h3c.send_data(sid, body, end_stream=True)
+                    sent_request = True
+                elif h3c is not None:
+                    h3c.handle_event(cev)
+            if done and _round > 4:
+                break
+        client.close(error_code=0)
+        now += 0.002
+        for data, _addr in client.datagrams_to_send(now=now):
+            flow.t = now
+            out.append(flow.send(data))
+    emit(out)
+    summary.append(f"QUIC     {host} ({server}) {len(out)} datagrams, HTTP/3 POST {path}")
+    return now
+
+
+# ------------------------------------------------------------------------------------------
+# Plain HTTP
+
+
+def http_exchange(t: float, server: str, request: bytes, response: bytes, *, uid: int = APP_UID,
+                  name: str = APP_NAME, resp_segments: list[int] | None = None) -> float:
+    s = TcpSession(PHONE4, eport(), server, 80, start=t, rtt=rng.uniform(0.02, 0.06),
+                   client_isn=rng.getrandbits(32), server_isn=rng.getrandbits(32))
+    pk = s.handshake() + s.client_send(request) + s.server_send(response, segments=resp_segments or ())
+    pk += s.close()
+    emit(pk, uid, name)
+    first_req = request.split(b"\r\n", 1)[0].decode()
+    first_resp = response.split(b"\r\n", 1)[0].decode()
+    summary.append(f"HTTP     {first_req} -> {server} [{first_resp}]")
+    return s.t
+
+
+def chunked(body: bytes, sizes: list[int]) -> bytes:
+    out, off = b"", 0
+    for n in [*sizes, len(body)]:
+        part = body[off : off + n]
+        if not part:
+            continue
+        out += f"{len(part):x}\r\n".encode() + part + b"\r\n"
+        off += len(part)
+    return out + b"0\r\n\r\n"
+
+
+# ------------------------------------------------------------------------------------------
+
+
+def build() -> None:
+    t = T0
+    # Android's captive-portal probe (system UID), before the app starts.
+    q, r = dns_messages("connectivitycheck.gstatic.com", "A", [("connectivitycheck.gstatic.com.", "A", "142.250.185.99")])
+    flow = UdpFlow(PHONE4, eport(), RESOLVER, 53, start=t, rtt=0.011)
+    emit(flow.exchange(q, r), SYS_UID, SYS_NAME)
+    summary.append("DNS/UDP  A     connectivitycheck.gstatic.com -> 142.250.185.99 (system)")
+    http_exchange(flow.t + 0.01, "142.250.185.99",
+                  b"GET /generate_204 HTTP/1.1\r\nHost: connectivitycheck.gstatic.com\r\n"
+                  b"User-Agent: Dalvik/2.1.0 (Linux; U; Android 14; Pixel 7 Build/UQ1A.240205.004)\r\n"
+                  b"Connection: Keep-Alive\r\nAccept-Encoding: gzip\r\n\r\n",
+                  b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nCross-Origin-Resource-Policy: cross-origin\r\n"
+                  b"Date: Tue, 14 May 2024 08:12:03 GMT\r\n\r\n", uid=SYS_UID, name=SYS_NAME)
+
+    # App start: its own API behind CloudFront (CNAME chain), first ClientHello split in two.
+    t = T0 + 2.1
+    api = "api.weatherapp.example.com"
+    cf = "d3k2x7example0.cloudfront.net"
+    t = dns_udp(t, api, "A", [(api + ".", "CNAME", cf + "."), (cf + ".", "A", "18.66.122.41"),
+                              (cf + ".", "A", "18.66.122.87")], ttl=60)
+    tls_session(t + 0.004, api, "18.66.122.41", alpn=["h2", "http/1.1"], requests=[(412, 5230), (388, 17120)], split=220)
+
+    # Firebase / Google Analytics for Firebase (IPv6), app-measurement CNAMEd like the real one.
+    t = T0 + 2.6
+    am = "app-measurement.com"
+    t = dns_udp(t, am, "A", [(am + ".", "A", "142.250.185.110")])
+    t = dns_udp(t + 0.001, am, "AAAA", [(am + ".", "AAAA", "2a00:1450:4001:82a::200e")])
+    tls_session(t + 0.003, am, "2a00:1450:4001:82a::200e", alpn=["h2", "http/1.1"], requests=[(1873, 412)])
+
+    # Firebase installations over QUIC/HTTP3.
+    t = T0 + 3.05
+    fi = "firebaseinstallations.googleapis.com"
+    t = dns_udp(t, fi, "A", [(fi + ".", "A", "142.250.186.74")])
+    quic_session(t + 0.002, fi, "142.250.186.74", "/v1/projects/weatherapp-4f1c2/installations",
+                 json.dumps({"fid": uuid.UUID(bytes=rng.randbytes(16)).hex[:22], "appId": "1:1049583107651:android:"
+                             "5c1e0d0b7e4a2f9d", "authVersion": "FIS_v2", "sdkVersion": "a:17.2.0"}).encode())
+
+    # Facebook SDK: graph.facebook.com, CNAME to star.c10r.facebook.com, over IPv6.
+    t = T0 + 3.4
+    fb, star = "graph.facebook.com", "star.c10r.facebook.com"
+    t = dns_udp(t, fb, "A", [(fb + ".", "CNAME", star + "."), (star + ".", "A", "157.240.20.19")])
+    t = dns_udp(t + 0.001, fb, "AAAA", [(fb + ".", "CNAME", star + "."),
+                                        (star + ".", "AAAA", "2a03:2880:f12d:83:face:b00c:0:25de")])
+    tls_session(t + 0.003, fb, "2a03:2880:f12d:83:face:b00c:0:25de", alpn=["h2", "http/1.1"],
+                requests=[(2210, 380), (960, 1240)])
+
+    # AppsFlyer (AWS us-east-1 behind an ELB name).
+    t = T0 + 4.2
+    af, elb = "launches.appsflyersdk.com", "launches-prod-1893271204.us-east-1.elb.amazonaws.com"
+    t = dns_udp(t, af, "A", [(af + ".", "CNAME", elb + "."), (elb + ".", "A", "52.20.93.17"),
+                             (elb + ".", "A", "52.21.140.212")], ttl=60)
+    tls_session(t + 0.004, af, "52.20.93.17", alpn=None, requests=[(3140, 290)])
+
+    # Umeng (Alibaba): the UDP answer is truncated, the resolver is asked again over TCP.
+    t = T0 + 4.9
+    um, gds = "plbslog.umeng.com", "plbslog.umeng.com.gds.alibabadns.com"
+    um_answers = [(um + ".", "CNAME", gds + ".")] + [(gds + ".", "A", f"106.11.{a}") for a in
+                                                    ("43.158", "43.159", "86.37", "86.38", "248.141", "248.142")]
+    t = dns_udp(t, um, "A", [], truncated=True)
+    t = dns_tcp(t + 0.001, um, "A", um_answers)
+    tls_session(t + 0.005, um, "106.11.43.158", alpn=None, requests=[(1520, 170)])
+
+    # Tencent Bugly crash reporting.
+    t = T0 + 5.6
+    bg = "android.bugly.qq.com"
+    t = dns_udp(t, bg, "A", [(bg + ".", "A", "129.226.103.69")])
+    tls_session(t + 0.003, bg, "129.226.103.69", alpn=None, requests=[(870, 140)])
+
+    # The app's own analytics, in clear over port 80, carrying the advertising ID.
+    t = T0 + 6.3
+    ev = "events.weatherapp.example.com"
+    t = dns_udp(t, ev, "A", [(ev + ".", "A", "3.121.6.180")])
+    gaid = str(uuid.UUID(bytes=rng.randbytes(16), version=4))
+    body = json.dumps({
+        "app": "com.example.weatherapp", "app_version": "5.12.1", "gaid": gaid, "limit_ad_tracking": False,
+        "device": {"model": "Pixel 7", "os": "Android 14", "locale": "de_DE", "tz": "Europe/Berlin"},
+        "location": {"lat": 52.5163, "lon": 13.3777, "accuracy_m": 14},
+        "events": [{"name": "app_open", "ts": int(T0 + 2) * 1000}, {"name": "forecast_view", "ts": int(T0 + 6) * 1000,
+                                                                    "city": "Berlin"}],
+    }, separators=(",", ":")).encode()
+    req = (b"POST /v1/events HTTP/1.1\r\nHost: " + ev.encode() + b"\r\nUser-Agent: okhttp/4.12.0\r\n"
+           b"Content-Type: application/json; charset=utf-8\r\nContent-Length: " + str(len(body)).encode()
+           + b"\r\nAccept-Encoding: gzip\r\nConnection: Keep-Alive\r\n\r\n" + body)
+    resp_body = json.dumps({"status": "ok", "received": 2, "config": {"flush_interval_s": 60}}).encode()
+    resp = (b"HTTP/1.1 200 OK\r\nDate: Tue, 14 May 2024 08:12:09 GMT\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\nConnection: keep-alive\r\nServer: nginx\r\n\r\n" + chunked(resp_body, [24]))
+    http_exchange(t + 0.003, "3.121.6.180", req, resp, resp_segments=[120])
+
+    # Half a minute later the app refreshes the forecast (DNS cached; new TLS connection).
+    tls_session(T0 + 36.8, api, "18.66.122.87", alpn=["h2", "http/1.1"], requests=[(405, 9120)])
+    summary.append(f"advertising ID (gaid) in the clear: {gaid}")
+
+
+def write(path: Path) -> int:
+    packets.sort(key=lambda p: p[0])
+    with open(path, "wb") as f:
+        w = PcapngWriter(f, hardware="Pixel 7 (synthetic)", os="Android 14",
+                         application="datareach examples/generate_example.py",
+                         comment="SYNTHETIC traffic of a fictional app (com.example.weatherapp); not a real capture")
+        iface = w.add_interface(LINKTYPE_ETHERNET, name="wlan0", snaplen=65535)
+        for ts, ip, uid, name in packets:
+            w.write(ts, pcapdroid_frame(ip, uid, name), iface)
+    return len(packets)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    random.seed(SEED)  # dnspython shuffles the records of an RRset with the global PRNG
+    build()
+    n = write(args.out)
+    digest = hashlib.sha256(args.out.read_bytes()).hexdigest()[:16]
+    print(f"wrote {args.out} ({args.out.stat().st_size:,} bytes, {n} packets, sha256 {digest}...)")
+    for line in summary:
+        print("  " + line)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

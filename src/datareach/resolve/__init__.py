@@ -1,0 +1,1 @@
+"""Enrichment of whole columns: names, geography, registrable domains, owners."""

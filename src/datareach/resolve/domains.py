@@ -1,0 +1,195 @@
+"""Registrable domains ("eTLD+1") of host names, a whole column at a time.
+
+``www.example.co.uk`` -> ``example.co.uk``: the part of a name that somebody registered, one
+label below a public suffix. The public suffix list is the one bundled in the
+``publicsuffixlist`` wheel; it is never fetched, and :func:`psl_source` reports which list
+(version and date) produced the answers.
+
+**The full list, PRIVATE section included.** The list has an ICANN section (``com``,
+``co.uk``, ...) and a PRIVATE section in which companies declare suffixes under which *other
+people* get names: ``appspot.com``, ``cloudfront.net``, ``blogspot.com``, ``github.io``,
+``herokuapp.com`` ... This tool attributes traffic to whoever controls the destination, so it
+uses both: ``d111abc.cloudfront.net`` is one CloudFront customer's distribution and
+``foo.bar.appspot.com`` is the tenant ``bar``'s App Engine application, not "Amazon" or
+"Google" as such. With the ICANN section only, every tenant of a platform would collapse into
+the platform's own domain and the report would hide who the data actually went to. (Who runs
+the platform is still visible: the server's AS, and the owner lookup, see the suffix.)
+
+Null (no registrable domain) for: nulls, empty or malformed names (empty labels, a label over
+63 characters, a name over 253, characters no host name has), IP literals (``192.0.2.1``,
+``[2001:db8::1]``, ``2001:db8::1``), a bare public suffix (``co.uk``, ``appspot.com``),
+single-label and unknown-TLD names (``localhost``, ``printer.lan``, ``nas.local``,
+``x.internal``, ``foo.test``: names under top-level domains that are not in the list are not
+on the public internet, so ``accept_unknown`` is off), and names under ``arpa`` (reverse-DNS
+and ``home.arpa`` names belong to no registrant). Names are lowercased, one trailing dot (the
+DNS root) is removed, and a ``:port`` suffix is dropped. IDNs come back in the form given:
+punycode (``xn--...``) stays punycode, Unicode stays Unicode; the full-width and ideographic
+full stops that IDNA maps to ``.`` are treated as dots.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import threading
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from datareach.resolve.geo import DataSource, _as_string_dictionary
+
+__all__ = ["psl_source", "registrable_domain", "registrable_domains"]
+
+_CACHE_MAX = 2_000_000
+
+_psl: Any = None
+_psl_lock = threading.Lock()
+_cache: dict[str, str | None] = {}
+_MISSING = object()
+
+# Characters that IDNA (UTS #46) maps to U+002E FULL STOP.
+_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+# ASCII allowed in a host name label. Underscore is not valid in a host name, but occurs in
+# real SNI and Host values (e.g. "_dmarc", some CDN names) and says nothing about ownership.
+_ASCII_LABEL = re.compile(r"^[a-z0-9_-]+$")
+_PORT = re.compile(r":\d{1,5}$")
+
+
+def _get_psl() -> Any:
+    global _psl
+    if _psl is None:
+        with _psl_lock:
+            if _psl is None:
+                from publicsuffixlist import PublicSuffixList
+
+                # Full list (ICANN + PRIVATE sections, see the module docstring); a TLD that
+                # is not in the list is not public.
+                _psl = PublicSuffixList(only_icann=False, accept_unknown=False)
+    return _psl
+
+
+def _normalise(host: str) -> str | None:
+    """The lowercased, checked host name, or None when it cannot have a registrable domain."""
+    h = host.strip()
+    if not h or h.startswith("["):  # "[2001:db8::1]" or "[::1]:443"
+        return None
+    if ":" in h:
+        m = _PORT.search(h)
+        if m is None or h.count(":") != 1:  # an IPv6 literal or junk
+            return None
+        h = h[: m.start()]
+    h = h.translate(_DOTS).lower()
+    if h.endswith("."):
+        h = h[:-1]
+    if not h or len(h) > 253:
+        return None
+    labels = h.split(".")
+    for label in labels:
+        if not label or len(label) > 63:
+            return None
+        if label.isascii():
+            if _ASCII_LABEL.match(label) is None:
+                return None
+        elif not all(ch.isalnum() or ch in "-_" or _is_idn_mark(ch) for ch in label):
+            return None
+    last = labels[-1]
+    if len(labels) < 2 or last.isdigit() or last == "arpa":
+        return None
+    return h
+
+
+def _is_idn_mark(ch: str) -> bool:
+    # combining marks (e.g. Devanagari vowel signs) are parts of letters in IDN labels
+    return unicodedata.category(ch) in ("Mn", "Mc", "Me")
+
+
+def _registrable(host: str) -> str | None:
+    h = _normalise(host)
+    if h is None:
+        return None
+    try:
+        result = _get_psl().privatesuffix(h)
+    except (ValueError, UnicodeError):
+        return None
+    return result if isinstance(result, str) and result else None
+
+
+def registrable_domain(host: str) -> str | None:
+    """The registrable domain of one host name, or None (see the module docstring)."""
+    if not isinstance(host, str):
+        return None
+    hit = _cache.get(host, _MISSING)
+    if hit is not _MISSING:
+        return hit  # type: ignore[return-value]
+    result = _registrable(host)
+    if len(_cache) >= _CACHE_MAX:
+        _cache.clear()
+    _cache[host] = result
+    return result
+
+
+def registrable_domains(hosts: Any) -> Any:
+    """The registrable domain of each host name in a pyarrow string array (null where none).
+
+    Same length and order as ``hosts``; accepts string, large_string, dictionary-of-string and
+    chunked arrays. Each distinct name is looked up once.
+    """
+    encoded = _as_string_dictionary(hosts)
+    distinct: list[str | None] = encoded.dictionary.to_pylist()
+    values = [None if h is None else registrable_domain(h) for h in distinct]
+    return pa.array(values, type=pa.string()).take(encoded.indices)
+
+
+def _list_header(path: Path) -> dict[str, str]:
+    """The ``// VERSION:`` and ``// COMMIT:`` lines at the top of the bundled list."""
+    out: dict[str, str] = {}
+    try:
+        with path.open(encoding="utf-8") as f:
+            for _, line in zip(range(40), f, strict=False):
+                m = re.match(r"^//\s*(VERSION|COMMIT):\s*(\S+)", line)
+                if m:
+                    out[m.group(1)] = m.group(2)
+    except OSError:
+        pass
+    return out
+
+
+def psl_source() -> DataSource:
+    """Which public suffix list answered: the package version and the list's own date.
+
+    The date is the list's ``// VERSION:`` header when present, else the date the
+    ``publicsuffixlist`` version encodes (``1.1.2.20261023`` -> ``2026-10-23``).
+    """
+    import publicsuffixlist
+
+    try:
+        version = importlib.metadata.version("publicsuffixlist")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    path = Path(publicsuffixlist.__file__).with_name("public_suffix_list.dat")
+    header = _list_header(path) if path.is_file() else {}
+    date: str | None = None
+    m = re.match(r"^(\d{4})-(\d{2})-(\d{2})", header.get("VERSION", ""))
+    if m:
+        date = "-".join(m.groups())
+    else:
+        m = re.search(r"(?:^|\.)(\d{4})(\d{2})(\d{2})$", version)
+        if m:
+            date = "-".join(m.groups())
+    list_version = header.get("VERSION")
+    detail = f"publicsuffixlist {version}"
+    if list_version:
+        detail += f", list {list_version}"
+    if header.get("COMMIT"):
+        detail += f" (commit {header['COMMIT'][:12]})"
+    return DataSource(
+        name="Public Suffix List (ICANN and PRIVATE sections)",
+        path=str(path) if path.is_file() else None,
+        kind="public-suffix-list",
+        version=detail,
+        date=date,
+        licence="MPL-2.0 (Public Suffix List, publicsuffix.org)",
+        note="Bundled with the publicsuffixlist package, never fetched; unknown TLDs are not public.",
+    )

@@ -1,0 +1,138 @@
+"""The command line and the Python API on real captures: exit statuses, JSON contract, naming."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import CLIENT, client_hello, dns_query, dns_response, write_pcap
+
+import datareach
+from datareach.cli import main
+from datareach.testing.capture import TcpSession, UdpFlow
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "mobile-app-session.pcapng"
+
+DESTINATION_FIELDS = {
+    "host", "registrable_domain", "ips", "ports", "name_source", "country", "asn", "as_org",
+    "bytes_out", "bytes_in", "connections", "first_seen", "last_seen", "ech", "app",
+}
+
+
+def naming_capture(tmp_path: Path) -> Path:
+    """One IP answered for two names at different times; connections named by each kind of evidence."""
+    t0 = 1_760_000_000.0
+    pkts = []
+    u = UdpFlow(CLIENT, 40000, "8.8.8.8", 53, start=t0)
+    pkts += u.exchange(dns_query("first.example.com"), dns_response("first.example.com.", [
+        ("first.example.com.", "A", "142.250.185.200")]))
+    # a non-TLS, non-HTTP connection: only DNS can name it
+    s = TcpSession(CLIENT, 40001, "142.250.185.200", 5228, start=t0 + 1)
+    pkts += s.handshake() + s.client_send(b"\x00\x01binary-protocol-hello") + s.close()
+    u2 = UdpFlow(CLIENT, 40002, "8.8.8.8", 53, start=t0 + 10)
+    pkts += u2.exchange(dns_query("second.example.org"), dns_response("second.example.org.", [
+        ("second.example.org.", "CNAME", "edge.cdn.example.net."),
+        ("edge.cdn.example.net.", "A", "142.250.185.200")]))
+    s2 = TcpSession(CLIENT, 40003, "142.250.185.200", 5228, start=t0 + 11)
+    pkts += s2.handshake() + s2.client_send(b"\x00\x01binary-protocol-hello") + s2.close()
+    # TLS to the same IP: the SNI wins over DNS
+    s3 = TcpSession(CLIENT, 40004, "142.250.185.200", 443, start=t0 + 12)
+    pkts += s3.handshake() + s3.client_send(client_hello("sni.example.com")) + s3.close()
+    # plain HTTP to an IP nothing resolved
+    s4 = TcpSession(CLIENT, 40005, "93.184.216.34", 80, start=t0 + 13)
+    pkts += s4.handshake() + s4.client_send(b"GET /track?id=1 HTTP/1.1\r\nHost: Tracker.Example.NET:80\r\n\r\n")
+    pkts += s4.server_send(b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n") + s4.close()
+    # nothing names this one
+    s5 = TcpSession(CLIENT, 40006, "151.101.1.1", 8443, start=t0 + 14)
+    pkts += s5.handshake() + s5.client_send(b"\x00" * 40) + s5.close()
+    return write_pcap(tmp_path / "naming.pcap", pkts)
+
+
+def by_host(doc: dict) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {d["host"]: d for d in doc["destinations"]}
+
+
+def test_naming_evidence(tmp_path: Path) -> None:
+    doc = datareach.audit([naming_capture(tmp_path)]).to_dict()
+    d = by_host(doc)
+    assert d["first.example.com"]["name_source"] == "dns"
+    assert d["second.example.org"]["name_source"] == "dns"  # the most recent answer before it
+    assert d["second.example.org"]["cname_chain"] == ["second.example.org", "edge.cdn.example.net"]
+    assert d["sni.example.com"]["name_source"] == "sni"
+    # one IP carried several names: all are kept
+    assert set(d["sni.example.com"]["names"]) == {"first.example.com", "second.example.org"}
+    assert d["tracker.example.net"]["name_source"] == "http"
+    assert d["tracker.example.net"]["registrable_domain"] == "example.net"
+    assert d["151.101.1.1"]["name_source"] == "ip"
+    assert d["151.101.1.1"]["registrable_domain"] is None
+    assert d["8.8.8.8"]["protocols"] == ["dns"]
+    [ex] = doc["exchanges"]
+    assert (ex["method"], ex["url"], ex["status"]) == ("GET", "http://Tracker.Example.NET:80/track?id=1", 302)
+
+
+def test_geo_and_scopes(tmp_path: Path) -> None:
+    d = by_host(datareach.audit([naming_capture(tmp_path)]).to_dict())
+    assert d["8.8.8.8"]["country"] == "US" and "GOOGLE" in (d["8.8.8.8"]["as_org"] or "").upper()
+    assert d["8.8.8.8"]["ip_scope"] == "public"
+
+
+def test_json_contract_on_the_example(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    assert main(["audit", str(EXAMPLE), "--format", "json", "-o", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["schema_version"] == "1.0"
+    [inp] = doc["inputs"]
+    assert inp["format"] == "pcapng" and len(inp["sha256"]) == 64 and inp["errors"] == []
+    assert inp["records_read"] > 0
+    assert doc["destinations"] and all(DESTINATION_FIELDS <= set(d) for d in doc["destinations"])
+    assert {s["kind"] for s in doc["data_sources"]} >= {"public-suffix-list"}
+    assert all(s.get("date") for s in doc["data_sources"])
+    assert doc["exchanges"] and all({"host", "method", "url", "status"} <= set(e) for e in doc["exchanges"])
+    # the API returns the same content
+    api = datareach.audit([EXAMPLE]).to_dict()
+    for key in ("destinations", "exchanges", "dns", "summary"):
+        assert api[key] == doc[key]
+
+
+def test_example_names_come_from_every_kind_of_evidence() -> None:
+    doc = datareach.audit([EXAMPLE]).to_dict()
+    sources = {d["name_source"] for d in doc["destinations"]}
+    assert {"sni", "quic", "http", "ip"} <= sources
+    assert doc["summary"]["apps"]
+
+
+def test_exit_status_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert main(["audit"]) == 2
+    assert main(["audit", str(tmp_path / "missing.pcap")]) == 2
+    assert main(["audit", str(EXAMPLE), "--format", "xml"]) == 2
+    assert main(["audit", str(EXAMPLE), "--geo-db", str(tmp_path / "nope.mmdb")]) == 2
+    bad = tmp_path / "bad.mmdb"
+    bad.write_bytes(b"not an mmdb")
+    assert main(["audit", str(EXAMPLE), "--geo-db", str(bad)]) == 2
+    assert "not a MaxMind DB" in capsys.readouterr().err
+
+
+def test_exit_status_4_keeps_the_rest(tmp_path: Path) -> None:
+    good = naming_capture(tmp_path)
+    broken = tmp_path / "broken.pcap"
+    broken.write_bytes(good.read_bytes()[:-30])
+    out = tmp_path / "r.json"
+    assert main(["audit", str(good), str(broken), "--format", "json", "-o", str(out)]) == 4
+    doc = json.loads(out.read_text())
+    assert doc["inputs"][0]["errors"] == []
+    [err] = doc["inputs"][1]["errors"]
+    assert err["fatal"] and err["offset"] > 0
+    assert "sni.example.com" in by_host(doc)
+
+
+def test_table_output_and_help() -> None:
+    proc = subprocess.run([sys.executable, "-m", "datareach", "audit", str(EXAMPLE)],
+                          capture_output=True, text=True, check=True)
+    assert "Registrable domain" in proc.stdout and "Data:" in proc.stdout
+    helptext = subprocess.run([sys.executable, "-m", "datareach", "audit", "--help"],
+                              capture_output=True, text=True, check=True).stdout
+    assert "exit status" in helptext and "--geo-db" in helptext

@@ -1,0 +1,539 @@
+"""Tests for datareach.resolve.geo: scopes, the shipped default data, and user .mmdb files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import random
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mmdb_writer import MMDBWriter
+from netaddr import IPSet
+
+from datareach.resolve.geo import (
+    ENRICH_SCHEMA,
+    SCOPES,
+    DataSource,
+    GeoDatabaseError,
+    GeoResolver,
+    ip_scope,
+)
+
+
+@pytest.fixture(scope="module")
+def default_geo() -> GeoResolver:
+    geo = GeoResolver()
+    geo.enrich(pa.array(["192.0.2.1"]))  # load once for the module
+    return geo
+
+
+# ---------------------------------------------------------------------------------------------
+# Scope
+
+
+@pytest.mark.parametrize(
+    ("ip", "scope"),
+    [
+        ("8.8.8.8", "public"),
+        ("1.1.1.1", "public"),
+        ("10.1.2.3", "private"),
+        ("172.16.0.1", "private"),
+        ("172.31.255.254", "private"),
+        ("172.32.0.1", "public"),
+        ("192.168.1.1", "private"),
+        ("127.0.0.1", "loopback"),
+        ("127.255.255.254", "loopback"),
+        ("169.254.169.254", "link-local"),
+        ("100.64.0.1", "shared"),
+        ("100.127.255.254", "shared"),
+        ("100.128.0.1", "public"),
+        ("224.0.0.251", "multicast"),
+        ("239.255.255.250", "multicast"),
+        ("0.0.0.0", "unspecified"),
+        ("0.1.2.3", "reserved"),
+        ("240.0.0.1", "reserved"),
+        ("255.255.255.255", "reserved"),
+        ("198.18.0.1", "reserved"),
+        ("192.0.2.1", "documentation"),
+        ("198.51.100.7", "documentation"),
+        ("203.0.113.9", "documentation"),
+        ("2001:4860:4860::8888", "public"),
+        ("2a00:1450:4001:80b::200e", "public"),
+        ("::1", "loopback"),
+        ("::", "unspecified"),
+        ("fd12:3456:789a::1", "private"),  # ULA
+        ("fc00::1", "private"),
+        ("fe80::1", "link-local"),
+        ("fe80::1%eth0", "link-local"),
+        ("FE80::ABCD", "link-local"),
+        ("ff02::fb", "multicast"),
+        ("2001:db8::1", "documentation"),
+        ("3fff::1", "documentation"),
+        ("4000::1", "reserved"),  # outside 2000::/3
+        ("::ffff:10.0.0.1", "private"),  # IPv4-mapped: the IPv4 address decides
+        ("::ffff:8.8.8.8", "public"),
+        ("64:ff9b::192.168.0.1", "private"),  # NAT64 well-known prefix
+        ("64:ff9b::8.8.8.8", "public"),
+        ("[::1]", "loopback"),
+        (" 8.8.8.8 ", "public"),
+        ("", "invalid"),
+        ("junk", "invalid"),
+        ("1.2.3", "invalid"),
+        ("01.2.3.4", "invalid"),
+        ("256.1.1.1", "invalid"),
+        ("1.2.3.4.5", "invalid"),
+        ("example.com", "invalid"),
+        ("::1::2", "invalid"),
+        ("8.8.8.8\x00", "invalid"),
+    ],
+)
+def test_ip_scope(ip: str, scope: str) -> None:
+    assert ip_scope(ip) == scope
+
+
+@given(st.ip_addresses())
+def test_ip_scope_agrees_with_ipaddress_on_special_ranges(addr: Any) -> None:
+    scope = ip_scope(str(addr))
+    assert scope in SCOPES and scope != "invalid"
+    mapped = getattr(addr, "ipv4_mapped", None)
+    a = mapped if mapped is not None else addr
+    if a.is_loopback:
+        assert scope == "loopback"
+    elif a.is_multicast:
+        assert scope == "multicast"
+    elif a.is_link_local:
+        assert scope == "link-local"
+    elif a.is_unspecified:
+        assert scope == "unspecified"
+    if scope == "public":
+        assert not a.is_private or a in ipaddress.ip_network("64:ff9b::/96")
+
+
+# ---------------------------------------------------------------------------------------------
+# Default (shipped) data
+
+
+def test_default_answers_google_dns(default_geo: GeoResolver) -> None:
+    t = default_geo.enrich(pa.array(["8.8.8.8", "2001:4860:4860::8888"]))
+    assert t.schema == ENRICH_SCHEMA
+    rows = t.to_pylist()
+    for row in rows:
+        assert row["ip_scope"] == "public"
+        assert row["country"] == "US"
+        assert "GOOGLE" in row["as_org"].upper()
+        assert row["asn"] is None  # the shipped data has no AS numbers (see DataSource.note)
+
+
+def test_default_non_public_scopes_get_no_country_or_as(default_geo: GeoResolver) -> None:
+    ips = [
+        "10.0.0.1",
+        "192.168.1.10",
+        "127.0.0.1",
+        "169.254.1.1",
+        "100.64.10.10",
+        "224.0.0.251",
+        "fd00::1",
+        "fe80::1",
+        "ff02::1",
+        "::1",
+        "192.0.2.1",
+        "0.0.0.0",
+    ]
+    t = default_geo.enrich(pa.array(ips))
+    assert t.column("ip_scope").to_pylist() == [ip_scope(ip) for ip in ips]
+    assert "public" not in t.column("ip_scope").to_pylist()
+    assert t.column("country").null_count == len(ips)
+    assert t.column("asn").null_count == len(ips)
+    assert t.column("as_org").null_count == len(ips)
+
+
+def test_default_mapped_and_nat64_addresses_resolve_as_ipv4(default_geo: GeoResolver) -> None:
+    rows = default_geo.enrich(pa.array(["8.8.8.8", "::ffff:8.8.8.8", "64:ff9b::808:808"])).to_pylist()
+    assert rows[0] == rows[1] == rows[2]
+
+
+def test_nulls_order_and_repeats(default_geo: GeoResolver) -> None:
+    ips = [None, "8.8.8.8", "junk", None, "10.0.0.1", "8.8.8.8", ""]
+    t = default_geo.enrich(pa.array(ips, type=pa.string()))
+    assert t.num_rows == len(ips)
+    rows = t.to_pylist()
+    assert rows[0] == {"ip_scope": None, "country": None, "asn": None, "as_org": None}
+    assert rows[3] == rows[0]
+    assert rows[1] == rows[5] and rows[1]["country"] == "US"
+    assert rows[2] == {"ip_scope": "invalid", "country": None, "asn": None, "as_org": None}
+    assert rows[4]["ip_scope"] == "private" and rows[4]["country"] is None
+    assert rows[6]["ip_scope"] == "invalid"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda v: pa.array(v, type=pa.large_string()),
+        lambda v: pa.array(v).dictionary_encode(),
+        lambda v: pa.chunked_array([v[:2], v[2:]]),
+        lambda v: pa.chunked_array([], type=pa.string()) if not v else pa.chunked_array([v]),
+    ],
+)
+def test_input_array_kinds(default_geo: GeoResolver, make: Any) -> None:
+    values = ["8.8.8.8", None, "10.0.0.1", "8.8.8.8"]
+    t = default_geo.enrich(make(values))
+    assert t.schema == ENRICH_SCHEMA
+    assert t.column("ip_scope").to_pylist() == ["public", None, "private", "public"]
+
+
+def test_empty_and_all_null(default_geo: GeoResolver) -> None:
+    assert default_geo.enrich(pa.array([], type=pa.string())).num_rows == 0
+    t = default_geo.enrich(pa.array([None, None]))  # type null
+    assert t.num_rows == 2 and t.column("ip_scope").null_count == 2
+
+
+def test_default_sources(default_geo: GeoResolver) -> None:
+    (src,) = default_geo.sources()
+    assert isinstance(src, DataSource)
+    assert src.kind == "geo-country-asn"
+    assert src.path is not None and src.path.endswith("geoip2fast-asn-ipv6.dat.gz")
+    assert src.date is not None and re.fullmatch(r"\d{4}-\d{2}-\d{2}", src.date)
+    assert src.date.replace("-", "") in src.version  # e.g. ...GeoLite2-CountryASN-...-20240618
+    assert "GeoLite2" in src.version and "GeoLite2" in (src.licence or "")
+    assert "AS number" in (src.note or "")
+    assert src.to_json()["kind"] == "geo-country-asn"
+
+
+def test_default_loads_lazily() -> None:
+    geo = GeoResolver()
+    assert geo._backend is None  # nothing loaded until it is needed
+    geo.enrich(pa.array(["9.9.9.9"]))
+    assert geo._backend is not None
+
+
+def test_default_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    geo = GeoResolver()
+    geo.enrich(pa.array(["9.9.9.9"]))
+    geo.sources()
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+
+
+def test_default_distinct_lookup_speed(default_geo: GeoResolver) -> None:
+    # A loose floor (the measured rate is well above 100k distinct addresses/s) that still
+    # catches a per-row or per-call regression.
+    rng = random.Random(7)
+    ips = [str(ipaddress.IPv4Address(rng.getrandbits(32))) for _ in range(20_000)]
+    geo = GeoResolver()
+    geo._backend = default_geo._backend  # share the loaded data
+    start = time.perf_counter()
+    geo.enrich(pa.array(ips))
+    rate = len(set(ips)) / (time.perf_counter() - start)
+    assert rate > 20_000
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.none(), st.text(max_size=60), st.ip_addresses().map(str)), max_size=30))
+def test_enrich_never_raises(default_geo: GeoResolver, values: list[str | None]) -> None:
+    t = default_geo.enrich(pa.array(values, type=pa.string()))
+    assert t.num_rows == len(values)
+    for v, row in zip(values, t.to_pylist(), strict=True):
+        if v is None:
+            assert row["ip_scope"] is None
+        else:
+            assert row["ip_scope"] in SCOPES
+            if row["ip_scope"] != "public":
+                assert row["country"] is None and row["asn"] is None and row["as_org"] is None
+            if row["country"] is not None:
+                assert re.fullmatch(r"[A-Z]{2}", row["country"])
+
+
+# ---------------------------------------------------------------------------------------------
+# User .mmdb files, in the vendors' layouts
+
+EPOCH_2024_05_01 = int(dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC).timestamp())
+
+
+class _Writer(MMDBWriter):  # type: ignore[misc]
+    """MMDBWriter with a fixed build time, so that the source date can be checked."""
+
+    def __init__(self, *args: Any, build_epoch: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._epoch = build_epoch
+
+    def _build_meta(self) -> dict[str, Any]:
+        meta: dict[str, Any] = super()._build_meta()
+        meta["build_epoch"] = self._epoch
+        return meta
+
+
+def write_mmdb(
+    path: Path,
+    database_type: str,
+    records: dict[str, dict[str, Any]],
+    *,
+    build_epoch: int = EPOCH_2024_05_01,
+    description: str = "test data",
+) -> Path:
+    writer = _Writer(
+        ip_version=6,
+        ipv4_compatible=True,
+        database_type=database_type,
+        languages=["en"],
+        description=description,
+        build_epoch=build_epoch,
+    )
+    for cidr, record in records.items():
+        writer.insert_network(IPSet([cidr]), record)
+    writer.to_db_file(str(path))
+    return path
+
+
+def _country(code: str, name: str = "") -> dict[str, Any]:
+    return {"geoname_id": 1, "iso_code": code, "names": {"en": name or code}}
+
+
+@pytest.fixture
+def geolite2_country(tmp_path: Path) -> Path:
+    return write_mmdb(
+        tmp_path / "GeoLite2-Country.mmdb",
+        "GeoLite2-Country",
+        {
+            "8.8.8.0/24": {
+                "continent": {"code": "NA", "names": {"en": "North America"}},
+                "country": _country("US", "United States"),
+                "registered_country": _country("US", "United States"),
+            },
+            # anycast-style record: only the registered country is known
+            "81.2.69.0/24": {"registered_country": _country("GB", "United Kingdom")},
+            "2a00:1450::/32": {"country": _country("IE", "Ireland")},
+            # continent-level pseudo-code: not a country
+            "185.0.0.0/16": {"country": _country("EU", "Europe")},
+            # a database may well have an answer for a private range: it is never used
+            "10.0.0.0/8": {"country": _country("US")},
+        },
+        build_epoch=EPOCH_2024_05_01,
+    )
+
+
+@pytest.fixture
+def geolite2_asn(tmp_path: Path) -> Path:
+    return write_mmdb(
+        tmp_path / "GeoLite2-ASN.mmdb",
+        "GeoLite2-ASN",
+        {
+            "8.8.8.0/24": {"autonomous_system_number": 15169, "autonomous_system_organization": "GOOGLE"},
+            "81.2.69.0/24": {
+                "autonomous_system_number": 20712,
+                "autonomous_system_organization": "Andrews & Arnold Ltd",
+            },
+            "2a00:1450::/32": {"autonomous_system_number": 15169, "autonomous_system_organization": "GOOGLE"},
+            "10.0.0.0/8": {"autonomous_system_number": 64512, "autonomous_system_organization": "PRIVATE"},
+        },
+        build_epoch=int(dt.datetime(2024, 6, 2, tzinfo=dt.UTC).timestamp()),
+    )
+
+
+def _rows(geo: GeoResolver, ips: list[str]) -> dict[str, dict[str, Any]]:
+    return dict(zip(ips, geo.enrich(pa.array(ips)).to_pylist(), strict=True))
+
+
+def test_geolite2_country(geolite2_country: Path) -> None:
+    geo = GeoResolver([geolite2_country])
+    r = _rows(geo, ["8.8.8.8", "81.2.69.160", "2a00:1450:4001::1", "185.0.1.1", "10.1.1.1", "9.9.9.9"])
+    assert r["8.8.8.8"] == {"ip_scope": "public", "country": "US", "asn": None, "as_org": None}
+    assert r["81.2.69.160"]["country"] == "GB"  # registered_country fallback
+    assert r["2a00:1450:4001::1"]["country"] == "IE"
+    assert r["185.0.1.1"]["country"] is None  # "EU" is no ISO 3166-1 country
+    assert r["10.1.1.1"] == {"ip_scope": "private", "country": None, "asn": None, "as_org": None}
+    assert r["9.9.9.9"] == {"ip_scope": "public", "country": None, "asn": None, "as_org": None}
+    (src,) = geo.sources()
+    assert src.kind == "geo-country"
+    assert src.date == "2024-05-01"
+    assert src.name == "GeoLite2-Country"
+    assert src.path == str(geolite2_country)
+    assert "GeoLite2" in (src.licence or "")
+
+
+def test_geolite2_asn(geolite2_asn: Path) -> None:
+    geo = GeoResolver([geolite2_asn])
+    r = _rows(geo, ["8.8.8.8", "2a00:1450:4001::1", "10.0.0.1"])
+    assert r["8.8.8.8"] == {"ip_scope": "public", "country": None, "asn": 15169, "as_org": "GOOGLE"}
+    assert r["2a00:1450:4001::1"]["asn"] == 15169
+    assert r["10.0.0.1"]["asn"] is None  # private: never an AS
+    (src,) = geo.sources()
+    assert src.kind == "geo-asn" and src.date == "2024-06-02"
+
+
+def test_geolite2_city(tmp_path: Path) -> None:
+    path = write_mmdb(
+        tmp_path / "GeoLite2-City.mmdb",
+        "GeoLite2-City",
+        {
+            "81.2.69.0/24": {
+                "city": {"geoname_id": 2643743, "names": {"en": "London"}},
+                "continent": {"code": "EU", "names": {"en": "Europe"}},
+                "country": _country("GB", "United Kingdom"),
+                "location": {"accuracy_radius": 10, "latitude": 51.5, "longitude": -0.1},
+                "registered_country": _country("GB", "United Kingdom"),
+                "subdivisions": [{"iso_code": "ENG", "names": {"en": "England"}}],
+            },
+        },
+    )
+    geo = GeoResolver([path])
+    assert _rows(geo, ["81.2.69.142"])["81.2.69.142"]["country"] == "GB"
+    assert geo.sources()[0].kind == "geo-city"
+
+
+def test_two_files_combined(geolite2_country: Path, geolite2_asn: Path) -> None:
+    ips = ["8.8.8.8", "81.2.69.160", "2a00:1450:4001::1"]
+    for order in ([geolite2_country, geolite2_asn], [geolite2_asn, geolite2_country]):
+        geo = GeoResolver(order)
+        r = _rows(geo, ips)
+        assert r["8.8.8.8"] == {"ip_scope": "public", "country": "US", "asn": 15169, "as_org": "GOOGLE"}
+        assert r["81.2.69.160"] == {
+            "ip_scope": "public",
+            "country": "GB",
+            "asn": 20712,
+            "as_org": "Andrews & Arnold Ltd",
+        }
+        assert r["2a00:1450:4001::1"]["country"] == "IE"
+        srcs = geo.sources()
+        assert [s.path for s in srcs] == [str(p) for p in order]
+        assert {s.kind for s in srcs} == {"geo-country", "geo-asn"}
+        assert {s.date for s in srcs} == {"2024-05-01", "2024-06-02"}
+
+
+def test_first_file_that_answers_wins(tmp_path: Path, geolite2_country: Path) -> None:
+    other = write_mmdb(
+        tmp_path / "other-country.mmdb",
+        "GeoLite2-Country",
+        {"8.8.8.0/24": {"country": _country("CA")}, "9.9.9.0/24": {"country": _country("CH")}},
+    )
+    r = _rows(GeoResolver([geolite2_country, other]), ["8.8.8.8", "9.9.9.9"])
+    assert r["8.8.8.8"]["country"] == "US"  # first file
+    assert r["9.9.9.9"]["country"] == "CH"  # first file has nothing: the second answers
+    assert _rows(GeoResolver([other, geolite2_country]), ["8.8.8.8"])["8.8.8.8"]["country"] == "CA"
+
+
+def test_dbip_lite_layouts(tmp_path: Path) -> None:
+    country = write_mmdb(
+        tmp_path / "dbip-country-lite.mmdb",
+        "DBIP-Country-Lite",
+        {
+            "5.9.0.0/16": {
+                "continent": {"code": "EU", "geoname_id": 6255148, "names": {"en": "Europe"}},
+                "country": {"geoname_id": 2921044, "is_in_european_union": True, "iso_code": "DE", "names": {"en": "Germany"}},
+            }
+        },
+    )
+    city = write_mmdb(
+        tmp_path / "dbip-city-lite.mmdb",
+        "DBIP-City-Lite",
+        {
+            "5.9.0.0/16": {
+                "city": {"names": {"en": "Falkenstein"}},
+                "country": {"iso_code": "DE", "names": {"en": "Germany"}},
+                "location": {"latitude": 50.47, "longitude": 12.37},
+            }
+        },
+    )
+    asn = write_mmdb(
+        tmp_path / "dbip-asn-lite.mmdb",
+        "DBIP-ASN-Lite (compat=GeoLite2-ASN)",
+        {"5.9.0.0/16": {"autonomous_system_number": 24940, "autonomous_system_organization": "Hetzner Online GmbH"}},
+    )
+    geo = GeoResolver([country, asn])
+    assert _rows(geo, ["5.9.1.1"])["5.9.1.1"] == {
+        "ip_scope": "public",
+        "country": "DE",
+        "asn": 24940,
+        "as_org": "Hetzner Online GmbH",
+    }
+    assert [s.kind for s in geo.sources()] == ["geo-country", "geo-asn"]
+    assert all("DB-IP" in (s.licence or "") for s in geo.sources())
+    geo_city = GeoResolver([city])
+    assert _rows(geo_city, ["5.9.1.1"])["5.9.1.1"]["country"] == "DE"
+    assert geo_city.sources()[0].kind == "geo-city"
+
+
+def test_ipinfo_layouts(tmp_path: Path) -> None:
+    # IPinfo's country_asn layout: "country" is the plain code, "asn" is text
+    country_asn = write_mmdb(
+        tmp_path / "country_asn.mmdb",
+        "ipinfo country_asn.mmdb",
+        {
+            "8.8.8.0/24": {
+                "as_domain": "google.com",
+                "as_name": "Google LLC",
+                "asn": "AS15169",
+                "continent": "NA",
+                "continent_name": "North America",
+                "country": "US",
+                "country_name": "United States",
+            },
+            "2a00:1450::/32": {"asn": "AS15169", "as_name": "Google LLC", "country": "IE"},
+        },
+    )
+    # IPinfo Lite: "country" is the name, "country_code" the code
+    lite = write_mmdb(
+        tmp_path / "ipinfo_lite.mmdb",
+        "ipinfo ipinfo_lite.mmdb",
+        {
+            "1.1.1.0/24": {
+                "as_domain": "cloudflare.com",
+                "as_name": "Cloudflare, Inc.",
+                "asn": "AS13335",
+                "continent": "North America",
+                "continent_code": "NA",
+                "country": "Australia",
+                "country_code": "AU",
+            }
+        },
+    )
+    geo = GeoResolver([country_asn])
+    r = _rows(geo, ["8.8.8.8", "2a00:1450:4001::1"])
+    assert r["8.8.8.8"] == {"ip_scope": "public", "country": "US", "asn": 15169, "as_org": "Google LLC"}
+    assert r["2a00:1450:4001::1"]["country"] == "IE"
+    assert geo.sources()[0].kind == "geo-country-asn"
+    geo = GeoResolver([lite])
+    assert _rows(geo, ["1.1.1.1"])["1.1.1.1"] == {
+        "ip_scope": "public",
+        "country": "AU",
+        "asn": 13335,
+        "as_org": "Cloudflare, Inc.",
+    }
+    assert geo.sources()[0].kind == "geo-country-asn"
+
+
+def test_ipv4_only_database(tmp_path: Path) -> None:
+    path = tmp_path / "v4.mmdb"
+    writer = _Writer(ip_version=4, database_type="GeoLite2-Country", build_epoch=EPOCH_2024_05_01)
+    writer.insert_network(IPSet(["8.8.8.0/24"]), {"country": _country("US")})
+    writer.to_db_file(str(path))
+    r = _rows(GeoResolver([path]), ["8.8.8.8", "2001:4860:4860::8888"])
+    assert r["8.8.8.8"]["country"] == "US"
+    assert r["2001:4860:4860::8888"]["country"] is None  # IPv6 in an IPv4 database: no answer
+
+
+def test_not_an_mmdb_file(tmp_path: Path) -> None:
+    bad = tmp_path / "GeoLite2-Country.mmdb"
+    bad.write_bytes(b"this is not a maxmind database\n" * 10)
+    with pytest.raises(GeoDatabaseError, match=r"not a MaxMind DB file"):
+        GeoResolver([bad])
+    empty = tmp_path / "empty.mmdb"
+    empty.write_bytes(b"")
+    with pytest.raises(GeoDatabaseError, match=re.escape(str(empty))):
+        GeoResolver([empty])
+    with pytest.raises(GeoDatabaseError, match=re.escape(str(tmp_path / "missing.mmdb"))):
+        GeoResolver([tmp_path / "missing.mmdb"])
+
+
+def test_mmdb_enrich_never_raises(geolite2_country: Path) -> None:
+    geo = GeoResolver([geolite2_country])
+    junk = [None, "", "x", "1.2.3", "::ffff:", "fe80::1%", "8.8.8.8\x00", "💥", "[8.8.8.8]", "2001:db8::/32"]
+    t = geo.enrich(pa.array(junk))
+    assert t.num_rows == len(junk)
+    assert t.column("country").null_count == len(junk)
