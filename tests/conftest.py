@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -24,10 +25,8 @@ def client_hello(server_name: str, alpn: list[str] | None = None) -> bytes:
         ctx.set_alpn_protocols(alpn)
     outgoing = ssl.MemoryBIO()
     tls = ctx.wrap_bio(ssl.MemoryBIO(), outgoing, server_hostname=server_name)
-    try:
+    with contextlib.suppress(ssl.SSLWantReadError):
         tls.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
     return outgoing.read()
 
 

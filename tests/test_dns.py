@@ -35,7 +35,7 @@ def test_cname_chain_to_cdn() -> None:
     )
     r = parse_response(wire)
     assert r is not None
-    [(asked, rtype, addr, ttl, chain)] = r.chains()
+    [(asked, rtype, addr, _ttl, chain)] = r.chains()
     assert asked == "app-measurement.com"
     assert rtype == "AAAA"
     assert addr == "2a03:2880:f003:c07:face:b00c:0:2"  # RFC 5952 canonical text

@@ -206,16 +206,11 @@ def test_default_sources(default_geo: GeoResolver) -> None:
     assert src.to_json()["kind"] == "geo-country-asn"
 
 
-def test_default_loads_lazily() -> None:
+def test_default_loads_lazily_and_silently(capsys: pytest.CaptureFixture[str]) -> None:
     geo = GeoResolver()
     assert geo._backend is None  # nothing loaded until it is needed
     geo.enrich(pa.array(["9.9.9.9"]))
     assert geo._backend is not None
-
-
-def test_default_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
-    geo = GeoResolver()
-    geo.enrich(pa.array(["9.9.9.9"]))
     geo.sources()
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""
@@ -425,7 +420,12 @@ def test_dbip_lite_layouts(tmp_path: Path) -> None:
         {
             "5.9.0.0/16": {
                 "continent": {"code": "EU", "geoname_id": 6255148, "names": {"en": "Europe"}},
-                "country": {"geoname_id": 2921044, "is_in_european_union": True, "iso_code": "DE", "names": {"en": "Germany"}},
+                "country": {
+                    "geoname_id": 2921044,
+                    "is_in_european_union": True,
+                    "iso_code": "DE",
+                    "names": {"en": "Germany"},
+                },
             }
         },
     )
@@ -443,7 +443,12 @@ def test_dbip_lite_layouts(tmp_path: Path) -> None:
     asn = write_mmdb(
         tmp_path / "dbip-asn-lite.mmdb",
         "DBIP-ASN-Lite (compat=GeoLite2-ASN)",
-        {"5.9.0.0/16": {"autonomous_system_number": 24940, "autonomous_system_organization": "Hetzner Online GmbH"}},
+        {
+            "5.9.0.0/16": {
+                "autonomous_system_number": 24940,
+                "autonomous_system_organization": "Hetzner Online GmbH",
+            }
+        },
     )
     geo = GeoResolver([country, asn])
     assert _rows(geo, ["5.9.1.1"])["5.9.1.1"] == {

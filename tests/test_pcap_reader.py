@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import QuicConnection
-from conftest import CLIENT, client_hello, dns_query, dns_response, read, write_pcap, write_pcapng
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -34,6 +33,8 @@ from datareach.testing.capture import (
     link_frame,
     pcapdroid_frame,
 )
+
+from conftest import CLIENT, client_hello, dns_query, dns_response, read, write_pcap, write_pcapng
 
 SERVER4 = "142.250.185.110"
 CLIENT6 = "2a00:1450:4001:81a::1001"

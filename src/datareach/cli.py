@@ -90,8 +90,8 @@ def _audit(args: argparse.Namespace) -> int:
                                progress=lambda i, n: bar.update(tasks[i], completed=n))
         else:
             result = audit(args.inputs, geo_db=args.geo_db)
-    except GeoDatabaseError as e:
-        print(f"datareach: error: {e}", file=sys.stderr)
+    except GeoDatabaseError as exc:
+        print(f"datareach: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     doc = result.to_dict()
     if args.format == "json":

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from datareach.model import InputError, ProgressCallback, Record
+from datareach.model import InputError, ProgressCallback, Reader, Record
 
 FORMATS = ("pcap", "pcapng", "har")
 SNIFF_BYTES = 64 * 1024
@@ -43,6 +43,7 @@ def read_input(path: Path, input_index: int, fmt: str | None = None,
     except OSError as e:
         yield InputError(f"cannot read the file: {e.strerror or e}", fatal=True)
         return
+    reader: Reader
     if kind in ("pcap", "pcapng"):
         reader = pcap.read_capture
     elif kind == "har":

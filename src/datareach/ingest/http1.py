@@ -12,7 +12,7 @@ bodies over the caller's cap are counted but not kept (the request is marked tru
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 MAX_HEADER_BYTES = 64 * 1024
 DEFAULT_BODY_CAP = 8 * 1024 * 1024

@@ -354,7 +354,7 @@ class PacketDecoder:
                 self._client_bytes(flow, chunk, ts)
             if cs.gap or len(payload) < wire_len:
                 self._give_up(flow, ts)
-        elif state == HTTP or state == DNS_TCP:
+        elif state in (HTTP, DNS_TCP):
             ss = flow.sstream
             if ss is None:
                 ss = flow.sstream = _Stream(None)
@@ -510,7 +510,7 @@ class PacketDecoder:
             url = target
         else:
             url = f"http://{host or '?'}{target}"
-        cip, sip = flow.addresses()
+        _cip, sip = flow.addresses()
         ex = Exchange(
             ts=ts, scheme="http", method=parsed.method, host=(host.split(":")[0] if host else sip).lower(),
             url=url, target=target, http_version=parsed.version, request_headers=parsed.headers,

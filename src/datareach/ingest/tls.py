@@ -112,12 +112,12 @@ def parse_client_hello(msg: bytes | memoryview) -> ClientHello | None:
     return ClientHello(server_name, tuple(alpn), ech)
 
 
-def looks_like_tls(data: bytes | memoryview) -> bool:
+def looks_like_tls(data: bytes | bytearray | memoryview) -> bool:
     """True when a client stream starts like a TLS handshake record."""
     return len(data) >= 3 and data[0] == 0x16 and data[1] == 3 and data[2] <= 4
 
 
-def client_hello_from_records(stream: bytes | memoryview) -> bytes | None:
+def client_hello_from_records(stream: bytes | bytearray | memoryview) -> bytes | None:
     """Extract the handshake message from the TLS records at the start of a client stream.
 
     Returns the message bytes when complete, ``None`` when the stream is not a TLS handshake,

@@ -21,12 +21,13 @@ def human_bytes(n: int) -> str:
 
 
 def _where(d: dict[str, Any]) -> str:
-    if d.get("ip_scope") and d["ip_scope"] != "public":
-        return d["ip_scope"]
+    scope = d.get("ip_scope")
+    if scope and scope != "public":
+        return str(scope)
     countries = d.get("countries") or []
     if len(countries) > 1:
         return ",".join(countries)
-    return d.get("country") or "?"
+    return str(d.get("country") or "?")
 
 
 def build_table(doc: dict[str, Any]) -> list[Table]:
