@@ -542,3 +542,19 @@ def test_mmdb_enrich_never_raises(geolite2_country: Path) -> None:
     t = geo.enrich(pa.array(junk))
     assert t.num_rows == len(junk)
     assert t.column("country").null_count == len(junk)
+
+
+def test_default_falls_back_to_geoip2fast_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Should a future geoip2fast change its data layout, its public lookup() takes over.
+    from datareach.resolve import geo as geo_module
+
+    def refuse(self: Any, path: Path) -> None:
+        raise ValueError("unexpected layout")
+
+    monkeypatch.setattr(geo_module._Geoip2fastData, "__init__", refuse)
+    geo = GeoResolver()
+    rows = geo.enrich(pa.array(["8.8.8.8", "10.0.0.1", None])).to_pylist()
+    assert rows[0]["country"] == "US" and "GOOGLE" in rows[0]["as_org"]
+    assert rows[1] == {"ip_scope": "private", "country": None, "asn": None, "as_org": None}
+    (src,) = geo.sources()
+    assert src.date is not None and src.kind == "geo-country-asn"

@@ -178,6 +178,8 @@ def test_httptoolkit() -> None:
     assert ex[1].status is None
     # Body discarded by the writer: marked truncated.
     assert ex[2].request_body == b"" and ex[2].request_body_truncated
+    assert ex[2].request_body_size == 900000
+    assert ex[0].request_body_size is None  # body kept whole
     assert all(c.server_ip == "" and c.app == "okhttp 4.12 (Android)" for c in conns)
 
 

@@ -39,6 +39,8 @@ Decisions worth knowing about:
   everything else is ``tcp`` with protocol ``http`` (http/ws URLs) or ``tls`` (https/wss).
 * WebSocket messages (``_webSocketMessages``) are counted into the connection's bytes and
   packets (one packet per message).
+* ``request_body_size`` is the HAR's ``request.bodySize`` (the size on the wire), set only when
+  the body we give is cut short or missing (over the cap, or left out by the writer).
 * A missing or unparseable ``startedDateTime`` gives ``ts = 0.0`` (unknown) and an error; a
   date without a UTC offset is taken as UTC.
 * Entries whose URL is not http(s)/ws(s) (``data:``, ``blob:``, extension pages) are not network
@@ -605,6 +607,7 @@ def _process_entry(raw: object, index: int, state: _State) -> Iterator[Record]:
         request_headers=headers,
         request_body=body,
         request_body_truncated=truncated,
+        request_body_size=_size(request.get("bodySize")) if truncated else None,
         status=status,
         response_size=response_size,
         server_ip=server_ip,

@@ -1,0 +1,570 @@
+#!/usr/bin/env python3
+"""Write a large, deterministic, SYNTHETIC classic-pcap capture (Ethernet) for benchmarks.
+
+Default 320 MB (about a million packets) in well under a minute. The mix: DNS over UDP
+(A/AAAA, some CNAME chains; messages encoded by dnspython), TLS connections whose ClientHellos
+come from Python's ``ssl`` module for a few thousand distinct host names, followed by opaque
+encrypted records, plain HTTP/1.1 GET/POST with Content-Length or chunked bodies, TCP handshakes
+and teardowns, and IPv6 for about an eighth of the clients' connections.
+
+All traffic is synthetic. Host names use real public domains and server addresses are drawn
+from address ranges those operators really announce, so that the tool's ownership and
+geolocation stages have realistic input; no packet was ever sent to them.
+
+Speed: every payload (ClientHello, DNS message, HTTP message, encrypted segment) is built once
+as a template together with the ones'-complement sum of its 16-bit words. Each packet is then a
+few ``struct.pack`` calls: the TCP/UDP checksum is that precomputed sum plus the header words
+and pseudo-header (addresses, ports, seq/ack), folded with one modulo, so every checksum in the
+file is correct. Records are joined and written in multi-megabyte chunks.
+
+Ground truth (connections, distinct SNIs, DNS responses, HTTP requests...) is printed and written
+to ``<out>.truth.json``; ``--size-mb 2`` gives a small file for tests.
+
+Run: .venv/bin/python benchmarks/generate_capture.py [--size-mb 320] [--out PATH] [--seed N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ipaddress
+import json
+import random
+import ssl
+import struct
+import sys
+import time
+import zlib
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+
+import dns.flags
+import dns.message
+import dns.rrset
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "capture.pcap"
+T0_US = 1_717_236_000 * 1_000_000  # 2024-06-01 10:00:00 UTC
+MSS = 1448
+CONCURRENCY = 24  # connections interleaved at any time
+
+# --------------------------------------------------------------------------------------------
+# Host names and the address ranges of their (real) operators
+
+# registrable domain -> (IPv4 prefix, IPv6 prefix or None)
+GOOGLE = ("142.250.0.0/15", "2a00:1450:4001::/48")
+FACEBOOK = ("157.240.0.0/16", "2a03:2880:f000::/36")
+AMAZON = ("52.84.0.0/15", "2600:9000:2000::/36")  # CloudFront
+AWS_USE1 = ("52.20.0.0/14", None)
+AWS_EUC1 = ("3.120.0.0/14", None)
+CLOUDFLARE = ("104.16.0.0/13", "2606:4700::/44")
+AKAMAI = ("23.32.0.0/11", "2a02:26f0::/32")
+MICROSOFT = ("13.107.0.0/16", "2620:1ec::/36")
+APPLE = ("17.0.0.0/8", "2620:149::/32")
+ALIBABA = ("106.11.0.0/16", None)
+TENCENT = ("129.226.0.0/16", None)
+BYTEDANCE = ("130.44.212.0/22", None)
+FASTLY = ("151.101.0.0/16", "2a04:4e42::/32")
+YANDEX = ("87.250.224.0/19", "2a02:6b8::/32")
+
+DOMAINS: dict[str, tuple[str, str | None]] = {
+    "google.com": GOOGLE, "googleapis.com": GOOGLE, "gstatic.com": GOOGLE, "app-measurement.com": GOOGLE,
+    "doubleclick.net": GOOGLE, "googlesyndication.com": GOOGLE, "youtube.com": GOOGLE, "ytimg.com": GOOGLE,
+    "facebook.com": FACEBOOK, "fbcdn.net": FACEBOOK, "instagram.com": FACEBOOK, "whatsapp.net": FACEBOOK,
+    "cloudfront.net": AMAZON, "amazon.com": AMAZON, "media-amazon.com": AMAZON,
+    "appsflyersdk.com": AWS_USE1, "adjust.com": AWS_EUC1, "branch.io": AWS_USE1, "mixpanel.com": AWS_USE1,
+    "amplitude.com": AWS_USE1, "braze.com": AWS_USE1, "onesignal.com": CLOUDFLARE, "sentry.io": AWS_USE1,
+    "segment.io": AWS_USE1, "applovin.com": AWS_USE1, "unity3d.com": AWS_USE1, "vungle.com": AWS_USE1,
+    "cloudflare.com": CLOUDFLARE, "discord.com": CLOUDFLARE, "medium.com": CLOUDFLARE,
+    "akamaized.net": AKAMAI, "akamaihd.net": AKAMAI, "microsoft.com": MICROSOFT, "live.com": MICROSOFT,
+    "office.com": MICROSOFT, "apple.com": APPLE, "icloud.com": APPLE, "mzstatic.com": APPLE,
+    "umeng.com": ALIBABA, "alicdn.com": ALIBABA, "aliyuncs.com": ALIBABA, "qq.com": TENCENT,
+    "tencent-cloud.net": TENCENT, "tiktokv.com": BYTEDANCE, "byteoversea.com": BYTEDANCE,
+    "fastly.net": FASTLY, "reddit.com": FASTLY, "githubusercontent.com": FASTLY, "yandex.net": YANDEX,
+}
+PREFIXES = ("api", "cdn", "static", "img", "edge", "ws", "t", "events", "sdk", "config", "log", "graph",
+            "mqtt", "push", "auth", "media", "video", "assets", "telemetry", "ads", "m", "www", "s", "i")
+
+# --------------------------------------------------------------------------------------------
+# Checksum helpers
+
+
+def wsum(data: bytes) -> int:
+    """Sum of the big-endian 16-bit words (odd length padded), not folded."""
+    if len(data) & 1:
+        data += b"\x00"
+    n = len(data) // 2
+    return sum(struct.unpack(f"!{n}H", data)) if n else 0
+
+
+def addr_words(packed: bytes) -> int:
+    return wsum(packed)
+
+
+class Payload:
+    """A payload template with its 16-bit word sum."""
+
+    __slots__ = ("data", "s")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.s = wsum(data)
+
+
+# --------------------------------------------------------------------------------------------
+# Templates
+
+
+def hostnames(rng: random.Random, n: int) -> list[str]:
+    names: list[str] = []
+    seen: set[str] = set()
+    doms = sorted(DOMAINS)
+    while len(names) < n:
+        d = rng.choice(doms)
+        p = rng.choice(PREFIXES)
+        shard = rng.random()
+        name = f"{p}.{d}" if shard < 0.3 else f"{p}{rng.randrange(1, 60)}.{d}" if shard < 0.7 else \
+            f"{p}-{rng.choice(('eu', 'us', 'ap', 'sg', 'fra', 'iad'))}{rng.randrange(1, 9)}.{d}"
+        if name not in seen:
+            seen.add(name)
+            names.append(name)
+    return names
+
+
+def server_addrs(name: str) -> tuple[bytes, bytes | None]:
+    dom = ".".join(name.split(".")[-2:])
+    v4, v6 = DOMAINS[dom]
+    h = zlib.crc32(name.encode())
+    net4 = ipaddress.IPv4Network(v4)
+    a4 = net4[1 + h % (net4.num_addresses - 2)].packed
+    a6 = None
+    if v6 is not None:
+        net6 = ipaddress.IPv6Network(v6)
+        a6 = (int(net6.network_address) + 1 + (zlib.crc32(name.encode(), 7) % (1 << 32))).to_bytes(16, "big")
+    return a4, a6
+
+
+def client_hello(rng: random.Random, host: str, alpn: list[str] | None) -> bytes:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing, server_hostname=host)
+    with contextlib.suppress(ssl.SSLWantReadError):
+        obj.do_handshake()
+    rec = bytearray(outgoing.read())
+    # Overwrite random, session id and key shares from the seeded PRNG (determinism).
+    p = 11
+    rec[p : p + 32] = rng.randbytes(32)
+    p += 32
+    sl = rec[p]
+    rec[p + 1 : p + 1 + sl] = rng.randbytes(sl)
+    p += 1 + sl
+    p += 2 + int.from_bytes(rec[p : p + 2], "big")
+    p += 1 + rec[p]
+    end = p + 2 + int.from_bytes(rec[p : p + 2], "big")
+    p += 2
+    while p < end:
+        et, el = struct.unpack_from("!HH", rec, p)
+        if et == 0x33:
+            q = p + 6
+            while q < p + 4 + el:
+                _g, kl = struct.unpack_from("!HH", rec, q)
+                rec[q + 4 : q + 4 + kl] = rng.randbytes(kl)
+                q += 4 + kl
+        p += 4 + el
+    return bytes(rec)
+
+
+def tls_stream(rng: random.Random, n: int, first: bytes = b"") -> bytes:
+    out = first
+    while len(out) < n:
+        k = min(16401, n - len(out))
+        out += bytes([0x17, 3, 3]) + struct.pack("!H", k) + rng.randbytes(k)
+    return out
+
+
+def segments(data: bytes) -> list[Payload]:
+    return [Payload(data[i : i + MSS]) for i in range(0, len(data), MSS)]
+
+
+def server_hello_flight(rng: random.Random, n: int) -> bytes:
+    body = (b"\x03\x03" + rng.randbytes(32) + b"\x20" + rng.randbytes(32) + b"\x13\x01\x00" + struct.pack("!H", 46)
+            + b"\x00\x2b\x00\x02\x03\x04\x00\x33\x00\x24\x00\x1d\x00\x20" + rng.randbytes(32))
+    hello = b"\x02" + len(body).to_bytes(3, "big") + body
+    first = b"\x16\x03\x03" + struct.pack("!H", len(hello)) + hello + b"\x14\x03\x03\x00\x01\x01"
+    return tls_stream(rng, n, first)
+
+
+def dns_pair(rng: random.Random, name: str, qtype: str, answers: list[tuple[str, str, str]]) -> tuple[Payload, Payload]:
+    q = dns.message.make_query(name, qtype)
+    q.id = rng.randrange(65536)
+    r = dns.message.make_response(q)
+    r.flags |= dns.flags.RA
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for owner, typ, val in answers:
+        grouped.setdefault((owner, typ), []).append(val)
+    for (owner, typ), vals in grouped.items():
+        r.answer.append(dns.rrset.from_text_list(owner, 300 if typ != "CNAME" else 3600, "IN", typ, vals))
+    return Payload(q.to_wire()), Payload(r.to_wire())
+
+
+USER_AGENTS = ("okhttp/4.12.0", "Dalvik/2.1.0 (Linux; U; Android 14; SM-S918B Build/UP1A.231005.007)",
+               "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0 Safari/537.36",
+               "CFNetwork/1494.0.7 Darwin/23.4.0", "curl/8.5.0")
+
+
+def http_templates(rng: random.Random, hosts: list[str]) -> list[tuple[str, list[Payload], list[Payload], str]]:
+    """(host, request segments, response segments, method) for plain-HTTP exchanges."""
+    out = []
+    for host in hosts:
+        ua = rng.choice(USER_AGENTS)
+        if rng.random() < 0.6:
+            path = f"/{rng.choice(('v1', 'api', 'static', 'img', 'js'))}/{rng.randbytes(6).hex()}" \
+                   f"{rng.choice(('.js', '.png', '.json', '', '?id=' + str(rng.randrange(10**6))))}"
+            req = (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {ua}\r\nAccept: */*\r\n"
+                   f"Accept-Encoding: gzip\r\nConnection: keep-alive\r\n\r\n").encode()
+            method = "GET"
+        else:
+            body = json.dumps({"device_id": rng.randbytes(8).hex(), "event": rng.choice(("open", "view", "click")),
+                               "ts": 1717236000 + rng.randrange(3600), "seq": rng.randrange(1000),
+                               "props": {"k": rng.randbytes(rng.randrange(4, 200)).hex()}}).encode()
+            req = (f"POST /collect HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {ua}\r\n"
+                   f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+            method = "POST"
+        size = int(rng.choice((0, 43, 512, 2048, 9000, 30000, 120000)) * rng.uniform(0.5, 1.5))
+        content = rng.randbytes(size)
+        if rng.random() < 0.3:
+            chunks = b""
+            for i in range(0, len(content), 8192):
+                part = content[i : i + 8192]
+                chunks += f"{len(part):x}\r\n".encode() + part + b"\r\n"
+            resp = (b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: application/octet-stream\r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n")
+        else:
+            status = b"200 OK" if size else b"204 No Content"
+            resp = (b"HTTP/1.1 " + status + b"\r\nServer: nginx\r\nContent-Type: application/octet-stream\r\n"
+                    b"Content-Length: " + str(size).encode() + b"\r\n\r\n" + content)
+        out.append((host, segments(req), segments(resp), method))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Packet construction (the hot path)
+
+REC = struct.Struct("<IIII")
+IP4 = struct.Struct("!BBHHHBBH4s4s")
+IP6 = struct.Struct("!IHBB16s16s")
+TCP = struct.Struct("!HHIIHHHH")
+UDP = struct.Struct("!HHHH")
+GW_MAC = bytes.fromhex("00005e00530a")
+
+
+class Conn:
+    """Addresses of one connection, with the pieces every packet needs precomputed."""
+
+    __slots__ = ("asum", "cli", "cport", "eth_in", "eth_out", "id_in", "id_out", "psum", "sport", "srv", "v6")
+
+    def __init__(self, cmac: bytes, cli: bytes, cport: int, srv: bytes, sport: int) -> None:
+        self.v6 = len(cli) == 16
+        et = b"\x86\xdd" if self.v6 else b"\x08\x00"
+        self.eth_out = GW_MAC + cmac + et
+        self.eth_in = cmac + GW_MAC + et
+        self.cli, self.srv, self.cport, self.sport = cli, srv, cport, sport
+        self.asum = addr_words(cli) + addr_words(srv)
+        self.psum = cport + sport
+        self.id_out = zlib.crc32(cli + srv) & 0xFFFF
+        self.id_in = (self.id_out * 7) & 0xFFFF
+
+
+class Writer:
+    def __init__(self, path: Path, target: int) -> None:
+        self.f = open(path, "wb")  # noqa: SIM115
+        self.f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        self.parts: list[bytes] = []
+        self.pending = 0
+        self.size = 24
+        self.target = target
+        self.packets = 0
+        self.v6_packets = 0
+        self.t = T0_US
+        self.gaps = [0] * 4096
+        self.gi = 0
+
+    def flush(self) -> None:
+        self.size += self.pending
+        self.f.write(b"".join(self.parts))
+        self.parts.clear()
+        self.pending = 0
+
+    def close(self) -> None:
+        self.flush()
+        self.f.close()
+
+    def tcp(self, c: Conn, out: bool, seq: int, ack: int, flags: int, pl: Payload | None) -> None:
+        data = pl.data if pl is not None else b""
+        n = len(data)
+        tl = 20 + n
+        s = (pl.s if pl is not None else 0) + c.asum + 6 + tl + c.psum + (seq >> 16) + (seq & 0xFFFF) \
+            + (ack >> 16) + (ack & 0xFFFF) + 0x5000 + flags + 65535
+        r = s % 0xFFFF
+        csum = 0xFFFF - r if r else 0
+        if out:
+            tcph = TCP.pack(c.cport, c.sport, seq, ack, 0x5000 | flags, 65535, csum, 0)
+            eth, src, dst = c.eth_out, c.cli, c.srv
+        else:
+            tcph = TCP.pack(c.sport, c.cport, seq, ack, 0x5000 | flags, 65535, csum, 0)
+            eth, src, dst = c.eth_in, c.srv, c.cli
+        if c.v6:
+            iph = IP6.pack(0x60000000, tl, 6, 64 if out else 54, src, dst)
+            self.v6_packets += 1
+        else:
+            if out:
+                c.id_out = ident = (c.id_out + 1) & 0xFFFF
+                ttl = 64
+            else:
+                c.id_in = ident = (c.id_in + 1) & 0xFFFF
+                ttl = 54
+            hs = 0x4500 + 20 + tl + ident + 0x4000 + (ttl << 8 | 6) + c.asum
+            r = hs % 0xFFFF
+            iph = IP4.pack(0x45, 0, 20 + tl, ident, 0x4000, ttl, 6, 0xFFFF - r if r else 0, src, dst)
+        self._rec(eth, iph, tcph, data)
+
+    def udp(self, c: Conn, out: bool, pl: Payload) -> None:
+        data = pl.data
+        ul = 8 + len(data)
+        s = pl.s + c.asum + 17 + ul + c.psum + ul
+        r = s % 0xFFFF
+        csum = 0xFFFF - r if r else 0xFFFF
+        if out:
+            udph = UDP.pack(c.cport, c.sport, ul, csum)
+            eth, src, dst = c.eth_out, c.cli, c.srv
+        else:
+            udph = UDP.pack(c.sport, c.cport, ul, csum)
+            eth, src, dst = c.eth_in, c.srv, c.cli
+        if c.v6:
+            iph = IP6.pack(0x60000000, ul, 17, 64, src, dst)
+            self.v6_packets += 1
+        else:
+            ident = (c.id_out + 1) & 0xFFFF if out else (c.id_in + 1) & 0xFFFF
+            if out:
+                c.id_out = ident
+            else:
+                c.id_in = ident
+            ttl = 64 if out else 62
+            hs = 0x4500 + 20 + ul + ident + (ttl << 8 | 17) + c.asum
+            r = hs % 0xFFFF
+            iph = IP4.pack(0x45, 0, 20 + ul, ident, 0, ttl, 17, 0xFFFF - r if r else 0, src, dst)
+        self._rec(eth, iph, udph, data)
+
+    def _rec(self, eth: bytes, iph: bytes, l4: bytes, data: bytes) -> None:
+        self.t += self.gaps[self.gi]
+        self.gi = (self.gi + 1) & 4095
+        n = 14 + len(iph) + len(l4) + len(data)
+        sec, usec = divmod(self.t, 1_000_000)
+        self.parts += (REC.pack(sec, usec, n, n), eth, iph, l4, data)
+        self.pending += 16 + n
+        self.packets += 1
+        if self.pending >= 8 << 20:
+            self.flush()
+
+    @property
+    def written(self) -> int:
+        return self.size + self.pending
+
+
+SYN, FIN, PSH, ACK = 0x02, 0x01, 0x08, 0x10
+
+
+def tcp_conversation(w: Writer, c: Conn, messages: list[tuple[bool, list[Payload]]], cisn: int, sisn: int
+                     ) -> Iterator[None]:
+    """Handshake, messages (ACK every second segment and at the end), FIN teardown.
+
+    A generator: each ``next()`` writes one packet, so connections can be interleaved.
+    """
+    cs, ss = cisn, sisn
+    w.tcp(c, True, cs, 0, SYN, None)
+    yield
+    w.tcp(c, False, ss, cs + 1, SYN | ACK, None)
+    yield
+    cs = (cs + 1) & 0xFFFFFFFF
+    ss = (ss + 1) & 0xFFFFFFFF
+    w.tcp(c, True, cs, ss, ACK, None)
+    yield
+    for from_client, segs in messages:
+        last = len(segs) - 1
+        for i, pl in enumerate(segs):
+            if from_client:
+                w.tcp(c, True, cs, ss, ACK | PSH if i == last else ACK, pl)
+                cs = (cs + len(pl.data)) & 0xFFFFFFFF
+            else:
+                w.tcp(c, False, ss, cs, ACK | PSH if i == last else ACK, pl)
+                ss = (ss + len(pl.data)) & 0xFFFFFFFF
+            yield
+            if i & 1 or i == last:
+                if from_client:
+                    w.tcp(c, False, ss, cs, ACK, None)
+                else:
+                    w.tcp(c, True, cs, ss, ACK, None)
+                yield
+    w.tcp(c, True, cs, ss, FIN | ACK, None)
+    yield
+    w.tcp(c, False, ss, (cs + 1) & 0xFFFFFFFF, FIN | ACK, None)
+    yield
+    w.tcp(c, True, (cs + 1) & 0xFFFFFFFF, (ss + 1) & 0xFFFFFFFF, ACK, None)
+    yield
+
+
+def udp_exchange(w: Writer, c: Conn, q: Payload, r: Payload) -> Iterator[None]:
+    w.udp(c, True, q)
+    yield
+    w.udp(c, False, r)
+    yield
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def generate(out: Path, size_mb: float, seed: int) -> dict[str, object]:
+    t_start = time.perf_counter()
+    rng = random.Random(seed)
+    random.seed(seed)  # dnspython shuffles RRset records with the global PRNG
+    n_hosts = 3000 if size_mb >= 50 else max(60, int(size_mb * 60))
+    hosts = hostnames(rng, n_hosts)
+    addrs = {h: server_addrs(h) for h in hosts}
+    ch_templates: dict[str, list[Payload]] = {}
+    for h in hosts:
+        ch = client_hello(rng, h, ["h2", "http/1.1"] if rng.random() < 0.7 else None)
+        if rng.random() < 0.1:  # ClientHello split over two segments
+            k = rng.randrange(60, len(ch) - 60)
+            ch_templates[h] = [Payload(ch[:k]), Payload(ch[k:])]
+        else:
+            ch_templates[h] = [Payload(ch)]
+    # DNS templates: A (some via CNAME) and AAAA where the operator has IPv6
+    dns_a: dict[str, tuple[Payload, Payload]] = {}
+    dns_aaaa: dict[str, tuple[Payload, Payload]] = {}
+    for h in hosts:
+        a4, a6 = addrs[h]
+        chain: list[tuple[str, str, str]] = []
+        owner = h + "."
+        if rng.random() < 0.3:
+            target = f"{h.split('.')[0]}.{rng.choice(('edgekey.net', 'cdn.cloudflare.net', 'gds.alibabadns.com', 'l.google.com'))}."
+            chain.append((owner, "CNAME", target))
+            owner = target
+        dns_a[h] = dns_pair(rng, h, "A", [*chain, (owner, "A", str(ipaddress.IPv4Address(a4)))])
+        if a6 is not None:
+            dns_aaaa[h] = dns_pair(rng, h, "AAAA", [*chain, (owner, "AAAA", str(ipaddress.IPv6Address(a6)))])
+        else:  # NOERROR without addresses (the CNAME chain only, if any), as resolvers answer
+            dns_aaaa[h] = dns_pair(rng, h, "AAAA", chain)
+    http_hosts = [h for h in hosts if rng.random() < 0.15] or hosts[:5]
+    http_t = http_templates(rng, http_hosts)
+    # encrypted-data pools
+    flights = [segments(server_hello_flight(rng, rng.randrange(2600, 5200))) for _ in range(16)]
+    fins = [segments(tls_stream(rng, 64, b"\x14\x03\x03\x00\x01\x01")) for _ in range(4)]
+    reqs = [segments(tls_stream(rng, rng.randrange(200, 2400))) for _ in range(32)]
+    resps = [segments(tls_stream(rng, n)) for n in (300, 800, 1500, 4000, 9000, 20000, 45000, 90000, 200000)
+             for _ in range(3)]
+    resp_weights = [w for w in (40, 25, 15, 8, 5, 3, 2, 1, 0.5) for _ in range(3)]
+    dns_server = ipaddress.IPv4Address("10.20.0.1").packed
+    clients4 = [ipaddress.IPv4Address(f"10.20.{1 + i // 250}.{1 + i % 250}").packed for i in range(240)]
+    clients6 = [ipaddress.IPv6Address(f"2a02:8109:9d40:2b00:{rng.getrandbits(16):x}:{rng.getrandbits(16):x}:"
+                                      f"{rng.getrandbits(16):x}:{rng.getrandbits(16):x}").packed for _ in range(240)]
+    macs = [bytes.fromhex("02163e") + i.to_bytes(3, "big") for i in range(240)]
+    next_port = [32768] * 240
+    prep = time.perf_counter() - t_start
+
+    w = Writer(out, int(size_mb * 1_000_000))
+    w.gaps = [max(1, int(rng.expovariate(1 / 200))) for _ in range(4096)]  # ~200 µs between packets
+    truth: dict[str, int] = {"tcp_connections": 0, "udp_connections": 0, "tls_connections": 0,
+                             "http_connections": 0, "dns_queries": 0, "dns_responses": 0, "http_requests": 0}
+    snis: set[str] = set()
+    http_by_method = {"GET": 0, "POST": 0}
+
+    def port(ci: int) -> int:
+        p = next_port[ci]
+        next_port[ci] = p + 1 if p < 60999 else 32768
+        return p
+
+    def lookup(ci: int, h: str) -> Iterator[None]:
+        """A and AAAA queries for h, as Android and browsers send them, on two UDP flows."""
+        for q, r in (dns_a[h], dns_aaaa[h]):
+            truth["udp_connections"] += 1
+            truth["dns_queries"] += 1
+            truth["dns_responses"] += 1
+            yield from udp_exchange(w, Conn(macs[ci], clients4[ci], port(ci), dns_server, 53), q, r)
+
+    def new_connection() -> Iterator[None]:
+        ci = rng.randrange(240)
+        kind = rng.random()
+        if kind < 0.70:  # TLS, with a DNS lookup first most of the time
+            h = rng.choice(hosts)
+            a4, a6 = addrs[h]
+            v6 = a6 is not None and rng.random() < 0.3
+            if rng.random() < 0.6:
+                yield from lookup(ci, h)
+            c = Conn(macs[ci], clients6[ci] if v6 else clients4[ci], port(ci), a6 if v6 and a6 else a4, 443)
+            msgs: list[tuple[bool, list[Payload]]] = [(True, ch_templates[h]), (False, rng.choice(flights)),
+                                                      (True, rng.choice(fins))]
+            for _ in range(1 if rng.random() < 0.7 else rng.randrange(2, 5)):
+                msgs.append((True, rng.choice(reqs)))
+                msgs.append((False, rng.choices(resps, resp_weights)[0]))
+            truth["tcp_connections"] += 1
+            truth["tls_connections"] += 1
+            snis.add(h)
+            yield from tcp_conversation(w, c, msgs, rng.getrandbits(32), rng.getrandbits(32))
+        elif kind < 0.78:  # plain HTTP
+            h, req, resp, method = rng.choice(http_t)
+            a4, _a6 = addrs[h]
+            if rng.random() < 0.5:
+                yield from lookup(ci, h)
+            truth["tcp_connections"] += 1
+            truth["http_connections"] += 1
+            truth["http_requests"] += 1
+            http_by_method[method] += 1
+            c = Conn(macs[ci], clients4[ci], port(ci), a4, 80)
+            yield from tcp_conversation(w, c, [(True, req), (False, resp)], rng.getrandbits(32), rng.getrandbits(32))
+        else:  # a lookup without a connection following (prefetch, cached elsewhere)
+            yield from lookup(ci, rng.choice(hosts))
+
+    active: deque[Iterator[None]] = deque(new_connection() for _ in range(CONCURRENCY))
+    target = w.target
+    while active:
+        g = active.popleft()
+        try:
+            next(g)
+            active.append(g)
+        except StopIteration:
+            if w.written < target:
+                active.append(new_connection())
+    w.close()
+    elapsed = time.perf_counter() - t_start
+    result: dict[str, object] = {
+        "file": str(out), "seed": seed, "size_mb_requested": size_mb, "bytes": w.written,
+        "packets": w.packets, "ipv6_packets": w.v6_packets, "ipv6_fraction": round(w.v6_packets / max(1, w.packets), 4),
+        **truth, "distinct_sni": len(snis), "http_get": http_by_method["GET"], "http_post": http_by_method["POST"],
+        "first_ts": T0_US / 1e6, "last_ts": w.t / 1e6,
+        "snis": sorted(snis),
+    }
+    print(f"wrote {out}: {w.written:,} bytes, {w.packets:,} packets in {elapsed:.1f}s "
+          f"(templates {prep:.1f}s)", file=sys.stderr)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Write a large synthetic pcap for benchmarks, with ground truth.")
+    ap.add_argument("--size-mb", type=float, default=320.0, help="approximate file size in MB (10^6 bytes)")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args(argv)
+    truth = generate(args.out, args.size_mb, args.seed)
+    truth_path = Path(str(args.out) + ".truth.json")
+    truth_path.write_text(json.dumps(truth, indent=1) + "\n")
+    for k, v in truth.items():
+        if k != "snis":
+            print(f"{k}: {v}")
+    print(f"truth: {truth_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
