@@ -358,3 +358,21 @@ def test_mutated_captures_never_crash(tmp_path: Path, cut: int, noise: bytes, at
     data[at : at + len(noise)] = noise
     (tmp_path / "m.pcapng").write_bytes(bytes(data[: max(len(data) - cut, 0)]))
     read(tmp_path / "m.pcapng")
+
+
+def test_port_reuse_starts_a_new_connection(tmp_path: Path) -> None:
+    pkts = []
+    for i, host in enumerate(("first.example.com", "second.example.com")):
+        s = TcpSession(CLIENT, 40100, SERVER4, 443, start=1_700_000_000.0 + 60 * i, client_isn=1000 + i * 99999)
+        pkts += s.handshake() + s.client_send(client_hello(host)) + s.close()
+    r = read(write_pcap(tmp_path / "reuse.pcap", pkts))
+    assert sorted(c.sni or "" for c in r.connections) == ["first.example.com", "second.example.com"]
+    assert all(c.packets_out == 5 for c in r.connections)
+
+
+def test_reset_flushes_an_unanswered_request(tmp_path: Path) -> None:
+    s = TcpSession(CLIENT, 40101, "93.184.216.34", 80)
+    pkts = s.handshake() + s.client_send(b"POST /x HTTP/1.1\r\nHost: a.example\r\nContent-Length: 100\r\n\r\nabc")
+    pkts += s.reset(from_client=False)
+    [ex] = read(write_pcap(tmp_path / "rst.pcap", pkts)).exchanges
+    assert ex.request_body == b"abc" and ex.request_body_truncated and ex.status is None

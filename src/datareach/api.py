@@ -13,6 +13,7 @@ The pipeline, in order:
 from __future__ import annotations
 
 import hashlib
+import operator
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,14 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from datareach import __version__
 from datareach.ingest import detect_format, read_input
 from datareach.model import Connection, DnsAnswer, Exchange, InputError
-from datareach.resolve.domains import psl_source, registrable_domains
+from datareach.resolve.destinations import build_destinations, iso
+from datareach.resolve.domains import psl_source
 from datareach.resolve.geo import GeoResolver
-from datareach.resolve.naming import DNS_SCHEMA, name_connections
+from datareach.resolve.naming import DNS_SCHEMA
 
 SCHEMA_VERSION = "1.0"
 
@@ -55,16 +56,6 @@ CONNECTION_SCHEMA = pa.schema(
         ("input_index", pa.int32()),
     ]
 )
-
-
-def iso(ts: float | None) -> str | None:
-    """Epoch seconds to an ISO 8601 UTC timestamp with microseconds."""
-    if ts is None:
-        return None
-    try:
-        return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-    except (OverflowError, OSError, ValueError):
-        return None
 
 
 @dataclass
@@ -192,7 +183,7 @@ def audit(
             except OSError as e:
                 rep.errors.append(InputError(f"cannot read the file: {e.strerror or e}", fatal=True))
     geo = GeoResolver([Path(p) for p in geo_db] if geo_db else None)
-    destinations = build_destinations(conns, answers, geo)
+    destinations = build_destinations(connections_table(conns), dns_table(answers), geo)
     sources = [s.to_json() for s in geo.sources()] + [psl_source().to_json()]
     return Audit(
         inputs=reports,
@@ -205,12 +196,15 @@ def audit(
     )
 
 
+_CONNECTION_FIELDS = operator.attrgetter(*CONNECTION_SCHEMA.names)
+
+
 def connections_table(conns: Sequence[Connection]) -> pa.Table:
-    cols: dict[str, list[Any]] = {name: [] for name in CONNECTION_SCHEMA.names}
-    for c in conns:
-        for name in CONNECTION_SCHEMA.names:
-            cols[name].append(getattr(c, name))
-    return pa.table(cols, schema=CONNECTION_SCHEMA)
+    """The connections as an Arrow table (the input of :mod:`datareach.resolve`)."""
+    rows = [_CONNECTION_FIELDS(c) for c in conns]
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in CONNECTION_SCHEMA.names]
+    return pa.table([pa.array(col, f.type) for col, f in zip(columns, CONNECTION_SCHEMA, strict=True)],
+                    schema=CONNECTION_SCHEMA)
 
 
 def dns_table(answers: Sequence[DnsAnswer]) -> pa.Table:
@@ -224,75 +218,6 @@ def dns_table(answers: Sequence[DnsAnswer]) -> pa.Table:
         },
         schema=DNS_SCHEMA,
     )
-
-
-def build_destinations(conns: Sequence[Connection], answers: Sequence[DnsAnswer],
-                       geo: GeoResolver) -> list[dict[str, Any]]:
-    """Name connections, group them by (app, host), and enrich each group."""
-    table = name_connections(connections_table(conns), dns_table(answers))
-    if table.num_rows == 0:
-        return []
-    # enrichment over the distinct server addresses, as columns
-    ips = pc.unique(table.column("server_ip"))
-    geo_table = geo.enrich(ips)
-    geo_by_ip = {
-        ip: row
-        for ip, row in zip(ips.to_pylist(), geo_table.to_pylist(), strict=True)
-    }
-    rows = table.to_pylist()
-    groups: dict[tuple[str | None, str], list[dict[str, Any]]] = {}
-    for r in rows:
-        groups.setdefault((r["app"], r["host"]), []).append(r)
-    hosts = [h for _, h in groups]
-    domains = registrable_domains(pa.array(hosts, pa.string())).to_pylist()
-    out: list[dict[str, Any]] = []
-    rank = {s: i for i, s in enumerate(("sni", "quic", "http", "dns", "ip"))}
-    for ((app, host), members), domain in zip(groups.items(), domains, strict=True):
-        bytes_by_ip: dict[str, int] = {}
-        for m in members:
-            bytes_by_ip[m["server_ip"]] = bytes_by_ip.get(m["server_ip"], 0) + m["bytes_out"] + m["bytes_in"]
-        ips_sorted = sorted(bytes_by_ip, key=lambda ip: (-bytes_by_ip[ip], ip))
-        servers = [{"ip": ip, **geo_by_ip.get(ip, {})} for ip in ips_sorted]
-        primary = servers[0] if servers else {}
-        names: dict[str, None] = {}
-        chain: list[str] | None = None
-        for m in members:
-            for n in m["dns_names"] or []:
-                names.setdefault(n, None)
-            if chain is None and m["cname_chain"]:
-                chain = m["cname_chain"]
-        out.append(
-            {
-                "host": host,
-                "registrable_domain": domain,
-                "name_source": min((m["name_source"] for m in members), key=lambda s: rank[s]),
-                "name_sources": sorted({m["name_source"] for m in members}, key=lambda s: rank[s]),
-                "names": list(names),
-                "cname_chain": chain or [],
-                "ips": ips_sorted,
-                "ports": sorted({m["server_port"] for m in members}),
-                "transports": sorted({m["transport"] for m in members}),
-                "protocols": sorted({m["protocol"] for m in members if m["protocol"]}),
-                "ip_scope": primary.get("ip_scope"),
-                "country": primary.get("country"),
-                "countries": sorted({s["country"] for s in servers if s.get("country")}),
-                "asn": primary.get("asn"),
-                "as_org": primary.get("as_org"),
-                "servers": servers,
-                "bytes_out": sum(m["bytes_out"] for m in members),
-                "bytes_in": sum(m["bytes_in"] for m in members),
-                "packets_out": sum(m["packets_out"] for m in members),
-                "packets_in": sum(m["packets_in"] for m in members),
-                "connections": len(members),
-                "first_seen": iso(min(m["first_seen"] for m in members)),
-                "last_seen": iso(max(m["last_seen"] for m in members)),
-                "ech": any(m["ech"] for m in members),
-                "app": app,
-                "inputs": sorted({m["input_index"] for m in members}),
-            }
-        )
-    out.sort(key=lambda d: (d["app"] or "", d["registrable_domain"] or d["host"], d["host"]))
-    return out
 
 
 def _exchange_json(e: Exchange) -> dict[str, Any]:

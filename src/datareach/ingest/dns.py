@@ -7,8 +7,9 @@ returns ``None`` (never raises) on a malformed message.
 
 from __future__ import annotations
 
-import socket
+import struct
 from dataclasses import dataclass
+from socket import AF_INET, AF_INET6, inet_ntop
 
 TYPE_A = 1
 TYPE_CNAME = 5
@@ -53,9 +54,15 @@ class DnsResponse:
         return out
 
 
-def _read_name(msg: bytes, pos: int) -> tuple[str, int] | None:
-    """Read a possibly compressed domain name; returns (name, position after it)."""
-    labels: list[str] = []
+def _read_name(msg: bytes, pos: int, cache: dict[int, str]) -> tuple[str, int] | None:
+    """Read a possibly compressed domain name; returns (name, position after it).
+
+    ``cache`` maps message offsets to the names already read from there, so that the usual
+    pointer back to the question name costs one dictionary look-up.
+    """
+    origin = pos
+    labels: list[bytes] = []
+    suffix: str | None = None
     jumps = 0
     end_pos = -1
     n = len(msg)
@@ -67,26 +74,35 @@ def _read_name(msg: bytes, pos: int) -> tuple[str, int] | None:
         if length == 0:
             pos += 1
             break
-        if length & 0xC0 == 0xC0:
+        if length >= 0xC0:
             if pos + 1 >= n:
                 return None
             if end_pos < 0:
                 end_pos = pos + 2
+            ptr = ((length & 0x3F) << 8) | msg[pos + 1]
+            suffix = cache.get(ptr)
+            if suffix is not None:
+                break
             jumps += 1
             if jumps > MAX_POINTER_JUMPS:
                 return None
-            pos = ((length & 0x3F) << 8) | msg[pos + 1]
+            pos = ptr
             continue
-        if length & 0xC0:
-            return None  # reserved label types
-        if pos + 1 + length > n:
-            return None
-        labels.append(msg[pos + 1 : pos + 1 + length].decode("ascii", "backslashreplace").lower())
+        if length > 63 or pos + 1 + length > n:
+            return None  # reserved label types, or past the end
+        labels.append(msg[pos + 1 : pos + 1 + length])
         total += length + 1
         if total > 255:
             return None
         pos += 1 + length
-    return ".".join(labels), (end_pos if end_pos >= 0 else pos)
+    name = b".".join(labels).decode("ascii", "backslashreplace").lower()
+    if suffix is not None:
+        name = f"{name}.{suffix}" if name else suffix
+    cache[origin] = name
+    return name, (end_pos if end_pos >= 0 else pos)
+
+
+_RR = struct.Struct(">HHIH")
 
 
 def parse_response(msg: bytes) -> DnsResponse | None:
@@ -98,9 +114,10 @@ def parse_response(msg: bytes) -> DnsResponse | None:
     if qd > 16 or an > MAX_RECORDS:
         return None
     pos = 12
+    cache: dict[int, str] = {}
     qname: str | None = None
     for _ in range(qd):
-        r = _read_name(msg, pos)
+        r = _read_name(msg, pos, cache)
         if r is None:
             return None
         name, pos = r
@@ -111,25 +128,23 @@ def parse_response(msg: bytes) -> DnsResponse | None:
     cnames: dict[str, str] = {}
     n = len(msg)
     for _ in range(an):
-        r = _read_name(msg, pos)
+        r = _read_name(msg, pos, cache)
         if r is None:
             break
         owner, pos = r
         if pos + 10 > n:
             break
-        rtype = (msg[pos] << 8) | msg[pos + 1]
-        ttl = int.from_bytes(msg[pos + 4 : pos + 8], "big")
-        rdlen = (msg[pos + 8] << 8) | msg[pos + 9]
+        rtype, _rclass, ttl, rdlen = _RR.unpack_from(msg, pos)
         rdata = pos + 10
         pos = rdata + rdlen
         if pos > n:
             break
         if rtype == TYPE_A and rdlen == 4:
-            addresses.append((owner, "A", socket.inet_ntop(socket.AF_INET, msg[rdata:pos]), ttl))
+            addresses.append((owner, "A", inet_ntop(AF_INET, msg[rdata:pos]), ttl))
         elif rtype == TYPE_AAAA and rdlen == 16:
-            addresses.append((owner, "AAAA", socket.inet_ntop(socket.AF_INET6, msg[rdata:pos]), ttl))
+            addresses.append((owner, "AAAA", inet_ntop(AF_INET6, msg[rdata:pos]), ttl))
         elif rtype == TYPE_CNAME:
-            target = _read_name(msg, rdata)
+            target = _read_name(msg, rdata, cache)
             if target is not None:
                 cnames.setdefault(owner, target[0])
     return DnsResponse(qname, addresses, cnames)

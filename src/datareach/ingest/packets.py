@@ -110,9 +110,33 @@ class Flow:
     """State of one connection while the capture is read."""
 
     __slots__ = (
-        "alpn", "app", "bytes_in", "bytes_out", "client_port", "cstream", "ech", "first", "head",
-        "http_host", "key", "last", "pending", "pkts_in", "pkts_out", "protocol", "quic",
-        "quic_sni", "req", "resp", "server_port", "sni", "sstream", "state", "tcp", "v6",
+        "alpn",
+        "app",
+        "bytes_in",
+        "bytes_out",
+        "client_port",
+        "closed",
+        "cstream",
+        "ech",
+        "first",
+        "head",
+        "http_host",
+        "key",
+        "last",
+        "pending",
+        "pkts_in",
+        "pkts_out",
+        "protocol",
+        "quic",
+        "quic_sni",
+        "req",
+        "resp",
+        "server_port",
+        "sni",
+        "sstream",
+        "state",
+        "tcp",
+        "v6",
     )
 
     def __init__(self, key: bytes, v6: bool, tcp: bool, ts: float, cport: int, sport: int) -> None:
@@ -128,6 +152,8 @@ class Flow:
         self.client_port = cport
         self.server_port = sport
         self.state = UNDECIDED
+        #: 1 client FIN, 2 server FIN, 4 RST
+        self.closed = 0
         self.sni: str | None = None
         self.quic_sni: str | None = None
         self.http_host: str | None = None
@@ -175,23 +201,20 @@ class PacketDecoder:
     def packet(self, ts: float, data: bytes, linktype: int, app: str | None = None) -> None:
         """Process one frame. ``data`` is what was captured (possibly cut by the snaplen).
 
-        The common case -- an IPv4 TCP or UDP packet of a connection that has nothing left to
-        inspect -- is handled inline: it only updates the counters.
+        The common case -- a TCP or UDP packet of a connection that has nothing left to inspect
+        -- is handled inline: it only updates the counters.
         """
         try:
             if linktype == 1:
                 ip = 14
                 et = (data[12] << 8) | data[13]
-                if et != 0x0800:
-                    while et in VLAN_TYPES:
-                        et = (data[ip + 2] << 8) | data[ip + 3]
-                        ip += 4
-                    if et == ETH_IPV6:
-                        self._ipv6(ts, data, ip, app)
-                        return
-                    if et != ETH_IPV4:
-                        self.non_ip += 1
-                        return
+                while et in VLAN_TYPES:
+                    et = (data[ip + 2] << 8) | data[ip + 3]
+                    ip += 4
+                v6 = et == ETH_IPV6
+                if not v6 and et != ETH_IPV4:
+                    self.non_ip += 1
+                    return
             else:
                 off = LINK_OFFSETS.get(linktype)
                 if off is None:
@@ -199,22 +222,46 @@ class PacketDecoder:
                     return
                 ip = off
                 ver = data[ip] >> 4
-                if ver == 6:
-                    self._ipv6(ts, data, ip, app)
-                    return
-                if ver != 4:
+                v6 = ver == 6
+                if not v6 and ver != 4:
                     self.non_ip += 1
                     return
+            if v6:
+                proto = data[ip + 6]
+                if proto == 6 or proto == 17:
+                    hit = (self.tcp_flows if proto == 6 else self.udp_flows).get(data[ip + 8 : ip + 44])
+                    if hit is not None and hit[0].state == DONE:
+                        plen = (data[ip + 4] << 8) | data[ip + 5]
+                        if proto == 17:
+                            wire = plen - 8
+                        elif data[ip + 53] & 0x02:
+                            wire = -1  # SYN: maybe a new connection on a reused port
+                        else:
+                            wire = plen - ((data[ip + 52] >> 4) << 2)
+                        if wire >= 0:
+                            flow, out = hit
+                            flow.last = ts
+                            if out:
+                                flow.pkts_out += 1
+                                flow.bytes_out += wire
+                            else:
+                                flow.pkts_in += 1
+                                flow.bytes_in += wire
+                            return
+                self._ipv6(ts, data, ip, app)
+                return
             if data[ip] == 0x45 and not ((data[ip + 6] & 0x1F) | data[ip + 7]):
                 proto = data[ip + 9]
-                table = self.tcp_flows if proto == 6 else self.udp_flows if proto == 17 else None
-                if table is not None:
-                    hit = table.get(data[ip + 12 : ip + 24])
+                if proto == 6 or proto == 17:
+                    hit = (self.tcp_flows if proto == 6 else self.udp_flows).get(data[ip + 12 : ip + 24])
                     if hit is not None and hit[0].state == DONE:
-                        if proto == 6:
-                            wire = ((data[ip + 2] << 8) | data[ip + 3]) - 20 - ((data[ip + 32] >> 4) << 2)
+                        total = (data[ip + 2] << 8) | data[ip + 3]
+                        if proto == 17:
+                            wire = total - 28
+                        elif data[ip + 33] & 0x02:
+                            wire = -1  # SYN: maybe a new connection on a reused port
                         else:
-                            wire = ((data[ip + 2] << 8) | data[ip + 3]) - 28
+                            wire = total - 20 - ((data[ip + 32] >> 4) << 2)
                         if wire >= 0:
                             flow, out = hit
                             flow.last = ts
@@ -320,8 +367,13 @@ class PacketDecoder:
                     sport < 1024 <= dport
                 )
             hit = self._new_flow(self.tcp_flows, key, v6, True, ts, from_client, app)
+        elif flags & 0x12 == 0x02 and (hit[0].closed or hit[0].bytes_out or hit[0].bytes_in):
+            # a SYN on a connection that already carried data or closed: the port was reused
+            hit = self._new_flow(self.tcp_flows, key, v6, True, ts, True, app)
         flow, out = hit
         flow.last = ts
+        if flags & 0x05:  # FIN or RST
+            flow.closed |= (1 if out else 2) if flags & 0x01 else 4
         if out:
             flow.pkts_out += 1
             flow.bytes_out += wire_len
@@ -341,6 +393,8 @@ class PacketDecoder:
                 flow.sstream = _Stream(nxt)
             return
         if wire_len == 0:
+            if flow.closed in (3, 4, 5, 6, 7):
+                self._stop_inspecting(flow, ts)
             return
         payload = data[start:end]
         if len(payload) < wire_len:
@@ -353,7 +407,7 @@ class PacketDecoder:
             if chunk:
                 self._client_bytes(flow, chunk, ts)
             if cs.gap or len(payload) < wire_len:
-                self._give_up(flow, ts)
+                self._stop_inspecting(flow, ts)
         elif state in (HTTP, DNS_TCP):
             ss = flow.sstream
             if ss is None:
@@ -362,7 +416,9 @@ class PacketDecoder:
             if chunk:
                 self._server_bytes(flow, chunk, ts)
             if ss.gap or len(payload) < wire_len:
-                self._give_up(flow, ts)
+                self._stop_inspecting(flow, ts)
+        if flow.closed in (3, 4, 5, 6, 7) and flow.state != DONE:
+            self._stop_inspecting(flow, ts)  # both sides closed, or reset: nothing more will come
 
     def _udp(self, ts: float, data: bytes, l4: int, end: int, key: bytes, v6: bool, app: str | None) -> None:
         hit = self.udp_flows.get(key)
@@ -422,8 +478,8 @@ class PacketDecoder:
         for asked, rtype, addr, ttl, chain in resp.chains():
             self.records.append(DnsAnswer(ts, asked, rtype, addr, chain, ttl, self.input_index))  # type: ignore[arg-type]
 
-    def _give_up(self, flow: Flow, ts: float) -> None:
-        """Stop inspecting a connection whose stream has a hole (lost or cut segments)."""
+    def _stop_inspecting(self, flow: Flow, ts: float) -> None:
+        """Stop inspecting a connection: it closed, or its stream has a hole (lost or cut segments)."""
         if flow.req is not None:
             last = flow.req.flush()
             if last is not None:
@@ -480,7 +536,7 @@ class PacketDecoder:
             msg = tls.client_hello_from_records(head)
         except tls.NeedMore:
             if len(head) > MAX_TLS_HEAD:
-                self._give_up(flow, ts)
+                self._stop_inspecting(flow, ts)
             return
         if msg is not None:
             hello = tls.parse_client_hello(msg)
@@ -499,7 +555,7 @@ class PacketDecoder:
         for parsed in req.feed(chunk):
             self._request(flow, parsed, ts)
         if req.broken:
-            self._give_up(flow, ts)
+            self._stop_inspecting(flow, ts)
 
     def _request(self, flow: Flow, parsed: http1.ParsedRequest, ts: float) -> None:
         host = parsed.header("host") or ""
@@ -533,7 +589,7 @@ class PacketDecoder:
                 mlen = (head[0] << 8) | head[1]
                 if len(head) < 2 + mlen:
                     if len(head) > MAX_DNS_TCP_BUFFER:
-                        self._give_up(flow, ts)
+                        self._stop_inspecting(flow, ts)
                     return
                 self._dns_message(bytes(head[2 : 2 + mlen]), ts)
                 del head[: 2 + mlen]

@@ -160,7 +160,7 @@ def _pcap(src: _Source, dec: PacketDecoder) -> Iterator[Record]:
                     break
                 frame = buf[pos + 16 : end]
                 cut, _uid, app = trailer(frame)
-                packet(sec + frac * scale, frame[:cut] if app else frame, linktype, app)
+                packet(sec + frac * scale, frame[:cut], linktype, app or None)
                 pos = end
         if dec.records:
             yield from _drain(dec)
@@ -295,7 +295,7 @@ def _pcapng(src: _Source, dec: PacketDecoder) -> Iterator[Record]:
                 lt = itf.linktype
                 if lt in pcapdroid.LINKTYPES:
                     cut, _uid, app = pcapdroid.split_trailer(frame)
-                    packet(((hi << 32) | lo) * itf.scale + itf.tsoffset, frame[:cut] if app else frame, lt, app)
+                    packet(((hi << 32) | lo) * itf.scale + itf.tsoffset, frame[:cut], lt, app or None)
                 else:
                     packet(((hi << 32) | lo) * itf.scale + itf.tsoffset, frame, lt)
             elif btype == BLOCK_IDB:

@@ -19,8 +19,12 @@ import bisect
 from collections import defaultdict
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 NAME_SOURCES = ("sni", "quic", "http", "dns", "ip")
+#: How far (seconds) a DNS answer may trail the connection's first packet and still name it:
+#: capture clocks and per-interface timestamps are not perfectly ordered.
+DNS_CLOCK_SLACK = 1.0
 
 DNS_SCHEMA = pa.schema(
     [
@@ -33,11 +37,12 @@ DNS_SCHEMA = pa.schema(
 )
 
 
-class _DnsIndex:
-    """For each (input, address): the answers sorted by time, for 'latest before' look-ups."""
+class DnsIndex:
+    """The DNS answers of an audit, indexed for the questions naming asks."""
 
     def __init__(self, dns: pa.Table) -> None:
-        by_key: dict[tuple[int, str], list[tuple[float, str, list[str]]]] = defaultdict(list)
+        by_key: dict[tuple[int, str], list[tuple[float, str]]] = defaultdict(list)
+        self.chains: dict[str, list[str]] = {}
         if dns.num_rows:
             for ts, qname, addr, chain, idx in zip(
                 dns.column("ts").to_pylist(),
@@ -47,78 +52,52 @@ class _DnsIndex:
                 dns.column("input_index").to_pylist(),
                 strict=True,
             ):
-                by_key[(idx, addr)].append((ts, qname, chain))
+                by_key[(idx, addr)].append((ts, qname))
+                if chain and len(chain) > 1:
+                    self.chains[qname] = chain
         self.times: dict[tuple[int, str], list[float]] = {}
-        self.answers: dict[tuple[int, str], list[tuple[float, str, list[str]]]] = {}
+        self.answers: dict[tuple[int, str], list[tuple[float, str]]] = {}
         for key, rows in by_key.items():
-            rows.sort(key=lambda r: r[0])
+            rows.sort()
             self.answers[key] = rows
             self.times[key] = [r[0] for r in rows]
 
-    def latest_before(self, input_index: int, address: str, ts: float) -> tuple[str, list[str]] | None:
+    def latest_before(self, input_index: int, address: str, ts: float) -> str | None:
+        """The name of the most recent answer for ``address`` before ``ts`` in that input."""
         key = (input_index, address)
         times = self.times.get(key)
         if times is None:
             return None
-        # answers up to a second after the first packet still count: capture clocks and
-        # per-interface timestamps are not perfectly ordered
-        i = bisect.bisect_right(times, ts + 1.0)
-        if i == 0:
-            return None
-        _, qname, chain = self.answers[key][i - 1]
-        return qname, chain
+        i = bisect.bisect_right(times, ts + DNS_CLOCK_SLACK)
+        return self.answers[key][i - 1][1] if i else None
 
-    def all_names(self, input_index: int, address: str) -> list[str]:
-        rows = self.answers.get((input_index, address), [])
-        seen: dict[str, None] = {}
-        for _, qname, _chain in rows:
-            seen.setdefault(qname, None)
-        return list(seen)
+    def names(self, input_index: int, address: str) -> list[str]:
+        """Every name the input's DNS answers gave for ``address``, in order of first answer."""
+        return list(dict.fromkeys(q for _, q in self.answers.get((input_index, address), ())))
+
+    def cname_chain(self, host: str) -> list[str]:
+        """The CNAME chain an answer for ``host`` went through (empty without CNAMEs)."""
+        return self.chains.get(host, [])
 
 
-def name_connections(conns: pa.Table, dns: pa.Table) -> pa.Table:
-    """Add ``host``, ``name_source``, ``dns_names`` and ``cname_chain`` columns to ``conns``.
+def name_connections(conns: pa.Table, dns: DnsIndex) -> pa.Table:
+    """Add ``host`` and ``name_source`` columns to a table of connections.
 
     ``conns`` needs columns sni, quic_sni, http_host, server_ip, first_seen, input_index.
-    ``dns_names`` lists every name the input's DNS answers gave for the server's address (an IP
-    often serves several names); ``cname_chain`` is the chain of the answer used for naming.
     """
-    index = _DnsIndex(dns)
-    hosts: list[str] = []
-    sources: list[str] = []
-    all_names: list[list[str]] = []
-    chains: list[list[str] | None] = []
-    for sni, qsni, hhost, ip, ts, idx in zip(
-        conns.column("sni").to_pylist(),
-        conns.column("quic_sni").to_pylist(),
-        conns.column("http_host").to_pylist(),
-        conns.column("server_ip").to_pylist(),
-        conns.column("first_seen").to_pylist(),
-        conns.column("input_index").to_pylist(),
-        strict=True,
-    ):
-        names = index.all_names(idx, ip) if ip else []
-        chain: list[str] | None = None
-        hit = index.latest_before(idx, ip, ts) if ip else None
-        if sni:
-            host, src = sni, "sni"
-        elif qsni:
-            host, src = qsni, "quic"
-        elif hhost:
-            host, src = hhost, "http"
-        elif hit is not None:
-            host, src = hit[0], "dns"
-        else:
-            host, src = ip or "", "ip"
-        if hit is not None and hit[0] == host:
-            chain = hit[1]
-        hosts.append(host)
-        sources.append(src)
-        all_names.append(names)
-        chains.append(chain)
-    return (
-        conns.append_column("host", pa.array(hosts, pa.string()))
-        .append_column("name_source", pa.array(sources, pa.string()))
-        .append_column("dns_names", pa.array(all_names, pa.list_(pa.string())))
-        .append_column("cname_chain", pa.array(chains, pa.list_(pa.string())))
-    )
+    sni, quic, http = conns.column("sni"), conns.column("quic_sni"), conns.column("http_host")
+    host = pc.coalesce(sni, quic, http)
+    null = pa.scalar(None, pa.string())
+    source = pc.if_else(pc.is_valid(sni), "sni",
+                        pc.if_else(pc.is_valid(quic), "quic", pc.if_else(pc.is_valid(http), "http", null)))
+    unnamed = pc.indices_nonzero(pc.is_null(host)).to_pylist()
+    if unnamed:
+        hosts = host.to_pylist()
+        sources = source.to_pylist()
+        picked = conns.select(["server_ip", "first_seen", "input_index"]).take(unnamed)
+        for row, ip, ts, idx in zip(unnamed, picked.column(0).to_pylist(), picked.column(1).to_pylist(),
+                                    picked.column(2).to_pylist(), strict=True):
+            name = dns.latest_before(idx, ip, ts) if ip else None
+            hosts[row], sources[row] = (name, "dns") if name is not None else (ip or "", "ip")
+        host, source = pa.array(hosts, pa.string()), pa.array(sources, pa.string())
+    return conns.append_column("host", host).append_column("name_source", source)
