@@ -232,7 +232,8 @@ def http_templates(rng: random.Random, hosts: list[str]) -> list[tuple[str, list
             req = (f"POST /collect HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {ua}\r\n"
                    f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
             method = "POST"
-        size = int(rng.choice((0, 43, 512, 2048, 9000, 30000, 120000)) * rng.uniform(0.5, 1.5))
+        size = int(rng.choices((0, 43, 512, 2048, 9000, 30000, 120000), (2, 4, 4, 3, 2, 1, 0.3))[0]
+                   * rng.uniform(0.5, 1.5))
         content = rng.randbytes(size)
         if rng.random() < 0.3:
             chunks = b""
@@ -378,7 +379,7 @@ SYN, FIN, PSH, ACK = 0x02, 0x01, 0x08, 0x10
 
 def tcp_conversation(w: Writer, c: Conn, messages: list[tuple[bool, list[Payload]]], cisn: int, sisn: int
                      ) -> Iterator[None]:
-    """Handshake, messages (ACK every second segment and at the end), FIN teardown.
+    """Handshake, messages (ACK per segment for the first 8, then every second, and at the end), teardown.
 
     A generator: each ``next()`` writes one packet, so connections can be interleaved.
     """
@@ -401,7 +402,7 @@ def tcp_conversation(w: Writer, c: Conn, messages: list[tuple[bool, list[Payload
                 w.tcp(c, False, ss, cs, ACK | PSH if i == last else ACK, pl)
                 ss = (ss + len(pl.data)) & 0xFFFFFFFF
             yield
-            if i & 1 or i == last:
+            if i < 8 or i & 1 or i == last:  # quick ACKs first (as Linux does), then every 2nd
                 if from_client:
                     w.tcp(c, False, ss, cs, ACK, None)
                 else:
@@ -443,6 +444,7 @@ def generate(out: Path, size_mb: float, seed: int) -> dict[str, object]:
     # DNS templates: A (some via CNAME) and AAAA where the operator has IPv6
     dns_a: dict[str, tuple[Payload, Payload]] = {}
     dns_aaaa: dict[str, tuple[Payload, Payload]] = {}
+    with_addresses: set[Payload] = set()  # responses that carry an A/AAAA record
     for h in hosts:
         a4, a6 = addrs[h]
         chain: list[tuple[str, str, str]] = []
@@ -452,19 +454,21 @@ def generate(out: Path, size_mb: float, seed: int) -> dict[str, object]:
             chain.append((owner, "CNAME", target))
             owner = target
         dns_a[h] = dns_pair(rng, h, "A", [*chain, (owner, "A", str(ipaddress.IPv4Address(a4)))])
+        with_addresses.add(dns_a[h][1])
         if a6 is not None:
             dns_aaaa[h] = dns_pair(rng, h, "AAAA", [*chain, (owner, "AAAA", str(ipaddress.IPv6Address(a6)))])
+            with_addresses.add(dns_aaaa[h][1])
         else:  # NOERROR without addresses (the CNAME chain only, if any), as resolvers answer
             dns_aaaa[h] = dns_pair(rng, h, "AAAA", chain)
     http_hosts = [h for h in hosts if rng.random() < 0.15] or hosts[:5]
     http_t = http_templates(rng, http_hosts)
     # encrypted-data pools
-    flights = [segments(server_hello_flight(rng, rng.randrange(2600, 5200))) for _ in range(16)]
+    flights = [segments(server_hello_flight(rng, rng.randrange(2400, 4400))) for _ in range(16)]
     fins = [segments(tls_stream(rng, 64, b"\x14\x03\x03\x00\x01\x01")) for _ in range(4)]
-    reqs = [segments(tls_stream(rng, rng.randrange(200, 2400))) for _ in range(32)]
-    resps = [segments(tls_stream(rng, n)) for n in (300, 800, 1500, 4000, 9000, 20000, 45000, 90000, 200000)
+    reqs = [segments(tls_stream(rng, rng.randrange(150, 1400))) for _ in range(32)]
+    resps = [segments(tls_stream(rng, n)) for n in (120, 300, 800, 1500, 4000, 9000, 20000, 45000, 90000)
              for _ in range(3)]
-    resp_weights = [w for w in (40, 25, 15, 8, 5, 3, 2, 1, 0.5) for _ in range(3)]
+    resp_weights = [w for w in (25, 40, 25, 12, 5, 2, 1, 0.3, 0.1) for _ in range(3)]
     dns_server = ipaddress.IPv4Address("10.20.0.1").packed
     clients4 = [ipaddress.IPv4Address(f"10.20.{1 + i // 250}.{1 + i % 250}").packed for i in range(240)]
     clients6 = [ipaddress.IPv6Address(f"2a02:8109:9d40:2b00:{rng.getrandbits(16):x}:{rng.getrandbits(16):x}:"
@@ -476,7 +480,8 @@ def generate(out: Path, size_mb: float, seed: int) -> dict[str, object]:
     w = Writer(out, int(size_mb * 1_000_000))
     w.gaps = [max(1, int(rng.expovariate(1 / 200))) for _ in range(4096)]  # ~200 µs between packets
     truth: dict[str, int] = {"tcp_connections": 0, "udp_connections": 0, "tls_connections": 0,
-                             "http_connections": 0, "dns_queries": 0, "dns_responses": 0, "http_requests": 0}
+                             "http_connections": 0, "dns_queries": 0, "dns_responses": 0,
+                             "dns_responses_with_addresses": 0, "http_requests": 0}
     snis: set[str] = set()
     http_by_method = {"GET": 0, "POST": 0}
 
@@ -491,12 +496,13 @@ def generate(out: Path, size_mb: float, seed: int) -> dict[str, object]:
             truth["udp_connections"] += 1
             truth["dns_queries"] += 1
             truth["dns_responses"] += 1
+            truth["dns_responses_with_addresses"] += r in with_addresses
             yield from udp_exchange(w, Conn(macs[ci], clients4[ci], port(ci), dns_server, 53), q, r)
 
     def new_connection() -> Iterator[None]:
         ci = rng.randrange(240)
         kind = rng.random()
-        if kind < 0.70:  # TLS, with a DNS lookup first most of the time
+        if kind < 0.64:  # TLS, with a DNS lookup first most of the time
             h = rng.choice(hosts)
             a4, a6 = addrs[h]
             v6 = a6 is not None and rng.random() < 0.3
@@ -505,14 +511,14 @@ def generate(out: Path, size_mb: float, seed: int) -> dict[str, object]:
             c = Conn(macs[ci], clients6[ci] if v6 else clients4[ci], port(ci), a6 if v6 and a6 else a4, 443)
             msgs: list[tuple[bool, list[Payload]]] = [(True, ch_templates[h]), (False, rng.choice(flights)),
                                                       (True, rng.choice(fins))]
-            for _ in range(1 if rng.random() < 0.7 else rng.randrange(2, 5)):
+            for _ in range(1 if rng.random() < 0.5 else rng.randrange(2, 8)):
                 msgs.append((True, rng.choice(reqs)))
                 msgs.append((False, rng.choices(resps, resp_weights)[0]))
             truth["tcp_connections"] += 1
             truth["tls_connections"] += 1
             snis.add(h)
             yield from tcp_conversation(w, c, msgs, rng.getrandbits(32), rng.getrandbits(32))
-        elif kind < 0.78:  # plain HTTP
+        elif kind < 0.72:  # plain HTTP
             h, req, resp, method = rng.choice(http_t)
             a4, _a6 = addrs[h]
             if rng.random() < 0.5:

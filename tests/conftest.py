@@ -12,7 +12,7 @@ import dns.rrset
 import pytest
 
 from datareach.ingest import read_input
-from datareach.model import Connection, DnsAnswer, Exchange, InputError, Record
+from datareach.model import Connection, ConnectionBatch, DnsAnswer, Exchange, InputError, Record
 from datareach.testing.capture import LINKTYPE_ETHERNET, PcapngWriter, PcapWriter, link_frame
 
 CLIENT = "192.168.1.23"
@@ -64,7 +64,8 @@ def write_pcapng(path: Path, packets: Iterable[tuple[float, bytes]], linktype: i
 class Records:
     def __init__(self, records: list[Record]) -> None:
         self.all = records
-        self.connections = [r for r in records if isinstance(r, Connection)]
+        self.connections = [r for r in records if isinstance(r, Connection)] + [
+            c for r in records if isinstance(r, ConnectionBatch) for c in r.connections()]
         self.dns = [r for r in records if isinstance(r, DnsAnswer)]
         self.exchanges = [r for r in records if isinstance(r, Exchange)]
         self.errors = [r for r in records if isinstance(r, InputError)]

@@ -389,6 +389,12 @@ def test_tshark_agrees(tmp_path: Path) -> None:
         capture_output=True, text=True, check=True)
     lines = [ln for ln in res.stdout.splitlines() if ln.strip()]
     assert len(lines) == len(pkts) + 1
-    bad = subprocess.run(["tshark", "-r", str(path), "-Y", "tcp.checksum.status == 2 || udp.checksum.status == 2"
-                          " || ip.checksum.status == 2"], capture_output=True, text=True, check=True)
+    # checksum status: 0 bad, 1 good, 2 unverified (Wireshark's proto_checksum_status)
+    checks = ["-o", "tcp.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE"]
+    bad = subprocess.run(["tshark", "-r", str(path), *checks, "-Y",
+                          "tcp.checksum.status == 0 || udp.checksum.status == 0 || ip.checksum.status == 0"],
+                         capture_output=True, text=True, check=True)
     assert bad.stdout.strip() == ""
+    good = subprocess.run(["tshark", "-r", str(path), *checks, "-Y", "tcp.checksum.status == 1"],
+                          capture_output=True, text=True, check=True)
+    assert len(good.stdout.strip().splitlines()) == len(pkts)

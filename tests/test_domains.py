@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib.metadata
+import random
 import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from datareach.resolve import domains
 from datareach.resolve.domains import psl_source, registrable_domain, registrable_domains
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The parsed list goes to a temporary directory, never the user's cache."""
+    path = tmp_path_factory.mktemp("datareach-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DATAREACH_CACHE_DIR", str(path))
+        mp.setattr(domains, "_psl", None)  # loaded afresh, through this cache directory
+        mp.setattr(domains, "_cache", {})
+        yield path
 
 
 @pytest.mark.parametrize(
@@ -137,3 +154,88 @@ def test_subdomains_share_the_registrable_domain(labels: list[str], suffix: str)
     # (a random second label could itself be a listed suffix: hypothesis found "x0.com")
     base = f"datareach-tenant.{suffix}"
     assert registrable_domain(".".join([*labels, base])) == base
+
+
+# ---------------------------------------------------------------------------------------------
+# The cached list against the reference (the package parsing its bundled list)
+
+
+def _host_sample() -> list[str]:
+    import publicsuffixlist
+
+    rng = random.Random(5)
+    rules: list[str] = []
+    with open(publicsuffixlist.PSLFILE, encoding="utf-8") as f:
+        for line in f:
+            rule = line.strip().split(" ")[0]
+            if rule and not rule.startswith("//"):
+                rules.append(rule)
+    hosts: list[str] = []
+    for rule in rules:
+        base = rule.lstrip("!").replace("*", "wild")
+        for prefix in ("", "a.", "b.c.", "www.x-y.z."):
+            hosts.append(prefix + base)
+        hosts.append(base.upper())
+        hosts.append(base + ".")
+        if not base.isascii():
+            with contextlib.suppress(UnicodeError):
+                hosts.append("shop." + base.encode("idna").decode("ascii"))
+    hosts += [
+        "ck", "www.ck", "a.www.ck", "foo.ck", "a.foo.ck", "kobe.jp", "city.kobe.jp", "a.city.kobe.jp",
+        "x.y.kobe.jp", "b.a.kobe.jp", "appspot.com", "x.appspot.com", "y.x.appspot.com",
+        "食狮.中国", "www.食狮.中国", "www.xn--85x722f.xn--fiqs8s", "example.com:443", "[::1]", "1.2.3.4",
+    ]  # fmt: skip
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789-_.é中"
+    for _ in range(20_000):
+        tail = rng.choice(rules).lstrip("!").replace("*", rng.choice(["q", "www"]))
+        head = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        hosts.append(f"{head}.{tail}" if head else tail)
+    return hosts
+
+
+def _answers(monkeypatch: pytest.MonkeyPatch, psl: Any, hosts: list[str]) -> list[str | None]:
+    monkeypatch.setattr(domains, "_psl", psl)
+    monkeypatch.setattr(domains, "_cache", {})
+    return [registrable_domain(h) for h in hosts]
+
+
+def test_cached_list_matches_reference(_cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hosts = _host_sample()
+    assert len(hosts) > 50_000
+    monkeypatch.setattr(domains, "_psl", None)
+    cold = domains._get_psl()  # parses the list and writes the cache
+    assert list(_cache_dir.glob("public-suffix-list-*.bin"))
+    monkeypatch.setattr(domains, "_psl", None)
+    warm = domains._load_cached_psl()  # from the cache file
+    reference = domains._build_psl()
+    assert warm._publicsuffix == reference._publicsuffix and warm._maxlabel == reference._maxlabel
+    want = _answers(monkeypatch, reference, hosts)
+    assert _answers(monkeypatch, warm, hosts) == want
+    assert _answers(monkeypatch, cold, hosts) == want
+    assert sum(w is not None for w in want) > len(hosts) // 2
+    # wildcard and exception rules, and the private section, behave as the list says
+    got = dict(zip(hosts, want, strict=True))
+    assert got["a.www.ck"] == "www.ck" and got["a.foo.ck"] == "a.foo.ck" and got["foo.ck"] is None
+    assert got["y.x.appspot.com"] == "x.appspot.com"
+    assert str(_cache_dir) in (psl_source().note or "")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "empty"])
+def test_damaged_list_cache_is_rebuilt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, damage: str) -> None:
+    from datareach import cache
+
+    monkeypatch.setenv("DATAREACH_CACHE_DIR", str(tmp_path))
+    domains._load_cached_psl()
+    key, path = domains._psl_cache_key()
+    good = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(good[:-100])
+    elif damage == "flip":
+        pos = len(good) // 2
+        path.write_bytes(good[:pos] + bytes([good[pos] ^ 1]) + good[pos + 1 :])
+    else:
+        path.write_bytes(b"")
+    assert cache.load(path, key) is None  # detected, not trusted
+    psl = domains._load_cached_psl()
+    assert psl.privatesuffix("www.example.co.uk") == "example.co.uk"
+    assert path.read_bytes() == good  # rebuilt

@@ -7,6 +7,7 @@ import ipaddress
 import random
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,15 @@ from datareach.resolve.geo import (
     GeoResolver,
     ip_scope,
 )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The compiled geo index goes to a temporary directory, never the user's cache."""
+    path = tmp_path_factory.mktemp("datareach-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DATAREACH_CACHE_DIR", str(path))
+        yield path
 
 
 @pytest.fixture(scope="module")
@@ -544,13 +554,14 @@ def test_mmdb_enrich_never_raises(geolite2_country: Path) -> None:
     assert t.column("country").null_count == len(junk)
 
 
-def test_default_falls_back_to_geoip2fast_api(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_falls_back_to_geoip2fast_api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # Should a future geoip2fast change its data layout, its public lookup() takes over.
     from datareach.resolve import geo as geo_module
 
     def refuse(self: Any, path: Path) -> None:
         raise ValueError("unexpected layout")
 
+    monkeypatch.setenv("DATAREACH_CACHE_DIR", str(tmp_path))  # no compiled index to fall back on
     monkeypatch.setattr(geo_module._Geoip2fastData, "__init__", refuse)
     geo = GeoResolver()
     rows = geo.enrich(pa.array(["8.8.8.8", "10.0.0.1", None])).to_pylist()
@@ -558,3 +569,160 @@ def test_default_falls_back_to_geoip2fast_api(monkeypatch: pytest.MonkeyPatch) -
     assert rows[1] == {"ip_scope": "private", "country": None, "asn": None, "as_org": None}
     (src,) = geo.sources()
     assert src.date is not None and src.kind == "geo-country-asn"
+
+
+# ---------------------------------------------------------------------------------------------
+# The compiled index (numpy, in the cache directory) against the reference tables
+
+
+@pytest.fixture(scope="module")
+def reference_geo() -> GeoResolver:
+    """The slow path: geoip2fast's tables read straight from the shipped file."""
+    from datareach.resolve.geo import _DefaultBackend, _Geoip2fastData
+
+    geo = GeoResolver()
+    geo._backend = _DefaultBackend(compiled=False)
+    assert isinstance(geo._backend._impl, _Geoip2fastData)
+    return geo
+
+
+def _edge_addresses(reference_geo: GeoResolver) -> list[str]:
+    from datareach.resolve.geo import _Geoip2fastData
+
+    backend = reference_geo._backend
+    assert backend is not None and isinstance(backend._impl, _Geoip2fastData)
+    rng = random.Random(11)
+    ints4: set[int] = {0, 1, 0xFFFFFFFF, 0xFFFFFFFE, 0x7FFFFFFF, 0x80000000}
+    ints6: set[int] = {0, 1, (1 << 128) - 1, 1 << 64, (1 << 64) - 1, 0x2000 << 112, (0x2000 << 112) - 1}
+    for table in (backend._impl._country, backend._impl._org):
+        n4 = len(table.v4_starts)
+        for k in [*rng.sample(range(n4), min(n4, 3000)), 0, 1, n4 - 2, n4 - 1]:
+            s, e = table.v4_starts[k], table.v4_ends[k]
+            ints4.update({s, s - 1, e, e - 1})
+        n6 = len(table.v6_starts)
+        for k in [*rng.sample(range(n6), min(n6, 3000)), 0, 1, n6 - 2, n6 - 1]:
+            s = table.v6_starts[k]
+            e = s + (1 << (128 - table.v6_lens[k]))
+            ints6.update({s, s - 1, e, e - 1, s | 0xFFFF, s + 0x10000})
+    ips = [str(ipaddress.IPv4Address(n)) for n in ints4 if 0 <= n < 1 << 32]
+    ips += [str(ipaddress.IPv6Address(n)) for n in ints6 if 0 <= n < 1 << 128]
+    ips += [f"::ffff:{ip}" for ip in ips[:2000]] + [f"64:ff9b::{ip}" for ip in ips[:2000]]
+    ips += [
+        "10.0.0.1", "172.16.5.4", "192.168.1.1", "100.64.0.1", "127.0.0.1", "169.254.1.1", "0.0.0.0",
+        "255.255.255.255", "224.0.0.1", "fd00::1", "fe80::1%eth0", "[2001:4860:4860::8888]", " 8.8.8.8 ",
+        "::", "::1", "::ffff:0.0.0.0", "::ffff:255.255.255.255", "64:ff9b::", "64:ff9b::ffff:ffff",
+        "64:ff9b:1::1", "::ffff:10.1.2.3", "::ffff:1.1.1.1", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        "1.2.3", "junk", "", "::1::2",
+    ]  # fmt: skip
+    return ips
+
+
+def _random_addresses(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    out: list[str] = []
+    for i in range(n):
+        if i % 2:
+            out.append(str(ipaddress.IPv4Address(rng.getrandbits(32))))
+        elif i % 4 == 0:
+            out.append(str(ipaddress.IPv6Address((0x2000 << 112) | rng.getrandbits(125))))  # 2000::/3
+        else:
+            out.append(str(ipaddress.IPv6Address(rng.getrandbits(128))))
+    return out
+
+
+def test_compiled_index_matches_reference(default_geo: GeoResolver, reference_geo: GeoResolver) -> None:
+    from datareach.resolve.geo import _DefaultBackend
+
+    backend = default_geo._backend
+    assert isinstance(backend, _DefaultBackend) and backend.index is not None
+    ips = _random_addresses(50_000, 3) + _edge_addresses(reference_geo)
+    fast = GeoResolver()
+    fast._backend = backend
+    got = fast.enrich(pa.array(ips))
+    want = reference_geo.enrich(pa.array(ips))
+    assert got.schema == want.schema == ENRICH_SCHEMA
+    for column in ENRICH_SCHEMA.names:
+        g, w = got.column(column).to_pylist(), want.column(column).to_pylist()
+        bad = [(ip, x, y) for ip, x, y in zip(ips, g, w, strict=True) if x != y]
+        assert not bad, (column, len(bad), bad[:5])
+    assert sum(c is not None for c in got.column("country").to_pylist()) > 10_000  # it did answer
+    # the per-address API of the index agrees as well
+    sample = [ipaddress.ip_address(ip) for ip in ips[:2000]]
+    versions, ints = [a.version for a in sample], [int(a) for a in sample]
+    assert backend.index.lookup_many(versions, ints) == reference_geo._backend.lookup_many(versions, ints)  # type: ignore[union-attr]
+
+
+def test_compiled_index_is_cached_and_reused(_cache_dir: Path, default_geo: GeoResolver) -> None:
+    from datareach.resolve.geo import _CompiledIndex, _DefaultBackend
+
+    backend = default_geo._backend
+    assert isinstance(backend, _DefaultBackend) and backend.index is not None
+    assert backend.index.path is not None and backend.index.path.parent == _cache_dir
+    assert str(backend.index.path) in (default_geo.sources()[0].note or "")
+    again = _CompiledIndex.load(backend.path)
+    assert again is not None and again.label == backend.index.label
+    assert not list(_cache_dir.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "empty", "garbage"])
+def test_damaged_index_is_rebuilt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, damage: str) -> None:
+    from datareach.resolve.geo import _CompiledIndex, _DefaultBackend
+
+    monkeypatch.setenv("DATAREACH_CACHE_DIR", str(tmp_path))
+    first = _DefaultBackend()
+    assert first.index is not None and first.index.path is not None
+    path = first.index.path
+    good = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(good[: len(good) // 2])
+    elif damage == "flip":
+        pos = len(good) * 2 // 3
+        path.write_bytes(good[:pos] + bytes([good[pos] ^ 0x40]) + good[pos + 1 :])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    else:
+        path.write_bytes(b"\x00" * 4096)
+    assert _CompiledIndex.load(first.path) is None  # detected, not trusted
+    second = _DefaultBackend()
+    assert second.index is not None and second.index.path == path
+    assert path.read_bytes() == good  # rebuilt, identically
+    geo = GeoResolver()
+    geo._backend = second
+    assert geo.enrich(pa.array(["8.8.8.8"])).to_pylist()[0]["country"] == "US"
+
+
+def test_unwritable_cache_dir_builds_in_memory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("DATAREACH_CACHE_DIR", str(blocker / "cache"))
+    geo = GeoResolver()
+    assert geo.enrich(pa.array(["8.8.8.8"])).to_pylist()[0]["country"] == "US"
+    backend = geo._backend
+    assert backend is not None and backend.index is not None and backend.index.path is None  # type: ignore[union-attr]
+    assert "in memory" in (geo.sources()[0].note or "")
+    assert list(tmp_path.iterdir()) == [blocker]
+
+
+def test_cache_dir_location(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from datareach.cache import cache_dir
+
+    monkeypatch.setenv("DATAREACH_CACHE_DIR", str(tmp_path / "x"))
+    assert cache_dir() == tmp_path / "x"
+    monkeypatch.delenv("DATAREACH_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "datareach"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_dir() == tmp_path / "home" / ".cache" / "datareach"
+
+
+def test_numpy_path_distinct_throughput(default_geo: GeoResolver) -> None:
+    # A loose floor (measured: well over 1M distinct addresses/s) that catches a fallback to a
+    # per-address path.
+    ips = _random_addresses(100_000, 5)
+    geo = GeoResolver()
+    geo._backend = default_geo._backend
+    start = time.perf_counter()
+    geo.enrich(pa.array(ips))
+    rate = len(set(ips)) / (time.perf_counter() - start)
+    assert rate > 200_000

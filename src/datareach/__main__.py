@@ -1,3 +1,3 @@
-from datareach.cli import main
+from datareach.cli import run
 
-raise SystemExit(main())
+run()

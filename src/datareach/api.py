@@ -16,7 +16,7 @@ import hashlib
 import operator
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from datareach import __version__
 from datareach.ingest import detect_format, read_input
-from datareach.model import Connection, DnsAnswer, Exchange, InputError
+from datareach.model import CONNECTION_FIELDS, Connection, ConnectionBatch, DnsAnswer, Exchange, InputError
 from datareach.resolve.destinations import build_destinations, iso
 from datareach.resolve.domains import psl_source
 from datareach.resolve.geo import GeoResolver
@@ -54,6 +54,7 @@ CONNECTION_SCHEMA = pa.schema(
         ("protocol", pa.string()),
         ("app", pa.string()),
         ("input_index", pa.int32()),
+        ("flows", pa.int64()),
     ]
 )
 
@@ -146,27 +147,29 @@ def audit(
     ``progress(input_index, bytes_done)`` is called while large inputs are read.
     """
     reports: list[InputReport] = []
-    conns: list[Connection] = []
+    conns: list[tuple[Any, ...]] = []
     answers: list[DnsAnswer] = []
     exchanges: list[Exchange] = []
+    digests: list[tuple[InputReport, Future[tuple[str, int]]]] = []
+    # Hashing releases the GIL: each input is hashed on another core while the next one is read
+    # (parallel readers already use every core) and while the destinations are built.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as hasher:
         for idx, raw in enumerate(inputs):
             path = Path(raw)
-            # hashing releases the GIL: it runs on the other core while the reader parses
-            digest = hasher.submit(_sha256, path)
-            try:
-                fmt = detect_format(path)
-            except OSError as e:
-                rep = InputReport(str(raw), None, "", 0)
-                rep.errors.append(InputError(f"cannot read the file: {e.strerror or e}", fatal=True))
-                reports.append(rep)
-                continue
-            rep = InputReport(str(raw), fmt, "", 0)
+            rep = InputReport(str(raw), None, "", 0)
             reports.append(rep)
+            try:
+                rep.format = detect_format(path)
+            except OSError as e:
+                rep.errors.append(InputError(f"cannot read the file: {e.strerror or e}", fatal=True))
+                continue
             cb = (lambda n, i=idx: progress(i, n)) if progress is not None else None
-            for rec in read_input(path, idx, fmt, cb):
-                if isinstance(rec, Connection):
-                    conns.append(rec)
+            for rec in read_input(path, idx, rep.format, cb):
+                if isinstance(rec, ConnectionBatch):
+                    conns.extend(rec.rows)
+                    rep.records_read += len(rec.rows) - 1  # (+1 below)
+                elif isinstance(rec, Connection):
+                    conns.append(_connection_row(rec))
                 elif isinstance(rec, DnsAnswer):
                     answers.append(rec)
                 elif isinstance(rec, Exchange):
@@ -178,12 +181,14 @@ def audit(
                     rep.errors.append(rec)
                     continue
                 rep.records_read += 1
+            digests.append((rep, hasher.submit(_sha256, path)))
+        geo = GeoResolver([Path(p) for p in geo_db] if geo_db else None)
+        destinations = build_destinations(connections_table(conns), dns_table(answers), geo)
+        for rep, digest in digests:
             try:
                 rep.sha256, rep.size = digest.result()
             except OSError as e:
                 rep.errors.append(InputError(f"cannot read the file: {e.strerror or e}", fatal=True))
-    geo = GeoResolver([Path(p) for p in geo_db] if geo_db else None)
-    destinations = build_destinations(connections_table(conns), dns_table(answers), geo)
     sources = [s.to_json() for s in geo.sources()] + [psl_source().to_json()]
     return Audit(
         inputs=reports,
@@ -196,15 +201,14 @@ def audit(
     )
 
 
-_CONNECTION_FIELDS = operator.attrgetter(*CONNECTION_SCHEMA.names)
+_connection_row = operator.attrgetter(*CONNECTION_FIELDS)
 
 
-def connections_table(conns: Sequence[Connection]) -> pa.Table:
-    """The connections as an Arrow table (the input of :mod:`datareach.resolve`)."""
-    rows = [_CONNECTION_FIELDS(c) for c in conns]
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in CONNECTION_SCHEMA.names]
-    return pa.table([pa.array(col, f.type) for col, f in zip(columns, CONNECTION_SCHEMA, strict=True)],
-                    schema=CONNECTION_SCHEMA)
+def connections_table(rows: Sequence[tuple[Any, ...]]) -> pa.Table:
+    """Connection rows (:data:`~datareach.model.CONNECTION_FIELDS` order) as an Arrow table."""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in CONNECTION_FIELDS]
+    by_name = dict(zip(CONNECTION_FIELDS, columns, strict=True))
+    return pa.table([pa.array(by_name[f.name], f.type) for f in CONNECTION_SCHEMA], schema=CONNECTION_SCHEMA)
 
 
 def dns_table(answers: Sequence[DnsAnswer]) -> pa.Table:

@@ -15,7 +15,6 @@ from pathlib import Path
 from datareach import __version__
 from datareach.api import audit
 from datareach.report.json_report import render_json
-from datareach.report.table import render_table
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -97,6 +96,8 @@ def _audit(args: argparse.Namespace) -> int:
     if args.format == "json":
         text = render_json(doc)
     else:
+        from datareach.report.table import render_table  # rich is only imported for tables
+
         color = args.output is None and sys.stdout.isatty()
         text = render_table(doc, color=color)
     if args.output:
@@ -125,5 +126,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_USAGE
 
 
+def run() -> None:
+    """The console entry point: :func:`main`, then a quick exit.
+
+    A large audit leaves hundreds of thousands of objects; freeing them one by one at
+    interpreter exit takes a noticeable fraction of the run, so once the report is written and
+    the streams are flushed, the process ends at once.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()

@@ -3,7 +3,8 @@
 A reader in :mod:`datareach.ingest` turns one input file into a stream of these records:
 
 * :class:`Connection` -- one transport conversation (TCP connection, UDP flow, or an HTTP
-  exchange seen in a HAR file) with its byte counts and the names seen inside it;
+  exchange seen in a HAR file) with its byte counts and the names seen inside it (capture
+  readers send them in bulk, as a :class:`ConnectionBatch`);
 * :class:`DnsAnswer` -- one address learned from a DNS response, with its CNAME chain;
 * :class:`Exchange` -- one HTTP request (and its response status where known);
 * :class:`InputError` -- something in the input that could not be read, with its location.
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias
 
 Transport = Literal["tcp", "udp"]
 NameSource = Literal["sni", "quic", "http", "dns", "ip"]
@@ -80,6 +81,9 @@ class Connection:
     #: App that owned the traffic where the capture says so (PCAPdroid trailer, HAR page).
     app: str | None = None
     input_index: int = 0
+    #: How many transport flows (distinct 5-tuples) this record stands for: 1, except for DNS
+    #: over UDP, where the look-ups of one client to one resolver make a single record.
+    flows: int = 1
 
 
 @dataclass(slots=True)
@@ -98,6 +102,8 @@ class DnsAnswer:
     cname_chain: tuple[str, ...]
     ttl: int
     input_index: int = 0
+    #: Index of the Connection record (within its input) whose traffic carried the answer.
+    flow: int | None = None
 
 
 @dataclass(slots=True)
@@ -123,9 +129,31 @@ class Exchange:
     server_port: int | None = None
     app: str | None = None
     input_index: int = 0
+    client_ip: str | None = None
+    client_port: int | None = None
+    #: Index of the Connection record (within its input) that carried the request, where known.
+    flow: int | None = None
 
 
-Record: TypeAlias = Connection | DnsAnswer | Exchange | InputError
+#: Connection's fields, in order: the layout of a :class:`ConnectionBatch` row.
+CONNECTION_FIELDS: tuple[str, ...] = tuple(Connection.__dataclass_fields__)
+
+
+@dataclass(slots=True)
+class ConnectionBatch:
+    """Many connections at once, as rows of :data:`CONNECTION_FIELDS` values.
+
+    Capture readers end with one of these instead of one :class:`Connection` per flow: a capture
+    holds hundreds of thousands of connections, and they go straight into Arrow columns.
+    """
+
+    rows: list[tuple[Any, ...]]
+
+    def connections(self) -> list[Connection]:
+        return [Connection(*row) for row in self.rows]
+
+
+Record: TypeAlias = Connection | ConnectionBatch | DnsAnswer | Exchange | InputError
 
 #: Called by readers with the number of bytes of the input consumed so far.
 ProgressCallback: TypeAlias = Callable[[int], None]

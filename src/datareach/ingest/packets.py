@@ -11,13 +11,13 @@ Records produced are appended to :attr:`PacketDecoder.records`, which the reader
 
 from __future__ import annotations
 
-import socket
+from socket import AF_INET, AF_INET6, inet_ntop
 from collections import deque
-from typing import Final
+from typing import Any, Final
 
 from datareach.ingest import dns, http1, tls
 from datareach.ingest.quic import QuicInitialAssembler, looks_like_quic_initial
-from datareach.model import Connection, DnsAnswer, Exchange, Record
+from datareach.model import ConnectionBatch, DnsAnswer, Exchange, Record
 
 # Link types (https://www.tcpdump.org/linktypes.html)
 LINKTYPE_NULL: Final = 0
@@ -118,6 +118,7 @@ class Flow:
         "closed",
         "cstream",
         "ech",
+        "fid",
         "first",
         "head",
         "http_host",
@@ -126,6 +127,7 @@ class Flow:
         "pending",
         "pkts_in",
         "pkts_out",
+        "ports",
         "protocol",
         "quic",
         "quic_sni",
@@ -135,12 +137,17 @@ class Flow:
         "sni",
         "sstream",
         "state",
+        "synless",
         "tcp",
         "v6",
     )
 
-    def __init__(self, key: bytes, v6: bool, tcp: bool, ts: float, cport: int, sport: int) -> None:
+    def __init__(self, key: bytes, v6: bool, tcp: bool, ts: float, cport: int, sport: int, fid: int) -> None:
         self.key = key
+        #: index of the flow among its reader's flows (and of its Connection record)
+        self.fid = fid
+        #: the first packet seen was not a SYN: the connection may have begun before it
+        self.synless = True
         self.v6 = v6
         self.tcp = tcp
         self.first = ts
@@ -168,12 +175,14 @@ class Flow:
         self.resp: http1.ResponseStream | None = None
         self.pending: deque[Exchange] | None = None
         self.quic: QuicInitialAssembler | None = None
+        #: DNS over UDP: the client ports of the transactions folded into this record
+        self.ports: set[int] | None = None
 
     def addresses(self) -> tuple[str, str]:
         k = self.key
         if self.v6:
-            return socket.inet_ntop(socket.AF_INET6, k[0:16]), socket.inet_ntop(socket.AF_INET6, k[16:32])
-        return socket.inet_ntop(socket.AF_INET, k[0:4]), socket.inet_ntop(socket.AF_INET, k[4:8])
+            return inet_ntop(AF_INET6, k[0:16]), inet_ntop(AF_INET6, k[16:32])
+        return inet_ntop(AF_INET, k[0:4]), inet_ntop(AF_INET, k[4:8])
 
 
 def _reverse_key(key: bytes, v6: bool) -> bytes:
@@ -190,8 +199,15 @@ class PacketDecoder:
         self.body_cap = body_cap
         self.tcp_flows: dict[bytes, tuple[Flow, bool]] = {}
         self.udp_flows: dict[bytes, tuple[Flow, bool]] = {}
+        #: DNS over UDP, by (client address, resolver address, app): see _dns_udp
+        self.dns_flows: dict[tuple[bytes, bytes, str | None], Flow] = {}
         self.flows: list[Flow] = []
         self.records: list[Record] = []
+        #: After the end of a parallel reader's byte range: only connections still being
+        #: inspected are followed (see datareach.ingest.parallel); nothing is counted.
+        self.overlap = False
+        self._followed: list[Flow] = []
+        self.connection_rows: list[tuple[Any, ...]] = []
         self.non_ip = 0
         self.malformed = 0
         self.cut = 0
@@ -239,6 +255,8 @@ class PacketDecoder:
                         else:
                             wire = plen - ((data[ip + 52] >> 4) << 2)
                         if wire >= 0:
+                            if self.overlap:
+                                return
                             flow, out = hit
                             flow.last = ts
                             if out:
@@ -263,6 +281,8 @@ class PacketDecoder:
                         else:
                             wire = total - 20 - ((data[ip + 32] >> 4) << 2)
                         if wire >= 0:
+                            if self.overlap:
+                                return
                             flow, out = hit
                             flow.last = ts
                             if out:
@@ -337,10 +357,11 @@ class PacketDecoder:
         pk = 32 if v6 else 8
         sport = (key[pk] << 8) | key[pk + 1]
         dport = (key[pk + 2] << 8) | key[pk + 3]
+        fid = len(self.flows)
         if from_client:
-            flow = Flow(key, v6, tcp, ts, sport, dport)
+            flow = Flow(key, v6, tcp, ts, sport, dport, fid)
         else:
-            flow = Flow(rkey, v6, tcp, ts, dport, sport)
+            flow = Flow(rkey, v6, tcp, ts, dport, sport, fid)
         flow.app = app
         table[flow.key] = (flow, True)
         table[_reverse_key(flow.key, v6)] = (flow, False)
@@ -356,6 +377,11 @@ class PacketDecoder:
         if wire_len < 0:
             self.malformed += 1
             return
+        if self.overlap:
+            if hit is None or hit[0].state == DONE:
+                return
+            self._tcp_inspect(ts, data, l4, end, hit[0], hit[1], flags, start, wire_len)
+            return
         if hit is None:
             pk = 32 if v6 else 8
             sport = (key[pk] << 8) | key[pk + 1]
@@ -367,19 +393,26 @@ class PacketDecoder:
                     sport < 1024 <= dport
                 )
             hit = self._new_flow(self.tcp_flows, key, v6, True, ts, from_client, app)
+            hit[0].synless = flags & 0x12 != 0x02
         elif flags & 0x12 == 0x02 and (hit[0].closed or hit[0].bytes_out or hit[0].bytes_in):
             # a SYN on a connection that already carried data or closed: the port was reused
             hit = self._new_flow(self.tcp_flows, key, v6, True, ts, True, app)
+            hit[0].synless = False
         flow, out = hit
         flow.last = ts
-        if flags & 0x05:  # FIN or RST
-            flow.closed |= (1 if out else 2) if flags & 0x01 else 4
         if out:
             flow.pkts_out += 1
             flow.bytes_out += wire_len
         else:
             flow.pkts_in += 1
             flow.bytes_in += wire_len
+        self._tcp_inspect(ts, data, l4, end, flow, out, flags, start, wire_len)
+
+    def _tcp_inspect(self, ts: float, data: bytes, l4: int, end: int, flow: Flow, out: bool, flags: int,
+                     start: int, wire_len: int) -> None:
+        """Reassemble and parse the payload of a connection that still has something to tell."""
+        if flags & 0x05:  # FIN or RST
+            flow.closed |= (1 if out else 2) if flags & 0x01 else 4
         state = flow.state
         if state == DONE:
             return
@@ -429,8 +462,15 @@ class PacketDecoder:
             return
         pk = 32 if v6 else 8
         sport = (key[pk] << 8) | key[pk + 1]
+        dport = (key[pk + 2] << 8) | key[pk + 3]
+        if sport == 53 or dport == 53:
+            self._dns_udp(ts, key, v6, app, sport, dport, payload, wire_len)
+            return
+        if self.overlap:  # only QUIC handshakes still in progress
+            if hit is not None and hit[1] and hit[0].state != DONE:
+                self._udp_client(hit[0], payload)
+            return
         if hit is None:
-            dport = (key[pk + 2] << 8) | key[pk + 3]
             from_client = not (sport in SERVICE_PORTS and dport not in SERVICE_PORTS) and not (
                 sport < 1024 <= dport
             )
@@ -449,7 +489,45 @@ class PacketDecoder:
             flow.bytes_in += wire_len
             if sport == 53 or sport == 5353:
                 flow.protocol = "dns"
-                self._dns_message(payload, ts)
+                self._dns_message(payload, ts, flow)
+
+    def _dns_udp(self, ts: float, key: bytes, v6: bool, app: str | None, sport: int, dport: int,
+                 payload: bytes, wire_len: int) -> None:
+        """DNS over UDP: one record per client, resolver and app, counting its transactions.
+
+        Every query comes from a new source port, so a capture holds as many DNS "flows" as
+        look-ups; keeping each as its own connection would cost more than all the rest of the
+        traffic. The record's ``flows`` counts the distinct client ports, which is the number
+        of distinct 5-tuples the flows would have had.
+        """
+        if self.overlap:
+            return  # each range reads the DNS responses inside it
+        a = 16 if v6 else 4
+        from_client = dport == 53
+        client, server = (key[0:a], key[a : 2 * a]) if from_client else (key[a : 2 * a], key[0:a])
+        cport = sport if from_client else dport
+        dkey = (client, server, app)
+        flow = self.dns_flows.get(dkey)
+        if flow is None:
+            flow = Flow(client + server + cport.to_bytes(2, "big") + b"\x00\x35", v6, False, ts, cport, 53,
+                        len(self.flows))
+            flow.app = app
+            flow.ports = set()
+            flow.protocol = "dns"
+            flow.state = DONE
+            self.flows.append(flow)
+            self.dns_flows[dkey] = flow
+        flow.ports.add(cport)  # type: ignore[union-attr]
+        flow.last = ts
+        if len(payload) < wire_len:
+            self.cut += 1
+        if from_client:
+            flow.pkts_out += 1
+            flow.bytes_out += wire_len
+        else:
+            flow.pkts_in += 1
+            flow.bytes_in += wire_len
+            self._dns_message(payload, ts, flow)
 
     # -- application layer ------------------------------------------------------------------
 
@@ -471,12 +549,13 @@ class PacketDecoder:
             flow.state = DONE
             flow.quic = None
 
-    def _dns_message(self, payload: bytes, ts: float) -> None:
+    def _dns_message(self, payload: bytes, ts: float, flow: Flow) -> None:
         resp = dns.parse_response(payload)
         if resp is None:
             return
         for asked, rtype, addr, ttl, chain in resp.chains():
-            self.records.append(DnsAnswer(ts, asked, rtype, addr, chain, ttl, self.input_index))  # type: ignore[arg-type]
+            self.records.append(DnsAnswer(ts, asked, rtype, addr, chain, ttl,  # type: ignore[arg-type]
+                                          self.input_index, flow.fid))
 
     def _stop_inspecting(self, flow: Flow, ts: float) -> None:
         """Stop inspecting a connection: it closed, or its stream has a hole (lost or cut segments)."""
@@ -566,12 +645,13 @@ class PacketDecoder:
             url = target
         else:
             url = f"http://{host or '?'}{target}"
-        _cip, sip = flow.addresses()
+        cip, sip = flow.addresses()
         ex = Exchange(
             ts=ts, scheme="http", method=parsed.method, host=(host.split(":")[0] if host else sip).lower(),
             url=url, target=target, http_version=parsed.version, request_headers=parsed.headers,
             request_body=parsed.body, request_body_truncated=parsed.body_truncated,
             server_ip=sip, server_port=flow.server_port, app=flow.app, input_index=self.input_index,
+            client_ip=cip, client_port=flow.client_port, flow=flow.fid,
         )
         if flow.resp is not None and flow.pending is not None and not flow.resp.broken:
             flow.resp.head_methods.append(parsed.method == "HEAD")
@@ -591,7 +671,7 @@ class PacketDecoder:
                     if len(head) > MAX_DNS_TCP_BUFFER:
                         self._stop_inspecting(flow, ts)
                     return
-                self._dns_message(bytes(head[2 : 2 + mlen]), ts)
+                self._dns_message(bytes(head[2 : 2 + mlen]), ts, flow)
                 del head[: 2 + mlen]
             return
         resp = flow.resp
@@ -612,30 +692,57 @@ class PacketDecoder:
             self.records.extend(flow.pending)
             flow.pending.clear()
 
+    # -- parallel reading --------------------------------------------------------------------
+
+    def begin_overlap(self) -> None:
+        """Past the end of this reader's range: follow only the inspections still under way."""
+        self.overlap = True
+        for flow in self.flows:
+            if not flow.tcp and flow.quic is None:
+                flow.state = DONE  # DNS over UDP and other datagrams: the next range reads them
+        self._followed = [f for f in self.flows if f.state != DONE]
+
+    def following(self) -> bool:
+        """Whether any connection is still being inspected in the overlap."""
+        self._followed = [f for f in self._followed if f.state != DONE]
+        return bool(self._followed)
+
     # -- end of input -------------------------------------------------------------------------
 
-    def finish(self) -> None:
-        """Flush what is still in progress and turn every flow into a Connection record."""
+    def finish(self, objects: bool = True) -> None:
+        """Flush what is still in progress and turn every flow into a Connection record.
+
+        The connections go to :attr:`records` as one :class:`ConnectionBatch` (with
+        ``objects=False`` only to :attr:`connection_rows`, for parallel readers).
+        """
+        names: dict[bytes, str] = {}
+        rows = self.connection_rows = []
+        index = self.input_index
         for flow in self.flows:
             if flow.req is not None:
                 last = flow.req.flush()
                 if last is not None:
                     self._request(flow, last, flow.last)
-            self._flush_pending(flow)
-            cip, sip = flow.addresses()
-            self.records.append(
-                Connection(
-                    transport="tcp" if flow.tcp else "udp",
-                    client_ip=cip, client_port=flow.client_port,
-                    server_ip=sip, server_port=flow.server_port,
-                    first_seen=flow.first, last_seen=flow.last,
-                    packets_out=flow.pkts_out, bytes_out=flow.bytes_out,
-                    packets_in=flow.pkts_in, bytes_in=flow.bytes_in,
-                    sni=flow.sni, quic_sni=flow.quic_sni, http_host=flow.http_host,
-                    ech=flow.ech, protocol=flow.protocol, alpn=flow.alpn, app=flow.app,
-                    input_index=self.input_index,
-                )
-            )
+            if flow.pending:
+                self._flush_pending(flow)
+            k = flow.key
+            ca, sa = (k[0:16], k[16:32]) if flow.v6 else (k[0:4], k[4:8])
+            cip = names.get(ca)
+            if cip is None:
+                cip = names[ca] = inet_ntop(AF_INET6 if flow.v6 else AF_INET, ca)
+            sip = names.get(sa)
+            if sip is None:
+                sip = names[sa] = inet_ntop(AF_INET6 if flow.v6 else AF_INET, sa)
+            # the order of Connection's fields
+            rows.append((
+                "tcp" if flow.tcp else "udp", cip, flow.client_port, sip, flow.server_port,
+                flow.first, flow.last, flow.pkts_out, flow.bytes_out, flow.pkts_in, flow.bytes_in,
+                flow.sni, flow.quic_sni, flow.http_host, flow.ech, flow.protocol, flow.alpn, flow.app,
+                index, len(flow.ports) if flow.ports is not None else 1,
+            ))
+        if objects:
+            self.records.append(ConnectionBatch(rows))
         self.flows.clear()
         self.tcp_flows.clear()
         self.udp_flows.clear()
+        self.dns_flows.clear()

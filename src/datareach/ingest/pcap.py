@@ -81,10 +81,24 @@ class _Source:
         return 0
 
 
+class Desync(Exception):
+    """A parallel reader's range did not end where the next one starts (see ingest.parallel)."""
+
+
 def read_capture(path: Path, input_index: int, progress: ProgressCallback | None = None,
-                 decoder: PacketDecoder | None = None) -> Iterator[Record]:
-    """Read a pcap or pcapng file (detected from its content) and yield its records."""
-    dec = decoder if decoder is not None else PacketDecoder(input_index)
+                 workers: int | None = None) -> Iterator[Record]:
+    """Read a pcap or pcapng file (detected from its content) and yield its records.
+
+    Large files are read by several processes at once (``workers``, default: one per core;
+    see :mod:`datareach.ingest.parallel`), with the same result as one reader.
+    """
+    from datareach.ingest import parallel
+
+    records = parallel.read(path, input_index, progress, workers)
+    if records is not None:
+        yield from records
+        return
+    dec = PacketDecoder(input_index)
     with open(path, "rb") as f:
         src = _Source(f, progress)
         src.fill(0, 64)
@@ -99,14 +113,19 @@ def read_capture(path: Path, input_index: int, progress: ProgressCallback | None
     dec.finish()
     yield from dec.records
     dec.records.clear()
-    if dec.cut:
+    yield from summary_errors(dec.cut, dec.malformed)
+
+
+def summary_errors(cut: int, malformed: int) -> Iterator[InputError]:
+    """The errors that count packets rather than point at one place."""
+    if cut:
         yield InputError(
-            f"{dec.cut} packets were cut short by the capture's snapshot length: payload beyond the "
+            f"{cut} packets were cut short by the capture's snapshot length: payload beyond the "
             "cut was not seen, so names and requests in it may be missing",
             offset=None,
         )
-    if dec.malformed:
-        yield InputError(f"{dec.malformed} packets had malformed or truncated IP/TCP/UDP headers and were skipped")
+    if malformed:
+        yield InputError(f"{malformed} packets had malformed or truncated IP/TCP/UDP headers and were skipped")
 
 
 def _drain(dec: PacketDecoder) -> list[Record]:
@@ -115,8 +134,15 @@ def _drain(dec: PacketDecoder) -> list[Record]:
     return out
 
 
-def _pcap(src: _Source, dec: PacketDecoder) -> Iterator[Record]:
-    head = src.buf
+def _pcap(src: _Source, dec: PacketDecoder, head: bytes | None = None, stop: int | None = None,
+          trailer_mode: bool | None = None) -> Iterator[Record]:
+    """Read pcap records from ``src``'s position to the end, or to ``stop`` and then the overlap.
+
+    ``head`` is the file header when ``src`` does not start at the beginning of the file.
+    """
+    parallel = head is not None
+    if head is None:
+        head = src.buf
     if len(head) < 24:
         yield InputError("file ends inside the pcap file header", offset=0, fatal=True)
         return
@@ -130,16 +156,18 @@ def _pcap(src: _Source, dec: PacketDecoder) -> Iterator[Record]:
     limit = max(min(snaplen, MAX_FRAME) if snaplen else MAX_FRAME, 65535)
     unpack = struct.Struct(endian + "IIII").unpack_from
     packet = dec.packet
-    pos = 24
+    pos = 0 if parallel else 24
     src.fill(0, 1 << 20)
-    trailer = (pcapdroid.split_trailer
-               if linktype in pcapdroid.LINKTYPES and _has_trailer(src.buf, pos, unpack) else None)
+    if trailer_mode is None:
+        trailer_mode = linktype in pcapdroid.LINKTYPES and _has_trailer(src.buf, pos, unpack)
+    trailer = pcapdroid.split_trailer if trailer_mode else None
     while True:
         buf = src.buf
         n = len(buf)
+        lim = n if stop is None else min(n, stop - src.base)
         corrupt = False
         if trailer is None:
-            while pos + 16 <= n:
+            while pos < lim and pos + 16 <= n:
                 sec, frac, caplen, origlen = unpack(buf, pos)
                 end = pos + 16 + caplen
                 if caplen > limit or caplen > origlen:
@@ -150,7 +178,7 @@ def _pcap(src: _Source, dec: PacketDecoder) -> Iterator[Record]:
                 packet(sec + frac * scale, buf[pos + 16 : end], linktype)
                 pos = end
         else:
-            while pos + 16 <= n:
+            while pos < lim and pos + 16 <= n:
                 sec, frac, caplen, origlen = unpack(buf, pos)
                 end = pos + 16 + caplen
                 if caplen > limit or caplen > origlen:
@@ -164,6 +192,14 @@ def _pcap(src: _Source, dec: PacketDecoder) -> Iterator[Record]:
                 pos = end
         if dec.records:
             yield from _drain(dec)
+        if dec.overlap and (corrupt or not dec.following()):
+            return
+        if stop is not None and src.base + pos >= stop and not corrupt:
+            if src.base + pos != stop:
+                raise Desync(f"record at {src.base + pos} crosses the range end {stop}")
+            dec.begin_overlap()
+            stop = None
+            continue
         if corrupt:
             bad = src.base + pos
             sec, frac, caplen, origlen = unpack(buf, pos)
@@ -179,7 +215,7 @@ def _pcap(src: _Source, dec: PacketDecoder) -> Iterator[Record]:
                 offset=bad)
             continue
         if src.eof:
-            if pos < n:
+            if pos < n and not dec.overlap:
                 yield InputError(
                     f"file ends inside a record ({n - pos} bytes left over, a record needs more)",
                     offset=src.base + pos, fatal=True)
@@ -249,20 +285,28 @@ def _idb_options(iface: _Interface, body: bytes, endian: str) -> None:
         p += 4 + ((length + 3) & ~3)
 
 
-def _pcapng(src: _Source, dec: PacketDecoder) -> Iterator[Record]:
-    endian = "<"
-    ifaces: list[_Interface] = []
+def _pcapng(src: _Source, dec: PacketDecoder, section: tuple[str, list[_Interface]] | None = None,
+            stop: int | None = None) -> Iterator[Record]:
+    """Read pcapng blocks from ``src``'s position to the end, or to ``stop`` and then the overlap.
+
+    ``section`` is the byte order and interfaces in force when ``src`` starts mid-file.
+    """
+    parallel = section is not None
+    endian, ifaces = section if section is not None else ("<", [])
     pos = 0
     packet = dec.packet
-    hdr = struct.Struct("<II")
-    epb = struct.Struct("<IIIII")
-    u32 = struct.Struct("<I").unpack_from
+    hdr = struct.Struct(endian + "II")
+    epb = struct.Struct(endian + "IIIII")
+    u32 = struct.Struct(endian + "I").unpack_from
     while True:
         buf = src.buf
         n = len(buf)
+        lim = n if stop is None else min(n, stop - src.base)
         problem: str | None = None
-        while pos + 12 <= n:
+        while pos < lim and pos + 12 <= n:
             btype, blen = hdr.unpack_from(buf, pos)
+            if parallel and btype in (SHB_TYPE, BLOCK_IDB):
+                raise Desync("a section or interface block inside a parallel range")
             if btype == SHB_TYPE:
                 magic = buf[pos + 8 : pos + 12]
                 endian = "<" if magic == b"\x4d\x3c\x2b\x1a" else ">" if magic == b"\x1a\x2b\x3c\x4d" else ""
@@ -323,6 +367,14 @@ def _pcapng(src: _Source, dec: PacketDecoder) -> Iterator[Record]:
             pos = end
         if dec.records:
             yield from _drain(dec)
+        if dec.overlap and (problem is not None or not dec.following()):
+            return
+        if stop is not None and src.base + pos >= stop and problem is None:
+            if src.base + pos != stop:
+                raise Desync(f"block at {src.base + pos} crosses the range end {stop}")
+            dec.begin_overlap()
+            stop = None
+            continue
         if problem is not None:
             bad = src.base + pos
             pos = _pcapng_resync(src, pos, endian)
@@ -333,7 +385,7 @@ def _pcapng(src: _Source, dec: PacketDecoder) -> Iterator[Record]:
                              f"at offset {src.base + pos}", offset=bad)
             continue
         if src.eof:
-            if pos < n:
+            if pos < n and not dec.overlap:
                 yield InputError(f"file ends inside a block ({n - pos} bytes left over)",
                                  offset=src.base + pos, fatal=True)
             return

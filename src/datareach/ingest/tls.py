@@ -14,6 +14,7 @@ malformed message gives ``None``, never an exception.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 HANDSHAKE_CLIENT_HELLO = 1
@@ -25,6 +26,9 @@ EXT_ECH = 0xFE0D
 EXT_ECH_LEGACY = frozenset({0xFFCE, 0xFE08, 0xFE09, 0xFE0A})
 #: Largest ClientHello we wait for (post-quantum key shares make them ~2 KB; 64 KiB is generous).
 MAX_CLIENT_HELLO = 1 << 16
+
+
+_EXT_HEADER = struct.Struct(">HH").unpack_from
 
 
 @dataclass(slots=True, frozen=True)
@@ -80,8 +84,7 @@ def parse_client_hello(msg: bytes | memoryview) -> ClientHello | None:
     alpn: list[str] = []
     ech = False
     while p + 4 <= ext_end:
-        etype = int.from_bytes(b[p : p + 2], "big")
-        elen = int.from_bytes(b[p + 2 : p + 4], "big")
+        etype, elen = _EXT_HEADER(b, p)
         body_start = p + 4
         p = body_start + elen
         if p > ext_end:

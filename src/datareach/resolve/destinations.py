@@ -43,7 +43,7 @@ def build_destinations(conns: pa.Table, dns: pa.Table, geo: GeoResolver) -> list
         ("bytes_out", "sum"), ("bytes_in", "sum"), ("packets_out", "sum"), ("packets_in", "sum"),
         ("first_seen", "min"), ("last_seen", "max"), ("ech", "any"), ("rank", "min"), ("rank", "distinct"),
         ("server_port", "distinct"), ("transport", "distinct"), ("protocol", "distinct"),
-        ("input_index", "distinct"), ("host", "count"),
+        ("input_index", "distinct"), ("flows", "sum"),
     ])
     per_ip = t.group_by([*keys, "server_ip", "input_index"], use_threads=False).aggregate([("bytes_total", "sum")])
 
@@ -96,7 +96,7 @@ def build_destinations(conns: pa.Table, dns: pa.Table, geo: GeoResolver) -> list
             "bytes_in": cols["bytes_in_sum"][i],
             "packets_out": cols["packets_out_sum"][i],
             "packets_in": cols["packets_in_sum"][i],
-            "connections": cols["host_count"][i],
+            "connections": cols["flows_sum"][i],
             "first_seen": iso(cols["first_seen_min"][i]),
             "last_seen": iso(cols["last_seen_max"][i]),
             "ech": bool(cols["ech_any"][i]),

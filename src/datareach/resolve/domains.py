@@ -25,6 +25,10 @@ and ``home.arpa`` names belong to no registrant). Names are lowercased, one trai
 DNS root) is removed, and a ``:port`` suffix is dropped. IDNs come back in the form given:
 punycode (``xn--...``) stays punycode, Unicode stays Unicode; the full-width and ideographic
 full stops that IDNA maps to ``.`` are treated as dots.
+
+The parsed list is kept in the user's cache directory (:mod:`datareach.cache`: by default
+``~/.cache/datareach/public-suffix-list-*.bin``, moved with ``DATAREACH_CACHE_DIR``) so that a
+run reads it in milliseconds instead of parsing the list again.
 """
 
 from __future__ import annotations
@@ -57,16 +61,81 @@ _ASCII_LABEL = re.compile(r"^[a-z0-9_-]+$")
 _PORT = re.compile(r":\d{1,5}$")
 
 
+# Bump when what is cached for the list (or how it is derived) changes.
+_PSL_CACHE_FORMAT = 1
+# What PublicSuffixList keeps after parsing: the rule set and the longest rule's label count.
+_PSL_STATE = frozenset({"accept_unknown", "_publicsuffix", "_maxlabel"})
+
+
+def _build_psl() -> Any:
+    """The reference: parse the bundled list (a few hundred milliseconds)."""
+    from publicsuffixlist import PublicSuffixList
+
+    # Full list (ICANN + PRIVATE sections, see the module docstring); a TLD that is not in
+    # the list is not public.
+    return PublicSuffixList(only_icann=False, accept_unknown=False)
+
+
+def _psl_cache_key() -> tuple[dict[str, object], Path]:
+    import publicsuffixlist
+
+    from datareach import cache
+
+    key: dict[str, object] = {
+        "what": "public-suffix-list",
+        "format": _PSL_CACHE_FORMAT,
+        "publicsuffixlist": _psl_version(),
+        "source": cache.source_key(Path(publicsuffixlist.PSLFILE)),
+        "only_icann": False,
+    }
+    return key, cache.cache_path("public-suffix-list", key)
+
+
+def _load_cached_psl() -> Any:
+    """The parsed list from the cache directory, compiling it there first when needed.
+
+    The cache holds PublicSuffixList's own parsed state (its rule set, marshalled) and it is
+    put back into an object made by the package's constructor, so every answer still comes
+    from the package's own code. Should a new publicsuffixlist keep different state, the list
+    is parsed as before and nothing is cached.
+    """
+    import marshal
+
+    from publicsuffixlist import PublicSuffixList
+
+    from datareach import cache
+
+    try:
+        key, path = _psl_cache_key()
+    except (OSError, AttributeError):
+        return _build_psl()
+    empty = PublicSuffixList(source=[], only_icann=False, accept_unknown=False)
+    if set(vars(empty)) != _PSL_STATE:
+        return _build_psl()
+    cached = cache.load(path, key)
+    if cached is not None:
+        try:
+            state = marshal.loads(cached.section("state"))
+            maxlabel, rules = state
+            if isinstance(maxlabel, int) and isinstance(rules, frozenset) and rules:
+                empty._publicsuffix = rules
+                empty._maxlabel = maxlabel
+                return empty
+        except (KeyError, ValueError, EOFError, TypeError):
+            pass
+    psl = _build_psl()
+    rules, maxlabel = psl._publicsuffix, psl._maxlabel
+    if isinstance(rules, frozenset) and all(isinstance(r, str) for r in rules):
+        cache.store(path, key, {"state": (marshal.dumps((maxlabel, rules)), None, None)})
+    return psl
+
+
 def _get_psl() -> Any:
     global _psl
     if _psl is None:
         with _psl_lock:
             if _psl is None:
-                from publicsuffixlist import PublicSuffixList
-
-                # Full list (ICANN + PRIVATE sections, see the module docstring); a TLD that
-                # is not in the list is not public.
-                _psl = PublicSuffixList(only_icann=False, accept_unknown=False)
+                _psl = _load_cached_psl()
     return _psl
 
 
@@ -142,6 +211,13 @@ def registrable_domains(hosts: Any) -> Any:
     return pa.array(values, type=pa.string()).take(encoded.indices)
 
 
+def _psl_version() -> str:
+    try:
+        return importlib.metadata.version("publicsuffixlist")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def _list_header(path: Path) -> dict[str, str]:
     """The ``// VERSION:`` and ``// COMMIT:`` lines at the top of the bundled list."""
     out: dict[str, str] = {}
@@ -164,10 +240,7 @@ def psl_source() -> DataSource:
     """
     import publicsuffixlist
 
-    try:
-        version = importlib.metadata.version("publicsuffixlist")
-    except importlib.metadata.PackageNotFoundError:
-        version = "unknown"
+    version = _psl_version()
     path = Path(publicsuffixlist.__file__).with_name("public_suffix_list.dat")
     header = _list_header(path) if path.is_file() else {}
     date: str | None = None
@@ -191,5 +264,8 @@ def psl_source() -> DataSource:
         version=detail,
         date=date,
         licence="MPL-2.0 (Public Suffix List, publicsuffix.org)",
-        note="Bundled with the publicsuffixlist package, never fetched; unknown TLDs are not public.",
+        note=(
+            "Bundled with the publicsuffixlist package, never fetched; unknown TLDs are not public. "
+            f"Parsed once into {_psl_cache_key()[1]} (DATAREACH_CACHE_DIR moves it)."
+        ),
     )

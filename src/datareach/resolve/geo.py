@@ -475,19 +475,371 @@ class _Geoip2fastAPI:
         return [self.lookup(v, n) for v, n in zip(versions, ints, strict=True)]
 
 
-class _DefaultBackend:
+# --------------------------------------------------------------------------------------------
+# The compiled index: the default data as numpy arrays in the user's cache directory
+# --------------------------------------------------------------------------------------------
+
+# Bump when the layout of the compiled index (or how it is derived) changes.
+_INDEX_FORMAT = 1
+_V6_TOP = 1 << 128
+_U64 = (1 << 64) - 1
+
+
+def _partition(
+    starts: Sequence[int], ends: Sequence[int], values: Sequence[str | None], top: int
+) -> tuple[list[int], list[str | None]]:
+    """Cover ``[0, top)`` with sorted intervals that give what :class:`_Geoip2fastData` gives.
+
+    The reference answer for ``n`` is the value of the last network starting at or before
+    ``n`` when ``n`` is below that network's end, else None. So each network holds from its
+    start to its end or the next start, whichever comes first, and a gap (None) follows when
+    its end comes first; addresses below the first start are a gap too. Neighbours with the
+    same value are merged. The result always starts at 0, so a search never falls off the left.
+    """
+    out_s: list[int] = [0]
+    out_v: list[str | None] = [None]
+    count = len(starts)
+    for k in range(count):
+        s, v = starts[k], values[k]
+        if k and s <= starts[k - 1]:
+            raise ValueError("geoip2fast networks are not sorted")
+        nxt = starts[k + 1] if k + 1 < count else top
+        if out_s[-1] == s:
+            out_v[-1] = v
+        elif out_v[-1] != v:
+            out_s.append(s)
+            out_v.append(v)
+        if ends[k] < nxt and out_v[-1] is not None:
+            out_s.append(ends[k])
+            out_v.append(None)
+    # merging can leave a value equal to its predecessor after an overwrite at the same start
+    ms: list[int] = []
+    mv: list[str | None] = []
+    for s, v in zip(out_s, out_v, strict=True):
+        if mv and mv[-1] == v:
+            continue
+        ms.append(s)
+        mv.append(v)
+    return ms, mv
+
+
+class _CompiledIndex:
+    """Country and AS organisation for whole numpy arrays of addresses.
+
+    Per table (``country``, ``org``) and address family: sorted interval starts that cover the
+    whole address space (IPv4 as uint32; IPv6 as two uint64 columns, high and low half) and,
+    per interval, an index into a string table where 0 means "no answer". Look-ups are
+    ``np.searchsorted`` over a batch. Built from :class:`_Geoip2fastData` (the reference) and
+    kept in the cache directory (see :mod:`datareach.cache`), memory-mapped on later runs.
+    """
+
+    TABLES = ("country", "org")
+
+    def __init__(self, arrays: Mapping[str, Any], label: str, path: Path | None) -> None:
+        import numpy as np
+
+        self.label = label
+        self.path = path  # where the compiled file lives; None when built in memory only
+        self.arrays = arrays
+        self.v4_starts = {t: arrays[f"{t}_v4_starts"] for t in self.TABLES}
+        self.v4_ids = {t: arrays[f"{t}_v4_ids"] for t in self.TABLES}
+        self.v6_hi = {t: arrays[f"{t}_v6_hi"] for t in self.TABLES}
+        self.v6_lo = {t: arrays[f"{t}_v6_lo"] for t in self.TABLES}
+        self.v6_ids = {t: arrays[f"{t}_v6_ids"] for t in self.TABLES}
+        self.strings: dict[str, Any] = {}
+        for t in self.TABLES:
+            offsets = arrays[f"{t}_offsets"]
+            data = arrays[f"{t}_data"]
+            n = len(offsets) - 1
+            if n < 1 or offsets[0] != 0 or offsets[-1] != len(data) or np.any(np.diff(offsets) < 0):
+                raise ValueError(f"damaged string table {t}")
+            self.strings[t] = pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+            for fam in ("v4", "v6"):
+                ids = arrays[f"{t}_{fam}_ids"]
+                if len(ids) and int(ids.max()) >= n:
+                    raise ValueError(f"damaged index {t}")
+            for fam, starts in (("v4", self.v4_starts[t]), ("v6", self.v6_hi[t])):
+                if not len(starts) or starts[0] != 0 or len(starts) != len(arrays[f"{t}_{fam}_ids"]):
+                    raise ValueError(f"damaged index {t}")
+            if len(self.v6_lo[t]) != len(self.v6_hi[t]):
+                raise ValueError(f"damaged index {t}")
+
+    # -- building ---------------------------------------------------------------------------
+
+    @classmethod
+    def build_arrays(cls, data: _Geoip2fastData) -> dict[str, Any]:
+        """The index arrays for the reference tables (the slow, cold-start path)."""
+        import numpy as np
+
+        out: dict[str, Any] = {}
+        for t, table in (("country", data._country), ("org", data._org)):
+            s4, v4 = _partition(table.v4_starts, table.v4_ends, table.v4_values, 1 << 32)
+            ends6 = [s + (1 << (128 - n)) for s, n in zip(table.v6_starts, table.v6_lens, strict=True)]
+            s6, v6 = _partition(table.v6_starts, ends6, table.v6_values, _V6_TOP)
+            names: list[str] = sorted({v for v in (*v4, *v6) if v is not None})
+            position = {name: i + 1 for i, name in enumerate(names)}
+            encoded = [b"", *(name.encode("utf-8", "surrogatepass") for name in names)]
+            offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+            np.cumsum([len(e) for e in encoded], out=offsets[1:])
+            id_type = np.uint8 if len(encoded) <= 1 << 8 else np.uint16 if len(encoded) <= 1 << 16 else np.uint32
+            out[f"{t}_v4_starts"] = np.array(s4, dtype=np.uint32)
+            out[f"{t}_v4_ids"] = np.array([0 if v is None else position[v] for v in v4], dtype=id_type)
+            out[f"{t}_v6_hi"] = np.array([s >> 64 for s in s6], dtype=np.uint64)
+            out[f"{t}_v6_lo"] = np.array([s & _U64 for s in s6], dtype=np.uint64)
+            out[f"{t}_v6_ids"] = np.array([0 if v is None else position[v] for v in v6], dtype=id_type)
+            out[f"{t}_offsets"] = offsets
+            out[f"{t}_data"] = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+        return out
+
+    @staticmethod
+    def cache_key(source: Path) -> dict[str, object]:
+        from datareach import cache
+
+        return {
+            "what": "geoip2fast-index",
+            "format": _INDEX_FORMAT,
+            "source": cache.source_key(source),
+            "geoip2fast": _package_version("geoip2fast"),
+        }
+
+    @classmethod
+    def load(cls, source: Path) -> _CompiledIndex | None:
+        """The index compiled earlier from ``source``, if the cache holds a sound one."""
+        import numpy as np
+
+        from datareach import cache
+
+        key = cls.cache_key(source)
+        path = cache.cache_path("geoip2fast-index", key)
+        cached = cache.load(path, key)
+        if cached is None:
+            return None
+        try:
+            arrays: dict[str, Any] = {}
+            for name, s in cached.sections.items():
+                if s.get("dtype") is None:
+                    continue
+                arr = np.frombuffer(cached.section(name), dtype=np.dtype(str(s["dtype"])))
+                arrays[name] = arr.reshape(tuple(s["shape"]))
+            label = bytes(cached.section("label")).decode("utf-8")
+            return cls(arrays, label, path)
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            return None
+
+    @classmethod
+    def compile(cls, source: Path, data: _Geoip2fastData) -> _CompiledIndex:
+        """Build from the reference tables and store in the cache directory when possible."""
+        from datareach import cache
+
+        arrays = cls.build_arrays(data)
+        key = cls.cache_key(source)
+        path = cache.cache_path("geoip2fast-index", key)
+        sections: dict[str, tuple[Any, str | None, list[int] | None]] = {
+            name: (arr, arr.dtype.str, list(arr.shape)) for name, arr in arrays.items()
+        }
+        sections["label"] = (data.label.encode("utf-8"), None, None)
+        stored = cache.store(path, key, sections)
+        return cls(arrays, data.label, path if stored else None)
+
+    # -- look-ups -----------------------------------------------------------------------------
+
+    def ids_v4(self, table: str, q: Any) -> Any:
+        import numpy as np
+
+        return self.v4_ids[table][np.searchsorted(self.v4_starts[table], q, side="right") - 1]
+
+    def ids_v6(self, table: str, qh: Any, ql: Any) -> Any:
+        return self.v6_ids[table][_search128(self.v6_hi[table], self.v6_lo[table], qh, ql) - 1]
+
+    def lookup_many(self, versions: Sequence[int], ints: Sequence[int]) -> list[_Answer]:
+        """Same contract as :meth:`_Geoip2fastData.lookup_many` (one row per address)."""
+        import numpy as np
+
+        v = np.asarray(versions, dtype=np.int8)
+        out: list[_Answer] = [_NO_ANSWER] * len(v)
+        pos4 = np.flatnonzero(v == 4)
+        pos6 = np.flatnonzero(v != 4)
+        q4 = np.array([ints[i] for i in pos4.tolist()], dtype=np.uint32)
+        big = [ints[i] for i in pos6.tolist()]
+        qh = np.array([n >> 64 for n in big], dtype=np.uint64)
+        ql = np.array([n & _U64 for n in big], dtype=np.uint64)
+        strings = {t: self.strings[t].to_pylist() for t in self.TABLES}
+        c4, o4 = self.ids_v4("country", q4).tolist(), self.ids_v4("org", q4).tolist()
+        c6, o6 = self.ids_v6("country", qh, ql).tolist(), self.ids_v6("org", qh, ql).tolist()
+        cs, os_ = strings["country"], strings["org"]
+        for positions, cids, oids in ((pos4.tolist(), c4, o4), (pos6.tolist(), c6, o6)):
+            for i, c, o in zip(positions, cids, oids, strict=True):
+                out[i] = (cs[c] if c else None, None, os_[o] if o else None)
+        return out
+
+
+def _search128(hi: Any, lo: Any, qh: Any, ql: Any) -> Any:
+    """``np.searchsorted(starts, q, side="right")`` for 128-bit values split in two uint64.
+
+    ``(hi, lo)`` is sorted lexicographically. The high halves are searched directly; where
+    several starts share a query's high half, a vectorised binary search over their low halves
+    (only for those queries) finishes the job.
+    """
+    import numpy as np
+
+    a = np.searchsorted(hi, qh, side="left")
+    b = np.searchsorted(hi, qh, side="right")
+    todo = np.flatnonzero(a < b)
+    while todo.size:
+        at, bt = a[todo], b[todo]
+        mid = (at + bt) >> 1
+        ok = lo[mid] <= ql[todo]
+        a[todo] = np.where(ok, mid + 1, at)
+        b[todo] = np.where(ok, bt, mid)
+        todo = todo[a[todo] < b[todo]]
+    return a
+
+
+class _ScopeArrays:
+    """The special-purpose address tables as numpy arrays (codes are positions in SCOPES)."""
+
     def __init__(self) -> None:
+        import numpy as np
+
+        code = {s: i for i, s in enumerate(SCOPES)}
+        self.v4_starts = np.array(_V4_STARTS, dtype=np.uint32)
+        self.v4_codes = np.array([code[s] for s in _V4_SCOPES], dtype=np.int8)
+        self.v6_hi = np.array([s >> 64 for s in _V6_STARTS], dtype=np.uint64)
+        self.v6_lo = np.array([s & _U64 for s in _V6_STARTS], dtype=np.uint64)
+        self.v6_codes = np.array([code[s] for s in _V6_SCOPES], dtype=np.int8)
+        self.scopes = pa.array(SCOPES, type=pa.string())
+
+
+_scope_arrays: _ScopeArrays | None = None
+
+_MAPPED_PREFIX = bytes(10) + b"\xff\xff"
+_NAT64_PREFIX = _NAT64_HIGH.to_bytes(12, "big")
+
+
+def _parse_batch(texts: Sequence[str | None]) -> tuple[list[int], list[bytes], list[int], list[bytes], list[int]]:
+    """Positions and packed bytes of the IPv4 and IPv6 addresses among ``texts``, and of nulls.
+
+    Same rules as :func:`_parse_ip` (mapped and NAT64 addresses count as IPv4); a text in none
+    of the lists is not an address.
+    """
+    pos4: list[int] = []
+    raw4: list[bytes] = []
+    pos6: list[int] = []
+    raw6: list[bytes] = []
+    nulls: list[int] = []
+    pton, af4, af6 = socket.inet_pton, socket.AF_INET, socket.AF_INET6
+    mapped, nat64 = _MAPPED_PREFIX, _NAT64_PREFIX
+    for i, text in enumerate(texts):
+        if text is None:
+            nulls.append(i)
+            continue
+        try:
+            if ":" not in text:
+                raw4.append(pton(af4, text))
+                pos4.append(i)
+                continue
+            b = pton(af6, text)  # plain IPv6 text: what _parse_ip would accept unchanged
+            head = b[:12]
+            if head in (mapped, nat64):
+                raw4.append(b[12:])
+                pos4.append(i)
+            else:
+                raw6.append(b)
+                pos6.append(i)
+            continue
+        except (OSError, ValueError):
+            pass
+        parsed = _parse_ip(text)  # blanks, brackets, zones ...
+        if parsed is None:
+            continue
+        v, n = parsed
+        if v == 4:
+            raw4.append(n.to_bytes(4, "big"))
+            pos4.append(i)
+        else:
+            raw6.append(n.to_bytes(16, "big"))
+            pos6.append(i)
+    return pos4, raw4, pos6, raw6, nulls
+
+
+def _enrich_distinct_fast(index: _CompiledIndex, distinct: Any) -> list[Any]:
+    """The four output columns for a dictionary of distinct address texts, vectorised."""
+    import numpy as np
+
+    global _scope_arrays
+    sa = _scope_arrays
+    if sa is None:
+        sa = _scope_arrays = _ScopeArrays()
+    texts: list[str | None] = distinct.to_pylist()
+    d = len(texts)
+    pos4, raw4, pos6, raw6, nulls = _parse_batch(texts)
+    q4 = np.frombuffer(b"".join(raw4), dtype=">u4").astype(np.uint32)
+    q6 = np.frombuffer(b"".join(raw6), dtype=">u8").reshape(-1, 2)
+    qh, ql = q6[:, 0].astype(np.uint64), q6[:, 1].astype(np.uint64)
+    p4, p6 = np.array(pos4, dtype=np.intp), np.array(pos6, dtype=np.intp)
+    public = SCOPES.index("public")
+
+    scope = np.full(d, SCOPES.index("invalid"), dtype=np.int8)
+    sc4 = sa.v4_codes[np.searchsorted(sa.v4_starts, q4, side="right") - 1]
+    sc6 = sa.v6_codes[_search128(sa.v6_hi, sa.v6_lo, qh, ql) - 1]
+    scope[p4] = sc4
+    scope[p6] = sc6
+    scope_null = np.zeros(d, dtype=bool)
+    scope_null[np.array(nulls, dtype=np.intp)] = True
+    pub4, pub6 = sc4 == public, sc6 == public
+
+    columns: list[Any] = [sa.scopes.take(pa.array(scope, mask=scope_null))]
+    for t in ("country", "org"):
+        ids = np.zeros(d, dtype=np.uint32)
+        ids[p4[pub4]] = index.ids_v4(t, q4[pub4])
+        ids[p6[pub6]] = index.ids_v6(t, qh[pub6], ql[pub6])
+        columns.append(index.strings[t].take(pa.array(ids, mask=ids == 0)))
+    columns.insert(2, pa.nulls(d, type=pa.int64()))
+    return columns
+
+
+class _DefaultBackend:
+    """The data shipped in geoip2fast.
+
+    ``compiled`` (the default): the :class:`_CompiledIndex` from the cache directory, compiled
+    there from the shipped file on first use (or in memory when the directory cannot be
+    written). ``compiled=False``: the reference tables straight from the shipped file, as
+    every run used to load them (the tests compare the two).
+    """
+
+    def __init__(self, compiled: bool = True) -> None:
         self.path = _geoip2fast_dir() / _DEFAULT_DAT
         if not self.path.is_file():
             raise GeoDatabaseError(f"{self.path}: geoip2fast's shipped data file is missing")
-        self._impl: _Geoip2fastData | _Geoip2fastAPI
-        sink = io.StringIO()
-        try:
-            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-                self._impl = _Geoip2fastData(self.path)
-        except (ValueError, TypeError, KeyError, AttributeError, pickle.UnpicklingError):
-            self._impl = _Geoip2fastAPI(self.path)
+        self.index: _CompiledIndex | None = None
+        impl: _CompiledIndex | _Geoip2fastData | _Geoip2fastAPI | None = None
+        if compiled:
+            self.index = _CompiledIndex.load(self.path)
+        if self.index is None:
+            sink = io.StringIO()
+            try:
+                with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                    data = _Geoip2fastData(self.path)
+                impl = data
+                if compiled:
+                    self.index = _CompiledIndex.compile(self.path, data)
+            except (ValueError, TypeError, KeyError, AttributeError, pickle.UnpicklingError):
+                impl = _Geoip2fastAPI(self.path)
+        if self.index is not None:
+            impl = self.index  # the reference tables (if loaded) are not kept
+        assert impl is not None
+        self._impl: _CompiledIndex | _Geoip2fastData | _Geoip2fastAPI = impl
         self.lookup_many: Callable[[Sequence[int], Sequence[int]], list[_Answer]] = self._impl.lookup_many
+
+    def cache_info(self) -> str:
+        """Where the compiled index lives (or why there is none)."""
+        from datareach import cache
+
+        if self.index is not None and self.index.path is not None:
+            return f"compiled index: {self.index.path}"
+        if self.index is not None:
+            return f"compiled index kept in memory ({cache.cache_dir()} is not writable)"
+        return "no compiled index (geoip2fast data read directly)"
 
     def source(self) -> DataSource:
         label = self._impl.label
@@ -498,7 +850,7 @@ class _DefaultBackend:
             version=f"{label} (geoip2fast {_package_version('geoip2fast')}, {_DEFAULT_DAT})",
             date=_iso_date_from_label(label),
             licence=_GEOLITE2_LICENCE,
-            note=_DEFAULT_NOTE,
+            note=f"{_DEFAULT_NOTE} ({self.cache_info()}; DATAREACH_CACHE_DIR moves it.)",
         )
 
 
@@ -758,7 +1110,12 @@ class GeoResolver:
         that is not an address gives ``ip_scope`` "invalid". Never raises on bad values.
         """
         encoded = _as_string_dictionary(ips)
-        lookup_many = self._get_backend().lookup_many
+        backend = self._get_backend()
+        if isinstance(backend, _DefaultBackend) and backend.index is not None:
+            # numpy over the compiled index: every distinct address of the batch at once
+            columns = _enrich_distinct_fast(backend.index, encoded.dictionary)
+            return pa.Table.from_arrays([c.take(encoded.indices) for c in columns], schema=ENRICH_SCHEMA)
+        lookup_many = backend.lookup_many
         # The loop below makes a few small acyclic tuples per distinct address; with the large
         # lookup tables alive, the cyclic collector's full passes would take a third of the
         # time, so it is paused for the batch (and restored, whatever happens).

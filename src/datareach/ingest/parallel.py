@@ -1,0 +1,375 @@
+"""Reading one large capture with several processes, with the same result as one reader.
+
+The file is cut into byte ranges at record (pcap) or block (pcapng) boundaries, found by
+checking that several consecutive headers after a nominal cut make sense. Each range is read by
+its own process with its own :class:`~datareach.ingest.packets.PacketDecoder`:
+
+* A range's reader counts and inspects every packet in its range. Past the range's end it goes
+  on in *overlap* mode: it follows only the connections whose inspection is still under way (a
+  ClientHello cut by the boundary, an HTTP keep-alive connection), counting nothing, until none
+  is left. So every connection is inspected by the range where it began, exactly as one reader
+  would.
+* The next range sees those connections again without their SYN. When the ranges are merged,
+  such a connection is folded into the one of the previous range with the same addresses and
+  ports: its counters are added, and what it made of the payload (requests, DNS answers over
+  TCP) is dropped, since the previous range already followed it from its start.
+* DNS over UDP is never followed into the overlap: each response is read by the range it lies
+  in.
+
+If a range does not end exactly where the next begins (a false boundary, or a corrupt record
+near it), or a pcapng file has a section or interface block after its start, the result is
+thrown away and the file is read by one process instead.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import operator
+import os
+import struct
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from datareach.ingest import pcap, pcapdroid
+from datareach.ingest.packets import SUPPORTED_LINKTYPES, PacketDecoder
+from datareach.model import (
+    CONNECTION_FIELDS,
+    ConnectionBatch,
+    DnsAnswer,
+    Exchange,
+    InputError,
+    ProgressCallback,
+    Record,
+)
+
+#: Files smaller than this are read by one process (starting processes costs more than it saves).
+MIN_BYTES = 48 << 20
+#: Each range gets at least this much.
+MIN_RANGE = 24 << 20
+#: How far past a nominal cut to look for a boundary.
+SEARCH_WINDOW = 4 << 20
+#: Consecutive records that must make sense for an offset to count as a boundary.
+CHAIN = 8
+
+_DNS_FIELDS = tuple(f for f in DnsAnswer.__dataclass_fields__)
+_EX_FIELDS = tuple(f for f in Exchange.__dataclass_fields__)
+_ERR_FIELDS = tuple(f for f in InputError.__dataclass_fields__)
+_dns_tuple = operator.attrgetter(*_DNS_FIELDS)
+_ex_tuple = operator.attrgetter(*_EX_FIELDS)
+_err_tuple = operator.attrgetter(*_ERR_FIELDS)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    kind: str
+    head: bytes  # pcap: the file header; pcapng: the section header and interface blocks
+    bounds: list[int]  # start offsets of the ranges, then the file size
+    trailer: bool
+    endian: str
+    # pcapng: (linktype, snaplen, scale, tsoffset) of each interface
+    interfaces: list[tuple[int, int, float, int]]
+
+
+@dataclass
+class _Result:
+    connections: list[tuple[Any, ...]]
+    #: per connection: (canonical key, first packet was not a SYN, FIN/RST bits, DNS client ports)
+    meta: list[tuple[bytes, bool, int, set[int] | None]]
+    dns: list[tuple[Any, ...]]
+    exchanges: list[tuple[Any, ...]]
+    errors: list[tuple[Any, ...]]
+    cut: int
+    malformed: int
+
+
+def _workers(requested: int | None, size: int) -> int:
+    if requested is not None:
+        return max(1, requested)
+    env = os.environ.get("DATAREACH_WORKERS")
+    if env and env.isdigit():
+        return max(1, int(env))
+    if size < MIN_BYTES:
+        return 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cpus, size // MIN_RANGE, 8))
+
+
+def read(path: Path, input_index: int, progress: ProgressCallback | None,
+         workers: int | None = None) -> list[Record] | None:
+    """The records of ``path`` read in parallel, or None when it should be read by one process."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None
+    n = _workers(workers, size)
+    if n < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    plan = _plan(path, size, n)
+    if plan is None or len(plan.bounds) < 3:
+        return None
+    ctx = multiprocessing.get_context("fork")
+    done = ctx.Array("q", len(plan.bounds) - 1, lock=False)
+    try:
+        with ProcessPoolExecutor(max_workers=len(plan.bounds) - 1, mp_context=ctx,
+                                 initializer=_init, initargs=(done,)) as pool:
+            futures = [pool.submit(_work, path, input_index, plan, i) for i in range(len(plan.bounds) - 1)]
+            while not all(f.done() for f in futures):
+                if progress is not None:
+                    progress(sum(done[i] - plan.bounds[i] for i in range(len(futures))))
+                time.sleep(0.05)
+            results = [f.result() for f in futures]
+    except pcap.Desync:
+        return None
+    if progress is not None:
+        progress(size)
+    return _merge(results, input_index)
+
+
+_shared_done: Any = None
+
+
+def _init(done: Any) -> None:
+    global _shared_done
+    _shared_done = done
+
+
+def _plan(path: Path, size: int, n: int) -> _Plan | None:
+    with open(path, "rb") as f:
+        head = f.read(1 << 20)
+        kind = pcap.sniff(head)
+        if kind == "pcap":
+            endian = pcap.PCAP_MAGICS[head[:4]][0]
+            if len(head) < 24:
+                return None
+            snaplen, network = struct.unpack_from(endian + "II", head, 16)
+            linktype = network & 0xFFFF
+            if linktype not in SUPPORTED_LINKTYPES:
+                return None
+            limit = max(min(snaplen, pcap.MAX_FRAME) if snaplen else pcap.MAX_FRAME, 65535)
+            unpack = struct.Struct(endian + "IIII").unpack_from
+            if len(head) < 40:
+                return None
+            first_ts = unpack(head, 24)[0]
+            frac_max = 1_000_000_000 if pcap.PCAP_MAGICS[head[:4]][1] < 1e-6 else 1_000_000
+            trailer = linktype in pcapdroid.LINKTYPES and pcap._has_trailer(head, 24, unpack)
+            bounds = [24]
+            for i in range(1, n):
+                b = _pcap_boundary(f, size * i // n, unpack, limit, first_ts, frac_max)
+                if b is not None and b > bounds[-1] + MIN_RANGE // 2:
+                    bounds.append(b)
+            return _Plan("pcap", head[:24], [*bounds, size], trailer, endian, [])
+        if kind == "pcapng":
+            return _pcapng_plan(f, head, size, n)
+    return None
+
+
+def _pcap_boundary(f: Any, nominal: int, unpack: Any, limit: int, first_ts: int, frac_max: int) -> int | None:
+    """The first offset at or after ``nominal`` where :data:`CHAIN` records in a row make sense.
+
+    A record makes sense when its lengths fit the snapshot length, it holds at least a minimal
+    frame, its sub-second part is in range, and its time is within a year of the first record's
+    (zero-filled payloads would otherwise pass for empty records).
+    """
+    f.seek(nominal)
+    buf = f.read(SEARCH_WINDOW)
+    n = len(buf)
+    for p in range(0, n - 16 * CHAIN):
+        q = p
+        ok = True
+        for _ in range(CHAIN):
+            if q + 16 > n:
+                ok = False
+                break
+            sec, frac, caplen, origlen = unpack(buf, q)
+            if (caplen < 20 or caplen > limit or caplen > origlen or origlen > 1 << 18
+                    or frac >= frac_max or abs(sec - first_ts) > 366 * 86400):
+                ok = False
+                break
+            q += 16 + caplen
+        if ok:
+            return nominal + p
+    return None
+
+
+def _pcapng_plan(f: Any, head: bytes, size: int, n: int) -> _Plan | None:
+    magic = head[8:12]
+    endian = "<" if magic == b"\x4d\x3c\x2b\x1a" else ">"
+    hdr = struct.Struct(endian + "II")
+    pos = 0
+    interfaces: list[tuple[int, int, float, int]] = []
+    # the section header and the interface blocks before the first packet
+    while pos + 12 <= len(head):
+        btype, blen = hdr.unpack_from(head, pos)
+        if blen < 12 or pos + blen > len(head):
+            return None
+        if btype == pcap.BLOCK_IDB:
+            linktype, _res, snaplen = struct.unpack_from(endian + "HHI", head, pos + 8)
+            itf = pcap._Interface(linktype, snaplen, pos)
+            pcap._idb_options(itf, head[pos + 8 : pos + blen - 4], endian)
+            interfaces.append((itf.linktype, itf.snaplen, itf.scale, itf.tsoffset))
+        elif btype != pcap.SHB_TYPE and btype != 4:  # name resolution blocks may come first too
+            break
+        pos += blen
+    if not interfaces or any(lt not in SUPPORTED_LINKTYPES for lt, *_ in interfaces):
+        return None  # (one process reads it and reports the unsupported link type)
+    bounds = [pos]
+    for i in range(1, n):
+        b = _pcapng_boundary(f, size * i // n, hdr)
+        if b is not None and b > bounds[-1] + MIN_RANGE // 2:
+            bounds.append(b)
+    return _Plan("pcapng", head[:pos], [*bounds, size], False, endian, interfaces)
+
+
+def _pcapng_boundary(f: Any, nominal: int, hdr: struct.Struct) -> int | None:
+    nominal &= ~3  # blocks are 32-bit aligned
+    f.seek(nominal)
+    buf = f.read(SEARCH_WINDOW)
+    n = len(buf)
+    u32 = struct.Struct(hdr.format[0] + "I").unpack_from
+    for p in range(0, n - 12 * CHAIN, 4):
+        q = p
+        ok = True
+        for _ in range(CHAIN):
+            if q + 12 > n:
+                ok = False
+                break
+            btype, blen = hdr.unpack_from(buf, q)
+            if (btype not in (pcap.BLOCK_EPB, pcap.BLOCK_SPB, 5) or blen < 12 or blen & 3
+                    or q + blen > n or u32(buf, q + blen - 4)[0] != blen):
+                ok = False
+                break
+            q += blen
+        if ok:
+            return nominal + p
+    return None
+
+
+def _work(path: Path, input_index: int, plan: _Plan, index: int) -> _Result:
+    start, stop = plan.bounds[index], plan.bounds[index + 1]
+    last = index == len(plan.bounds) - 2
+    dec = PacketDecoder(input_index)
+
+    def progress(done: int) -> None:
+        if _shared_done is not None:
+            _shared_done[index] = min(done, stop)
+
+    records: list[Record] = []
+    with open(path, "rb") as f:
+        f.seek(start)
+        src = pcap._Source(f, progress)
+        src.base = start
+        if plan.kind == "pcap":
+            reader = pcap._pcap(src, dec, head=plan.head, stop=None if last else stop, trailer_mode=plan.trailer)
+        else:
+            ifaces = []
+            for linktype, snaplen, scale, tsoffset in plan.interfaces:
+                itf = pcap._Interface(linktype, snaplen, 0)
+                itf.scale, itf.tsoffset = scale, tsoffset
+                ifaces.append(itf)
+            reader = pcap._pcapng(src, dec, section=(plan.endian, ifaces), stop=None if last else stop)
+        records.extend(reader)
+    meta = [(_canonical(fl.key, fl.v6, fl.tcp, fl.ports is not None, fl.app), fl.synless, fl.closed,
+             fl.ports) for fl in dec.flows]
+    dec.finish(objects=False)
+    records.extend(dec.records)
+    out = _Result(dec.connection_rows, meta, [], [], [], dec.cut, dec.malformed)
+    for r in records:
+        if isinstance(r, DnsAnswer):
+            out.dns.append(_dns_tuple(r))
+        elif isinstance(r, Exchange):
+            out.exchanges.append(_ex_tuple(r))
+        else:
+            out.errors.append(_err_tuple(r))
+    return out
+
+
+def _canonical(key: bytes, v6: bool, tcp: bool, dns: bool, app: str | None) -> bytes:
+    """The flow's key with its two endpoints in a fixed order, and the transport.
+
+    DNS-over-UDP records (one per client, resolver and app) are keyed by their addresses and app.
+    """
+    if dns:
+        return b"d" + key[: 32 if v6 else 8] + (app or "").encode("utf-8", "surrogatepass")
+    a, b = (key[0:16], key[16:32]) if v6 else (key[0:4], key[4:8])
+    pa, pb = (key[32:34], key[34:36]) if v6 else (key[8:10], key[10:12])
+    lo, hi = sorted(((a, pa), (b, pb)))
+    return (b"t" if tcp else b"u") + lo[0] + lo[1] + hi[0] + hi[1]
+
+
+def _merge(results: Sequence[_Result], input_index: int) -> list[Record]:
+    """Fold the ranges together: continuations of a connection join the connection."""
+    out: list[Record] = []
+    by_key: dict[bytes, int] = {}
+    rows: list[Any] = []
+    dns_ports: dict[int, set[int]] = {}  # merged DNS-over-UDP record -> its client ports
+    cut = malformed = 0
+    for k, res in enumerate(results):
+        dropped: set[int] = set()
+        final: dict[int, int] = {}  # this range's connection index -> index in the merged list
+        for fid, (row, (ckey, synless, _closed, ports)) in enumerate(zip(res.connections, res.meta, strict=True)):
+            at = by_key.get(ckey)
+            if k and at is not None:
+                prev = rows[at]
+                if synless or not (prev[_BYTES_OUT] or prev[_BYTES_IN]):
+                    rows[at] = _fold(prev, row)
+                    if ports is not None:
+                        dns_ports.setdefault(at, set()).update(ports)
+                    final[fid] = at
+                    if row[0] == "tcp":
+                        dropped.add(fid)
+                    continue
+            by_key[ckey] = final[fid] = len(rows)
+            if ports is not None:
+                dns_ports[len(rows)] = set(ports)
+            rows.append(row)
+        out.extend(InputError(*row) for row in res.errors)
+        for row in res.dns:
+            a = DnsAnswer(*row)
+            if a.flow not in dropped:
+                a.flow = final.get(a.flow) if a.flow is not None else None
+                out.append(a)
+        for row in res.exchanges:
+            e = Exchange(*row)
+            if e.flow not in dropped:
+                e.flow = final.get(e.flow) if e.flow is not None else None
+                out.append(e)
+        cut += res.cut
+        malformed += res.malformed
+    flows = _F["flows"]
+    for at, ports in dns_ports.items():
+        fixed = list(rows[at])
+        fixed[flows] = len(ports)  # a transaction seen by two ranges is one flow
+        rows[at] = tuple(fixed)
+    out.append(ConnectionBatch(rows))
+    out.extend(pcap.summary_errors(cut, malformed))
+    return out
+
+
+_F = {name: i for i, name in enumerate(CONNECTION_FIELDS)}
+_BYTES_OUT, _BYTES_IN = _F["bytes_out"], _F["bytes_in"]
+
+
+def _fold(into: tuple[Any, ...], c: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A connection with a continuation's counters added.
+
+    What the continuation made of the payload is not taken: the connection's own range followed
+    it into the overlap from its start.
+    """
+    f = _F
+    r = list(into)
+    cip, cport, sip, sport = f["client_ip"], f["client_port"], f["server_ip"], f["server_port"]
+    # (a DNS-over-UDP record's client port is just the first of its transactions')
+    same = (c[cip], c[sip]) == (r[cip], r[sip]) and (c[cport] == r[cport] or c[sport] == r[sport] == 53)
+    for out_field, in_field in (("packets_out", "packets_in"), ("bytes_out", "bytes_in")):
+        o, i = f[out_field], f[in_field]
+        r[o] += c[o] if same else c[i]
+        r[i] += c[i] if same else c[o]
+    r[f["first_seen"]] = min(r[f["first_seen"]], c[f["first_seen"]])
+    r[f["last_seen"]] = max(r[f["last_seen"]], c[f["last_seen"]])
+    if c[0] == "udp" and r[f["protocol"]] is None:
+        r[f["protocol"]] = c[f["protocol"]]  # a DNS response read by the next range names it
+    return tuple(r)
