@@ -20,43 +20,18 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from datareach import __version__
 from datareach.ingest import detect_format, read_input
 from datareach.model import CONNECTION_FIELDS, Connection, ConnectionBatch, DnsAnswer, Exchange, InputError
-from datareach.resolve.destinations import build_destinations, iso
-from datareach.resolve.domains import psl_source
-from datareach.resolve.geo import GeoResolver
-from datareach.resolve.naming import DNS_SCHEMA
+from datareach.timestamps import iso
+
+if TYPE_CHECKING:
+    from datareach.resolve.geo import GeoResolver
 
 SCHEMA_VERSION = "1.0"
 
-CONNECTION_SCHEMA = pa.schema(
-    [
-        ("transport", pa.string()),
-        ("client_ip", pa.string()),
-        ("client_port", pa.int32()),
-        ("server_ip", pa.string()),
-        ("server_port", pa.int32()),
-        ("first_seen", pa.float64()),
-        ("last_seen", pa.float64()),
-        ("packets_out", pa.int64()),
-        ("bytes_out", pa.int64()),
-        ("packets_in", pa.int64()),
-        ("bytes_in", pa.int64()),
-        ("sni", pa.string()),
-        ("quic_sni", pa.string()),
-        ("http_host", pa.string()),
-        ("ech", pa.bool_()),
-        ("protocol", pa.string()),
-        ("app", pa.string()),
-        ("input_index", pa.int32()),
-        ("flows", pa.int64()),
-    ]
-)
 
 
 @dataclass
@@ -123,6 +98,21 @@ class Audit:
         }
 
 
+def prepare(geo: GeoResolver | None = None) -> GeoResolver:
+    """Load the resolve stage's code and data: Arrow, the geo database, the public suffix list.
+
+    Returns ``geo``, or a resolver on the shipped geo data when it is None.
+    """
+    from datareach.resolve import destinations, domains
+    from datareach.resolve.geo import GeoResolver
+
+    del destinations  # imported for its own imports (pyarrow), which take a moment
+    resolver = geo if geo is not None else GeoResolver()
+    resolver.load()
+    domains.load()
+    return resolver
+
+
 def _sha256(path: Path) -> tuple[str, int]:
     h = hashlib.sha256()
     size = 0
@@ -151,9 +141,21 @@ def audit(
     answers: list[DnsAnswer] = []
     exchanges: list[Exchange] = []
     digests: list[tuple[InputReport, Future[tuple[str, int]]]] = []
-    # Hashing releases the GIL: each input is hashed on another core while the next one is read
-    # (parallel readers already use every core) and while the destinations are built.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as hasher:
+    user_geo = None
+    if geo_db:  # a user's .mmdb files are opened now: a wrong file is reported before reading
+        from datareach.resolve.geo import GeoResolver
+
+        user_geo = GeoResolver([Path(p) for p in geo_db])
+    prepared: list[GeoResolver] = []
+
+    def while_waiting() -> None:
+        # a parallel reader's processes are running: load the resolve stage meanwhile
+        if not prepared:
+            prepared.append(prepare(user_geo))
+
+    # A helper thread hashes each input once it is read (hashing releases the GIL, so it runs on
+    # another core while the next input is read and while the destinations are built).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as helper:
         for idx, raw in enumerate(inputs):
             path = Path(raw)
             rep = InputReport(str(raw), None, "", 0)
@@ -164,7 +166,7 @@ def audit(
                 rep.errors.append(InputError(f"cannot read the file: {e.strerror or e}", fatal=True))
                 continue
             cb = (lambda n, i=idx: progress(i, n)) if progress is not None else None
-            for rec in read_input(path, idx, rep.format, cb):
+            for rec in read_input(path, idx, rep.format, cb, while_waiting, keep_bodies):
                 if isinstance(rec, ConnectionBatch):
                     conns.extend(rec.rows)
                     rep.records_read += len(rec.rows) - 1  # (+1 below)
@@ -173,7 +175,7 @@ def audit(
                 elif isinstance(rec, DnsAnswer):
                     answers.append(rec)
                 elif isinstance(rec, Exchange):
-                    if not keep_bodies:
+                    if not keep_bodies and rec.request_body:
                         rec.request_body_size = len(rec.request_body)
                         rec.request_body = b""
                     exchanges.append(rec)
@@ -181,14 +183,19 @@ def audit(
                     rep.errors.append(rec)
                     continue
                 rep.records_read += 1
-            digests.append((rep, hasher.submit(_sha256, path)))
-        geo = GeoResolver([Path(p) for p in geo_db] if geo_db else None)
+            digests.append((rep, helper.submit(_sha256, path)))
+        geo = prepared[0] if prepared else prepare(user_geo)
+        from datareach.resolve.destinations import build_destinations
+        from datareach.resolve.tables import connections_table, dns_table
+
         destinations = build_destinations(connections_table(conns), dns_table(answers), geo)
         for rep, digest in digests:
             try:
                 rep.sha256, rep.size = digest.result()
             except OSError as e:
                 rep.errors.append(InputError(f"cannot read the file: {e.strerror or e}", fatal=True))
+    from datareach.resolve.domains import psl_source
+
     sources = [s.to_json() for s in geo.sources()] + [psl_source().to_json()]
     return Audit(
         inputs=reports,
@@ -202,26 +209,6 @@ def audit(
 
 
 _connection_row = operator.attrgetter(*CONNECTION_FIELDS)
-
-
-def connections_table(rows: Sequence[tuple[Any, ...]]) -> pa.Table:
-    """Connection rows (:data:`~datareach.model.CONNECTION_FIELDS` order) as an Arrow table."""
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in CONNECTION_FIELDS]
-    by_name = dict(zip(CONNECTION_FIELDS, columns, strict=True))
-    return pa.table([pa.array(by_name[f.name], f.type) for f in CONNECTION_SCHEMA], schema=CONNECTION_SCHEMA)
-
-
-def dns_table(answers: Sequence[DnsAnswer]) -> pa.Table:
-    return pa.table(
-        {
-            "ts": [a.ts for a in answers],
-            "qname": [a.qname for a in answers],
-            "address": [a.address for a in answers],
-            "cname_chain": [list(a.cname_chain) for a in answers],
-            "input_index": [a.input_index for a in answers],
-        },
-        schema=DNS_SCHEMA,
-    )
 
 
 def _exchange_json(e: Exchange) -> dict[str, Any]:

@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from datareach.model import InputError, ProgressCallback, Reader, Record
@@ -34,8 +35,13 @@ def detect_format(path: Path) -> str | None:
 
 
 def read_input(path: Path, input_index: int, fmt: str | None = None,
-               progress: ProgressCallback | None = None) -> Iterator[Record]:
-    """Yield the records of one input file, whatever its format."""
+               progress: ProgressCallback | None = None,
+               while_waiting: Callable[[], None] | None = None, keep_bodies: bool = True) -> Iterator[Record]:
+    """Yield the records of one input file, whatever its format.
+
+    ``while_waiting`` is called once if the file is read by parallel processes, while they run.
+    With ``keep_bodies=False`` HTTP requests from captures carry their body's size, not the body.
+    """
     from datareach.ingest import har, pcap
 
     try:
@@ -45,7 +51,7 @@ def read_input(path: Path, input_index: int, fmt: str | None = None,
         return
     reader: Reader
     if kind in ("pcap", "pcapng"):
-        reader = pcap.read_capture
+        reader = functools.partial(pcap.read_capture, while_waiting=while_waiting, keep_bodies=keep_bodies)
     elif kind == "har":
         reader = har.read_har
     else:

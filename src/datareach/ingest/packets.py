@@ -52,6 +52,8 @@ SERVICE_PORTS: Final = frozenset({53, 80, 443, 853, 5228, 5222, 5223, 8080, 8443
 MAX_TLS_HEAD: Final = 1 << 16
 MAX_OOO_SEGMENTS: Final = 64
 MAX_DNS_TCP_BUFFER: Final = 1 << 17
+#: DNS responses remembered (by content) so that repeated look-ups are parsed once.
+DNS_PARSE_CACHE: Final = 4096
 
 
 class _Stream:
@@ -194,7 +196,9 @@ def _reverse_key(key: bytes, v6: bool) -> bytes:
 class PacketDecoder:
     """Decodes frames of one input and accumulates its connections."""
 
-    def __init__(self, input_index: int, body_cap: int = http1.DEFAULT_BODY_CAP) -> None:
+    def __init__(self, input_index: int, body_cap: int = http1.DEFAULT_BODY_CAP, keep_bodies: bool = True) -> None:
+        #: with False, requests carry their body's size but not the body (memory stays bounded)
+        self.keep_bodies = keep_bodies
         self.input_index = input_index
         self.body_cap = body_cap
         self.tcp_flows: dict[bytes, tuple[Flow, bool]] = {}
@@ -208,6 +212,7 @@ class PacketDecoder:
         self.overlap = False
         self._followed: list[Flow] = []
         self.connection_rows: list[tuple[Any, ...]] = []
+        self._dns_parsed: dict[bytes, list[tuple[str, str, str, int, tuple[str, ...]]]] = {}
         self.non_ip = 0
         self.malformed = 0
         self.cut = 0
@@ -550,10 +555,17 @@ class PacketDecoder:
             flow.quic = None
 
     def _dns_message(self, payload: bytes, ts: float, flow: Flow) -> None:
-        resp = dns.parse_response(payload)
-        if resp is None:
-            return
-        for asked, rtype, addr, ttl, chain in resp.chains():
+        # Apps look the same names up again and again: a response identical but for its
+        # transaction ID is parsed once.
+        key = payload[2:]
+        answers = self._dns_parsed.get(key)
+        if answers is None:
+            resp = dns.parse_response(payload)
+            answers = resp.chains() if resp is not None else []
+            if len(self._dns_parsed) >= DNS_PARSE_CACHE:
+                self._dns_parsed.clear()
+            self._dns_parsed[key] = answers
+        for asked, rtype, addr, ttl, chain in answers:
             self.records.append(DnsAnswer(ts, asked, rtype, addr, chain, ttl,  # type: ignore[arg-type]
                                           self.input_index, flow.fid))
 
@@ -649,7 +661,9 @@ class PacketDecoder:
         ex = Exchange(
             ts=ts, scheme="http", method=parsed.method, host=(host.split(":")[0] if host else sip).lower(),
             url=url, target=target, http_version=parsed.version, request_headers=parsed.headers,
-            request_body=parsed.body, request_body_truncated=parsed.body_truncated,
+            request_body=parsed.body if self.keep_bodies else b"",
+            request_body_size=None if self.keep_bodies else len(parsed.body),
+            request_body_truncated=parsed.body_truncated,
             server_ip=sip, server_port=flow.server_port, app=flow.app, input_index=self.input_index,
             client_ip=cip, client_port=flow.client_port, flow=flow.fid,
         )

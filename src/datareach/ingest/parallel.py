@@ -28,7 +28,7 @@ import operator
 import os
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,8 +99,13 @@ def _workers(requested: int | None, size: int) -> int:
 
 
 def read(path: Path, input_index: int, progress: ProgressCallback | None,
-         workers: int | None = None) -> list[Record] | None:
-    """The records of ``path`` read in parallel, or None when it should be read by one process."""
+         workers: int | None = None, while_waiting: Callable[[], None] | None = None,
+         keep_bodies: bool = True) -> list[Record] | None:
+    """The records of ``path`` read in parallel, or None when it should be read by one process.
+
+    ``while_waiting`` is called once in this process after the readers have started (all
+    processes are forked by then, so it may start threads or import modules safely).
+    """
     try:
         size = path.stat().st_size
     except OSError:
@@ -116,7 +121,10 @@ def read(path: Path, input_index: int, progress: ProgressCallback | None,
     try:
         with ProcessPoolExecutor(max_workers=len(plan.bounds) - 1, mp_context=ctx,
                                  initializer=_init, initargs=(done,)) as pool:
-            futures = [pool.submit(_work, path, input_index, plan, i) for i in range(len(plan.bounds) - 1)]
+            futures = [pool.submit(_work, path, input_index, plan, i, keep_bodies)
+                       for i in range(len(plan.bounds) - 1)]
+            if while_waiting is not None:
+                while_waiting()
             while not all(f.done() for f in futures):
                 if progress is not None:
                     progress(sum(done[i] - plan.bounds[i] for i in range(len(futures))))
@@ -248,10 +256,10 @@ def _pcapng_boundary(f: Any, nominal: int, hdr: struct.Struct) -> int | None:
     return None
 
 
-def _work(path: Path, input_index: int, plan: _Plan, index: int) -> _Result:
+def _work(path: Path, input_index: int, plan: _Plan, index: int, keep_bodies: bool = True) -> _Result:
     start, stop = plan.bounds[index], plan.bounds[index + 1]
     last = index == len(plan.bounds) - 2
-    dec = PacketDecoder(input_index)
+    dec = PacketDecoder(input_index, keep_bodies=keep_bodies)
 
     def progress(done: int) -> None:
         if _shared_done is not None:

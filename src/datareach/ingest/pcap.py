@@ -13,7 +13,7 @@ capture. A file that ends inside a record reports where.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -86,7 +86,8 @@ class Desync(Exception):
 
 
 def read_capture(path: Path, input_index: int, progress: ProgressCallback | None = None,
-                 workers: int | None = None) -> Iterator[Record]:
+                 workers: int | None = None, while_waiting: Callable[[], None] | None = None,
+                 keep_bodies: bool = True) -> Iterator[Record]:
     """Read a pcap or pcapng file (detected from its content) and yield its records.
 
     Large files are read by several processes at once (``workers``, default: one per core;
@@ -94,11 +95,11 @@ def read_capture(path: Path, input_index: int, progress: ProgressCallback | None
     """
     from datareach.ingest import parallel
 
-    records = parallel.read(path, input_index, progress, workers)
+    records = parallel.read(path, input_index, progress, workers, while_waiting, keep_bodies)
     if records is not None:
         yield from records
         return
-    dec = PacketDecoder(input_index)
+    dec = PacketDecoder(input_index, keep_bodies=keep_bodies)
     with open(path, "rb") as f:
         src = _Source(f, progress)
         src.fill(0, 64)

@@ -8,7 +8,6 @@ addresses (:mod:`.geo`) and host names (:mod:`.domains`) as columns.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -17,16 +16,7 @@ import pyarrow.compute as pc
 from datareach.resolve.domains import registrable_domains
 from datareach.resolve.geo import GeoResolver
 from datareach.resolve.naming import NAME_SOURCES, DnsIndex, name_connections
-
-
-def iso(ts: float | None) -> str | None:
-    """Epoch seconds to an ISO 8601 UTC timestamp with microseconds."""
-    if ts is None:
-        return None
-    try:
-        return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-    except (OverflowError, OSError, ValueError):
-        return None
+from datareach.timestamps import iso
 
 
 def build_destinations(conns: pa.Table, dns: pa.Table, geo: GeoResolver) -> list[dict[str, Any]]:

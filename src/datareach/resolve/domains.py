@@ -139,6 +139,11 @@ def _get_psl() -> Any:
     return _psl
 
 
+def load() -> None:
+    """Load the public suffix list now rather than at the first look-up."""
+    _get_psl()
+
+
 def _normalise(host: str) -> str | None:
     """The lowercased, checked host name, or None when it cannot have a registrable domain."""
     h = host.strip()

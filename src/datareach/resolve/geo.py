@@ -1061,6 +1061,10 @@ class GeoResolver:
                     self._backend = _DefaultBackend()
         return self._backend
 
+    def load(self) -> None:
+        """Load the data now rather than at the first look-up."""
+        self._get_backend()
+
     def sources(self) -> list[DataSource]:
         """The data files behind the answers, with their dates: this goes into every report."""
         backend = self._get_backend()
