@@ -82,6 +82,15 @@ def read(path: Path) -> Records:
     return Records(list(read_input(path, 0)))
 
 
-@pytest.fixture
-def tmp(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The compiled geo and public-suffix indexes go to a temporary directory, never ~/.cache."""
+    import os
+
+    old = os.environ.get("DATAREACH_CACHE_DIR")
+    os.environ["DATAREACH_CACHE_DIR"] = str(tmp_path_factory.mktemp("datareach-cache"))
+    yield
+    if old is None:
+        del os.environ["DATAREACH_CACHE_DIR"]
+    else:
+        os.environ["DATAREACH_CACHE_DIR"] = old

@@ -11,8 +11,8 @@ Records produced are appended to :attr:`PacketDecoder.records`, which the reader
 
 from __future__ import annotations
 
-from socket import AF_INET, AF_INET6, inet_ntop
 from collections import deque
+from socket import AF_INET, AF_INET6, inet_ntop
 from typing import Any, Final
 
 from datareach.ingest import dns, http1, tls

@@ -270,7 +270,6 @@ def psl_source() -> DataSource:
         date=date,
         licence="MPL-2.0 (Public Suffix List, publicsuffix.org)",
         note=(
-            "Bundled with the publicsuffixlist package, never fetched; unknown TLDs are not public. "
-            f"Parsed once into {_psl_cache_key()[1]} (DATAREACH_CACHE_DIR moves it)."
+            "Bundled with the publicsuffixlist package, never fetched; unknown TLDs are not public."
         ),
     )

@@ -850,7 +850,8 @@ class _DefaultBackend:
             version=f"{label} (geoip2fast {_package_version('geoip2fast')}, {_DEFAULT_DAT})",
             date=_iso_date_from_label(label),
             licence=_GEOLITE2_LICENCE,
-            note=f"{_DEFAULT_NOTE} ({self.cache_info()}; DATAREACH_CACHE_DIR moves it.)",
+            # (where the compiled index lives is machine-specific: cache_info(), not the report)
+            note=_DEFAULT_NOTE,
         )
 
 

@@ -1,0 +1,107 @@
+"""Reading one capture with several processes gives exactly what one reader gives.
+
+The capture is the benchmark's generator at a small size (DNS over UDP, TLS with split
+ClientHellos, HTTP with bodies, IPv6); the ranges are made small so that many connections, DNS
+transactions and HTTP requests straddle a boundary.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import struct
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from datareach.ingest import parallel, pcap
+from datareach.model import Connection, ConnectionBatch, DnsAnswer, Exchange, InputError, Record
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "mobile-app-session.pcapng"
+
+
+def _generator() -> Any:
+    spec = importlib.util.spec_from_file_location("generate_capture", ROOT / "benchmarks" / "generate_capture.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["generate_capture"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    path = tmp_path_factory.mktemp("parallel") / "mix.pcap"
+    truth = _generator().generate(path, 6, seed=7)
+    return path, truth
+
+
+def normalised(records: list[Record]) -> tuple[list[Any], ...]:
+    conns: list[Connection] = []
+    for r in records:
+        conns.extend(r.connections() if isinstance(r, ConnectionBatch) else [r] if isinstance(r, Connection) else [])
+    return (
+        sorted((c.transport, c.client_ip, c.client_port, c.server_ip, c.server_port, c.packets_out, c.bytes_out,
+                c.packets_in, c.bytes_in, c.sni, c.quic_sni, c.http_host, c.ech, c.protocol, c.flows,
+                c.first_seen, c.last_seen) for c in conns),
+        sorted((a.ts, a.qname, a.address, a.cname_chain) for a in records if isinstance(a, DnsAnswer)),
+        sorted((e.ts, e.url, e.status, e.request_body, e.request_body_truncated, e.response_size)
+               for e in records if isinstance(e, Exchange)),
+        sorted((e.message, e.offset) for e in records if isinstance(e, InputError)),
+    )
+
+
+@pytest.fixture
+def small_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel, "MIN_RANGE", 0)
+
+
+@pytest.mark.parametrize("workers", [2, 3, 7])
+def test_parallel_equals_sequential(capture: tuple[Path, dict[str, Any]], workers: int, small_ranges: None) -> None:
+    path, truth = capture
+    sequential = list(pcap.read_capture(path, 0, workers=1))
+    split = parallel.read(path, 0, None, workers)
+    assert split is not None, "the reader fell back to one process"
+    assert normalised(split) == normalised(sequential)
+    seq_conns = normalised(sequential)[0]
+    assert sum(1 for c in seq_conns if c[0] == "tcp") == truth["tcp_connections"]
+    assert len(normalised(sequential)[2]) == truth["http_requests"]
+
+
+def test_pcapng_in_parallel(small_ranges: None) -> None:
+    sequential = list(pcap.read_capture(EXAMPLE, 0, workers=1))
+    split = parallel.read(EXAMPLE, 0, None, 4)
+    assert split is not None
+    assert normalised(split) == normalised(sequential)
+
+
+def test_corrupt_record_near_a_boundary_falls_back(capture: tuple[Path, dict[str, Any]], tmp_path: Path,
+                                                   small_ranges: None) -> None:
+    path, _ = capture
+    data = bytearray(path.read_bytes())
+    size = len(data)
+    plan = parallel._plan(path, size, 2)
+    assert plan is not None
+    boundary = plan.bounds[1]
+    # break the record just before the boundary: reading resyncs past it, so the ranges disagree
+    pos = 24
+    while True:
+        nxt = pos + 16 + struct.unpack_from("<I", data, pos + 8)[0]
+        if nxt >= boundary:
+            break
+        pos = nxt
+    data[pos + 8 : pos + 12] = struct.pack("<I", 0x7FFFFFF0)
+    broken = tmp_path / "broken.pcap"
+    broken.write_bytes(bytes(data))
+    split = parallel.read(broken, 0, None, 2)
+    sequential = list(pcap.read_capture(broken, 0, workers=1))
+    assert split is None or normalised(split) == normalised(sequential)
+    # whichever way it was read, the public reader reports the corrupt record where it is
+    errors = [r for r in pcap.read_capture(broken, 0, workers=2) if isinstance(r, InputError)]
+    assert [e.offset for e in errors if e.offset is not None] == [pos]
+
+
+def test_small_files_are_read_by_one_process(capture: tuple[Path, dict[str, Any]]) -> None:
+    assert parallel.read(capture[0], 0, None) is None  # under MIN_BYTES
