@@ -37,7 +37,7 @@ test: $(STAMP) system-deps lint unit
 example: $(STAMP)
 	$(BIN)/python examples/generate_example.py
 
-bench: $(STAMP)
+bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/bench_vs_tshark.py
 
 clean:
