@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import shutil
 import struct
 import subprocess
 import zlib
@@ -372,7 +371,6 @@ def test_pcapdroid_pcap_file() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
 def test_tshark_agrees(tmp_path: Path) -> None:
     path = tmp_path / "t.pcapng"
     with open(path, "wb") as f:

@@ -198,27 +198,6 @@ def test_pcapdroid() -> None:
     assert c.bytes_in == 64 + 2 and c.packets_in == 1
 
 
-def test_mitmproxy_live_savehar(tmp_path: Path) -> None:
-    """If mitmproxy is installed, write a HAR with its own code and read it back."""
-    pytest.importorskip("mitmproxy")
-    from mitmproxy import http
-    from mitmproxy.addons.savehar import SaveHar
-    from mitmproxy.test import tflow
-
-    f = tflow.tflow(resp=True)
-    f.request.method = "POST"
-    f.request.url = "https://api.example.com/collect?x=1"
-    f.request.headers["content-type"] = "application/octet-stream"
-    f.request.content = b"\x00\x01binary\xff"
-    f.response = http.Response.make(200, b"ok")
-    out = tmp_path / "m.har"
-    SaveHar().export_har([f], str(out))  # type: ignore[arg-type]
-    ex, _, errs = _split(_read(out))
-    assert errs == []
-    assert ex[0].host == "api.example.com" and ex[0].target == "/collect?x=1"
-    assert ex[0].request_body  # decoded, whatever text encoding mitmproxy chose
-
-
 # ---------------------------------------------------------------------------------------------
 # Field handling
 
