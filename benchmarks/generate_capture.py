@@ -26,11 +26,9 @@ Run: .venv/bin/python benchmarks/generate_capture.py [--size-mb 320] [--out PATH
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ipaddress
 import json
 import random
-import ssl
 import struct
 import sys
 import time
@@ -42,6 +40,8 @@ from pathlib import Path
 import dns.flags
 import dns.message
 import dns.rrset
+
+from datareach.testing.capture import openssl_client_hello
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "capture.pcap"
 T0_US = 1_717_236_000 * 1_000_000  # 2024-06-01 10:00:00 UTC
@@ -145,35 +145,7 @@ def server_addrs(name: str) -> tuple[bytes, bytes | None]:
 
 
 def client_hello(rng: random.Random, host: str, alpn: list[str] | None) -> bytes:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if alpn:
-        ctx.set_alpn_protocols(alpn)
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    obj = ctx.wrap_bio(incoming, outgoing, server_hostname=host)
-    with contextlib.suppress(ssl.SSLWantReadError):
-        obj.do_handshake()
-    rec = bytearray(outgoing.read())
-    # Overwrite random, session id and key shares from the seeded PRNG (determinism).
-    p = 11
-    rec[p : p + 32] = rng.randbytes(32)
-    p += 32
-    sl = rec[p]
-    rec[p + 1 : p + 1 + sl] = rng.randbytes(sl)
-    p += 1 + sl
-    p += 2 + int.from_bytes(rec[p : p + 2], "big")
-    p += 1 + rec[p]
-    end = p + 2 + int.from_bytes(rec[p : p + 2], "big")
-    p += 2
-    while p < end:
-        et, el = struct.unpack_from("!HH", rec, p)
-        if et == 0x33:
-            q = p + 6
-            while q < p + 4 + el:
-                _g, kl = struct.unpack_from("!HH", rec, q)
-                rec[q + 4 : q + 4 + kl] = rng.randbytes(kl)
-                q += 4 + kl
-        p += 4 + el
-    return bytes(rec)
+    return openssl_client_hello(host, alpn, rng)
 
 
 def tls_stream(rng: random.Random, n: int, first: bytes = b"") -> bytes:

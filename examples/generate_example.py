@@ -71,6 +71,7 @@ from datareach.testing.capture import (
     PcapngWriter,
     TcpSession,
     UdpFlow,
+    openssl_client_hello,
     pcapdroid_frame,
 )
 
@@ -150,39 +151,8 @@ def dns_tcp(t: float, name: str, rdtype: str, answers: list[Answer]) -> float:
 
 
 def real_client_hello(host: str, alpn: list[str] | None) -> bytes:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if alpn:
-        ctx.set_alpn_protocols(alpn)
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    obj = ctx.wrap_bio(incoming, outgoing, server_hostname=host)
-    with contextlib.suppress(ssl.SSLWantReadError):
-        obj.do_handshake()
-    return _derandomize(bytearray(outgoing.read()))
-
-
-def _derandomize(rec: bytearray) -> bytes:
-    """Overwrite the ClientHello's random, session id and key-share keys from the seeded PRNG."""
-    assert rec[0] == 0x16 and rec[5] == 1
-    p = 9 + 2
-    rec[p : p + 32] = rng.randbytes(32)
-    p += 32
-    sid_len = rec[p]
-    rec[p + 1 : p + 1 + sid_len] = rng.randbytes(sid_len)
-    p += 1 + sid_len
-    p += 2 + int.from_bytes(rec[p : p + 2], "big")  # cipher suites
-    p += 1 + rec[p]  # compression methods
-    end = p + 2 + int.from_bytes(rec[p : p + 2], "big")
-    p += 2
-    while p < end:
-        etype, elen = struct.unpack_from("!HH", rec, p)
-        if etype == 0x0033:  # key_share
-            q = p + 6
-            while q < p + 4 + elen:
-                _group, klen = struct.unpack_from("!HH", rec, q)
-                rec[q + 4 : q + 4 + klen] = rng.randbytes(klen)
-                q += 4 + klen
-        p += 4 + elen
-    return bytes(rec)
+    """A real OpenSSL ClientHello, its random parts drawn from the seeded PRNG."""
+    return openssl_client_hello(host, alpn, rng)
 
 
 def tls_record(ctype: int, payload: bytes) -> bytes:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import ssl
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -13,21 +11,20 @@ import pytest
 
 from datareach.ingest import read_input
 from datareach.model import Connection, ConnectionBatch, DnsAnswer, Exchange, InputError, Record
-from datareach.testing.capture import LINKTYPE_ETHERNET, PcapngWriter, PcapWriter, link_frame
+from datareach.testing.capture import (
+    LINKTYPE_ETHERNET,
+    PcapngWriter,
+    PcapWriter,
+    link_frame,
+    openssl_client_hello,
+)
 
 CLIENT = "192.168.1.23"
 
 
 def client_hello(server_name: str, alpn: list[str] | None = None) -> bytes:
     """A genuine ClientHello (TLS records) written by this Python's OpenSSL."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if alpn:
-        ctx.set_alpn_protocols(alpn)
-    outgoing = ssl.MemoryBIO()
-    tls = ctx.wrap_bio(ssl.MemoryBIO(), outgoing, server_hostname=server_name)
-    with contextlib.suppress(ssl.SSLWantReadError):
-        tls.do_handshake()
-    return outgoing.read()
+    return openssl_client_hello(server_name, alpn)
 
 
 def dns_response(qname: str, answers: Iterable[tuple[str, str, str]], rdtype: str = "A") -> bytes:

@@ -408,23 +408,23 @@ class _Entry:
     def err(self, path: str, message: str) -> None:
         self.errors.append(InputError(message, json_path=self.base + path))
 
-    def obj(self, parent: dict[str, Any], key: str, path: str) -> dict[str, Any] | None:
+    def _typed(self, parent: dict[str, Any], key: str, path: str, kind: type, what: str) -> Any:
+        """``parent[key]`` if it is a ``kind``; None if absent; an error (and None) otherwise."""
         value = parent.get(key)
         if value is None:
             return None
-        if not isinstance(value, dict):
-            self.err(path, f"{key} is not an object")
+        if not isinstance(value, kind):
+            self.err(path, f"{key} is not {what}")
             return None
         return value
 
+    def obj(self, parent: dict[str, Any], key: str, path: str) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = self._typed(parent, key, path, dict, "an object")
+        return result
+
     def string(self, parent: dict[str, Any], key: str, path: str) -> str | None:
-        value = parent.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            self.err(path, f"{key} is not a string")
-            return None
-        return value
+        result: str | None = self._typed(parent, key, path, str, "a string")
+        return result
 
     def size(self, parent: dict[str, Any], key: str, path: str) -> int | None:
         value = parent.get(key)

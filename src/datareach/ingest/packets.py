@@ -247,6 +247,9 @@ class PacketDecoder:
                 if not v6 and ver != 4:
                     self.non_ip += 1
                     return
+            # the connection's counters alone, when nothing is left to inspect
+            hit = None
+            wire = -1
             if v6:
                 proto = data[ip + 6]
                 if proto == 6 or proto == 17:
@@ -255,25 +258,9 @@ class PacketDecoder:
                         plen = (data[ip + 4] << 8) | data[ip + 5]
                         if proto == 17:
                             wire = plen - 8
-                        elif data[ip + 53] & 0x02:
-                            wire = -1  # SYN: maybe a new connection on a reused port
-                        else:
+                        elif not data[ip + 53] & 0x02:  # (a SYN may open a connection on a reused port)
                             wire = plen - ((data[ip + 52] >> 4) << 2)
-                        if wire >= 0:
-                            if self.overlap:
-                                return
-                            flow, out = hit
-                            flow.last = ts
-                            if out:
-                                flow.pkts_out += 1
-                                flow.bytes_out += wire
-                            else:
-                                flow.pkts_in += 1
-                                flow.bytes_in += wire
-                            return
-                self._ipv6(ts, data, ip, app)
-                return
-            if data[ip] == 0x45 and not ((data[ip + 6] & 0x1F) | data[ip + 7]):
+            elif data[ip] == 0x45 and not ((data[ip + 6] & 0x1F) | data[ip + 7]):
                 proto = data[ip + 9]
                 if proto == 6 or proto == 17:
                     hit = (self.tcp_flows if proto == 6 else self.udp_flows).get(data[ip + 12 : ip + 24])
@@ -281,23 +268,24 @@ class PacketDecoder:
                         total = (data[ip + 2] << 8) | data[ip + 3]
                         if proto == 17:
                             wire = total - 28
-                        elif data[ip + 33] & 0x02:
-                            wire = -1  # SYN: maybe a new connection on a reused port
-                        else:
+                        elif not data[ip + 33] & 0x02:
                             wire = total - 20 - ((data[ip + 32] >> 4) << 2)
-                        if wire >= 0:
-                            if self.overlap:
-                                return
-                            flow, out = hit
-                            flow.last = ts
-                            if out:
-                                flow.pkts_out += 1
-                                flow.bytes_out += wire
-                            else:
-                                flow.pkts_in += 1
-                                flow.bytes_in += wire
-                            return
-            self._ipv4(ts, data, ip, app)
+            if wire >= 0 and hit is not None:
+                if self.overlap:
+                    return
+                flow, out = hit
+                flow.last = ts
+                if out:
+                    flow.pkts_out += 1
+                    flow.bytes_out += wire
+                else:
+                    flow.pkts_in += 1
+                    flow.bytes_in += wire
+                return
+            if v6:
+                self._ipv6(ts, data, ip, app)
+            else:
+                self._ipv4(ts, data, ip, app)
         except IndexError:
             self.malformed += 1
 

@@ -20,7 +20,10 @@ Timestamps are float seconds, or ``(seconds, nanoseconds)`` tuples when exact na
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import random
+import ssl
 import struct
 import zlib
 from collections.abc import Iterable, Sequence
@@ -678,3 +681,45 @@ class PcapngWriter:
         """EPBs for already framed ``(ts, frame)`` pairs."""
         for ts, frame in packets:
             self.write(ts, frame, interface)
+
+
+# --------------------------------------------------------------------------------------------
+# TLS
+
+
+def openssl_client_hello(host: str, alpn: Sequence[str] | None = None, rng: random.Random | None = None) -> bytes:
+    """A genuine ClientHello (as TLS records) written by this Python's OpenSSL for ``host``.
+
+    With ``rng``, the parts OpenSSL draws at random (client random, session id, key-share
+    public keys) are overwritten from it, so that generated captures are reproducible.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    outgoing = ssl.MemoryBIO()
+    tls = ctx.wrap_bio(ssl.MemoryBIO(), outgoing, server_hostname=host)
+    with contextlib.suppress(ssl.SSLWantReadError):
+        tls.do_handshake()
+    rec = bytearray(outgoing.read())
+    if rng is None:
+        return bytes(rec)
+    p = 11  # record header (5), handshake header (4), legacy_version (2)
+    rec[p : p + 32] = rng.randbytes(32)
+    p += 32
+    sid_len = rec[p]
+    rec[p + 1 : p + 1 + sid_len] = rng.randbytes(sid_len)
+    p += 1 + sid_len
+    p += 2 + int.from_bytes(rec[p : p + 2], "big")  # cipher suites
+    p += 1 + rec[p]  # compression methods
+    end = p + 2 + int.from_bytes(rec[p : p + 2], "big")
+    p += 2
+    while p < end:
+        etype, elen = struct.unpack_from("!HH", rec, p)
+        if etype == 0x0033:  # key_share
+            q = p + 6
+            while q < p + 4 + elen:
+                _group, klen = struct.unpack_from("!HH", rec, q)
+                rec[q + 4 : q + 4 + klen] = rng.randbytes(klen)
+                q += 4 + klen
+        p += 4 + elen
+    return bytes(rec)
