@@ -11,6 +11,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test]"
+	# byte-compile our own modules, as a wheel install would (the editable install does not)
+	$(BIN)/python -m compileall -q src >/dev/null
 	touch $(STAMP)
 
 # Debian packages the tests need: tshark is the independent reference the capture tests

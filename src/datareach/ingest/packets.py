@@ -247,29 +247,36 @@ class PacketDecoder:
                 if not v6 and ver != 4:
                     self.non_ip += 1
                     return
-            # the connection's counters alone, when nothing is left to inspect
+            # the connection's counters alone, when nothing is left to inspect (or the packet is
+            # a bare ACK, which has nothing to inspect)
             hit = None
             wire = -1
             if v6:
                 proto = data[ip + 6]
                 if proto == 6 or proto == 17:
                     hit = (self.tcp_flows if proto == 6 else self.udp_flows).get(data[ip + 8 : ip + 44])
-                    if hit is not None and hit[0].state == DONE:
+                    if hit is not None:
                         plen = (data[ip + 4] << 8) | data[ip + 5]
                         if proto == 17:
-                            wire = plen - 8
+                            if hit[0].state == DONE:
+                                wire = plen - 8
                         elif not data[ip + 53] & 0x02:  # (a SYN may open a connection on a reused port)
-                            wire = plen - ((data[ip + 52] >> 4) << 2)
+                            payload = plen - ((data[ip + 52] >> 4) << 2)
+                            if hit[0].state == DONE or (payload == 0 and not data[ip + 53] & 0x05):
+                                wire = payload
             elif data[ip] == 0x45 and not ((data[ip + 6] & 0x1F) | data[ip + 7]):
                 proto = data[ip + 9]
                 if proto == 6 or proto == 17:
                     hit = (self.tcp_flows if proto == 6 else self.udp_flows).get(data[ip + 12 : ip + 24])
-                    if hit is not None and hit[0].state == DONE:
+                    if hit is not None:
                         total = (data[ip + 2] << 8) | data[ip + 3]
                         if proto == 17:
-                            wire = total - 28
+                            if hit[0].state == DONE:
+                                wire = total - 28
                         elif not data[ip + 33] & 0x02:
-                            wire = total - 20 - ((data[ip + 32] >> 4) << 2)
+                            payload = total - 20 - ((data[ip + 32] >> 4) << 2)
+                            if hit[0].state == DONE or (payload == 0 and not data[ip + 33] & 0x05):
+                                wire = payload
             if wire >= 0 and hit is not None:
                 if self.overlap:
                     return
