@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLE := examples/mobile-app-session.pcapng
 
-.PHONY: demo test lint typecheck unit system-deps example bench clean
+.PHONY: demo test lint typecheck unit system-deps example bench bench-detect clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ system-deps:
 	fi
 
 demo: $(STAMP)
-	$(BIN)/datareach audit $(EXAMPLE)
+	$(BIN)/datareach audit $(EXAMPLE) --profile examples/profile.toml
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
@@ -41,6 +41,10 @@ example: $(STAMP)
 
 bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/bench_vs_tshark.py
+
+bench-detect: $(STAMP)
+	$(BIN)/python benchmarks/bench_detection.py
+	$(BIN)/python benchmarks/bench_matcher.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

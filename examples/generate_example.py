@@ -34,6 +34,7 @@ Run: .venv/bin/python examples/generate_example.py [--out PATH]
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import datetime
 import hashlib
@@ -438,6 +439,39 @@ def build() -> None:
     # Half a minute later the app refreshes the forecast (DNS cached; new TLS connection).
     tls_session(T0 + 36.8, api, "18.66.122.87", alpn=["h2", "http/1.1"], requests=[(405, 9120)])
     summary.append(f"advertising ID (gaid) in the clear: {gaid}")
+
+    # An attribution ping in clear whose query hides the device's identifiers two layers deep:
+    # u = base64url(JSON {android_id, SHA-256 of the lower-cased e-mail, gaid}).
+    t = T0 + 40.2
+    tr = "t.adtrack.example.net"
+    t = dns_udp(t, tr, "A", [(tr + ".", "A", "52.29.188.11")])
+    inner = json.dumps({"aid": PROFILE["android_id"], "eh": hashlib.sha256(PROFILE["email"].lower().encode()).hexdigest(),
+                        "ifa": gaid, "ts": int(T0 + 40) * 1000}, separators=(",", ":")).encode()
+    u = base64.urlsafe_b64encode(inner).rstrip(b"=")
+    req = (b"GET /v2/ping?app=com.example.weatherapp&ev=session_start&u=" + u + b" HTTP/1.1\r\nHost: "
+           + tr.encode() + b"\r\nUser-Agent: okhttp/4.12.0\r\nConnection: close\r\n\r\n")
+    resp = b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"
+    http_exchange(t + 0.003, "52.29.188.11", req, resp)
+    summary.append("android ID and hashed e-mail in a base64url query parameter")
+    write_profile(gaid)
+
+
+#: The fictional test device and account (examples/profile.toml is written from these).
+PROFILE = {"android_id": "6f1c2a9be4d07a35", "email": "Tester.WeatherApp@example.org"}
+
+
+def write_profile(gaid: str) -> None:
+    """examples/profile.toml: the values of the example's fictional device, for --profile."""
+    text = (
+        "# The fictional test device of examples/mobile-app-session.pcapng (synthetic).\n"
+        "# datareach audit examples/mobile-app-session.pcapng --profile examples/profile.toml\n"
+        f'advertising_id = "{gaid}"\n'
+        f'android_id = "{PROFILE["android_id"]}"\n'
+        f'email = "{PROFILE["email"]}"\n'
+        "latitude = 52.516274\n"
+        "longitude = 13.377704\n"
+    )
+    (Path(__file__).resolve().parent / "profile.toml").write_text(text, encoding="utf-8")
 
 
 def write(path: Path) -> int:

@@ -105,3 +105,27 @@ def test_corrupt_record_near_a_boundary_falls_back(capture: tuple[Path, dict[str
 
 def test_small_files_are_read_by_one_process(capture: tuple[Path, dict[str, Any]]) -> None:
     assert parallel.read(capture[0], 0, None) is None  # under MIN_BYTES
+
+
+def test_detection_runs_in_the_readers_with_the_same_findings(capture: tuple[Path, dict[str, Any]],
+                                                              small_ranges: None) -> None:
+    from datareach.detect.detector import Detector
+
+    detector = Detector(None)
+
+    def on_request(ex: Exchange) -> None:
+        ex.findings, ex.decode_cuts = detector.detect(ex)
+
+    def findings(records: list[Record]) -> list[Any]:
+        return sorted((e.ts, e.url, f.data_type, f.location, tuple(f.encoding), f.value)
+                      for e in records if isinstance(e, Exchange) for f in e.findings or [])
+
+    path, _ = capture
+    sequential = list(pcap.read_capture(path, 0, workers=1))
+    for e in sequential:
+        if isinstance(e, Exchange):
+            on_request(e)
+    split = parallel.read(path, 0, None, 3, on_request=on_request)
+    assert split is not None
+    assert all(e.findings is not None for e in split if isinstance(e, Exchange))
+    assert findings(split) == findings(sequential)

@@ -28,6 +28,7 @@ from datareach.model import CONNECTION_FIELDS, Connection, ConnectionBatch, DnsA
 from datareach.timestamps import iso
 
 if TYPE_CHECKING:
+    from datareach.detect import Profile
     from datareach.resolve.geo import GeoResolver
 
 SCHEMA_VERSION = "1.0"
@@ -64,8 +65,11 @@ class Audit:
     dns: list[dict[str, Any]]
     data_sources: list[dict[str, Any]]
     generated_at: str
+    findings: list[dict[str, Any]] = field(default_factory=list)
     #: The exchanges with their request headers (and bodies with ``keep_bodies``); not in the JSON.
     raw_exchanges: list[Exchange] = field(default_factory=list, repr=False)
+    #: What detection ran with: the matcher engine, whether a profile was given, values revealed.
+    detection: dict[str, Any] = field(default_factory=dict)
 
     @property
     def has_errors(self) -> bool:
@@ -82,6 +86,9 @@ class Audit:
             "countries": sorted({c for d in self.destinations for c in d["countries"]}),
             "apps": sorted({d["app"] for d in self.destinations if d["app"]}),
             "errors": sum(len(i.errors) for i in self.inputs),
+            "findings": len(self.findings),
+            "data_types": sorted({f["data_type"] for f in self.findings}),
+            "data_categories": sorted({c for f in self.findings for c in f["categories"]}),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -95,6 +102,8 @@ class Audit:
             "destinations": self.destinations,
             "exchanges": self.exchanges,
             "dns": self.dns,
+            "detection": self.detection,
+            "findings": self.findings,
         }
 
 
@@ -129,13 +138,39 @@ def audit(
     geo_db: Sequence[str | os.PathLike[str]] | None = None,
     keep_bodies: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    profile: Profile | str | os.PathLike[str] | None = None,
+    reveal: bool = False,
+    detect: bool = True,
+    engine: str = "auto",
 ) -> Audit:
     """Audit capture files (pcap, pcapng, HAR; detected from content).
 
     ``geo_db``: MaxMind-format .mmdb files to use instead of the shipped geo data.
     ``keep_bodies``: keep request headers and bodies in :attr:`Audit.raw_exchanges`.
     ``progress(input_index, bytes_done)`` is called while large inputs are read.
+    ``profile``: the test device's values (a :class:`~datareach.detect.Profile` or a TOML file)
+    to find in every request, in any encoding; personal data is also found by pattern unless
+    ``detect=False``. Found values are redacted in the result unless ``reveal``. ``engine``
+    picks the matcher ("auto", "hyperscan", "portable").
     """
+    detector = None
+    if detect:
+        from datareach.detect.detector import Detector
+        from datareach.detect.profile import load_profile
+
+        prof = load_profile(Path(profile)) if isinstance(profile, str | os.PathLike) else profile
+        detector = Detector(prof, engine=engine)
+    found: list[tuple[Exchange, Any]] = []  # (request, finding)
+    cuts: dict[int, list[str]] = {}
+
+    def on_request(ex: Exchange) -> None:
+        # runs where the request is read (a parallel reader's own process), so that the
+        # detectors use every core and request bodies need not travel between processes
+        if detector is not None:
+            ex.findings, ex.decode_cuts = detector.detect(ex)
+        if not keep_bodies and ex.request_body:
+            ex.request_body_size = len(ex.request_body)
+            ex.request_body = b""
     reports: list[InputReport] = []
     conns: list[tuple[Any, ...]] = []
     answers: list[DnsAnswer] = []
@@ -166,7 +201,8 @@ def audit(
                 rep.errors.append(InputError(f"cannot read the file: {e.strerror or e}", fatal=True))
                 continue
             cb = (lambda n, i=idx: progress(i, n)) if progress is not None else None
-            for rec in read_input(path, idx, rep.format, cb, while_waiting, keep_bodies):
+            for rec in read_input(path, idx, rep.format, cb, while_waiting, keep_bodies or detector is not None,
+                                  on_request):
                 if isinstance(rec, ConnectionBatch):
                     conns.extend(rec.rows)
                     rep.records_read += len(rec.rows) - 1  # (+1 below)
@@ -175,9 +211,9 @@ def audit(
                 elif isinstance(rec, DnsAnswer):
                     answers.append(rec)
                 elif isinstance(rec, Exchange):
-                    if not keep_bodies and rec.request_body:
-                        rec.request_body_size = len(rec.request_body)
-                        rec.request_body = b""
+                    found.extend((rec, f) for f in rec.findings or ())
+                    if rec.decode_cuts:
+                        cuts[id(rec)] = rec.decode_cuts
                     exchanges.append(rec)
                 else:
                     rep.errors.append(rec)
@@ -197,21 +233,74 @@ def audit(
     from datareach.resolve.domains import psl_source
 
     sources = [s.to_json() for s in geo.sources()] + [psl_source().to_json()]
+    ordered = sorted(exchanges, key=lambda e: e.ts)
+    position = {id(e): i for i, e in enumerate(ordered)}
+    exchange_docs = [_exchange_json(e, cuts.get(id(e))) for e in ordered]
+    if not reveal:  # the requests' own URLs would show what the findings redact
+        from datareach.detect.profile import redact_url
+
+        where: dict[int, set[str]] = {}
+        for ex, f in found:
+            where.setdefault(position[id(ex)], set()).add(f.location)
+        for i, locations in where.items():
+            exchange_docs[i]["url"] = redact_url(exchange_docs[i]["url"], locations)
+    finding_docs = [_finding_json(f, ex, position[id(ex)], reveal) for ex, f in found]
+    finding_docs.sort(key=lambda f: (f["exchange"], f["source"], f["data_type"], f["location"]))
+    _attach_data_types(destinations, finding_docs)
     return Audit(
         inputs=reports,
         destinations=destinations,
-        exchanges=[_exchange_json(e) for e in sorted(exchanges, key=lambda e: e.ts)],
+        exchanges=exchange_docs,
         dns=_dns_json(answers),
         data_sources=sources,
         generated_at=iso(datetime.now(UTC).timestamp()) or "",
+        findings=finding_docs,
         raw_exchanges=exchanges,
+        detection={
+            "enabled": detector is not None,
+            "profile": detector is not None and detector.profile is not None,
+            "engine": detector.engine if detector is not None else None,
+            "revealed": reveal,
+        },
     )
+
+
+def _finding_json(f: Any, ex: Exchange, index: int, reveal: bool) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "host": ex.host,
+        "exchange": index,
+        "data_type": f.data_type,
+        "categories": f.categories,
+        "source": f.source,
+        "encoding": f.encoding,
+        "location": f.location,
+        "value_redacted": f.value_redacted,
+        "confidence": round(f.confidence, 3),
+        "app": ex.app,
+    }
+    if reveal:
+        doc["value"] = f.value
+    return doc
+
+
+def _attach_data_types(destinations: list[dict[str, Any]], findings: list[dict[str, Any]]) -> None:
+    """Each destination lists the kinds of data it received (its host and app's findings)."""
+    kinds: dict[tuple[str | None, str], set[str]] = {}
+    cats: dict[tuple[str | None, str], set[str]] = {}
+    for f in findings:
+        key = (f["app"], f["host"])
+        kinds.setdefault(key, set()).add(f["data_type"])
+        cats.setdefault(key, set()).update(f["categories"])
+    for d in destinations:
+        key = (d["app"], d["host"])
+        d["data_types"] = sorted(kinds.get(key, ()))
+        d["data_categories"] = sorted(cats.get(key, ()))
 
 
 _connection_row = operator.attrgetter(*CONNECTION_FIELDS)
 
 
-def _exchange_json(e: Exchange) -> dict[str, Any]:
+def _exchange_json(e: Exchange, cuts: list[str] | None = None) -> dict[str, Any]:
     return {
         "ts": iso(e.ts),
         "host": e.host,
@@ -227,6 +316,7 @@ def _exchange_json(e: Exchange) -> dict[str, Any]:
         "server_port": e.server_port,
         "app": e.app,
         "input": e.input_index,
+        "decode_cuts": cuts or [],
     }
 
 

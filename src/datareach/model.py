@@ -133,6 +133,12 @@ class Exchange:
     client_port: int | None = None
     #: Index of the Connection record (within its input) that carried the request, where known.
     flow: int | None = None
+    #: Personal data found in the request (:class:`datareach.detect.Finding`), set by the detect
+    #: stage where the request was read (parallel readers run it in their own processes);
+    #: None until it ran.
+    findings: list[Any] | None = None
+    #: What the detect stage's decoding limits cut in this request.
+    decode_cuts: list[str] | None = None
 
 
 #: Connection's fields, in order: the layout of a :class:`ConnectionBatch` row.

@@ -14,7 +14,7 @@ import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from datareach.model import InputError, ProgressCallback, Reader, Record
+from datareach.model import Exchange, InputError, ProgressCallback, Reader, Record
 
 FORMATS = ("pcap", "pcapng", "har")
 SNIFF_BYTES = 64 * 1024
@@ -36,11 +36,14 @@ def detect_format(path: Path) -> str | None:
 
 def read_input(path: Path, input_index: int, fmt: str | None = None,
                progress: ProgressCallback | None = None,
-               while_waiting: Callable[[], None] | None = None, keep_bodies: bool = True) -> Iterator[Record]:
+               while_waiting: Callable[[], None] | None = None, keep_bodies: bool = True,
+               on_request: Callable[[Exchange], None] | None = None) -> Iterator[Record]:
     """Yield the records of one input file, whatever its format.
 
     ``while_waiting`` is called once if the file is read by parallel processes, while they run.
     With ``keep_bodies=False`` HTTP requests from captures carry their body's size, not the body.
+    ``on_request`` is applied to every request where it is read (in the reader's own process
+    when the file is read in parallel), before it is yielded: the detect stage uses it.
     """
     from datareach.ingest import har, pcap
 
@@ -51,7 +54,8 @@ def read_input(path: Path, input_index: int, fmt: str | None = None,
         return
     reader: Reader
     if kind in ("pcap", "pcapng"):
-        reader = functools.partial(pcap.read_capture, while_waiting=while_waiting, keep_bodies=keep_bodies)
+        reader = functools.partial(pcap.read_capture, while_waiting=while_waiting, keep_bodies=keep_bodies,
+                                   on_request=on_request)
     elif kind == "har":
         reader = har.read_har
     else:
@@ -59,6 +63,9 @@ def read_input(path: Path, input_index: int, fmt: str | None = None,
                          "not the file name)", offset=0, fatal=True)
         return
     try:
-        yield from reader(path, input_index, progress)
+        for rec in reader(path, input_index, progress):
+            if on_request is not None and isinstance(rec, Exchange) and rec.findings is None:
+                on_request(rec)
+            yield rec
     except OSError as e:
         yield InputError(f"read error: {e.strerror or e}", fatal=True)

@@ -100,7 +100,7 @@ def _workers(requested: int | None, size: int) -> int:
 
 def read(path: Path, input_index: int, progress: ProgressCallback | None,
          workers: int | None = None, while_waiting: Callable[[], None] | None = None,
-         keep_bodies: bool = True) -> list[Record] | None:
+         keep_bodies: bool = True, on_request: Callable[[Exchange], None] | None = None) -> list[Record] | None:
     """The records of ``path`` read in parallel, or None when it should be read by one process.
 
     ``while_waiting`` is called once in this process after the readers have started (all
@@ -118,6 +118,8 @@ def read(path: Path, input_index: int, progress: ProgressCallback | None,
         return None
     ctx = multiprocessing.get_context("fork")
     done = ctx.Array("q", len(plan.bounds) - 1, lock=False)
+    global _on_request
+    _on_request = on_request  # inherited by the forked readers (a detector need not be pickled)
     try:
         with ProcessPoolExecutor(max_workers=len(plan.bounds) - 1, mp_context=ctx,
                                  initializer=_init, initargs=(done,)) as pool:
@@ -132,12 +134,15 @@ def read(path: Path, input_index: int, progress: ProgressCallback | None,
             results = [f.result() for f in futures]
     except pcap.Desync:
         return None
+    finally:
+        _on_request = None
     if progress is not None:
         progress(size)
     return _merge(results, input_index)
 
 
 _shared_done: Any = None
+_on_request: Callable[[Exchange], None] | None = None
 
 
 def _init(done: Any) -> None:
@@ -289,6 +294,8 @@ def _work(path: Path, input_index: int, plan: _Plan, index: int, keep_bodies: bo
         if isinstance(r, DnsAnswer):
             out.dns.append(_dns_tuple(r))
         elif isinstance(r, Exchange):
+            if _on_request is not None:
+                _on_request(r)
             out.exchanges.append(_ex_tuple(r))
         else:
             out.errors.append(_err_tuple(r))

@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 from datareach.ingest import pcapdroid
 from datareach.ingest.packets import SUPPORTED_LINKTYPES, PacketDecoder
-from datareach.model import InputError, ProgressCallback, Record
+from datareach.model import Exchange, InputError, ProgressCallback, Record
 
 CHUNK = 4 << 20
 #: Largest frame accepted whatever the header says (pcapng allows more, but no real link does).
@@ -87,7 +87,8 @@ class Desync(Exception):
 
 def read_capture(path: Path, input_index: int, progress: ProgressCallback | None = None,
                  workers: int | None = None, while_waiting: Callable[[], None] | None = None,
-                 keep_bodies: bool = True) -> Iterator[Record]:
+                 keep_bodies: bool = True,
+                 on_request: Callable[[Exchange], None] | None = None) -> Iterator[Record]:
     """Read a pcap or pcapng file (detected from its content) and yield its records.
 
     Large files are read by several processes at once (``workers``, default: one per core;
@@ -95,7 +96,7 @@ def read_capture(path: Path, input_index: int, progress: ProgressCallback | None
     """
     from datareach.ingest import parallel
 
-    records = parallel.read(path, input_index, progress, workers, while_waiting, keep_bodies)
+    records = parallel.read(path, input_index, progress, workers, while_waiting, keep_bodies, on_request)
     if records is not None:
         yield from records
         return

@@ -10,6 +10,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+#: Findings listed under the table; the JSON has them all.
+MAX_FINDINGS_SHOWN = 30
+
 
 def human_bytes(n: int) -> str:
     size = float(n)
@@ -46,6 +49,7 @@ def build_table(doc: dict[str, Any]) -> list[Table]:
         t.add_column("Received", justify="right")
         t.add_column("Conns", justify="right")
         t.add_column("Named by")
+        t.add_column("Data received", overflow="fold")
         groups: dict[str, list[dict[str, Any]]] = {}
         for d in dests:
             groups.setdefault(d.get("registrable_domain") or d["host"], []).append(d)
@@ -56,7 +60,7 @@ def build_table(doc: dict[str, Any]) -> list[Table]:
                     Text(domain, style="bold"), "", "",
                     human_bytes(sum(d["bytes_out"] for d in members)),
                     human_bytes(sum(d["bytes_in"] for d in members)),
-                    str(sum(d["connections"] for d in members)), "",
+                    str(sum(d["connections"] for d in members)), "", "",
                 )
                 indent = "  "
             else:
@@ -69,6 +73,7 @@ def build_table(doc: dict[str, Any]) -> list[Table]:
                     host, Text(_where(d)), Text(d.get("as_org") or "?"),
                     human_bytes(d["bytes_out"]), human_bytes(d["bytes_in"]),
                     str(d["connections"]), Text(d["name_source"]),
+                    Text(", ".join(d.get("data_types") or []), style="bold red"),
                 )
         tables.append(t)
     return tables
@@ -88,6 +93,18 @@ def render_table(doc: dict[str, Any], *, color: bool = False, width: int | None 
     ))
     for t in build_table(doc):
         console.print(t)
+    findings = doc.get("findings") or []
+    if findings:
+        console.print(Text(f"Personal data found in requests ({len(findings)}):", style="bold"))
+        for f in findings[:MAX_FINDINGS_SHOWN]:
+            chain = " > ".join(f["encoding"]) or f["location"]
+            shown = f.get("value", f["value_redacted"])
+            console.print(Text(
+                f"  {f['host']}: {f['data_type']} ({f['source']}, confidence {f['confidence']:.2f}) "
+                f"at {f['location']}: {chain} = {shown}"
+            ))
+        if len(findings) > MAX_FINDINGS_SHOWN:
+            console.print(Text(f"  ... and {len(findings) - MAX_FINDINGS_SHOWN} more: see --format json"))
     for inp in doc["inputs"]:
         for e in inp["errors"]:
             where = f" at offset {e['offset']}" if e.get("offset") is not None else ""
