@@ -68,6 +68,7 @@ import zstandard
 
 from datareach.detect import Profile, load_profile
 from datareach.model import Exchange
+from datareach.testing import protobuf
 
 SEED = 1_000_003
 T0 = 1_700_000_000.0
@@ -534,29 +535,7 @@ SINGLE_CARRIERS = frozenset({"header", "cookie", "path"})
 # --- carriers -----------------------------------------------------------------------------------
 
 
-def _varint(n: int) -> bytes:
-    n &= (1 << 64) - 1  # negative int64: two's complement, ten bytes
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def _pb(fields: list[tuple[int, Any]]) -> bytes:
-    """A protobuf message from (field number, int | str | bytes | nested field list)."""
-    out = bytearray()
-    for num, value in fields:
-        if isinstance(value, int):
-            out += _varint(num << 3) + _varint(value)
-        else:
-            raw = _pb(value) if isinstance(value, list) else value.encode() if isinstance(value, str) else value
-            out += _varint(num << 3 | 2) + _varint(len(raw)) + raw
-    return bytes(out)
+_pb = protobuf.message
 
 
 def _as_str(v: Any) -> str:

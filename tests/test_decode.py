@@ -6,7 +6,6 @@ import base64
 import gzip
 import json
 import random
-import struct
 import time
 import zlib
 from urllib.parse import quote
@@ -20,6 +19,7 @@ from hypothesis import strategies as st
 from datareach.detect.decode import decode_exchange
 from datareach.detect.types import Decoded, Layer, Limits
 from datareach.model import Exchange
+from datareach.testing import protobuf
 
 
 def make(url: str = "https://api.example.com/", headers: list[tuple[str, str]] | None = None,
@@ -62,33 +62,11 @@ def b64url(b: bytes) -> str:
 
 # protobuf wire format, written by hand (no schema, as in the wild)
 
-def varint(n: int) -> bytes:
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def pb_varint(field: int, n: int) -> bytes:
-    return varint(field << 3) + varint(n)
-
-
-def pb_bytes(field: int, b: bytes) -> bytes:
-    return varint(field << 3 | 2) + varint(len(b)) + b
-
-
-def pb_double(field: int, x: float) -> bytes:
-    return varint(field << 3 | 1) + struct.pack("<d", x)
-
-
-def pb_float(field: int, x: float) -> bytes:
-    return varint(field << 3 | 5) + struct.pack("<f", x)
+varint = protobuf.varint
+pb_varint = protobuf.field_varint
+pb_bytes = protobuf.field_bytes
+pb_double = protobuf.field_double
+pb_float = protobuf.field_float
 
 
 JWT_PAYLOAD = {"sub": "user-829301", "email": "tester@example.org", "iat": 1700000000}
