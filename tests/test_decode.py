@@ -547,3 +547,15 @@ def test_tight_limits_never_raise() -> None:
         for coding in (None, "gzip"):
             check(decode_exchange(body_ex(blob, "application/json", coding,
                                           [("Authorization", "Bearer " + JWT)]), lims), lims)
+
+
+def test_protobuf_key_value_messages_give_the_value_its_key() -> None:
+    # Firebase-style event parameter: {1: name, 2: string value}, and {1: name, 3: int value}
+    param = pb_bytes(1, b"gaid") + pb_bytes(2, b"38400000-8cf0-11bd-b23e-10b96e40000d")
+    counter = pb_bytes(1, b"session_count") + pb_varint(3, 42)
+    body = pb_bytes(2, param) + pb_bytes(2, counter)
+    d = decode_exchange(body_ex(body, "application/x-protobuf"))
+    by_value = {layer.value: layer for layer in d.layers}
+    assert by_value[b"38400000-8cf0-11bd-b23e-10b96e40000d"].key == "gaid"
+    assert by_value[b"42"].key == "session_count"
+    assert by_value[b"gaid"].key is None  # a name is not its own key

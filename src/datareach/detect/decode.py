@@ -103,6 +103,8 @@ _CT_PARAM = re.compile(r';\s*([A-Za-z0-9_*.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^
 _URLSAFE_TO_STD = bytes.maketrans(b"-_", b"+/")
 _WS = b" \t\r\n"
 _NOT_JSON: Final = object()
+#: A protobuf string that looks like a field name (the key of the value in the next field).
+_PB_NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_.-]{1,40}\Z")
 #: Deepest protobuf nesting tried (each level is a length-delimited field parsed as a message).
 _PB_MAX_NESTING = 24
 #: Field numbers above this make an unannounced binary blob implausible as protobuf.
@@ -1027,6 +1029,10 @@ class _Run:
         return True
 
     def pb_emit(self, loc: str, chain: tuple[str, ...], fields: list[_PbField], prefix: str) -> None:
+        # Without a schema, field names are unknown; but key/value messages (analytics event
+        # parameters, user properties: {1: "gaid", 2: value}) carry the name as a sibling
+        # string just before the value, which then serves as the value's key.
+        key: str | None = None
         for num, wt, v in fields:
             if self.stopped:
                 return
@@ -1035,20 +1041,23 @@ class _Run:
             if not self.take_item(chain, label):
                 return
             c = (*chain, label)
+            name, key = key, None
             if wt == 0:
-                self.emit(loc, c, None, _varint_text(v))
+                self.emit(loc, c, name, _varint_text(v))
             elif wt == 1:
-                self.emit(loc, c, None, _fixed64(v))
+                self.emit(loc, c, name, _fixed64(v))
             elif wt == 5:
-                self.emit(loc, c, None, _fixed32(v))
+                self.emit(loc, c, name, _fixed32(v))
             else:
                 kind, payload, sub = v
                 if kind == "m" and sub is not None:
                     self.pb_emit(loc, chain, sub, path + ".")
                 elif payload:
-                    kept = self.emit(loc, c, None, payload)
+                    kept = self.emit(loc, c, name, payload)
+                    if name is None and _PB_NAME.match(payload):
+                        key = payload.decode("ascii")
                     if kept:
-                        self.expand(loc, c, None, kept, no_pb=True)
+                        self.expand(loc, c, name, kept, no_pb=True)
 
 
 def _b64decode(s: bytes) -> bytes | None:
