@@ -79,3 +79,30 @@ def test_table_lists_findings(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "Personal data found in requests" in out and "sha256" in out
     assert "6f1c2a9be4d07a35" not in out
+
+
+def test_leak_in_a_har_entry(tmp_path: Path) -> None:
+    import base64
+    import gzip
+    import hashlib
+
+    digest = hashlib.sha256(b"tester.weatherapp@example.org").hexdigest()
+    body = gzip.compress(json.dumps({"user": {"eh": digest}, "n": 1}).encode())
+    har = {"log": {"version": "1.2", "creator": {"name": "test", "version": "1"}, "entries": [{
+        "startedDateTime": "2026-01-02T03:04:05.000Z", "time": 12,
+        "request": {"method": "POST", "url": "https://sdk.example.com/v1/track", "httpVersion": "HTTP/1.1",
+                    "headers": [{"name": "Content-Encoding", "value": "gzip"},
+                                {"name": "Content-Type", "value": "application/json"}],
+                    "queryString": [], "cookies": [], "headersSize": -1, "bodySize": len(body),
+                    "postData": {"mimeType": "application/json", "encoding": "base64",
+                                 "text": base64.b64encode(body).decode()}},
+        "response": {"status": 200, "statusText": "OK", "httpVersion": "HTTP/1.1", "headers": [], "cookies": [],
+                     "content": {"size": 2, "mimeType": "application/json"}, "redirectURL": "",
+                     "headersSize": -1, "bodySize": 2},
+        "cache": {}, "timings": {"send": 0, "wait": 10, "receive": 2}}]}}
+    path = tmp_path / "leak.har"
+    path.write_text(json.dumps(har))
+    doc = datareach.audit([path], profile=PROFILE).to_dict()
+    [f] = [f for f in findings(doc) if f["data_type"] == "email"]
+    assert f["encoding"] == ["body(gzip)", "json $.user.eh", "sha256(lower(email))"]
+    assert "sent_in_cleartext" not in f["categories"]  # https

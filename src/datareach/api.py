@@ -160,9 +160,6 @@ def audit(
 
         prof = load_profile(Path(profile)) if isinstance(profile, str | os.PathLike) else profile
         detector = Detector(prof, engine=engine)
-    found: list[tuple[Exchange, Any]] = []  # (request, finding)
-    cuts: dict[int, list[str]] = {}
-
     def on_request(ex: Exchange) -> None:
         # runs where the request is read (a parallel reader's own process), so that the
         # detectors use every core and request bodies need not travel between processes
@@ -171,6 +168,7 @@ def audit(
         if not keep_bodies and ex.request_body:
             ex.request_body_size = len(ex.request_body)
             ex.request_body = b""
+
     reports: list[InputReport] = []
     conns: list[tuple[Any, ...]] = []
     answers: list[DnsAnswer] = []
@@ -211,9 +209,6 @@ def audit(
                 elif isinstance(rec, DnsAnswer):
                     answers.append(rec)
                 elif isinstance(rec, Exchange):
-                    found.extend((rec, f) for f in rec.findings or ())
-                    if rec.decode_cuts:
-                        cuts[id(rec)] = rec.decode_cuts
                     exchanges.append(rec)
                 else:
                     rep.errors.append(rec)
@@ -235,7 +230,8 @@ def audit(
     sources = [s.to_json() for s in geo.sources()] + [psl_source().to_json()]
     ordered = sorted(exchanges, key=lambda e: e.ts)
     position = {id(e): i for i, e in enumerate(ordered)}
-    exchange_docs = [_exchange_json(e, cuts.get(id(e))) for e in ordered]
+    exchange_docs = [_exchange_json(e) for e in ordered]
+    found = [(ex, f) for ex in ordered for f in ex.findings or ()]
     if not reveal:  # the requests' own URLs would show what the findings redact
         from datareach.detect.profile import redact_url
 
@@ -300,7 +296,7 @@ def _attach_data_types(destinations: list[dict[str, Any]], findings: list[dict[s
 _connection_row = operator.attrgetter(*CONNECTION_FIELDS)
 
 
-def _exchange_json(e: Exchange, cuts: list[str] | None = None) -> dict[str, Any]:
+def _exchange_json(e: Exchange) -> dict[str, Any]:
     return {
         "ts": iso(e.ts),
         "host": e.host,
@@ -316,7 +312,7 @@ def _exchange_json(e: Exchange, cuts: list[str] | None = None) -> dict[str, Any]
         "server_port": e.server_port,
         "app": e.app,
         "input": e.input_index,
-        "decode_cuts": cuts or [],
+        "decode_cuts": e.decode_cuts or [],
     }
 
 
