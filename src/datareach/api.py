@@ -217,9 +217,11 @@ def audit(
             digests.append((rep, helper.submit(_sha256, path)))
         geo = prepared[0] if prepared else prepare(user_geo)
         from datareach.resolve.destinations import build_destinations
-        from datareach.resolve.tables import connections_table, dns_table
+        from datareach.resolve.naming import DnsIndex
+        from datareach.resolve.tables import connections_table
 
-        destinations = build_destinations(connections_table(conns), dns_table(answers), geo)
+        dns = DnsIndex((a.ts, a.qname, a.address, a.cname_chain, a.input_index) for a in answers)
+        destinations = build_destinations(connections_table(conns), dns, geo)
         for rep, digest in digests:
             try:
                 rep.sha256, rep.size = digest.result()

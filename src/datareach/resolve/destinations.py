@@ -19,11 +19,10 @@ from datareach.resolve.naming import NAME_SOURCES, DnsIndex, name_connections
 from datareach.timestamps import iso
 
 
-def build_destinations(conns: pa.Table, dns: pa.Table, geo: GeoResolver) -> list[dict[str, Any]]:
+def build_destinations(conns: pa.Table, index: DnsIndex, geo: GeoResolver) -> list[dict[str, Any]]:
     """One JSON-ready record per (app, host), most sent first within each app."""
     if conns.num_rows == 0:
         return []
-    index = DnsIndex(dns)
     t = name_connections(conns, index)
     t = t.set_column(t.schema.get_field_index("app"), "app", pc.fill_null(t.column("app"), ""))
     t = t.append_column("rank", pc.index_in(t.column("name_source"), value_set=pa.array(NAME_SOURCES)))

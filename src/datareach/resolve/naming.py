@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -40,27 +41,29 @@ DNS_SCHEMA = pa.schema(
 class DnsIndex:
     """The DNS answers of an audit, indexed for the questions naming asks."""
 
-    def __init__(self, dns: pa.Table) -> None:
+    def __init__(self, answers: Iterable[tuple[float, str, str, Sequence[str], int]]) -> None:
+        """``answers``: (ts, qname, address, cname_chain, input_index) of each DNS answer."""
         by_key: dict[tuple[int, str], list[tuple[float, str]]] = defaultdict(list)
         self.chains: dict[str, list[str]] = {}
-        if dns.num_rows:
-            for ts, qname, addr, chain, idx in zip(
-                dns.column("ts").to_pylist(),
-                dns.column("qname").to_pylist(),
-                dns.column("address").to_pylist(),
-                dns.column("cname_chain").to_pylist(),
-                dns.column("input_index").to_pylist(),
-                strict=True,
-            ):
-                by_key[(idx, addr)].append((ts, qname))
-                if chain and len(chain) > 1:
-                    self.chains[qname] = chain
+        for ts, qname, addr, chain, idx in answers:
+            by_key[(idx, addr)].append((ts, qname))
+            if len(chain) > 1:
+                self.chains[qname] = list(chain)
         self.times: dict[tuple[int, str], list[float]] = {}
         self.answers: dict[tuple[int, str], list[tuple[float, str]]] = {}
         for key, rows in by_key.items():
             rows.sort()
             self.answers[key] = rows
             self.times[key] = [r[0] for r in rows]
+
+    @classmethod
+    def from_table(cls, dns: pa.Table) -> DnsIndex:
+        """From a table in :data:`DNS_SCHEMA` (e.g. a Zeek dns.log read as columns)."""
+        return cls(zip(
+            dns.column("ts").to_pylist(), dns.column("qname").to_pylist(), dns.column("address").to_pylist(),
+            (c or () for c in dns.column("cname_chain").to_pylist()), dns.column("input_index").to_pylist(),
+            strict=True,
+        ))
 
     def latest_before(self, input_index: int, address: str, ts: float) -> str | None:
         """The name of the most recent answer for ``address`` before ``ts`` in that input."""

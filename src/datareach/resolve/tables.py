@@ -7,8 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from datareach.model import CONNECTION_FIELDS, DnsAnswer
-from datareach.resolve.naming import DNS_SCHEMA
+from datareach.model import CONNECTION_FIELDS
 
 CONNECTION_SCHEMA = pa.schema(
     [
@@ -40,16 +39,3 @@ def connections_table(rows: Sequence[tuple[Any, ...]]) -> pa.Table:
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in CONNECTION_FIELDS]
     by_name = dict(zip(CONNECTION_FIELDS, columns, strict=True))
     return pa.table([pa.array(by_name[f.name], f.type) for f in CONNECTION_SCHEMA], schema=CONNECTION_SCHEMA)
-
-
-def dns_table(answers: Sequence[DnsAnswer]) -> pa.Table:
-    return pa.table(
-        {
-            "ts": [a.ts for a in answers],
-            "qname": [a.qname for a in answers],
-            "address": [a.address for a in answers],
-            "cname_chain": [list(a.cname_chain) for a in answers],
-            "input_index": [a.input_index for a in answers],
-        },
-        schema=DNS_SCHEMA,
-    )
