@@ -27,6 +27,7 @@ import multiprocessing
 import operator
 import os
 import struct
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -119,7 +120,10 @@ def read(path: Path, input_index: int, progress: ProgressCallback | None,
     ctx = multiprocessing.get_context("fork")
     done = ctx.Array("q", len(plan.bounds) - 1, lock=False)
     global _on_request
-    _on_request = on_request  # inherited by the forked readers (a detector need not be pickled)
+    # one parallel read at a time in a process: the hook is handed to the forked readers
+    # through a module global (a detector need not be pickled), and they use every core anyway
+    _one_at_a_time.acquire()
+    _on_request = on_request
     try:
         with ProcessPoolExecutor(max_workers=len(plan.bounds) - 1, mp_context=ctx,
                                  initializer=_init, initargs=(done,)) as pool:
@@ -136,12 +140,14 @@ def read(path: Path, input_index: int, progress: ProgressCallback | None,
         return None
     finally:
         _on_request = None
+        _one_at_a_time.release()
     if progress is not None:
         progress(size)
     return _merge(results, input_index)
 
 
 _shared_done: Any = None
+_one_at_a_time = threading.Lock()
 _on_request: Callable[[Exchange], None] | None = None
 
 
