@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, TypeAlias
 
 Transport = Literal["tcp", "udp"]
-NameSource = Literal["sni", "quic", "http", "dns", "ip"]
 
 
 @dataclass(slots=True)

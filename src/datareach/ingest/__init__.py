@@ -16,7 +16,6 @@ from pathlib import Path
 
 from datareach.model import Exchange, InputError, ProgressCallback, Reader, Record
 
-FORMATS = ("pcap", "pcapng", "har")
 SNIFF_BYTES = 64 * 1024
 
 

@@ -173,7 +173,6 @@ class _Header:
     browser: str = ""
     pages: dict[str, str] = field(default_factory=dict)
     has_log: bool = False
-    entries_found: bool = False
     problem: InputError | None = None
 
 
@@ -202,7 +201,6 @@ def _read_header(reader: _CountingReader, backend: str) -> _Header:
                 return hdr
         elif prefix == "log.entries":
             if event == "start_array":
-                hdr.entries_found = True
                 return hdr
             hdr.problem = InputError("log.entries is not a list", json_path="$.log.entries", fatal=True)
             return hdr

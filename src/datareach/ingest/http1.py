@@ -40,8 +40,6 @@ class ParsedRequest:
     headers: list[tuple[str, str]]
     body: bytes = b""
     body_truncated: bool = False
-    #: stream offset of the first byte of the request (to find its packet's time)
-    stream_offset: int = 0
     complete: bool = True
 
     def header(self, name: str) -> str | None:
@@ -152,11 +150,10 @@ def _is_chunked(headers: list[tuple[str, str]]) -> bool:
 class RequestStream:
     """Parses the client side of an HTTP/1.x connection."""
 
-    __slots__ = ("_body", "_body_left", "_buf", "_chunked", "_consumed", "_cur", "body_cap", "broken")
+    __slots__ = ("_body", "_body_left", "_buf", "_chunked", "_cur", "body_cap", "broken")
 
     def __init__(self, body_cap: int = DEFAULT_BODY_CAP) -> None:
         self._buf = bytearray()
-        self._consumed = 0  # stream offset of _buf[0]
         self._cur: ParsedRequest | None = None
         self._body_left = 0
         self._body = bytearray()
@@ -196,7 +193,6 @@ class RequestStream:
                     target=first[1].decode("latin-1"),
                     version=version,
                     headers=headers,
-                    stream_offset=self._consumed + pos,
                 )
                 pos = end + 4
                 if _is_chunked(headers):
@@ -238,7 +234,6 @@ class RequestStream:
             self._cur = None
         if pos:
             del buf[:pos]
-            self._consumed += pos
         return out
 
     def flush(self) -> ParsedRequest | None:

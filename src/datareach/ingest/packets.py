@@ -23,7 +23,6 @@ from datareach.model import ConnectionBatch, DnsAnswer, Exchange, Record
 LINKTYPE_NULL: Final = 0
 LINKTYPE_ETHERNET: Final = 1
 LINKTYPE_RAW: Final = 101
-LINKTYPE_RAW_ALT: Final = (12, 14)  # DLT_RAW as some systems wrote it
 LINKTYPE_LOOP: Final = 108
 LINKTYPE_LINUX_SLL: Final = 113
 LINKTYPE_IPV4: Final = 228
@@ -36,7 +35,6 @@ SUPPORTED_LINKTYPES: Final = frozenset({1, *LINK_OFFSETS})
 ETH_IPV4: Final = 0x0800
 ETH_IPV6: Final = 0x86DD
 VLAN_TYPES: Final = frozenset({0x8100, 0x88A8, 0x9100})
-BSD_AF_INET6: Final = frozenset({24, 28, 30})
 IPV6_EXT_HEADERS: Final = frozenset({0, 43, 60, 51})
 
 # Connection inspection states
@@ -44,7 +42,6 @@ UNDECIDED: Final = 0
 TLS: Final = 1
 HTTP: Final = 2
 DNS_TCP: Final = 3
-QUIC: Final = 4
 DONE: Final = 9
 
 #: Ports whose owner is the server when the first packet seen is not a SYN.
@@ -213,7 +210,6 @@ class PacketDecoder:
         self._followed: list[Flow] = []
         self.connection_rows: list[tuple[Any, ...]] = []
         self._dns_parsed: dict[bytes, list[tuple[str, str, str, int, tuple[str, ...]]]] = {}
-        self.non_ip = 0
         self.malformed = 0
         self.cut = 0
 
@@ -234,18 +230,15 @@ class PacketDecoder:
                     ip += 4
                 v6 = et == ETH_IPV6
                 if not v6 and et != ETH_IPV4:
-                    self.non_ip += 1
                     return
             else:
                 off = LINK_OFFSETS.get(linktype)
                 if off is None:
-                    self.non_ip += 1
                     return
                 ip = off
                 ver = data[ip] >> 4
                 v6 = ver == 6
                 if not v6 and ver != 4:
-                    self.non_ip += 1
                     return
             # the connection's counters alone, when nothing is left to inspect (or the packet is
             # a bare ACK, which has nothing to inspect)

@@ -186,32 +186,42 @@ def _plan(path: Path, size: int, n: int) -> _Plan | None:
     return None
 
 
+def _chain_start(f: Any, nominal: int, step: int, record_end: Callable[[bytes, int], int | None]) -> int | None:
+    """The first offset at or after ``nominal`` (in steps of ``step``) where :data:`CHAIN`
+    records in a row make sense; ``record_end(buf, q)`` is the end of a sensible record at
+    ``q``, or None."""
+    f.seek(nominal)
+    buf = f.read(SEARCH_WINDOW)
+    for p in range(0, len(buf), step):
+        q = p
+        for _ in range(CHAIN):
+            nxt = record_end(buf, q)
+            if nxt is None:
+                break
+            q = nxt
+        else:
+            return nominal + p
+    return None
+
+
 def _pcap_boundary(f: Any, nominal: int, unpack: Any, limit: int, first_ts: int, frac_max: int) -> int | None:
-    """The first offset at or after ``nominal`` where :data:`CHAIN` records in a row make sense.
+    """A record boundary at or after ``nominal``.
 
     A record makes sense when its lengths fit the snapshot length, it holds at least a minimal
     frame, its sub-second part is in range, and its time is within a year of the first record's
     (zero-filled payloads would otherwise pass for empty records).
     """
-    f.seek(nominal)
-    buf = f.read(SEARCH_WINDOW)
-    n = len(buf)
-    for p in range(0, n - 16 * CHAIN):
-        q = p
-        ok = True
-        for _ in range(CHAIN):
-            if q + 16 > n:
-                ok = False
-                break
-            sec, frac, caplen, origlen = unpack(buf, q)
-            if (caplen < 20 or caplen > limit or caplen > origlen or origlen > 1 << 18
-                    or frac >= frac_max or abs(sec - first_ts) > 366 * 86400):
-                ok = False
-                break
-            q += 16 + caplen
-        if ok:
-            return nominal + p
-    return None
+
+    def record_end(buf: bytes, q: int) -> int | None:
+        if q + 16 > len(buf):
+            return None
+        sec, frac, caplen, origlen = unpack(buf, q)
+        if (caplen < 20 or caplen > limit or caplen > origlen or origlen > 1 << 18
+                or frac >= frac_max or abs(sec - first_ts) > 366 * 86400):
+            return None
+        return int(q + 16 + caplen)
+
+    return _chain_start(f, nominal, 1, record_end)
 
 
 def _pcapng_plan(f: Any, head: bytes, size: int, n: int) -> _Plan | None:
@@ -227,7 +237,7 @@ def _pcapng_plan(f: Any, head: bytes, size: int, n: int) -> _Plan | None:
             return None
         if btype == pcap.BLOCK_IDB:
             linktype, _res, snaplen = struct.unpack_from(endian + "HHI", head, pos + 8)
-            itf = pcap._Interface(linktype, snaplen, pos)
+            itf = pcap._Interface(linktype, snaplen)
             pcap._idb_options(itf, head[pos + 8 : pos + blen - 4], endian)
             interfaces.append((itf.linktype, itf.snaplen, itf.scale, itf.tsoffset))
         elif btype != pcap.SHB_TYPE and btype != 4:  # name resolution blocks may come first too
@@ -244,27 +254,20 @@ def _pcapng_plan(f: Any, head: bytes, size: int, n: int) -> _Plan | None:
 
 
 def _pcapng_boundary(f: Any, nominal: int, hdr: struct.Struct) -> int | None:
-    nominal &= ~3  # blocks are 32-bit aligned
-    f.seek(nominal)
-    buf = f.read(SEARCH_WINDOW)
-    n = len(buf)
+    """A block boundary at or after ``nominal``: packet or statistics blocks whose leading and
+    trailing lengths agree (blocks are 32-bit aligned)."""
     u32 = struct.Struct(hdr.format[0] + "I").unpack_from
-    for p in range(0, n - 12 * CHAIN, 4):
-        q = p
-        ok = True
-        for _ in range(CHAIN):
-            if q + 12 > n:
-                ok = False
-                break
-            btype, blen = hdr.unpack_from(buf, q)
-            if (btype not in (pcap.BLOCK_EPB, pcap.BLOCK_SPB, 5) or blen < 12 or blen & 3
-                    or q + blen > n or u32(buf, q + blen - 4)[0] != blen):
-                ok = False
-                break
-            q += blen
-        if ok:
-            return nominal + p
-    return None
+
+    def record_end(buf: bytes, q: int) -> int | None:
+        if q + 12 > len(buf):
+            return None
+        btype, blen = hdr.unpack_from(buf, q)
+        if (btype not in (pcap.BLOCK_EPB, pcap.BLOCK_SPB, 5) or blen < 12 or blen & 3
+                or q + blen > len(buf) or u32(buf, q + blen - 4)[0] != blen):
+            return None
+        return int(q + blen)
+
+    return _chain_start(f, nominal & ~3, 4, record_end)
 
 
 def _work(path: Path, input_index: int, plan: _Plan, index: int, keep_bodies: bool = True) -> _Result:
@@ -286,7 +289,7 @@ def _work(path: Path, input_index: int, plan: _Plan, index: int, keep_bodies: bo
         else:
             ifaces = []
             for linktype, snaplen, scale, tsoffset in plan.interfaces:
-                itf = pcap._Interface(linktype, snaplen, 0)
+                itf = pcap._Interface(linktype, snaplen)
                 itf.scale, itf.tsoffset = scale, tsoffset
                 ifaces.append(itf)
             reader = pcap._pcapng(src, dec, section=(plan.endian, ifaces), stop=None if last else stop)

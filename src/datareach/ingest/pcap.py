@@ -260,15 +260,13 @@ def _pcap_resync(src: _Source, pos: int, unpack: object, limit: int, ts: int) ->
 
 
 class _Interface:
-    __slots__ = ("linktype", "offset", "scale", "snaplen", "tsoffset", "warned")
+    __slots__ = ("linktype", "scale", "snaplen", "tsoffset")
 
-    def __init__(self, linktype: int, snaplen: int, offset: int) -> None:
+    def __init__(self, linktype: int, snaplen: int) -> None:
         self.linktype = linktype
         self.snaplen = snaplen
         self.scale = 1e-6
         self.tsoffset = 0
-        self.offset = offset
-        self.warned = False
 
 
 def _idb_options(iface: _Interface, body: bytes, endian: str) -> None:
@@ -346,7 +344,7 @@ def _pcapng(src: _Source, dec: PacketDecoder, section: tuple[str, list[_Interfac
                     packet(((hi << 32) | lo) * itf.scale + itf.tsoffset, frame, lt)
             elif btype == BLOCK_IDB:
                 linktype, _res, snaplen = struct.unpack_from(endian + "HHI", buf, pos + 8)
-                itf = _Interface(linktype, snaplen, src.base + pos)
+                itf = _Interface(linktype, snaplen)
                 _idb_options(itf, buf[pos + 8 : end - 4], endian)
                 ifaces.append(itf)
                 if linktype not in SUPPORTED_LINKTYPES:
