@@ -27,17 +27,6 @@ NAME_SOURCES = ("sni", "quic", "http", "dns", "ip")
 #: capture clocks and per-interface timestamps are not perfectly ordered.
 DNS_CLOCK_SLACK = 1.0
 
-DNS_SCHEMA = pa.schema(
-    [
-        ("ts", pa.float64()),
-        ("qname", pa.string()),
-        ("address", pa.string()),
-        ("cname_chain", pa.list_(pa.string())),
-        ("input_index", pa.int32()),
-    ]
-)
-
-
 class DnsIndex:
     """The DNS answers of an audit, indexed for the questions naming asks."""
 
@@ -55,15 +44,6 @@ class DnsIndex:
             rows.sort()
             self.answers[key] = rows
             self.times[key] = [r[0] for r in rows]
-
-    @classmethod
-    def from_table(cls, dns: pa.Table) -> DnsIndex:
-        """From a table in :data:`DNS_SCHEMA` (e.g. a Zeek dns.log read as columns)."""
-        return cls(zip(
-            dns.column("ts").to_pylist(), dns.column("qname").to_pylist(), dns.column("address").to_pylist(),
-            (c or () for c in dns.column("cname_chain").to_pylist()), dns.column("input_index").to_pylist(),
-            strict=True,
-        ))
 
     def latest_before(self, input_index: int, address: str, ts: float) -> str | None:
         """The name of the most recent answer for ``address`` before ``ts`` in that input."""
