@@ -1,0 +1,318 @@
+"""The compiled knowledge base: the curated TOML files plus the user's imports, as look-up tables.
+
+:func:`knowledge_base` returns the process-wide :class:`KnowledgeBase`. The first run compiles
+the TOML files (:mod:`.load`) and the imported datasets (:mod:`.store`) into plain dicts and
+keeps them, marshalled, in the user's cache directory (:mod:`datareach.cache`); later runs load
+that file in a few milliseconds. The cache key is every source file's path, size and mtime, so
+editing a file or importing a dataset recompiles.
+
+Conflicts between curated and imported records: curated records win (a domain the curated KB
+gives to one owner keeps that owner), unless the dataset was imported with ``prefer``; the
+number of domains each import lost or won is reported by ``kb status``.
+"""
+
+from __future__ import annotations
+
+import marshal
+import re
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from datareach import cache
+from datareach.kb.load import KBError, RawKB, data_files, is_domain, read_kb
+
+__all__ = ["DATA_DIR", "KnowledgeBase", "knowledge_base", "reset"]
+
+DATA_DIR = Path(__file__).parent / "data"
+_FORMAT = 3  # bump when the compiled layout changes
+_LEGAL_SUFFIX = re.compile(
+    r"\b(inc|incorporated|ltd|limited|llc|l\.l\.c|corp|corporation|co|company|gmbh|ag|sa|s\.a|sas|bv|b\.v|nv|n\.v|plc|"
+    r"pte|pty|ab|oy|as|spa|srl|kk|group|holdings?|technology|technologies)\b\.?"
+)
+
+
+def name_key(name: str) -> str:
+    """A company name reduced for matching: case, punctuation and legal suffixes dropped."""
+    s = _LEGAL_SUFFIX.sub(" ", name.casefold())
+    return " ".join(re.sub(r"[^\w]+", " ", s).split())
+
+
+class KnowledgeBase:
+    """Look-ups over the compiled knowledge base. Build with :func:`knowledge_base`."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.entities: dict[str, dict[str, Any]] = data["entities"]
+        self.domains: dict[str, str] = data["domains"]
+        self.domain_origin: dict[str, str] = data["domain_origin"]
+        self.as_numbers: dict[int, str] = data["as_numbers"]
+        self.as_names: dict[str, str] = data["as_names"]
+        self.jurisdictions: dict[str, dict[str, Any]] = data["jurisdictions"]
+        self.lists: dict[str, dict[str, Any]] = data["lists"]
+        self.sources: dict[str, dict[str, Any]] = data["sources"]
+        self.imports: list[dict[str, Any]] = data["imports"]
+        self.meta: dict[str, Any] = data["meta"]
+        self.mmdb_paths: list[str] = data["mmdb_paths"]
+        # the longest name in the table bounds how many labels a look-up tries
+        self._max_labels: int = data["max_labels"]
+
+    def owner_of_name(self, host: str) -> tuple[str, str] | None:
+        """(entity id, the KB domain that matched) for a host name, most specific first."""
+        domains = self.domains
+        hit = domains.get(host)
+        if hit is not None:
+            return hit, host
+        labels = host.split(".")
+        n = len(labels)
+        for i in range(max(1, n - self._max_labels), n - 1):
+            suffix = ".".join(labels[i:])
+            hit = domains.get(suffix)
+            if hit is not None:
+                return hit, suffix
+        return None
+
+    def owner_of_as(self, asn: int | None, as_org: str | None) -> tuple[str, str] | None:
+        """(entity id, "AS<n>" or the AS organisation name) for a server's autonomous system."""
+        if asn is not None:
+            hit = self.as_numbers.get(asn)
+            if hit is not None:
+                return hit, f"AS{asn}"
+        if as_org:
+            hit = self.as_names.get(as_org.casefold())
+            if hit is not None:
+                return hit, as_org
+        return None
+
+    def source_urls(self, ids: Iterable[str]) -> list[str]:
+        return [self.sources[s]["url"] for s in ids if s in self.sources]
+
+    def counts(self) -> dict[str, int]:
+        return dict(self.meta["counts"])
+
+
+def _compile(raw: RawKB, imports: Sequence[Any]) -> dict[str, Any]:
+    """Plain, marshal-able dicts from checked records and imported datasets."""
+    entities: dict[str, dict[str, Any]] = {}
+    domains: dict[str, str] = {}
+    origin: dict[str, str] = {}
+    for eid, rec in raw.entities.items():
+        entities[eid] = {
+            "id": eid,
+            "name": rec["name"],
+            "aliases": list(rec.get("aliases", [])),
+            "kind": rec.get("kind", "company"),
+            "hq": rec["hq"],
+            "incorporated": rec.get("incorporated"),
+            "operates_in": list(rec.get("operates_in", [])),
+            "roles": list(rec.get("roles", [])),
+            "parents": [
+                {
+                    "entity": p["entity"], "share": float(p["share"]) if "share" in p else None,
+                    "control": p["control"], "since": p.get("since"), "until": p.get("until"),
+                    "sources": list(p["sources"]), "note": p.get("note"),
+                }
+                for p in rec.get("parent", [])
+            ],
+            "listings": [
+                {"list": li["list"], "since": li.get("since"), "until": li.get("until"),
+                 "sources": list(li["sources"]), "note": li.get("note")}
+                for li in rec.get("listing", [])
+            ],
+            "sources": list(rec["sources"]),
+            "as_of": rec["as_of"],
+            "unverified": rec.get("unverified"),
+            "origin": "curated",
+        }
+        for d in rec.get("domains", []):
+            domains[d] = eid
+            origin[d] = "curated"
+    as_numbers: dict[int, str] = {}
+    as_names: dict[str, str] = {}
+    for a in raw.autonomous_systems:
+        for n in a.get("numbers", []):
+            as_numbers[n] = a["entity"]
+        for name in a.get("names", []):
+            as_names[name.casefold()] = a["entity"]
+        entities[a["entity"]].setdefault("as_sources", []).extend(a["sources"])
+
+    by_name: dict[str, str] = {}
+    for eid, e in entities.items():
+        for n in [e["name"], *e["aliases"]]:
+            by_name.setdefault(name_key(n), eid)
+    sources = dict(raw.sources)
+    import_docs: list[dict[str, Any]] = []
+    mmdb_paths: list[str] = []
+    for ds in imports:
+        sid = f"import-{ds.id}"
+        sources[sid] = {
+            "url": f"file:{ds.file}", "title": f"{ds.kind} dataset imported by the user ({ds.file})",
+            "seen": ds.imported_at[:10], "licence": ds.licence_note, "note": f"sha256 {ds.sha256}",
+        }
+        won = lost = added = 0
+        local: dict[str, str] = {}
+        pending_parents: list[tuple[str, str]] = []
+        for item in ds.entities:
+            name = str(item.get("name") or "")
+            eid = item.get("entity_id") if item.get("entity_id") in entities else None
+            if eid is None:
+                eid = by_name.get(name_key(name)) or local.get(name_key(name))
+            if eid is None:
+                slug = re.sub(r"[^a-z0-9]+", "-", name.casefold()).strip("-")[:40] or "entity"
+                eid = f"import-{ds.id}-{slug}"
+                n = 2
+                while eid in entities:
+                    eid, n = f"import-{ds.id}-{slug}-{n}", n + 1
+                country = item.get("country")
+                entities[eid] = {
+                    "id": eid, "name": name or eid, "aliases": list(item.get("aliases") or []), "kind": "company",
+                    "hq": country if isinstance(country, str) and len(country) == 2 else None,
+                    "incorporated": None, "operates_in": [], "roles": [], "parents": [], "listings": [],
+                    "sources": [sid], "as_of": (ds.dataset_date or ds.imported_at[:10]), "unverified":
+                    "from an imported dataset: owner country and parents as the dataset gives them",
+                    "origin": f"import:{ds.id}",
+                }
+                local[name_key(name)] = eid
+                for alias in item.get("aliases") or []:
+                    local.setdefault(name_key(str(alias)), eid)
+                added += 1
+            if item.get("parent"):
+                pending_parents.append((eid, str(item["parent"])))
+            for d in item.get("domains") or []:
+                if not is_domain(d):
+                    continue
+                current = domains.get(d)
+                if current is None or (ds.prefer and current != eid):
+                    if current is not None:
+                        won += 1
+                    domains[d] = eid
+                    origin[d] = f"import:{ds.id}"
+                elif current != eid:
+                    lost += 1
+        for eid, parent_name in pending_parents:
+            pid = local.get(name_key(parent_name)) or by_name.get(name_key(parent_name))
+            if pid and pid != eid and entities[eid]["origin"] != "curated" and not entities[eid]["parents"]:
+                entities[eid]["parents"].append({
+                    "entity": pid, "share": None, "control": "controlling", "since": None, "until": None,
+                    "sources": [sid], "note": "parent as named by the imported dataset",
+                })
+        if ds.mmdb:
+            mmdb_paths.append(str(ds.mmdb_path))
+        import_docs.append({
+            "id": ds.id, "kind": ds.kind, "file": ds.file, "sha256": ds.sha256, "imported_at": ds.imported_at,
+            "dataset_date": ds.dataset_date, "licence_note": ds.licence_note, "prefer": ds.prefer,
+            "entities_added": added, "domains_lost_to_curated": lost, "domains_won_over_curated": won,
+            "counts": dict(ds.counts),
+        })
+    _break_import_cycles(entities)
+    curated_domains = sum(1 for o in origin.values() if o == "curated")
+    as_of = sorted(e["as_of"] for e in entities.values() if e["origin"] == "curated")
+    return {
+        "entities": entities,
+        "domains": domains,
+        "domain_origin": origin,
+        "as_numbers": as_numbers,
+        "as_names": as_names,
+        "jurisdictions": raw.jurisdictions,
+        "lists": raw.lists,
+        "sources": sources,
+        "imports": import_docs,
+        "mmdb_paths": mmdb_paths,
+        "max_labels": max((d.count(".") + 1 for d in domains), default=2),
+        "meta": {
+            "counts": {
+                "entities": sum(1 for e in entities.values() if e["origin"] == "curated"),
+                "domains": curated_domains,
+                "autonomous_systems": len(as_numbers),
+                "as_names": len(as_names),
+                "jurisdictions": len(raw.jurisdictions),
+                "laws": sum(len(j["law"]) for j in raw.jurisdictions.values()),
+                "lists": len(raw.lists),
+                "sources": len(raw.sources),
+                "imported_entities": sum(1 for e in entities.values() if e["origin"] != "curated"),
+                "imported_domains": len(domains) - curated_domains,
+            },
+            "as_of": [as_of[0], as_of[-1]] if as_of else None,
+        },
+    }
+
+
+def _break_import_cycles(entities: dict[str, dict[str, Any]]) -> None:
+    """Parents named by imports may loop (A's parent B, B's parent A): drop the closing edge."""
+    for eid, e in entities.items():
+        if e["origin"] == "curated" or not e["parents"]:
+            continue
+        seen, cur = {eid}, e["parents"][0]["entity"]
+        while cur is not None:
+            if cur in seen:
+                e["parents"] = []
+                break
+            seen.add(cur)
+            ps = entities[cur]["parents"]
+            cur = ps[0]["entity"] if ps else None
+
+
+_lock = threading.Lock()
+_loaded: dict[str, KnowledgeBase] = {}
+
+
+def _imports() -> list[Any]:
+    from datareach.kb import store
+
+    return list(store.list_imports())
+
+
+def _imports_key() -> list[object]:
+    from datareach.kb import store
+
+    folder = store.data_dir() / "imports"
+    try:
+        return sorted([p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in folder.iterdir())
+    except OSError:
+        return []
+
+
+def knowledge_base(root: Path | None = None, *, use_imports: bool = True, use_cache: bool = True) -> KnowledgeBase:
+    """The knowledge base (compiled once per process and kept in the cache directory).
+
+    ``root``: a directory of KB files instead of the shipped one (for tests and for checking a
+    contribution). Raises :class:`~datareach.kb.load.KBError` when a file is malformed.
+    """
+    base = root or DATA_DIR
+    files = data_files(base)
+    key = {
+        "format": _FORMAT,
+        "files": [cache.source_key(p) for p in files],
+        "imports": _imports_key() if use_imports else None,
+    }
+    memo = repr(key)
+    with _lock:
+        hit = _loaded.get(memo)
+        if hit is not None:
+            return hit
+        path = cache.cache_path("knowledge-base", key)
+        data = None
+        if use_cache:
+            cached = cache.load(path, key)
+            if cached is not None:
+                try:
+                    data = marshal.loads(cached.section("kb"))
+                except (ValueError, EOFError, TypeError, KeyError):
+                    data = None
+        if data is None:
+            raw = read_kb(base)
+            data = _compile(raw, _imports() if use_imports else [])
+            if use_cache:
+                cache.store(path, key, {"kb": (marshal.dumps(data), None, None)})
+        kb = KnowledgeBase(data)
+        _loaded[memo] = kb
+        return kb
+
+
+def reset() -> None:
+    """Forget the knowledge bases loaded in this process (after an import, in tests)."""
+    with _lock:
+        _loaded.clear()
+
+
+__all__ += ["KBError", "name_key"]

@@ -1,0 +1,334 @@
+"""Who owns a destination, and which states' laws can reach its data.
+
+This is where a destination gets its ``owner`` and ``reach``. :class:`OwnershipResolver` answers
+for one host name at one date, from the knowledge base (:mod:`datareach.kb`):
+
+**Owner.** The entity that runs the host, found by, in order:
+
+* ``domain``: the host name, or the closest parent domain, is in the knowledge base;
+* ``cname``: the capture's DNS answers took the host through a CNAME chain to a known domain
+  (an app's own name that CNAMEs to a ByteDance CDN is served by ByteDance);
+* ``as``: neither is known, so the server's autonomous system names its operator (by AS number
+  with an ASN database, else by the AS organisation name in the shipped geo data). This is
+  weaker evidence, and says so.
+
+Then the parent chain is walked at the capture's date: an edge gives control when its kind is
+``vie``, ``state``, ``management`` or ``controlling``, or when an ``equity`` or ``voting`` share
+reaches the control threshold (default 50%). Smaller stakes and golden shares are listed in
+``minority_stakes`` and do not extend the chain. The ``ultimate_parent`` is the top company in
+the chain; a state at the top is reported as ``state_owner``.
+
+**Reach.** Three bases, each with the path that justifies it:
+
+* ``owner``: every entity in the control chain brings the states where it has its headquarters,
+  its incorporation and its operating subsidiaries; each with the laws by which that state
+  compels organisations under its jurisdiction (``reaches = ["owner"]`` in the KB);
+* ``host``: the same for the operator of the server's autonomous system (and of a CNAME target
+  that belongs to someone else than the owner): a US app hosted on Alibaba Cloud is within
+  reach of the laws that bind Alibaba;
+* ``location``: the state where the server sits, with its laws that reach data on its
+  territory (``reaches = ["location"]``).
+
+A jurisdiction linked to another (Hong Kong and Macau to China) brings the linked one along,
+marked as such.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from datareach.kb.index import KnowledgeBase
+
+__all__ = ["ReachOptions", "OwnershipResolver"]
+
+_CONTROL_ANY_SHARE = frozenset({"vie", "state", "management", "controlling"})
+_SHARE_BASED = frozenset({"equity", "voting"})
+_STATE_KINDS = frozenset({"state", "state-body"})
+_GROUNDS = (("hq", "headquarters"), ("incorporated", "incorporation"), ("operates_in", "operations"))
+
+
+@dataclass(frozen=True)
+class ReachOptions:
+    """Parameters of the ownership walk."""
+
+    #: equity or voting share from which a parent controls
+    control_threshold: float = 0.5
+    #: whether a golden share (special rights with a token stake) counts as control
+    golden_share_controls: bool = False
+    #: how far up a chain is followed
+    max_depth: int = 12
+
+
+def _active(edge: dict[str, Any], date: str) -> bool:
+    since, until = edge.get("since"), edge.get("until")
+    return (since is None or since <= date) and (until is None or date < until)
+
+
+class OwnershipResolver:
+    """Owner and reach for hosts at dates; memoises per (entity, date)."""
+
+    def __init__(self, kb: KnowledgeBase, options: ReachOptions | None = None) -> None:
+        self.kb = kb
+        self.options = options or ReachOptions()
+        self._chains: dict[tuple[str, str], dict[str, Any]] = {}
+        self._reach_of: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        self._location: dict[tuple[str, str], list[dict[str, Any]]] = {}
+
+    # -- the ownership walk -------------------------------------------------------------------
+
+    def _controls(self, edge: dict[str, Any]) -> bool:
+        kind = edge["control"]
+        if kind in _CONTROL_ANY_SHARE:
+            return True
+        if kind == "golden-share":
+            return self.options.golden_share_controls
+        share = edge.get("share")
+        return share is not None and share >= self.options.control_threshold
+
+    def chain(self, entity_id: str, date: str) -> dict[str, Any]:
+        """The control structure above an entity at a date (memoised)."""
+        key = (entity_id, date)
+        hit = self._chains.get(key)
+        if hit is not None:
+            return hit
+        ents = self.kb.entities
+        controlled: list[tuple[str, list[str]]] = []  # (entity, path of ids from the owner)
+        minority: list[dict[str, Any]] = []
+        main: list[dict[str, Any]] = [self._link(entity_id, None)]
+        seen = {entity_id}
+        frontier: list[tuple[str, list[str]]] = [(entity_id, [entity_id])]
+        controlled.append((entity_id, [entity_id]))
+        depth = 0
+        while frontier and depth < self.options.max_depth:
+            depth += 1
+            nxt: list[tuple[str, list[str]]] = []
+            for eid, path in frontier:
+                for edge in ents[eid]["parents"]:
+                    if not _active(edge, date):
+                        continue
+                    pid = edge["entity"]
+                    if not self._controls(edge):
+                        minority.append({
+                            **self._ref(pid), "share": edge.get("share"), "control": edge["control"],
+                            "of": eid, "since": edge.get("since"), "note": edge.get("note"),
+                        })
+                        continue
+                    if pid in seen:
+                        continue
+                    seen.add(pid)
+                    nxt.append((pid, [*path, pid]))
+                    controlled.append((pid, [*path, pid]))
+            frontier = nxt
+        # the main chain: at each step the controlling parent with the largest share
+        cur, guard = entity_id, 0
+        sources: list[str] = list(ents[entity_id]["sources"])
+        while guard < self.options.max_depth:
+            guard += 1
+            best = None
+            for edge in ents[cur]["parents"]:
+                if _active(edge, date) and self._controls(edge) and edge["entity"] not in {m["entity"] for m in main}:
+                    weight = edge["share"] if edge.get("share") is not None else 1.0
+                    if best is None or weight > best[0]:
+                        best = (weight, edge)
+            if best is None:
+                break
+            edge = best[1]
+            main.append(self._link(edge["entity"], edge))
+            sources += edge["sources"] + ents[edge["entity"]]["sources"]
+            cur = edge["entity"]
+        companies = [m for m in main if ents[m["entity"]]["kind"] not in _STATE_KINDS]
+        top = companies[-1] if companies else main[-1]
+        state_owner = next((self._ref(e) for e, _ in controlled if ents[e]["kind"] in _STATE_KINDS), None)
+        listings = [
+            {"entity": e, "name": ents[e]["name"], "list": li["list"],
+             "list_name": self.kb.lists.get(li["list"], {}).get("name", li["list"]),
+             "since": li.get("since"), "note": li.get("note"), "sources": self.kb.source_urls(li["sources"])}
+            for e, _ in controlled for li in ents[e]["listings"] if _active(li, date)
+        ]
+        result = {
+            "main": main,
+            "controlled": controlled,
+            "ultimate_parent": {"entity": top["entity"], "name": top["name"], "hq_country": top["hq_country"]},
+            "state_owner": state_owner,
+            "minority_stakes": minority,
+            "listings": listings,
+            "sources": list(dict.fromkeys(self.kb.source_urls(dict.fromkeys(sources)))),
+        }
+        self._chains[key] = result
+        return result
+
+    def _ref(self, eid: str) -> dict[str, Any]:
+        e = self.kb.entities[eid]
+        return {"entity": eid, "name": e["name"], "hq_country": e["hq"]}
+
+    def _link(self, eid: str, edge: dict[str, Any] | None) -> dict[str, Any]:
+        e = self.kb.entities[eid]
+        return {
+            "entity": eid, "name": e["name"], "hq_country": e["hq"], "incorporated": e["incorporated"],
+            "control": edge["control"] if edge else None, "share": edge.get("share") if edge else None,
+            "since": edge.get("since") if edge else None,
+        }
+
+    # -- reach --------------------------------------------------------------------------------
+
+    def _laws(self, code: str, basis: str, date: str) -> list[dict[str, Any]]:
+        jur = self.kb.jurisdictions.get(code)
+        if jur is None:
+            return []
+        wanted = "location" if basis == "location" else "owner"
+        return [
+            {"id": law["id"], "title": law["title"], "article": law.get("article"), "year": law.get("year")}
+            for law in jur["law"]
+            if wanted in law["reaches"]
+            and (law.get("in_force") is None or law["in_force"] <= date)
+            and (law.get("until") is None or date < law["until"])
+        ]
+
+    def _entry(self, code: str, basis: str, path: list[str], date: str, via: str | None = None) -> dict[str, Any]:
+        jur = self.kb.jurisdictions.get(code)
+        return {
+            "jurisdiction": code,
+            "name": jur["name"] if jur else code,
+            "basis": basis,
+            "path": path,
+            "laws": self._laws(code, basis, date),
+            "linked_from": via,
+        }
+
+    def _with_links(self, entries: list[dict[str, Any]], date: str) -> list[dict[str, Any]]:
+        out = list(entries)
+        have = {(e["jurisdiction"], e["basis"]) for e in entries}
+        for e in entries:
+            jur = self.kb.jurisdictions.get(e["jurisdiction"])
+            linked = jur.get("linked_to") if jur else None
+            if linked and (linked, e["basis"]) not in have:
+                have.add((linked, e["basis"]))
+                path = [*e["path"][:-1], f"{e['path'][-1]}, linked to {linked}", f"{linked} (linked jurisdiction)"]
+                out.append(self._entry(linked, e["basis"], path, date, via=e["jurisdiction"]))
+        return out
+
+    def entity_reach(self, entity_id: str, start: str, basis: str, date: str) -> list[dict[str, Any]]:
+        """Reach through an entity's control chain; ``start`` is the first step of every path."""
+        key = (entity_id, basis, date)
+        hit = self._reach_of.get(key)
+        if hit is None:
+            ents = self.kb.entities
+            info = self.chain(entity_id, date)
+            found: dict[str, dict[str, Any]] = {}
+            for eid, ids in info["controlled"]:
+                e = ents[eid]
+                steps = [self._describe(i) for i in ids]
+                for field, ground in _GROUNDS:
+                    value = e[field]
+                    for code in (value if isinstance(value, list) else [value] if value else []):
+                        if code in found:
+                            continue
+                        found[code] = self._entry(code, basis, [*steps, f"{code} ({ground} of {e['name']})"], date)
+            hit = self._with_links(list(found.values()), date)
+            self._reach_of[key] = hit
+        return [{**r, "path": [start, *r["path"]]} for r in hit]
+
+    def _describe(self, eid: str) -> str:
+        e = self.kb.entities[eid]
+        return f"{e['name']} ({e['hq']})" if e["hq"] else e["name"]
+
+    def location_reach(self, country: str, date: str, server: str) -> list[dict[str, Any]]:
+        key = (country, date)
+        hit = self._location.get(key)
+        if hit is None:
+            hit = self._with_links([self._entry(country, "location", [f"{country} (server location)"], date)], date)
+            self._location[key] = hit
+        return [{**r, "path": [server, *r["path"]]} for r in hit]
+
+    # -- one destination ----------------------------------------------------------------------
+
+    def attribute(
+        self, host: str, cname_chain: Sequence[str] = (), asn: int | None = None, as_org: str | None = None,
+    ) -> tuple[str, str, str, list[str]] | None:
+        """(entity, basis, what matched, evidence) for a host, or None when nothing is known."""
+        kb = self.kb
+        if host and not _is_ip(host):
+            hit = kb.owner_of_name(host)
+            if hit is not None:
+                return hit[0], "domain", hit[1], [host]
+            for i, name in enumerate(cname_chain[1:], 1):
+                hit = kb.owner_of_name(name)
+                if hit is not None:
+                    return hit[0], "cname", hit[1], list(cname_chain[: i + 1])
+        hit = kb.owner_of_as(asn, as_org)
+        if hit is not None:
+            return hit[0], "as", hit[1], [host, hit[1]]
+        return None
+
+    def resolve(
+        self,
+        host: str,
+        date: str,
+        *,
+        cname_chain: Sequence[str] = (),
+        servers: Iterable[dict[str, Any]] = (),
+        countries: Iterable[str] = (),
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """``owner`` and ``reach[]`` of a destination, as in the audit JSON."""
+        servers = list(servers)
+        primary = servers[0] if servers else {}
+        asn, as_org = primary.get("asn"), primary.get("as_org")
+        found = self.attribute(host, cname_chain, asn, as_org)
+        owner: dict[str, Any] | None = None
+        reach: list[dict[str, Any]] = []
+        owner_entity = None
+        if found is not None:
+            owner_entity, basis, matched, evidence = found
+            info = self.chain(owner_entity, date)
+            e = self.kb.entities[owner_entity]
+            owner = {
+                "entity": owner_entity,
+                "name": e["name"],
+                "hq_country": e["hq"],
+                "basis": basis,
+                "matched": matched,
+                "evidence": evidence,
+                "origin": self.kb.domain_origin.get(matched, e["origin"]) if basis != "as" else "curated",
+                "ultimate_parent": info["ultimate_parent"],
+                "state_owner": info["state_owner"],
+                "chain": info["main"],
+                "minority_stakes": info["minority_stakes"],
+                "listings": info["listings"],
+                "as_of": e["as_of"],
+                "sources": info["sources"],
+            }
+            start = host if basis != "as" else f"{host} (no known name; server in {matched})"
+            reach += self.entity_reach(owner_entity, start, "owner", date)
+        # host: the network operator of each server, and a CNAME target run by someone else
+        operators: dict[str, str] = {}
+        for s in servers:
+            hit = self.kb.owner_of_as(s.get("asn"), s.get("as_org"))
+            if hit is not None:
+                operators.setdefault(hit[0], f"{s.get('ip') or host} (AS {hit[1]})")
+        for i, name in enumerate(list(cname_chain)[1:], 1):
+            hit = self.kb.owner_of_name(name)
+            if hit is not None and hit[0] != owner_entity:
+                operators.setdefault(hit[0], " -> ".join([*cname_chain[:i], name]) + " (CNAME)")
+        seen_host: set[str] = set()
+        for op, start in operators.items():
+            for r in self.entity_reach(op, start, "host", date):
+                if r["jurisdiction"] not in seen_host:
+                    seen_host.add(r["jurisdiction"])
+                    reach.append(r)
+        seen_loc: set[str] = set()
+        for s in servers:
+            c = s.get("country")
+            if c and c not in seen_loc:
+                seen_loc.add(c)
+                reach += self.location_reach(c, date, s.get("ip") or host)
+        for c in countries:
+            if c not in seen_loc:
+                seen_loc.add(c)
+                reach += self.location_reach(c, date, host)
+        return owner, reach
+
+
+def _is_ip(host: str) -> bool:
+    return ":" in host or host.replace(".", "").isdigit()
