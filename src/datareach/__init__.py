@@ -6,7 +6,10 @@ JSON report::
     import datareach
     result = datareach.audit(["examples/mobile-app-session.pcapng"])
     for d in result.destinations:
-        print(d["host"], d["country"], d["as_org"])
+        print(d["host"], d["country"], d["owner"] and d["owner"]["ultimate_parent"]["name"])
+
+    for h in datareach.explain(["api16-normal-c-useast1a.tiktokv.com"]):
+        print([(r["jurisdiction"], r["basis"]) for r in h["reach"]])
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from datareach.api import Audit, audit
+    from datareach.explain import explain
 
-__all__ = ["Audit", "__version__", "audit"]
+__all__ = ["Audit", "__version__", "audit", "explain"]
 
 
 def __getattr__(name: str) -> Any:
@@ -27,4 +31,8 @@ def __getattr__(name: str) -> Any:
         from datareach import api
 
         return getattr(api, name)
+    if name == "explain":
+        from datareach import explain as _explain
+
+        return _explain.explain
     raise AttributeError(f"module 'datareach' has no attribute {name!r}")

@@ -24,8 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 from datareach import __version__
 from datareach.ingest import detect_format, read_input
+from datareach.kb import KnowledgeBase, knowledge_base
 from datareach.model import CONNECTION_FIELDS, Connection, ConnectionBatch, DnsAnswer, Exchange, InputError
 from datareach.timestamps import iso
+
+from datareach.resolve.ownership import OwnershipResolver, ReachOptions, attach_ownership, fill_from_mmdb
 
 if TYPE_CHECKING:
     from datareach.detect import Profile
@@ -70,6 +73,8 @@ class Audit:
     raw_exchanges: list[Exchange] = field(default_factory=list, repr=False)
     #: What detection ran with: the matcher engine, whether a profile was given, values revealed.
     detection: dict[str, Any] = field(default_factory=dict)
+    #: The laws cited in the destinations' ``reach``, by id, with their effect and sources.
+    laws: dict[str, Any] = field(default_factory=dict)
 
     @property
     def has_errors(self) -> bool:
@@ -89,6 +94,9 @@ class Audit:
             "findings": len(self.findings),
             "data_types": sorted({f["data_type"] for f in self.findings}),
             "data_categories": sorted({c for f in self.findings for c in f["categories"]}),
+            "owners": sorted({d["owner"]["ultimate_parent"]["name"] for d in self.destinations if d.get("owner")}),
+            "unattributed": sum(1 for d in self.destinations if not d.get("owner")),
+            "jurisdictions": sorted({r["jurisdiction"] for d in self.destinations for r in d.get("reach", ())}),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -104,6 +112,7 @@ class Audit:
             "dns": self.dns,
             "detection": self.detection,
             "findings": self.findings,
+            "laws": self.laws,
         }
 
 
@@ -142,6 +151,7 @@ def audit(
     reveal: bool = False,
     detect: bool = True,
     engine: str = "auto",
+    reach_options: ReachOptions | None = None,
 ) -> Audit:
     """Audit capture files (pcap, pcapng, HAR; detected from content).
 
@@ -151,7 +161,8 @@ def audit(
     ``profile``: the test device's values (a :class:`~datareach.detect.Profile` or a TOML file)
     to find in every request, in any encoding; personal data is also found by pattern unless
     ``detect=False``. Found values are redacted in the result unless ``reveal``. ``engine``
-    picks the matcher ("auto", "hyperscan", "portable").
+    picks the matcher ("auto", "hyperscan", "portable"). ``reach_options`` sets the
+    ownership walk's control threshold (:class:`~datareach.resolve.ownership.ReachOptions`).
     """
     detector = None
     if detect:
@@ -222,6 +233,11 @@ def audit(
 
         dns = DnsIndex((a.ts, a.qname, a.address, a.cname_chain, a.input_index) for a in answers)
         destinations = build_destinations(connections_table(conns), dns, geo)
+        kb = knowledge_base()
+        if not geo_db and kb.mmdb_paths:
+            fill_from_mmdb(destinations, kb.mmdb_paths)
+        generated = datetime.now(UTC)
+        laws = attach_ownership(destinations, OwnershipResolver(kb, reach_options), generated.date().isoformat())
         for rep, digest in digests:
             try:
                 rep.sha256, rep.size = digest.result()
@@ -229,7 +245,7 @@ def audit(
                 rep.errors.append(InputError(f"cannot read the file: {e.strerror or e}", fatal=True))
     from datareach.resolve.domains import psl_source
 
-    sources = [s.to_json() for s in geo.sources()] + [psl_source().to_json()]
+    sources = [s.to_json() for s in geo.sources()] + [psl_source().to_json()] + kb_sources(kb)
     ordered = sorted(exchanges, key=lambda e: e.ts)
     position = {id(e): i for i, e in enumerate(ordered)}
     exchange_docs = [_exchange_json(e) for e in ordered]
@@ -251,8 +267,9 @@ def audit(
         exchanges=exchange_docs,
         dns=_dns_json(answers),
         data_sources=sources,
-        generated_at=iso(datetime.now(UTC).timestamp()) or "",
+        generated_at=iso(generated.timestamp()) or "",
         findings=finding_docs,
+        laws=laws,
         raw_exchanges=exchanges,
         detection={
             "enabled": detector is not None,
@@ -261,6 +278,34 @@ def audit(
             "revealed": reveal,
         },
     )
+
+
+def kb_sources(kb: KnowledgeBase) -> list[dict[str, Any]]:
+    """``data_sources`` entries for the knowledge base and each dataset the user imported."""
+    counts = kb.counts()
+    as_of = kb.meta.get("as_of")
+    out: list[dict[str, Any]] = [{
+        "name": "datareach knowledge base",
+        "kind": "knowledge-base",
+        "path": None,
+        "version": __version__,
+        "date": as_of[1] if as_of else None,
+        "licence": "Apache-2.0 (curated records; each cites its sources)",
+        "note": (f"{counts['entities']} entities, {counts['domains']} domains, "
+                 f"{counts['autonomous_systems']} AS numbers, {counts['jurisdictions']} jurisdictions, "
+                 f"{counts['laws']} laws; records checked {as_of[0]} to {as_of[1]}" if as_of else None),
+    }]
+    for imp in kb.imports:
+        out.append({
+            "name": f"imported {imp['kind']}: {imp['file']}",
+            "kind": "kb-import",
+            "path": None,
+            "version": imp["sha256"][:16],
+            "date": imp["dataset_date"] or imp["imported_at"][:10],
+            "licence": imp["licence_note"],
+            "note": f"imported {imp['imported_at']}; {'wins' if imp['prefer'] else 'yields to'} curated records",
+        })
+    return out
 
 
 def _finding_json(f: Any, ex: Exchange, index: int, reveal: bool) -> dict[str, Any]:

@@ -9,12 +9,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from datareach import __version__
-from datareach.api import audit
 from datareach.report.json_report import render_json
+
+if TYPE_CHECKING:
+    from datareach.resolve.ownership import ReachOptions
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -42,6 +46,24 @@ examples:
 
 exit status: 0 success, 2 usage error, 4 an input was unreadable or corrupt (the rest of
 the input is still reported, and the JSON lists each error with its file offset).
+"""
+
+
+EXPLAIN_EPILOG = """\
+examples:
+  datareach explain api16-normal-c-useast1a.tiktokv.com a1.tuyaeu.com
+  datareach explain log.byteoversea.com --at 2025-06-01 --json
+  cut -f1 hosts.tsv | datareach explain - --format jsonl > owners.jsonl
+"""
+
+KB_EPILOG = """\
+examples:
+  datareach kb status
+  datareach kb import tracker-radar ~/src/tracker-radar --licence-note "CC BY-NC-SA 4.0"
+  datareach kb import disconnect entities.json
+  datareach kb import domains our-vendors.txt --entity "Acme Analytics" --country DE
+  datareach kb import mmdb GeoLite2-ASN.mmdb
+  datareach kb check src/datareach/kb/data
 """
 
 
@@ -79,7 +101,53 @@ def build_parser() -> argparse.ArgumentParser:
     psub = p.add_subparsers(dest="profile_command", metavar="ACTION")
     init = psub.add_parser("init", help="write a commented profile template")
     init.add_argument("path", nargs="?", metavar="FILE", help="where to write it (default: standard output)")
+
+    e = sub.add_parser(
+        "explain", help="who owns these hosts and which states' laws reach them (no capture needed)",
+        description="Owner, ultimate parent and legal reach of host names, from the knowledge base. "
+                    "The JSON has the shape of an audit's destinations.",
+        epilog=EXPLAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    e.add_argument("hosts", nargs="+", metavar="HOST", help="host names; '-' reads one per line from standard input")
+    e.add_argument("--format", choices=("table", "json", "jsonl"), default="table",
+                   help="table (default), one JSON document, or JSON Lines (one host per line)")
+    e.add_argument("--json", action="store_const", const="json", dest="format", help="same as --format json")
+    e.add_argument("--at", metavar="DATE", help="apply the ownership facts of this date (YYYY-MM-DD; default today)")
+    e.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    _reach_args(e)
+    _reach_args(a)
+
+    k = sub.add_parser("kb", help="the knowledge base: status, check, import datasets",
+                       description="The curated knowledge base ships with datareach; datasets you "
+                                   "already have can be imported into your data directory.",
+                       epilog=KB_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ksub = k.add_subparsers(dest="kb_command", metavar="ACTION")
+    st = ksub.add_parser("status", help="every source in use, with its date and counts")
+    st.add_argument("--json", action="store_true", help="as JSON")
+    ck = ksub.add_parser("check", help="check a directory of KB files (default: the shipped one)")
+    ck.add_argument("path", nargs="?", metavar="DIR")
+    imp = ksub.add_parser("import", help="import a dataset into your data directory")
+    imp.add_argument("kind", choices=("tracker-radar", "disconnect", "xray", "domains", "mmdb"),
+                     help="tracker-radar: DuckDuckGo Tracker Radar entity files (a file, entities/ or the "
+                          "repository); disconnect: Disconnect entities.json; xray: X-Ray owner list (JSON); "
+                          "domains: a plain domain list for one entity (--entity); mmdb: a MaxMind-format .mmdb")
+    imp.add_argument("path", metavar="PATH")
+    imp.add_argument("--entity", metavar="ID_OR_NAME", help="for 'domains': the entity (a KB id or a new name)")
+    imp.add_argument("--name", help="for 'domains': the entity's name, when new")
+    imp.add_argument("--country", help="for 'domains': the entity's headquarters country (ISO code), when new")
+    imp.add_argument("--licence-note", metavar="TEXT", help="the dataset's licence, recorded with it")
+    imp.add_argument("--prefer", action="store_true",
+                     help="let this dataset win over curated records where they disagree (default: curated wins)")
+    rm = ksub.add_parser("remove", help="remove an imported dataset")
+    rm.add_argument("id", metavar="ID", help="the dataset id, as `kb status` shows it")
     return parser
+
+
+def _reach_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--control-threshold", type=float, default=0.5, metavar="SHARE",
+                   help="equity or voting share from which a parent controls a company (default 0.5)")
+    p.add_argument("--golden-share-controls", action="store_true",
+                   help="count golden shares (special rights with a token stake) as control")
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -100,9 +168,13 @@ def _audit(args: argparse.Namespace) -> int:
         except ProfileError as exc:
             print(f"datareach: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
-    options = {"profile": profile, "reveal": args.reveal, "detect": not args.no_detect, "engine": args.engine}
+    from datareach.api import audit
+
+    options = {"profile": profile, "reveal": args.reveal, "detect": not args.no_detect, "engine": args.engine,
+               "reach_options": _reach_options(args)}
     sizes = [os.path.getsize(p) if os.path.isfile(p) else 0 for p in args.inputs]
     show_progress = not args.no_progress and sys.stderr.isatty() and sum(sizes) > PROGRESS_MIN_BYTES
+    from datareach.kb import KBError
     from datareach.resolve.geo import GeoDatabaseError
 
     try:
@@ -116,7 +188,7 @@ def _audit(args: argparse.Namespace) -> int:
                                progress=lambda i, n: bar.update(tasks[i], completed=n), **options)
         else:
             result = audit(args.inputs, geo_db=args.geo_db, **options)
-    except GeoDatabaseError as exc:
+    except (GeoDatabaseError, KBError) as exc:
         print(f"datareach: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     doc = result.to_dict()
@@ -160,6 +232,191 @@ def _profile(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return EXIT_OK
 
 
+def _reach_options(args: argparse.Namespace) -> ReachOptions:
+    from datareach.resolve.ownership import ReachOptions
+
+    return ReachOptions(control_threshold=args.control_threshold, golden_share_controls=args.golden_share_controls)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    import orjson
+
+    from datareach.explain import explain_iter
+    from datareach.kb import KBError, knowledge_base
+    from datareach.resolve.ownership import OwnershipResolver, cited_laws
+
+    date = args.at or datetime.now(UTC).date().isoformat()
+    try:
+        datetime.strptime(date, "%Y-%m-%d")
+    except ValueError:
+        print(f"datareach: error: --at wants a date YYYY-MM-DD, not {date!r}", file=sys.stderr)
+        return EXIT_USAGE
+    if not 0 < args.control_threshold <= 1:
+        print("datareach: error: --control-threshold is a share in (0, 1]", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        kb = knowledge_base()
+    except KBError as exc:
+        print(f"datareach: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    resolver = OwnershipResolver(kb, _reach_options(args))
+
+    def hosts() -> Iterator[str]:
+        for h in args.hosts:
+            if h == "-":
+                for line in sys.stdin:
+                    yield line.split("#", 1)[0]
+            else:
+                yield h
+
+    out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
+    try:
+        results = explain_iter(hosts(), resolver, date)
+        if args.format == "jsonl":
+            for batch in _batches(results, 2000):
+                out.write(b"".join(orjson.dumps(r) + b"\n" for r in batch))
+        elif args.format == "json":
+            from datareach.api import kb_sources
+
+            reach_lists: dict[int, list[dict[str, Any]]] = {}
+            out.write(b'{"schema_version":"1.0","date":' + orjson.dumps(date)
+                      + b',"data_sources":' + orjson.dumps(kb_sources(kb)) + b',"hosts":[\n')
+            first = True
+            for batch in _batches(results, 2000):
+                for r in batch:
+                    reach_lists.setdefault(id(r["reach"]), r["reach"]) if len(reach_lists) < 100000 else None
+                body = orjson.dumps(batch)[1:-1]
+                if body:
+                    out.write(body if first else b",\n" + body)
+                    first = False
+            laws = cited_laws(kb, (x for rl in reach_lists.values() for x in rl))
+            out.write(b'\n],"laws":' + orjson.dumps(laws) + b"}\n")
+        else:
+            from datareach.report.table import render_explain
+
+            docs = list(results)
+            color = args.output is None and sys.stdout.isatty()
+            out.write(render_explain(docs, date, color=color).encode())
+    finally:
+        if args.output:
+            out.close()
+        else:
+            out.flush()
+    return EXIT_OK
+
+
+def _batches(items: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _kb(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from datareach.kb import KBError
+
+    try:
+        if args.kb_command == "status":
+            return _kb_status(args)
+        if args.kb_command == "check":
+            from datareach.kb.index import DATA_DIR
+            from datareach.kb.load import read_kb
+
+            root = Path(args.path) if args.path else DATA_DIR
+            raw = read_kb(root)
+            domains = sum(len(e.get("domains", [])) for e in raw.entities.values())
+            asns = sum(len(a.get("numbers", [])) for a in raw.autonomous_systems)
+            print(f"{root}: OK: {len(raw.entities)} entities, {domains} domains, {asns} AS numbers, "
+                  f"{len(raw.jurisdictions)} jurisdictions, {len(raw.lists)} lists, {len(raw.sources)} sources")
+            return EXIT_OK
+        if args.kb_command == "import":
+            return _kb_import(args)
+        if args.kb_command == "remove":
+            from datareach.kb import reset, store
+
+            if not store.remove_import(args.id):
+                print(f"datareach: error: no imported dataset {args.id!r} (see `datareach kb status`)",
+                      file=sys.stderr)
+                return EXIT_USAGE
+            reset()
+            print(f"removed {args.id}")
+            return EXIT_OK
+    except KBError as exc:
+        print(f"datareach: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    parser.parse_args(["kb", "--help"])
+    return EXIT_USAGE
+
+
+def _kb_import(args: argparse.Namespace) -> int:
+    from datareach.kb import importers, reset
+
+    path = Path(args.path)
+    if not path.exists():
+        print(f"datareach: error: not found: {path}", file=sys.stderr)
+        return EXIT_USAGE
+    common: dict[str, Any] = {"licence_note": args.licence_note, "prefer": args.prefer}
+    try:
+        if args.kind == "tracker-radar":
+            ds = importers.import_tracker_radar(path, **common)
+        elif args.kind == "disconnect":
+            ds = importers.import_disconnect(path, **common)
+        elif args.kind == "xray":
+            ds = importers.import_xray(path, **common)
+        elif args.kind == "domains":
+            if not args.entity:
+                print("datareach: error: `kb import domains` needs --entity", file=sys.stderr)
+                return EXIT_USAGE
+            ds = importers.import_domain_list(path, entity=args.entity, name=args.name, country=args.country,
+                                              **common)
+        else:
+            ds = importers.import_mmdb(path, **common)
+    except importers.KBImportError as exc:
+        print(f"datareach: error: {exc} (nothing was changed)", file=sys.stderr)
+        return EXIT_USAGE
+    reset()
+    counts = ", ".join(f"{v} {k}" for k, v in ds.counts.items())
+    print(f"imported {ds.kind} {ds.file} as {ds.id}" + (f": {counts}" if counts else ""))
+    return EXIT_OK
+
+
+def _kb_status(args: argparse.Namespace) -> int:
+    import orjson
+
+    from datareach.api import kb_sources
+    from datareach.kb import knowledge_base, store
+
+    kb = knowledge_base()
+    doc = {"data_dir": str(store.data_dir()), "counts": kb.counts(), "as_of": kb.meta.get("as_of"),
+           "sources": kb_sources(kb), "imports": kb.imports}
+    if args.json:
+        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return EXIT_OK
+    c = doc["counts"]
+    print(f"curated knowledge base (datareach {__version__}): {c['entities']} entities, {c['domains']} domains, "
+          f"{c['autonomous_systems']} AS numbers and {c['as_names']} AS names, {c['jurisdictions']} "
+          f"jurisdictions, {c['laws']} laws, {c['lists']} lists, {c['sources']} cited sources")
+    if doc["as_of"]:
+        print(f"  records checked between {doc['as_of'][0]} and {doc['as_of'][1]}")
+    print(f"imported datasets (in {doc['data_dir']}):")
+    if not kb.imports:
+        print("  none (see `datareach kb import --help`)")
+    for imp in kb.imports:
+        rule = "wins over curated records" if imp["prefer"] else "curated records win"
+        print(f"  {imp['id']}: {imp['kind']} {imp['file']} (sha256 {imp['sha256'][:12]}…), "
+              f"data of {imp['dataset_date'] or 'unknown date'}, imported {imp['imported_at']}; "
+              f"licence: {imp['licence_note'] or 'not stated'}; {rule}; "
+              f"{imp['entities_added']} new entities, {imp['domains_lost_to_curated']} domains kept by curated, "
+              f"{imp['domains_won_over_curated']} taken over")
+    for p in store.problems() if hasattr(store, "problems") else []:
+        print(f"  warning: {p}")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -170,6 +427,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _audit(args)
     if args.command == "profile":
         return _profile(args, parser)
+    if args.command == "explain":
+        return _explain(args)
+    if args.command == "kb":
+        return _kb(args, parser)
     parser.print_help()
     return EXIT_USAGE
 

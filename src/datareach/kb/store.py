@@ -38,7 +38,7 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Final
@@ -87,8 +87,12 @@ def imports_dir() -> Path:
 
 
 @dataclass(frozen=True)
-class ImportedEntity:
-    """One owner record of an imported dataset."""
+class ImportedEntity(Mapping[str, Any]):
+    """One owner record of an imported dataset.
+
+    Read it by attribute (``e.name``) or as the read-only mapping of its stored JSON object
+    (``e["name"]``, ``e.get("entity_id")``, ``dict(e)``).
+    """
 
     name: str
     aliases: tuple[str, ...] = ()
@@ -108,6 +112,22 @@ class ImportedEntity:
         if self.entity_id is not None:
             out["entity_id"] = self.entity_id
         return out
+
+    def __getitem__(self, key: str) -> Any:
+        if key in ("name", "aliases", "country", "parent", "domains") or (
+            key == "entity_id" and self.entity_id is not None
+        ):
+            value = getattr(self, key)
+            return list(value) if isinstance(value, tuple) else value
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from ("name", "aliases", "country", "parent", "domains")
+        if self.entity_id is not None:
+            yield "entity_id"
+
+    def __len__(self) -> int:
+        return 5 + (self.entity_id is not None)
 
 
 @dataclass(frozen=True)
@@ -137,6 +157,13 @@ class ImportedDataset:
     entities: tuple[ImportedEntity, ...]
     mmdb: MmdbInfo | None
     counts: Mapping[str, int] = field(default_factory=dict, hash=False)
+
+    @property
+    def mmdb_path(self) -> Path | None:
+        """Where the database file of an ``mmdb`` dataset is kept (None for other kinds)."""
+        if self.mmdb is None:
+            return None
+        return imports_dir() / self.mmdb.file
 
     @property
     def domain_count(self) -> int:
@@ -335,9 +362,7 @@ def _report(problems: list[str] | None, message: str) -> None:
 
 def mmdb_path(dataset: ImportedDataset) -> Path | None:
     """Where the database file of an ``mmdb`` dataset is kept (None for other kinds)."""
-    if dataset.mmdb is None:
-        return None
-    return imports_dir() / dataset.mmdb.file
+    return dataset.mmdb_path
 
 
 # --- writing -------------------------------------------------------------------------------
@@ -388,7 +413,11 @@ def save_import(
     try:
         if dataset.mmdb is not None and mmdb_source is not None:
             placed_mmdb = _place_mmdb(folder / dataset.mmdb.file, mmdb_source, dataset.sha256, mmdb_check)
-        _atomic_write(dest, lambda f: f.write(payload))
+
+        def write(f: BinaryIO) -> None:
+            f.write(payload)
+
+        _atomic_write(dest, write)
     except BaseException:
         if placed_mmdb is not None:
             with contextlib.suppress(OSError):

@@ -33,6 +33,60 @@ def _where(d: dict[str, Any]) -> str:
     return str(d.get("country") or "?")
 
 
+def owner_text(d: dict[str, Any]) -> str:
+    """``Owner → ultimate parent`` for a destination (or an explained host)."""
+    o = d.get("owner")
+    if not o:
+        return "?"
+    top = o["ultimate_parent"]
+    text = o["name"] if top["entity"] == o["entity"] else f"{o['name']} → {top['name']}"
+    if o.get("state_owner") and o["state_owner"]["entity"] != top["entity"]:
+        text += f" (state: {o['state_owner']['name']})"
+    if o["basis"] == "as":
+        text += " [by AS]"
+    elif o["basis"] == "cname":
+        text += " [by CNAME]"
+    return text
+
+
+def reach_text(d: dict[str, Any]) -> str:
+    """Jurisdictions and their bases, e.g. ``CN (owner), US (host, location)``."""
+    bases: dict[str, list[str]] = {}
+    for r in d.get("reach") or []:
+        b = bases.setdefault(r["jurisdiction"], [])
+        if r["basis"] not in b:
+            b.append(r["basis"])
+    return ", ".join(f"{j} ({', '.join(b)})" for j, b in bases.items()) or "?"
+
+
+def render_explain(docs: list[dict[str, Any]], date: str, *, color: bool = False, width: int | None = None) -> str:
+    """``datareach explain`` as a table (plain lines beyond a few hundred hosts)."""
+    buf = io.StringIO()
+    if len(docs) > 500:
+        for d in docs:
+            buf.write(f"{d['host']}\t{owner_text(d)}\t{reach_text(d)}\n")
+        return buf.getvalue()
+    console = Console(file=buf, force_terminal=color, color_system="auto" if color else None,
+                      width=width or 140, highlight=False, soft_wrap=False)
+    t = Table(title=f"Owners and legal reach as of {date}", title_justify="left")
+    t.add_column("Host", overflow="fold")
+    t.add_column("Owner → ultimate parent", overflow="fold")
+    t.add_column("HQ")
+    t.add_column("Matched", overflow="fold")
+    t.add_column("Reach (basis)", overflow="fold")
+    for d in docs:
+        o = d.get("owner")
+        t.add_row(Text(d["host"]), Text(owner_text(d)), Text(o["ultimate_parent"]["hq_country"] or "?" if o else ""),
+                  Text(f"{o['matched']} ({o['basis']})" if o else "not in the knowledge base"), Text(reach_text(d)))
+    console.print(t)
+    for d in docs:
+        for r in d.get("reach") or []:
+            if r["basis"] == "owner" and r["laws"]:
+                laws = "; ".join(f"{law['title']} {law['article'] or ''}".strip() for law in r["laws"])
+                console.print(Text(f"{' -> '.join(r['path'])}: {laws}", style="dim"))
+    return buf.getvalue()
+
+
 def build_table(doc: dict[str, Any]) -> list[Table]:
     """One rich Table per app (a single one when the capture does not say which app)."""
     by_app: dict[str | None, list[dict[str, Any]]] = {}
@@ -43,8 +97,9 @@ def build_table(doc: dict[str, Any]) -> list[Table]:
         title = f"App: {app}" if app else "Destinations"
         t = Table(title=escape(title), title_justify="left", show_lines=False, expand=False)
         t.add_column("Registrable domain / host", overflow="fold")
-        t.add_column("Country")
-        t.add_column("AS organisation", overflow="fold")
+        t.add_column("Server", overflow="fold")
+        t.add_column("Owner → ultimate parent", overflow="fold")
+        t.add_column("Reach (basis)", overflow="fold")
         t.add_column("Sent", justify="right")
         t.add_column("Received", justify="right")
         t.add_column("Conns", justify="right")
@@ -57,7 +112,7 @@ def build_table(doc: dict[str, Any]) -> list[Table]:
         for domain, members in ordered:
             if len(members) > 1 or members[0]["host"] != domain:
                 t.add_row(
-                    Text(domain, style="bold"), "", "",
+                    Text(domain, style="bold"), "", "", "",
                     human_bytes(sum(d["bytes_out"] for d in members)),
                     human_bytes(sum(d["bytes_in"] for d in members)),
                     str(sum(d["connections"] for d in members)), "", "",
@@ -70,7 +125,7 @@ def build_table(doc: dict[str, Any]) -> list[Table]:
                 if d.get("ech"):
                     host.append(" [ECH]", style="yellow")
                 t.add_row(
-                    host, Text(_where(d)), Text(d.get("as_org") or "?"),
+                    host, Text(_where(d)), Text(owner_text(d)), Text(reach_text(d)),
                     human_bytes(d["bytes_out"]), human_bytes(d["bytes_in"]),
                     str(d["connections"]), Text(d["name_source"]),
                     Text(", ".join(d.get("data_types") or []), style="bold red"),

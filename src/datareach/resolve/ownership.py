@@ -75,6 +75,7 @@ class OwnershipResolver:
         self._chains: dict[tuple[str, str], dict[str, Any]] = {}
         self._reach_of: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
         self._location: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._owners: dict[tuple[str, str, str, str], tuple[dict[str, Any], list[dict[str, Any]]]] = {}
 
     # -- the ownership walk -------------------------------------------------------------------
 
@@ -230,6 +231,35 @@ class OwnershipResolver:
             self._reach_of[key] = hit
         return [{**r, "path": [start, *r["path"]]} for r in hit]
 
+    def _owner(self, eid: str, basis: str, matched: str, date: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The ``owner`` object and the owner-basis reach for a match (memoised: hosts share them)."""
+        key = (eid, basis, matched, date)
+        hit = self._owners.get(key)
+        if hit is not None:
+            return hit
+        info = self.chain(eid, date)
+        e = self.kb.entities[eid]
+        owner = {
+            "entity": eid,
+            "name": e["name"],
+            "hq_country": e["hq"],
+            "basis": basis,
+            "matched": matched,
+            "evidence": [matched],
+            "origin": self.kb.domain_origin.get(matched, e["origin"]) if basis != "as" else "curated",
+            "ultimate_parent": info["ultimate_parent"],
+            "state_owner": info["state_owner"],
+            "chain": info["main"],
+            "minority_stakes": info["minority_stakes"],
+            "listings": info["listings"],
+            "as_of": e["as_of"],
+            "sources": info["sources"],
+        }
+        start = matched if basis != "as" else f"{matched} (autonomous system; the host name is not known)"
+        hit = (owner, self.entity_reach(eid, start, "owner", date))
+        self._owners[key] = hit
+        return hit
+
     def _describe(self, eid: str) -> str:
         e = self.kb.entities[eid]
         return f"{e['name']} ({e['hq']})" if e["hq"] else e["name"]
@@ -281,26 +311,10 @@ class OwnershipResolver:
         owner_entity = None
         if found is not None:
             owner_entity, basis, matched, evidence = found
-            info = self.chain(owner_entity, date)
-            e = self.kb.entities[owner_entity]
-            owner = {
-                "entity": owner_entity,
-                "name": e["name"],
-                "hq_country": e["hq"],
-                "basis": basis,
-                "matched": matched,
-                "evidence": evidence,
-                "origin": self.kb.domain_origin.get(matched, e["origin"]) if basis != "as" else "curated",
-                "ultimate_parent": info["ultimate_parent"],
-                "state_owner": info["state_owner"],
-                "chain": info["main"],
-                "minority_stakes": info["minority_stakes"],
-                "listings": info["listings"],
-                "as_of": e["as_of"],
-                "sources": info["sources"],
-            }
-            start = host if basis != "as" else f"{host} (no known name; server in {matched})"
-            reach += self.entity_reach(owner_entity, start, "owner", date)
+            owner, owner_reach = self._owner(owner_entity, basis, matched, date)
+            if basis == "cname":
+                owner = {**owner, "evidence": evidence}
+            reach = list(owner_reach)
         # host: the network operator of each server, and a CNAME target run by someone else
         operators: dict[str, str] = {}
         for s in servers:
@@ -332,3 +346,73 @@ class OwnershipResolver:
 
 def _is_ip(host: str) -> bool:
     return ":" in host or host.replace(".", "").isdigit()
+
+
+def attach_ownership(destinations: list[dict[str, Any]], resolver: OwnershipResolver,
+                     default_date: str) -> dict[str, dict[str, Any]]:
+    """Give each destination its ``owner`` and ``reach[]``, at the date of its first packet.
+
+    Returns the laws cited, by id, with their full text of effect and sources (the audit's
+    top-level ``laws``).
+    """
+    for d in destinations:
+        date = (d.get("first_seen") or default_date)[:10]
+        d["owner"], d["reach"] = resolver.resolve(
+            d["host"], date, cname_chain=d.get("cname_chain") or (), servers=d.get("servers") or (),
+        )
+    return cited_laws(resolver.kb, (r for d in destinations for r in d["reach"]))
+
+
+def cited_laws(kb: KnowledgeBase, reach: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Full records of the laws named in ``reach`` entries."""
+    wanted = {law["id"] for r in reach for law in r["laws"]}
+    out: dict[str, dict[str, Any]] = {}
+    for code, jur in kb.jurisdictions.items():
+        for law in jur["law"]:
+            if law["id"] in wanted:
+                out[law["id"]] = {
+                    "jurisdiction": code, "title": law["title"], "article": law.get("article"),
+                    "year": law.get("year"), "reaches": law["reaches"], "effect": law["effect"],
+                    "sources": kb.source_urls(law["sources"]), "unverified": law.get("unverified"),
+                }
+    return dict(sorted(out.items()))
+
+
+def fill_from_mmdb(destinations: list[dict[str, Any]], paths: Sequence[str]) -> None:
+    """Fill the AS numbers (and any missing country / AS name) of servers from imported .mmdb files.
+
+    Imported databases add to the shipped geo data rather than replace it: the shipped data has
+    AS organisation names but no AS numbers, which an imported ASN database supplies.
+    """
+    from datareach.resolve.geo import _MmdbFile, _record_answer
+    import ipaddress
+
+    files = []
+    for p in paths:
+        try:
+            files.append(_MmdbFile(Path(p)))
+        except Exception:  # an imported file that went missing or bad: skip it, kb status says so
+            continue
+    if not files:
+        return
+    for d in destinations:
+        for s in d.get("servers") or []:
+            if s.get("ip_scope") != "public":
+                continue
+            try:
+                addr = ipaddress.ip_address(s["ip"])
+            except ValueError:
+                continue
+            for f in files:
+                country, asn, as_org = _record_answer(f.get(addr))
+                if s.get("asn") is None and asn is not None:
+                    s["asn"] = asn
+                if not s.get("as_org") and as_org:
+                    s["as_org"] = as_org
+                if not s.get("country") and country:
+                    s["country"] = country
+        if d.get("servers"):
+            first = d["servers"][0]
+            d["asn"], d["as_org"] = first.get("asn"), first.get("as_org")
+            d["country"] = first.get("country")
+            d["countries"] = sorted({s["country"] for s in d["servers"] if s.get("country")})
