@@ -28,7 +28,7 @@ def bases(reach: list[dict]) -> set[tuple[str, str]]:
 
 
 def test_a_subdomain_is_owned_by_the_entity_of_its_closest_known_domain(resolver):
-    owner, reach = resolver.resolve("api16.app.example", "2026-03-01")
+    owner, _reach = resolver.resolve("api16.app.example", "2026-03-01")
     assert owner["entity"] == "app-sg"
     assert owner["basis"] == "domain" and owner["matched"] == "app.example"
     assert owner["ultimate_parent"]["entity"] == "group"
@@ -108,7 +108,7 @@ def test_an_unknown_name_on_a_known_as_is_attributed_by_the_as_and_says_so(resol
 
 def test_a_cname_chain_is_evidence_of_who_serves_an_unknown_name(resolver):
     chain = ["static.shop.example", "shop.cloudcdn.example"]
-    owner, reach = resolver.resolve("static.shop.example", "2026-03-01", cname_chain=chain)
+    owner, _reach = resolver.resolve("static.shop.example", "2026-03-01", cname_chain=chain)
     assert owner["entity"] == "cloud" and owner["basis"] == "cname"
     assert owner["evidence"] == chain
 

@@ -26,9 +26,8 @@ from datareach import __version__
 from datareach.ingest import detect_format, read_input
 from datareach.kb import KnowledgeBase, knowledge_base
 from datareach.model import CONNECTION_FIELDS, Connection, ConnectionBatch, DnsAnswer, Exchange, InputError
-from datareach.timestamps import iso
-
 from datareach.resolve.ownership import OwnershipResolver, ReachOptions, attach_ownership, fill_from_mmdb
+from datareach.timestamps import iso
 
 if TYPE_CHECKING:
     from datareach.detect import Profile

@@ -391,7 +391,7 @@ def _kb_status(args: argparse.Namespace) -> int:
     from datareach.kb import knowledge_base, store
 
     kb = knowledge_base()
-    doc = {"data_dir": str(store.data_dir()), "counts": kb.counts(), "as_of": kb.meta.get("as_of"),
+    doc: dict[str, Any] = {"data_dir": str(store.data_dir()), "counts": kb.counts(), "as_of": kb.meta.get("as_of"),
            "sources": kb_sources(kb), "imports": kb.imports}
     if args.json:
         sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")

@@ -216,9 +216,12 @@ def country_code(value: object) -> str | None:
 
 def _as_path(path: PathLike) -> Path:
     try:
-        return Path(path)
+        p = Path(path)
     except TypeError as err:
         raise KBImportError(f"{path!r}: not a file path") from err
+    if "\0" in str(p):
+        raise KBImportError(f"{str(p)!r}: not a file path (NUL character)")
+    return p
 
 
 def _read_bytes(path: Path, what: str) -> bytes:
@@ -456,7 +459,7 @@ def _finish(
         prefer=bool(prefer),
         entities=entities,
         mmdb=None,
-        counts=builder.counts(),
+        counts={"entities": len(entities), "domains": sum(len(e.domains) for e in entities), **builder.counts()},
     )
     _save(dataset, path)
     return dataset
@@ -942,7 +945,7 @@ def import_mmdb(path: PathLike, *, licence_note: str | None = None, prefer: bool
         prefer=bool(prefer),
         entities=(),
         mmdb=MmdbInfo(file=f"{ident}.mmdb", database_type=meta.database_type, build_date=meta.build_date),
-        counts={},
+        counts={"entities": 0, "domains": 0},
     )
 
     def check(copy: Path) -> None:

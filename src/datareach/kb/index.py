@@ -154,10 +154,13 @@ def _compile(raw: RawKB, imports: Sequence[Any]) -> dict[str, Any]:
         pending_parents: list[tuple[str, str]] = []
         for item in ds.entities:
             name = str(item.get("name") or "")
-            eid = item.get("entity_id") if item.get("entity_id") in entities else None
-            if eid is None:
-                eid = by_name.get(name_key(name)) or local.get(name_key(name))
-            if eid is None:
+            given = item.get("entity_id")
+            found: str | None = given if isinstance(given, str) and given in entities else None
+            if found is None:
+                found = by_name.get(name_key(name)) or local.get(name_key(name))
+            if found is not None:
+                eid = found
+            else:
                 slug = re.sub(r"[^a-z0-9]+", "-", name.casefold()).strip("-")[:40] or "entity"
                 eid = f"import-{ds.id}-{slug}"
                 n = 2
@@ -262,7 +265,7 @@ def _imports() -> list[Any]:
     return list(store.list_imports())
 
 
-def _imports_key() -> list[object]:
+def _imports_key() -> list[list[object]]:
     from datareach.kb import store
 
     folder = store.data_dir() / "imports"

@@ -21,18 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["COUNTRIES", "CONTROL_KINDS", "KBError", "RawKB", "data_files", "read_kb"]
+__all__ = ["CONTROL_KINDS", "COUNTRIES", "KBError", "RawKB", "data_files", "read_kb"]
 
 #: ISO 3166-1 alpha-2, officially assigned codes, plus XK (Kosovo, user-assigned but in common use).
 COUNTRIES = frozenset(
-    """AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR
-    BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC
-    EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK
-    HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB
-    LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ
-    NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU
-    RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN
-    TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW XK""".split()
+    ["AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ", "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS", "BT", "BV", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN", "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE", "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF", "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK", "HM", "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM", "JO", "JP", "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC", "LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK", "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA", "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG", "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW", "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS", "ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO", "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI", "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW", "XK"]
 )
 #: Jurisdiction codes: countries plus the European Union.
 JURISDICTIONS = COUNTRIES | {"EU"}
@@ -131,11 +124,11 @@ class _File:
 
 def _check_keys(f: _File, line: int | None, rec: Mapping[str, Any], what: str,
                 required: Mapping[str, type | tuple[type, ...]], optional: Mapping[str, type | tuple[type, ...]]) -> None:
-    for key, typ in required.items():
+    for key in required:
         if key not in rec:
             raise f.error(line, f"{what}: missing required field {key!r}")
     for key, value in rec.items():
-        typ = required.get(key) or optional.get(key)
+        typ: type | tuple[type, ...] | None = required.get(key) or optional.get(key)
         if typ is None:
             raise f.error(line, f"{what}: unknown field {key!r}")
         if not isinstance(value, typ) or (isinstance(value, bool) and typ in (int, float, (int, float))):
@@ -168,11 +161,11 @@ _ENTITY_OPTIONAL = {
     "notes": str, "unverified": str, "parent": list, "listing": list, "url": str,
 }
 _PARENT_FIELDS = {"entity": str, "control": str, "sources": list}
-_PARENT_OPTIONAL = {"share": (int, float), "since": str, "until": str, "note": str, "unverified": str}
+_PARENT_OPTIONAL: dict[str, type | tuple[type, ...]] = {"share": (int, float), "since": str, "until": str, "note": str, "unverified": str}
 _LISTING_FIELDS = {"list": str, "sources": list}
 _LISTING_OPTIONAL = {"since": str, "until": str, "note": str, "unverified": str}
 _AS_FIELDS = {"entity": str, "sources": list, "as_of": str}
-_AS_OPTIONAL = {"numbers": list, "names": list, "unverified": str, "note": str}
+_AS_OPTIONAL: dict[str, type | tuple[type, ...]] = {"numbers": list, "names": list, "unverified": str, "note": str}
 _JUR_FIELDS = {"code": str, "name": str, "sources": list, "as_of": str}
 _JUR_OPTIONAL = {"linked_to": str, "law": list, "notes": str, "unverified": str, "treated_as": str}
 _LAW_FIELDS = {"id": str, "title": str, "reaches": list, "effect": str, "sources": list}

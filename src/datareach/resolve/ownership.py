@@ -35,13 +35,15 @@ marked as such.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from datareach.kb.index import KnowledgeBase
 
-__all__ = ["ReachOptions", "OwnershipResolver"]
+__all__ = ["OwnershipResolver", "ReachOptions"]
 
 _CONTROL_ANY_SHARE = frozenset({"vie", "state", "management", "controlling"})
 _SHARE_BASED = frozenset({"equity", "voting"})
@@ -384,8 +386,8 @@ def fill_from_mmdb(destinations: list[dict[str, Any]], paths: Sequence[str]) -> 
     Imported databases add to the shipped geo data rather than replace it: the shipped data has
     AS organisation names but no AS numbers, which an imported ASN database supplies.
     """
+
     from datareach.resolve.geo import _MmdbFile, _record_answer
-    import ipaddress
 
     files = []
     for p in paths:
