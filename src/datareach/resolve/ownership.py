@@ -14,9 +14,11 @@ for one host name at one date, from the knowledge base (:mod:`datareach.kb`):
 
 Then the parent chain is walked at the capture's date: an edge gives control when its kind is
 ``vie``, ``state``, ``management`` or ``controlling``, or when an ``equity`` or ``voting`` share
-reaches the control threshold (default 50%). Smaller stakes and golden shares are listed in
+reaches the control threshold (default 50%; a subsidiary recorded without a share counts as
+controlled). Smaller stakes and golden shares are listed in
 ``minority_stakes`` and do not extend the chain. The ``ultimate_parent`` is the top company in
-the chain; a state at the top is reported as ``state_owner``.
+the chain (a state, a state body or a group of persons such as an employees' union committee
+above it stays in ``chain``); a state in the chain is reported as ``state_owner``.
 
 **Reach.** Three bases, each with the path that justifies it:
 
@@ -48,6 +50,8 @@ __all__ = ["OwnershipResolver", "ReachOptions"]
 _CONTROL_ANY_SHARE = frozenset({"vie", "state", "management", "controlling"})
 _SHARE_BASED = frozenset({"equity", "voting"})
 _STATE_KINDS = frozenset({"state", "state-body"})
+#: kinds that can head a control chain but are not a company (the ultimate parent is the top company)
+_NOT_COMPANIES = _STATE_KINDS | {"person-group"}
 _GROUNDS = (("hq", "headquarters"), ("incorporated", "incorporation"), ("operates_in", "operations"))
 
 
@@ -88,7 +92,8 @@ class OwnershipResolver:
         if kind == "golden-share":
             return self.options.golden_share_controls
         share = edge.get("share")
-        return share is not None and share >= self.options.control_threshold
+        # no share recorded: the sources call it a (majority) subsidiary without saying how much
+        return share is None or share >= self.options.control_threshold
 
     def chain(self, entity_id: str, date: str) -> dict[str, Any]:
         """The control structure above an entity at a date (memoised)."""
@@ -141,7 +146,7 @@ class OwnershipResolver:
             main.append(self._link(edge["entity"], edge))
             sources += edge["sources"] + ents[edge["entity"]]["sources"]
             cur = edge["entity"]
-        companies = [m for m in main if ents[m["entity"]]["kind"] not in _STATE_KINDS]
+        companies = [m for m in main if ents[m["entity"]]["kind"] not in _NOT_COMPANIES]
         top = companies[-1] if companies else main[-1]
         state_owner = next((self._ref(e) for e, _ in controlled if ents[e]["kind"] in _STATE_KINDS), None)
         listings = [
