@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from datareach.api import Audit, audit
-    from datareach.explain import explain
+    from datareach.explainer import explain
 
 __all__ = ["Audit", "__version__", "audit", "explain"]
 
@@ -32,7 +32,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     if name == "explain":
-        from datareach import explain as _explain
+        from datareach import explainer
 
-        return _explain.explain
+        return explainer.explain
     raise AttributeError(f"module 'datareach' has no attribute {name!r}")

@@ -241,7 +241,7 @@ def _reach_options(args: argparse.Namespace) -> ReachOptions:
 def _explain(args: argparse.Namespace) -> int:
     import orjson
 
-    from datareach.explain import explain_iter
+    from datareach.explainer import explain_iter
     from datareach.kb import KBError, knowledge_base
     from datareach.resolve.ownership import OwnershipResolver, cited_laws
 
