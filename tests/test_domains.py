@@ -239,3 +239,21 @@ def test_damaged_list_cache_is_rebuilt(monkeypatch: pytest.MonkeyPatch, tmp_path
     psl = domains._load_cached_psl()
     assert psl.privatesuffix("www.example.co.uk") == "example.co.uk"
     assert path.read_bytes() == good  # rebuilt
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+_LABELS = st.sampled_from(["www", "api16", "a", "x-y", "co", "uk", "com", "appspot", "github", "io", "blogspot",
+                           "cloudfront", "net", "jp", "tokyo", "arpa", "in-addr", "192", "local", "_dmarc",
+                           "xn--p1ai", "example", "compute", "amazonaws", "s3", "us-east-1", "-bad", "UP"])
+
+
+@given(st.lists(_LABELS, min_size=1, max_size=6))
+@settings(max_examples=400)
+def test_the_shared_parent_path_gives_the_same_answers(labels):
+    from datareach.resolve.domains import registrable_domain, registrable_domain_of_many
+
+    host = ".".join(labels)
+    assert registrable_domain_of_many(host) == registrable_domain(host)
+    assert registrable_domain_of_many(host) == registrable_domain(host)  # and again, from the cache

@@ -6,7 +6,6 @@ import io
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -115,3 +114,17 @@ def test_explain_in_a_subprocess_streams_many_hosts(tmp_path):
                        env={**__import__("os").environ, "DATAREACH_CACHE_DIR": str(tmp_path / "c")})
     lines = p.stdout.splitlines()
     assert len(lines) == 3000 and json.loads(lines[-1])["owner"]["entity"] == "tiktok-pte"
+
+
+def test_the_fast_json_lines_are_the_same_bytes_as_the_entries():
+    import orjson
+
+    from datareach.explainer import explain_iter, explain_json_lines
+    from datareach.kb import knowledge_base
+    from datareach.resolve.ownership import OwnershipResolver
+
+    hosts = ["a.tiktokv.com", "b.tiktokv.com", "graph.facebook.com", "unknown.example", "10.0.0.1", "Temu.com."]
+    resolver = OwnershipResolver(knowledge_base())
+    slow = [orjson.dumps(d) for d in explain_iter(hosts, resolver, "2026-03-01")]
+    fast = list(explain_json_lines(hosts, OwnershipResolver(knowledge_base()), "2026-03-01"))
+    assert fast == slow

@@ -26,7 +26,7 @@ from datareach.kb.load import KBError, RawKB, data_files, is_domain, read_kb
 __all__ = ["DATA_DIR", "KnowledgeBase", "knowledge_base", "reset"]
 
 DATA_DIR = Path(__file__).parent / "data"
-_FORMAT = 3  # bump when the compiled layout changes
+_FORMAT = 4  # bump when the compiled layout changes
 _LEGAL_SUFFIX = re.compile(
     r"\b(inc|incorporated|ltd|limited|llc|l\.l\.c|corp|corporation|co|company|gmbh|ag|sa|s\.a|sas|bv|b\.v|nv|n\.v|plc|"
     r"pte|pty|ab|oy|as|spa|srl|kk|group|holdings?|technology|technologies)\b\.?"
@@ -56,6 +56,9 @@ class KnowledgeBase:
         self.mmdb_paths: list[str] = data["mmdb_paths"]
         # the longest name in the table bounds how many labels a look-up tries
         self._max_labels: int = data["max_labels"]
+        #: KB domains that are registrable domains with no public suffix below them: every name
+        #: under such a domain has it as its registrable domain (saves a suffix-list look-up)
+        self.registrable: frozenset[str] = frozenset(data["registrable"])
 
     def owner_of_name(self, host: str) -> tuple[str, str] | None:
         """(entity id, the KB domain that matched) for a host name, most specific first."""
@@ -222,6 +225,7 @@ def _compile(raw: RawKB, imports: Sequence[Any]) -> dict[str, Any]:
         "imports": import_docs,
         "mmdb_paths": mmdb_paths,
         "max_labels": max((d.count(".") + 1 for d in domains), default=2),
+        "registrable": _registrable_kb_domains(domains),
         "meta": {
             "counts": {
                 "entities": sum(1 for e in entities.values() if e["origin"] == "curated"),
@@ -238,6 +242,18 @@ def _compile(raw: RawKB, imports: Sequence[Any]) -> dict[str, Any]:
             "as_of": [as_of[0], as_of[-1]] if as_of else None,
         },
     }
+
+
+def _registrable_kb_domains(domains: Iterable[str]) -> list[str]:
+    from datareach.resolve import domains as psl
+
+    rules = psl.suffix_rules()
+    below: set[str] = set()
+    for rule in rules:
+        labels = rule.lstrip("!").removeprefix("*.").split(".")
+        for i in range(1, len(labels)):
+            below.add(".".join(labels[i:]))
+    return sorted(d for d in domains if d not in below and psl.registrable_domain(d) == d)
 
 
 def _break_import_cycles(entities: dict[str, dict[str, Any]]) -> None:
@@ -283,8 +299,11 @@ def knowledge_base(root: Path | None = None, *, use_imports: bool = True, use_ca
     """
     base = root or DATA_DIR
     files = data_files(base)
+    from datareach.resolve.domains import psl_version
+
     key = {
         "format": _FORMAT,
+        "psl": psl_version(),
         "files": [cache.source_key(p) for p in files],
         "imports": _imports_key() if use_imports else None,
     }

@@ -38,11 +38,10 @@ import re
 import threading
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
-from datareach.resolve.geo import DataSource, _as_string_dictionary
+if TYPE_CHECKING:  # pyarrow and the geo module load only for the column functions
+    from datareach.resolve.geo import DataSource
 
 __all__ = ["psl_source", "registrable_domain", "registrable_domains"]
 
@@ -204,12 +203,55 @@ def registrable_domain(host: str) -> str | None:
     return result
 
 
+def suffix_rules() -> frozenset[str]:
+    """The public suffix list's rules as parsed (``*.`` wildcards and ``!`` exceptions kept)."""
+    rules = getattr(_get_psl(), "_publicsuffix", None)
+    return rules if isinstance(rules, frozenset) else frozenset()
+
+
+def psl_version() -> str:
+    """The version of the publicsuffixlist package whose list answers."""
+    return _psl_version()
+
+
+_by_parent: dict[str, str | None] = {}
+
+
+def registrable_domain_of_many(host: str) -> str | None:
+    """:func:`registrable_domain` for long lists of names that share parents (``explain``).
+
+    ``a.b.example.com`` has the registrable domain of ``b.example.com`` unless that is itself
+    a public suffix, so the answer for the parent is computed once and shared by all its
+    children. Same answers as :func:`registrable_domain` (tested over generated names).
+    """
+    i = host.find(".")
+    if i <= 0 or ":" in host or not host.isascii() or host != host.lower() or host.endswith("."):
+        return registrable_domain(host)
+    label = host[:i]
+    if len(label) > 63 or _ASCII_LABEL.match(label) is None:
+        return None
+    parent = host[i + 1 :]
+    hit = _by_parent.get(parent, _MISSING)
+    if hit is _MISSING:
+        hit = registrable_domain(parent)
+        if len(_by_parent) >= _CACHE_MAX:
+            _by_parent.clear()
+        _by_parent[parent] = hit
+    if hit is not None:
+        return hit  # type: ignore[return-value]
+    return registrable_domain(host)  # the parent is a public suffix, or not a name at all
+
+
 def registrable_domains(hosts: Any) -> Any:
     """The registrable domain of each host name in a pyarrow string array (null where none).
 
     Same length and order as ``hosts``; accepts string, large_string, dictionary-of-string and
     chunked arrays. Each distinct name is looked up once.
     """
+    import pyarrow as pa
+
+    from datareach.resolve.geo import _as_string_dictionary
+
     encoded = _as_string_dictionary(hosts)
     distinct: list[str | None] = encoded.dictionary.to_pylist()
     values = [None if h is None else registrable_domain(h) for h in distinct]
@@ -244,6 +286,8 @@ def psl_source() -> DataSource:
     ``publicsuffixlist`` version encodes (``1.1.2.20261023`` -> ``2026-10-23``).
     """
     import publicsuffixlist
+
+    from datareach.resolve.geo import DataSource
 
     version = _psl_version()
     path = Path(publicsuffixlist.__file__).with_name("public_suffix_list.dat")
