@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from datareach.resolve import domains
@@ -240,9 +240,6 @@ def test_damaged_list_cache_is_rebuilt(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert psl.privatesuffix("www.example.co.uk") == "example.co.uk"
     assert path.read_bytes() == good  # rebuilt
 
-
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 _LABELS = st.sampled_from(["www", "api16", "a", "x-y", "co", "uk", "com", "appspot", "github", "io", "blogspot",
                            "cloudfront", "net", "jp", "tokyo", "arpa", "in-addr", "192", "local", "_dmarc",
