@@ -49,15 +49,20 @@ _PREFIX = struct.Struct("<8sII")
 _ALIGN = 64
 
 
-def cache_dir() -> Path:
-    """The directory compiled data is kept in (it may not exist yet)."""
-    env = os.environ.get("DATAREACH_CACHE_DIR")
+def user_dir(env_var: str, xdg_var: str, default: tuple[str, ...]) -> Path:
+    """``$env_var`` if set, else ``$xdg_var/datareach`` (if absolute), else ``~/<default>/datareach``."""
+    env = os.environ.get(env_var)
     if env:
         return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
+    xdg = os.environ.get(xdg_var)
     if xdg and Path(xdg).is_absolute():
         return Path(xdg) / "datareach"
-    return Path.home() / ".cache" / "datareach"
+    return Path.home().joinpath(*default, "datareach")
+
+
+def cache_dir() -> Path:
+    """The directory compiled data is kept in (it may not exist yet)."""
+    return user_dir("DATAREACH_CACHE_DIR", "XDG_CACHE_HOME", (".cache",))
 
 
 def source_key(path: Path) -> dict[str, object]:

@@ -72,13 +72,9 @@ _COPY_CHUNK = 1 << 20
 
 def data_dir() -> Path:
     """The user's datareach data directory (it may not exist yet)."""
-    env = os.environ.get("DATAREACH_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME")
-    if xdg and Path(xdg).is_absolute():
-        return Path(xdg) / "datareach"
-    return Path.home() / ".local" / "share" / "datareach"
+    from datareach.cache import user_dir
+
+    return user_dir("DATAREACH_DATA_DIR", "XDG_DATA_HOME", (".local", "share"))
 
 
 def imports_dir() -> Path:
