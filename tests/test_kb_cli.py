@@ -128,3 +128,24 @@ def test_the_fast_json_lines_are_the_same_bytes_as_the_entries():
     slow = [orjson.dumps(d) for d in explain_iter(hosts, resolver, "2026-03-01")]
     fast = list(explain_json_lines(hosts, OwnershipResolver(knowledge_base()), "2026-03-01"))
     assert fast == slow
+
+
+def test_an_imported_asn_database_adds_as_numbers_to_an_audit(capsys, tmp_path):
+    """The shipped geo data has AS names only; an imported ASN .mmdb fills in the numbers (and
+    keeps the shipped countries), and attribution by AS number then works."""
+    from datareach.testing.capture import TcpSession
+
+    import test_geo
+    from conftest import CLIENT, write_pcap
+
+    mmdb = test_geo.write_mmdb(tmp_path / "GeoLite2-ASN.mmdb", "GeoLite2-ASN", {
+        "47.88.0.0/16": {"autonomous_system_number": 45102, "autonomous_system_organization": "ALIBABA-CN-NET"},
+    })
+    assert run(["kb", "import", "mmdb", str(mmdb)], capsys)[0] == 0
+    s = TcpSession(CLIENT, 42000, "47.88.1.1", 8883, start=1_772_000_000.0)
+    pcap = write_pcap(tmp_path / "one.pcap", s.handshake() + s.client_send(b"\x10\x00") + s.close())
+    d = datareach.audit([pcap]).to_dict()["destinations"][0]
+    assert d["asn"] == 45102 and d["servers"][0]["asn"] == 45102
+    assert d["country"] == "US"  # from the shipped data: the import adds, it does not replace
+    assert d["owner"]["basis"] == "as" and d["owner"]["matched"] == "AS45102"
+    assert d["owner"]["entity"] == "alibaba-cloud"

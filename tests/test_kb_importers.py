@@ -25,11 +25,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mmdb_writer import MMDBWriter
-from netaddr import IPSet
 
 from datareach.kb import importers, store
 from datareach.kb.importers import KBImportError
+
+import test_geo
 
 EPOCH_2026_11_01 = int(dt.datetime(2026, 11, 1, 12, tzinfo=dt.UTC).timestamp())
 STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -218,27 +218,9 @@ def tracker_radar_repo(root: Path) -> Path:
     return root
 
 
-class _Writer(MMDBWriter):
-    """MMDBWriter with a fixed build time."""
-
-    def __init__(self, *args: Any, build_epoch: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._epoch = build_epoch
-
-    def _build_meta(self) -> dict[str, Any]:
-        meta: dict[str, Any] = super()._build_meta()
-        meta["build_epoch"] = self._epoch
-        return meta
-
-
 def write_mmdb(path: Path, database_type: str, records: dict[str, dict[str, Any]], *,
                description: str = "test data", build_epoch: int = EPOCH_2026_11_01) -> Path:
-    writer = _Writer(ip_version=6, ipv4_compatible=True, database_type=database_type, languages=["en"],
-                     description=description, build_epoch=build_epoch)
-    for cidr, record in records.items():
-        writer.insert_network(IPSet([cidr]), record)
-    writer.to_db_file(str(path))
-    return path
+    return test_geo.write_mmdb(path, database_type, records, description=description, build_epoch=build_epoch)
 
 
 def asn_mmdb(path: Path) -> Path:

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from datareach import __version__
 from datareach.ingest import detect_format, read_input
-from datareach.kb import KnowledgeBase, knowledge_base
+from datareach.kb import knowledge_base
 from datareach.model import CONNECTION_FIELDS, Connection, ConnectionBatch, DnsAnswer, Exchange, InputError
-from datareach.resolve.ownership import OwnershipResolver, ReachOptions, attach_ownership, fill_from_mmdb
+from datareach.resolve.ownership import OwnershipResolver, ReachOptions, attach_ownership
 from datareach.timestamps import iso
 
 if TYPE_CHECKING:
@@ -227,6 +227,7 @@ def audit(
             digests.append((rep, helper.submit(_sha256, path)))
         geo = prepared[0] if prepared else prepare(user_geo)
         from datareach.resolve.destinations import build_destinations
+        from datareach.resolve.geo import fill_servers
         from datareach.resolve.naming import DnsIndex
         from datareach.resolve.tables import connections_table
 
@@ -234,7 +235,7 @@ def audit(
         destinations = build_destinations(connections_table(conns), dns, geo)
         kb = knowledge_base()
         if not geo_db and kb.mmdb_paths:
-            fill_from_mmdb(destinations, kb.mmdb_paths)
+            fill_servers(destinations, kb.mmdb_paths)
         generated = datetime.now(UTC)
         laws = attach_ownership(destinations, OwnershipResolver(kb, reach_options), generated.date().isoformat())
         for rep, digest in digests:
@@ -244,7 +245,7 @@ def audit(
                 rep.errors.append(InputError(f"cannot read the file: {e.strerror or e}", fatal=True))
     from datareach.resolve.domains import psl_source
 
-    sources = [s.to_json() for s in geo.sources()] + [psl_source().to_json()] + kb_sources(kb)
+    sources = [s.to_json() for s in geo.sources()] + [psl_source().to_json()] + kb.data_sources()
     ordered = sorted(exchanges, key=lambda e: e.ts)
     position = {id(e): i for i, e in enumerate(ordered)}
     exchange_docs = [_exchange_json(e) for e in ordered]
@@ -277,34 +278,6 @@ def audit(
             "revealed": reveal,
         },
     )
-
-
-def kb_sources(kb: KnowledgeBase) -> list[dict[str, Any]]:
-    """``data_sources`` entries for the knowledge base and each dataset the user imported."""
-    counts = kb.counts()
-    as_of = kb.meta.get("as_of")
-    out: list[dict[str, Any]] = [{
-        "name": "datareach knowledge base",
-        "kind": "knowledge-base",
-        "path": None,
-        "version": __version__,
-        "date": as_of[1] if as_of else None,
-        "licence": "Apache-2.0 (curated records; each cites its sources)",
-        "note": (f"{counts['entities']} entities, {counts['domains']} domains, "
-                 f"{counts['autonomous_systems']} AS numbers, {counts['jurisdictions']} jurisdictions, "
-                 f"{counts['laws']} laws; records checked {as_of[0]} to {as_of[1]}" if as_of else None),
-    }]
-    for imp in kb.imports:
-        out.append({
-            "name": f"imported {imp['kind']}: {imp['file']}",
-            "kind": "kb-import",
-            "path": None,
-            "version": imp["sha256"][:16],
-            "date": imp["dataset_date"] or imp["imported_at"][:10],
-            "licence": imp["licence_note"],
-            "note": f"imported {imp['imported_at']}; {'wins' if imp['prefer'] else 'yields to'} curated records",
-        })
-    return out
 
 
 def _finding_json(f: Any, ex: Exchange, index: int, reveal: bool) -> dict[str, Any]:

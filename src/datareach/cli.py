@@ -280,11 +280,9 @@ def _explain(args: argparse.Namespace) -> int:
             for chunk in _chunks(explain_json_lines(hosts(), resolver, date), 4000):
                 out.write(b"\n".join(chunk) + b"\n")
         elif args.format == "json":
-            from datareach.api import kb_sources
-
             reach_lists: dict[Any, list[dict[str, Any]]] = {}
             out.write(b'{"schema_version":"1.0","date":' + orjson.dumps(date)
-                      + b',"data_sources":' + orjson.dumps(kb_sources(kb)) + b',"hosts":[\n')
+                      + b',"data_sources":' + orjson.dumps(kb.data_sources()) + b',"hosts":[\n')
             first = True
             for chunk in _chunks(explain_json_lines(hosts(), resolver, date, reach_lists), 4000):
                 out.write((b"" if first else b",\n") + b",\n".join(chunk))
@@ -387,12 +385,13 @@ def _kb_import(args: argparse.Namespace) -> int:
 def _kb_status(args: argparse.Namespace) -> int:
     import orjson
 
-    from datareach.api import kb_sources
     from datareach.kb import knowledge_base, store
 
     kb = knowledge_base()
+    problems: list[str] = []
+    store.list_imports(problems)  # files in the data directory that are not valid datasets
     doc: dict[str, Any] = {"data_dir": str(store.data_dir()), "counts": kb.counts(), "as_of": kb.meta.get("as_of"),
-           "sources": kb_sources(kb), "imports": kb.imports}
+                           "sources": kb.data_sources(), "imports": kb.imports, "problems": problems}
     if args.json:
         sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
         return EXIT_OK
@@ -412,7 +411,7 @@ def _kb_status(args: argparse.Namespace) -> int:
               f"licence: {imp['licence_note'] or 'not stated'}; {rule}; "
               f"{imp['entities_added']} new entities, {imp['domains_lost_to_curated']} domains kept by curated, "
               f"{imp['domains_won_over_curated']} taken over")
-    for p in store.problems() if hasattr(store, "problems") else []:
+    for p in problems:
         print(f"  warning: {p}")
     return EXIT_OK
 

@@ -33,14 +33,19 @@ def explain(
     return list(explain_iter(hosts, resolver, at or datetime.now(UTC).date().isoformat()))
 
 
+def _names(hosts: Iterable[str]) -> Iterator[str]:
+    """Host names as the knowledge base keys them: stripped, lower case, no root dot; blanks dropped."""
+    for raw in hosts:
+        host = raw.strip().lower().rstrip(".")
+        if host:
+            yield host
+
+
 def explain_iter(hosts: Iterable[str], resolver: OwnershipResolver, date: str) -> Iterator[dict[str, Any]]:
     """:func:`explain` one host at a time (the CLI streams 100,000s of hosts through it)."""
     from datareach.resolve.domains import registrable_domain_of_many as registrable_domain
 
-    for raw in hosts:
-        host = raw.strip().lower().rstrip(".")
-        if not host:
-            continue
+    for host in _names(hosts):
         owner, reach = resolver.resolve(host, date)
         yield {"host": host, "registrable_domain": registrable_domain(host), "date": date,
                "owner": owner, "reach": reach}
@@ -64,10 +69,7 @@ def explain_json_lines(hosts: Iterable[str], resolver: OwnershipResolver, date: 
     tails: dict[tuple[str, str, str] | None, bytes] = {}
     date_part = b',"date":' + dumps(date)
     registrable = resolver.kb.registrable
-    for raw in hosts:
-        host = raw.strip().lower().rstrip(".")
-        if not host:
-            continue
+    for host in _names(hosts):
         found = resolver.attribute(host)
         key = None if found is None else (found[0], found[1], found[2])
         tail = tails.get(key)

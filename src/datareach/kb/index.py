@@ -93,6 +93,35 @@ class KnowledgeBase:
     def counts(self) -> dict[str, int]:
         return dict(self.meta["counts"])
 
+    def data_sources(self) -> list[dict[str, Any]]:
+        """``data_sources`` entries (audit JSON) for the knowledge base and each imported dataset."""
+        from datareach import __version__
+
+        counts = self.counts()
+        as_of = self.meta.get("as_of")
+        out: list[dict[str, Any]] = [{
+            "name": "datareach knowledge base",
+            "kind": "knowledge-base",
+            "path": None,
+            "version": __version__,
+            "date": as_of[1] if as_of else None,
+            "licence": "Apache-2.0 (curated records; each cites its sources)",
+            "note": (f"{counts['entities']} entities, {counts['domains']} domains, "
+                     f"{counts['autonomous_systems']} AS numbers, {counts['jurisdictions']} jurisdictions, "
+                     f"{counts['laws']} laws; records checked {as_of[0]} to {as_of[1]}" if as_of else None),
+        }]
+        for imp in self.imports:
+            out.append({
+                "name": f"imported {imp['kind']}: {imp['file']}",
+                "kind": "kb-import",
+                "path": None,
+                "version": imp["sha256"][:16],
+                "date": imp["dataset_date"] or imp["imported_at"][:10],
+                "licence": imp["licence_note"],
+                "note": f"imported {imp['imported_at']}; {'wins' if imp['prefer'] else 'yields to'} curated records",
+            })
+        return out
+
 
 def _compile(raw: RawKB, imports: Sequence[Any]) -> dict[str, Any]:
     """Plain, marshal-able dicts from checked records and imported datasets."""

@@ -121,6 +121,14 @@ class _File:
     def error(self, line: int | None, message: str) -> KBError:
         return KBError(self.name, line, message)
 
+    def subtables(self, line: int | None, items: list[Any], what: str, name: str,
+                  key: str) -> Iterator[tuple[int | None, dict[str, Any]]]:
+        """A record's sub-tables (``[[entity.parent]]`` ...), each with the line of its ``key`` value."""
+        for sub in items:
+            if not isinstance(sub, dict):
+                raise self.error(line, f"{what}: {name} is not a table")
+            yield self.line_of_text(f'"{sub.get(key)}"', line), sub
+
 
 def _check_keys(f: _File, line: int | None, rec: Mapping[str, Any], what: str,
                 required: Mapping[str, type | tuple[type, ...]], optional: Mapping[str, type | tuple[type, ...]]) -> None:
@@ -245,10 +253,7 @@ def read_kb(root: Path) -> RawKB:
             if rec["code"] in kb.jurisdictions:
                 raise f.error(line, f"{what} is defined twice")
             laws = []
-            for law in rec.get("law", []):
-                lline = f.line_of_text(f'"{law.get("id")}"', line) if isinstance(law, dict) else line
-                if not isinstance(law, dict):
-                    raise f.error(line, f"{what}: a law is not a table")
+            for lline, law in f.subtables(line, rec.get("law", []), what, "a law", "id"):
                 lwhat = f"law {law.get('id')!r}"
                 _check_keys(f, lline, law, lwhat, _LAW_FIELDS, _LAW_OPTIONAL)
                 for r in _check_str_list(f, lline, lwhat, "reaches", law["reaches"]):
@@ -272,9 +277,7 @@ def read_kb(root: Path) -> RawKB:
             for key in ("since", "until", "as_of"):
                 _check_date(f, line, what, key, rec.get(key))
             check_sources(f, line, what, rec["sources"])
-            for entry in rec.get("entry", []):
-                if not isinstance(entry, dict):
-                    raise f.error(line, f"{what}: an entry is not a table")
+            for _, entry in f.subtables(line, rec.get("entry", []), what, "an entry", "country"):
                 ewhat = f"{what} entry {entry.get('country')!r}"
                 _check_keys(f, line, entry, ewhat, _ENTRY_FIELDS, _ENTRY_OPTIONAL)
                 _check_country(f, line, ewhat, entry["country"])
@@ -321,10 +324,7 @@ def read_kb(root: Path) -> RawKB:
                 if d in seen_domains:
                     raise f.error(f.line_of_text(f'"{d}"', line), f"{what}: domain {d!r} is listed twice")
                 seen_domains.add(d)
-            for p in rec.get("parent", []):
-                pline = f.line_of_text(f'"{p.get("entity")}"', line) if isinstance(p, dict) else line
-                if not isinstance(p, dict):
-                    raise f.error(line, f"{what}: a parent is not a table")
+            for pline, p in f.subtables(line, rec.get("parent", []), what, "a parent", "entity"):
                 pwhat = f"{what} parent {p.get('entity')!r}"
                 _check_keys(f, pline, p, pwhat, _PARENT_FIELDS, _PARENT_OPTIONAL)
                 if p["control"] not in CONTROL_KINDS:
@@ -337,10 +337,7 @@ def read_kb(root: Path) -> RawKB:
                 if p.get("since") and p.get("until") and p["since"] >= p["until"]:
                     raise f.error(pline, f"{pwhat}: since must come before until")
                 check_sources(f, pline, pwhat, p["sources"])
-            for li in rec.get("listing", []):
-                if not isinstance(li, dict):
-                    raise f.error(line, f"{what}: a listing is not a table")
-                lline = f.line_of_text(f'"{li.get("list")}"', line)
+            for lline, li in f.subtables(line, rec.get("listing", []), what, "a listing", "list"):
                 lwhat = f"{what} listing {li.get('list')!r}"
                 _check_keys(f, lline, li, lwhat, _LISTING_FIELDS, _LISTING_OPTIONAL)
                 if li["list"] not in kb.lists:

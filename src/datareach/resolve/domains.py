@@ -33,7 +33,6 @@ run reads it in milliseconds instead of parsing the list again.
 
 from __future__ import annotations
 
-import importlib.metadata
 import re
 import threading
 import unicodedata
@@ -259,6 +258,13 @@ def registrable_domains(hosts: Any) -> Any:
 
 
 def _psl_version() -> str:
+    import publicsuffixlist
+
+    version = getattr(publicsuffixlist, "__version__", None)
+    if isinstance(version, str):  # the package says it itself: no need for importlib.metadata (60 ms)
+        return version
+    import importlib.metadata
+
     try:
         return importlib.metadata.version("publicsuffixlist")
     except importlib.metadata.PackageNotFoundError:

@@ -1159,3 +1159,40 @@ class GeoResolver:
             pa.array(orgs, type=pa.string()),
         ]
         return pa.Table.from_arrays([c.take(indices) for c in columns], schema=ENRICH_SCHEMA)
+
+
+def fill_servers(destinations: list[dict[str, Any]], paths: Sequence[str]) -> None:
+    """Fill the AS numbers (and any missing country or AS name) of destinations' servers.
+
+    For the .mmdb files the user imported (``datareach kb import mmdb``): they add to the
+    shipped geo data rather than replace it, because the shipped data has AS organisation names
+    but no AS numbers, which an imported ASN database supplies. A file that went missing or
+    bad since it was imported is skipped (``kb status`` lists the imports).
+    """
+    files = []
+    for p in paths:
+        with contextlib.suppress(GeoDatabaseError):
+            files.append(_MmdbFile(Path(p)))
+    if not files:
+        return
+    for d in destinations:
+        servers = d.get("servers") or []
+        for s in servers:
+            if s.get("ip_scope") != "public":
+                continue
+            try:
+                addr = ipaddress.ip_address(s["ip"])
+            except ValueError:
+                continue
+            for f in files:
+                country, asn, as_org = _record_answer(f.get(addr))
+                if s.get("asn") is None and asn is not None:
+                    s["asn"] = asn
+                if not s.get("as_org") and as_org:
+                    s["as_org"] = as_org
+                if not s.get("country") and country:
+                    s["country"] = country
+        if servers:
+            first = servers[0]
+            d["asn"], d["as_org"], d["country"] = first.get("asn"), first.get("as_org"), first.get("country")
+            d["countries"] = sorted({s["country"] for s in servers if s.get("country")})

@@ -37,10 +37,8 @@ marked as such.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from datareach.kb.index import KnowledgeBase
@@ -67,9 +65,13 @@ class ReachOptions:
     max_depth: int = 12
 
 
-def _active(edge: dict[str, Any], date: str) -> bool:
-    since, until = edge.get("since"), edge.get("until")
+def _in_force(since: str | None, until: str | None, date: str) -> bool:
+    """Whether a dated fact holds on ``date`` (ISO dates compare as text; ``until`` is exclusive)."""
     return (since is None or since <= date) and (until is None or date < until)
+
+
+def _active(edge: dict[str, Any], date: str) -> bool:
+    return _in_force(edge.get("since"), edge.get("until"), date)
 
 
 class OwnershipResolver:
@@ -189,9 +191,7 @@ class OwnershipResolver:
         return [
             {"id": law["id"], "title": law["title"], "article": law.get("article"), "year": law.get("year")}
             for law in jur["law"]
-            if wanted in law["reaches"]
-            and (law.get("in_force") is None or law["in_force"] <= date)
-            and (law.get("until") is None or date < law["until"])
+            if wanted in law["reaches"] and _in_force(law.get("in_force"), law.get("until"), date)
         ]
 
     def _entry(self, code: str, basis: str, path: list[str], date: str, via: str | None = None) -> dict[str, Any]:
@@ -306,7 +306,6 @@ class OwnershipResolver:
         *,
         cname_chain: Sequence[str] = (),
         servers: Iterable[dict[str, Any]] = (),
-        countries: Iterable[str] = (),
     ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """``owner`` and ``reach[]`` of a destination, as in the audit JSON."""
         servers = list(servers)
@@ -344,10 +343,6 @@ class OwnershipResolver:
             if c and c not in seen_loc:
                 seen_loc.add(c)
                 reach += self.location_reach(c, date, s.get("ip") or host)
-        for c in countries:
-            if c not in seen_loc:
-                seen_loc.add(c)
-                reach += self.location_reach(c, date, host)
         return owner, reach
 
 
@@ -384,42 +379,3 @@ def cited_laws(kb: KnowledgeBase, reach: Iterable[dict[str, Any]]) -> dict[str, 
                 }
     return dict(sorted(out.items()))
 
-
-def fill_from_mmdb(destinations: list[dict[str, Any]], paths: Sequence[str]) -> None:
-    """Fill the AS numbers (and any missing country / AS name) of servers from imported .mmdb files.
-
-    Imported databases add to the shipped geo data rather than replace it: the shipped data has
-    AS organisation names but no AS numbers, which an imported ASN database supplies.
-    """
-
-    from datareach.resolve.geo import _MmdbFile, _record_answer
-
-    files = []
-    for p in paths:
-        try:
-            files.append(_MmdbFile(Path(p)))
-        except Exception:  # an imported file that went missing or bad: skip it, kb status says so
-            continue
-    if not files:
-        return
-    for d in destinations:
-        for s in d.get("servers") or []:
-            if s.get("ip_scope") != "public":
-                continue
-            try:
-                addr = ipaddress.ip_address(s["ip"])
-            except ValueError:
-                continue
-            for f in files:
-                country, asn, as_org = _record_answer(f.get(addr))
-                if s.get("asn") is None and asn is not None:
-                    s["asn"] = asn
-                if not s.get("as_org") and as_org:
-                    s["as_org"] = as_org
-                if not s.get("country") and country:
-                    s["country"] = country
-        if d.get("servers"):
-            first = d["servers"][0]
-            d["asn"], d["as_org"] = first.get("asn"), first.get("as_org")
-            d["country"] = first.get("country")
-            d["countries"] = sorted({s["country"] for s in d["servers"] if s.get("country")})
