@@ -1,6 +1,8 @@
-"""Command line: a thin layer over :func:`datareach.audit`.
+"""Command line: a thin layer over :func:`datareach.audit`, :func:`datareach.explain` and the
+knowledge base (:mod:`datareach.kb`).
 
-Exit status: 0 success; 2 usage error; 4 an input was unreadable or corrupt (everything that
+Exit status: 0 success; 2 usage error (also a malformed knowledge-base file, or a wrong file
+given to an importer); 4 an input was unreadable or corrupt (everything that
 could be read is still reported).
 """
 
@@ -33,9 +35,12 @@ datareach reads captures you already have -- pcap or pcapng (tcpdump, Wireshark,
 and HAR (browsers, mitmproxy, HTTP Toolkit, PCAPdroid) -- and lists every destination: its host
 name and how it was learned (TLS SNI, QUIC, HTTP Host, DNS, or the bare IP), the registrable
 domain, the server's country and network operator (autonomous system), and the bytes sent and
-received. It looks into every request it can read (plain HTTP, HAR) for personal data:
-the test device's own values from a profile, in any encoding or hash, and likely personal
-data by pattern. Nothing is looked up on the network: all data ships with the tool.
+received. For each destination it names the owner up to the ultimate parent and the states
+whose laws can reach the data (through the owner, the network host, or the server's location),
+each with the path that justifies it. It looks into every request it can read (plain HTTP, HAR)
+for personal data: the test device's own values from a profile, in any encoding or hash, and
+likely personal data by pattern. Nothing is looked up on the network: all data ships with the
+tool (datasets you already have can be imported with `datareach kb import`).
 """
 
 AUDIT_EPILOG = """\
