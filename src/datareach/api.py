@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from datareach import __version__
+from datareach.assess import Policy, assess, load_policy, verdict
 from datareach.ingest import detect_format, read_input
 from datareach.kb import knowledge_base
 from datareach.model import CONNECTION_FIELDS, Connection, ConnectionBatch, DnsAnswer, Exchange, InputError
@@ -33,8 +34,7 @@ if TYPE_CHECKING:
     from datareach.detect import Profile
     from datareach.resolve.geo import GeoResolver
 
-SCHEMA_VERSION = "1.0"
-
+SCHEMA_VERSION = "1.1"
 
 
 @dataclass
@@ -74,6 +74,9 @@ class Audit:
     detection: dict[str, Any] = field(default_factory=dict)
     #: The laws cited in the destinations' ``reach``, by id, with their effect and sources.
     laws: dict[str, Any] = field(default_factory=dict)
+    #: The policies judged against (``--policy``), and what they found.
+    policies: list[dict[str, Any]] = field(default_factory=list)
+    violations: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def has_errors(self) -> bool:
@@ -96,7 +99,13 @@ class Audit:
             "owners": sorted({d["owner"]["ultimate_parent"]["name"] for d in self.destinations if d.get("owner")}),
             "unattributed": sum(1 for d in self.destinations if not d.get("owner")),
             "jurisdictions": sorted({r["jurisdiction"] for d in self.destinations for r in d.get("reach", ())}),
+            **verdict(self.policies, self.violations),
         }
+
+    @property
+    def failed(self) -> bool:
+        """A ``deny`` rule is violated and no allow entry covers it (exit status 3)."""
+        return any(v["action"] == "deny" and v["allowed"] is None for v in self.violations)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -112,6 +121,8 @@ class Audit:
             "detection": self.detection,
             "findings": self.findings,
             "laws": self.laws,
+            "policies": self.policies,
+            "violations": self.violations,
         }
 
 
@@ -151,6 +162,7 @@ def audit(
     detect: bool = True,
     engine: str = "auto",
     reach_options: ReachOptions | None = None,
+    policies: Sequence[str | os.PathLike[str] | Policy] = (),
 ) -> Audit:
     """Audit capture files (pcap, pcapng, HAR; detected from content).
 
@@ -162,7 +174,12 @@ def audit(
     ``detect=False``. Found values are redacted in the result unless ``reveal``. ``engine``
     picks the matcher ("auto", "hyperscan", "portable"). ``reach_options`` sets the
     ownership walk's control threshold (:class:`~datareach.resolve.ownership.ReachOptions`).
+    ``policies``: presets (``us-doj-bulk-data``, ``us-padfa``, ``eu-gdpr-transfers``), policy
+    files or :class:`~datareach.assess.Policy` objects to judge the result against: they fill
+    :attr:`Audit.violations` (a policy that cannot be read raises
+    :class:`~datareach.assess.PolicyError` before anything is read).
     """
+    judged = [p if isinstance(p, Policy) else load_policy(p) for p in policies]
     detector = None
     if detect:
         from datareach.detect.detector import Detector
@@ -237,7 +254,8 @@ def audit(
         if not geo_db and kb.mmdb_paths:
             fill_servers(destinations, kb.mmdb_paths)
         generated = datetime.now(UTC)
-        laws = attach_ownership(destinations, OwnershipResolver(kb, reach_options), generated.date().isoformat())
+        resolver = OwnershipResolver(kb, reach_options)
+        laws = attach_ownership(destinations, resolver, generated.date().isoformat())
         for rep, digest in digests:
             try:
                 rep.sha256, rep.size = digest.result()
@@ -261,6 +279,8 @@ def audit(
     finding_docs = [_finding_json(f, ex, position[id(ex)], reveal) for ex, f in found]
     finding_docs.sort(key=lambda f: (f["exchange"], f["source"], f["data_type"], f["location"]))
     _attach_data_types(destinations, finding_docs)
+    violations = assess(judged, destinations, finding_docs, kb, resolver, generated.date().isoformat())
+    source_urls = {sid: src["url"] for sid, src in kb.sources.items()}
     return Audit(
         inputs=reports,
         destinations=destinations,
@@ -270,6 +290,8 @@ def audit(
         generated_at=iso(generated.timestamp()) or "",
         findings=finding_docs,
         laws=laws,
+        policies=[p.to_json(source_urls) for p in judged],
+        violations=violations,
         raw_exchanges=exchanges,
         detection={
             "enabled": detector is not None,

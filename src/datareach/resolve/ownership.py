@@ -65,13 +65,13 @@ class ReachOptions:
     max_depth: int = 12
 
 
-def _in_force(since: str | None, until: str | None, date: str) -> bool:
+def in_force(since: str | None, until: str | None, date: str) -> bool:
     """Whether a dated fact holds on ``date`` (ISO dates compare as text; ``until`` is exclusive)."""
     return (since is None or since <= date) and (until is None or date < until)
 
 
 def _active(edge: dict[str, Any], date: str) -> bool:
-    return _in_force(edge.get("since"), edge.get("until"), date)
+    return in_force(edge.get("since"), edge.get("until"), date)
 
 
 class OwnershipResolver:
@@ -191,7 +191,7 @@ class OwnershipResolver:
         return [
             {"id": law["id"], "title": law["title"], "article": law.get("article"), "year": law.get("year")}
             for law in jur["law"]
-            if wanted in law["reaches"] and _in_force(law.get("in_force"), law.get("until"), date)
+            if wanted in law["reaches"] and in_force(law.get("in_force"), law.get("until"), date)
         ]
 
     def _entry(self, code: str, basis: str, path: list[str], date: str, via: str | None = None) -> dict[str, Any]:
@@ -299,6 +299,23 @@ class OwnershipResolver:
             return hit[0], "as", hit[1], [host, hit[1]]
         return None
 
+    def host_operators(
+        self, host: str, cname_chain: Sequence[str], servers: Iterable[dict[str, Any]], owner_entity: str | None,
+    ) -> dict[str, str]:
+        """The entities that host a destination, each with the first step of its path: the network
+        operator of each server (by autonomous system) and a CNAME target run by someone else
+        than the owner."""
+        operators: dict[str, str] = {}
+        for s in servers:
+            hit = self.kb.owner_of_as(s.get("asn"), s.get("as_org"))
+            if hit is not None:
+                operators.setdefault(hit[0], f"{s.get('ip') or host} (AS {hit[1]})")
+        for i, name in enumerate(list(cname_chain)[1:], 1):
+            hit = self.kb.owner_of_name(name)
+            if hit is not None and hit[0] != owner_entity:
+                operators.setdefault(hit[0], " -> ".join([*cname_chain[:i], name]) + " (CNAME)")
+        return operators
+
     def resolve(
         self,
         host: str,
@@ -321,18 +338,8 @@ class OwnershipResolver:
             if basis == "cname":
                 owner = {**owner, "evidence": evidence}
             reach = list(owner_reach)
-        # host: the network operator of each server, and a CNAME target run by someone else
-        operators: dict[str, str] = {}
-        for s in servers:
-            hit = self.kb.owner_of_as(s.get("asn"), s.get("as_org"))
-            if hit is not None:
-                operators.setdefault(hit[0], f"{s.get('ip') or host} (AS {hit[1]})")
-        for i, name in enumerate(list(cname_chain)[1:], 1):
-            hit = self.kb.owner_of_name(name)
-            if hit is not None and hit[0] != owner_entity:
-                operators.setdefault(hit[0], " -> ".join([*cname_chain[:i], name]) + " (CNAME)")
         seen_host: set[str] = set()
-        for op, start in operators.items():
+        for op, start in self.host_operators(host, cname_chain, servers, owner_entity).items():
             for r in self.entity_reach(op, start, "host", date):
                 if r["jurisdiction"] not in seen_host:
                     seen_host.add(r["jurisdiction"])

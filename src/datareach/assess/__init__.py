@@ -1,0 +1,10 @@
+"""The assess stage: judging an audit against policies (``--policy``).
+
+:mod:`.policy` reads policy files and the built-in presets; :mod:`.evaluate` turns destinations
+and findings into ``violations[]``.
+"""
+
+from datareach.assess.evaluate import assess, verdict
+from datareach.assess.policy import PRESETS, Policy, PolicyError, load_policy, preset_names
+
+__all__ = ["PRESETS", "Policy", "PolicyError", "assess", "load_policy", "preset_names", "verdict"]
