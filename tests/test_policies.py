@@ -312,3 +312,30 @@ def test_policy_violation_takes_precedence_over_an_input_error(tmp_path: Path) -
     broken.write_text(json.dumps(doc))
     assert cli("audit", broken, "--profile", PROFILE, "--policy", "us-doj-bulk-data", "-o", tmp_path / "r") == 3
     assert cli("audit", broken, "--profile", PROFILE, "-o", tmp_path / "r") == 4
+
+
+def test_policy_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli("policy", "list") == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in PRESETS) and "covered-person [deny]" in out
+    assert cli("policy", "show", "us-doj-bulk-data") == 0
+    shown = capsys.readouterr().out
+    # what `show` prints is a working policy: saved under another id, it loads and judges alike
+    copy = write(tmp_path / "copy.toml", shown.replace('id = "us-doj-bulk-data"', 'id = "my-doj"'))
+    assert cli("policy", "check", copy) == 0 and "OK: policy my-doj, 4 rules" in capsys.readouterr().out
+    bad = write(tmp_path / "bad.toml", "[policy]\nid='x'\nname='x'\n[[rule]]\nid='r'\naction='deny'\ntitle='t'\n"
+                                       "lists=['no-such-list']\n")
+    assert cli("policy", "check", copy, bad) == 2
+    assert "no country list 'no-such-list'" in capsys.readouterr().err
+    assert cli("policy", "show", "nope") == 2
+
+
+def test_table_report_shows_the_verdict_and_reasoning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = har(tmp_path / "umeng.har", [(f"http://plbslog.umeng.com/c?aid={AD_ID}", CN_ALIBABA, "2026-03-01T10:00:00Z")])
+    assert cli("audit", path, "--profile", PROFILE, "--policy", "us-doj-bulk-data") == 3
+    captured = capsys.readouterr()
+    assert "Policy verdict (us-doj-bulk-data): FAIL" in captured.out
+    assert "DENY us-doj-bulk-data/covered-person" in captured.out
+    assert "owner: umeng.com -> Umeng" in captured.out
+    assert "policy verdict: fail (2 deny" in captured.err
+    assert "sha256 " + datareach.audit([path]).inputs[0].sha256 in captured.out.replace("\n", "")

@@ -1,9 +1,10 @@
 """Command line: a thin layer over :func:`datareach.audit`, :func:`datareach.explain` and the
 knowledge base (:mod:`datareach.kb`).
 
-Exit status: 0 success; 2 usage error (also a malformed knowledge-base file, or a wrong file
-given to an importer); 4 an input was unreadable or corrupt (everything that
-could be read is still reported).
+Exit status: 0 success; 2 usage error (also a malformed knowledge-base or policy file, or a
+wrong file given to an importer); 3 a ``deny`` rule of a policy is violated (``--policy``; takes
+precedence over 4); 4 an input was unreadable or corrupt (everything that could be read is
+still reported).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 EXIT_OK = 0
 EXIT_USAGE = 2
+EXIT_POLICY = 3
 EXIT_INPUT_ERROR = 4
 PROGRESS_MIN_BYTES = 4 << 20
 
@@ -49,9 +51,15 @@ examples:
   datareach audit app.har --format json -o out.json
   datareach audit a.pcap b.har --geo-db GeoLite2-City.mmdb --geo-db GeoLite2-ASN.mmdb
   datareach profile init profile.toml && datareach audit app.pcap --profile profile.toml
+  datareach audit app.har --policy us-doj-bulk-data --policy eu-gdpr-transfers --format html -o report.html
+  datareach audit app.pcap --policy our-release-gate.toml --format md > comment.md   # in CI
 
-exit status: 0 success, 2 usage error, 4 an input was unreadable or corrupt (the rest of
-the input is still reported, and the JSON lists each error with its file offset).
+policies: us-doj-bulk-data (28 CFR 202), us-padfa (15 U.S.C. 9901), eu-gdpr-transfers (GDPR
+chapter V), or your own file (`datareach policy show NAME` prints a preset to start from).
+
+exit status: 0 success, 2 usage error, 3 a deny rule of a policy is violated (the report is
+still written), 4 an input was unreadable or corrupt (the rest of the input is still reported,
+and the JSON lists each error with its file offset).
 """
 
 
@@ -86,8 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="pcap, pcapng or HAR file (the format is detected from the content)")
-    a.add_argument("--format", choices=("table", "json"), default="table",
-                   help="output format (default: table)")
+    a.add_argument("--format", choices=("table", "json", "md", "html"), default="table",
+                   help="table (terminal, default), json (the contract in docs/json-output.md), md (Markdown "
+                        "for pull-request comments) or html (one self-contained file that works offline)")
+    a.add_argument("--policy", metavar="NAME|FILE", action="append", default=[],
+                   help="judge the result against a policy: a preset (us-doj-bulk-data, us-padfa, "
+                        "eu-gdpr-transfers) or a policy file; repeatable. Exit status 3 when a deny rule "
+                        "is violated")
     a.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of standard output")
     a.add_argument("--geo-db", metavar="FILE", action="append", default=[],
                    help="MaxMind-format .mmdb (GeoLite2, DB-IP or IPinfo layout) to use instead of the "
@@ -107,6 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
     psub = p.add_subparsers(dest="profile_command", metavar="ACTION")
     init = psub.add_parser("init", help="write a commented profile template")
     init.add_argument("path", nargs="?", metavar="FILE", help="where to write it (default: standard output)")
+
+    pol = sub.add_parser("policy", help="the policy presets, and checking your own policy files",
+                         description="Policies judge an audit (`datareach audit --policy NAME|FILE`). The format "
+                                     "is described in docs/policies.md; a preset printed by `show` is a "
+                                     "working example to start from.")
+    polsub = pol.add_subparsers(dest="policy_command", metavar="ACTION")
+    polsub.add_parser("list", help="the presets, with what they implement")
+    show = polsub.add_parser("show", help="print a preset's file (to read its rules or start your own)")
+    show.add_argument("name", metavar="PRESET")
+    pcheck = polsub.add_parser("check", help="check policy files (exit 2 with the place at fault)")
+    pcheck.add_argument("paths", nargs="+", metavar="FILE")
 
     e = sub.add_parser(
         "explain", help="who owns these hosts and which states' laws reach them (no capture needed)",
@@ -175,8 +199,14 @@ def _audit(args: argparse.Namespace) -> int:
             print(f"datareach: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
     from datareach.api import audit
+    from datareach.assess import PolicyError, load_policy
 
-    options = {"profile": profile, "reveal": args.reveal, "detect": not args.no_detect, "engine": args.engine,
+    try:
+        policies = [load_policy(p) for p in args.policy]
+    except PolicyError as exc:
+        print(f"datareach: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    options = {"profile": profile, "policies": policies, "reveal": args.reveal, "detect": not args.no_detect, "engine": args.engine,
                "reach_options": _reach_options(args)}
     sizes = [os.path.getsize(p) if os.path.isfile(p) else 0 for p in args.inputs]
     show_progress = not args.no_progress and sys.stderr.isatty() and sum(sizes) > PROGRESS_MIN_BYTES
@@ -194,12 +224,20 @@ def _audit(args: argparse.Namespace) -> int:
                                progress=lambda i, n: bar.update(tasks[i], completed=n), **options)
         else:
             result = audit(args.inputs, geo_db=args.geo_db, **options)
-    except (GeoDatabaseError, KBError) as exc:
+    except (GeoDatabaseError, KBError, PolicyError) as exc:
         print(f"datareach: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     doc = result.to_dict()
     if args.format == "json":
         text = render_json(doc)
+    elif args.format == "md":
+        from datareach.report.markdown import render_markdown
+
+        text = render_markdown(doc)
+    elif args.format == "html":
+        from datareach.report.html import render_html
+
+        text = render_html(doc)
     else:
         from datareach.report.table import render_table  # rich is only imported for tables
 
@@ -215,6 +253,13 @@ def _audit(args: argparse.Namespace) -> int:
                 where = f" (offset {e.offset})" if e.offset is not None else ""
                 where += f" ({e.json_path})" if e.json_path else ""
                 print(f"datareach: {inp.path}{where}: {e.message}", file=sys.stderr)
+    if result.policies:
+        counts = doc["summary"]["violations"]
+        print(f"datareach: policy verdict: {doc['summary']['verdict']} ({counts['deny']} deny, {counts['warn']} warn, "
+              f"{counts['allowed']} allowed)", file=sys.stderr)
+    if result.failed:
+        return EXIT_POLICY
+    if result.has_errors:
         return EXIT_INPUT_ERROR
     return EXIT_OK
 
@@ -236,6 +281,45 @@ def _profile(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     print(f"wrote {path}: fill in the test device's values, then "
           f"`datareach audit CAPTURE --profile {path}`", file=sys.stderr)
     return EXIT_OK
+
+
+def _policy(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from datareach.assess import PRESETS, PolicyError, load_policy
+    from datareach.assess.policy import PRESET_DIR
+
+    if args.policy_command == "list":
+        for name in PRESETS:
+            p = load_policy(name)
+            print(f"{name}: {p.name} (as of {p.as_of}; {len(p.rules)} rules: "
+                  f"{', '.join(f'{r.id} [{r.action}]' for r in p.rules)})")
+        return EXIT_OK
+    if args.policy_command == "show":
+        if args.name not in PRESETS:
+            print(f"datareach: error: no preset {args.name!r} (presets: {', '.join(PRESETS)})", file=sys.stderr)
+            return EXIT_USAGE
+        sys.stdout.write((PRESET_DIR / f"{args.name}.toml").read_text(encoding="utf-8"))
+        return EXIT_OK
+    if args.policy_command == "check":
+        from datareach.kb import knowledge_base
+
+        kb = knowledge_base()
+        status = EXIT_OK
+        for path in args.paths:
+            try:
+                p = load_policy(path)
+                for r in p.rules:
+                    for lid in (*r.lists, *r.except_lists):
+                        if kb.lists.get(lid, {}).get("kind") != "countries":
+                            raise PolicyError(f"{path}: rule {r.id}: no country list {lid!r} in the knowledge base")
+            except PolicyError as exc:
+                print(f"datareach: error: {exc}", file=sys.stderr)
+                status = EXIT_USAGE
+                continue
+            print(f"{path}: OK: policy {p.id}, {len(p.rules)} rules, {len(p.allow)} allow entries"
+                  + (f", extends {', '.join(p.extends)}" if p.extends else ""))
+        return status
+    parser.parse_args(["policy", "--help"])
+    return EXIT_USAGE
 
 
 def _reach_options(args: argparse.Namespace) -> ReachOptions:
@@ -431,6 +515,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _audit(args)
     if args.command == "profile":
         return _profile(args, parser)
+    if args.command == "policy":
+        return _policy(args, parser)
     if args.command == "explain":
         return _explain(args)
     if args.command == "kb":

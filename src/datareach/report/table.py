@@ -160,6 +160,7 @@ def render_table(doc: dict[str, Any], *, color: bool = False, width: int | None 
             ))
         if len(findings) > MAX_FINDINGS_SHOWN:
             console.print(Text(f"  ... and {len(findings) - MAX_FINDINGS_SHOWN} more: see --format json"))
+    _print_violations(console, doc)
     for inp in doc["inputs"]:
         for e in inp["errors"]:
             where = f" at offset {e['offset']}" if e.get("offset") is not None else ""
@@ -167,4 +168,45 @@ def render_table(doc: dict[str, Any], *, color: bool = False, width: int | None 
             console.print(Text(f"error in {inp['path']}{where}: {e['message']}", style="red"))
     srcs = "; ".join(f"{d['name']} ({d.get('date') or d.get('version') or 'undated'})" for d in doc["data_sources"])
     console.print(Text(f"Data: {srcs}", style="dim"))
+    inputs = "; ".join(f"{i['path']} (sha256 {i['sha256']})" for i in doc["inputs"])
+    console.print(Text(f"datareach {doc['tool']['version']}, {doc['generated_at']}; inputs: {inputs}", style="dim"))
     return buf.getvalue()
+
+
+#: Violations listed in the terminal; the JSON has them all.
+MAX_VIOLATIONS_SHOWN = 40
+_VERDICT_STYLE = {"fail": "bold red", "warn": "bold yellow", "pass": "bold green"}
+
+
+def _print_violations(console: Console, doc: dict[str, Any]) -> None:
+    policies = doc.get("policies") or []
+    if not policies:
+        return
+    s = doc["summary"]
+    counts = s["violations"]
+    names = ", ".join(p["id"] for p in policies)
+    line = Text(f"Policy verdict ({names}): ", style="bold")
+    line.append(str(s["verdict"]).upper(), style=_VERDICT_STYLE.get(str(s["verdict"]), ""))
+    line.append(f" -- {counts['deny']} deny, {counts['warn']} warn, {counts['allowed']} allowed")
+    console.print(line)
+    shown = doc["violations"][:MAX_VIOLATIONS_SHOWN]
+    for v in shown:
+        mark = "ALLOWED" if v["allowed"] else v["action"].upper()
+        style = "green" if v["allowed"] else "red" if v["action"] == "deny" else "yellow"
+        head = Text(f"  {mark} ", style=style)
+        head.append(f"{v['policy']}/{v['rule']}: {v['title']} -- {v['host']}")
+        if v["jurisdictions"]:
+            head.append(f" [{', '.join(v['jurisdictions'])}]")
+        console.print(head)
+        console.print(Text(f"      {v['reasoning']}"))
+        for p in v["paths"][:4]:
+            console.print(Text(f"      {p['basis']}: {' -> '.join(p['path'])}", style="dim"))
+        if v["allowed"]:
+            console.print(Text(f"      allowed: {v['allowed']['reason']}", style="green"))
+        elif v.get("mechanism"):
+            console.print(Text(f"      needs: {v['mechanism']}", style="dim"))
+    if len(doc["violations"]) > len(shown):
+        console.print(Text(f"  ... and {len(doc['violations']) - len(shown)} more: see --format json"))
+    for p in policies:
+        for c in p.get("context") or []:
+            console.print(Text(f"  note ({p['id']}): {c}", style="dim"))
