@@ -339,3 +339,10 @@ def test_table_report_shows_the_verdict_and_reasoning(tmp_path: Path, capsys: py
     assert "owner: umeng.com -> Umeng" in captured.out
     assert "policy verdict: fail (2 deny" in captured.err
     assert "sha256 " + datareach.audit([path]).inputs[0].sha256 in captured.out.replace("\n", "")
+
+
+def test_api_takes_one_policy_on_its_own_or_policy_objects() -> None:
+    one = datareach.audit([EXAMPLE], policies="us-doj-bulk-data")
+    loaded = datareach.audit([EXAMPLE], policies=[load_policy("us-doj-bulk-data")])
+    assert [p["id"] for p in one.policies] == ["us-doj-bulk-data"]
+    assert one.violations == loaded.violations and not one.failed

@@ -179,6 +179,8 @@ def audit(
     :attr:`Audit.violations` (a policy that cannot be read raises
     :class:`~datareach.assess.PolicyError` before anything is read).
     """
+    if isinstance(policies, str | os.PathLike | Policy):  # one policy given on its own
+        policies = [policies]
     judged = [p if isinstance(p, Policy) else load_policy(p) for p in policies]
     detector = None
     if detect:
