@@ -236,7 +236,7 @@ action = "off"
 
 def test_user_rule_on_owners_and_data_types(tmp_path: Path) -> None:
     path = har(tmp_path / "fb.har", [(f"http://graph.facebook.com/me?email={EMAIL}", US_FACEBOOK, "2026-03-01T10:00:00Z"),
-                                     (f"http://graph.facebook.com/ping?x=1", US_FACEBOOK, "2026-03-01T10:00:00Z")])
+                                     ("http://graph.facebook.com/ping?x=1", US_FACEBOOK, "2026-03-01T10:00:00Z")])
     policy = write(tmp_path / "p.toml", """
 [policy]
 id = "no-meta-email"

@@ -1,0 +1,760 @@
+"""The offline HTML report: one self-contained page from the audit JSON document.
+
+:func:`render_html` takes :meth:`datareach.api.Audit.to_dict` and returns one HTML page that
+needs nothing else: the style sheet, the script and the world map (``assets/``) are inlined, and
+the document itself is embedded as JSON in ``<script type="application/json"
+id="datareach-data">``.
+
+Everything in the document that came from a capture (host names, URLs, app names, header
+values...) is attacker-controlled, so:
+
+* the parts rendered here (summary, who-can-reach-what, policy, map, flow, violations,
+  provenance) escape every value with :func:`html.escape`; they are readable without
+  JavaScript;
+* the embedded JSON escapes ``<``, ``>``, ``&``, U+2028 and U+2029 (and all other non-ASCII) as
+  ``\\uXXXX``, so that ``</script>`` in a host name cannot close the element;
+* the script (destinations table, evidence) builds the page with DOM calls and
+  ``textContent`` only, and no element gets an ``href`` or ``src``;
+* a Content-Security-Policy in a ``<meta>`` allows exactly the inline script and style by their
+  SHA-256 (computed here), nothing else: ``default-src 'none'``, no ``unsafe-inline`` or
+  ``unsafe-eval``, no base URI, no form targets, and Trusted Types required so that no HTML
+  string can ever be assigned to a DOM sink.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from functools import cache, lru_cache
+from importlib import resources
+from typing import Any
+
+#: Nodes per column of the flow diagram before the rest are grouped as "N others".
+FLOW_MAX_NODES = 12
+#: Characters of a name shown in an SVG label (the full name is in its tooltip).
+LABEL_CHARS = 30
+
+DATA_LABELS = {
+    "advertising_id": "advertising ID",
+    "android_id": "Android ID",
+    "imei": "IMEI",
+    "serial": "serial number",
+    "mac": "MAC address",
+    "mac_address": "MAC address",
+    "email": "e-mail address",
+    "phone": "phone number",
+    "name": "name",
+    "location": "location",
+    "precise_location": "precise location",
+    "ip": "IP address",
+    "private_ip": "private IP address",
+    "vendor_id": "vendor ID",
+    "wifi_ssid": "Wi-Fi network name",
+    "wifi_bssid": "Wi-Fi access point",
+    "device_fingerprint": "device fingerprint",
+}
+BASIS_LABELS = {"owner": "owner", "host": "network host", "location": "server location"}
+
+
+# ------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _clean(value: object) -> str:
+    """``str(value)`` with lone surrogates (which cannot be written as UTF-8) replaced."""
+    text = "" if value is None else str(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
+
+
+def esc(value: object) -> str:
+    """Escape any value for HTML text and quoted attribute values (also inside SVG)."""
+    return html.escape(_clean(value), quote=True)
+
+
+def _short(value: object, n: int = LABEL_CHARS) -> str:
+    text = _clean(value)
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _data_label(t: str) -> str:
+    return DATA_LABELS.get(t, t.replace("_", " "))
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
+
+
+def _plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def embed_json(doc: dict[str, Any]) -> str:
+    """The document as JSON that is safe inside a ``<script>`` element.
+
+    ``ensure_ascii`` writes every non-ASCII character (U+2028 and U+2029 included) and lone
+    surrogates as ``\\uXXXX``; ``<``, ``>`` and ``&`` are escaped the same way, so neither
+    ``</script>`` nor ``<!--`` can appear in the element's text.
+    """
+    text = json.dumps(doc, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def csp_hash(text: str) -> str:
+    """The CSP source expression for an inline element whose text is ``text``."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+@cache
+def _asset(name: str) -> str:
+    return resources.files("datareach.report").joinpath("assets", name).read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def _world() -> dict[str, Any]:
+    world: dict[str, Any] = json.loads(_asset("world-110m.json"))
+    return world
+
+
+# ------------------------------------------------------------------------------------------
+# What the document says, gathered once
+
+
+class _Facts:
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+        self.summary = _dict(doc.get("summary"))
+        self.dests: list[dict[str, Any]] = [d for d in _list(doc.get("destinations")) if isinstance(d, dict)]
+        self.findings: list[dict[str, Any]] = [f for f in _list(doc.get("findings")) if isinstance(f, dict)]
+        self.policies: list[dict[str, Any]] = [p for p in _list(doc.get("policies")) if isinstance(p, dict)]
+        self.violations: list[dict[str, Any]] = [v for v in _list(doc.get("violations")) if isinstance(v, dict)]
+        self.juris_names: dict[str, str] = {}
+        countries = _world()["countries"]
+        for d in self.dests:
+            for r in _list(d.get("reach")):
+                if isinstance(r, dict) and r.get("jurisdiction"):
+                    code = _clean(r["jurisdiction"])
+                    name = _clean(r.get("name") or "")
+                    if name in ("", code):  # the knowledge base has no name for it: the map's
+                        name = _clean(_dict(countries.get(code)).get("name", ""))
+                    self.juris_names.setdefault(code, name)
+        self.with_data = [d for d in self.dests if _list(d.get("data_types"))]
+        verdict = self.summary.get("verdict")
+        self.verdict: str | None = verdict if verdict in ("pass", "warn", "fail") else None
+        self.counts = _dict(self.summary.get("violations"))
+
+    def jurisdictions(self) -> list[str]:
+        js = self.summary.get("jurisdictions")
+        if isinstance(js, list):
+            return [_clean(j) for j in js]
+        return sorted(self.juris_names)
+
+    def n(self, key: str, default: int) -> int:
+        v = self.summary.get(key)
+        return v if isinstance(v, int) and not isinstance(v, bool) else default
+
+
+# ------------------------------------------------------------------------------------------
+# Sections rendered here (readable without JavaScript)
+
+
+def _header(f: _Facts) -> str:
+    inputs = [_clean(_dict(i).get("path")) for i in _list(f.doc.get("inputs"))]
+    firsts = sorted(_clean(d["first_seen"]) for d in f.dests if d.get("first_seen"))
+    lasts = sorted(_clean(d["last_seen"]) for d in f.dests if d.get("last_seen"))
+    span = f"traffic from {firsts[0]} to {lasts[-1]}" if firsts and lasts else "no traffic"
+    return (
+        '<header class="top"><div class="inner">'
+        "<h1>Where did the data go?</h1>"
+        f'<p data-testid="report-inputs">{esc(", ".join(inputs) or "no input")} · {esc(span)}</p>'
+        f'<p class="small">datareach {esc(_dict(f.doc.get("tool")).get("version"))} · report made '
+        f'{esc(f.doc.get("generated_at"))}</p>'
+        "</div></header>"
+    )
+
+
+def _card(testid: str, number: object, label: str, cls: str = "") -> str:
+    return (f'<div class="card {cls}"><div class="num" data-testid="{testid}">{esc(number)}</div>'
+            f'<div class="lbl">{esc(label)}</div></div>')
+
+
+def _verdict(f: _Facts) -> str:
+    names = ", ".join(_clean(p.get("name") or p.get("id")) for p in f.policies)
+    if f.verdict is None:
+        return ('<div class="verdict none" data-testid="verdict" data-verdict="none">'
+                '<span class="badge">NO POLICY</span><span>No policy given: nothing was judged '
+                "against a rule (run <code>datareach audit --policy NAME</code> to judge the traffic "
+                "against one).</span></div>")
+    deny, warn, allowed = _int(f.counts.get("deny")), _int(f.counts.get("warn")), _int(f.counts.get("allowed"))
+    text = {
+        "fail": f"{_plural(deny, 'data flow')} the policy forbids",
+        "warn": f"{_plural(warn, 'data flow')} to look at; nothing forbidden",
+        "pass": "Nothing the policy forbids or warns about",
+    }[f.verdict]
+    extra = []
+    if f.verdict == "fail" and warn:
+        extra.append(_plural(warn, "warning"))
+    if allowed:
+        extra.append(f"{allowed} allowed by an exception")
+    tail = f" ({'; '.join(extra)})" if extra else ""
+    return (f'<div class="verdict {f.verdict}" data-testid="verdict" data-verdict="{f.verdict}">'
+            f'<span class="badge">{f.verdict.upper()}</span><span><strong>{esc(text)}</strong>{esc(tail)}. '
+            f'Judged against: <span data-testid="summary-policies">{esc(names)}</span>.</span></div>')
+
+
+def _jurisdiction_rows(f: _Facts) -> list[dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    for idx, d in enumerate(f.dests):
+        types = [_clean(t) for t in _list(d.get("data_types"))]
+        cats = [_clean(c) for c in _list(d.get("data_categories"))]
+        up = _dict(_dict(d.get("owner")).get("ultimate_parent")).get("name")
+        for r in _list(d.get("reach")):
+            if not isinstance(r, dict) or not r.get("jurisdiction"):
+                continue
+            j = _clean(r["jurisdiction"])
+            row = rows.setdefault(j, {"code": j, "name": f.juris_names.get(j, ""), "bases": defaultdict(set),
+                                      "dests": set(), "types": set(), "cats": set(), "companies": set(),
+                                      "pd_dests": set()})
+            row["bases"][_clean(r.get("basis"))].add(idx)
+            row["dests"].add(idx)
+            row["types"].update(types)
+            row["cats"].update(c for c in cats if c != "sent_in_cleartext")
+            if types:
+                row["pd_dests"].add(idx)
+            if up and r.get("basis") in ("owner", "host"):
+                row["companies"].add(_clean(up))
+    return sorted(rows.values(), key=lambda r: (-len(r["pd_dests"]), -len(r["dests"]), r["code"]))
+
+
+def _summary(f: _Facts) -> str:
+    n_dest = f.n("destinations", len(f.dests))
+    n_find = f.n("findings", len(f.findings))
+    owners = [_clean(o) for o in _list(f.summary.get("owners"))]
+    juris = f.jurisdictions()
+    types = [_clean(t) for t in _list(f.summary.get("data_types"))]
+    policy = f.verdict is not None
+    cards = [
+        _card("summary-destinations", n_dest, "destinations"),
+        _card("summary-owners", len(owners), "companies (ultimate parents)"),
+        _card("summary-jurisdictions", len(juris), "jurisdictions whose laws reach the data"),
+        _card("summary-findings", n_find, "personal data found in requests", "alert" if n_find else ""),
+        _card("summary-personal-destinations", len(f.with_data), "destinations that received personal data",
+              "alert" if f.with_data else ""),
+        _card("summary-deny", _int(f.counts.get("deny")) if policy else "–", "policy: forbidden (deny)",
+              "alert" if _int(f.counts.get("deny")) else ""),
+        _card("summary-warn", _int(f.counts.get("warn")) if policy else "–", "policy: warnings",
+              "caution" if _int(f.counts.get("warn")) else ""),
+        _card("summary-countries", len(_list(f.summary.get("countries"))), "server countries"),
+        _card("summary-bytes-out", _human_bytes(f.n("bytes_out", 0)), "sent by the device"),
+        _card("summary-errors", f.n("errors", 0), "input errors", "caution" if f.n("errors", 0) else ""),
+    ]
+    apps = [_clean(a) for a in _list(f.summary.get("apps"))]
+    lead = [f"The traffic{' of ' + ', '.join(apps) if apps else ''} went to {_plural(n_dest, 'destination')}"
+            f" run by {_plural(len(owners), 'known company', 'known companies')}"
+            f" ({_plural(f.n('unattributed', 0), 'destination')} not in the knowledge base)."]
+    if types:
+        lead.append(f"Personal data ({', '.join(_data_label(t) for t in types)}) went to "
+                    f"{_plural(len(f.with_data), 'destination')}.")
+    else:
+        lead.append("No personal data was found in the requests that could be read.")
+    rows = _jurisdiction_rows(f)
+    pd_juris = [r["code"] for r in rows if r["pd_dests"]]
+    if pd_juris:
+        lead.append(f"The laws of {', '.join(pd_juris)} can reach that personal data.")
+    out = ['<section id="summary"><h2>Summary</h2>', _verdict(f), f'<p class="lead">{esc(" ".join(lead))}</p>',
+           '<div class="cards">', *cards, "</div>"]
+    out.append("<h3>Who can reach what</h3>")
+    if not rows:
+        out.append('<p class="muted">No destination has a known owner or server location.</p>')
+    else:
+        out.append('<table data-testid="jurisdiction-table"><thead><tr><th>Jurisdiction</th>'
+                   "<th>Personal data it can reach</th><th>Through</th><th>Companies</th>"
+                   '<th class="num">Destinations</th></tr></thead><tbody>')
+        for r in rows:
+            data = "".join(f'<span class="tag pd">{esc(_data_label(t))}</span>' for t in sorted(r["types"]))
+            data += "".join(f'<span class="tag">{esc(c)}</span>' for c in sorted(r["cats"]))
+            through = ", ".join(f"{BASIS_LABELS.get(b, b)} ({len(ix)})"
+                                for b, ix in sorted(r["bases"].items(), key=lambda kv: list(BASIS_LABELS).index(kv[0])
+                                                    if kv[0] in BASIS_LABELS else 9))
+            out.append(
+                f'<tr data-testid="jurisdiction-row" data-jurisdiction="{esc(r["code"])}">'
+                f'<td><strong>{esc(r["code"])}</strong> {esc(r["name"])}</td>'
+                f'<td>{data or "<span class=muted>none found</span>"}</td><td>{esc(through)}</td>'
+                f'<td class="wrap">{esc(", ".join(sorted(r["companies"])))}</td>'
+                f'<td class="num">{len(r["dests"])}</td></tr>')
+        out.append("</tbody></table>")
+        out.append('<p class="small muted">Through: <em>owner</em> — a company of the control chain is '
+                   "headquartered, incorporated or operating there; <em>network host</em> — the same for the "
+                   "operator of the server's network; <em>server location</em> — the server is there.</p>")
+    out.append("</section>")
+    return "".join(out)
+
+
+def _policies(f: _Facts) -> str:
+    out = ['<section id="policy"><h2>Policy</h2>']
+    if not f.policies:
+        out.append('<p data-testid="no-policy">No policy given. The report lists where the data went and who '
+                   "can reach it, without judging it against a rule.</p></section>")
+        return "".join(out)
+    for p in f.policies:
+        rules = [_dict(r) for r in _list(p.get("rules"))]
+        out.append(f'<div class="finding-group" data-testid="policy"><h3>{esc(p.get("name"))} '
+                   f'<span class="muted small">({esc(p.get("id"))}, as of {esc(p.get("as_of"))})</span></h3>')
+        if p.get("summary"):
+            out.append(f"<p>{esc(p.get('summary'))}</p>")
+        if rules:
+            out.append('<ul class="plain">' + "".join(
+                f'<li><span class="tag {"deny" if r.get("action") == "deny" else "warn"}">{esc(r.get("action"))}</span> '
+                f'{esc(r.get("title"))} <span class="muted small">{esc(r.get("citation"))}</span></li>'
+                for r in rules) + "</ul>")
+        ctx = _list(p.get("context"))
+        if ctx:
+            out.append(f'<details><summary class="small">What one capture cannot show ({len(ctx)})</summary>'
+                       '<ul class="plain small">' + "".join(f"<li>{esc(c)}</li>" for c in ctx) + "</ul></details>")
+        allow = [_dict(a) for a in _list(p.get("allow"))]
+        if allow:
+            out.append('<p class="small">Exceptions (allow list):</p><ul class="plain small">' + "".join(
+                f"<li>{esc(a.get('reason'))}"
+                + (f" — until {esc(a.get('until'))}" if a.get("until") else "")
+                + f' <span class="muted">({esc(", ".join(_clean(x) for k in ("hosts", "owners", "jurisdictions", "rules") for x in _list(a.get(k))))})</span></li>'
+                for a in allow) + "</ul>")
+        out.append("</div>")
+    out.append("</section>")
+    return "".join(out)
+
+
+def _violation(v: dict[str, Any], f: _Facts, index: int) -> str:
+    allowed = _dict(v.get("allowed")) if v.get("allowed") else None
+    action = "deny" if v.get("action") == "deny" else "warn"
+    cls = "allowed" if allowed is not None else action
+    out = [f'<div class="violation {cls}" data-testid="violation" data-action="{action}" '
+           f'data-allowed="{"true" if allowed is not None else "false"}" id="violation-{index}">',
+           f'<h3><span class="tag {cls}">{esc("allowed" if allowed is not None else action)}</span> '
+           f'{esc(v.get("title"))}</h3>']
+    host = _clean(v.get("host"))
+    if v.get("app"):
+        host += f" (app: {_clean(v.get('app'))})"
+    types = ", ".join(_data_label(_clean(t)) for t in _list(v.get("data_types")))
+    kv = [
+        ("Rule", f"{_clean(v.get('policy'))} / {_clean(v.get('rule'))}"
+                 + (f" — {_clean(v.get('citation'))}" if v.get("citation") else "")),
+        ("Destination", host),
+        ("Jurisdictions", ", ".join(_clean(j) for j in _list(v.get("jurisdictions")))
+         + (f" (through {', '.join(BASIS_LABELS.get(_clean(b), _clean(b)) for b in _list(v.get('bases')))})"
+            if _list(v.get("bases")) else "")),
+        ("Personal data", types + (f" — {', '.join(_clean(c) for c in _list(v.get('data_categories')))}"
+                                   if _list(v.get("data_categories")) else "")),
+        ("Findings", ", ".join(f"#{_clean(i)}" for i in _list(v.get("findings")))),
+    ]
+    out.append('<dl class="kv">' + "".join(f"<dt>{esc(k)}</dt><dd>{esc(val)}</dd>" for k, val in kv if val) + "</dl>")
+    if v.get("reasoning"):
+        out.append(f'<p data-testid="violation-reasoning">{esc(v.get("reasoning"))}</p>')
+    paths = [_dict(p) for p in _list(v.get("paths"))]
+    if paths:
+        out.append('<p class="small muted">Why these jurisdictions:</p><ul class="plain">')
+        for p in paths:
+            steps = '<span class="sep"> › </span>'.join(f'<span class="step">{esc(s)}</span>'
+                                                         for s in _list(p.get("path")))
+            out.append(f'<li><span class="tag">{esc(p.get("jurisdiction"))} · {esc(p.get("basis"))}</span> '
+                       f'<span class="chain wrap">{steps}</span></li>')
+        out.append("</ul>")
+    if v.get("mechanism"):
+        out.append(f'<p><strong>What would make it lawful:</strong> {esc(v.get("mechanism"))}</p>')
+    if allowed is not None:
+        out.append(f'<p data-testid="allowed-reason"><strong>Allowed:</strong> {esc(allowed.get("reason"))}'
+                   + (f" (until {esc(allowed.get('until'))})" if allowed.get("until") else "") + "</p>")
+    srcs = _list(v.get("sources"))
+    if srcs:
+        out.append('<p class="small muted">Sources:</p><ul class="plain small mono">'
+                   + "".join(f'<li class="wrap">{esc(s)}</li>' for s in srcs) + "</ul>")
+    out.append("</div>")
+    return "".join(out)
+
+
+def _violations(f: _Facts) -> str:
+    out = ['<section id="violations"><h2>Violations</h2>']
+    if not f.policies and not f.violations:
+        out.append('<p class="muted">No policy given.</p></section>')
+        return "".join(out)
+    live = [(i, v) for i, v in enumerate(f.violations) if not v.get("allowed")]
+    allowed = [(i, v) for i, v in enumerate(f.violations) if v.get("allowed")]
+    if not live:
+        out.append('<p data-testid="no-violations">No data flow breaks the policy.</p>')
+    out.extend(_violation(v, f, i) for i, v in live)
+    if allowed:
+        out.append(f"<h3>Allowed by the policy's exceptions ({len(allowed)})</h3>")
+        out.extend(_violation(v, f, i) for i, v in allowed)
+    out.append("</section>")
+    return "".join(out)
+
+
+# ------------------------------------------------------------------------------------------
+# World map
+
+
+def _map(f: _Facts) -> str:
+    world = _world()
+    countries: dict[str, dict[str, Any]] = world["countries"]
+    srv: Counter[str] = Counter()
+    own: dict[str, set[str]] = defaultdict(set)
+    reach_only: set[str] = set()
+    arcs: Counter[tuple[str, str]] = Counter()
+    arcs_pd: set[tuple[str, str]] = set()
+    for d in f.dests:
+        here = _clean(d.get("country")) if d.get("country") else None
+        for c in _list(d.get("countries")) or ([here] if here else []):
+            srv[_clean(c)] += 1
+        o = _dict(d.get("owner"))
+        up = _dict(o.get("ultimate_parent"))
+        for ent in (o, up):
+            if ent.get("hq_country"):
+                own[_clean(ent["hq_country"])].add(_clean(ent.get("name")))
+        for r in _list(d.get("reach")):
+            if isinstance(r, dict) and r.get("jurisdiction"):
+                reach_only.add(_clean(r["jurisdiction"]))
+        top = _clean(up.get("hq_country")) if up.get("hq_country") else None
+        if here and top and here != top:
+            arcs[(here, top)] += 1
+            if _list(d.get("data_types")):
+                arcs_pd.add((here, top))
+
+    def point(cc: str) -> tuple[float, float] | None:
+        c = countries.get("BE" if cc == "EU" else cc)
+        if not c or "c" not in c:
+            return None
+        return float(c["c"][0]), float(c["c"][1])
+
+    w, h = int(world["width"]), int(world["height"])
+    out = [f'<svg viewBox="0 0 {w} {h}" role="img" aria-labelledby="map-title" data-testid="world-map">'
+           '<title id="map-title">Server locations and owners\' head offices</title><g>']
+    for cc, c in countries.items():
+        if "d" not in c:
+            continue
+        cls = "land"
+        if cc in srv and cc in own:
+            cls += " both"
+        elif cc in srv:
+            cls += " srv"
+        elif cc in own:
+            cls += " own"
+        elif cc in reach_only:
+            cls += " reach"
+        out.append(f'<path class="{cls}" data-country="{esc(cc)}" d="{c["d"]}"><title>{esc(c["name"])}</title></path>')
+    out.append("</g><g>")
+    biggest = max(arcs.values(), default=1)
+    for (a, b), n in sorted(arcs.items()):
+        pa, pb = point(a), point(b)
+        if not pa or not pb:
+            continue
+        mx, my = (pa[0] + pb[0]) / 2, (pa[1] + pb[1]) / 2
+        dist = math.hypot(pb[0] - pa[0], pb[1] - pa[1])
+        cx, cy = mx, my - dist * 0.25
+        sw = 1 + 3 * math.sqrt(n / biggest)
+        cls = "arc pd" if (a, b) in arcs_pd else "arc"
+        tip = f"servers in {a}, owner in {b}: " + _plural(n, "destination")
+        out.append(f'<path class="{cls}" stroke-width="{sw:.1f}" d="M{pa[0]:.1f} {pa[1]:.1f}Q{cx:.1f} {cy:.1f} '
+                   f'{pb[0]:.1f} {pb[1]:.1f}"><title>{esc(tip)}</title></path>')
+    out.append("</g><g>")
+    labels: dict[str, tuple[float, float]] = {}
+    for cc, n in sorted(srv.items()):
+        p = point(cc)
+        if p:
+            r = 2.5 + 2.5 * math.sqrt(n / max(srv.values()))
+            out.append(f'<circle class="m-srv" cx="{p[0]:.1f}" cy="{p[1]:.1f}" r="{r:.1f}">'
+                       f"<title>{esc(cc + ': servers of ' + _plural(n, 'destination'))}</title></circle>")
+            labels[cc] = p
+    for cc, names in sorted(own.items()):
+        p = point(cc)
+        if p:
+            s = 4.5
+            out.append(f'<rect class="m-own" x="{p[0] - s:.1f}" y="{p[1] - s:.1f}" width="{2 * s}" height="{2 * s}" '
+                       f'transform="rotate(45 {p[0]:.1f} {p[1]:.1f})"><title>{esc(cc + ": head office of " + ", ".join(sorted(names)))}'
+                       "</title></rect>")
+            labels[cc] = p
+    for cc, p in sorted(labels.items()):
+        out.append(f'<text class="lbl" x="{p[0] + 7:.1f}" y="{p[1] - 5:.1f}">{esc(cc)}</text>')
+    out.append("</g></svg>")
+    legend = ('<div class="legend"><span><span class="sw srv"></span>server location</span>'
+              '<span><span class="sw own"></span>head office of an operator or ultimate parent</span>'
+              '<span><span class="sw both"></span>both</span>'
+              '<span><span class="sw reach"></span>other jurisdiction whose laws reach the data</span>'
+              '<span><span class="sw pd"></span>server → owner, personal data sent</span>'
+              '<span><span class="sw plain"></span>server → owner</span></div>')
+    rows = []
+    for cc in sorted(set(srv) | set(own) | reach_only):
+        name = f.juris_names.get(cc) or _clean(_dict(countries.get(cc)).get("name", ""))
+        rows.append(f'<tr data-testid="country-row" data-country="{esc(cc)}"><td><strong>{esc(cc)}</strong> {esc(name)}</td>'
+                    f'<td class="num">{srv.get(cc, 0) or ""}</td>'
+                    f'<td class="wrap">{esc(", ".join(sorted(own.get(cc, ()))))}</td>'
+                    f'<td>{"yes" if cc in reach_only else ""}</td></tr>')
+    table = ('<details><summary>Country by country</summary><table><thead><tr><th>Country</th>'
+             '<th class="num">Destinations with servers there</th><th>Head office of</th><th>Its laws reach the data</th>'
+             f"</tr></thead><tbody>{''.join(rows)}</tbody></table></details>")
+    return (f'<section id="map"><h2>Where the servers are, and where their owners are</h2><div class="figure">'
+            f'{"".join(out)}{legend}</div>{table}<p class="small muted">Map: {esc(world.get("source"))}.</p></section>')
+
+
+# ------------------------------------------------------------------------------------------
+# Flow: app -> operator -> ultimate parent -> jurisdiction
+
+
+def _top(counter: Counter[str], n: int) -> list[str]:
+    return [k for k, _ in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
+
+
+def _flow(f: _Facts) -> str:
+    columns = ["App", "Operator", "Ultimate parent", "Jurisdiction (owner)"]
+    unknown_app, unknown_owner = "(app not known)", "(owner not known)"
+    edges: list[Counter[tuple[str, str]]] = [Counter(), Counter(), Counter()]
+    pd_edges: list[set[tuple[str, str]]] = [set(), set(), set()]
+    node_count: list[Counter[str]] = [Counter() for _ in columns]
+    pd_nodes: list[set[str]] = [set() for _ in columns]
+    for d in f.dests:
+        o = _dict(d.get("owner"))
+        app = _clean(d.get("app")) if d.get("app") else unknown_app
+        op = _clean(o.get("name")) if o else unknown_owner
+        up = _clean(_dict(o.get("ultimate_parent")).get("name")) if o else unknown_owner
+        js = sorted({_clean(r.get("jurisdiction")) for r in _list(d.get("reach"))
+                     if isinstance(r, dict) and r.get("basis") == "owner" and r.get("jurisdiction")})
+        pd = bool(_list(d.get("data_types")))
+        chain = [[app], [op], [up], js]
+        for col, names in enumerate(chain):
+            for name in names:
+                node_count[col][name] += 1
+                if pd:
+                    pd_nodes[col].add(name)
+        for col in range(3):
+            for a in chain[col]:
+                for b in chain[col + 1]:
+                    edges[col][(a, b)] += 1
+                    if pd:
+                        pd_edges[col].add((a, b))
+    # keep the biggest nodes of each column, fold the rest into "N others"
+    kept: list[list[str]] = []
+    rename: list[dict[str, str]] = []
+    for col in range(len(columns)):
+        top = _top(node_count[col], FLOW_MAX_NODES)
+        rest = [k for k in node_count[col] if k not in top]
+        others = f"{len(rest)} others" if rest else ""
+        rename.append({k: (k if k in top else others) for k in node_count[col]})
+        kept.append(top + ([others] if rest else []))
+    counts: list[Counter[str]] = [Counter() for _ in columns]
+    pdn: list[set[str]] = [set() for _ in columns]
+    for col in range(len(columns)):
+        for k, n in node_count[col].items():
+            counts[col][rename[col][k]] += n
+            if k in pd_nodes[col]:
+                pdn[col].add(rename[col][k])
+    merged: list[Counter[tuple[str, str]]] = [Counter() for _ in range(3)]
+    merged_pd: list[set[tuple[str, str]]] = [set() for _ in range(3)]
+    for col in range(3):
+        for (a, b), n in edges[col].items():
+            key = (rename[col][a], rename[col + 1][b])
+            merged[col][key] += n
+            if (a, b) in pd_edges[col]:
+                merged_pd[col].add(key)
+
+    col_w, node_w, row_h, top_pad = 262, 212, 30, 30
+    width = col_w * (len(columns) - 1) + node_w + 10
+    rows = max((len(k) for k in kept), default=1) or 1
+    height = top_pad + rows * row_h + 10
+    pos: list[dict[str, float]] = []
+    for col, names in enumerate(kept):
+        if col:  # order by the mean position of the nodes linking in, to untangle the links
+            prev = pos[col - 1]
+            weight: dict[str, list[float]] = defaultdict(list)
+            for (a, b), n in merged[col - 1].items():
+                if a in prev:
+                    weight[b].extend([prev[a]] * n)
+            names = sorted(names, key=lambda k: (k.endswith(" others"), sum(weight[k]) / len(weight[k])
+                                                 if weight[k] else 1e9, -counts[col][k]))
+        offset = (rows - len(names)) * row_h / 2
+        pos.append({name: top_pad + offset + i * row_h for i, name in enumerate(names)})
+    out = [f'<svg viewBox="0 0 {width} {height}" role="img" aria-labelledby="flow-title" data-testid="flow">'
+           '<title id="flow-title">Which app sent data to which company, who owns it, and which states reach it</title>']
+    for col, title in enumerate(columns):
+        out.append(f'<text class="ctitle" x="{5 + col * col_w}" y="16">{esc(title)}</text>')
+    biggest = max((n for m in merged for n in m.values()), default=1)
+    for col in range(3):
+        for (a, b), n in sorted(merged[col].items()):
+            if a not in pos[col] or b not in pos[col + 1]:
+                continue
+            x0, y0 = 5 + col * col_w + node_w, pos[col][a] + 11
+            x1, y1 = 5 + (col + 1) * col_w, pos[col + 1][b] + 11
+            xm = (x0 + x1) / 2
+            sw = 1.5 + 5 * math.sqrt(n / biggest)
+            cls = "link pd" if (a, b) in merged_pd[col] else "link"
+            out.append(f'<path class="{cls}" stroke-width="{sw:.1f}" d="M{x0} {y0:.1f}C{xm} {y0:.1f} {xm} {y1:.1f} {x1} {y1:.1f}">'
+                       f"<title>{esc(a + ' → ' + b + ': ' + _plural(n, 'destination'))}</title></path>")
+    for col, names in enumerate(kept):
+        for name in names:
+            x, y = 5 + col * col_w, pos[col][name]
+            cls = "node pd" if name in pdn[col] else "node"
+            label = name
+            if col == 3:
+                label = f"{name} {f.juris_names.get(name, '')}".strip()
+            out.append(f'<g data-testid="flow-node" data-column="{col}"><rect class="{cls}" x="{x}" y="{y:.1f}" '
+                       f'width="{node_w}" height="22" rx="4"></rect><text class="ntext" x="{x + 6}" y="{y + 15:.1f}">'
+                       f"{esc(_short(label, 28))} ({counts[col][name]})</text>"
+                       f"<title>{esc(label)}: {_plural(counts[col][name], 'destination')}</title></g>")
+    out.append("</svg>")
+    return ('<section id="flow"><h2>From the app to the companies, their owners and their states</h2>'
+            f'<div class="figure">{"".join(out)}<div class="legend"><span><span class="sw pd"></span>carried '
+            "personal data</span><span>numbers: destinations</span></div></div></section>")
+
+
+# ------------------------------------------------------------------------------------------
+# Provenance
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[object]], testid: str) -> str:
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    body = "".join(
+        f'<tr data-testid="{testid}">' + "".join(f'<td class="wrap">{esc("" if c is None else c)}</td>' for c in row) + "</tr>"
+        for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _provenance(f: _Facts) -> str:
+    doc = f.doc
+    tool = _dict(doc.get("tool"))
+    det = _dict(doc.get("detection"))
+    out = ['<section id="provenance"><h2>Provenance</h2>',
+           '<dl class="kv">',
+           f'<dt>Tool</dt><dd data-testid="tool-version">{esc(tool.get("name") or "datareach")} {esc(tool.get("version"))}</dd>',
+           f'<dt>Report made</dt><dd data-testid="generated-at">{esc(doc.get("generated_at"))}</dd>',
+           f'<dt>JSON schema</dt><dd>{esc(doc.get("schema_version"))}</dd>',
+           f'<dt>Detection</dt><dd>{esc("on" if det.get("enabled") else "off")}; profile '
+           f'{esc("given" if det.get("profile") else "not given")}; matcher {esc(det.get("engine") or "-")}; values '
+           f'{esc("REVEALED in full" if det.get("revealed") else "redacted")}</dd>',
+           "</dl><h3>Inputs</h3>"]
+    inputs = [_dict(i) for i in _list(doc.get("inputs"))]
+    out.append(_table(["Path", "Format", "Size (bytes)", "SHA-256", "Records read", "Errors"],
+                      ([i.get("path"), i.get("format") or "not recognised", i.get("size"), i.get("sha256"),
+                        i.get("records_read"), len(_list(i.get("errors")))] for i in inputs), "input-row"))
+    errors = [(i.get("path"), _dict(e)) for i in inputs for e in _list(i.get("errors"))]
+    if errors:
+        out.append(f'<details><summary>{_plural(len(errors), "input error")}</summary><ul class="plain small">')
+        for path, e in errors[:1000]:
+            where = f"offset {e.get('offset')}" if e.get("offset") is not None else _clean(e.get("json_path") or "")
+            out.append(f'<li class="wrap">{esc(path)}: {esc(where)}: {esc(e.get("message"))}'
+                       f'{" (reading stopped)" if e.get("fatal") else ""}</li>')
+        if len(errors) > 1000:
+            out.append(f"<li>… and {len(errors) - 1000} more (in the JSON)</li>")
+        out.append("</ul></details>")
+    out.append("<h3>Data sources</h3>")
+    out.append(_table(["Name", "Kind", "Version", "Date", "Licence", "Note"],
+                      ([s.get("name"), s.get("kind"), s.get("version"), s.get("date"), s.get("licence"), s.get("note")]
+                       for s in map(_dict, _list(doc.get("data_sources")))), "data-source-row"))
+    out.append("<h3>Policies</h3>")
+    if f.policies:
+        out.append(_table(["Id", "Name", "Origin", "SHA-256", "As of", "Sources"],
+                          ([p.get("id"), p.get("name"), p.get("origin"), p.get("sha256"), p.get("as_of"),
+                            " ".join(_clean(s) for s in _list(p.get("sources")))] for p in f.policies), "policy-row"))
+    else:
+        out.append('<p class="muted">No policy given.</p>')
+    out.append("</section>")
+    return "".join(out)
+
+
+# ------------------------------------------------------------------------------------------
+# The page
+
+
+def _dynamic_sections() -> str:
+    return (
+        '<section id="destinations"><h2>Destinations</h2>'
+        '<div class="controls" id="destination-controls" hidden>'
+        '<input type="search" id="filter-text" data-testid="filter-text" placeholder="Filter: host, app, company, '
+        'country…" aria-label="Filter destinations">'
+        '<label>Jurisdiction <select id="filter-jurisdiction" data-testid="filter-jurisdiction">'
+        '<option value="">any</option></select></label>'
+        '<label><input type="checkbox" id="filter-personal" data-testid="filter-personal"> with personal data</label>'
+        '<label><input type="checkbox" id="filter-violations" data-testid="filter-violations"> violations only</label>'
+        '<span id="destinations-count" data-testid="destinations-count" class="muted"></span></div>'
+        '<noscript><p class="nojs">The sortable table of destinations and the evidence of each finding are drawn '
+        "by the page's own inline script (it loads nothing); with JavaScript off, the summary, map, flow, violations "
+        "and provenance above and below are complete, and the JSON document holds everything.</p></noscript>"
+        '<table id="destinations-table" data-testid="destinations-table"></table>'
+        '<p><button type="button" class="more" id="destinations-more" data-testid="destinations-more" hidden>'
+        "Show all</button></p></section>"
+        '<section id="findings"><h2>Personal data found, with the evidence</h2>'
+        '<p class="small muted">Each request as recorded (values found in the URL are redacted unless the audit ran '
+        "with --reveal), where in it the value was, the layers it was found under, outermost first, and how sure "
+        "the detector is.</p>"
+        '<div id="findings-list" data-testid="findings-list"></div>'
+        '<p><button type="button" class="more" id="findings-more" hidden>Show all</button></p></section>'
+    )
+
+
+def render_html(doc: dict[str, Any]) -> str:
+    """One self-contained HTML page for an audit JSON document (:meth:`Audit.to_dict`).
+
+    Works with and without the policy fields (``policies``, ``violations``,
+    ``summary.violations``, ``summary.verdict``; absent means no policy was given).
+    """
+    css = _asset("report.css")
+    js = _asset("report.js")
+    for name, text, end in (("report.css", css, "</style"), ("report.js", js, "</script")):
+        if end in text.lower():  # pragma: no cover - a broken asset, caught by the tests
+            raise ValueError(f"{name} must not contain {end}")
+    facts = _Facts(doc)
+    csp = "; ".join([
+        "default-src 'none'",
+        f"script-src {csp_hash(js)}",
+        f"style-src {csp_hash(css)}",
+        "img-src 'none'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "require-trusted-types-for 'script'",
+        "trusted-types 'none'",
+    ])
+    title = "datareach report: " + ", ".join(_clean(_dict(i).get("path")) for i in _list(doc.get("inputs")))
+    body = "".join([
+        _header(facts),
+        "<main>",
+        _summary(facts),
+        _policies(facts),
+        _map(facts),
+        _flow(facts),
+        _dynamic_sections(),
+        _violations(facts),
+        _provenance(facts),
+        "</main>",
+    ])
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{esc(csp)}">'
+        '<meta name="referrer" content="no-referrer">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)}</title>"
+        f"<style>{css}</style></head><body>{body}"
+        f'<script type="application/json" id="datareach-data">{embed_json(doc)}</script>'
+        f"<script>{js}</script></body></html>\n"
+    )
