@@ -28,7 +28,15 @@ pcapng with an Ethernet interface, on which the trailer is just as well-defined,
 group by app in both formats. The phone is 192.168.1.23 / 2a02:8109:9d40:2b00:1c5e:4aff:fe21:7d3c,
 as a root-mode capture on wlan0 would see it.
 
-Run: .venv/bin/python examples/generate_example.py [--out PATH]
+Version 2 of the app (``--app-version 2``, written to examples/mobile-app-session-v2.pcapng): the
+same device a month later (2024-06-11), after an app update that adds Baidu's mobile analytics
+SDK (Mobstat), which posts the advertising ID and the precise location over plain HTTP to
+hmma.baidu.com, on an address in 180.76.0.0/14 (announced by Beijing Baidu Netcom); the update
+drops the AppsFlyer SDK and keeps everything else. The advertising ID is the device's, read from
+examples/profile.toml (which the version 1 run writes), so one profile serves both captures.
+``datareach diff`` of the two audits shows what the update changed.
+
+Run: .venv/bin/python examples/generate_example.py [--app-version 1|2] [--out PATH]
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ import argparse
 import base64
 import contextlib
 import datetime
+import email.utils
+import gzip
 import hashlib
 import json
 import os
@@ -44,6 +54,7 @@ import random
 import ssl
 import struct
 import sys
+import tomllib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,6 +90,12 @@ from datareach.testing.capture import (
 SEED = 20240514
 T0 = 1715674323.25  # 2024-05-14 08:12:03.25 UTC
 OUT = Path(__file__).resolve().parent / "mobile-app-session.pcapng"
+# Version 2 of the app: a later session of the same device (see the module docstring).
+SEED_V2 = 20240611
+T0_V2 = 1718095217.5  # 2024-06-11 08:40:17.5 UTC
+OUT_V2 = Path(__file__).resolve().parent / "mobile-app-session-v2.pcapng"
+APP_VERSIONS = {1: "5.12.1", 2: "5.13.0"}
+app_version = 1  # which version build() writes (main() sets it)
 
 PHONE4 = "192.168.1.23"
 PHONE6 = "2a02:8109:9d40:2b00:1c5e:4aff:fe21:7d3c"
@@ -360,7 +377,7 @@ def build() -> None:
                   b"User-Agent: Dalvik/2.1.0 (Linux; U; Android 14; Pixel 7 Build/UQ1A.240205.004)\r\n"
                   b"Connection: Keep-Alive\r\nAccept-Encoding: gzip\r\n\r\n",
                   b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nCross-Origin-Resource-Policy: cross-origin\r\n"
-                  b"Date: Tue, 14 May 2024 08:12:03 GMT\r\n\r\n", uid=SYS_UID, name=SYS_NAME)
+                  b"Date: " + http_date(T0) + b"\r\n\r\n", uid=SYS_UID, name=SYS_NAME)
 
     # App start: its own API behind CloudFront (CNAME chain), first ClientHello split in two.
     t = T0 + 2.1
@@ -394,12 +411,13 @@ def build() -> None:
     tls_session(t + 0.003, fb, "2a03:2880:f12d:83:face:b00c:0:25de", alpn=["h2", "http/1.1"],
                 requests=[(2210, 380), (960, 1240)])
 
-    # AppsFlyer (AWS us-east-1 behind an ELB name).
-    t = T0 + 4.2
-    af, elb = "launches.appsflyersdk.com", "launches-prod-1893271204.us-east-1.elb.amazonaws.com"
-    t = dns_udp(t, af, "A", [(af + ".", "CNAME", elb + "."), (elb + ".", "A", "52.20.93.17"),
-                             (elb + ".", "A", "52.21.140.212")], ttl=60)
-    tls_session(t + 0.004, af, "52.20.93.17", alpn=None, requests=[(3140, 290)])
+    # AppsFlyer (AWS us-east-1 behind an ELB name); version 2 of the app dropped this SDK.
+    if app_version == 1:
+        t = T0 + 4.2
+        af, elb = "launches.appsflyersdk.com", "launches-prod-1893271204.us-east-1.elb.amazonaws.com"
+        t = dns_udp(t, af, "A", [(af + ".", "CNAME", elb + "."), (elb + ".", "A", "52.20.93.17"),
+                                 (elb + ".", "A", "52.21.140.212")], ttl=60)
+        tls_session(t + 0.004, af, "52.20.93.17", alpn=None, requests=[(3140, 290)])
 
     # Umeng (Alibaba): the UDP answer is truncated, the resolver is asked again over TCP.
     t = T0 + 4.9
@@ -420,9 +438,9 @@ def build() -> None:
     t = T0 + 6.3
     ev = "events.weatherapp.example.com"
     t = dns_udp(t, ev, "A", [(ev + ".", "A", "3.121.6.180")])
-    gaid = str(uuid.UUID(bytes=rng.randbytes(16), version=4))
+    gaid = str(uuid.UUID(bytes=rng.randbytes(16), version=4)) if app_version == 1 else device_gaid()
     body = json.dumps({
-        "app": "com.example.weatherapp", "app_version": "5.12.1", "gaid": gaid, "limit_ad_tracking": False,
+        "app": "com.example.weatherapp", "app_version": APP_VERSIONS[app_version], "gaid": gaid, "limit_ad_tracking": False,
         "device": {"model": "Pixel 7", "os": "Android 14", "locale": "de_DE", "tz": "Europe/Berlin"},
         "location": {"lat": 52.5163, "lon": 13.3777, "accuracy_m": 14},
         "events": [{"name": "app_open", "ts": int(T0 + 2) * 1000}, {"name": "forecast_view", "ts": int(T0 + 6) * 1000,
@@ -432,7 +450,7 @@ def build() -> None:
            b"Content-Type: application/json; charset=utf-8\r\nContent-Length: " + str(len(body)).encode()
            + b"\r\nAccept-Encoding: gzip\r\nConnection: Keep-Alive\r\n\r\n" + body)
     resp_body = json.dumps({"status": "ok", "received": 2, "config": {"flush_interval_s": 60}}).encode()
-    resp = (b"HTTP/1.1 200 OK\r\nDate: Tue, 14 May 2024 08:12:09 GMT\r\nContent-Type: application/json\r\n"
+    resp = (b"HTTP/1.1 200 OK\r\nDate: " + http_date(t) + b"\r\nContent-Type: application/json\r\n"
             b"Transfer-Encoding: chunked\r\nConnection: keep-alive\r\nServer: nginx\r\n\r\n" + chunked(resp_body, [24]))
     http_exchange(t + 0.003, "3.121.6.180", req, resp, resp_segments=[120])
 
@@ -453,7 +471,47 @@ def build() -> None:
     resp = b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"
     http_exchange(t + 0.003, "52.29.188.11", req, resp)
     summary.append("android ID and hashed e-mail in a base64url query parameter")
-    write_profile(gaid)
+    if app_version >= 2:
+        baidu_mobstat(T0 + 7.4, gaid)
+    if app_version == 1:
+        write_profile(gaid)
+
+
+def http_date(ts: float) -> bytes:
+    """An HTTP Date header value (RFC 9110 IMF-fixdate) for a capture time."""
+    return email.utils.formatdate(ts, usegmt=True).encode()
+
+
+def device_gaid() -> str:
+    """The test device's advertising ID, as the version 1 run wrote it to examples/profile.toml."""
+    path = Path(__file__).resolve().parent / "profile.toml"
+    try:
+        return str(tomllib.loads(path.read_text(encoding="utf-8"))["advertising_id"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError) as e:
+        raise SystemExit(f"{path}: no advertising_id ({e}); run generate_example.py (version 1) first") from e
+
+
+def baidu_mobstat(t: float, gaid: str) -> float:
+    """Version 2's new SDK: Baidu Mobstat posts device data and the precise location in clear."""
+    host, server = "hmma.baidu.com", "180.76.199.37"  # 180.76.0.0/14: Beijing Baidu Netcom
+    t = dns_udp(t, host, "A", [(host + ".", "A", server)])
+    record = {
+        "he": {"n": "com.example.weatherapp", "v": APP_VERSIONS[app_version], "o": "android", "ov": "14",
+               "dm": "Pixel 7", "gaid": gaid, "sdk": "mtj-4.0.9.7", "sr": "1080x2400", "tz": "Europe/Berlin"},
+        "pr": [{"n": "forecast_view", "t": int(t) * 1000}, {"n": "radar_open", "t": int(t + 3) * 1000}],
+        "lo": {"lat": 52.516274, "lng": 13.377704, "acc": 11, "t": int(t) * 1000, "coord": "wgs84"},
+    }
+    body = gzip.compress(json.dumps(record, separators=(",", ":")).encode(), mtime=0)
+    req = (b"POST /app.gif HTTP/1.1\r\nHost: " + host.encode() + b"\r\nUser-Agent: Dalvik/2.1.0 (Linux; U; "
+           b"Android 14; Pixel 7 Build/UQ1A.240205.004)\r\nContent-Type: application/json\r\n"
+           b"Content-Encoding: gzip\r\nContent-Length: " + str(len(body)).encode()
+           + b"\r\nConnection: close\r\n\r\n" + body)
+    gif = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+    resp = (b"HTTP/1.1 200 OK\r\nDate: " + http_date(t) + b"\r\nContent-Type: image/gif\r\nContent-Length: "
+            + str(len(gif)).encode() + b"\r\nConnection: close\r\nServer: BWS/1.1\r\n\r\n" + gif)
+    t = http_exchange(t + 0.003, server, req, resp)
+    summary.append("advertising ID and precise location (gzip JSON) in clear to Baidu Mobstat")
+    return t
 
 
 #: The fictional test device and account (examples/profile.toml is written from these).
@@ -487,10 +545,21 @@ def write(path: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global T0, app_version
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--app-version", type=int, choices=sorted(APP_VERSIONS), default=1,
+                    help="1: examples/mobile-app-session.pcapng; 2: the app update, "
+                         "examples/mobile-app-session-v2.pcapng")
+    ap.add_argument("--out", type=Path, help="where to write (default: by version, in examples/)")
     args = ap.parse_args(argv)
-    random.seed(SEED)  # dnspython shuffles the records of an RRset with the global PRNG
+    app_version = args.app_version
+    seed = SEED
+    if app_version == 2:
+        seed, T0 = SEED_V2, T0_V2
+    if args.out is None:
+        args.out = OUT if app_version == 1 else OUT_V2
+    rng.seed(seed)
+    random.seed(seed)  # dnspython shuffles the records of an RRset with the global PRNG
     build()
     n = write(args.out)
     digest = hashlib.sha256(args.out.read_bytes()).hexdigest()[:16]

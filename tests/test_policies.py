@@ -346,3 +346,12 @@ def test_api_takes_one_policy_on_its_own_or_policy_objects() -> None:
     loaded = datareach.audit([EXAMPLE], policies=[load_policy("us-doj-bulk-data")])
     assert [p["id"] for p in one.policies] == ["us-doj-bulk-data"]
     assert one.violations == loaded.violations and not one.failed
+
+
+def test_reasoning_reads_as_sentences(tmp_path: Path) -> None:
+    # Baidu, Inc. ends with a full stop of its own: no double one
+    path = har(tmp_path / "baidu.har", [(f"http://hmma.baidu.com/app.gif?aid={AD_ID}", CN_ALIBABA, "2026-03-01T10:00:00Z")])
+    doc = run(path, "us-doj-bulk-data")
+    assert doc["violations"]
+    for v in doc["violations"]:
+        assert ".." not in v["reasoning"] and v["reasoning"].startswith("The device sent advertising_id")

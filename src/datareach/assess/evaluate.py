@@ -216,7 +216,8 @@ def _reasoning(rule: Rule, d: dict[str, Any], hits: list[_Ground], found: list[t
                 by_basis[g.basis].append(g.jurisdiction)
     words = {"owner": "through its owner", "host": "through its host network", "location": "by the server's location"}
     reach = "; ".join(f"{', '.join(codes)} {words[b]}" for b, codes in by_basis.items())
-    text = f"{what}; {who}."
+    text = f"{what}; {who}"
+    text += "" if text.endswith(".") else "."
     if reach:
         text += f" Grounds: {reach}."
     if rule.explanation:
