@@ -5,23 +5,33 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLE := examples/mobile-app-session.pcapng
 
-.PHONY: demo test lint typecheck unit system-deps example bench bench-detect clean
+.PHONY: demo test lint typecheck unit system-deps example bench bench-detect bench-mitm clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test]"
+	# mitmproxy (flow files, the live addon, `datareach proxy`) pins Brotli<=1.1, cryptography<44.1
+	# and aioquic<=1.2, which datareach cannot share (brotli>=1.2 bounds decompression): it gets an
+	# environment of its own inside .venv, where datareach finds it. 9.0 to 11.0 run on Python 3.11.
+	$(BIN)/python -m venv $(VENV)/mitmproxy
+	$(VENV)/mitmproxy/bin/pip install --quiet "mitmproxy>=9,<12"
 	# byte-compile our own modules, as a wheel install would (the editable install does not)
 	$(BIN)/python -m compileall -q src >/dev/null
 	touch $(STAMP)
 
 # Debian packages the tests need: tshark is the independent reference the capture tests
-# compare against.
+# compare against; chromium runs the HTML report in the browser tests (tests/test_report_browser.py).
 system-deps:
 	@if ! command -v tshark >/dev/null 2>&1; then \
 	  echo "installing tshark (Debian package) for the cross-check tests"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark >/dev/null) \
 	    || { echo "could not install tshark: run 'apt-get install tshark' as root"; exit 1; }; \
+	fi
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  echo "installing chromium (Debian package) for the HTML report's browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || { echo "could not install chromium: run 'apt-get install chromium' as root"; exit 1; }; \
 	fi
 
 demo: $(STAMP)
@@ -38,9 +48,14 @@ test: $(STAMP) system-deps lint unit
 
 example: $(STAMP)
 	$(BIN)/python examples/generate_example.py
+	$(BIN)/python examples/generate_example.py --app-version 2
 
 bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/bench_vs_tshark.py
+
+# 2,000 HTTPS requests from 50 clients through mitmdump, with and without datareach's addon
+bench-mitm: $(STAMP)
+	$(BIN)/python benchmarks/bench_mitm_load.py
 
 bench-detect: $(STAMP)
 	$(BIN)/python benchmarks/bench_detection.py

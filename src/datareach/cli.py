@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=AUDIT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     a.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="pcap, pcapng or HAR file (the format is detected from the content)")
+                   help="pcap, pcapng, HAR or mitmproxy flow file (the format is detected from the content)")
     a.add_argument("--format", choices=("table", "json", "md", "html"), default="table",
                    help="table (terminal, default), json (the contract in docs/json-output.md), md (Markdown "
                         "for pull-request comments) or html (one self-contained file that works offline)")
@@ -147,6 +147,21 @@ def build_parser() -> argparse.ArgumentParser:
     _reach_args(e)
     _reach_args(a)
 
+    df = sub.add_parser(
+        "diff", help="what changed between two audits (e.g. app version N and N+1)",
+        description="Compare two audit JSON documents (`datareach audit --format json`): destinations, "
+                    "owners, jurisdictions, data types, findings and policy violations added or removed.",
+        epilog=DIFF_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    df.add_argument("old", metavar="OLD.json", help="the earlier audit (JSON)")
+    df.add_argument("new", metavar="NEW.json", help="the later audit (JSON)")
+    df.add_argument("--format", choices=("table", "json", "md"), default="table",
+                    help="table (terminal, default), json, or md (Markdown for pull-request comments)")
+    df.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+
+    from datareach.mitm.proxy import add_proxy_parser
+
+    add_proxy_parser(sub)
     k = sub.add_parser("kb", help="the knowledge base: status, check, import datasets",
                        description="The curated knowledge base ships with datareach; datasets you "
                                    "already have can be imported into your data directory.",
@@ -171,6 +186,48 @@ def build_parser() -> argparse.ArgumentParser:
     rm = ksub.add_parser("remove", help="remove an imported dataset")
     rm.add_argument("id", metavar="ID", help="the dataset id, as `kb status` shows it")
     return parser
+
+
+DIFF_EPILOG = """\
+examples:
+  datareach audit v1.pcapng --policy us-doj-bulk-data --format json -o v1.json
+  datareach audit v2.pcapng --policy us-doj-bulk-data --format json -o v2.json
+  datareach diff v1.json v2.json
+  datareach diff v1.json v2.json --format md -o comment.md
+
+exit status: 0 no policy regression, 2 a file is not an audit JSON document (or of another major
+schema version), 3 NEW has a deny violation (not allowed) that OLD does not have.
+"""
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from datareach.report.diff import AuditDocumentError, diff_audits, diff_exit_status, load_audit
+
+    try:
+        old, new = load_audit(args.old), load_audit(args.new)
+    except AuditDocumentError as exc:
+        print(f"datareach: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    d = diff_audits(old, new, old_name=args.old, new_name=args.new)
+    if args.format == "json":
+        text = render_json(d)
+    elif args.format == "md":
+        from datareach.report.diff import render_diff_markdown
+
+        text = render_diff_markdown(d)
+    else:
+        from datareach.report.diff import render_diff_table
+
+        text = render_diff_table(d, color=args.output is None and sys.stdout.isatty())
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    status = diff_exit_status(d)
+    if status:
+        print(f"datareach: policy regression: {d['summary']['regressions']} deny violation(s) in "
+              f"{args.new} that {args.old} does not have", file=sys.stderr)
+    return status
 
 
 def _reach_args(p: argparse.ArgumentParser) -> None:
@@ -210,6 +267,7 @@ def _audit(args: argparse.Namespace) -> int:
                "reach_options": _reach_options(args)}
     sizes = [os.path.getsize(p) if os.path.isfile(p) else 0 for p in args.inputs]
     show_progress = not args.no_progress and sys.stderr.isatty() and sum(sizes) > PROGRESS_MIN_BYTES
+    from datareach.ingest.mitm import MitmproxyNotFound
     from datareach.kb import KBError
     from datareach.resolve.geo import GeoDatabaseError
 
@@ -224,7 +282,7 @@ def _audit(args: argparse.Namespace) -> int:
                                progress=lambda i, n: bar.update(tasks[i], completed=n), **options)
         else:
             result = audit(args.inputs, geo_db=args.geo_db, **options)
-    except (GeoDatabaseError, KBError, PolicyError) as exc:
+    except (GeoDatabaseError, KBError, PolicyError, MitmproxyNotFound) as exc:
         print(f"datareach: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     doc = result.to_dict()
@@ -521,6 +579,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _explain(args)
     if args.command == "kb":
         return _kb(args, parser)
+    if args.command == "diff":
+        return _diff(args)
+    if args.command == "proxy":
+        from datareach.mitm.proxy import run_proxy
+
+        return run_proxy(args)
     parser.print_help()
     return EXIT_USAGE
 

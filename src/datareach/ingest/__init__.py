@@ -3,7 +3,8 @@
 * :mod:`datareach.ingest.pcap` -- classic pcap and pcapng (frames go through
   :mod:`~datareach.ingest.packets`, which calls the protocol parsers :mod:`~datareach.ingest.dns`,
   :mod:`~datareach.ingest.tls`, :mod:`~datareach.ingest.quic` and :mod:`~datareach.ingest.http1`);
-* :mod:`datareach.ingest.har` -- HAR 1.2 from browsers, mitmproxy, HTTP Toolkit and PCAPdroid.
+* :mod:`datareach.ingest.har` -- HAR 1.2 from browsers, mitmproxy, HTTP Toolkit and PCAPdroid;
+* :mod:`datareach.ingest.mitm` -- mitmproxy flow dumps (``mitmdump -w``), read by mitmproxy.
 
 :func:`detect_format` decides from the content, never from the file name.
 """
@@ -20,7 +21,8 @@ SNIFF_BYTES = 64 * 1024
 
 
 def detect_format(path: Path) -> str | None:
-    """'pcap', 'pcapng' or 'har' from the file's first bytes; None when unrecognised."""
+    """'pcap', 'pcapng', 'har' or 'mitmproxy' (a flow dump) from the file's first bytes; None when
+    unrecognised."""
     from datareach.ingest import har, pcap
 
     with open(path, "rb") as f:
@@ -30,6 +32,10 @@ def detect_format(path: Path) -> str | None:
         return kind
     if har.looks_like_har(head):
         return "har"
+    from datareach.ingest import mitm
+
+    if mitm.looks_like_flows(head):
+        return "mitmproxy"
     return None
 
 
@@ -57,9 +63,13 @@ def read_input(path: Path, input_index: int, fmt: str | None = None,
                                    on_request=on_request)
     elif kind == "har":
         reader = har.read_har
+    elif kind == "mitmproxy":
+        from datareach.ingest import mitm
+
+        reader = mitm.read_flows
     else:
-        yield InputError("unrecognised input format: not pcap, pcapng or HAR (checked the content, "
-                         "not the file name)", offset=0, fatal=True)
+        yield InputError("unrecognised input format: not pcap, pcapng, HAR or a mitmproxy flow file (checked "
+                         "the content, not the file name)", offset=0, fatal=True)
         return
     try:
         for rec in reader(path, input_index, progress):

@@ -1,0 +1,125 @@
+"""``datareach proxy``: mitmdump with datareach's addon, loopback and a report path by default."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+PROXY_EPILOG = """\
+examples:
+  datareach proxy --profile profile.toml                      proxy on 127.0.0.1:8080
+  datareach proxy --listen-host 0.0.0.0 --report phone-audit  a phone on the same network
+  datareach proxy --mode wireguard --policy us-doj-bulk-data  WireGuard: no proxy settings on the device
+  datareach proxy -- --set upstream_cert=false                anything after -- goes to mitmdump
+
+Stop with Ctrl-C: the reports (REPORT.json, REPORT.html) are written then; the flows are kept
+in REPORT.mitm (`datareach audit REPORT.mitm` audits them again).
+"""
+
+
+def add_proxy_parser(sub: Any) -> None:
+    """Add the ``proxy`` subcommand to the CLI's subparsers."""
+    p = sub.add_parser(
+        "proxy", help="audit live traffic: run mitmproxy (mitmdump) with datareach's addon",
+        description="Starts mitmdump with datareach's addon: one line per new destination and per new "
+                    "finding while traffic flows, the JSON and HTML reports when it stops.",
+        epilog=PROXY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--listen-host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--listen-port", type=int, default=8080, help="port to listen on (default 8080)")
+    p.add_argument("--mode", default="regular",
+                   help="mitmproxy mode: regular (default), transparent, wireguard, socks5, upstream:URL, ...")
+    p.add_argument("--profile", metavar="FILE", help="the test device's values (TOML) to find in every request")
+    p.add_argument("--policy", metavar="POLICY", action="append", default=[],
+                   help="policy preset or file to judge the traffic against (repeatable)")
+    p.add_argument("--report", metavar="PATH",
+                   help="report path without extension (default: datareach-live-DATE-TIME in this directory)")
+    p.add_argument("--confdir", metavar="DIR", help="mitmproxy's configuration directory, where its CA is "
+                                                    "(default ~/.mitmproxy)")
+    p.add_argument("--show-flows", action="store_true", help="let mitmdump print every flow too")
+    p.add_argument("mitmdump_args", nargs=argparse.REMAINDER, metavar="-- MITMDUMP_ARGS",
+                   help="further arguments for mitmdump, after --")
+
+
+def _instructions(args: argparse.Namespace, confdir: Path, report: Path) -> str:
+    host, port = args.listen_host, args.listen_port
+    ca = confdir / "mitmproxy-ca-cert.pem"
+    lines = [f"datareach proxy: mitmdump on {host}:{port}, mode {args.mode}"]
+    if args.mode.startswith("wireguard"):
+        lines.append("  the device: import the WireGuard configuration mitmdump prints (UDP port "
+                     f"{port if args.listen_port != 8080 else 51820}); no proxy setting needed")
+    elif args.mode.startswith("transparent"):
+        lines.append(f"  the device: route its traffic through this machine and redirect ports 80/443 to {port}")
+    else:
+        where = "this computer's LAN address" if host in ("0.0.0.0", "::") else host
+        lines.append(f"  a browser: HTTP and HTTPS proxy {where}:{port} (e.g. chromium --proxy-server=http://{where}:{port})")
+        if host in ("127.0.0.1", "::1", "localhost"):
+            lines.append("  a phone: start with --listen-host 0.0.0.0 and set the Wi-Fi proxy to this computer's "
+                         f"LAN address, port {port} (or: adb reverse tcp:{port} tcp:{port}, proxy 127.0.0.1:{port})")
+        else:
+            lines.append(f"  a phone: Wi-Fi settings -> proxy manual -> this computer's LAN address, port {port}")
+    lines.append(f"  trust mitmproxy's CA on the device: open http://mitm.it through the proxy, or install {ca}"
+                 " (created on the first start)")
+    lines.append(f"  reports when you stop it (Ctrl-C): {report}.json, {report}.html; flows saved in {report}.mitm")
+    return "\n".join(lines)
+
+
+def run_proxy(args: argparse.Namespace) -> int:
+    """Run mitmdump with the addon until it stops; Ctrl-C and SIGTERM are passed on to it."""
+    from datareach.ingest.mitm import MitmproxyNotFound, find_mitmproxy_python
+    from datareach.mitm import ADDON_PATH, mitmdump_command
+
+    if args.profile:
+        from datareach.detect.profile import ProfileError, load_profile
+
+        try:
+            load_profile(Path(args.profile))
+        except (ProfileError, OSError) as exc:
+            print(f"datareach: error: {exc}", file=sys.stderr)
+            return 2
+    if not 0 < args.listen_port < 65536:
+        print("datareach: error: --listen-port must be 1-65535", file=sys.stderr)
+        return 2
+    try:
+        python = find_mitmproxy_python()
+    except MitmproxyNotFound as exc:
+        print(f"datareach: error: {exc}", file=sys.stderr)
+        return 2
+    report = Path(args.report or time.strftime("datareach-live-%Y%m%d-%H%M%S")).absolute()
+    confdir = Path(args.confdir).expanduser().absolute() if args.confdir else Path.home() / ".mitmproxy"
+    extra = list(args.mitmdump_args)
+    if extra[:1] == ["--"]:
+        extra = extra[1:]
+    cmd = [*mitmdump_command(python), "--listen-host", args.listen_host, "--listen-port", str(args.listen_port),
+           "--mode", args.mode, "--set", f"confdir={confdir}", "-s", str(ADDON_PATH),
+           "--set", f"datareach_python={sys.executable}", "--set", f"datareach_report={report}"]
+    if args.profile:
+        cmd += ["--set", f"datareach_profile={Path(args.profile).absolute()}"]
+    if args.policy:
+        policies = [p if not os.path.exists(p) else str(Path(p).absolute()) for p in args.policy]
+        cmd += ["--set", f"datareach_policy={','.join(policies)}"]
+    if not args.show_flows:
+        cmd.append("-q")
+    cmd += extra
+    print(_instructions(args, confdir, report), flush=True)
+    # mitmdump gets a session of its own, so that one Ctrl-C reaches it exactly once (from us)
+    proc = subprocess.Popen(cmd, start_new_session=True)
+
+    def forward(signum: int, _frame: object) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+
+    old_int = signal.signal(signal.SIGINT, forward)
+    old_term = signal.signal(signal.SIGTERM, forward)
+    try:
+        code = proc.wait()
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+    return 0 if code in (0, -signal.SIGINT, 130) else code
