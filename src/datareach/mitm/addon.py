@@ -19,6 +19,7 @@ and swallowed: the proxied traffic never waits for datareach and never breaks be
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import logging
@@ -28,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -48,6 +50,10 @@ def _load_flowconv() -> Any:
 
 flowconv = _load_flowconv()
 _STOP = object()
+#: how long the saving thread waits to gather a batch of flows
+BATCH_SECONDS = 0.25
+#: request and response bodies kept in memory before the flows are written out
+UNSAVED_LIMIT = 256 << 20
 
 
 def _shebang(path: str) -> str | None:
@@ -85,6 +91,8 @@ class DatareachAddon:
         self.flow_file: IO[bytes] | None = None
         self.writer: Any = None
         self.pending: dict[str, Any] = {}
+        self.unsaved: list[Any] = []
+        self.unsaved_bytes = 0
         self.worker_dead = False
         self.started = False
 
@@ -181,26 +189,65 @@ class DatareachAddon:
         self.started = True
 
     def _run(self) -> None:
+        # Flows are taken in batches, a few times a second: a thread woken for every flow would
+        # take the interpreter lock from the event loop thousands of times a second.
         while True:
-            flow = self.queue.get()
-            if flow is _STOP:
-                return
+            batch = [self.queue.get()]
+            time.sleep(BATCH_SECONDS)
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    batch.append(self.queue.get_nowait())
+            for flow in batch:
+                if flow is _STOP:
+                    if self.worker is not None and self.worker.stdin is not None and not self.worker_dead:
+                        with contextlib.suppress(OSError):
+                            self.worker.stdin.flush()
+                    return
+                self._send(flow)
+            if self.worker is not None and self.worker.stdin is not None and not self.worker_dead:
+                try:
+                    self.worker.stdin.flush()
+                except OSError:
+                    self.worker_dead = True
+
+    def _send(self, flow: Any) -> None:
+        self._keep(flow)
+        if self.worker_dead or self.worker is None or self.worker.stdin is None:
+            return
+        try:
+            line = json.dumps(flowconv.flow_record(flow)) + "\n"
+            self.worker.stdin.write(line.encode("utf-8", "surrogatepass"))
+        except (BrokenPipeError, OSError):
+            self.worker_dead = True
+            log.error("datareach: the worker stopped (exit status %s); live lines end here, flows are "
+                      "still saved", self.worker.poll())
+        except Exception:
+            log.exception("datareach: could not hand a flow to the worker")
+
+    def _keep(self, flow: Any) -> None:
+        """Keep a flow for the flow file. Serialising a flow costs about ten times more than the
+        record the worker gets, and it holds the interpreter lock the event loop needs: flows
+        are written when the proxy stops, or in one go whenever the kept bodies pass
+        UNSAVED_LIMIT bytes, not one by one while traffic flows."""
+        try:
+            self.unsaved.append(flow)
+            for message in (getattr(flow, "request", None), getattr(flow, "response", None)):
+                raw = getattr(message, "raw_content", None)
+                self.unsaved_bytes += len(raw) if raw else 0
+            if self.unsaved_bytes > UNSAVED_LIMIT:
+                self._save()
+        except Exception:
+            log.exception("datareach: could not keep a flow")
+
+    def _save(self) -> None:
+        flows, self.unsaved, self.unsaved_bytes = self.unsaved, [], 0
+        for flow in flows:
             try:
                 self.writer.add(flow)
             except Exception:
                 log.exception("datareach: could not save a flow")
-            if self.worker_dead or self.worker is None or self.worker.stdin is None:
-                continue
-            try:
-                line = json.dumps(flowconv.flow_record(flow)) + "\n"
-                self.worker.stdin.write(line.encode("utf-8", "surrogatepass"))
-                self.worker.stdin.flush()
-            except (BrokenPipeError, OSError):
-                self.worker_dead = True
-                log.error("datareach: the worker stopped (exit status %s); live lines end here, flows are "
-                          "still saved", self.worker.poll())
-            except Exception:
-                log.exception("datareach: could not hand a flow to the worker")
+        if self.flow_file is not None:
+            self.flow_file.flush()
 
     def _finish(self) -> None:
         if not self.started:
@@ -212,6 +259,7 @@ class DatareachAddon:
         self.queue.put(_STOP)
         if self.thread is not None:
             self.thread.join()
+        self._save()
         if self.flow_file is not None:
             self.flow_file.close()
         if self.worker is not None:

@@ -193,9 +193,14 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the proxy stopping closes our input: then we finish
-    # the proxy comes first: under load the analysis lags behind (the pipe buffers) and catches up
-    with contextlib.suppress(AttributeError, OSError):
-        os.nice(10)
+    # the proxy comes first: the analysis runs only on CPU time nothing else wants (Linux
+    # SCHED_IDLE; elsewhere a lower priority). Under load it lags behind -- the addon's queue
+    # and the pipe hold the flows -- and catches up when the traffic pauses or stops.
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        with contextlib.suppress(AttributeError, OSError):
+            os.nice(19)
     if args.mitmproxy_python and not os.environ.get(ENV_PYTHON):
         os.environ[ENV_PYTHON] = args.mitmproxy_python
     profile = None
