@@ -138,24 +138,18 @@ def _http(flow: Any) -> dict[str, Any]:
     rec["error"] = _text(getattr(err, "msg", None)) if err is not None else None
     ws = getattr(flow, "websocket", None)
     if ws is not None:
-        out = inn = n_out = n_in = 0
-        for m in getattr(ws, "messages", None) or ():
-            size = len(getattr(m, "content", b"") or b"")
-            if getattr(m, "from_client", False):
-                out, n_out = out + size, n_out + 1
-            else:
-                inn, n_in = inn + size, n_in + 1
-            ts = getattr(m, "timestamp", None)
-            if isinstance(ts, int | float) and (rec["ts_last"] is None or ts > rec["ts_last"]):
-                rec["ts_last"] = ts
+        out, inn, n_out, n_in, last = _message_totals(ws)
+        if last is not None and (rec["ts_last"] is None or last > rec["ts_last"]):
+            rec["ts_last"] = last
         rec["websocket"] = {"bytes_out": out, "bytes_in": inn, "messages_out": n_out, "messages_in": n_in}
     return rec
 
 
-def _stream(flow: Any, kind: str) -> dict[str, Any]:
+def _message_totals(holder: Any) -> tuple[int, int, int, int, float | None]:
+    """Bytes and messages each way, and the last message's time, of a WebSocket/TCP/UDP flow."""
     out = inn = n_out = n_in = 0
-    last = None
-    for m in getattr(flow, "messages", None) or ():
+    last: float | None = None
+    for m in getattr(holder, "messages", None) or ():
         size = len(getattr(m, "content", b"") or b"")
         if getattr(m, "from_client", False):
             out, n_out = out + size, n_out + 1
@@ -164,6 +158,11 @@ def _stream(flow: Any, kind: str) -> dict[str, Any]:
         ts = getattr(m, "timestamp", None)
         if isinstance(ts, int | float):
             last = ts if last is None else max(last, ts)
+    return out, inn, n_out, n_in, last
+
+
+def _stream(flow: Any, kind: str) -> dict[str, Any]:
+    out, inn, n_out, n_in, last = _message_totals(flow)
     conns = _conns(flow)
     return {
         "kind": kind, "ts": conns["server_ts"] or getattr(flow, "timestamp_created", None), "ts_last": last,

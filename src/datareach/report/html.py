@@ -34,6 +34,8 @@ from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
+from datareach.report.units import human_bytes
+
 #: Nodes per column of the flow diagram before the rest are grouped as "N others".
 FLOW_MAX_NODES = 12
 #: Characters of a name shown in an SVG label (the full name is in its tooltip).
@@ -99,15 +101,6 @@ def _int(value: Any) -> int:
 
 def _data_label(t: str) -> str:
     return DATA_LABELS.get(t, t.replace("_", " "))
-
-
-def _human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"
 
 
 def _plural(n: int, one: str, many: str | None = None) -> str:
@@ -270,7 +263,7 @@ def _summary(f: _Facts) -> str:
         _card("summary-warn", _int(f.counts.get("warn")) if policy else "–", "policy: warnings",
               "caution" if _int(f.counts.get("warn")) else ""),
         _card("summary-countries", len(_list(f.summary.get("countries"))), "server countries"),
-        _card("summary-bytes-out", _human_bytes(f.n("bytes_out", 0)), "sent by the device"),
+        _card("summary-bytes-out", human_bytes(f.n("bytes_out", 0)), "sent by the device"),
         _card("summary-errors", f.n("errors", 0), "input errors", "caution" if f.n("errors", 0) else ""),
     ]
     apps = [_clean(a) for a in _list(f.summary.get("apps"))]

@@ -10,17 +10,10 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from datareach.report.units import human_bytes
+
 #: Findings listed under the table; the JSON has them all.
 MAX_FINDINGS_SHOWN = 30
-
-
-def human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"
 
 
 def _where(d: dict[str, Any]) -> str:
