@@ -282,7 +282,6 @@ def audit(
     finding_docs.sort(key=lambda f: (f["exchange"], f["source"], f["data_type"], f["location"]))
     _attach_data_types(destinations, finding_docs)
     violations = assess(judged, destinations, finding_docs, kb, resolver, generated.date().isoformat())
-    source_urls = {sid: src["url"] for sid, src in kb.sources.items()}
     return Audit(
         inputs=reports,
         destinations=destinations,
@@ -292,7 +291,7 @@ def audit(
         generated_at=iso(generated.timestamp()) or "",
         findings=finding_docs,
         laws=laws,
-        policies=[p.to_json(source_urls) for p in judged],
+        policies=[p.to_json(kb.cite) for p in judged],
         violations=violations,
         raw_exchanges=exchanges,
         detection={

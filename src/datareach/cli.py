@@ -343,6 +343,7 @@ def _profile(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def _policy(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from datareach.assess import PRESETS, PolicyError, load_policy
+    from datareach.assess.evaluate import country_set
     from datareach.assess.policy import PRESET_DIR
 
     if args.policy_command == "list":
@@ -366,9 +367,8 @@ def _policy(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             try:
                 p = load_policy(path)
                 for r in p.rules:
-                    for lid in (*r.lists, *r.except_lists):
-                        if kb.lists.get(lid, {}).get("kind") != "countries":
-                            raise PolicyError(f"{path}: rule {r.id}: no country list {lid!r} in the knowledge base")
+                    country_set(kb, r.jurisdictions, r.lists, f"{path}: rule {r.id}")
+                    country_set(kb, r.except_jurisdictions, r.except_lists, f"{path}: rule {r.id}")
             except PolicyError as exc:
                 print(f"datareach: error: {exc}", file=sys.stderr)
                 status = EXIT_USAGE

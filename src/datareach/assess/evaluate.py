@@ -30,15 +30,14 @@ from typing import Any
 
 from datareach.assess.policy import Allow, Policy, PolicyError, Rule
 from datareach.kb.index import KnowledgeBase
-from datareach.resolve.ownership import OwnershipResolver, in_force
+from datareach.resolve.ownership import STATE_KINDS, OwnershipResolver, in_force
 
-__all__ = ["assess", "verdict"]
+__all__ = ["assess", "country_set", "verdict"]
 
 #: control links that pass full ownership in the aggregate count when no share is recorded
 #: (a subsidiary recorded without a share is a majority one; a VIE is contractual control
 #: standing in for ownership; a state link is the state's own entity)
 _FULL_WITHOUT_SHARE = frozenset({"equity", "voting", "vie", "state", "controlling"})
-_STATE_KINDS = frozenset({"state", "state-body"})
 
 
 @dataclass(frozen=True)
@@ -52,8 +51,9 @@ class OwnershipTest:
     """Whether an entity is organised, headquartered, or owned in the aggregate at least a
     threshold by entities of some jurisdictions (memoised per question)."""
 
-    def __init__(self, kb: KnowledgeBase, max_depth: int = 12) -> None:
-        self.kb = kb
+    def __init__(self, resolver: OwnershipResolver, max_depth: int = 12) -> None:
+        self.kb = resolver.kb
+        self.describe = resolver.describe
         self.max_depth = max_depth
         self._memo: dict[tuple[str, frozenset[str], float, bool, str], tuple[str, list[str]] | None] = {}
 
@@ -71,14 +71,14 @@ class OwnershipTest:
     def _test(self, eid: str, countries: frozenset[str], threshold: float, us_excluded: bool, date: str,
               depth: int) -> tuple[str, list[str]] | None:
         e = self.kb.entities[eid]
-        name = f"{e['name']} ({e['hq']})" if e["hq"] else e["name"]
+        name = self.describe(eid)
         organised = e["incorporated"] or e["hq"]
         if us_excluded and organised == "US":
             return None  # a US person (28 CFR 202.256)
         for field, ground in (("hq", "headquarters"), ("incorporated", "place of incorporation")):
             code = e[field]
             if code in countries:
-                what = "the state itself" if e["kind"] in _STATE_KINDS else ground
+                what = "the state itself" if e["kind"] in STATE_KINDS else ground
                 return code, [name, f"{code}: {what} of {e['name']}"]
         if depth >= self.max_depth:
             return None
@@ -106,6 +106,21 @@ class OwnershipTest:
         return None
 
 
+def country_set(kb: KnowledgeBase, codes: Sequence[str], lists: Sequence[str], where: str) -> frozenset[str]:
+    """The countries named by ISO codes and knowledge-base country lists (``eea`` brings the
+    Union's own code, EU); an unknown list is a :class:`PolicyError` naming ``where``."""
+    out = set(codes)
+    for lid in lists:
+        li = kb.lists.get(lid)
+        if li is None or li.get("kind") != "countries":
+            known = ", ".join(sorted(k for k, v in kb.lists.items() if v.get("kind") == "countries"))
+            raise PolicyError(f"{where}: no country list {lid!r} in the knowledge base (lists: {known})")
+        out.update(li["countries"])
+        if lid == "eea":
+            out.add("EU")  # the Union's own jurisdiction code
+    return frozenset(out)
+
+
 def _match_any(value: str | None, patterns: Iterable[str]) -> bool:
     if value is None:
         return False
@@ -127,23 +142,14 @@ class _Judge:
         self.kb = kb
         self.resolver = resolver
         self.date = date
-        self.ownership = OwnershipTest(kb)
+        self.ownership = OwnershipTest(resolver)
         self._sets: dict[tuple[str, ...], frozenset[str]] = {}
 
     def countries(self, codes: Sequence[str], lists: Sequence[str], where: str) -> frozenset[str]:
         key = (*codes, "|", *lists)
         hit = self._sets.get(key)
         if hit is None:
-            out = set(codes)
-            for lid in lists:
-                li = self.kb.lists.get(lid)
-                if li is None or li.get("kind") != "countries":
-                    raise PolicyError(f"{where}: no country list {lid!r} in the knowledge base "
-                                      f"(lists: {', '.join(sorted(k for k, v in self.kb.lists.items() if v.get('kind') == 'countries'))})")
-                out.update(li["countries"])
-                if lid == "eea":
-                    out.add("EU")  # the Union's own jurisdiction code
-            hit = self._sets[key] = frozenset(out)
+            hit = self._sets[key] = country_set(self.kb, codes, lists, where)
         return hit
 
     def grounds(self, rule: Rule, d: dict[str, Any], wanted: frozenset[str]) -> list[_Ground]:
@@ -227,10 +233,9 @@ def _reasoning(rule: Rule, d: dict[str, Any], hits: list[_Ground], found: list[t
     return text
 
 
-def _allowed(allow: Sequence[Allow], policy: Policy, rule: Rule, d: dict[str, Any], jurisdictions: Sequence[str],
-             date: str) -> tuple[dict[str, Any] | None, list[str]]:
+def _allowed(allow: Sequence[Allow], policy: Policy, rule: Rule, d: dict[str, Any], names: set[str],
+             jurisdictions: Sequence[str], date: str) -> tuple[dict[str, Any] | None, list[str]]:
     expired: list[str] = []
-    names = _owner_names(d.get("owner"))
     for a in allow:
         if a.rules and not any(fnmatchcase(rule.id, r) or fnmatchcase(f"{policy.id}/{rule.id}", r) for r in a.rules):
             continue
@@ -264,8 +269,8 @@ def assess(
     for i, f in enumerate(findings):
         by_dest.setdefault((f.get("app"), f["host"]), []).append((i, f))
     out: list[dict[str, Any]] = []
+    owner_names = [_owner_names(d.get("owner")) for d in destinations]
     for policy in policies:
-        urls = {sid: kb.sources[sid]["url"] for sid in kb.sources}
         for rule in policy.rules:
             where = f"policy {policy.id}, rule {rule.id}"
             wanted = judge.countries(rule.jurisdictions, rule.lists, where)
@@ -276,8 +281,8 @@ def assess(
                     continue
                 if rule.apps and not _match_any(d.get("app"), rule.apps):
                     continue
-                owner_names = _owner_names(d.get("owner"))
-                if rule.owners and not any(fnmatchcase(n, o.casefold()) for n in owner_names for o in rule.owners):
+                names = owner_names[di]
+                if rule.owners and not any(fnmatchcase(n, o.casefold()) for n in names for o in rule.owners):
                     continue
                 found = _data(rule, by_dest.get((d.get("app"), d["host"]), ()))
                 if rule.data == "found" and not found:
@@ -311,7 +316,7 @@ def assess(
                     hits.append(_Ground(None, "owner", (d["host"], *[f"{c['name']} ({c['hq_country']})" for c in o["chain"]])))
                 action = "warn" if conditional_only and notes else rule.action
                 jurisdictions = list(dict.fromkeys(g.jurisdiction for g in hits if g.jurisdiction))
-                allowed, expired = _allowed(policy.allow, policy, rule, d, jurisdictions,
+                allowed, expired = _allowed(policy.allow, policy, rule, d, names, jurisdictions,
                                             (d.get("first_seen") or date)[:10])
                 out.append({
                     "policy": policy.id,
@@ -333,7 +338,7 @@ def assess(
                     "findings": [i for i, _ in found] if rule.data != "not-found" else [],
                     "reasoning": _reasoning(rule, d, hits, found, [*notes, *expired]),
                     "mechanism": rule.mechanism,
-                    "sources": [urls.get(s, s) for s in rule.sources],
+                    "sources": kb.cite(rule.sources),
                     "allowed": allowed,
                 })
     rank = {"deny": 0, "warn": 1}

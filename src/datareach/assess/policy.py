@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import tomllib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date as Date
 from pathlib import Path
@@ -110,12 +111,13 @@ class Policy:
     allow: list[Allow] = field(default_factory=list)
     extends: list[str] = field(default_factory=list)
 
-    def to_json(self, source_urls: dict[str, str] | None = None) -> dict[str, Any]:
-        urls = source_urls or {}
+    def to_json(self, cite: Callable[[Iterable[str]], list[str]] | None = None) -> dict[str, Any]:
+        """The ``policies[]`` entry; ``cite`` turns source references into URLs
+        (:meth:`KnowledgeBase.cite <datareach.kb.index.KnowledgeBase.cite>`)."""
         return {
             "id": self.id, "name": self.name, "origin": self.origin, "sha256": self.sha256,
             "extends": self.extends, "summary": self.summary, "as_of": self.as_of,
-            "sources": [urls.get(s, s) for s in self.sources], "context": self.context,
+            "sources": cite(self.sources) if cite else list(self.sources), "context": self.context,
             "rules": [r.to_json() for r in self.rules], "allow": [a.to_json() for a in self.allow],
         }
 

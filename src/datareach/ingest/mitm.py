@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from datareach.mitm.flowconv import shebang_python
 from datareach.model import Connection, DnsAnswer, Exchange, InputError, ProgressCallback, Record, Transport
 
 #: The bridge script, run by mitmproxy's Python.
@@ -110,24 +111,6 @@ def _can_import_mitmproxy(python: str) -> bool:
     return r.returncode == 0
 
 
-def _shebang_python(script: str) -> str | None:
-    try:
-        with open(script, "rb") as f:
-            first = f.readline(512)
-    except OSError:
-        return None
-    if not first.startswith(b"#!"):
-        return None
-    parts = first[2:].strip().split()
-    if not parts:
-        return None
-    python = parts[0].decode("utf-8", "replace")
-    if python.endswith("/env") and len(parts) > 1:
-        found = shutil.which(parts[1].decode("utf-8", "replace"))
-        return found
-    return python if os.path.isfile(python) else None
-
-
 _found: dict[str, str] = {}
 
 
@@ -152,7 +135,7 @@ def find_mitmproxy_python() -> str:
             candidates.append(str(p))
     for mitmdump in (str(Path(sys.executable).parent / "mitmdump"), shutil.which("mitmdump")):
         if mitmdump and os.path.isfile(mitmdump):
-            py = _shebang_python(os.path.realpath(mitmdump))
+            py = shebang_python(os.path.realpath(mitmdump))
             if py:
                 candidates.append(py)
     for py in candidates:

@@ -90,6 +90,10 @@ class KnowledgeBase:
     def source_urls(self, ids: Iterable[str]) -> list[str]:
         return [self.sources[s]["url"] for s in ids if s in self.sources]
 
+    def cite(self, refs: Iterable[str]) -> list[str]:
+        """URLs for references that are knowledge-base source ids or URLs (kept as given)."""
+        return [self.sources[r]["url"] if r in self.sources else r for r in refs]
+
     def counts(self) -> dict[str, int]:
         return dict(self.meta["counts"])
 

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -29,8 +28,3 @@ def mitmdump_command(python: str) -> list[str]:
     if script.is_file():
         return [str(script)]
     return [python, "-c", "import sys; from mitmproxy.tools.main import mitmdump; sys.exit(mitmdump())"]
-
-
-def datareach_python() -> str:
-    """The Python interpreter that runs datareach (the worker is started with it)."""
-    return sys.executable

@@ -56,19 +56,6 @@ BATCH_SECONDS = 0.25
 UNSAVED_LIMIT = 256 << 20
 
 
-def _shebang(path: str) -> str | None:
-    try:
-        with open(path, "rb") as f:
-            first = f.readline(512)
-    except OSError:
-        return None
-    if first.startswith(b"#!"):
-        parts = first[2:].split()
-        if parts and not parts[0].endswith(b"/env"):
-            return parts[0].decode("utf-8", "replace")
-    return None
-
-
 def default_datareach_python() -> str:
     """Where datareach is installed (see the module docstring); "" when not found."""
     env = os.environ.get("DATAREACH_PYTHON")
@@ -80,7 +67,7 @@ def default_datareach_python() -> str:
         if (parent / "pyvenv.cfg").is_file() and (parent / "bin" / "python").exists():
             return str(parent / "bin" / "python")
     found = shutil.which("datareach")
-    return (_shebang(os.path.realpath(found)) or "") if found else ""
+    return (flowconv.shebang_python(os.path.realpath(found)) or "") if found else ""
 
 
 class DatareachAddon:

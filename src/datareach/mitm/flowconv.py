@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import shutil
 import sys
 from typing import IO, Any
 
@@ -29,6 +31,24 @@ from typing import IO, Any
 MAX_BODY = 16 * 1024 * 1024
 #: Record layout version (datareach checks it).
 RECORD_VERSION = 1
+
+
+def shebang_python(script: str) -> str | None:
+    """The Python a console script (``mitmdump``, ``datareach``) runs with, from its ``#!`` line."""
+    try:
+        with open(script, "rb") as f:
+            first = f.readline(512)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    parts = first[2:].strip().split()
+    if not parts:
+        return None
+    python = parts[0].decode("utf-8", "replace")
+    if python.endswith("/env") and len(parts) > 1:
+        return shutil.which(parts[1].decode("utf-8", "replace"))
+    return python if os.path.isfile(python) else None
 
 
 def _addr(value: Any) -> tuple[str | None, int | None]:

@@ -156,19 +156,14 @@ def write_reports(flows: Path, report: str, profile: Profile | None, policies: S
                   out: IO[str]) -> dict[str, Any]:
     """Audit the saved flow file; write ``REPORT.json`` and ``REPORT.html``. Returns the document."""
     import datareach
+    from datareach.report.html import render_html
     from datareach.report.json_report import render_json
 
     result = datareach.audit([flows], profile=profile, policies=list(policies))
     doc = result.to_dict()
-    written = [f"{report}.json"]
-    Path(f"{report}.json").write_text(render_json(doc), encoding="utf-8")
-    try:
-        from datareach.report import html
-    except ImportError:  # pragma: no cover - the HTML report ships with datareach
-        html = None  # type: ignore[assignment]
-    if html is not None:
-        Path(f"{report}.html").write_text(html.render_html(doc), encoding="utf-8")
-        written.append(f"{report}.html")
+    written = [f"{report}.json", f"{report}.html"]
+    Path(written[0]).write_text(render_json(doc), encoding="utf-8")
+    Path(written[1]).write_text(render_html(doc), encoding="utf-8")
     s = doc["summary"]
     line = (f"{PREFIX} report: {', '.join(written)} ({s['destinations']} destinations, {s['exchanges']} requests, "
             f"{s['findings']} findings; flows saved in {flows})")

@@ -47,9 +47,9 @@ __all__ = ["OwnershipResolver", "ReachOptions"]
 
 _CONTROL_ANY_SHARE = frozenset({"vie", "state", "management", "controlling"})
 _SHARE_BASED = frozenset({"equity", "voting"})
-_STATE_KINDS = frozenset({"state", "state-body"})
+STATE_KINDS = frozenset({"state", "state-body"})
 #: kinds that can head a control chain but are not a company (the ultimate parent is the top company)
-_NOT_COMPANIES = _STATE_KINDS | {"person-group"}
+_NOT_COMPANIES = STATE_KINDS | {"person-group"}
 _GROUNDS = (("hq", "headquarters"), ("incorporated", "incorporation"), ("operates_in", "operations"))
 
 
@@ -150,7 +150,7 @@ class OwnershipResolver:
             cur = edge["entity"]
         companies = [m for m in main if ents[m["entity"]]["kind"] not in _NOT_COMPANIES]
         top = companies[-1] if companies else main[-1]
-        state_owner = next((self._ref(e) for e, _ in controlled if ents[e]["kind"] in _STATE_KINDS), None)
+        state_owner = next((self._ref(e) for e, _ in controlled if ents[e]["kind"] in STATE_KINDS), None)
         listings = [
             {"entity": e, "name": ents[e]["name"], "list": li["list"],
              "list_name": self.kb.lists.get(li["list"], {}).get("name", li["list"]),
@@ -227,7 +227,7 @@ class OwnershipResolver:
             found: dict[str, dict[str, Any]] = {}
             for eid, ids in info["controlled"]:
                 e = ents[eid]
-                steps = [self._describe(i) for i in ids]
+                steps = [self.describe(i) for i in ids]
                 for field, ground in _GROUNDS:
                     value = e[field]
                     for code in (value if isinstance(value, list) else [value] if value else []):
@@ -267,7 +267,8 @@ class OwnershipResolver:
         self._owners[key] = hit
         return hit
 
-    def _describe(self, eid: str) -> str:
+    def describe(self, eid: str) -> str:
+        """``Name (HQ)`` of an entity, as the steps of a path show it."""
         e = self.kb.entities[eid]
         return f"{e['name']} ({e['hq']})" if e["hq"] else e["name"]
 
