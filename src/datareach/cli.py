@@ -33,16 +33,20 @@ PROGRESS_MIN_BYTES = 4 << 20
 DESCRIPTION = """\
 Find out where the traffic of an app, a device or a network went.
 
-datareach reads captures you already have -- pcap or pcapng (tcpdump, Wireshark, PCAPdroid)
-and HAR (browsers, mitmproxy, HTTP Toolkit, PCAPdroid) -- and lists every destination: its host
+datareach reads captures you already have -- pcap or pcapng (tcpdump, Wireshark, PCAPdroid),
+HAR (browsers, mitmproxy, HTTP Toolkit, PCAPdroid) and mitmproxy flow files, or audits live
+through mitmproxy (`datareach proxy`) -- and lists every destination: its host
 name and how it was learned (TLS SNI, QUIC, HTTP Host, DNS, or the bare IP), the registrable
 domain, the server's country and network operator (autonomous system), and the bytes sent and
 received. For each destination it names the owner up to the ultimate parent and the states
 whose laws can reach the data (through the owner, the network host, or the server's location),
-each with the path that justifies it. It looks into every request it can read (plain HTTP, HAR)
-for personal data: the test device's own values from a profile, in any encoding or hash, and
-likely personal data by pattern. Nothing is looked up on the network: all data ships with the
-tool (datasets you already have can be imported with `datareach kb import`).
+each with the path that justifies it. It looks into every request it can read (plain HTTP, HAR,
+mitmproxy flows) for personal data: the test device's own values from a profile, in any
+encoding or hash, and likely personal data by pattern. With `--policy` it judges the result
+against the US DOJ bulk-data rule, PADFA, GDPR transfer rules or your own policy (exit status 3
+on a violation), and reports as a table, JSON, Markdown or an offline HTML page; `datareach
+diff` compares two audits. Nothing is looked up on the network: all data ships with the tool
+(datasets you already have can be imported with `datareach kb import`).
 """
 
 AUDIT_EPILOG = """\
