@@ -25,9 +25,13 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
-import corpus
+# Run as a script, only benchmarks/ itself is on sys.path: the repository root makes the
+# package importable both ways.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks import corpus
 from datareach.detect import Detector, Finding
 
 TARGETS = (("profile", "precision", 0.99), ("profile", "recall", 0.98), ("pattern", "precision", 0.95))

@@ -29,7 +29,7 @@ _GEO_FIRST = """
 import json, time
 t0 = time.perf_counter()
 import pyarrow as pa
-from datareach.resolve.geo import GeoResolver
+from datareach.enrich.geo import GeoResolver
 t1 = time.perf_counter()
 GeoResolver().enrich(pa.array(["8.8.8.8"]))
 t2 = time.perf_counter()
@@ -39,7 +39,7 @@ print(json.dumps({"import": t1 - t0, "first": t2 - t1}))
 _PSL_FIRST = """
 import json, time
 t0 = time.perf_counter()
-from datareach.resolve.domains import registrable_domain
+from datareach.kb.psl import registrable_domain
 t1 = time.perf_counter()
 registrable_domain("www.example.co.uk")
 t2 = time.perf_counter()
@@ -50,7 +50,7 @@ _THROUGHPUT = """
 import ipaddress, json, random, time
 import numpy as np
 import pyarrow as pa
-from datareach.resolve.geo import GeoResolver, _parse_batch
+from datareach.enrich.geo import GeoResolver, _parse_batch
 rng = random.Random(1)
 v4 = list({str(ipaddress.IPv4Address(rng.getrandbits(32))) for _ in range(100_000)})
 v6 = list({str(ipaddress.IPv6Address((0x2000 << 112) | rng.getrandbits(125))) for _ in range(100_000)})

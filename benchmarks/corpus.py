@@ -3,7 +3,7 @@
     PYTHONPATH=src .venv/bin/python benchmarks/corpus.py [--seed N] [--dump out.jsonl]
 
 :func:`generate` builds, from one seed and always the same way, three groups of
-:class:`~datareach.model.Exchange` objects, each with a :class:`Label`:
+:class:`~datareach.schema.Exchange` objects, each with a :class:`Label`:
 
 ``profile+``
     one value of the test profile (:data:`PROFILE_TOML`) per request, in one value encoding
@@ -67,7 +67,7 @@ import phonenumbers
 import zstandard
 
 from datareach.detect import Profile, load_profile
-from datareach.model import Exchange
+from datareach.schema import Exchange
 from datareach.testing import protobuf
 
 SEED = 1_000_003

@@ -20,7 +20,7 @@ PRNG, and while aioquic runs, ``os.urandom`` and its key generation are fed from
 A different OpenSSL/aioquic version may still change extension lists and therefore the bytes.
 
 Link layer: every packet is framed exactly as PCAPdroid's "pcapdroid_trailer" option writes it
-(see datareach.ingest.pcapdroid): an Ethernet header with zero MAC addresses, the IP packet,
+(see datareach.dissect.pcapdroid): an Ethernet header with zero MAC addresses, the IP packet,
 alignment, and the 32-byte trailer naming the app (UID + app label, which PCAPdroid cuts to 19
 bytes -- the package name would not fit, so the label is what it stores). PCAPdroid only writes
 the trailer in classic pcap files (its pcapng mode uses custom blocks instead); this example is

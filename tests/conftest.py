@@ -1,89 +1,46 @@
-"""Shared builders of real protocol bytes for the tests."""
+"""Fixtures the test modules share.
+
+The builders behind them (capture files of real protocol bytes, .mmdb files, hostile report
+documents, the Markdown checks, work counters) live in :mod:`datareach.testing`, which test
+modules import; no test module imports another test module or this file.
+
+* ``example_audit`` / ``example_policy_audit``: the bundled example capture through the real
+  pipeline with the example profile (and judged against
+  :data:`datareach.testing.reports.GATE_POLICY`); audited once per session and shared, so a
+  test that changes the document works on a deep copy.
+* ``kb_mini``: the directory of the tiny knowledge base whose every fact the tests can see.
+* ``naming_pcap``: :func:`datareach.testing.builders.naming_capture` in the test's directory.
+* ``count_calls``: replace a function or method by a :class:`~datareach.testing.counting.Calls`
+  counter for the test.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import inspect
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
-import dns.message
-import dns.rrset
 import pytest
 
-from datareach.ingest import read_input
-from datareach.model import Connection, ConnectionBatch, DnsAnswer, Exchange, InputError, Record
-from datareach.testing.capture import (
-    LINKTYPE_ETHERNET,
-    PcapngWriter,
-    PcapWriter,
-    link_frame,
-    openssl_client_hello,
-)
+# Before the helpers are imported: their asserts then explain themselves as a test's do.
+pytest.register_assert_rewrite("datareach.testing")
 
-CLIENT = "192.168.1.23"
+import datareach  # noqa: E402
+from datareach.testing.builders import naming_capture  # noqa: E402
+from datareach.testing.counting import Calls  # noqa: E402
+from datareach.testing.reports import gate_policy  # noqa: E402
 
-
-def client_hello(server_name: str, alpn: list[str] | None = None) -> bytes:
-    """A genuine ClientHello (TLS records) written by this Python's OpenSSL."""
-    return openssl_client_hello(server_name, alpn)
-
-
-def dns_response(qname: str, answers: Iterable[tuple[str, str, str]], rdtype: str = "A") -> bytes:
-    query = dns.message.make_query(qname, rdtype)
-    resp = dns.message.make_response(query)
-    for owner, atype, value in answers:
-        resp.answer.append(dns.rrset.from_text(owner, 60, "IN", atype, value))
-    return resp.to_wire()
-
-
-def dns_query(qname: str, rdtype: str = "A") -> bytes:
-    return dns.message.make_query(qname, rdtype).to_wire()
-
-
-def write_pcap(path: Path, packets: Iterable[tuple[float, bytes]], linktype: int = LINKTYPE_ETHERNET,
-               **kw: object) -> Path:
-    """Write IP packets framed for ``linktype`` (direction from the source address)."""
-    with open(path, "wb") as f:
-        w = PcapWriter(f, linktype, **kw)  # type: ignore[arg-type]
-        for ts, ip in sorted(packets, key=lambda p: p[0]):
-            w.write(ts, link_frame(linktype, ip, outgoing=True))
-    return path
-
-
-def write_pcapng(path: Path, packets: Iterable[tuple[float, bytes]], linktype: int = LINKTYPE_ETHERNET) -> Path:
-    with open(path, "wb") as f:
-        w = PcapngWriter(f)
-        i = w.add_interface(linktype)
-        for ts, ip in sorted(packets, key=lambda p: p[0]):
-            w.write(ts, link_frame(linktype, ip), i)
-    return path
-
-
-class Records:
-    def __init__(self, records: list[Record]) -> None:
-        self.all = records
-        self.connections = [r for r in records if isinstance(r, Connection)] + [
-            c for r in records if isinstance(r, ConnectionBatch) for c in r.connections()]
-        self.dns = [r for r in records if isinstance(r, DnsAnswer)]
-        self.exchanges = [r for r in records if isinstance(r, Exchange)]
-        self.errors = [r for r in records if isinstance(r, InputError)]
-
-    def conn(self, server_port: int | None = None, server_ip: str | None = None) -> Connection:
-        found = [c for c in self.connections
-                 if (server_port is None or c.server_port == server_port)
-                 and (server_ip is None or c.server_ip == server_ip)]
-        assert len(found) == 1, found
-        return found[0]
-
-
-def read(path: Path) -> Records:
-    return Records(list(read_input(path, 0)))
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "mobile-app-session.pcapng"
+EXAMPLE_PROFILE = ROOT / "examples" / "profile.toml"
+KB_MINI = Path(__file__).resolve().parent / "data" / "kb_mini"
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The compiled geo and public-suffix indexes go to a temporary directory, never ~/.cache."""
-    import os
-
     old = os.environ.get("DATAREACH_CACHE_DIR")
     os.environ["DATAREACH_CACHE_DIR"] = str(tmp_path_factory.mktemp("datareach-cache"))
     yield
@@ -91,3 +48,63 @@ def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
         del os.environ["DATAREACH_CACHE_DIR"]
     else:
         os.environ["DATAREACH_CACHE_DIR"] = old
+
+
+# ---------------------------------------------------------------------------------------------
+# The example audit
+
+
+@pytest.fixture(scope="session")
+def example_audit() -> dict[str, Any]:
+    """The audit document of the bundled example capture with the example profile, no policy.
+    Shared by the whole session: a test that changes it works on a ``copy.deepcopy``."""
+    return datareach.audit([EXAMPLE], profile=EXAMPLE_PROFILE).to_dict()
+
+
+@pytest.fixture(scope="session")
+def example_policy_audit(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """:func:`example_audit` judged against the report tests' gate policy
+    (:data:`datareach.testing.reports.GATE_POLICY`: the two presets and a deny rule the example
+    breaks, with one exception). Shared by the whole session, like :func:`example_audit`."""
+    policy = gate_policy(tmp_path_factory.mktemp("policy"))
+    return datareach.audit([EXAMPLE], profile=EXAMPLE_PROFILE, policies=[policy]).to_dict()
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+
+@pytest.fixture(scope="session")
+def kb_mini() -> Path:
+    """``tests/data/kb_mini``, a tiny knowledge base (read it, do not change it: copy it first)."""
+    return KB_MINI
+
+
+@pytest.fixture
+def naming_pcap(tmp_path: Path) -> Path:
+    """A capture whose connections are named by each kind of evidence (DNS, SNI, HTTP, none)."""
+    return naming_capture(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Work counters
+
+
+@pytest.fixture
+def count_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Calls[Any]]:
+    """``count_calls(target, "name", keep_args=False)``: ``target.name`` (a function of a module,
+    or a method, static method or class method of a class) replaced, for this test, by a
+    :class:`Calls` wrapper around it, which is returned. A method's calls keep the instance
+    (a class method's, the class) as the first argument."""
+
+    def replace(target: object, name: str, *, keep_args: bool = False) -> Calls[Any]:
+        static = inspect.getattr_static(target, name)
+        if isinstance(static, staticmethod | classmethod):  # the class's own, kept as such
+            calls: Calls[Any] = Calls(static.__func__, keep_args=keep_args)
+            monkeypatch.setattr(target, name, type(static)(calls))
+        else:
+            calls = Calls(getattr(target, name), keep_args=keep_args)
+            monkeypatch.setattr(target, name, calls)
+        return calls
+
+    return replace

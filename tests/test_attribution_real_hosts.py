@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from datareach.enrich.ownership import OwnershipResolver
 from datareach.kb import knowledge_base
 from datareach.kb.index import name_key
-from datareach.resolve.ownership import OwnershipResolver
 
 HOSTS = Path(__file__).parent / "data" / "app_hosts.csv"
 DATE = "2026-11-24"

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from datareach.ingest import pcapdroid
+from datareach.dissect import pcapdroid
 from datareach.testing import capture as cap
 
 C4, S4 = "192.168.1.23", "142.250.74.110"

@@ -11,9 +11,6 @@ import pytest
 
 import datareach
 from datareach.cli import main
-from datareach.testing.capture import TcpSession, UdpFlow
-
-from conftest import CLIENT, client_hello, dns_query, dns_response, write_pcap
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "mobile-app-session.pcapng"
 
@@ -23,41 +20,12 @@ DESTINATION_FIELDS = {
 }
 
 
-def naming_capture(tmp_path: Path) -> Path:
-    """One IP answered for two names at different times; connections named by each kind of evidence."""
-    t0 = 1_760_000_000.0
-    pkts = []
-    u = UdpFlow(CLIENT, 40000, "8.8.8.8", 53, start=t0)
-    pkts += u.exchange(dns_query("first.example.com"), dns_response("first.example.com.", [
-        ("first.example.com.", "A", "142.250.185.200")]))
-    # a non-TLS, non-HTTP connection: only DNS can name it
-    s = TcpSession(CLIENT, 40001, "142.250.185.200", 5228, start=t0 + 1)
-    pkts += s.handshake() + s.client_send(b"\x00\x01binary-protocol-hello") + s.close()
-    u2 = UdpFlow(CLIENT, 40002, "8.8.8.8", 53, start=t0 + 10)
-    pkts += u2.exchange(dns_query("second.example.org"), dns_response("second.example.org.", [
-        ("second.example.org.", "CNAME", "edge.cdn.example.net."),
-        ("edge.cdn.example.net.", "A", "142.250.185.200")]))
-    s2 = TcpSession(CLIENT, 40003, "142.250.185.200", 5228, start=t0 + 11)
-    pkts += s2.handshake() + s2.client_send(b"\x00\x01binary-protocol-hello") + s2.close()
-    # TLS to the same IP: the SNI wins over DNS
-    s3 = TcpSession(CLIENT, 40004, "142.250.185.200", 443, start=t0 + 12)
-    pkts += s3.handshake() + s3.client_send(client_hello("sni.example.com")) + s3.close()
-    # plain HTTP to an IP nothing resolved
-    s4 = TcpSession(CLIENT, 40005, "93.184.216.34", 80, start=t0 + 13)
-    pkts += s4.handshake() + s4.client_send(b"GET /track?id=1 HTTP/1.1\r\nHost: Tracker.Example.NET:80\r\n\r\n")
-    pkts += s4.server_send(b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n") + s4.close()
-    # nothing names this one
-    s5 = TcpSession(CLIENT, 40006, "151.101.1.1", 8443, start=t0 + 14)
-    pkts += s5.handshake() + s5.client_send(b"\x00" * 40) + s5.close()
-    return write_pcap(tmp_path / "naming.pcap", pkts)
-
-
 def by_host(doc: dict) -> dict[str, dict]:  # type: ignore[type-arg]
     return {d["host"]: d for d in doc["destinations"]}
 
 
-def test_naming_evidence(tmp_path: Path) -> None:
-    doc = datareach.audit([naming_capture(tmp_path)]).to_dict()
+def test_naming_evidence(naming_pcap: Path) -> None:
+    doc = datareach.audit([naming_pcap]).to_dict()
     d = by_host(doc)
     assert d["first.example.com"]["name_source"] == "dns"
     assert d["second.example.org"]["name_source"] == "dns"  # the most recent answer before it
@@ -74,8 +42,8 @@ def test_naming_evidence(tmp_path: Path) -> None:
     assert (ex["method"], ex["url"], ex["status"]) == ("GET", "http://Tracker.Example.NET:80/track?id=1", 302)
 
 
-def test_geo_and_scopes(tmp_path: Path) -> None:
-    d = by_host(datareach.audit([naming_capture(tmp_path)]).to_dict())
+def test_geo_and_scopes(naming_pcap: Path) -> None:
+    d = by_host(datareach.audit([naming_pcap]).to_dict())
     assert d["8.8.8.8"]["country"] == "US" and "GOOGLE" in (d["8.8.8.8"]["as_org"] or "").upper()
     assert d["8.8.8.8"]["ip_scope"] == "public"
 
@@ -84,7 +52,7 @@ def test_json_contract_on_the_example(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     assert main(["audit", str(EXAMPLE), "--format", "json", "-o", str(out)]) == 0
     doc = json.loads(out.read_text())
-    assert doc["schema_version"] == "1.1"
+    assert doc["schema_version"] == "2.0"
     assert doc["policies"] == [] and doc["violations"] == [] and doc["summary"]["verdict"] is None
     [inp] = doc["inputs"]
     assert inp["format"] == "pcapng" and len(inp["sha256"]) == 64 and inp["errors"] == []
@@ -118,8 +86,8 @@ def test_exit_status_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "not a MaxMind DB" in capsys.readouterr().err
 
 
-def test_exit_status_4_keeps_the_rest(tmp_path: Path) -> None:
-    good = naming_capture(tmp_path)
+def test_exit_status_4_keeps_the_rest(tmp_path: Path, naming_pcap: Path) -> None:
+    good = naming_pcap
     broken = tmp_path / "broken.pcap"
     broken.write_bytes(good.read_bytes()[:-30])
     out = tmp_path / "r.json"

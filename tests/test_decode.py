@@ -6,8 +6,9 @@ import base64
 import gzip
 import json
 import random
-import time
 import zlib
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 import brotli
@@ -16,10 +17,12 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from datareach.detect import decode
 from datareach.detect.decode import decode_exchange
 from datareach.detect.types import Decoded, Layer, Limits
-from datareach.model import Exchange
+from datareach.schema import Exchange
 from datareach.testing import protobuf
+from datareach.testing.counting import Calls
 
 
 def make(url: str = "https://api.example.com/", headers: list[tuple[str, str]] | None = None,
@@ -374,14 +377,45 @@ def zero_gzip_bomb(mib: int) -> bytes:
             + crc.to_bytes(4, "little") + ((mib << 20) & 0xFFFFFFFF).to_bytes(4, "little"))
 
 
-def test_gzip_bomb_1gib_is_bounded_and_fast() -> None:
+_DECOMPRESSOBJ = zlib.decompressobj
+
+
+class CountingInflater:
+    """A zlib decompressor that counts the bytes it was given and the bytes it produced."""
+
+    def __init__(self, *args: Any) -> None:
+        self._d = _DECOMPRESSOBJ(*args)
+        self.consumed = 0
+        self.produced = 0
+
+    def decompress(self, data: Any, max_length: int = 0) -> bytes:
+        out = self._d.decompress(data, max_length)
+        self.consumed += len(data) - len(self._d.unconsumed_tail)
+        self.produced += len(out)
+        return out
+
+    def __getattr__(self, name: str) -> Any:  # eof, unused_data, unconsumed_tail...
+        return getattr(self._d, name)
+
+
+def test_gzip_bomb_1gib_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     bomb = zero_gzip_bomb(1024)
     assert len(bomb) < 2 << 20
-    t = time.perf_counter()
+    made: list[CountingInflater] = []
+
+    def inflater(*args: Any) -> CountingInflater:
+        made.append(CountingInflater(*args))
+        return made[-1]
+
+    monkeypatch.setattr(zlib, "decompressobj", inflater)
     d = decode_exchange(body_ex(bomb, "application/octet-stream", "gzip"))
-    assert time.perf_counter() - t < 2.0
     assert [len(x.value) for x in d.layers] == [Limits().max_layer_bytes]
     assert d.cuts == ["body(gzip): decompressed output stopped at 8388608 bytes (layer size limit 8388608)"]
+    # the work, not the time: one decompressor, stopped one byte past the layer size limit (the
+    # byte that shows there was more), after a sliver of the input
+    (used,) = made
+    assert used.produced == Limits().max_layer_bytes + 1
+    assert 0 < used.consumed < len(bomb) // 100
 
 
 def test_ratio_limit() -> None:
@@ -439,19 +473,27 @@ def test_layers_limit() -> None:
     assert d.cuts == ["layers limit 50 reached at body > json $[49]; the rest of the request was not decoded"]
 
 
-def test_million_key_json_stops_at_items_limit() -> None:
+def test_million_key_json_stops_at_items_limit(count_calls: Callable[..., Calls[Any]]) -> None:
     body = b"{" + b",".join(b'"k%d":%d' % (i, i) for i in range(1_000_000)) + b"}"
-    t = time.perf_counter()
+    # the work, not the time: every layer offered, every item counted, every value expanded
+    emitted = count_calls(decode._Run, "emit")
+    items = count_calls(decode._Run, "take_item")
+    expanded = count_calls(decode._Run, "expand")
     d = decode_exchange(body_ex(body, "application/json"), Limits(max_layer_bytes=32 << 20, max_layers=10**6))
-    assert time.perf_counter() - t < 5
     assert len(d.layers) == Limits().max_items  # the body + items - 1 scalars (the root is an item)
     assert d.cuts == ["items limit 200000 reached at body > json $.k199999; "
                       "the remaining JSON/form/protobuf items were not walked"]
+    # nothing offered past the limit; the root taken, then the item that hit the limit; only the
+    # body expanded (the values are numbers)
+    assert (emitted.count, items.count, expanded.count) == (Limits().max_items, 2, 1)
     # with the default limits, the layers limit (100000) comes first
+    emitted.count = items.count = expanded.count = 0
     d = decode_exchange(body_ex(body, "application/json"), Limits(max_layer_bytes=32 << 20))
     assert len(d.layers) == Limits().max_layers
     assert d.cuts == ["layers limit 100000 reached at body > json $.k99999; "
                       "the rest of the request was not decoded"]
+    # the one layer refused stops the walk
+    assert (emitted.count, items.count, expanded.count) == (Limits().max_layers + 1, 1, 1)
 
 
 def test_items_limit_on_protobuf_and_form() -> None:

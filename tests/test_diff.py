@@ -33,7 +33,7 @@ from datareach.report.diff import (
     render_diff_table,
 )
 from datareach.report.json_report import render_json
-from test_report_markdown import check_inert, render_cmark, render_markdown_it
+from datareach.testing.markdown import check_inert, render_cmark, render_markdown_it
 
 ROOT = Path(__file__).resolve().parent.parent
 V1 = ROOT / "examples" / "mobile-app-session.pcapng"
@@ -41,6 +41,9 @@ V2 = ROOT / "examples" / "mobile-app-session-v2.pcapng"
 PROFILE = ROOT / "examples" / "profile.toml"
 POLICY = "us-doj-bulk-data"
 DATAREACH = Path(sys.executable).parent / "datareach"
+#: The audit of V1 (with PROFILE and POLICY) that the previous release, datareach 0.1.0 of schema
+#: 1.1 (commit ea78410), wrote: a real 1.x document, kept as it was written.
+V1_SCHEMA_11 = ROOT / "tests" / "data" / "audits" / "mobile-app-session-1.1.json"
 
 
 @functools.cache
@@ -59,6 +62,11 @@ def docs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                        "--format", "json", "-o", str(out[name]), "--no-progress"])
         assert status == (3 if name == "v2" else 0)  # v2 fails the policy on its own
     return out
+
+
+def schema_11_audit() -> dict[str, Any]:
+    """:data:`V1_SCHEMA_11`, a fresh copy."""
+    return json.loads(V1_SCHEMA_11.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
 
 def by(entries: list[dict[str, Any]], *keys: str) -> dict[tuple[Any, ...], dict[str, Any]]:
@@ -215,7 +223,8 @@ def test_changed_destination_and_data_source_warnings() -> None:
 
 
 def test_schema_10_and_11_documents_together() -> None:
-    old = copy.deepcopy(audited(V1))
+    old = schema_11_audit()
+    assert old["schema_version"] == "1.1"
     old["schema_version"] = "1.0"
     for key in ("policies", "violations"):
         del old[key]
@@ -248,6 +257,77 @@ def test_allowed_and_escalated_violations() -> None:
 
 
 # ------------------------------------------------------------------------------------------
+# Schema 1.x and 2.x together
+
+
+def _no_changes(d: dict[str, Any]) -> None:
+    s = d["summary"]
+    assert not s["changed"] and not s["regression"], s
+    for section in ("destinations", "owners", "jurisdictions", "data_types", "data_categories", "data_reach",
+                    "findings"):
+        assert all(not d[section][part] for part in d[section]), (section, d[section])
+    assert d["violations"]["added"] == d["violations"]["removed"] == d["violations"]["regressions"] == []
+    assert len(d["violations"]["still_present"]) == 2
+    assert any("same capture files" in w for w in d["warnings"])
+
+
+def test_schema_11_audit_of_the_same_capture_has_no_changes(docs: dict[str, Path],
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    # the previous release's 1.1 audit and this one's 2.0 audit of the same capture: 2.0 changed
+    # how records refer to each other (ids instead of list positions), which is no change
+    old, new = schema_11_audit(), audited(V1)
+    assert old["schema_version"] == "1.1" and new["schema_version"] == "2.0"
+    assert isinstance(old["violations"][0]["destination"], int)
+    assert isinstance(new["violations"][0]["destination"], str)
+    _no_changes(diff_audits(old, new))
+    _no_changes(diff_audits(new, old))
+    # through the CLI, from the files
+    assert main(["diff", str(V1_SCHEMA_11), str(docs["v1"])]) == 0
+    assert "no changes" in capsys.readouterr().out
+    assert main(["diff", str(docs["v1"]), str(V1_SCHEMA_11), "--format", "md"]) == 0
+    assert "✅ no changes" in capsys.readouterr().out
+
+
+def test_schema_11_and_20_documents_diff_alike() -> None:
+    # v1 as 1.1 against v2 as 2.0 says what v1 as 2.0 against v2 says
+    old11, old20, new = schema_11_audit(), audited(V1), audited(V2)
+    d11, d20 = diff_audits(old11, new), diff_audits(old20, new)
+    assert d11["old"]["schema_version"] == "1.1" and d20["old"]["schema_version"] == "2.0"
+    assert {k: v for k, v in d11.items() if k != "old"} == {k: v for k, v in d20.items() if k != "old"}
+    assert d11["summary"]["regression"]
+    assert {k: v for k, v in diff_audits(new, old11).items() if k != "new"} == \
+        {k: v for k, v in diff_audits(new, old20).items() if k != "new"}
+
+
+def test_references_are_checked_by_the_documents_schema() -> None:
+    # each major version's references have their own shape: an index in 1.x, an id in 2.x
+    v20 = audited(V1)
+    index_in_20 = copy.deepcopy(v20)
+    index_in_20["violations"][0]["destination"] = 10
+    with pytest.raises(AuditDocumentError, match=r"\$\.violations\[0\]\.destination: expected a string, found a number"):
+        check_audit(index_in_20)
+    index_in_20 = copy.deepcopy(v20)
+    index_in_20["findings"][1]["exchange"] = 1
+    with pytest.raises(AuditDocumentError, match=r"\$\.findings\[1\]\.exchange: expected a string, found a number"):
+        check_audit(index_in_20)
+    no_id = copy.deepcopy(v20)
+    del no_id["destinations"][2]["id"]
+    with pytest.raises(AuditDocumentError, match=r"\$\.destinations\[2\]: no 'id'"):
+        check_audit(no_id)
+    v11 = schema_11_audit()
+    assert check_audit(v11) is v11  # no ids there: none expected
+    id_in_11 = copy.deepcopy(v11)
+    id_in_11["findings"][0]["exchange"] = "E0.1"
+    with pytest.raises(AuditDocumentError, match=r"\$\.findings\[0\]\.exchange: expected an integer, found a string"):
+        check_audit(id_in_11)
+    id_in_11 = copy.deepcopy(v11)
+    id_in_11["violations"][1]["findings"] = ["F0"]
+    with pytest.raises(AuditDocumentError,
+                       match=r"\$\.violations\[1\]\.findings: expected a list of integers, found a list"):
+        check_audit(id_in_11)
+
+
+# ------------------------------------------------------------------------------------------
 # Bad input
 
 
@@ -260,8 +340,8 @@ def _write(tmp: Path, name: str, data: bytes | str) -> Path:
 def _bad_cases(tmp: Path, good: Path) -> list[tuple[Path, str]]:
     raw = good.read_bytes()
     doc = json.loads(raw)
-    v2 = copy.deepcopy(doc)
-    v2["schema_version"] = "2.0"
+    v3 = copy.deepcopy(doc)
+    v3["schema_version"] = "3.0"  # a major version no datareach has written yet
     wrong_type = copy.deepcopy(doc)
     wrong_type["destinations"][3]["host"] = 5
     wrong_owner = copy.deepcopy(doc)
@@ -276,7 +356,7 @@ def _bad_cases(tmp: Path, good: Path) -> list[tuple[Path, str]]:
         (_write(tmp, "explain.json", '{"schema_version": "1.0", "date": "2026-01-01", "hosts": []}'),
          "an `explain` document"),
         (_write(tmp, "truncated.json", raw[: len(raw) // 2]), "truncated?"),
-        (_write(tmp, "schema2.json", json.dumps(v2)), "schema_version 2.0 is not supported"),
+        (_write(tmp, "schema3.json", json.dumps(v3)), "schema_version 3.0 is not supported"),
         (_write(tmp, "badversion.json", json.dumps({**doc, "schema_version": 1.1})),
          "$.schema_version: expected \"MAJOR.MINOR\""),
         (_write(tmp, "wrongtype.json", json.dumps(wrong_type)),
@@ -354,6 +434,22 @@ def test_mutated_documents_are_refused_or_diffed_never_crash(path: list[int], va
             d = diff_audits(base, cand)
         except AuditDocumentError as e:
             assert str(e).startswith("NEW: ")
+            continue
+        render_json(d)
+        render_diff_table(d)
+        render_diff_markdown(d)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(path=st.lists(st.integers(0, 1000), min_size=1, max_size=6), value=_json_values)
+def test_mutated_schema_11_documents_are_refused_or_diffed_never_crash(path: list[int], value: Any) -> None:
+    base = schema_11_audit()
+    doc = _mutate(copy.deepcopy(base), path, value)
+    for old, new in ((base, doc), (doc, audited(V1))):
+        try:
+            d = diff_audits(old, new)
+        except AuditDocumentError as e:
+            assert str(e).startswith("NEW: " if new is doc else "OLD: ")
             continue
         render_json(d)
         render_diff_table(d)

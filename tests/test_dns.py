@@ -7,7 +7,7 @@ import dns.rrset
 from hypothesis import given
 from hypothesis import strategies as st
 
-from datareach.ingest.dns import parse_response
+from datareach.dissect.dns import parse_response
 
 
 def make_response(qname: str, rdtype: str, answers: list[tuple[str, str, str]]) -> bytes:

@@ -1,4 +1,4 @@
-"""Tests for datareach.resolve.domains: registrable domains from the bundled public suffix list."""
+"""Tests for datareach.enrich.domains: registrable domains from the bundled public suffix list."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datareach.resolve import domains
-from datareach.resolve.domains import psl_source, registrable_domain, registrable_domains
+from datareach.enrich.domains import psl_source, registrable_domains
+from datareach.kb import psl as domains
+from datareach.kb.psl import registrable_domain
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -249,7 +250,7 @@ _LABELS = st.sampled_from(["www", "api16", "a", "x-y", "co", "uk", "com", "appsp
 @given(st.lists(_LABELS, min_size=1, max_size=6))
 @settings(max_examples=400)
 def test_the_shared_parent_path_gives_the_same_answers(labels):
-    from datareach.resolve.domains import registrable_domain, registrable_domain_of_many
+    from datareach.kb.psl import registrable_domain, registrable_domain_of_many
 
     host = ".".join(labels)
     assert registrable_domain_of_many(host) == registrable_domain(host)

@@ -1,13 +1,15 @@
-"""Tests for datareach.resolve.geo: scopes, the shipped default data, and user .mmdb files."""
+"""Tests for datareach.enrich.geo: scopes, the shipped default data, and user .mmdb files."""
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import gzip
 import ipaddress
+import pickle
 import random
 import re
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +17,9 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mmdb_writer import MMDBWriter
 from netaddr import IPSet
 
-from datareach.resolve.geo import (
+from datareach.enrich.geo import (
     ENRICH_SCHEMA,
     SCOPES,
     DataSource,
@@ -26,6 +27,8 @@ from datareach.resolve.geo import (
     GeoResolver,
     ip_scope,
 )
+from datareach.testing.counting import Calls
+from datareach.testing.mmdb import EPOCH_2024_05_01, MmdbWriter, write_mmdb
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -226,17 +229,42 @@ def test_default_loads_lazily_and_silently(capsys: pytest.CaptureFixture[str]) -
     assert out.out == "" and out.err == ""
 
 
-def test_default_distinct_lookup_speed(default_geo: GeoResolver) -> None:
-    # A loose floor (the measured rate is well above 100k distinct addresses/s) that still
-    # catches a per-row or per-call regression.
+def _lookup_work(count_calls: Callable[..., Calls[Any]], geo: GeoResolver, ips: list[str]) -> dict[str, Any]:
+    """What ``geo.enrich(ips)`` did: its batches of distinct addresses, and for each vectorised
+    search of the compiled index, the table and the number of addresses searched."""
+    from datareach.enrich import geo as geo_module
+
+    batches = count_calls(geo_module, "_enrich_distinct_fast", keep_args=True)
+    v4 = count_calls(geo_module._CompiledIndex, "ids_v4", keep_args=True)
+    v6 = count_calls(geo_module._CompiledIndex, "ids_v6", keep_args=True)
+    per_address = count_calls(GeoResolver, "_enrich_encoded")
+    assert geo.enrich(pa.array(ips)).num_rows == len(ips)
+    return {
+        "batches": [len(args[1]) for args, _ in batches.args],
+        "v4": [(args[1], len(args[2])) for args, _ in v4.args],
+        "v6": [(args[1], len(args[2])) for args, _ in v6.args],
+        "per_address": per_address.count,
+    }
+
+
+def _batched(ips: list[str]) -> dict[str, Any]:
+    """The work of :func:`_lookup_work` when every distinct address is looked up at once: one
+    batch, and one search per table and address family over exactly the public addresses."""
+    distinct = set(ips)
+    public6 = [":" in ip for ip in distinct if ip_scope(ip) == "public"]  # (plain address texts)
+    n4, n6 = public6.count(False), public6.count(True)
+    return {"batches": [len(distinct)], "v4": [("country", n4), ("org", n4)],
+            "v6": [("country", n6), ("org", n6)], "per_address": 0}
+
+
+def test_default_lookups_are_batched(default_geo: GeoResolver, count_calls: Callable[..., Calls[Any]]) -> None:
+    # Bounds the work, not the time: 20,000 addresses cost one batch of distinct addresses and
+    # a fixed number of vectorised searches; a per-row or per-call regression adds calls.
     rng = random.Random(7)
     ips = [str(ipaddress.IPv4Address(rng.getrandbits(32))) for _ in range(20_000)]
     geo = GeoResolver()
     geo._backend = default_geo._backend  # share the loaded data
-    start = time.perf_counter()
-    geo.enrich(pa.array(ips))
-    rate = len(set(ips)) / (time.perf_counter() - start)
-    assert rate > 20_000
+    assert _lookup_work(count_calls, geo, ips) == _batched(ips)
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -257,44 +285,6 @@ def test_enrich_never_raises(default_geo: GeoResolver, values: list[str | None])
 
 # ---------------------------------------------------------------------------------------------
 # User .mmdb files, in the vendors' layouts
-
-EPOCH_2024_05_01 = int(dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC).timestamp())
-
-
-class _Writer(MMDBWriter):  # type: ignore[misc]
-    """MMDBWriter with a fixed build time, so that the source date can be checked."""
-
-    def __init__(self, *args: Any, build_epoch: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._epoch = build_epoch
-
-    def _build_meta(self) -> dict[str, Any]:
-        meta: dict[str, Any] = super()._build_meta()
-        meta["build_epoch"] = self._epoch
-        return meta
-
-
-def write_mmdb(
-    path: Path,
-    database_type: str,
-    records: dict[str, dict[str, Any]],
-    *,
-    build_epoch: int = EPOCH_2024_05_01,
-    description: str = "test data",
-) -> Path:
-    writer = _Writer(
-        ip_version=6,
-        ipv4_compatible=True,
-        database_type=database_type,
-        languages=["en"],
-        description=description,
-        build_epoch=build_epoch,
-    )
-    for cidr, record in records.items():
-        writer.insert_network(IPSet([cidr]), record)
-    writer.to_db_file(str(path))
-    return path
-
 
 def _country(code: str, name: str = "") -> dict[str, Any]:
     return {"geoname_id": 1, "iso_code": code, "names": {"en": name or code}}
@@ -525,7 +515,7 @@ def test_ipinfo_layouts(tmp_path: Path) -> None:
 
 def test_ipv4_only_database(tmp_path: Path) -> None:
     path = tmp_path / "v4.mmdb"
-    writer = _Writer(ip_version=4, database_type="GeoLite2-Country", build_epoch=EPOCH_2024_05_01)
+    writer = MmdbWriter(ip_version=4, database_type="GeoLite2-Country", build_epoch=EPOCH_2024_05_01)
     writer.insert_network(IPSet(["8.8.8.0/24"]), {"country": _country("US")})
     writer.to_db_file(str(path))
     r = _rows(GeoResolver([path]), ["8.8.8.8", "2001:4860:4860::8888"])
@@ -556,7 +546,7 @@ def test_mmdb_enrich_never_raises(geolite2_country: Path) -> None:
 
 def test_default_falls_back_to_geoip2fast_api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # Should a future geoip2fast change its data layout, its public lookup() takes over.
-    from datareach.resolve import geo as geo_module
+    from datareach.enrich import geo as geo_module
 
     def refuse(self: Any, path: Path) -> None:
         raise ValueError("unexpected layout")
@@ -578,7 +568,7 @@ def test_default_falls_back_to_geoip2fast_api(monkeypatch: pytest.MonkeyPatch, t
 @pytest.fixture(scope="module")
 def reference_geo() -> GeoResolver:
     """The slow path: geoip2fast's tables read straight from the shipped file."""
-    from datareach.resolve.geo import _DefaultBackend, _Geoip2fastData
+    from datareach.enrich.geo import _DefaultBackend, _Geoip2fastData
 
     geo = GeoResolver()
     geo._backend = _DefaultBackend(compiled=False)
@@ -587,7 +577,7 @@ def reference_geo() -> GeoResolver:
 
 
 def _edge_addresses(reference_geo: GeoResolver) -> list[str]:
-    from datareach.resolve.geo import _Geoip2fastData
+    from datareach.enrich.geo import _Geoip2fastData
 
     backend = reference_geo._backend
     assert backend is not None and isinstance(backend._impl, _Geoip2fastData)
@@ -631,7 +621,7 @@ def _random_addresses(n: int, seed: int) -> list[str]:
 
 
 def test_compiled_index_matches_reference(default_geo: GeoResolver, reference_geo: GeoResolver) -> None:
-    from datareach.resolve.geo import _DefaultBackend
+    from datareach.enrich.geo import _DefaultBackend
 
     backend = default_geo._backend
     assert isinstance(backend, _DefaultBackend) and backend.index is not None
@@ -653,7 +643,7 @@ def test_compiled_index_matches_reference(default_geo: GeoResolver, reference_ge
 
 
 def test_compiled_index_is_cached_and_reused(_cache_dir: Path, default_geo: GeoResolver) -> None:
-    from datareach.resolve.geo import _CompiledIndex, _DefaultBackend
+    from datareach.enrich.geo import _CompiledIndex, _DefaultBackend
 
     backend = default_geo._backend
     assert isinstance(backend, _DefaultBackend) and backend.index is not None
@@ -665,13 +655,46 @@ def test_compiled_index_is_cached_and_reused(_cache_dir: Path, default_geo: GeoR
     assert not list(_cache_dir.glob("*.tmp"))
 
 
-@pytest.mark.parametrize("damage", ["truncate", "flip", "empty", "garbage"])
-def test_damaged_index_is_rebuilt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, damage: str) -> None:
-    from datareach.resolve.geo import _CompiledIndex, _DefaultBackend
+@pytest.fixture(scope="module")
+def small_geoip2fast(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory in place of geoip2fast's, holding a cut of its shipped data file in the same
+    layout: of the country and AS tables, the chunk of networks that holds 8.8.8.8 and the last
+    chunk (IPv6), about 17,000 networks instead of 1.5 million. It compiles in milliseconds."""
+    from datareach.enrich.geo import _DEFAULT_DAT, _geoip2fast_dir
 
+    with gzip.open(_geoip2fast_dir() / _DEFAULT_DAT, "rb") as f:
+        dat_version, info, _total, db = pickle.load(f)  # the package's own data file
+    _index, _index_asn, names_country, names_asn, first_ip, first_ip_asn, id_country, id_asn, netlen, netlen_asn = db
+    google = int(ipaddress.IPv4Address("8.8.8.8"))
+
+    def kept(chunks: list[list[int]]) -> list[int]:
+        return [bisect.bisect_right([c[0] for c in chunks], google) - 1, len(chunks) - 1]
+
+    kc, ka = kept(first_ip), kept(first_ip_asn)
+    small = (
+        [first_ip[k][0] for k in kc], [first_ip_asn[k][0] for k in ka], names_country, names_asn,
+        [first_ip[k] for k in kc], [first_ip_asn[k] for k in ka], [id_country[k] for k in kc],
+        [id_asn[k] for k in ka], [netlen[k] for k in kc], [netlen_asn[k] for k in ka],
+    )
+    directory = tmp_path_factory.mktemp("geoip2fast")
+    with gzip.open(directory / _DEFAULT_DAT, "wb") as f:
+        pickle.dump((dat_version, info, sum(len(first_ip[k]) for k in kc), small), f)
+    return directory
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "empty", "garbage"])
+def test_damaged_index_is_rebuilt(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, small_geoip2fast: Path,
+    count_calls: Callable[..., Calls[Any]], damage: str,
+) -> None:
+    from datareach.enrich import geo as geo_module
+    from datareach.enrich.geo import _CompiledIndex, _DefaultBackend
+
+    monkeypatch.setattr(geo_module, "_geoip2fast_dir", lambda: small_geoip2fast)
     monkeypatch.setenv("DATAREACH_CACHE_DIR", str(tmp_path))
+    compiled = count_calls(_CompiledIndex, "compile")
     first = _DefaultBackend()
-    assert first.index is not None and first.index.path is not None
+    assert first.index is not None and first.index.path is not None and compiled.count == 1
     path = first.index.path
     good = path.read_bytes()
     if damage == "truncate":
@@ -685,6 +708,7 @@ def test_damaged_index_is_rebuilt(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
         path.write_bytes(b"\x00" * 4096)
     assert _CompiledIndex.load(first.path) is None  # detected, not trusted
     second = _DefaultBackend()
+    assert compiled.count == 2  # compiled again, not loaded
     assert second.index is not None and second.index.path == path
     assert path.read_bytes() == good  # rebuilt, identically
     geo = GeoResolver()
@@ -717,13 +741,16 @@ def test_cache_dir_location(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     assert cache_dir() == tmp_path / "home" / ".cache" / "datareach"
 
 
-def test_numpy_path_distinct_throughput(default_geo: GeoResolver) -> None:
-    # A loose floor (measured: well over 1M distinct addresses/s) that catches a fallback to a
-    # per-address path.
+def test_numpy_path_searches_each_distinct_address_once(
+    default_geo: GeoResolver, count_calls: Callable[..., Calls[Any]]
+) -> None:
+    # Bounds the work, not the time: a fallback to a per-address path shows up as calls to it,
+    # or as more (or larger) searches than one per table and family over the distinct addresses.
     ips = _random_addresses(100_000, 5)
+    ips += ips[:25_000]  # repeats are looked up once
     geo = GeoResolver()
     geo._backend = default_geo._backend
-    start = time.perf_counter()
-    geo.enrich(pa.array(ips))
-    rate = len(set(ips)) / (time.perf_counter() - start)
-    assert rate > 200_000
+    work = _lookup_work(count_calls, geo, ips)
+    assert work == _batched(ips)
+    assert work["batches"] == [len(set(ips))] == [100_000]
+    assert work["v4"][0][1] > 40_000 and work["v6"][0][1] > 10_000  # both families, searched in bulk

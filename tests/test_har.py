@@ -1,4 +1,4 @@
-"""Tests for the HAR reader (datareach.ingest.har)."""
+"""Tests for the HAR reader (datareach.sources.har)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from datareach.ingest import har
-from datareach.ingest.har import looks_like_har, read_har
-from datareach.model import Connection, Exchange, InputError, Record
+from datareach.schema import Connection, Exchange, InputError, Record
+from datareach.sources import har
+from datareach.sources.har import looks_like_har, read_har
 
 DATA = Path(__file__).parent / "data" / "har"
 

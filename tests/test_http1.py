@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from datareach.ingest.http1 import RequestStream, ResponseStream
+from datareach.dissect.http1 import RequestStream, ResponseStream
 
 PIPELINED = (
     b"GET /a?x=1 HTTP/1.1\r\nHost: t.example\r\n\r\n"

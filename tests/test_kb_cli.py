@@ -119,9 +119,9 @@ def test_explain_in_a_subprocess_streams_many_hosts(tmp_path):
 def test_the_fast_json_lines_are_the_same_bytes_as_the_entries():
     import orjson
 
+    from datareach.enrich.ownership import OwnershipResolver
     from datareach.explainer import explain_iter, explain_json_lines
     from datareach.kb import knowledge_base
-    from datareach.resolve.ownership import OwnershipResolver
 
     hosts = ["a.tiktokv.com", "b.tiktokv.com", "graph.facebook.com", "unknown.example", "10.0.0.1", "Temu.com."]
     resolver = OwnershipResolver(knowledge_base())
@@ -133,12 +133,11 @@ def test_the_fast_json_lines_are_the_same_bytes_as_the_entries():
 def test_an_imported_asn_database_adds_as_numbers_to_an_audit(capsys, tmp_path):
     """The shipped geo data has AS names only; an imported ASN .mmdb fills in the numbers (and
     keeps the shipped countries), and attribution by AS number then works."""
+    from datareach.testing.builders import CLIENT, write_pcap
     from datareach.testing.capture import TcpSession
+    from datareach.testing.mmdb import write_mmdb
 
-    import test_geo
-    from conftest import CLIENT, write_pcap
-
-    mmdb = test_geo.write_mmdb(tmp_path / "GeoLite2-ASN.mmdb", "GeoLite2-ASN", {
+    mmdb = write_mmdb(tmp_path / "GeoLite2-ASN.mmdb", "GeoLite2-ASN", {
         "47.88.0.0/16": {"autonomous_system_number": 45102, "autonomous_system_organization": "ALIBABA-CN-NET"},
     })
     assert run(["kb", "import", "mmdb", str(mmdb)], capsys)[0] == 0

@@ -28,8 +28,7 @@ from hypothesis import strategies as st
 
 from datareach.kb import importers, store
 from datareach.kb.importers import KBImportError
-
-import test_geo
+from datareach.testing import mmdb as mmdb_files
 
 EPOCH_2026_11_01 = int(dt.datetime(2026, 11, 1, 12, tzinfo=dt.UTC).timestamp())
 STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -220,7 +219,7 @@ def tracker_radar_repo(root: Path) -> Path:
 
 def write_mmdb(path: Path, database_type: str, records: dict[str, dict[str, Any]], *,
                description: str = "test data", build_epoch: int = EPOCH_2026_11_01) -> Path:
-    return test_geo.write_mmdb(path, database_type, records, description=description, build_epoch=build_epoch)
+    return mmdb_files.write_mmdb(path, database_type, records, description=description, build_epoch=build_epoch)
 
 
 def asn_mmdb(path: Path) -> Path:

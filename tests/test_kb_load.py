@@ -10,13 +10,11 @@ import pytest
 from datareach.kb import KBError, knowledge_base
 from datareach.kb.load import read_kb
 
-MINI = Path(__file__).parent / "data" / "kb_mini"
-
 
 @pytest.fixture
-def kb_dir(tmp_path: Path) -> Path:
+def kb_dir(tmp_path: Path, kb_mini: Path) -> Path:
     root = tmp_path / "data"
-    shutil.copytree(MINI, root)
+    shutil.copytree(kb_mini, root)
     return root
 
 
@@ -97,7 +95,7 @@ def test_an_as_given_to_two_operators_is_caught(kb_dir):
     assert "AS64500 is given to both" in e.message and e.line
 
 
-def test_unknown_fields_bad_dates_and_bad_domains_are_caught(kb_dir):
+def test_unknown_fields_bad_dates_and_bad_domains_are_caught(kb_dir, kb_mini):
     for old, new, message in [
         ('hq = "SG"', 'hq = "SG"\nheadquarters = "SG"', "unknown field 'headquarters'"),
         ('since = "2026-01-22"', 'since = "22/01/2026"', "ISO date"),
@@ -111,7 +109,7 @@ def test_unknown_fields_bad_dates_and_bad_domains_are_caught(kb_dir):
         ('reaches = ["location"]', 'reaches = ["everywhere"]', "reaches must be among"),
     ]:
         root = kb_dir.parent / f"case{abs(hash(old + new))}"
-        shutil.copytree(MINI, root)
+        shutil.copytree(kb_mini, root)
         rel = "jurisdictions.toml" if ("linked_to" in old or "reaches" in old) else "entities/test.toml"
         edit(root, rel, old, new)
         assert message in error_of(root).message, (old, new)

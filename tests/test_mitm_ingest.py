@@ -20,15 +20,15 @@ from hypothesis import strategies as st
 
 import datareach
 from datareach.cli import main
-from datareach.ingest import detect_format
-from datareach.ingest.mitm import (
+from datareach.schema import Connection, DnsAnswer, Exchange, InputError
+from datareach.sources import detect_format
+from datareach.sources.mitm import (
     FlowState,
     MitmproxyNotFound,
     exchange_from_record,
     looks_like_flows,
     records_from_flow,
 )
-from datareach.model import Connection, DnsAnswer, Exchange, InputError
 
 DATA = Path(__file__).parent / "data" / "mitm"
 sys.path.insert(0, str(DATA))
@@ -155,7 +155,7 @@ def test_fuzzed_flow_files_never_crash(tmp_path: Path, data: st.DataObject) -> N
     mutated = base[:pos] + junk + base[pos + data.draw(st.integers(0, 64)):]
     path = tmp_path / "fuzz.mitm"
     path.write_bytes(mutated)
-    records = list(datareach.ingest.read_input(path, 0, "mitmproxy"))
+    records = list(datareach.sources.read_input(path, 0, "mitmproxy"))
     errors = [r for r in records if isinstance(r, InputError)]
     assert all(isinstance(r, Exchange | Connection | DnsAnswer | InputError) for r in records)
     assert sum(1 for e in errors if e.fatal) <= 1
@@ -215,7 +215,7 @@ def test_host_with_control_characters_is_refused() -> None:
 @needs_mitmproxy
 def test_bridge_reports_end_and_count() -> None:
     assert MITM_PYTHON is not None
-    from datareach.ingest.mitm import FLOWCONV
+    from datareach.sources.mitm import FLOWCONV
 
     out = subprocess.run([MITM_PYTHON, "-I", str(FLOWCONV), "read", str(DATA / "flows-7.0.4.mitm")],
                          capture_output=True, text=True, check=True).stdout.splitlines()

@@ -12,15 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from datareach.enrich.ownership import OwnershipResolver, ReachOptions
 from datareach.kb import knowledge_base
-from datareach.resolve.ownership import OwnershipResolver, ReachOptions
-
-MINI = Path(__file__).parent / "data" / "kb_mini"
 
 
 @pytest.fixture(scope="module")
-def resolver() -> OwnershipResolver:
-    return OwnershipResolver(knowledge_base(MINI, use_imports=False, use_cache=False))
+def resolver(kb_mini: Path) -> OwnershipResolver:
+    return OwnershipResolver(knowledge_base(kb_mini, use_imports=False, use_cache=False))
 
 
 def bases(reach: list[dict]) -> set[tuple[str, str]]:

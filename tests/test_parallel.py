@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from datareach.ingest import parallel, pcap
-from datareach.model import Connection, ConnectionBatch, DnsAnswer, Exchange, InputError, Record
+from datareach.schema import Connection, ConnectionBatch, DnsAnswer, Exchange, InputError, Record
+from datareach.sources import parallel
+from datareach.sources.capture import read_capture
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "mobile-app-session.pcapng"
@@ -45,9 +46,9 @@ def normalised(records: list[Record]) -> tuple[list[Any], ...]:
     return (
         sorted((c.transport, c.client_ip, c.client_port, c.server_ip, c.server_port, c.packets_out, c.bytes_out,
                 c.packets_in, c.bytes_in, c.sni, c.quic_sni, c.http_host, c.ech, c.protocol, c.flows,
-                c.first_seen, c.last_seen) for c in conns),
-        sorted((a.ts, a.qname, a.address, a.cname_chain) for a in records if isinstance(a, DnsAnswer)),
-        sorted((e.ts, e.url, e.status, e.request_body, e.request_body_truncated, e.response_size)
+                c.first_seen, c.last_seen, c.uid) for c in conns),
+        sorted((a.ts, a.qname, a.address, a.cname_chain, a.uid) for a in records if isinstance(a, DnsAnswer)),
+        sorted((e.ts, e.url, e.status, e.request_body, e.request_body_truncated, e.response_size, e.uid)
                for e in records if isinstance(e, Exchange)),
         sorted((e.message, e.offset) for e in records if isinstance(e, InputError)),
     )
@@ -61,7 +62,7 @@ def small_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("workers", [2, 3, 7])
 def test_parallel_equals_sequential(capture: tuple[Path, dict[str, Any]], workers: int, small_ranges: None) -> None:
     path, truth = capture
-    sequential = list(pcap.read_capture(path, 0, workers=1))
+    sequential = list(read_capture(path, 0, workers=1))
     split = parallel.read(path, 0, None, workers)
     assert split is not None, "the reader fell back to one process"
     assert normalised(split) == normalised(sequential)
@@ -71,7 +72,7 @@ def test_parallel_equals_sequential(capture: tuple[Path, dict[str, Any]], worker
 
 
 def test_pcapng_in_parallel(small_ranges: None) -> None:
-    sequential = list(pcap.read_capture(EXAMPLE, 0, workers=1))
+    sequential = list(read_capture(EXAMPLE, 0, workers=1))
     split = parallel.read(EXAMPLE, 0, None, 4)
     assert split is not None
     assert normalised(split) == normalised(sequential)
@@ -96,10 +97,10 @@ def test_corrupt_record_near_a_boundary_falls_back(capture: tuple[Path, dict[str
     broken = tmp_path / "broken.pcap"
     broken.write_bytes(bytes(data))
     split = parallel.read(broken, 0, None, 2)
-    sequential = list(pcap.read_capture(broken, 0, workers=1))
+    sequential = list(read_capture(broken, 0, workers=1))
     assert split is None or normalised(split) == normalised(sequential)
     # whichever way it was read, the public reader reports the corrupt record where it is
-    errors = [r for r in pcap.read_capture(broken, 0, workers=2) if isinstance(r, InputError)]
+    errors = [r for r in read_capture(broken, 0, workers=2) if isinstance(r, InputError)]
     assert [e.offset for e in errors if e.offset is not None] == [pos]
 
 
@@ -121,7 +122,7 @@ def test_detection_runs_in_the_readers_with_the_same_findings(capture: tuple[Pat
                       for e in records if isinstance(e, Exchange) for f in e.findings or [])
 
     path, _ = capture
-    sequential = list(pcap.read_capture(path, 0, workers=1))
+    sequential = list(read_capture(path, 0, workers=1))
     for e in sequential:
         if isinstance(e, Exchange):
             on_request(e)

@@ -11,11 +11,20 @@ import struct
 from pathlib import Path
 
 import pytest
-from aioquic.quic.configuration import QuicConfiguration
-from aioquic.quic.connection import QuicConnection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from datareach.testing.builders import (
+    CLIENT,
+    SERVER4,
+    aioquic_initials,
+    client_hello,
+    dns_query,
+    dns_response,
+    tls_session,
+    write_pcap,
+    write_pcapng,
+)
 from datareach.testing.capture import (
     LINKTYPE_ETHERNET,
     LINKTYPE_IPV4,
@@ -33,22 +42,10 @@ from datareach.testing.capture import (
     link_frame,
     pcapdroid_frame,
 )
+from datareach.testing.records import read
 
-from conftest import CLIENT, client_hello, dns_query, dns_response, read, write_pcap, write_pcapng
-
-SERVER4 = "142.250.185.110"
 CLIENT6 = "2a00:1450:4001:81a::1001"
 SERVER6 = "2a00:1450:4001:81a::200e"
-
-
-def tls_session(host: str, client: str = CLIENT, server: str = SERVER4, segments: tuple[int, ...] = (),
-                start: float = 1_700_000_000.0, **send: object) -> list[tuple[float, bytes]]:
-    s = TcpSession(client, 50123, server, 443, start=start)
-    pkts = s.handshake()
-    pkts += s.client_send(client_hello(host, ["h2", "http/1.1"]), segments=segments, **send)
-    pkts += s.server_send(b"\x16\x03\x03" + bytes(1200))
-    pkts += s.close()
-    return pkts
 
 
 @pytest.mark.parametrize(
@@ -221,18 +218,6 @@ def test_http_pipelining_chunked_retransmission_and_reordering(tmp_path: Path) -
     c = r.conn(80)
     assert c.http_host == "api.example.com" and c.protocol == "http"
     assert c.bytes_out == len(reqs) + 30 + 41  # retransmitted bytes are counted on the wire
-
-
-def aioquic_initials(host: str, version: int | None = None, big: bool = False) -> list[bytes]:
-    cfg = QuicConfiguration(is_client=True, server_name=host, alpn_protocols=["h3"])
-    if version is not None:
-        cfg.original_version = version
-        cfg.supported_versions = [version]
-    if big:
-        cfg.alpn_protocols = [f"proto-{i:03d}-" + "x" * 40 for i in range(40)]
-    conn = QuicConnection(configuration=cfg)
-    conn.connect(("142.250.185.99", 443), now=1.0)
-    return [d for d, _ in conn.datagrams_to_send(now=1.0)]
 
 
 @pytest.mark.parametrize(("version", "big"), [(None, False), (0x6B3343CF, False), (None, True)])

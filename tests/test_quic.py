@@ -1,4 +1,4 @@
-"""QUIC v1/v2 Initial decryption and ClientHello reassembly (datareach.ingest.quic).
+"""QUIC v1/v2 Initial decryption and ClientHello reassembly (datareach.dissect.quic).
 
 Test vectors come from RFC 9001 Appendix A (QUIC v1) and RFC 9369 Appendix A (QUIC v2); real
 client Initial datagrams come from aioquic; the rest is built here with a small encryptor (the
@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from datareach.ingest import quic
-from datareach.ingest.quic import (
+from datareach.dissect import quic
+from datareach.dissect.quic import (
     MAX_CRYPTO_BYTES,
     MAX_DATAGRAMS,
     QUIC_V1,
@@ -27,7 +27,7 @@ from datareach.ingest.quic import (
     client_initial_keys,
     looks_like_quic_initial,
 )
-from datareach.ingest.tls import ClientHello
+from datareach.dissect.tls import ClientHello
 
 # ---------------------------------------------------------------------------------------------
 # RFC 9001 Appendix A / RFC 9369 Appendix A

@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 
 import datareach
+from datareach.enrich.ownership import OwnershipResolver
 from datareach.kb import knowledge_base
-from datareach.resolve.ownership import OwnershipResolver
+from datareach.testing.builders import CLIENT, client_hello, dns_query, dns_response, write_pcap
 from datareach.testing.capture import TcpSession, UdpFlow
-
-from conftest import CLIENT, client_hello, dns_query, dns_response, write_pcap
 
 
 @pytest.fixture(scope="module")

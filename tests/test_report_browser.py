@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from datareach.report.html import render_html
-from report_samples import (
+from datareach.testing.reports import (
     APP_PAYLOAD,
     HOST2_PAYLOAD,
     HOST_PAYLOAD,
@@ -30,7 +30,6 @@ from report_samples import (
     REASONING_PAYLOAD,
     SECRET_PAYLOAD,
     big_doc,
-    example_doc,
     hostile_doc,
 )
 
@@ -127,13 +126,8 @@ def _write(doc: dict[str, Any], path: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def policy_doc(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return example_doc(tmp_path_factory.mktemp("policy"))
-
-
-def test_example_with_policy(browser: Browser, policy_doc: dict[str, Any], tmp_path: Path) -> None:
-    doc = policy_doc
+def test_example_with_policy(browser: Browser, example_policy_audit: dict[str, Any], tmp_path: Path) -> None:
+    doc = example_policy_audit
     r = Report(browser, _write(doc, tmp_path / "report.html"))
     try:
         s = doc["summary"]
@@ -169,7 +163,8 @@ def test_example_with_policy(browser: Browser, policy_doc: dict[str, Any], tmp_p
         assert with_data and sorted(r.rows()) == with_data
         r.page.get_by_test_id("filter-personal").uncheck()
         r.page.get_by_test_id("filter-violations").check()
-        breaking = sorted({v["destination"] for v in doc["violations"] if v["allowed"] is None})
+        position = {d["id"]: i for i, d in enumerate(dests)}  # violations name destinations by id
+        breaking = sorted({position[v["destination"]] for v in doc["violations"] if v["allowed"] is None})
         assert breaking and sorted(r.rows()) == breaking
         assert r.page.get_by_test_id("destinations-count").get_attribute("data-matching") == str(len(breaking))
         r.page.get_by_test_id("filter-violations").uncheck()
@@ -189,8 +184,9 @@ def test_example_with_policy(browser: Browser, policy_doc: dict[str, Any], tmp_p
         # the evidence section: every finding, with its request as recorded (redacted)
         assert r.page.locator("#findings-list [data-testid=finding]").count() == len(doc["findings"])
         evidence = r.page.locator("#findings-list").inner_text()
+        exchanges = {e["id"]: e for e in doc["exchanges"]}  # findings name their exchange by id
         for ex in {f["exchange"] for f in doc["findings"]}:
-            assert doc["exchanges"][ex]["url"] in evidence
+            assert exchanges[ex]["url"] in evidence
         assert "[redacted]" in evidence
         for f in doc["findings"]:
             assert f["value_redacted"] in evidence
@@ -206,8 +202,8 @@ def test_example_with_policy(browser: Browser, policy_doc: dict[str, Any], tmp_p
         r.close()
 
 
-def test_example_without_policy(browser: Browser, tmp_path: Path) -> None:
-    doc = example_doc()
+def test_example_without_policy(browser: Browser, example_audit: dict[str, Any], tmp_path: Path) -> None:
+    doc = example_audit
     r = Report(browser, _write(doc, tmp_path / "report.html"))
     try:
         assert r.page.get_by_test_id("verdict").get_attribute("data-verdict") == "none"
@@ -269,8 +265,8 @@ def test_hostile_values_never_run(browser: Browser, tmp_path: Path, csp: bool) -
         r.close()
 
 
-def test_five_thousand_destinations(browser: Browser, tmp_path: Path) -> None:
-    doc = big_doc(example_doc(), 5000)
+def test_five_thousand_destinations(browser: Browser, example_audit: dict[str, Any], tmp_path: Path) -> None:
+    doc = big_doc(example_audit, 5000)
     r = Report(browser, _write(doc, tmp_path / "big.html"))
     try:
         count = r.page.get_by_test_id("destinations-count")

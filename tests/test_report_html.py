@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from datareach.kb import knowledge_base
 from datareach.report.html import embed_json, render_html
-from report_samples import (
+from datareach.testing.reports import (
     APP_PAYLOAD,
     ENTITY_PAYLOAD,
     HOST2_PAYLOAD,
@@ -30,7 +30,7 @@ from report_samples import (
     PCAPDROID_APP,
     REASONING_PAYLOAD,
     SECRET_PAYLOAD,
-    example_doc,
+    big_doc,
     hostile_doc,
 )
 
@@ -108,13 +108,13 @@ def _embedded(text: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def example() -> dict[str, Any]:
-    return example_doc()
+def example(example_audit: dict[str, Any]) -> dict[str, Any]:
+    return example_audit
 
 
 @pytest.fixture(scope="module")
-def example_policy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return example_doc(tmp_path_factory.mktemp("policy"))
+def example_policy(example_policy_audit: dict[str, Any]) -> dict[str, Any]:
+    return example_policy_audit
 
 
 @pytest.fixture(scope="module")
@@ -257,7 +257,7 @@ def test_summary_and_violations_with_a_policy(example_policy: dict[str, Any]) ->
     page = Page(render_html(example_policy))
     nums = _numbers(page)
     counts = example_policy["summary"]["violations"]
-    assert counts == {"deny": 1, "warn": 2, "allowed": 1}  # what the example breaks (report_samples.GATE_POLICY)
+    assert counts == {"deny": 1, "warn": 2, "allowed": 1}  # what the example breaks (datareach.testing.reports.GATE_POLICY)
     assert nums["summary-deny"] == str(counts["deny"])
     assert nums["summary-warn"] == str(counts["warn"])
     assert nums["summary-policies"] == "Report test gate"
@@ -326,8 +326,6 @@ def test_flow_goes_app_operator_parent_jurisdiction(example: dict[str, Any]) -> 
 
 
 def test_large_document_renders(example: dict[str, Any]) -> None:
-    from report_samples import big_doc
-
     doc = big_doc(example, 5000)
     text = render_html(doc)
     page = Page(text)

@@ -10,31 +10,19 @@ escaped our escaping would show up as an element or an attribute.
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-import cmarkgfm
 import pytest
-from cmarkgfm.cmark import Options
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from markdown_it import MarkdownIt
 
 import datareach
 from datareach.detect.profile import Profile
 from datareach.report.markdown import md_code, md_text, render_markdown
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "mobile-app-session.pcapng"
-PROFILE = ROOT / "examples" / "profile.toml"
-
-#: The only elements our Markdown may produce, and none of them with attributes.
-ALLOWED_TAGS = {"h2", "h3", "p", "ul", "li", "strong", "code", "table", "thead", "tbody", "tr", "th", "td",
-                "details", "summary", "blockquote", "br"}
+from datareach.testing.markdown import RENDERERS, check_inert, render_cmark, render_markdown_it
 
 PAYLOADS = [
     "<script>alert(1)</script>",
@@ -54,89 +42,6 @@ PAYLOADS = [
     "<details><summary>x</summary>",
     "$\\sqrt{x}$",
 ]
-
-
-# ------------------------------------------------------------------------------------------
-# Renderers and HTML checks
-
-
-def render_markdown_it(md: str) -> str:
-    return MarkdownIt("gfm-like").render(md)
-
-
-def render_cmark(md: str) -> str:
-    # raw HTML passed through, tag filter off: what matters is what *we* let through
-    return cmarkgfm.cmark.markdown_to_html_with_extensions(
-        md, options=Options.CMARK_OPT_UNSAFE, extensions=["table", "autolink", "strikethrough", "tasklist"])
-
-
-RENDERERS = [render_markdown_it, render_cmark]
-
-
-class Elements(HTMLParser):
-    """Every element with its attributes, and each table's rows as cell counts."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.elements: list[tuple[str, list[tuple[str, str | None]]]] = []
-        self.tables: list[list[int]] = []
-        self.headers: list[list[str]] = []
-        self.text_outside_code: list[str] = []
-        self._code = 0
-        self._th = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.elements.append((tag, attrs))
-        if tag == "table":
-            self.tables.append([])
-            self.headers.append([])
-        elif tag == "tr":
-            self.tables[-1].append(0)
-        elif tag in ("td", "th"):
-            self.tables[-1][-1] += 1
-            self._th = tag == "th"
-            if self._th:
-                self.headers[-1].append("")
-        elif tag == "code":
-            self._code += 1
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "code":
-            self._code -= 1
-        elif tag == "th":
-            self._th = False
-
-    def table(self, *first: str) -> list[int]:
-        """The rows (cell counts) of the one table whose first column headers are ``first``."""
-        found = [rows for rows, head in zip(self.tables, self.headers, strict=True) if tuple(head[:len(first)]) == first]
-        assert len(found) == 1, (first, self.headers)
-        return found[0]
-
-    def handle_data(self, data: str) -> None:
-        if self._th:
-            self.headers[-1][-1] += data
-        if not self._code:
-            self.text_outside_code.append(data)
-
-
-def check_inert(md: str, html: str) -> Elements:
-    assert "<script" not in html.lower()
-    assert "<img" not in html.lower()
-    assert "<a " not in html.lower() and "<a>" not in html.lower()
-    p = Elements()
-    p.feed(html)
-    p.close()
-    for tag, attrs in p.elements:
-        assert tag in ALLOWED_TAGS, (tag, html)
-        assert attrs == [], (tag, attrs)  # so no href, src, on*=, nor a javascript: attribute
-    for rows in p.tables:
-        assert len(set(rows)) == 1, rows  # every row has the header's number of cells
-    # GitHub turns @name and #123 in rendered text into mentions and issue links
-    outside = "".join(p.text_outside_code)
-    assert not re.search(r"(?<![\w`])@[A-Za-z0-9]", outside), outside
-    assert not re.search(r"(?<![\w&])#[0-9]", outside), outside
-    assert md.count("<details>") == html.count("<details>")
-    return p
 
 
 # ------------------------------------------------------------------------------------------
@@ -194,11 +99,6 @@ def add_policy(doc: dict[str, Any], text: str) -> dict[str, Any]:
     return doc
 
 
-@functools.cache
-def example_doc() -> dict[str, Any]:
-    return datareach.audit([EXAMPLE], profile=PROFILE).to_dict()
-
-
 @pytest.fixture(scope="module")
 def hostile_doc(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("hostile")
@@ -238,8 +138,8 @@ def test_hostile_values_render_inert(hostile_doc: dict[str, Any], render: Any) -
     assert "\\u202e" in text  # the bidi override is shown, not obeyed
 
 
-def test_verdict_titles_and_sections() -> None:
-    doc = example_doc()
+def test_verdict_titles_and_sections(example_audit: dict[str, Any]) -> None:
+    doc = example_audit
     md = render_markdown(doc)
     assert md.startswith("## datareach audit: no policy given\n")
     assert "### Policy violations" not in md
@@ -253,8 +153,8 @@ def test_verdict_titles_and_sections() -> None:
         assert render_markdown(failed).startswith(f"## datareach audit: {title}")
 
 
-def test_example_report_contents() -> None:
-    doc = example_doc()
+def test_example_report_contents(example_audit: dict[str, Any]) -> None:
+    doc = example_audit
     md = render_markdown(doc)
     html = render_cmark(md)
     check_inert(md, html)
@@ -276,8 +176,8 @@ def test_example_report_contents() -> None:
     assert "a3e3fce2-78b0-4105-ada0-748f79470c71" not in md
 
 
-def test_row_limit_and_long_strings() -> None:
-    doc = copy.deepcopy(example_doc())
+def test_row_limit_and_long_strings(example_audit: dict[str, Any]) -> None:
+    doc = copy.deepcopy(example_audit)
     doc["destinations"] = [dict(doc["destinations"][0], host="h" * 5000 + str(i)) for i in range(80)]
     md = render_markdown(doc, max_rows=20)
     assert "… and 60 more destinations: see the JSON document." in md
@@ -302,8 +202,9 @@ _host_text = st.text(st.one_of(st.sampled_from(list("<>&|`[]()*_#!\n\r\\:@.w/-~$
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hosts=st.lists(_host_text, min_size=1, max_size=4), app=_host_text, value=_host_text)
-def test_random_strings_never_add_columns_or_elements(hosts: list[str], app: str, value: str) -> None:
-    doc = copy.deepcopy(example_doc())
+def test_random_strings_never_add_columns_or_elements(example_audit: dict[str, Any], hosts: list[str], app: str,
+                                                     value: str) -> None:
+    doc = copy.deepcopy(example_audit)
     for i, d in enumerate(doc["destinations"]):
         d["host"] = hosts[i % len(hosts)]
         d["app"] = app

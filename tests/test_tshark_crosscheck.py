@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from datareach.testing.builders import aioquic_initials, tls_session, write_pcap
 from datareach.testing.capture import UdpFlow
+from datareach.testing.records import read
 
-from conftest import read
-from test_cli_and_api import EXAMPLE, naming_capture
-from test_pcap_reader import aioquic_initials, tls_session
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "mobile-app-session.pcapng"
 
 FIELDS = ["ip.dst", "ipv6.dst", "tls.handshake.extensions_server_name", "http.host",
           "dns.flags.response", "dns.qry.name", "dns.a", "dns.aaaa"]
@@ -50,13 +50,11 @@ def test_example_capture_matches_tshark() -> None:
     compare(EXAMPLE)
 
 
-def test_naming_capture_matches_tshark(tmp_path: Path) -> None:
-    compare(naming_capture(tmp_path))
+def test_naming_capture_matches_tshark(naming_pcap: Path) -> None:
+    compare(naming_pcap)
 
 
 def test_quic_and_split_hellos_match_tshark(tmp_path: Path) -> None:
-    from conftest import write_pcap
-
     pkts = tls_session("split.example.com", segments=(7, 90), order=[1, 0, 2], start=1_700_000_100.0)
     u = UdpFlow("192.168.1.23", 51000, "142.250.185.99", 443, start=1_700_000_200.0)
     pkts += [u.send(d) for d in aioquic_initials("www.googleapis.com", big=True)]

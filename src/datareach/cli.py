@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from datareach import __version__
+from datareach._version import __version__
 from datareach.report.json_report import render_json
 
 if TYPE_CHECKING:
-    from datareach.resolve.ownership import ReachOptions
+    from datareach.enrich.ownership import ReachOptions
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -98,9 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="pcap, pcapng, HAR or mitmproxy flow file (the format is detected from the content)")
-    a.add_argument("--format", choices=("table", "json", "md", "html"), default="table",
+    a.add_argument("--format", type=_report_format, default="table", metavar="FORMAT",
                    help="table (terminal, default), json (the contract in docs/json-output.md), md (Markdown "
-                        "for pull-request comments) or html (one self-contained file that works offline)")
+                        "for pull-request comments), html (one self-contained file that works offline), or a "
+                        "format an installed plugin adds (docs/plugins.md)")
     a.add_argument("--policy", metavar="NAME|FILE", action="append", default=[],
                    help="judge the result against a policy: a preset (us-doj-bulk-data, us-padfa, "
                         "eu-gdpr-transfers) or a policy file; repeatable. Exit status 3 when a deny rule "
@@ -205,14 +206,14 @@ schema version), 3 NEW has a deny violation (not allowed) that OLD does not have
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from datareach.report.diff import AuditDocumentError, diff_audits, diff_exit_status, load_audit
+    from datareach.api import diff
+    from datareach.report.diff import AuditDocumentError, diff_exit_status
 
     try:
-        old, new = load_audit(args.old), load_audit(args.new)
+        d = diff(args.old, args.new)
     except AuditDocumentError as exc:
         print(f"datareach: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    d = diff_audits(old, new, old_name=args.old, new_name=args.new)
     if args.format == "json":
         text = render_json(d)
     elif args.format == "md":
@@ -234,6 +235,13 @@ def _diff(args: argparse.Namespace) -> int:
     return status
 
 
+def _report_format(value: str) -> str:
+    """``audit --format``: a built-in format or a plugin's (imported only when parsing one)."""
+    from datareach.report.formats import argument
+
+    return argument(value)
+
+
 def _reach_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--control-threshold", type=float, default=0.5, metavar="SHARE",
                    help="equity or voting share from which a parent controls a company (default 0.5)")
@@ -250,6 +258,14 @@ def _audit(args: argparse.Namespace) -> int:
         if not os.path.isfile(p):
             print(f"datareach: error: --geo-db file not found: {p}", file=sys.stderr)
             return EXIT_USAGE
+    from datareach.report.formats import find as find_format
+    from datareach.schema.entrypoints import PluginError
+
+    try:
+        report_format = find_format(args.format)
+    except PluginError as exc:  # before the audit, which may take a while
+        print(f"datareach: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     profile = None
     if args.profile:
         from datareach.detect.profile import ProfileError, load_profile
@@ -271,9 +287,9 @@ def _audit(args: argparse.Namespace) -> int:
                "reach_options": _reach_options(args)}
     sizes = [os.path.getsize(p) if os.path.isfile(p) else 0 for p in args.inputs]
     show_progress = not args.no_progress and sys.stderr.isatty() and sum(sizes) > PROGRESS_MIN_BYTES
-    from datareach.ingest.mitm import MitmproxyNotFound
+    from datareach.enrich.geo import GeoDatabaseError
     from datareach.kb import KBError
-    from datareach.resolve.geo import GeoDatabaseError
+    from datareach.sources.mitm import MitmproxyNotFound
 
     try:
         if show_progress:
@@ -290,21 +306,20 @@ def _audit(args: argparse.Namespace) -> int:
         print(f"datareach: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     doc = result.to_dict()
-    if args.format == "json":
-        text = render_json(doc)
-    elif args.format == "md":
-        from datareach.report.markdown import render_markdown
+    render_terminal = getattr(report_format, "render_terminal", None) if args.output is None else None
+    try:
+        if render_terminal is not None:
+            text = render_terminal(doc, color=sys.stdout.isatty())
+        else:
+            text = report_format.render(doc)
+    except Exception as exc:
+        from datareach.report.formats import BUILTIN_FORMATS
 
-        text = render_markdown(doc)
-    elif args.format == "html":
-        from datareach.report.html import render_html
-
-        text = render_html(doc)
-    else:
-        from datareach.report.table import render_table  # rich is only imported for tables
-
-        color = args.output is None and sys.stdout.isatty()
-        text = render_table(doc, color=color)
+        if any(report_format is f for f in BUILTIN_FORMATS):
+            raise
+        print(f"datareach: error: the report format {args.format!r} (a plugin) failed: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+        return 1
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:
@@ -347,7 +362,6 @@ def _profile(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def _policy(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from datareach.assess import PRESETS, PolicyError, load_policy
-    from datareach.assess.evaluate import country_set
     from datareach.assess.policy import PRESET_DIR
 
     if args.policy_command == "list":
@@ -363,16 +377,12 @@ def _policy(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         sys.stdout.write((PRESET_DIR / f"{args.name}.toml").read_text(encoding="utf-8"))
         return EXIT_OK
     if args.policy_command == "check":
-        from datareach.kb import knowledge_base
+        from datareach.api import check_policy
 
-        kb = knowledge_base()
         status = EXIT_OK
         for path in args.paths:
             try:
-                p = load_policy(path)
-                for r in p.rules:
-                    country_set(kb, r.jurisdictions, r.lists, f"{path}: rule {r.id}")
-                    country_set(kb, r.except_jurisdictions, r.except_lists, f"{path}: rule {r.id}")
+                p = check_policy(path)
             except PolicyError as exc:
                 print(f"datareach: error: {exc}", file=sys.stderr)
                 status = EXIT_USAGE
@@ -385,7 +395,7 @@ def _policy(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _reach_options(args: argparse.Namespace) -> ReachOptions:
-    from datareach.resolve.ownership import ReachOptions
+    from datareach.enrich.ownership import ReachOptions
 
     return ReachOptions(control_threshold=args.control_threshold, golden_share_controls=args.golden_share_controls)
 
@@ -393,9 +403,9 @@ def _reach_options(args: argparse.Namespace) -> ReachOptions:
 def _explain(args: argparse.Namespace) -> int:
     import orjson
 
+    from datareach.enrich.ownership import OwnershipResolver, cited_laws
     from datareach.explainer import explain_iter, explain_json_lines
     from datareach.kb import KBError, knowledge_base
-    from datareach.resolve.ownership import OwnershipResolver, cited_laws
 
     date = args.at or datetime.now(UTC).date().isoformat()
     try:
@@ -502,32 +512,22 @@ def _kb(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _kb_import(args: argparse.Namespace) -> int:
-    from datareach.kb import importers, reset
+    from datareach.api import import_dataset
+    from datareach.kb.importers import KBImportError
 
     path = Path(args.path)
     if not path.exists():
         print(f"datareach: error: not found: {path}", file=sys.stderr)
         return EXIT_USAGE
-    common: dict[str, Any] = {"licence_note": args.licence_note, "prefer": args.prefer}
+    if args.kind == "domains" and not args.entity:
+        print("datareach: error: `kb import domains` needs --entity", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        if args.kind == "tracker-radar":
-            ds = importers.import_tracker_radar(path, **common)
-        elif args.kind == "disconnect":
-            ds = importers.import_disconnect(path, **common)
-        elif args.kind == "xray":
-            ds = importers.import_xray(path, **common)
-        elif args.kind == "domains":
-            if not args.entity:
-                print("datareach: error: `kb import domains` needs --entity", file=sys.stderr)
-                return EXIT_USAGE
-            ds = importers.import_domain_list(path, entity=args.entity, name=args.name, country=args.country,
-                                              **common)
-        else:
-            ds = importers.import_mmdb(path, **common)
-    except importers.KBImportError as exc:
+        ds = import_dataset(args.kind, path, licence_note=args.licence_note, prefer=args.prefer,
+                            entity=args.entity, name=args.name, country=args.country)
+    except KBImportError as exc:
         print(f"datareach: error: {exc} (nothing was changed)", file=sys.stderr)
         return EXIT_USAGE
-    reset()
     counts = ", ".join(f"{v} {k}" for k, v in ds.counts.items())
     print(f"imported {ds.kind} {ds.file} as {ds.id}" + (f": {counts}" if counts else ""))
     return EXIT_OK

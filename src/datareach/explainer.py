@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from datareach.kb import knowledge_base
-from datareach.resolve.ownership import OwnershipResolver, ReachOptions
+from datareach.enrich.ownership import OwnershipResolver, ReachOptions
 
 __all__ = ["explain", "explain_iter"]
 
@@ -43,7 +43,7 @@ def _names(hosts: Iterable[str]) -> Iterator[str]:
 
 def explain_iter(hosts: Iterable[str], resolver: OwnershipResolver, date: str) -> Iterator[dict[str, Any]]:
     """:func:`explain` one host at a time (the CLI streams 100,000s of hosts through it)."""
-    from datareach.resolve.domains import registrable_domain_of_many as registrable_domain
+    from datareach.kb.psl import registrable_domain_of_many as registrable_domain
 
     for host in _names(hosts):
         owner, reach = resolver.resolve(host, date)
@@ -63,7 +63,7 @@ def explain_json_lines(hosts: Iterable[str], resolver: OwnershipResolver, date: 
     """
     import orjson
 
-    from datareach.resolve.domains import registrable_domain_of_many as registrable_domain
+    from datareach.kb.psl import registrable_domain_of_many as registrable_domain
 
     dumps = orjson.dumps
     tails: dict[tuple[str, str, str] | None, bytes] = {}

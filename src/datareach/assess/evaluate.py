@@ -26,11 +26,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datareach.assess.policy import Allow, Policy, PolicyError, Rule
+from datareach.enrich.ownership import STATE_KINDS, OwnershipResolver, in_force
 from datareach.kb.index import KnowledgeBase
-from datareach.resolve.ownership import STATE_KINDS, OwnershipResolver, in_force
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["assess", "country_set", "verdict"]
 
@@ -353,3 +356,27 @@ def verdict(policies: Sequence[object], violations: Sequence[dict[str, Any]]) ->
     allowed = sum(1 for v in violations if v["allowed"] is not None)
     result = None if not policies else "fail" if deny else "warn" if warn else "pass"
     return {"violations": {"deny": deny, "warn": warn, "allowed": allowed}, "verdict": result}
+
+
+def judge(
+    policies: Sequence[Policy],
+    destinations: pa.Table,
+    findings: pa.Table,
+    kb: KnowledgeBase,
+    resolver: OwnershipResolver,
+    date: str,
+) -> pa.Table:
+    """The assess stage over tables: a table of :class:`~datareach.schema.Violation` from tables
+    of :class:`~datareach.schema.Destination` and :class:`~datareach.schema.Finding` (see
+    :func:`assess`). Violations name their destination and findings by id."""
+    from datareach.schema import Destination, Finding, Violation, table_from_dicts, table_to_dicts
+
+    if not policies:
+        return table_from_dicts(Violation, [])
+    dests = table_to_dicts(Destination, destinations, json_only=False)
+    found = table_to_dicts(Finding, findings, json_only=False)
+    out = assess(policies, dests, found, kb, resolver, date)
+    for v in out:
+        v["destination"] = dests[v["destination"]]["id"]
+        v["findings"] = [found[i]["id"] for i in v["findings"]]
+    return table_from_dicts(Violation, out)

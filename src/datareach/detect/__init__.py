@@ -1,6 +1,6 @@
 """Detect: which personal data a request carries, and in what form.
 
-The stage takes each HTTP request (:class:`~datareach.model.Exchange`) apart into layers
+The stage takes each HTTP request (:class:`~datareach.schema.Exchange`) apart into layers
 (:mod:`.decode`), then looks for the user's own values in every form (:mod:`.known`, matched
 all at once by :mod:`.matcher`) and for personal data by pattern (:mod:`.patterns`). Every
 finding is mapped to the categories policies use (:mod:`.categories`).

@@ -1,6 +1,6 @@
 """The decoding chain: a request taken apart wherever data hides, every layer recorded.
 
-:func:`decode_exchange` turns one :class:`~datareach.model.Exchange` into :class:`Layer` objects:
+:func:`decode_exchange` turns one :class:`~datareach.schema.Exchange` into :class:`Layer` objects:
 URL path segments, query parameters, headers, cookies and the body -- content-decoded
 (``Content-Encoding``), then split by content type *and* by sniffing (form fields, multipart
 parts, JSON values, gRPC frames, schema-less protobuf fields, text). Every string value found on
@@ -57,7 +57,7 @@ from urllib.parse import unquote_to_bytes
 import orjson
 
 from datareach.detect.types import Decoded, Layer, Limits
-from datareach.model import Exchange
+from datareach.schema import Exchange
 
 _brotli: Any
 try:

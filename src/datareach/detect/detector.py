@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from datareach.detect.categories import categories
 from datareach.detect.decode import decode_exchange
@@ -12,7 +14,7 @@ from datareach.detect.matcher import Matcher
 from datareach.detect.patterns import detect_fingerprint, detect_patterns
 from datareach.detect.profile import Profile, redact
 from datareach.detect.types import Finding, Layer, Limits
-from datareach.model import Exchange
+from datareach.schema import Exchange
 
 #: Pattern data types and the profile key they find the same thing as (a profile match of the
 #: same value in the same place makes the pattern finding redundant).
@@ -59,55 +61,81 @@ def _is_ancestor(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return a == ("query",) and bool(b) and b[0].startswith("query ")
 
 
-class Detector:
-    """Finds personal data in requests; build one per audit (it compiles the profile's forms)."""
+# -- the detectors' interface (entry-point group ``datareach.detectors``) -------------------------
 
-    def __init__(self, profile: Profile | None = None, *, engine: str = "auto", limits: Limits | None = None) -> None:
-        self.profile = profile
-        self.limits = limits if limits is not None else Limits()
+
+@dataclass(frozen=True, slots=True)
+class DetectContext:
+    """What a detector is built with, once per audit: the user's profile (None without
+    ``--profile``), the decoding limits, and the known-value matcher asked for ("auto",
+    "hyperscan" or "portable")."""
+
+    profile: Profile | None
+    limits: Limits
+    matcher: str = "auto"
+
+
+class RequestDetector(Protocol):
+    """Finds personal data in one HTTP request.
+
+    ``layers`` are the request taken apart (:mod:`datareach.detect.decode`): every query
+    parameter, header, cookie, form field, JSON value, decoded base64 or compressed body...
+    with its location and encoding chain; ``ex`` is the request itself. Return
+    :class:`~datareach.detect.types.Finding` objects with your own ``data_type``. Runs where
+    the request is read: in parallel reader processes for large captures, so keep no state
+    that must be seen across requests.
+    """
+
+    name: str
+
+    def detect(self, ex: Exchange, layers: Sequence[Layer]) -> Iterable[Finding]: ...
+
+
+class DetectorFactory(Protocol):
+    """What the entry point names: called once per audit (a class taking the context is one);
+    returns the detector, or None to sit this audit out (e.g. without a profile)."""
+
+    def __call__(self, context: DetectContext) -> RequestDetector | None: ...
+
+
+class _Builtin:
+    """A built-in detector: the :class:`Detector` weighs the built-ins' findings against each
+    other's (a value found in a layer and in a layer decoded out of it is reported once; a
+    pattern finding a profile match covers is dropped); a plugin's findings are only weighed
+    against its own."""
+
+    name: str
+
+    def candidates(self, layers: list[Layer], cleartext: bool) -> list[_Candidate]:
+        raise NotImplementedError
+
+    def after(self, layers: list[Layer], cleartext: bool, profile_families: set[str]) -> list[Finding]:
+        """Findings added once the candidates are settled."""
+        return []
+
+    def detect(self, ex: Exchange, layers: Sequence[Layer]) -> list[Finding]:
+        """On its own, as a :class:`RequestDetector` (the :class:`Detector` does more: see it)."""
+        cleartext = ex.scheme == "http"
+        found = [c.finding for c in self.candidates(list(layers), cleartext)]
+        return found + self.after(list(layers), cleartext, set())
+
+
+class KnownValues(_Builtin):
+    """The built-in ``known`` detector: the user's own values (the profile) in every form."""
+
+    name = "known"
+
+    def __init__(self, context: DetectContext) -> None:
+        profile = context.profile
         self.forms = profile_forms(profile) if profile is not None else []
-        self.matcher = Matcher(self.forms, engine=engine) if self.forms else None
+        self.matcher = Matcher(self.forms, engine=context.matcher) if self.forms else None
         self._rank = {form: i for i, form in reversed(list(enumerate(self.forms)))}
         values = dict(profile.items()) if profile is not None else {}
         if profile is not None and profile.has_location:
             values["location"] = f"{profile.latitude},{profile.longitude}"
         self._values = values
 
-    @property
-    def engine(self) -> str | None:
-        return self.matcher.engine if self.matcher is not None else None
-
-    def detect(self, ex: Exchange) -> tuple[list[Finding], list[str]]:
-        """The findings in one request, and what the decoding limits cut in it.
-
-        A value found in a layer and again in a layer decoded out of it is reported once, at
-        the deepest layer (the most exact encoding chain); a pattern finding that a profile
-        match already covers in the same place is dropped.
-        """
-        decoded = decode_exchange(ex, self.limits)
-        cleartext = ex.scheme == "http"
-        candidates = self._profile_candidates(decoded.layers, cleartext) + self._pattern_candidates(
-            decoded.layers, cleartext)
-        kept = [
-            c for c in candidates
-            if not any(o.family == c.family and _is_ancestor(c.path, o.path) for o in candidates)
-        ]
-        covered = {(c.family, c.path) for c in kept if c.finding.source == "profile"}
-        kept = [c for c in kept if c.finding.source == "profile" or (c.family, c.path) not in covered]
-        found = [c.finding for c in kept]
-        families = {c.family for c in kept if c.finding.source == "profile"}
-        for hit in detect_fingerprint(decoded.layers):
-            if SAME_AS_PROFILE.get(hit.data_type) in families:
-                continue  # a profile match of the same data already reports it
-            found.append(Finding(
-                data_type=hit.data_type, source="pattern",
-                categories=categories(hit.data_type, cleartext=cleartext),
-                encoding=[], location="request", value=hit.value,
-                value_redacted=redact(hit.value), confidence=hit.confidence,
-            ))
-        return found, decoded.cuts
-
-    def _profile_candidates(self, layers: list[Layer], cleartext: bool) -> list[_Candidate]:
+    def candidates(self, layers: list[Layer], cleartext: bool) -> list[_Candidate]:
         if self.matcher is None:
             return []
         # one finding per (layer, data type): the most informative form (forms are ordered so)
@@ -134,8 +162,16 @@ class Detector:
             )))
         return out
 
-    @staticmethod
-    def _pattern_candidates(layers: list[Layer], cleartext: bool) -> list[_Candidate]:
+
+class Patterns(_Builtin):
+    """The built-in ``patterns`` detector: personal data recognised by its form and key."""
+
+    name = "patterns"
+
+    def __init__(self, context: DetectContext) -> None:
+        pass
+
+    def candidates(self, layers: list[Layer], cleartext: bool) -> list[_Candidate]:
         out = []
         seen: set[tuple[str, tuple[str, ...], str]] = set()
         for layer in layers:
@@ -151,3 +187,128 @@ class Detector:
                     value=hit.value, value_redacted=redact(hit.value), confidence=hit.confidence,
                 )))
         return out
+
+    def after(self, layers: list[Layer], cleartext: bool, profile_families: set[str]) -> list[Finding]:
+        found = []
+        for hit in detect_fingerprint(layers):
+            if SAME_AS_PROFILE.get(hit.data_type) in profile_families:
+                continue  # a profile match of the same data already reports it
+            found.append(Finding(
+                data_type=hit.data_type, source="pattern",
+                categories=categories(hit.data_type, cleartext=cleartext),
+                encoding=[], location="request", value=hit.value,
+                value_redacted=redact(hit.value), confidence=hit.confidence,
+            ))
+        return found
+
+
+#: The built-in detectors, in the order they run. pyproject.toml declares the same names under
+#: ``[project.entry-points."datareach.detectors"]`` (a test checks it).
+BUILTIN_DETECTORS: tuple[tuple[str, Callable[[DetectContext], _Builtin]], ...] = (
+    ("known", KnownValues),
+    ("patterns", Patterns),
+)
+
+
+def plugin_detectors(context: DetectContext) -> list[tuple[str, RequestDetector]]:
+    """The plugins' detectors for this audit with their entry-point names, sorted by
+    distribution and name. A plugin that fails to load or to build, or whose name a built-in
+    has, is logged and left out."""
+    from datareach.schema import entrypoints
+
+    out: list[tuple[str, RequestDetector]] = []
+    taken = {name for name, _ in BUILTIN_DETECTORS}
+    for ep in entrypoints.third_party(entrypoints.DETECTORS):
+        if ep.name in taken:
+            entrypoints.warn(f"{ep.group}:{ep.name}:{ep.dist}:taken",
+                             f"{ep.describe()} is ignored: another detector is called {ep.name!r}")
+            continue
+        try:
+            factory = ep.load()
+            detector = factory(context)
+            if detector is not None and not callable(getattr(detector, "detect", None)):
+                raise entrypoints.PluginError(f"{ep.describe()} is not a detector: it has no detect method")
+        except Exception as exc:
+            message = str(exc) if isinstance(exc, entrypoints.PluginError) else \
+                f"{ep.describe()} cannot be set up: {type(exc).__name__}: {exc}"
+            entrypoints.warn(f"{ep.group}:{ep.name}:{ep.dist}:load", message)
+            continue
+        taken.add(ep.name)
+        if detector is not None:
+            out.append((ep.name, detector))
+    return out
+
+
+class Detector:
+    """Finds personal data in requests; build one per audit (it compiles the profile's forms).
+
+    Runs the built-in detectors (``known``, ``patterns``), then the plugins' (entry-point group
+    ``datareach.detectors``; ``plugins=False`` leaves them out).
+    """
+
+    def __init__(self, profile: Profile | None = None, *, engine: str = "auto", limits: Limits | None = None,
+                 plugins: bool = True) -> None:
+        self.profile = profile
+        self.limits = limits if limits is not None else Limits()
+        context = DetectContext(profile, self.limits, engine)
+        self._builtin = [factory(context) for _name, factory in BUILTIN_DETECTORS]
+        known = next(d for d in self._builtin if isinstance(d, KnownValues))
+        self.forms = known.forms
+        self.matcher = known.matcher
+        self.plugins = plugin_detectors(context) if plugins else []
+
+    @property
+    def engine(self) -> str | None:
+        return self.matcher.engine if self.matcher is not None else None
+
+    def detect(self, ex: Exchange) -> tuple[list[Finding], list[str]]:
+        """The findings in one request, and what the decoding limits cut in it.
+
+        A value found in a layer and again in a layer decoded out of it is reported once, at
+        the deepest layer (the most exact encoding chain); a pattern finding that a profile
+        match already covers in the same place is dropped. The plugins' findings come after (a
+        value one plugin found in a layer and in a layer decoded out of it counts once); a
+        plugin that raises is named in the cuts (its findings may be missing).
+        """
+        decoded = decode_exchange(ex, self.limits)
+        layers = decoded.layers
+        cleartext = ex.scheme == "http"
+        candidates: list[_Candidate] = []
+        for builtin in self._builtin:
+            candidates += builtin.candidates(layers, cleartext)
+        kept = [
+            c for c in candidates
+            if not any(o.family == c.family and _is_ancestor(c.path, o.path) for o in candidates)
+        ]
+        covered = {(c.family, c.path) for c in kept if c.finding.source == "profile"}
+        kept = [c for c in kept if c.finding.source == "profile" or (c.family, c.path) not in covered]
+        found = [c.finding for c in kept]
+        families = {c.family for c in kept if c.finding.source == "profile"}
+        for builtin in self._builtin:
+            found += builtin.after(layers, cleartext, families)
+        for name, plugin in self.plugins:
+            self._run_plugin(name, plugin, ex, layers, found, decoded.cuts)
+        return found, decoded.cuts
+
+    @staticmethod
+    def _run_plugin(name: str, plugin: RequestDetector, ex: Exchange, layers: list[Layer],
+                    found: list[Finding], cuts: list[str]) -> None:
+        try:
+            out = list(plugin.detect(ex, layers))
+            for f in out:
+                if not isinstance(f, Finding):
+                    raise TypeError(f"it returned a {type(f).__name__}, not a Finding")
+        except Exception as exc:  # a plugin's bug must not stop the audit: say so where it happened
+            from datareach.schema import entrypoints
+
+            problem = f"detector plugin {name!r} failed: {type(exc).__name__}: {exc}"
+            cuts.append(problem)
+            entrypoints.warn(f"{entrypoints.DETECTORS}:{name}:detect", f"{problem} (in a request to {ex.host}; "
+                             "the request's decode_cuts say so for each request)")
+            return
+        if len(out) > 1:  # as for the built-ins: a value found again in a layer decoded out of
+            # its layer (the raw query string, then the parameter) is reported at the deepest one
+            paths = [(f.data_type, f.value, tuple(f.encoding)) for f in out]
+            out = [f for f, (t, v, p) in zip(out, paths, strict=True)
+                   if not any(t == t2 and v == v2 and _is_ancestor(p, p2) for t2, v2, p2 in paths)]
+        found += out

@@ -433,17 +433,25 @@ def _imei_matches(value: bytes) -> Iterable[re.Match[bytes]]:
         return
     shape = value.translate(_DIGIT_SHAPE)
     last = -1
-    for core in _IMEI_CORE.finditer(shape):
+    pos = 0
+    tried: tuple[int, ...] = ()
+    while (core := _IMEI_CORE.search(shape, pos)) is not None:
         p = core.start()
         # the IMEI starts at the core (15 digits in a row), or 2-3 bytes before it ("AA" and a
         # separator); .match() at a position still sees the bytes before it for the lookbehind
-        for start in (p, p - 2, p - 3):
-            if start > last:
+        starts = (p, p - 2, p - 3)
+        for start in starts:
+            if start > last and start not in tried:
                 m = _IMEI.match(value, start)
                 if m is not None:
                     last = m.end()
                     yield m
                     break
+        # cores overlap: one that is not an IMEI may hide the start of the next one
+        # ("+14155552671-490154203237518"), so the search goes on from the next byte, without
+        # trying a start twice (the next core's starts are p+1, p-1 and p-2)
+        tried = starts
+        pos = p + 1
 
 
 def _imeis(value: bytes) -> Iterable[tuple[str, str]]:

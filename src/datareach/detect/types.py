@@ -1,6 +1,6 @@
 """The records of the detect stage: decoded layers of a request, and findings.
 
-A request (:class:`~datareach.model.Exchange`) is taken apart by :mod:`.decode` into
+A request (:class:`~datareach.schema.Exchange`) is taken apart by :mod:`.decode` into
 :class:`Layer` objects: every piece of it (URL path segment, query parameter, header, cookie,
 form field, JSON value, decoded base64...) with the chain of encodings that led to it. The
 detectors -- known values from the user's profile (:mod:`.known`) and patterns (:mod:`.patterns`)

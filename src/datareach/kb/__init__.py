@@ -6,7 +6,7 @@
 * :mod:`.store` and :mod:`.importers`: datasets the user imports (Tracker Radar, Disconnect,
   X-Ray owner lists, domain lists, .mmdb), kept in the user's data directory with provenance.
 
-The resolve stage uses it: :mod:`datareach.resolve.ownership` computes owner and legal reach.
+The resolve stage uses it: :mod:`datareach.enrich.ownership` computes owner and legal reach.
 """
 
 from datareach.kb.index import KnowledgeBase, knowledge_base, reset

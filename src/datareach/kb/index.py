@@ -99,7 +99,7 @@ class KnowledgeBase:
 
     def data_sources(self) -> list[dict[str, Any]]:
         """``data_sources`` entries (audit JSON) for the knowledge base and each imported dataset."""
-        from datareach import __version__
+        from datareach._version import __version__
 
         counts = self.counts()
         as_of = self.meta.get("as_of")
@@ -278,7 +278,7 @@ def _compile(raw: RawKB, imports: Sequence[Any]) -> dict[str, Any]:
 
 
 def _registrable_kb_domains(domains: Iterable[str]) -> list[str]:
-    from datareach.resolve import domains as psl
+    from datareach.kb import psl
 
     rules = psl.suffix_rules()
     below: set[str] = set()
@@ -332,7 +332,7 @@ def knowledge_base(root: Path | None = None, *, use_imports: bool = True, use_ca
     """
     base = root or DATA_DIR
     files = data_files(base)
-    from datareach.resolve.domains import psl_version
+    from datareach.kb.psl import psl_version
 
     key = {
         "format": _FORMAT,

@@ -6,8 +6,8 @@
 * :mod:`datareach.mitm.worker` -- that worker (``python -m datareach.mitm worker``): finds each new
   destination's owner and reach and each request's personal data, prints one line per new
   destination and per new finding, and when the proxy stops writes the audit reports.
-* ``flowconv.py`` -- flows as records, shared by the addon and the flow-file reader
-  (:mod:`datareach.ingest.mitm`).
+* ``mitm_bridge.py`` -- flows as records, shared by the addon and the flow-file reader
+  (:mod:`datareach.sources.mitm`).
 * :func:`mitmdump_command` -- how to start mitmdump (used by ``datareach proxy``).
 """
 

@@ -4,6 +4,8 @@ Options (mitmproxy's option system, ``--set NAME=VALUE``):
 
 * ``datareach_profile`` -- the test device's values (TOML, ``datareach profile init``);
 * ``datareach_policy`` -- policy presets or files, comma-separated;
+* ``datareach_geo_db`` -- MaxMind-format .mmdb files to use instead of the shipped geo data,
+  separated by ``os.pathsep`` (``:``; ``;`` on Windows), for the live lines and the report alike;
 * ``datareach_report`` -- report path without extension (default ``datareach-report``): the
   addon saves the flows to ``REPORT.mitm`` and, when the proxy stops, writes ``REPORT.json``
   and ``REPORT.html``, as ``datareach audit`` does;
@@ -41,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def _load_flowconv() -> Any:
-    spec = importlib.util.spec_from_file_location("datareach_mitm_flowconv", HERE / "flowconv.py")
+    spec = importlib.util.spec_from_file_location("datareach_mitm_flowconv", HERE.parent / "sources" / "mitm_bridge.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -88,6 +90,8 @@ class DatareachAddon:
     def load(self, loader: Any) -> None:
         loader.add_option("datareach_profile", str, "", "datareach: the test device's values (profile TOML)")
         loader.add_option("datareach_policy", str, "", "datareach: policy presets or files, comma-separated")
+        loader.add_option("datareach_geo_db", str, "",
+                          "datareach: .mmdb files to use instead of the shipped geo data, separated by os.pathsep")
         loader.add_option("datareach_report", str, "datareach-report",
                           "datareach: report path without extension (.json, .html; flows saved to .mitm)")
         loader.add_option("datareach_python", str, "", "datareach: the Python that runs datareach")
@@ -165,6 +169,9 @@ class DatareachAddon:
                 cmd += ["--profile", ctx.options.datareach_profile]
             if ctx.options.datareach_policy:
                 cmd += ["--policy", ctx.options.datareach_policy]
+            for geo_db in ctx.options.datareach_geo_db.split(os.pathsep):
+                if geo_db:
+                    cmd += ["--geo-db", geo_db]
             try:
                 # its own session: Ctrl-C stops mitmdump, which then closes the worker's input
                 self.worker = subprocess.Popen(cmd, stdin=subprocess.PIPE, start_new_session=True)

@@ -16,6 +16,7 @@ examples:
   datareach proxy --profile profile.toml                      proxy on 127.0.0.1:8080
   datareach proxy --listen-host 0.0.0.0 --report phone-audit  a phone on the same network
   datareach proxy --mode wireguard --policy us-doj-bulk-data  WireGuard: no proxy settings on the device
+  datareach proxy --geo-db GeoLite2-City.mmdb --geo-db GeoLite2-ASN.mmdb   your geo data, live and in the report
   datareach proxy -- --set upstream_cert=false                anything after -- goes to mitmdump
 
 Stop with Ctrl-C: the reports (REPORT.json, REPORT.html) are written then; the flows are kept
@@ -38,6 +39,9 @@ def add_proxy_parser(sub: Any) -> None:
     p.add_argument("--profile", metavar="FILE", help="the test device's values (TOML) to find in every request")
     p.add_argument("--policy", metavar="POLICY", action="append", default=[],
                    help="policy preset or file to judge the traffic against (repeatable)")
+    p.add_argument("--geo-db", metavar="FILE", action="append", default=[],
+                   help="MaxMind-format .mmdb file (GeoLite2, DB-IP, IPinfo) to use instead of the shipped geo data, "
+                        "for the live lines and the report alike (repeatable)")
     p.add_argument("--report", metavar="PATH",
                    help="report path without extension (default: datareach-live-DATE-TIME in this directory)")
     p.add_argument("--confdir", metavar="DIR", help="mitmproxy's configuration directory, where its CA is "
@@ -72,8 +76,8 @@ def _instructions(args: argparse.Namespace, confdir: Path, report: Path) -> str:
 
 def run_proxy(args: argparse.Namespace) -> int:
     """Run mitmdump with the addon until it stops; Ctrl-C and SIGTERM are passed on to it."""
-    from datareach.ingest.mitm import MitmproxyNotFound, find_mitmproxy_python
     from datareach.mitm import ADDON_PATH, mitmdump_command
+    from datareach.sources.mitm import MitmproxyNotFound, find_mitmproxy_python
 
     if args.profile:
         from datareach.detect.profile import ProfileError, load_profile
@@ -81,6 +85,19 @@ def run_proxy(args: argparse.Namespace) -> int:
         try:
             load_profile(Path(args.profile))
         except (ProfileError, OSError) as exc:
+            print(f"datareach: error: {exc}", file=sys.stderr)
+            return 2
+    geo_db = [str(Path(p).absolute()) for p in args.geo_db]
+    if geo_db:  # opened now, as `datareach audit` does: a wrong file is an error before the proxy starts
+        from datareach.enrich.geo import GeoDatabaseError, GeoResolver
+
+        for p in geo_db:
+            if not os.path.isfile(p):
+                print(f"datareach: error: --geo-db file not found: {p}", file=sys.stderr)
+                return 2
+        try:
+            GeoResolver([Path(p) for p in geo_db])
+        except GeoDatabaseError as exc:
             print(f"datareach: error: {exc}", file=sys.stderr)
             return 2
     if not 0 < args.listen_port < 65536:
@@ -104,6 +121,8 @@ def run_proxy(args: argparse.Namespace) -> int:
     if args.policy:
         policies = [p if not os.path.exists(p) else str(Path(p).absolute()) for p in args.policy]
         cmd += ["--set", f"datareach_policy={','.join(policies)}"]
+    if geo_db:
+        cmd += ["--set", f"datareach_geo_db={os.pathsep.join(geo_db)}"]
     if not args.show_flows:
         cmd.append("-q")
     cmd += extra

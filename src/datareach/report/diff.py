@@ -1,8 +1,8 @@
 """``datareach diff``: what changed between two audits (app version N and N+1).
 
 :func:`diff_audits` compares two audit JSON documents (:meth:`datareach.api.Audit.to_dict`,
-schema 1.x: 1.0 without and 1.1 with the policy layer's ``policies`` and ``violations``) and
-returns the diff document; :func:`render_diff_table` and :func:`render_diff_markdown` render it
+schema 1.x: 1.0 without and 1.1 with the policy layer's ``policies`` and ``violations``; 2.x:
+records name each other by id) and returns the diff document; :func:`render_diff_table` and :func:`render_diff_markdown` render it
 (JSON: :func:`datareach.report.json_report.render_json`).
 
 Keys (what makes two entries "the same" across the audits):
@@ -24,28 +24,34 @@ Keys (what makes two entries "the same" across the audits):
   entry covers (``allowed`` null) and that OLD does not have as such: ``datareach diff`` then
   exits 3.
 
-Input documents are checked before use (:func:`check_audit`): anything else, including a
-document of another major ``schema_version``, raises :class:`AuditDocumentError` naming the file
-and the JSON path of the problem.
+Input documents are checked before use (:func:`check_audit`, against the record specs that
+:mod:`datareach.schema.contract` derives from the declarations): anything else, including a
+document of a major ``schema_version`` this code does not read, raises
+:class:`AuditDocumentError` naming the file and the JSON path of the problem. Schema 1.x and 2.x
+documents diff with each other: 2.0 only changed how records refer to each other (ids instead
+of list positions), and nothing here compares those references.
 """
 
 from __future__ import annotations
 
 import io
 import os
-import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
 
-from datareach import __version__
+from datareach._version import __version__
 from datareach.report.markdown import md_code, md_list, md_table, md_text, sha_cell
+from datareach.report.wording import company, reach_line
+from datareach.schema import Destination, DnsAnswer, Exchange, Finding, InputReport, Violation
+from datareach.schema.contract import CURRENT_MAJOR, READABLE_MAJORS, Spec, record_spec, schema_major
 
 #: Version of the diff document's own layout.
 DIFF_SCHEMA_VERSION = "1.0"
-#: The audit documents' major schema version this code reads.
-AUDIT_SCHEMA_MAJOR = 1
+#: The audit documents' major schema version this datareach writes, and the ones it reads.
+AUDIT_SCHEMA_MAJOR = CURRENT_MAJOR
+AUDIT_SCHEMA_MAJORS = READABLE_MAJORS
 #: Audit documents larger than this are refused (a diff loads both whole).
 MAX_DOCUMENT_BYTES = 1 << 30
 
@@ -60,9 +66,10 @@ class AuditDocumentError(ValueError):
 # ------------------------------------------------------------------------------------------
 # Checking the input documents
 
-_KIND_NAMES = {"str": "a string", "str?": "a string or null", "int": "an integer", "dict": "an object",
-               "dict?": "an object or null", "list": "a list", "list[str]": "a list of strings",
-               "list[dict]": "a list of objects", "bool": "true or false", "num": "a number"}
+_KIND_NAMES = {"str": "a string", "str?": "a string or null", "int": "an integer", "int?": "an integer or null",
+               "dict": "an object", "dict?": "an object or null", "list": "a list", "list[str]": "a list of strings",
+               "list[int]": "a list of integers", "list[dict]": "a list of objects", "bool": "true or false",
+               "num": "a number", "time": "an ISO 8601 time or null"}
 
 
 def _json_kind(v: object) -> str:
@@ -86,6 +93,10 @@ def _is(v: object, kind: str) -> bool:
         return v is None or isinstance(v, str)
     if kind == "int":
         return isinstance(v, int) and not isinstance(v, bool)
+    if kind == "int?":
+        return v is None or (isinstance(v, int) and not isinstance(v, bool))
+    if kind == "time":
+        return v is None or isinstance(v, str)
     if kind == "num":
         return isinstance(v, int | float) and not isinstance(v, bool)
     if kind == "bool":
@@ -98,51 +109,46 @@ def _is(v: object, kind: str) -> bool:
         return isinstance(v, list)
     if kind == "list[str]":
         return isinstance(v, list) and all(isinstance(x, str) for x in v)
+    if kind == "list[int]":
+        return isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
     if kind == "list[dict]":
         return isinstance(v, list) and all(isinstance(x, dict) for x in v)
     raise AssertionError(kind)  # pragma: no cover
 
 
-# key -> (kind, required, nested spec for objects / list items)
-Spec = dict[str, tuple[str, bool, "Spec | None"]]
-
+# The specs of what is not a record (the records' come from their declarations: _document_spec)
 _PARENT: Spec = {"entity": ("str", True, None), "name": ("str", True, None), "hq_country": ("str?", False, None)}
 _OWNER: Spec = {"entity": ("str", True, None), "name": ("str", True, None), "ultimate_parent": ("dict", True, _PARENT)}
 _REACH: Spec = {"jurisdiction": ("str", True, None), "basis": ("str", True, None), "name": ("str?", False, None),
                 "path": ("list[str]", False, None)}
-_DESTINATION: Spec = {
-    "host": ("str", True, None), "app": ("str?", False, None), "registrable_domain": ("str?", False, None),
-    "country": ("str?", False, None), "countries": ("list[str]", False, None), "ip_scope": ("str?", False, None),
-    "owner": ("dict?", False, _OWNER), "reach": ("list[dict]", False, _REACH),
-    "data_types": ("list[str]", False, None), "data_categories": ("list[str]", False, None),
-}
-_FINDING: Spec = {
-    "host": ("str", True, None), "app": ("str?", False, None), "data_type": ("str", True, None),
-    "categories": ("list[str]", False, None), "encoding": ("list[str]", False, None),
-    "location": ("str", False, None), "value_redacted": ("str", False, None),
-}
-_INPUT: Spec = {"path": ("str", True, None), "sha256": ("str", True, None), "format": ("str?", False, None),
-                "size": ("int", False, None), "errors": ("list", False, None)}
 _SOURCE: Spec = {"name": ("str", True, None), "kind": ("str?", False, None), "version": ("str?", False, None),
                  "date": ("str?", False, None)}
 _POLICY: Spec = {"id": ("str", True, None), "origin": ("str?", False, None), "sha256": ("str?", False, None),
                  "name": ("str?", False, None)}
 _ALLOWED: Spec = {"reason": ("str?", False, None), "until": ("str?", False, None)}
-_VIOLATION: Spec = {
-    "policy": ("str", True, None), "rule": ("str", True, None), "action": ("str", True, None),
-    "host": ("str", True, None), "app": ("str?", False, None), "title": ("str?", False, None),
-    "citation": ("str?", False, None), "jurisdictions": ("list[str]", False, None),
-    "data_types": ("list[str]", False, None), "allowed": ("dict?", False, _ALLOWED),
-}
 _SUMMARY: Spec = {"verdict": ("str?", False, None)}
 _TOOL: Spec = {"name": ("str", True, None), "version": ("str?", False, None)}
-_DOCUMENT: Spec = {
-    "tool": ("dict", True, _TOOL), "generated_at": ("str?", True, None), "summary": ("dict", True, _SUMMARY),
-    "inputs": ("list[dict]", True, _INPUT), "data_sources": ("list[dict]", True, _SOURCE),
-    "destinations": ("list[dict]", True, _DESTINATION), "findings": ("list[dict]", False, _FINDING),
-    "policies": ("list[dict]", False, _POLICY), "violations": ("list[dict]", False, _VIOLATION),
-    "detection": ("dict", False, None),
-}
+
+
+def _document_spec(major: int) -> Spec:
+    """The spec of a whole audit document of ``major`` schema; its records' specs are
+    :func:`datareach.schema.contract.record_spec`'s."""
+    return {
+        "tool": ("dict", True, _TOOL), "generated_at": ("str?", True, None), "summary": ("dict", True, _SUMMARY),
+        "inputs": ("list[dict]", True, record_spec(InputReport, major)),
+        "data_sources": ("list[dict]", True, _SOURCE),
+        "destinations": ("list[dict]", True, record_spec(Destination, major, {"owner": _OWNER, "reach": _REACH})),
+        "exchanges": ("list[dict]", False, record_spec(Exchange, major)),
+        "dns": ("list[dict]", False, record_spec(DnsAnswer, major)),
+        "findings": ("list[dict]", False, record_spec(Finding, major)),
+        "policies": ("list[dict]", False, _POLICY),
+        "violations": ("list[dict]", False, record_spec(Violation, major, {"allowed": _ALLOWED})),
+        "detection": ("dict", False, None),
+    }
+
+
+#: The document spec of each major schema this code reads.
+AUDIT_SPECS: dict[int, Spec] = {major: _document_spec(major) for major in AUDIT_SCHEMA_MAJORS}
 
 
 def _check(obj: dict[str, Any], spec: Spec, where: str, fail: Callable[[str], None]) -> None:
@@ -164,8 +170,9 @@ def _check(obj: dict[str, Any], spec: Spec, where: str, fail: Callable[[str], No
 
 
 def check_audit(doc: object, name: str = "document") -> dict[str, Any]:
-    """``doc`` if it is an audit document of schema 1.x with the fields a diff reads, with the
-    right types; else :class:`AuditDocumentError` naming ``name`` and what is wrong."""
+    """``doc`` if it is an audit document of a schema this code reads (1.x, 2.x) whose records
+    have their declared fields, with the right types; else :class:`AuditDocumentError` naming
+    ``name`` and what is wrong."""
 
     def fail(why: str) -> None:
         raise AuditDocumentError(f"{name}: {why}")
@@ -177,23 +184,26 @@ def check_audit(doc: object, name: str = "document") -> dict[str, Any]:
         what = "an `explain` document" if "hosts" in doc else "not a datareach audit document"
         fail(f"{what}: no 'schema_version'")
     version = doc["schema_version"]
-    m = re.fullmatch(r"(\d{1,6})\.(\d{1,6})", version) if isinstance(version, str) else None
-    if m is None:
+    major = schema_major(version)
+    if major is None:
         fail(f"$.schema_version: expected \"MAJOR.MINOR\", found {visible_repr(version)}")
-    assert m is not None
-    if int(m.group(1)) != AUDIT_SCHEMA_MAJOR:
+    assert major is not None
+    if major not in AUDIT_SPECS:
         fail(f"schema_version {version} is not supported: this datareach ({__version__}) reads audit "
-             f"documents of schema {AUDIT_SCHEMA_MAJOR}.x")
+             f"documents of schema {' and '.join(f'{m}.x' for m in AUDIT_SCHEMA_MAJORS)}")
     if "destinations" not in doc and "hosts" in doc:
         fail("an `explain` document, not an audit: no 'destinations'")
-    _check(doc, _DOCUMENT, "$", fail)
+    _check(doc, AUDIT_SPECS[major], "$", fail)
     if doc["tool"]["name"] != "datareach":
         fail(f"$.tool.name: not a datareach document (tool {visible_repr(doc['tool']['name'])})")
     return doc
 
 
 def visible_repr(value: object, limit: int = 60) -> str:
-    text = orjson.dumps(value).decode() if not isinstance(value, bytes) else repr(value)
+    try:
+        text = orjson.dumps(value).decode() if not isinstance(value, bytes) else repr(value)
+    except TypeError:  # not JSON (an integer past 64 bits...): a document built in Python
+        text = repr(value)
     return text if len(text) <= limit else text[:limit] + "…"
 
 
@@ -604,16 +614,11 @@ def diff_exit_status(d: dict[str, Any]) -> int:
 
 
 def _top_text(top: dict[str, Any] | None) -> str:
-    if not top:
-        return "owner unknown"
-    return f"{top['name']} ({top['hq_country']})" if top.get("hq_country") else str(top["name"])
+    return company(top["name"], top.get("hq_country")) if top else "owner unknown"
 
 
 def _reach_text(reach: list[dict[str, Any]]) -> str:
-    bases: dict[str, list[str]] = {}
-    for r in reach:
-        bases.setdefault(r["jurisdiction"], []).append(r["basis"])
-    return ", ".join(f"{j} ({', '.join(b)})" for j, b in bases.items()) or "none known"
+    return reach_line(reach)
 
 
 def _dest_detail(e: dict[str, Any]) -> str:

@@ -362,7 +362,8 @@ def _violation(v: dict[str, Any], f: _Facts, index: int) -> str:
             if _list(v.get("bases")) else "")),
         ("Personal data", types + (f" — {', '.join(_clean(c) for c in _list(v.get('data_categories')))}"
                                    if _list(v.get("data_categories")) else "")),
-        ("Findings", ", ".join(f"#{_clean(i)}" for i in _list(v.get("findings")))),
+        ("Findings", ", ".join(_clean(i) if isinstance(i, str) else f"#{_clean(i)}"  # ids; 1.x: indexes
+                               for i in _list(v.get("findings")))),
     ]
     out.append('<dl class="kv">' + "".join(f"<dt>{esc(k)}</dt><dd>{esc(val)}</dd>" for k, val in kv if val) + "</dl>")
     if v.get("reasoning"):

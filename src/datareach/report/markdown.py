@@ -31,6 +31,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from datareach.report.wording import owner_parts, reach_by_jurisdiction, where_parts
+
 #: Tables longer than this are folded in ``<details>``.
 FOLD_ROWS = 10
 #: Rows shown per table by default (the JSON has them all).
@@ -121,40 +123,29 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, what: str
 
 
 def owner_cell(d: dict[str, Any]) -> str:
-    o = d.get("owner")
-    if not isinstance(o, dict):
+    """``Owner → ultimate parent (HQ) \\[by as\\]`` (see :mod:`.wording`), every name escaped."""
+    w = owner_parts(d.get("owner"))
+    if w is None:
         return "not in the knowledge base"
-    top = o.get("ultimate_parent") or {}
-    text = md_text(o.get("name", "?"))
-    if top.get("entity") != o.get("entity"):
-        text += " → " + md_text(top.get("name", "?"))
-    if top.get("hq_country"):
-        text += f" ({md_text(top['hq_country'])})"
-    if o.get("basis") in ("as", "cname"):
-        text += f" \\[by {md_text(o['basis'])}\\]"
+    text = md_text(w.name)
+    if w.parent is not None:
+        text += " → " + md_text(w.parent)
+    if w.parent_country:
+        text += f" ({md_text(w.parent_country)})"
+    if w.basis_note is not None:
+        # the basis as the document spells it ("as", "cname"); the table writes "by AS"
+        text += f" \\[by {md_text(w.basis)}\\]"
     return text
 
 
-def reach_bases(reach: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
-    bases: dict[str, list[str]] = {}
-    for r in reach:
-        b = bases.setdefault(str(r.get("jurisdiction")), [])
-        if r.get("basis") not in b:
-            b.append(str(r.get("basis")))
-    return bases
-
-
 def reach_cell(d: dict[str, Any]) -> str:
-    bases = reach_bases(d.get("reach") or [])
-    return ", ".join(f"{md_text(j)} ({md_list(b)})" for j, b in bases.items()) or "none known"
+    """``CN (owner), US (host, location)`` (see :mod:`.wording`), every name escaped."""
+    return ", ".join(f"{md_text(j)} ({md_list(b)})" for j, b in reach_by_jurisdiction(d.get("reach") or [])) \
+        or "none known"
 
 
 def _server_cell(d: dict[str, Any]) -> str:
-    scope = d.get("ip_scope")
-    if scope and scope != "public":
-        return md_text(scope)
-    countries = d.get("countries") or ([d["country"]] if d.get("country") else [])
-    return md_list(countries, empty="?")
+    return md_list(where_parts(d), empty="?")
 
 
 def _bytes(n: object) -> str:

@@ -11,45 +11,20 @@ from rich.table import Table
 from rich.text import Text
 
 from datareach.report.units import human_bytes
+from datareach.report.wording import owner_line, reach_line, where
 
 #: Findings listed under the table; the JSON has them all.
 MAX_FINDINGS_SHOWN = 30
 
 
-def _where(d: dict[str, Any]) -> str:
-    scope = d.get("ip_scope")
-    if scope and scope != "public":
-        return str(scope)
-    countries = d.get("countries") or []
-    if len(countries) > 1:
-        return ",".join(countries)
-    return str(d.get("country") or "?")
-
-
 def owner_text(d: dict[str, Any]) -> str:
-    """``Owner → ultimate parent`` for a destination (or an explained host)."""
-    o = d.get("owner")
-    if not o:
-        return "?"
-    top = o["ultimate_parent"]
-    text = o["name"] if top["entity"] == o["entity"] else f"{o['name']} → {top['name']}"
-    if o.get("state_owner") and o["state_owner"]["entity"] != top["entity"]:
-        text += f" (state: {o['state_owner']['name']})"
-    if o["basis"] == "as":
-        text += " [by AS]"
-    elif o["basis"] == "cname":
-        text += " [by CNAME]"
-    return text
+    """``Owner → ultimate parent`` for a destination (or an explained host); see :mod:`.wording`."""
+    return owner_line(d.get("owner"))
 
 
 def reach_text(d: dict[str, Any]) -> str:
-    """Jurisdictions and their bases, e.g. ``CN (owner), US (host, location)``."""
-    bases: dict[str, list[str]] = {}
-    for r in d.get("reach") or []:
-        b = bases.setdefault(r["jurisdiction"], [])
-        if r["basis"] not in b:
-            b.append(r["basis"])
-    return ", ".join(f"{j} ({', '.join(b)})" for j, b in bases.items()) or "?"
+    """Jurisdictions and their bases, e.g. ``CN (owner), US (host, location)``; see :mod:`.wording`."""
+    return reach_line(d.get("reach") or [], unknown="?")
 
 
 def render_explain(docs: list[dict[str, Any]], date: str, *, color: bool = False, width: int | None = None) -> str:
@@ -118,7 +93,7 @@ def build_table(doc: dict[str, Any]) -> list[Table]:
                 if d.get("ech"):
                     host.append(" [ECH]", style="yellow")
                 t.add_row(
-                    host, Text(_where(d)), Text(owner_text(d)), Text(reach_text(d)),
+                    host, Text(where(d)), Text(owner_text(d)), Text(reach_text(d)),
                     human_bytes(d["bytes_out"]), human_bytes(d["bytes_in"]),
                     str(d["connections"]), Text(d["name_source"]),
                     Text(", ".join(d.get("data_types") or []), style="bold red"),

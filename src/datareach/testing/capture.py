@@ -30,7 +30,7 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import BinaryIO, Final, Literal
 
-from datareach.ingest import pcapdroid as _pcapdroid
+from datareach.dissect import pcapdroid as _pcapdroid
 
 # --------------------------------------------------------------------------------------------
 # Constants
@@ -304,7 +304,7 @@ def link_frame(linktype: int, ip: bytes, *, outgoing: bool = True, vlans: Sequen
 
 
 # --------------------------------------------------------------------------------------------
-# PCAPdroid trailer (layout and sources: datareach.ingest.pcapdroid)
+# PCAPdroid trailer (layout and sources: datareach.dissect.pcapdroid)
 
 
 def _appname_field(app_name: str) -> bytes:

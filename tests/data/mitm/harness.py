@@ -31,8 +31,8 @@ REDIRECT_ADDON = HERE / "redirect_addon.py"
 ROOT = HERE.parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
-from datareach.ingest.mitm import MitmproxyNotFound, find_mitmproxy_python  # noqa: E402
 from datareach.mitm import ADDON_PATH, mitmdump_command  # noqa: E402
+from datareach.sources.mitm import MitmproxyNotFound, find_mitmproxy_python  # noqa: E402
 
 
 def mitmproxy_python() -> str | None:

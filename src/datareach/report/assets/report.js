@@ -59,10 +59,24 @@
 
   var dests = arr(doc.destinations), findings = arr(doc.findings), exchanges = arr(doc.exchanges);
   var violations = arr(doc.violations);
+  /* Records name each other by id (schema 2): id -> position, the first entry with that id. A
+     number is a position (schema 1.x). */
+  function positions(list) {
+    var at = Object.create(null);
+    list.forEach(function (x, i) {
+      var id = x && x.id;
+      if (typeof id === "string" && !(id in at)) { at[id] = i; }
+    });
+    return function (ref) {
+      if (typeof ref === "string") { return ref in at ? at[ref] : -1; }
+      return typeof ref === "number" && ref >= 0 && ref < list.length && Math.floor(ref) === ref ? ref : -1;
+    };
+  }
+  var destAt = positions(dests), exchangeAt = positions(exchanges);
   var byDest = dests.map(function () { return { deny: 0, warn: 0, allowed: 0, list: [] }; });
   violations.forEach(function (v) {
-    var i = v && v.destination;
-    if (typeof i !== "number" || !byDest[i]) { return; }
+    var i = destAt(v && v.destination);
+    if (i < 0 || !byDest[i]) { return; }
     var b = byDest[i];
     b.list.push(v);
     if (v.allowed) { b.allowed++; } else if (v.action === "deny") { b.deny++; } else { b.warn++; }
@@ -321,8 +335,9 @@
   if (fWrap) {
     var groups = [], byEx = Object.create(null);
     findings.forEach(function (f, i) {
-      var k = f && typeof f.exchange === "number" ? String(f.exchange) : "none:" + str(f && f.host);
-      if (!byEx[k]) { byEx[k] = { ex: f && exchanges[f.exchange], host: str(f && f.host), app: str(f && f.app), idx: [] }; groups.push(byEx[k]); }
+      var at = exchangeAt(f && f.exchange);
+      var k = at >= 0 ? "exchange:" + at : "none:" + str(f && f.host);
+      if (!byEx[k]) { byEx[k] = { ex: at >= 0 ? exchanges[at] : null, host: str(f && f.host), app: str(f && f.app), idx: [] }; groups.push(byEx[k]); }
       byEx[k].idx.push(i);
     });
     var fLimit = FINDING_PAGE;

@@ -2,7 +2,7 @@
 
 The file is cut into byte ranges at record (pcap) or block (pcapng) boundaries, found by
 checking that several consecutive headers after a nominal cut make sense. Each range is read by
-its own process with its own :class:`~datareach.ingest.packets.PacketDecoder`:
+its own process with its own :class:`~datareach.dissect.packets.PacketDecoder`:
 
 * A range's reader counts and inspects every packet in its range. Past the range's end it goes
   on in *overlap* mode: it follows only the connections whose inspection is still under way (a
@@ -27,7 +27,6 @@ import multiprocessing
 import operator
 import os
 import struct
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -35,9 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from datareach.ingest import pcap, pcapdroid
-from datareach.ingest.packets import SUPPORTED_LINKTYPES, PacketDecoder
-from datareach.model import (
+from datareach.dissect import pcapdroid
+from datareach.dissect.packets import SUPPORTED_LINKTYPES, PacketDecoder
+from datareach.schema import (
     CONNECTION_FIELDS,
     ConnectionBatch,
     DnsAnswer,
@@ -45,7 +44,9 @@ from datareach.model import (
     InputError,
     ProgressCallback,
     Record,
+    connection_uid,
 )
+from datareach.sources import pcap
 
 #: Files smaller than this are read by one process (starting processes costs more than it saves).
 MIN_BYTES = 48 << 20
@@ -119,14 +120,11 @@ def read(path: Path, input_index: int, progress: ProgressCallback | None,
         return None
     ctx = multiprocessing.get_context("fork")
     done = ctx.Array("q", len(plan.bounds) - 1, lock=False)
-    global _on_request
-    # one parallel read at a time in a process: the hook is handed to the forked readers
-    # through a module global (a detector need not be pickled), and they use every core anyway
-    _one_at_a_time.acquire()
-    _on_request = on_request
     try:
+        # The stage run on each request (detection) is handed to the forked readers as an
+        # initializer argument: forking copies it, so a detector need not be pickled.
         with ProcessPoolExecutor(max_workers=len(plan.bounds) - 1, mp_context=ctx,
-                                 initializer=_init, initargs=(done,)) as pool:
+                                 initializer=_init, initargs=(done, on_request)) as pool:
             futures = [pool.submit(_work, path, input_index, plan, i, keep_bodies)
                        for i in range(len(plan.bounds) - 1)]
             if while_waiting is not None:
@@ -138,22 +136,21 @@ def read(path: Path, input_index: int, progress: ProgressCallback | None,
             results = [f.result() for f in futures]
     except pcap.Desync:
         return None
-    finally:
-        _on_request = None
-        _one_at_a_time.release()
     if progress is not None:
         progress(size)
     return _merge(results, input_index)
 
 
-_shared_done: Any = None
-_one_at_a_time = threading.Lock()
-_on_request: Callable[[Exchange], None] | None = None
+class _Worker:
+    """What a reader process was handed when it started (set once, in the child only)."""
+
+    done: Any = None
+    on_request: Callable[[Exchange], None] | None = None
 
 
-def _init(done: Any) -> None:
-    global _shared_done
-    _shared_done = done
+def _init(done: Any, on_request: Callable[[Exchange], None] | None) -> None:
+    _Worker.done = done
+    _Worker.on_request = on_request
 
 
 def _plan(path: Path, size: int, n: int) -> _Plan | None:
@@ -276,8 +273,8 @@ def _work(path: Path, input_index: int, plan: _Plan, index: int, keep_bodies: bo
     dec = PacketDecoder(input_index, keep_bodies=keep_bodies)
 
     def progress(done: int) -> None:
-        if _shared_done is not None:
-            _shared_done[index] = min(done, stop)
+        if _Worker.done is not None:
+            _Worker.done[index] = min(done, stop)
 
     records: list[Record] = []
     with open(path, "rb") as f:
@@ -303,8 +300,8 @@ def _work(path: Path, input_index: int, plan: _Plan, index: int, keep_bodies: bo
         if isinstance(r, DnsAnswer):
             out.dns.append(_dns_tuple(r))
         elif isinstance(r, Exchange):
-            if _on_request is not None:
-                _on_request(r)
+            if _Worker.on_request is not None:
+                _Worker.on_request(r)
             out.exchanges.append(_ex_tuple(r))
         else:
             out.errors.append(_err_tuple(r))
@@ -331,10 +328,11 @@ def _merge(results: Sequence[_Result], input_index: int) -> list[Record]:
     rows: list[Any] = []
     dns_ports: dict[int, set[int]] = {}  # merged DNS-over-UDP record -> its client ports
     cut = malformed = 0
+    uid, transport = _F["uid"], _F["transport"]
     for k, res in enumerate(results):
-        dropped: set[int] = set()
-        final: dict[int, int] = {}  # this range's connection index -> index in the merged list
-        for fid, (row, (ckey, synless, _closed, ports)) in enumerate(zip(res.connections, res.meta, strict=True)):
+        dropped: set[str] = set()
+        final: dict[str, str] = {}  # this range's connection uid -> the uid in the merged list
+        for row, (ckey, synless, _closed, ports) in zip(res.connections, res.meta, strict=True):
             at = by_key.get(ckey)
             if k and at is not None:
                 prev = rows[at]
@@ -342,24 +340,25 @@ def _merge(results: Sequence[_Result], input_index: int) -> list[Record]:
                     rows[at] = _fold(prev, row)
                     if ports is not None:
                         dns_ports.setdefault(at, set()).update(ports)
-                    final[fid] = at
-                    if row[0] == "tcp":
-                        dropped.add(fid)
+                    final[row[uid]] = prev[uid]
+                    if row[transport] == "tcp":
+                        dropped.add(row[uid])
                     continue
-            by_key[ckey] = final[fid] = len(rows)
+            by_key[ckey] = len(rows)
+            final[row[uid]] = connection_uid(input_index, len(rows))
             if ports is not None:
                 dns_ports[len(rows)] = set(ports)
-            rows.append(row)
+            rows.append((*row[:uid], final[row[uid]], *row[uid + 1:]))
         out.extend(InputError(*row) for row in res.errors)
         for row in res.dns:
             a = DnsAnswer(*row)
-            if a.flow not in dropped:
-                a.flow = final.get(a.flow) if a.flow is not None else None
+            if a.uid not in dropped:
+                a.uid = final.get(a.uid) if a.uid is not None else None
                 out.append(a)
         for row in res.exchanges:
             e = Exchange(*row)
-            if e.flow not in dropped:
-                e.flow = final.get(e.flow) if e.flow is not None else None
+            if e.uid not in dropped:
+                e.uid = final.get(e.uid) if e.uid is not None else None
                 out.append(e)
         cut += res.cut
         malformed += res.malformed
@@ -394,6 +393,6 @@ def _fold(into: tuple[Any, ...], c: tuple[Any, ...]) -> tuple[Any, ...]:
         r[i] += c[i] if same else c[o]
     r[f["first_seen"]] = min(r[f["first_seen"]], c[f["first_seen"]])
     r[f["last_seen"]] = max(r[f["last_seen"]], c[f["last_seen"]])
-    if c[0] == "udp" and r[f["protocol"]] is None:
+    if c[f["transport"]] == "udp" and r[f["protocol"]] is None:
         r[f["protocol"]] = c[f["protocol"]]  # a DNS response read by the next range names it
     return tuple(r)

@@ -13,7 +13,7 @@ they carry can be read by a passive observer:
    browsers split a large ClientHello over several Initial packets, and Chrome scatters and
    reorders CRYPTO frames inside a packet;
 5. once the stream from offset 0 holds a whole handshake message, hand it to
-   :func:`datareach.ingest.tls.parse_client_hello`.
+   :func:`datareach.dissect.tls.parse_client_hello`.
 
 Everything treats its input as hostile: lengths are checked, work and memory per connection
 are bounded (:data:`MAX_DATAGRAMS`, :data:`MAX_CRYPTO_BYTES`), and malformed input gives
@@ -31,7 +31,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from datareach.ingest.tls import HANDSHAKE_CLIENT_HELLO, ClientHello, parse_client_hello
+from datareach.dissect.tls import HANDSHAKE_CLIENT_HELLO, ClientHello, parse_client_hello
 
 __all__ = [
     "MAX_CRYPTO_BYTES",

@@ -5,9 +5,9 @@ versions datareach cannot use (Brotli <= 1.1.0, where datareach needs >= 1.2 to 
 decompression; cryptography < 44.1; aioquic <= 1.2), so it lives in an environment of its own,
 as most people install it anyway (pipx, a venv, Homebrew, Debian). :func:`find_mitmproxy_python`
 finds that environment's Python; the dump is read there by the bridge script
-``datareach/mitm/flowconv.py`` (mitmproxy's :class:`~mitmproxy.io.FlowReader`, which migrates
+``datareach/sources/mitm_bridge.py`` (mitmproxy's :class:`~mitmproxy.io.FlowReader`, which migrates
 dumps of older mitmproxy versions) and comes back as one JSON record per flow, which
-:func:`records_from_flow` turns into :mod:`datareach.model` records. The live addon
+:func:`records_from_flow` turns into :mod:`datareach.schema` records. The live addon
 (:mod:`datareach.mitm`) makes the same records from flows as they complete.
 
 What each kind of flow gives:
@@ -44,11 +44,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datareach.mitm.flowconv import shebang_python
-from datareach.model import Connection, DnsAnswer, Exchange, InputError, ProgressCallback, Record, Transport
+from datareach.schema import (
+    Connection,
+    DnsAnswer,
+    Exchange,
+    InputError,
+    ProgressCallback,
+    Record,
+    Transport,
+    connection_uid,
+)
+from datareach.sources.mitm_bridge import shebang_python
 
 #: The bridge script, run by mitmproxy's Python.
-FLOWCONV = Path(__file__).resolve().parent.parent / "mitm" / "flowconv.py"
+FLOWCONV = Path(__file__).resolve().parent / "mitm_bridge.py"
 #: Environment variable naming a Python interpreter that can import mitmproxy.
 ENV_PYTHON = "DATAREACH_MITMPROXY_PYTHON"
 #: The mitmproxy versions this was tested with (flow format versions 11 to 21 and older dumps
@@ -269,7 +278,7 @@ def _connection(rec: dict[str, Any], state: FlowState, transport: Transport, pro
         sni = clean_host(rec.get("sni"))
         alpn = _s(rec.get("alpn"), 64)
         conn = Connection(
-            transport=transport, client_ip=clean_ip(rec.get("client_ip")) or "", client_port=_int(rec.get("client_port")) or 0,
+            uid=connection_uid(state.input_index, len(state.conns)), transport=transport, client_ip=clean_ip(rec.get("client_ip")) or "", client_port=_int(rec.get("client_port")) or 0,
             server_ip=server_ip, server_port=port, first_seen=ts, last_seen=ts,
             sni=sni if protocol == "tls" else None, quic_sni=sni if protocol == "quic" else None,
             http_host=host if protocol in ("http", "tls", "quic") else None,
@@ -297,6 +306,7 @@ def records_from_flow(rec: dict[str, Any], state: FlowState) -> list[Record]:
         quic = ex.http_version == "HTTP/3"
         http_protocol = "quic" if quic else ("tls" if ex.scheme in ("https", "wss") or rec.get("tls") else "http")
         conn = _connection(rec, state, "udp" if quic else "tcp", http_protocol, ex.host)
+        ex.uid = conn.uid
         ws_rec = rec.get("websocket")
         ws: dict[str, Any] = ws_rec if isinstance(ws_rec, dict) else {}
         conn.packets_out += 1 + (_int(ws.get("messages_out")) or 0)
@@ -318,13 +328,13 @@ def records_from_flow(rec: dict[str, Any], state: FlowState) -> list[Record]:
             setattr(conn, key, getattr(conn, key) + (_int(rec.get(key)) or 0))
         out: list[Record] = []
         if kind == "dns":
-            out.extend(_dns_answers(rec, state))
+            out.extend(_dns_answers(rec, state, conn.uid))
         return out
     what = _s(rec.get("type"), 200) or str(kind)[:40]
     return [InputError(f"{where}: {what} flow skipped (not HTTP, TCP, UDP or DNS)", offset=offset)]
 
 
-def _dns_answers(rec: dict[str, Any], state: FlowState) -> list[Record]:
+def _dns_answers(rec: dict[str, Any], state: FlowState, uid: str) -> list[Record]:
     ts = _time(rec.get("ts_last")) or _time(rec.get("ts")) or 0.0
     questions = [q for q in (clean_host(q) for q in _list(rec.get("questions"))) if q]
     cnames: dict[str, str] = {}
@@ -343,7 +353,7 @@ def _dns_answers(rec: dict[str, Any], state: FlowState) -> list[Record]:
         while chain[-1] in cnames and len(chain) < 16 and cnames[chain[-1]] not in chain:
             chain.append(cnames[chain[-1]])
         out.append(DnsAnswer(ts=ts, qname=qname, rtype=rtype, address=address, cname_chain=tuple(chain),
-                             ttl=_int(ttl) or 0, input_index=state.input_index))
+                             ttl=_int(ttl) or 0, input_index=state.input_index, uid=uid))
     return out
 
 

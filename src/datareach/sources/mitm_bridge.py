@@ -5,7 +5,7 @@ mitmproxy pins its dependencies tightly (Brotli <= 1.1, cryptography < 44.1, aio
 so the two live in separate environments. This file is the bridge between them. It is used in
 two ways:
 
-* as a script, ``MITM_PYTHON flowconv.py read FLOWFILE``: reads a flow dump with mitmproxy's
+* as a script, ``MITM_PYTHON mitm_bridge.py read FLOWFILE``: reads a flow dump with mitmproxy's
   own :class:`mitmproxy.io.FlowReader` (which migrates dumps of older versions through
   :mod:`mitmproxy.io.compat`) and writes one JSON object per line on standard output, ending
   with ``{"kind": "end", ...}`` or, when the dump is truncated or corrupt,
@@ -13,7 +13,7 @@ two ways:
 * imported by the addon (:mod:`datareach.mitm.addon`), which turns live flows into the same
   records with :func:`flow_record`.
 
-datareach's side (:mod:`datareach.ingest.mitm`) turns a record into model records. Only the
+datareach's side (:mod:`datareach.sources.mitm`) turns a record into model records. Only the
 standard library and mitmproxy are imported here, and attribute access is defensive
 (``getattr``) so that the mitmproxy versions of the last years (7.0 and later) can run it.
 """
@@ -312,7 +312,7 @@ def main(argv: list[str]) -> int:
 
         print(VERSION)
         return 0
-    print("usage: flowconv.py read FLOWFILE | version", file=sys.stderr)
+    print("usage: mitm_bridge.py read FLOWFILE | version", file=sys.stderr)
     return 2
 
 

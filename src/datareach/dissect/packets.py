@@ -5,6 +5,9 @@ frame it slices the link-layer, IP and TCP/UDP headers by hand (no per-packet ob
 ../shared/reference/performance-baseline.md for why), updates the connection table, and hands
 the payload to an application-layer parser only while the connection still has something to
 tell: the TLS ClientHello, the QUIC Initial packets, HTTP/1.x requests, DNS responses.
+Given a :class:`~datareach.dissect.tls.TlsFollower`, it also follows TLS connections after the
+ClientHello and hands it every record of both directions (state TLS_FOLLOW); without one, a
+TLS connection has nothing left to tell once its ClientHello is read.
 
 Records produced are appended to :attr:`PacketDecoder.records`, which the reader drains.
 """
@@ -15,9 +18,9 @@ from collections import deque
 from socket import AF_INET, AF_INET6, inet_ntop
 from typing import Any, Final
 
-from datareach.ingest import dns, http1, tls
-from datareach.ingest.quic import QuicInitialAssembler, looks_like_quic_initial
-from datareach.model import ConnectionBatch, DnsAnswer, Exchange, Record
+from datareach.dissect import dns, http1, tls
+from datareach.dissect.quic import QuicInitialAssembler, looks_like_quic_initial
+from datareach.schema import ConnectionBatch, DnsAnswer, Exchange, Record
 
 # Link types (https://www.tcpdump.org/linktypes.html)
 LINKTYPE_NULL: Final = 0
@@ -42,6 +45,8 @@ UNDECIDED: Final = 0
 TLS: Final = 1
 HTTP: Final = 2
 DNS_TCP: Final = 3
+#: TLS after the ClientHello, when the decoder has a TlsFollower: both directions' records
+TLS_FOLLOW: Final = 4
 DONE: Final = 9
 
 #: Ports whose owner is the server when the first packet seen is not a SYN.
@@ -138,6 +143,8 @@ class Flow:
         "state",
         "synless",
         "tcp",
+        "tls_in",
+        "tls_out",
         "v6",
     )
 
@@ -176,6 +183,9 @@ class Flow:
         self.quic: QuicInitialAssembler | None = None
         #: DNS over UDP: the client ports of the transactions folded into this record
         self.ports: set[int] | None = None
+        #: TLS_FOLLOW: the records of each direction (None once that direction is no longer followed)
+        self.tls_out: tls.TlsRecordStream | None = None
+        self.tls_in: tls.TlsRecordStream | None = None
 
     def addresses(self) -> tuple[str, str]:
         k = self.key
@@ -193,7 +203,11 @@ def _reverse_key(key: bytes, v6: bool) -> bytes:
 class PacketDecoder:
     """Decodes frames of one input and accumulates its connections."""
 
-    def __init__(self, input_index: int, body_cap: int = http1.DEFAULT_BODY_CAP, keep_bodies: bool = True) -> None:
+    def __init__(self, input_index: int, body_cap: int = http1.DEFAULT_BODY_CAP, keep_bodies: bool = True,
+                 tls_follower: tls.TlsFollower | None = None) -> None:
+        #: with a follower, TLS connections are followed past the ClientHello (state TLS_FOLLOW) and
+        #: their records handed to it; without one they are DONE once the ClientHello is read
+        self.tls_follower = tls_follower
         #: with False, requests carry their body's size but not the body (memory stays bounded)
         self.keep_bodies = keep_bodies
         self.input_index = input_index
@@ -205,7 +219,7 @@ class PacketDecoder:
         self.flows: list[Flow] = []
         self.records: list[Record] = []
         #: After the end of a parallel reader's byte range: only connections still being
-        #: inspected are followed (see datareach.ingest.parallel); nothing is counted.
+        #: inspected are followed (see datareach.sources.parallel); nothing is counted.
         self.overlap = False
         self._followed: list[Flow] = []
         self.connection_rows: list[tuple[Any, ...]] = []
@@ -425,7 +439,9 @@ class PacketDecoder:
         payload = data[start:end]
         if len(payload) < wire_len:
             self.cut += 1
-        if out:
+        if state == TLS_FOLLOW:
+            self._tls_follow(flow, out, seq, payload, len(payload) < wire_len, ts)
+        elif out:
             cs = flow.cstream
             if cs is None:
                 cs = flow.cstream = _Stream(None)
@@ -555,10 +571,17 @@ class PacketDecoder:
             self._dns_parsed[key] = answers
         for asked, rtype, addr, ttl, chain in answers:
             self.records.append(DnsAnswer(ts, asked, rtype, addr, chain, ttl,  # type: ignore[arg-type]
-                                          self.input_index, flow.fid))
+                                          self.input_index, self._uid(flow)))
+
+    def _uid(self, flow: Flow) -> str:
+        """The uid of the flow's Connection record (:func:`datareach.schema.connection_uid`)."""
+        return f"C{self.input_index}.{flow.fid}"
 
     def _stop_inspecting(self, flow: Flow, ts: float) -> None:
         """Stop inspecting a connection: it closed, or its stream has a hole (lost or cut segments)."""
+        if flow.state == TLS_FOLLOW:
+            self._tls_stop(flow)
+            return
         if flow.req is not None:
             last = flow.req.flush()
             if last is not None:
@@ -623,9 +646,91 @@ class PacketDecoder:
                 flow.sni = hello.server_name
                 flow.ech = hello.ech
                 flow.alpn = hello.alpn
+                if self.tls_follower is not None:
+                    self._tls_follow_start(flow, hello, bytes(head), ts)
+                    return
         flow.state = DONE
         flow.head = None
         flow.cstream = flow.sstream = None
+
+    # -- following TLS connections (only with a tls_follower) ---------------------------------
+
+    def _tls_follow_start(self, flow: Flow, hello: tls.ClientHello, head: bytes, ts: float) -> None:
+        """The ClientHello is read: follow both directions' records from their first byte."""
+        follower = self.tls_follower
+        assert follower is not None
+        flow.state = TLS_FOLLOW
+        flow.head = None
+        cip, sip = flow.addresses()
+        conn = tls.TlsFlow(flow.fid, self.input_index, cip, flow.client_port, sip, flow.server_port, self._uid(flow))
+        follower.on_hello(conn, hello, ts)
+        flow.tls_out = tls.TlsRecordStream()
+        flow.tls_in = tls.TlsRecordStream(read_server_hello=True)
+        self._tls_records(flow, True, head, ts)
+
+    def _tls_follow(self, flow: Flow, out: bool, seq: int, payload: bytes, cut: bool, ts: float) -> None:
+        """One segment of a followed connection: a hole ends its direction only."""
+        if out:
+            if flow.tls_out is None:
+                return
+            st = flow.cstream
+            if st is None:
+                st = flow.cstream = _Stream(None)
+        else:
+            if flow.tls_in is None:
+                return
+            st = flow.sstream
+            if st is None:
+                st = flow.sstream = _Stream(None)
+        chunk = st.add(seq, payload)
+        if chunk:
+            self._tls_records(flow, out, chunk, ts)
+        if st.gap or cut:
+            self._tls_end(flow, out, tls.END_GAP if st.gap else tls.END_CUT)
+
+    def _tls_records(self, flow: Flow, out: bool, chunk: bytes, ts: float) -> None:
+        rs = flow.tls_out if out else flow.tls_in
+        follower = self.tls_follower
+        if rs is None or follower is None:
+            return
+        fid = flow.fid
+        for rec in rs.feed(chunk):
+            follower.on_record(fid, out, rec, ts)
+            if rec.server_hello is not None:
+                follower.on_server_hello(fid, rec.server_hello, ts)
+        if rs.error is not None:
+            self._tls_end(flow, out, rs.error)
+
+    def _tls_end(self, flow: Flow, out: bool, reason: str) -> None:
+        """Stop following one direction; the connection is DONE when neither is followed."""
+        if out:
+            if flow.tls_out is None:
+                return
+            flow.tls_out = None
+            flow.cstream = None
+        else:
+            if flow.tls_in is None:
+                return
+            flow.tls_in = None
+            flow.sstream = None
+        if self.tls_follower is not None:
+            self.tls_follower.on_end(flow.fid, out, reason)
+        if flow.tls_out is None and flow.tls_in is None:
+            flow.state = DONE
+
+    def _tls_unfollow(self, flow: Flow, reason: str) -> None:
+        self._tls_end(flow, True, reason)
+        self._tls_end(flow, False, reason)
+
+    def _tls_stop(self, flow: Flow) -> None:
+        """What stops inspection stops for a followed connection: it closed or was reset, or the
+        segment that completed its ClientHello was cut short (then only the client's side ends)."""
+        if flow.closed & 4:
+            self._tls_unfollow(flow, tls.END_RESET)
+        elif flow.closed & 3 == 3:
+            self._tls_unfollow(flow, tls.END_CLOSED)
+        else:
+            self._tls_end(flow, True, tls.END_CUT)
 
     def _http_client(self, flow: Flow, chunk: bytes, ts: float) -> None:
         req = flow.req
@@ -653,7 +758,7 @@ class PacketDecoder:
             request_body_size=None if self.keep_bodies else len(parsed.body),
             request_body_truncated=parsed.body_truncated,
             server_ip=sip, server_port=flow.server_port, app=flow.app, input_index=self.input_index,
-            client_ip=cip, client_port=flow.client_port, flow=flow.fid,
+            client_ip=cip, client_port=flow.client_port, uid=self._uid(flow),
         )
         if flow.resp is not None and flow.pending is not None and not flow.resp.broken:
             flow.resp.head_methods.append(parsed.method == "HEAD")
@@ -717,6 +822,10 @@ class PacketDecoder:
         The connections go to :attr:`records` as one :class:`ConnectionBatch` (with
         ``objects=False`` only to :attr:`connection_rows`, for parallel readers).
         """
+        if self.tls_follower is not None:
+            for flow in self.flows:
+                if flow.state == TLS_FOLLOW:
+                    self._tls_unfollow(flow, tls.END_OF_CAPTURE)
         names: dict[bytes, str] = {}
         rows = self.connection_rows = []
         index = self.input_index
@@ -737,7 +846,7 @@ class PacketDecoder:
                 sip = names[sa] = inet_ntop(AF_INET6 if flow.v6 else AF_INET, sa)
             # the order of Connection's fields
             rows.append((
-                "tcp" if flow.tcp else "udp", cip, flow.client_port, sip, flow.server_port,
+                f"C{index}.{flow.fid}", "tcp" if flow.tcp else "udp", cip, flow.client_port, sip, flow.server_port,
                 flow.first, flow.last, flow.pkts_out, flow.bytes_out, flow.pkts_in, flow.bytes_in,
                 flow.sni, flow.quic_sni, flow.http_host, flow.ech, flow.protocol, flow.alpn, flow.app,
                 index, len(flow.ports) if flow.ports is not None else 1,

@@ -1,5 +1,7 @@
-"""Audit documents for the HTML report tests: real pipeline output from captures with hostile
-values, and the policy fields of schema 1.1 added to a real document."""
+"""Audit documents for the report tests: real pipeline output from captures whose every
+captured string is a script payload, the policy fields of schema 1.1 added to a real document,
+and a large document made from a real one.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +13,6 @@ from typing import Any
 import datareach
 from datareach.detect.profile import Profile
 from datareach.testing.capture import LINKTYPE_ETHERNET, PcapngWriter, TcpSession, pcapdroid_frame
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "mobile-app-session.pcapng"
-EXAMPLE_PROFILE = ROOT / "examples" / "profile.toml"
 
 #: Every payload sets ``window.__pwned`` (or opens a dialog) if it ever runs.
 APP_PAYLOAD = '</script><script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
@@ -114,6 +112,7 @@ reason = "Attribution vendor moves to TLS in the next release (ticket R-17)"
 
 
 def gate_policy(tmp: Path) -> Path:
+    """:data:`GATE_POLICY` written to ``tmp/gate.toml``."""
     path = tmp / "gate.toml"
     path.write_text(GATE_POLICY, encoding="utf-8")
     return path
@@ -151,11 +150,11 @@ def add_violation(doc: dict[str, Any], target: int, *, reasoning: str) -> dict[s
     doc["violations"].insert(0, {
         "policy": "report-test-gate", "rule": "covered-person", "action": "deny",
         "title": "Sensitive personal data sent to a covered person", "citation": "28 CFR 202.211(a)(2)",
-        "destination": target, "host": d["host"], "app": d["app"],
+        "destination": d["id"], "host": d["host"], "app": d["app"],
         "jurisdictions": sorted({r["jurisdiction"] for r in d["reach"]}), "bases": ["owner"],
         "paths": [{"jurisdiction": r["jurisdiction"], "basis": r["basis"], "path": r["path"]} for r in d["reach"]],
         "data_types": d["data_types"], "data_categories": d["data_categories"],
-        "findings": [j for j, f in enumerate(doc["findings"]) if f["host"] == d["host"]],
+        "findings": [f["id"] for f in doc["findings"] if f["host"] == d["host"]],
         "reasoning": reasoning, "mechanism": None,
         "sources": ["https://www.ecfr.gov/current/title-28/chapter-I/part-202"], "allowed": None,
     })
@@ -167,13 +166,6 @@ def add_violation(doc: dict[str, Any], target: int, *, reasoning: str) -> dict[s
     return doc
 
 
-def example_doc(policy_dir: Path | None = None) -> dict[str, Any]:
-    """The bundled example through the real pipeline; judged against :data:`GATE_POLICY`
-    (written into ``policy_dir``) when given."""
-    policies = [gate_policy(policy_dir)] if policy_dir is not None else []
-    return datareach.audit([EXAMPLE], profile=EXAMPLE_PROFILE, policies=policies).to_dict()
-
-
 def big_doc(base: dict[str, Any], n: int) -> dict[str, Any]:
     """``base`` with its destinations repeated under distinct host names up to ``n``."""
     doc = copy.deepcopy(base)
@@ -181,6 +173,7 @@ def big_doc(base: dict[str, Any], n: int) -> dict[str, Any]:
     doc["destinations"] = []
     for i in range(n):
         d = copy.deepcopy(dests[i % len(dests)])
+        d["id"] = f"D{i}"  # ids are positions: the copies keep the originals' (violations name them)
         d["host"] = f"h{i:05d}.{d['host']}"
         d["bytes_out"] = (i * 7919) % 100_003
         doc["destinations"].append(d)

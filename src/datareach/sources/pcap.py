@@ -1,11 +1,11 @@
 """Readers for classic pcap and pcapng files.
 
 Both stream the file in large chunks (never the whole file in memory), walk the record or
-block structure, and hand every frame to :class:`~datareach.ingest.packets.PacketDecoder`.
+block structure, and hand every frame to :class:`~datareach.dissect.packets.PacketDecoder`.
 The records it produces are yielded after each chunk.
 
 Hostile files are expected. A record or block whose length fields cannot be right is reported
-as an :class:`~datareach.model.InputError` with its byte offset, and the reader then looks for
+as an :class:`~datareach.schema.InputError` with its byte offset, and the reader then looks for
 the next plausible record and carries on, so one corrupt record does not lose the rest of the
 capture. A file that ends inside a record reports where.
 """
@@ -13,13 +13,13 @@ capture. A file that ends inside a record reports where.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from datareach.ingest import pcapdroid
-from datareach.ingest.packets import SUPPORTED_LINKTYPES, PacketDecoder
-from datareach.model import Exchange, InputError, ProgressCallback, Record
+from datareach.dissect import pcapdroid
+from datareach.dissect.packets import SUPPORTED_LINKTYPES, PacketDecoder
+from datareach.schema import InputError, ProgressCallback, Record
 
 CHUNK = 4 << 20
 #: Largest frame accepted whatever the header says (pcapng allows more, but no real link does).
@@ -82,24 +82,13 @@ class _Source:
 
 
 class Desync(Exception):
-    """A parallel reader's range did not end where the next one starts (see ingest.parallel)."""
+    """A parallel reader's range did not end where the next one starts (see :mod:`datareach.sources.parallel`)."""
 
 
-def read_capture(path: Path, input_index: int, progress: ProgressCallback | None = None,
-                 workers: int | None = None, while_waiting: Callable[[], None] | None = None,
-                 keep_bodies: bool = True,
-                 on_request: Callable[[Exchange], None] | None = None) -> Iterator[Record]:
-    """Read a pcap or pcapng file (detected from its content) and yield its records.
-
-    Large files are read by several processes at once (``workers``, default: one per core;
-    see :mod:`datareach.ingest.parallel`), with the same result as one reader.
-    """
-    from datareach.ingest import parallel
-
-    records = parallel.read(path, input_index, progress, workers, while_waiting, keep_bodies, on_request)
-    if records is not None:
-        yield from records
-        return
+def read_sequential(path: Path, input_index: int, progress: ProgressCallback | None = None,
+                    keep_bodies: bool = True) -> Iterator[Record]:
+    """Read a pcap or pcapng file (detected from its content) with one process and yield its
+    records (:func:`datareach.sources.capture.read_capture` reads large files in parallel)."""
     dec = PacketDecoder(input_index, keep_bodies=keep_bodies)
     with open(path, "rb") as f:
         src = _Source(f, progress)

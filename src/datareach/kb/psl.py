@@ -1,9 +1,11 @@
-"""Registrable domains ("eTLD+1") of host names, a whole column at a time.
+"""The public suffix list: registrable domains ("eTLD+1") of host names.
 
 ``www.example.co.uk`` -> ``example.co.uk``: the part of a name that somebody registered, one
 label below a public suffix. The public suffix list is the one bundled in the
-``publicsuffixlist`` wheel; it is never fetched, and :func:`psl_source` reports which list
-(version and date) produced the answers.
+``publicsuffixlist`` wheel; it is never fetched, and :func:`list_source` says which list
+(version and date) produced the answers. The knowledge base uses it to index its domains
+(:mod:`datareach.kb.index`); the enrich stage applies it to whole columns of host names
+(:func:`datareach.enrich.domains.registrable_domains`).
 
 **The full list, PRIVATE section included.** The list has an ICANN section (``com``,
 ``co.uk``, ...) and a PRIVATE section in which companies declare suffixes under which *other
@@ -36,13 +38,19 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # pyarrow and the geo module load only for the column functions
-    from datareach.resolve.geo import DataSource
-
-__all__ = ["psl_source", "registrable_domain", "registrable_domains"]
+__all__ = [
+    "ListSource",
+    "list_source",
+    "load",
+    "psl_version",
+    "registrable_domain",
+    "registrable_domain_of_many",
+    "suffix_rules",
+]
 
 _CACHE_MAX = 2_000_000
 
@@ -241,22 +249,6 @@ def registrable_domain_of_many(host: str) -> str | None:
     return registrable_domain(host)  # the parent is a public suffix, or not a name at all
 
 
-def registrable_domains(hosts: Any) -> Any:
-    """The registrable domain of each host name in a pyarrow string array (null where none).
-
-    Same length and order as ``hosts``; accepts string, large_string, dictionary-of-string and
-    chunked arrays. Each distinct name is looked up once.
-    """
-    import pyarrow as pa
-
-    from datareach.resolve.geo import _as_string_dictionary
-
-    encoded = _as_string_dictionary(hosts)
-    distinct: list[str | None] = encoded.dictionary.to_pylist()
-    values = [None if h is None else registrable_domain(h) for h in distinct]
-    return pa.array(values, type=pa.string()).take(encoded.indices)
-
-
 def _psl_version() -> str:
     import publicsuffixlist
 
@@ -285,15 +277,26 @@ def _list_header(path: Path) -> dict[str, str]:
     return out
 
 
-def psl_source() -> DataSource:
-    """Which public suffix list answered: the package version and the list's own date.
+@dataclass(frozen=True)
+class ListSource:
+    """Which public suffix list answered (the fields of a report's ``data_sources`` entry)."""
+
+    name: str
+    path: str | None
+    kind: str
+    version: str
+    date: str | None
+    licence: str | None
+    note: str | None
+
+
+def list_source() -> ListSource:
+    """Which public suffix list answers: the package version and the list's own date.
 
     The date is the list's ``// VERSION:`` header when present, else the date the
     ``publicsuffixlist`` version encodes (``1.1.2.20261023`` -> ``2026-10-23``).
     """
     import publicsuffixlist
-
-    from datareach.resolve.geo import DataSource
 
     version = _psl_version()
     path = Path(publicsuffixlist.__file__).with_name("public_suffix_list.dat")
@@ -312,7 +315,7 @@ def psl_source() -> DataSource:
         detail += f", list {list_version}"
     if header.get("COMMIT"):
         detail += f" (commit {header['COMMIT'][:12]})"
-    return DataSource(
+    return ListSource(
         name="Public Suffix List (ICANN and PRIVATE sections)",
         path=str(path) if path.is_file() else None,
         kind="public-suffix-list",

@@ -2,9 +2,9 @@
 
 Entry points:
 
-* :func:`read_har` -- the :class:`~datareach.model.Reader` for HAR files. It yields one
-  :class:`~datareach.model.Exchange` per entry as it streams through ``log.entries``, then one
-  :class:`~datareach.model.Connection` per server conversation it could put together from them.
+* :func:`read_har` -- the :class:`~datareach.schema.Reader` for HAR files. It yields one
+  :class:`~datareach.schema.Exchange` per entry as it streams through ``log.entries``, then one
+  :class:`~datareach.schema.Connection` per server conversation it could put together from them.
 * :func:`looks_like_har` -- content sniffing for format detection.
 
 Writers whose output this was modelled on, and what each adds to the HAR 1.2 spec:
@@ -64,7 +64,15 @@ from urllib.parse import SplitResult, urlencode, urlsplit
 
 import ijson  # type: ignore[import-untyped]
 
-from datareach.model import Connection, Exchange, InputError, ProgressCallback, Record, Transport
+from datareach.schema import (
+    Connection,
+    Exchange,
+    InputError,
+    ProgressCallback,
+    Record,
+    Transport,
+    connection_uid,
+)
 
 #: Request bodies longer than this are cut here and marked ``request_body_truncated``.
 MAX_BODY = 16 * 1024 * 1024
@@ -594,7 +602,7 @@ def _process_entry(raw: object, index: int, state: _State) -> Iterator[Record]:
     yield from e.errors
     e.errors.clear()
 
-    yield Exchange(
+    ex = Exchange(
         ts=ts,
         scheme=scheme,
         method=method,
@@ -654,6 +662,7 @@ def _process_entry(raw: object, index: int, state: _State) -> Iterator[Record]:
     conn = state.conns.get(key)
     if conn is None:
         conn = Connection(
+            uid=connection_uid(state.input_index, len(state.conns)),
             transport=transport,
             client_ip="",
             client_port=0,
@@ -675,6 +684,8 @@ def _process_entry(raw: object, index: int, state: _State) -> Iterator[Record]:
     conn.bytes_in += resp_in + ws_in
     if conn.app is None:
         conn.app = app
+    ex.uid = conn.uid
+    yield ex
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,72 @@
+"""Engines: what runs the pipeline's stages over the inputs.
+
+The pipeline (:class:`Pipeline`) is data: the stage run on each HTTP request where it is read
+(detection), the connection-level and destination-level enrich stages
+(:mod:`datareach.enrich.stages`), and the policies of the assess stage. An engine decides where
+and how those stages run:
+
+* :class:`~datareach.engine.local.LocalEngine` (the default) reads each input in this process or
+  with parallel reader processes (handing them the per-request stage explicitly), then runs
+  the enrich stages on Arrow tables in this process;
+* a DuckDB or Spark engine reads its rows elsewhere (a Zeek ``conn.log`` as a table, say), does
+  the group-by in SQL, and hands record batches to the same stage functions (for Spark,
+  through ``mapInArrow``): the stages never know which engine runs them.
+
+Every engine returns an :class:`~datareach.engine.result.Audit`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from datareach.assess import Policy
+    from datareach.detect import Profile
+    from datareach.engine.result import Audit
+    from datareach.enrich.ownership import ReachOptions
+    from datareach.enrich.stages import Stage
+    from datareach.schema import Exchange
+
+__all__ = ["AuditOptions", "Engine", "Pipeline"]
+
+
+@dataclass
+class AuditOptions:
+    """What ``datareach.audit`` was asked for (see its docstring)."""
+
+    geo_db: Sequence[str | os.PathLike[str]] = ()
+    keep_bodies: bool = False
+    progress: Callable[[int, int], None] | None = None
+    profile: Profile | str | os.PathLike[str] | None = None
+    reveal: bool = False
+    detect: bool = True
+    #: the known-value matcher: "auto", "hyperscan" or "portable"
+    matcher: str = "auto"
+    reach_options: ReachOptions | None = None
+    policies: Sequence[str | os.PathLike[str] | Policy] = ()
+
+
+@dataclass
+class Pipeline:
+    """The stages an engine runs, in order."""
+
+    #: Run on every HTTP request where it is read (a parallel reader's own process): detection.
+    per_request: Callable[[Exchange], None] | None = None
+    #: Whether readers keep request bodies (the per-request stage may drop them once done).
+    read_bodies: bool = True
+    connection_stages: Sequence[Stage] = ()
+    destination_stages: Sequence[Stage] = ()
+    policies: Sequence[Policy] = ()
+    #: What detection ran with (reported in the document's ``detection``).
+    detection: dict[str, object] = field(default_factory=dict)
+
+
+class Engine(Protocol):
+    """Runs a pipeline over inputs."""
+
+    name: str
+
+    def run(self, inputs: Sequence[str | os.PathLike[str]], pipeline: Pipeline, options: AuditOptions) -> Audit: ...

@@ -1,0 +1,48 @@
+"""Registrable domains ("eTLD+1") of host names, a whole column at a time.
+
+``www.example.co.uk`` -> ``example.co.uk``, for every name of a pyarrow column: the enrich
+stage's use of the public suffix list. The list itself, its cache and the answer for one name
+(which names have none, and why the PRIVATE section is used) are in :mod:`datareach.kb.psl`;
+:func:`psl_source` describes the list for a report's ``data_sources``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from datareach.kb import psl
+
+if TYPE_CHECKING:  # pyarrow and the geo module load only for the column functions
+    from datareach.enrich.geo import DataSource
+
+__all__ = ["load", "psl_source", "registrable_domains"]
+
+
+def load() -> None:
+    """Load the public suffix list now rather than at the first look-up."""
+    psl.load()
+
+
+def registrable_domains(hosts: Any) -> Any:
+    """The registrable domain of each host name in a pyarrow string array (null where none).
+
+    Same length and order as ``hosts``; accepts string, large_string, dictionary-of-string and
+    chunked arrays. Each distinct name is looked up once (:func:`datareach.kb.psl.registrable_domain`).
+    """
+    import pyarrow as pa
+
+    from datareach.enrich.geo import _as_string_dictionary
+
+    encoded = _as_string_dictionary(hosts)
+    distinct: list[str | None] = encoded.dictionary.to_pylist()
+    values = [None if h is None else psl.registrable_domain(h) for h in distinct]
+    return pa.array(values, type=pa.string()).take(encoded.indices)
+
+
+def psl_source() -> DataSource:
+    """Which public suffix list answered (:func:`datareach.kb.psl.list_source`), as a data source."""
+    from datareach.enrich.geo import DataSource
+
+    s = psl.list_source()
+    return DataSource(name=s.name, path=s.path, kind=s.kind, version=s.version, date=s.date, licence=s.licence,
+                      note=s.note)

@@ -1,0 +1,279 @@
+"""The enrich stages: Arrow table in, Arrow table out.
+
+Each stage is a :class:`Stage`: a name, the columns it reads, the columns it adds or fills, and a
+pure function of (table, :class:`EnrichContext`). The stages know nothing about where the rows
+came from (a capture, a HAR file, Zeek logs) nor about how they are run: the local engine calls
+them in this process, and a DuckDB or Spark engine can hand them record batches
+(``mapInArrow``) without changes, because every stage works row by row except
+:func:`group_destinations`, which is the engine's group-by written with Arrow.
+
+Connection level (:data:`CONNECTION_STAGES`), on a table of
+:func:`~datareach.schema.arrow_schema` (:class:`~datareach.schema.Connection`):
+
+* ``naming`` -- ``host`` and ``name_source``: an as-of join on the DNS answers (:mod:`.naming`).
+
+Then :func:`group_destinations` turns named connections into a table of
+:class:`~datareach.schema.Destination` rows, the destination level stages
+(:data:`DESTINATION_STAGES`) fill it, and :func:`order_destinations` puts it in the document's
+order and gives each row its id:
+
+* ``geo`` -- ``servers[]`` scope, country and AS; ``ip_scope``, ``country``, ``countries``,
+  ``asn``, ``as_org`` from the first server (:mod:`.geo`);
+* ``domains`` -- ``registrable_domain`` (:mod:`.domains`);
+* ``ownership`` -- ``owner`` and ``reach`` (:mod:`.ownership`), JSON text columns;
+* ``data_types`` -- ``data_types`` and ``data_categories`` from the findings table.
+
+:func:`destination_documents` turns the final table into the JSON document's rows.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from datareach.enrich.naming import NAME_SOURCES, DnsIndex, name_connections
+from datareach.schema import Destination, DnsAnswer, arrow_schema, table_to_dicts
+from datareach.schema.records import json_texts, json_values
+from datareach.timestamps import iso
+
+if TYPE_CHECKING:
+    from datareach.enrich.geo import GeoResolver
+    from datareach.enrich.ownership import OwnershipResolver
+
+
+@dataclass
+class EnrichContext:
+    """What the stages need besides the table: the data they look things up in."""
+
+    #: The audit's DNS answers (a table of :class:`~datareach.schema.DnsAnswer`).
+    dns: pa.Table | None = None
+    geo: GeoResolver | None = None
+    #: .mmdb files imported into the knowledge base: they fill what the geo data lacks.
+    extra_mmdb: Sequence[str] = ()
+    resolver: OwnershipResolver | None = None
+    #: The date facts are judged at when a destination has no first_seen.
+    date: str = ""
+    #: The findings (a table of :class:`~datareach.schema.Finding`).
+    findings: pa.Table | None = None
+    #: Filled by the ownership stage: the laws cited in ``reach``, by id.
+    laws: dict[str, Any] = field(default_factory=dict)
+    _dns_index: DnsIndex | None = None
+
+    def dns_index(self) -> DnsIndex:
+        if self._dns_index is None:
+            t = self.dns if self.dns is not None else pa.table([], schema=arrow_schema(DnsAnswer))
+            cols = [t.column(c).to_pylist() for c in ("ts", "qname", "address", "cname_chain", "input_index")]
+            self._dns_index = DnsIndex(zip(*cols, strict=True))
+        return self._dns_index
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One enrichment step: ``run(table, ctx)`` returns ``table`` with ``provides`` filled."""
+
+    name: str
+    requires: tuple[str, ...]
+    provides: tuple[str, ...]
+    run: Callable[[pa.Table, EnrichContext], pa.Table]
+
+    def __call__(self, table: pa.Table, ctx: EnrichContext) -> pa.Table:
+        missing = [c for c in self.requires if c not in table.column_names]
+        if missing:
+            raise ValueError(f"stage {self.name}: the table has no column {', '.join(missing)}")
+        return self.run(table, ctx)
+
+
+def _set(table: pa.Table, name: str, values: Any) -> pa.Table:
+    """``table`` with column ``name`` replaced (or added), typed as the Destination schema says."""
+    schema = arrow_schema(Destination)
+    typ = schema.field(name).type if name in schema.names else None
+    arr = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values, typ)
+    i = table.schema.get_field_index(name)
+    if i < 0:
+        return table.append_column(name, arr)
+    return table.set_column(i, name, arr)
+
+
+# -- connection level ----------------------------------------------------------------------------
+
+
+def _naming(conns: pa.Table, ctx: EnrichContext) -> pa.Table:
+    return name_connections(conns, ctx.dns_index())
+
+
+NAMING = Stage("naming", ("sni", "quic_sni", "http_host", "server_ip", "first_seen", "input_index"),
+               ("host", "name_source"), _naming)
+CONNECTION_STAGES: tuple[Stage, ...] = (NAMING,)
+
+
+# -- connections to destinations -------------------------------------------------------------------
+
+
+def group_destinations(t: pa.Table, ctx: EnrichContext) -> pa.Table:
+    """Named connections grouped by (app, host): a table of Destination rows with the
+    geography, domain, owner and data columns still empty (the engine's group-by)."""
+    schema = arrow_schema(Destination)
+    if t.num_rows == 0:
+        return schema.empty_table()
+    index = ctx.dns_index()
+    t = t.set_column(t.schema.get_field_index("app"), "app", pc.fill_null(t.column("app"), ""))
+    t = t.append_column("rank", pc.index_in(t.column("name_source"), value_set=pa.array(NAME_SOURCES)))
+    t = t.append_column("bytes_total", pc.add(t.column("bytes_out"), t.column("bytes_in")))
+    keys = ["app", "host"]
+    groups = t.group_by(keys, use_threads=False).aggregate([
+        ("bytes_out", "sum"), ("bytes_in", "sum"), ("packets_out", "sum"), ("packets_in", "sum"),
+        ("first_seen", "min"), ("last_seen", "max"), ("ech", "any"), ("rank", "min"), ("rank", "distinct"),
+        ("server_port", "distinct"), ("transport", "distinct"), ("protocol", "distinct"),
+        ("input_index", "distinct"), ("flows", "sum"), ("uid", "list"),
+    ])
+    per_ip = t.group_by([*keys, "server_ip", "input_index"], use_threads=False).aggregate([("bytes_total", "sum")])
+    servers: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    names: dict[tuple[str, str], dict[str, None]] = defaultdict(dict)
+    for app, host, ip, idx, nbytes in zip(*(per_ip.column(i).to_pylist() for i in range(5)), strict=True):
+        key = (app, host)
+        servers[key][ip] = servers[key].get(ip, 0) + nbytes
+        for name in index.names(idx, ip):
+            names[key].setdefault(name, None)
+    cols = {name: groups.column(name).to_pylist() for name in groups.column_names}
+    rows: dict[str, list[Any]] = {name: [] for name in schema.names}
+    for i, host in enumerate(cols["host"]):
+        app = cols["app"][i]
+        key = (app, host)
+        ips = [ip for ip, _ in sorted(servers[key].items(), key=lambda kv: (-kv[1], kv[0]))]
+        rows["host"].append(host)
+        rows["name_source"].append(NAME_SOURCES[cols["rank_min"][i]])
+        rows["name_sources"].append([NAME_SOURCES[r] for r in sorted(cols["rank_distinct"][i])])
+        rows["names"].append(list(names[key]))
+        rows["cname_chain"].append(index.cname_chain(host))
+        rows["ips"].append(ips)
+        rows["ports"].append(sorted(cols["server_port_distinct"][i]))
+        rows["transports"].append(sorted(cols["transport_distinct"][i]))
+        rows["protocols"].append(sorted(p for p in cols["protocol_distinct"][i] if p))
+        rows["servers"].append([{"ip": ip, "ip_scope": None, "country": None, "asn": None, "as_org": None}
+                                for ip in ips])
+        rows["bytes_out"].append(cols["bytes_out_sum"][i])
+        rows["bytes_in"].append(cols["bytes_in_sum"][i])
+        rows["packets_out"].append(cols["packets_out_sum"][i])
+        rows["packets_in"].append(cols["packets_in_sum"][i])
+        rows["connections"].append(cols["flows_sum"][i])
+        rows["first_seen"].append(iso(cols["first_seen_min"][i]))
+        rows["last_seen"].append(iso(cols["last_seen_max"][i]))
+        rows["ech"].append(bool(cols["ech_any"][i]))
+        rows["app"].append(app or None)
+        rows["inputs"].append(sorted(cols["input_index_distinct"][i]))
+        rows["uids"].append(sorted(cols["uid_list"][i], key=_uid_order))
+    n = len(rows["host"])
+    for name in ("id", "registrable_domain", "ip_scope", "country", "asn", "as_org", "owner"):
+        rows[name] = [None] * n
+    for name in ("countries", "data_types", "data_categories"):
+        rows[name] = [[] for _ in range(n)]
+    rows["reach"] = ["[]"] * n
+    rows["servers"] = [orjson.dumps(s).decode() for s in rows["servers"]]
+    return pa.table([pa.array(rows[f.name], f.type) for f in schema], schema=schema)
+
+
+def order_destinations(t: pa.Table) -> pa.Table:
+    """Destinations in the document's order (by app, registrable domain, host), each given its
+    ``id`` (``D<n>``, in that order)."""
+    apps, hosts = t.column("app").to_pylist(), t.column("host").to_pylist()
+    domains = t.column("registrable_domain").to_pylist()
+    order = sorted(range(t.num_rows), key=lambda i: (apps[i] or "", domains[i] or hosts[i], hosts[i]))
+    t = t.take(pa.array(order, pa.int64()))
+    return _set(t, "id", [f"D{i}" for i in range(t.num_rows)])
+
+
+def _uid_order(uid: str) -> tuple[int, int]:
+    a, _, b = uid[1:].partition(".")
+    return (int(a), int(b)) if a.isdigit() and b.isdigit() else (-1, -1)
+
+
+# -- destination level -----------------------------------------------------------------------------
+
+
+def _loads(values: pa.ChunkedArray | pa.Array) -> list[Any]:
+    return json_values(values.to_pylist(), orjson.loads)
+
+
+def _dumps(values: Sequence[Any]) -> list[str | None]:
+    return json_texts(list(values), orjson.dumps)
+
+
+def _geo(t: pa.Table, ctx: EnrichContext) -> pa.Table:
+    if ctx.geo is None or t.num_rows == 0:
+        return t
+    from datareach.enrich.geo import fill_servers
+
+    servers = [orjson.loads(v) for v in t.column("servers").to_pylist()]  # filled in place: not shared
+    ips = pa.array(sorted({s["ip"] for ss in servers for s in ss}), pa.string())
+    geo_cols = ctx.geo.enrich(ips)
+    geo_of = dict(zip(ips.to_pylist(), zip(*(geo_cols.column(c).to_pylist() for c in
+                                              ("ip_scope", "country", "asn", "as_org")), strict=True),
+                      strict=True))
+    docs: list[dict[str, Any]] = []
+    for ss in servers:
+        for s in ss:
+            s["ip_scope"], s["country"], s["asn"], s["as_org"] = geo_of.get(s["ip"], (None, None, None, None))
+        first = ss[0] if ss else {}
+        docs.append({"servers": ss, "ip_scope": first.get("ip_scope"), "country": first.get("country"),
+                     "asn": first.get("asn"), "as_org": first.get("as_org"),
+                     "countries": sorted({s["country"] for s in ss if s["country"]})})
+    if ctx.extra_mmdb:
+        fill_servers(docs, ctx.extra_mmdb)
+    t = _set(t, "servers", _dumps([d["servers"] for d in docs]))
+    for name in ("ip_scope", "country", "asn", "as_org", "countries"):
+        t = _set(t, name, [d[name] for d in docs])
+    return t
+
+
+def _domains(t: pa.Table, ctx: EnrichContext) -> pa.Table:
+    from datareach.enrich.domains import registrable_domains
+
+    return _set(t, "registrable_domain", registrable_domains(t.column("host")))
+
+
+def _ownership(t: pa.Table, ctx: EnrichContext) -> pa.Table:
+    if ctx.resolver is None:
+        return t
+    from datareach.enrich.ownership import cited_laws
+
+    owners: list[Any] = []
+    reaches: list[Any] = []
+    cols = {c: t.column(c).to_pylist() for c in ("host", "first_seen", "cname_chain")}
+    servers = _loads(t.column("servers"))
+    for host, first, chain, ss in zip(cols["host"], cols["first_seen"], cols["cname_chain"], servers, strict=True):
+        owner, reach = ctx.resolver.resolve(host, (first or ctx.date)[:10], cname_chain=chain or (), servers=ss)
+        owners.append(owner)
+        reaches.append(reach)
+    ctx.laws.update(cited_laws(ctx.resolver.kb, (r for rs in reaches for r in rs)))
+    return _set(_set(t, "owner", _dumps(owners)), "reach", _dumps(reaches))
+
+
+def _data_types(t: pa.Table, ctx: EnrichContext) -> pa.Table:
+    kinds: dict[tuple[str | None, str], set[str]] = {}
+    cats: dict[tuple[str | None, str], set[str]] = {}
+    if ctx.findings is not None and ctx.findings.num_rows:
+        f = ctx.findings
+        for app, host, kind, categories in zip(*(f.column(c).to_pylist() for c in
+                                                 ("app", "host", "data_type", "categories")), strict=True):
+            kinds.setdefault((app, host), set()).add(kind)
+            cats.setdefault((app, host), set()).update(categories)
+    keys = list(zip(t.column("app").to_pylist(), t.column("host").to_pylist(), strict=True))
+    t = _set(t, "data_types", [sorted(kinds.get(k, ())) for k in keys])
+    return _set(t, "data_categories", [sorted(cats.get(k, ())) for k in keys])
+
+
+GEO = Stage("geo", ("servers",), ("servers", "ip_scope", "country", "countries", "asn", "as_org"), _geo)
+DOMAINS = Stage("domains", ("host",), ("registrable_domain",), _domains)
+OWNERSHIP = Stage("ownership", ("host", "first_seen", "cname_chain", "servers"), ("owner", "reach"), _ownership)
+DATA_TYPES = Stage("data_types", ("app", "host"), ("data_types", "data_categories"), _data_types)
+DESTINATION_STAGES: tuple[Stage, ...] = (GEO, DOMAINS, OWNERSHIP, DATA_TYPES)
+
+def destination_documents(t: pa.Table) -> list[dict[str, Any]]:
+    """The destinations of the JSON document (its fields, in the declared order)."""
+    return table_to_dicts(Destination, t)

@@ -1,0 +1,171 @@
+"""How the reports word a destination's owner, its legal reach and where its servers are.
+
+One place for the phrasing that the terminal table (:mod:`.table`), the Markdown report
+(:mod:`.markdown`), the diff (:mod:`.diff`) and the live lines of the mitmproxy worker
+(:mod:`datareach.mitm.worker`) share. Everything here is format-neutral: plain ``str`` pieces and
+plain-text lines, never escaped. Each renderer escapes for its own output: rich ``Text`` for the
+table, :func:`datareach.report.markdown.md_text` for Markdown, :func:`datareach.report.terminal.safe`
+for the live terminal lines. A renderer that needs to escape each name (Markdown) builds its line
+from :func:`owner_parts`, :func:`reach_by_jurisdiction` and :func:`where_parts`; one that escapes
+the whole line (the terminal) uses the ``*_line`` functions.
+
+The inputs are the audit document's own objects (``owner``, ``reach`` and destination entries,
+see :meth:`datareach.api.Audit.to_dict`), read defensively: a document may come from anywhere
+(``datareach diff`` reads files users hand it), so a missing key gives ``"?"``, never an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "BASIS_NOTES",
+    "OwnerWording",
+    "company",
+    "owner_chain_line",
+    "owner_line",
+    "owner_parts",
+    "reach_by_jurisdiction",
+    "reach_line",
+    "reach_pairs",
+    "where",
+    "where_parts",
+]
+
+#: How an owner found other than by the host's own domain is marked (``owner.basis``).
+BASIS_NOTES = {"as": "by AS", "cname": "by CNAME"}
+
+
+@dataclass(frozen=True)
+class OwnerWording:
+    """The parts of an owner that the reports name.
+
+    ``parent`` is None when the owner is its own ultimate parent; ``parent_country`` is the
+    ultimate parent's head office either way. ``state_owner`` is a state in the control chain
+    when it is not the ultimate parent itself. ``basis`` is how the owner was found (``"domain"``,
+    ``"as"``, ``"cname"``) and ``basis_note`` the mark for the last two (``"by AS"``).
+    """
+
+    name: str
+    country: str | None
+    parent: str | None
+    parent_country: str | None
+    state_owner: str | None
+    basis: str | None
+    basis_note: str | None
+
+    @property
+    def top(self) -> str:
+        """The ultimate parent's name (the owner's own when it is its own ultimate parent)."""
+        return self.name if self.parent is None else self.parent
+
+
+def _opt(value: object) -> str | None:
+    return str(value) if value else None
+
+
+def owner_parts(owner: object) -> OwnerWording | None:
+    """The parts of a document's ``owner`` object to name; None when there is no owner."""
+    if not isinstance(owner, Mapping) or not owner:
+        return None
+    top: Mapping[str, Any] = owner.get("ultimate_parent") or {}
+    parent = None if top.get("entity") == owner.get("entity") else str(top.get("name", "?"))
+    state = owner.get("state_owner")
+    state_owner = (str(state.get("name", "?")) if isinstance(state, Mapping) and state
+                   and state.get("entity") != top.get("entity") else None)
+    basis = owner.get("basis")
+    return OwnerWording(
+        name=str(owner.get("name", "?")),
+        country=_opt(owner.get("hq_country")),
+        parent=parent,
+        parent_country=_opt(top.get("hq_country")),
+        state_owner=state_owner,
+        basis=None if basis is None else str(basis),
+        basis_note=BASIS_NOTES.get(basis) if isinstance(basis, str) else None,
+    )
+
+
+def company(name: object, country: object = None) -> str:
+    """``Alphabet Inc. (US)``: a company and its head office country, when known."""
+    return f"{name} ({country})" if country else str(name)
+
+
+def owner_line(owner: object, *, unknown: str = "?") -> str:
+    """``Owner → ultimate parent``, e.g. ``Umeng → Alibaba Group Holding Limited (state: …) [by AS]``."""
+    w = owner_parts(owner)
+    if w is None:
+        return unknown
+    text = w.name if w.parent is None else f"{w.name} → {w.parent}"
+    if w.state_owner is not None:
+        text += f" (state: {w.state_owner})"
+    if w.basis_note is not None:
+        text += f" [{w.basis_note}]"
+    return text
+
+
+def owner_chain_line(owner: object, *, unknown: str = "owner unknown") -> str:
+    """The live lines' wording, with head office countries:
+    ``owner Google LLC (US) -> ultimate parent Alphabet Inc. (US)``, or
+    ``owner Meta Platforms, Inc. (US) (its own ultimate parent)``."""
+    w = owner_parts(owner)
+    if w is None:
+        return unknown
+    text = f"owner {company(w.name, w.country)}"
+    if w.parent is None:
+        return text + " (its own ultimate parent)"
+    return text + f" -> ultimate parent {company(w.parent, w.parent_country)}"
+
+
+def reach_pairs(reach: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """The distinct (jurisdiction, basis) pairs of a ``reach`` list, in order."""
+    out: dict[tuple[str, str], None] = {}
+    for r in reach:
+        out.setdefault((str(r.get("jurisdiction")), str(r.get("basis"))), None)
+    return list(out)
+
+
+def reach_by_jurisdiction(reach: Iterable[Mapping[str, Any]]) -> list[tuple[str, list[str]]]:
+    """Each jurisdiction (in order of first mention) with its distinct bases:
+    ``[("CN", ["owner"]), ("US", ["host", "location"])]``."""
+    bases: dict[str, list[str]] = {}
+    for j, b in reach_pairs(reach):
+        bases.setdefault(j, []).append(b)
+    return list(bases.items())
+
+
+def reach_line(reach: Iterable[Mapping[str, Any]], *, grouped: bool = True, unknown: str = "none known") -> str:
+    """``CN (owner), US (host, location)``; with ``grouped=False`` one item per basis, as the live
+    lines write it: ``CN (owner), US (host), US (location)``. ``unknown`` when there is no reach."""
+    if grouped:
+        items = [f"{j} ({', '.join(b)})" for j, b in reach_by_jurisdiction(reach)]
+    else:
+        items = [f"{j} ({b})" for j, b in reach_pairs(reach)]
+    return ", ".join(items) or unknown
+
+
+def where_parts(destination: Mapping[str, Any]) -> list[str]:
+    """Where a destination's servers are: its address scope when not public (``["private"]``),
+    else the countries of its servers (``["DE", "US"]``); empty when none is known."""
+    scope = destination.get("ip_scope")
+    if scope and scope != "public":
+        return [str(scope)]
+    countries = destination.get("countries") or ([destination["country"]] if destination.get("country") else [])
+    return [str(c) for c in countries]
+
+
+def where(destination: Mapping[str, Any], *, unknown: str = "?") -> str:
+    """:func:`where_parts` as one short cell (``private``, ``DE,US``, ``US``).
+
+    With one server country or none it names the primary server's ``country`` (``unknown`` when
+    that has none), as the terminal table always has; :func:`where_parts` names the country of
+    any server.
+    """
+    scope = destination.get("ip_scope")
+    if scope and scope != "public":
+        return str(scope)
+    countries = destination.get("countries") or []
+    if len(countries) > 1:
+        return ",".join(map(str, countries))
+    return str(destination.get("country") or unknown)

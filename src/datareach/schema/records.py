@@ -1,0 +1,476 @@
+"""Every record the pipeline carries, declared once.
+
+Each record is a class whose fields are annotated with their Python type *and* their column
+(:class:`Col`: Arrow type, whether the JSON document carries it, and what it means). From that
+one declaration come:
+
+* the typed row object (a slotted dataclass: what readers build and tests read);
+* :func:`fields` -- the field names in order, which is also the layout of the row tuples that
+  the capture hot path builds without objects (:class:`ConnectionBatch`);
+* :func:`arrow_schema` -- the Arrow schema of the record's table (what :mod:`datareach.enrich`
+  works on, and what the DuckDB and Spark engines will read);
+* :func:`json_fields` -- the fields of the record in the JSON document, which
+  :mod:`datareach.schema.contract` checks docs/json-output.md and ``datareach diff``'s
+  validator against.
+
+Records refer to each other by stable ids, as Zeek's logs do: a connection has a ``uid``
+(``C<input>.<n>``, the n-th connection its input's reader saw), which the DNS answers and HTTP
+exchanges it carried repeat; an exchange has an ``id`` (``E<input>.<n>``) that findings name.
+
+Where each record is born and where it is enriched: docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import (
+    TYPE_CHECKING,
+    Annotated,
+    Any,
+    Literal,
+    Protocol,
+    TypeAlias,
+    TypeVar,
+    dataclass_transform,
+    get_type_hints,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+Transport = Literal["tcp", "udp"]
+
+
+@dataclass(frozen=True, slots=True)
+class Col:
+    """A record field's column: its Arrow type, its place in the JSON document and its meaning.
+
+    ``arrow`` is an Arrow type name: ``string``, ``int32``, ``int64``, ``float64``, ``bool``,
+    ``binary``, ``list<string>``, ``list<int64>``, ``list<header>`` (name/value pairs), or
+    ``json`` (a nested value kept as a Python object in rows and as JSON text in Arrow columns).
+    ``json`` is the field's JSON type in the document (``None``: not in the document);
+    ``required`` says whether a JSON reader may rely on it being there; ``key`` is the field's
+    key in the JSON document when it is not the field's name.
+    """
+
+    arrow: str
+    doc: str = ""
+    json: str | None = None
+    required: bool = False
+    key: str | None = None
+
+
+def _c(arrow: str, doc: str = "", json: str | None = None, required: bool = False, key: str | None = None) -> Col:
+    return Col(arrow, doc, json, required, key)
+
+
+R = TypeVar("R")
+
+
+@dataclass_transform(field_specifiers=(field,))
+def record(cls: type[R]) -> type[R]:
+    """Make ``cls`` a slotted dataclass; its columns are read from the annotations (:func:`columns`)."""
+    return dataclass(slots=True)(cls)
+
+
+@functools.cache
+def columns(cls: type) -> tuple[tuple[str, Col], ...]:
+    """The record's (field name, :class:`Col`) pairs, in declaration order."""
+    hints = get_type_hints(cls, include_extras=True)
+    out: list[tuple[str, Col]] = []
+    for f in dataclasses.fields(cls):
+        meta = getattr(hints[f.name], "__metadata__", ())
+        col = next((m for m in meta if isinstance(m, Col)), None)
+        if col is None:
+            raise TypeError(f"{cls.__name__}.{f.name} has no Col annotation")
+        out.append((f.name, col))
+    return tuple(out)
+
+
+@functools.cache
+def fields(cls: type) -> tuple[str, ...]:
+    """The record's field names in order: also the layout of its row tuples."""
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+def json_fields(cls: type) -> dict[str, Col]:
+    """The fields the JSON document carries for this record, in order."""
+    return {name: col for name, col in columns(cls) if col.json is not None}
+
+
+def arrow_type(name: str) -> pa.DataType:
+    import pyarrow as pa
+
+    simple = {"string": pa.string(), "int32": pa.int32(), "int64": pa.int64(), "float64": pa.float64(),
+              "bool": pa.bool_(), "binary": pa.binary(), "json": pa.string(),
+              "list<string>": pa.list_(pa.string()), "list<int64>": pa.list_(pa.int64()),
+              "list<header>": pa.list_(pa.struct([("name", pa.string()), ("value", pa.string())]))}
+    try:
+        return simple[name]
+    except KeyError:
+        raise TypeError(f"unknown column type {name!r}") from None
+
+
+@functools.cache
+def arrow_schema(cls: type) -> pa.Schema:
+    """The Arrow schema of a table of ``cls`` records (imports pyarrow)."""
+    import pyarrow as pa
+
+    return pa.schema([pa.field(name, arrow_type(col.arrow), metadata={"doc": col.doc} if col.doc else None)
+                      for name, col in columns(cls)])
+
+
+# -- the records -------------------------------------------------------------------------------
+
+
+@record
+class InputError:
+    """Something in an input that could not be read.
+
+    ``offset`` is the byte offset in the file where the bad data starts (pcap, pcapng);
+    ``json_path`` locates it in a JSON document (HAR). ``fatal`` is true when reading stopped
+    there; everything read before it is kept.
+    """
+
+    message: Annotated[str, _c("string", "what could not be read, and why", "str", True)]
+    #: Both absent from the JSON document when not known (:meth:`to_json`), never null.
+    offset: Annotated[int | None, _c("int64", "byte offset in the file where the bad data starts", "int")] = None
+    json_path: Annotated[str | None, _c("string", "where in a JSON input (HAR)", "str")] = None
+    fatal: Annotated[bool, _c("bool", "reading stopped there (what came before is kept)", "bool", True)] = False
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"message": self.message, "fatal": self.fatal}
+        if self.offset is not None:
+            out["offset"] = self.offset
+        if self.json_path is not None:
+            out["json_path"] = self.json_path
+        return out
+
+
+@record
+class Connection:
+    """One conversation between a client and a server (born in :mod:`datareach.dissect.packets`
+    for captures, :mod:`datareach.sources.har` and :mod:`datareach.sources.mitm` otherwise).
+
+    "out" is client to server, "in" is server to client. Byte counts are transport payload
+    bytes (TCP or UDP payload; headers are not counted). For HAR input they are the request and
+    response sizes the HAR file records. The TLS and QUIC hello's facts (server name, ALPN,
+    ECH) are columns of the connection, one hello per connection.
+    """
+
+    uid: Annotated[str, _c("string", "the connection's id (C<input>.<n>); exchanges and DNS answers repeat it")]
+    transport: Annotated[Transport, _c("string", "tcp or udp")]
+    client_ip: Annotated[str, _c("string", "the side that opened the connection")]
+    client_port: Annotated[int, _c("int32")]
+    server_ip: Annotated[str, _c("string")]
+    server_port: Annotated[int, _c("int32")]
+    first_seen: Annotated[float, _c("float64", "first packet, seconds since the epoch")]
+    last_seen: Annotated[float, _c("float64", "last packet, seconds since the epoch")]
+    packets_out: Annotated[int, _c("int64")] = 0
+    bytes_out: Annotated[int, _c("int64", "payload bytes client to server")] = 0
+    packets_in: Annotated[int, _c("int64")] = 0
+    bytes_in: Annotated[int, _c("int64", "payload bytes server to client")] = 0
+    sni: Annotated[str | None, _c("string", "TLS ClientHello server_name (the outer name with ECH)")] = None
+    quic_sni: Annotated[str | None, _c("string", "server_name of the ClientHello in decrypted QUIC Initials")] = None
+    http_host: Annotated[str | None, _c("string", "Host of the first plain-HTTP request (or the HAR URL's host)")] = None
+    ech: Annotated[bool, _c("bool", "the ClientHello carried encrypted_client_hello")] = False
+    protocol: Annotated[str | None, _c("string", "tls, quic, http or dns, recognised in the payload")] = None
+    alpn: Annotated[tuple[str, ...], _c("list<string>", "ALPN offered in the ClientHello")] = ()
+    app: Annotated[str | None, _c("string", "the app, where the capture says (PCAPdroid trailer, HAR page)")] = None
+    input_index: Annotated[int, _c("int32", "index into the audit's inputs")] = 0
+    flows: Annotated[int, _c("int64", "transport flows this record stands for (DNS over UDP: one per look-up)")] = 1
+
+
+@record
+class DnsAnswer:
+    """An address record from a DNS response (born in :mod:`datareach.dissect.packets`).
+
+    ``qname`` is the name the client asked for; ``cname_chain`` lists the names the answer went
+    through, from ``qname`` to the name that carried the address (just ``(qname,)`` without a
+    CNAME).
+    """
+
+    ts: Annotated[float, _c("float64", "when the answer was seen")]
+    qname: Annotated[str, _c("string", "the name asked for", "str", True)]
+    rtype: Annotated[Literal["A", "AAAA"], _c("string", "A or AAAA", "str", True)]
+    address: Annotated[str, _c("string", "the address answered", "str", True)]
+    cname_chain: Annotated[tuple[str, ...], _c("list<string>", "qname, then each CNAME target", "list[str]")]
+    ttl: Annotated[int, _c("int64", "TTL of the address record", "int")]
+    input_index: Annotated[int, _c("int32")] = 0
+    #: The connection that carried the answer.
+    uid: Annotated[str | None, _c("string", "uid of the connection that carried the answer")] = None
+
+
+@record
+class Exchange:
+    """One HTTP request with, where known, its response status and size (born in
+    :mod:`datareach.dissect.packets` for plain HTTP in captures, and in the HAR and mitmproxy
+    sources). The detect stage adds ``findings`` and ``decode_cuts``."""
+
+    ts: Annotated[float, _c("float64", "when the request was sent", "time", True)]
+    scheme: Annotated[str, _c("string", "http, https, ws or wss", "str", True)]
+    method: Annotated[str, _c("string", "", "str", True)]
+    host: Annotated[str, _c("string", "Host of the request (lower case)", "str", True)]
+    url: Annotated[str, _c("string", "the full URL (found values redacted unless revealed)", "str", True)]
+    target: Annotated[str, _c("string", "the request target as sent")]
+    http_version: Annotated[str, _c("string", "HTTP/1.1, HTTP/2, HTTP/3 ...", "str", True)]
+    request_headers: Annotated[list[tuple[str, str]], _c("list<header>", "request headers, in order")] = field(
+        default_factory=list)
+    request_body: Annotated[bytes, _c("binary", "the body as read (empty when not kept)")] = b""
+    request_body_truncated: Annotated[bool, _c("bool", "the body was longer than the reader keeps, or cut", "bool")] = False
+    #: Size of the request body as read, set when the body itself is not kept.
+    request_body_size: Annotated[int | None, _c("int64", "size of the request body as read", "int")] = None
+    status: Annotated[int | None, _c("int32", "response status", "int?")] = None
+    response_size: Annotated[int | None, _c("int64", "response body size", "int?")] = None
+    server_ip: Annotated[str | None, _c("string", "", "str?")] = None
+    server_port: Annotated[int | None, _c("int32", "", "int?")] = None
+    app: Annotated[str | None, _c("string", "the app that sent it, where known", "str?")] = None
+    input_index: Annotated[int, _c("int32", "index into inputs[]", "int", key="input")] = 0
+    client_ip: Annotated[str | None, _c("string")] = None
+    client_port: Annotated[int | None, _c("int32")] = None
+    #: The connection that carried the request, where known.
+    uid: Annotated[str | None, _c("string", "uid of the connection that carried it (null: not known)", "str?")] = None
+    #: The exchange's own id, given when the audit orders its exchanges.
+    id: Annotated[str | None, _c("string", "the exchange's id (E<input>.<n>), which findings name", "str", True)] = None
+    #: Personal data found in the request (:class:`datareach.detect.Finding`), set by the detect
+    #: stage where the request was read; None until it ran.
+    findings: Annotated[list[Any] | None, _c("json", "findings of the detect stage (its own table in the JSON)")] = None
+    #: What the detect stage's decoding limits cut in this request.
+    decode_cuts: Annotated[list[str] | None, _c("list<string>", "what the decoding limits cut", "list[str]")] = None
+
+
+@record
+class Finding:
+    """Personal data found in one request (born in :mod:`datareach.detect`, as
+    :class:`datareach.detect.Finding`; this is its row in the audit)."""
+
+    id: Annotated[str, _c("string", "the finding's id (F<n>), which violations name", "str", True)]
+    exchange: Annotated[str, _c("string", "id of the exchange it was found in", "str", True)]
+    uid: Annotated[str | None, _c("string", "uid of the connection that carried the exchange", "str?")]
+    host: Annotated[str, _c("string", "", "str", True)]
+    app: Annotated[str | None, _c("string", "", "str?")]
+    data_type: Annotated[str, _c("string", "kind of personal data, e.g. email, advertising_id", "str", True)]
+    categories: Annotated[list[str], _c("list<string>", "regulatory categories of the data type", "list[str]")]
+    source: Annotated[str, _c("string", "profile (a known value) or pattern", "str", True)]
+    encoding: Annotated[list[str], _c("list<string>", "the decoding chain that revealed it", "list[str]")]
+    location: Annotated[str, _c("string", "where in the request", "str", True)]
+    value_redacted: Annotated[str, _c("string", "the value, redacted", "str", True)]
+    confidence: Annotated[float, _c("float64", "", "num")]
+    #: The value itself, only with ``--reveal`` (absent from the JSON document otherwise).
+    value: Annotated[str | None, _c("string", "the value itself: only with --reveal", "str")] = None
+
+
+@record
+class Server:
+    """One server address of a destination, with its geography (born in
+    :func:`datareach.enrich.stages.group_destinations`, enriched by the geo stage)."""
+
+    ip: Annotated[str, _c("string", "", "str", True)]
+    ip_scope: Annotated[str | None, _c("string", "", "str?")]
+    country: Annotated[str | None, _c("string", "", "str?")]
+    asn: Annotated[int | None, _c("int64", "", "int?")]
+    as_org: Annotated[str | None, _c("string", "", "str?")]
+
+
+@record
+class Destination:
+    """Connections grouped by (app, host): born in :func:`datareach.enrich.stages.group_destinations`,
+    then enriched by the destination stages with geography, registrable domain, owner and reach,
+    and data types."""
+
+    id: Annotated[str, _c("string", "the destination's id (D<n>), which violations name", "str", True)]
+    host: Annotated[str, _c("string", "", "str", True)]
+    registrable_domain: Annotated[str | None, _c("string", "", "str?")]
+    name_source: Annotated[str, _c("string", "best evidence for host", "str", True)]
+    name_sources: Annotated[list[str], _c("list<string>", "", "list[str]")]
+    names: Annotated[list[str], _c("list<string>", "", "list[str]")]
+    cname_chain: Annotated[list[str], _c("list<string>", "", "list[str]")]
+    ips: Annotated[list[str], _c("list<string>", "", "list[str]")]
+    ports: Annotated[list[int], _c("list<int64>", "", "list[int]")]
+    transports: Annotated[list[str], _c("list<string>", "", "list[str]")]
+    protocols: Annotated[list[str], _c("list<string>", "", "list[str]")]
+    ip_scope: Annotated[str | None, _c("string", "", "str?")]
+    country: Annotated[str | None, _c("string", "", "str?")]
+    countries: Annotated[list[str], _c("list<string>", "", "list[str]")]
+    asn: Annotated[int | None, _c("int64", "", "int?")]
+    as_org: Annotated[str | None, _c("string", "", "str?")]
+    servers: Annotated[list[dict[str, Any]], _c("json", "Server records, most bytes first", "list[dict]")]
+    bytes_out: Annotated[int, _c("int64", "", "int", True)]
+    bytes_in: Annotated[int, _c("int64", "", "int", True)]
+    packets_out: Annotated[int, _c("int64", "", "int")]
+    packets_in: Annotated[int, _c("int64", "", "int")]
+    connections: Annotated[int, _c("int64", "", "int", True)]
+    first_seen: Annotated[str | None, _c("string", "", "time")]
+    last_seen: Annotated[str | None, _c("string", "", "time")]
+    ech: Annotated[bool, _c("bool", "", "bool")]
+    app: Annotated[str | None, _c("string", "", "str?")]
+    inputs: Annotated[list[int], _c("list<int64>", "", "list[int]")]
+    uids: Annotated[list[str], _c("list<string>", "uids of its connections (not in the JSON document)")]
+    owner: Annotated[dict[str, Any] | None, _c("json", "enrich.ownership", "dict?")] = None
+    reach: Annotated[list[dict[str, Any]], _c("json", "enrich.ownership", "list[dict]")] = field(
+        default_factory=list)
+    data_types: Annotated[list[str], _c("list<string>", "enrich data types", "list[str]")] = field(
+        default_factory=list)
+    data_categories: Annotated[list[str], _c("list<string>", "", "list[str]")] = field(default_factory=list)
+
+
+@record
+class Violation:
+    """A policy rule that a destination breaks (born in :mod:`datareach.assess.evaluate`)."""
+
+    policy: Annotated[str, _c("string", "the policy's id", "str", True)]
+    rule: Annotated[str, _c("string", "the rule's id", "str", True)]
+    action: Annotated[str, _c("string", "deny or warn", "str", True)]
+    title: Annotated[str | None, _c("string", "", "str?")]
+    citation: Annotated[str | None, _c("string", "", "str?")]
+    destination: Annotated[str, _c("string", "id of the destination", "str")]
+    host: Annotated[str, _c("string", "", "str", True)]
+    app: Annotated[str | None, _c("string", "", "str?")]
+    jurisdictions: Annotated[list[str], _c("list<string>", "", "list[str]")]
+    bases: Annotated[list[str], _c("list<string>", "", "list[str]")]
+    paths: Annotated[list[dict[str, Any]], _c("json", "jurisdiction, basis and path of each ground", "list[dict]")]
+    data_types: Annotated[list[str], _c("list<string>", "", "list[str]")]
+    data_categories: Annotated[list[str], _c("list<string>", "", "list[str]")]
+    findings: Annotated[list[str], _c("list<string>", "ids of the findings involved", "list[str]")]
+    reasoning: Annotated[str, _c("string", "", "str")]
+    mechanism: Annotated[str | None, _c("string", "", "str?")]
+    sources: Annotated[list[str], _c("json", "URLs behind the rule", "list[str]")]
+    allowed: Annotated[dict[str, Any] | None, _c("json", "the allow entry that covers it", "dict?")]
+
+
+@record
+class InputReport:
+    """What the audit made of one input file (born in :mod:`datareach.engine`)."""
+
+    path: Annotated[str, _c("string", "as given", "str", True)]
+    format: Annotated[str | None, _c("string", "detected from the content", "str?")]
+    sha256: Annotated[str, _c("string", "", "str", True)]
+    size: Annotated[int, _c("int64", "", "int")]
+    records_read: Annotated[int, _c("int64", "", "int")] = 0
+    errors: Annotated[list[InputError], _c("json", "InputError records", "list[dict]")] = field(
+        default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "format": self.format,
+            "sha256": self.sha256,
+            "size": self.size,
+            "records_read": self.records_read,
+            "errors": [e.to_json() for e in self.errors],
+        }
+
+
+#: Connection's fields, in order: the layout of a :class:`ConnectionBatch` row.
+CONNECTION_FIELDS: tuple[str, ...] = fields(Connection)
+
+
+@dataclass(slots=True)
+class ConnectionBatch:
+    """Many connections at once, as rows of :data:`CONNECTION_FIELDS` values.
+
+    Capture readers end with one of these instead of one :class:`Connection` per flow: a capture
+    holds hundreds of thousands of connections, and they go straight into Arrow columns.
+    """
+
+    rows: list[tuple[Any, ...]]
+
+    def connections(self) -> list[Connection]:
+        return [Connection(*row) for row in self.rows]
+
+
+def rows_table(cls: type, rows: list[tuple[Any, ...]]) -> pa.Table:
+    """Row tuples (:func:`fields` order) of ``cls`` as an Arrow table of :func:`arrow_schema`."""
+    import pyarrow as pa
+
+    schema = arrow_schema(cls)
+    names = fields(cls)
+    columns_ = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    return pa.table([pa.array(col, f.type) for col, f in zip(columns_, schema, strict=True)], schema=schema)
+
+
+def table_from_dicts(cls: type, docs: list[dict[str, Any]]) -> pa.Table:
+    """Rows as dicts (JSON-document form: ``json`` columns hold Python values) to a table of
+    :func:`arrow_schema`; missing keys are null."""
+    import orjson
+    import pyarrow as pa
+
+    schema = arrow_schema(cls)
+    cols = dict(columns(cls))
+    arrays = []
+    for f in schema:
+        values = [d.get(f.name) for d in docs]
+        if cols[f.name].arrow == "json":
+            values = json_texts(values, orjson.dumps)
+        arrays.append(pa.array(values, f.type))
+    return pa.table(arrays, schema=schema)
+
+
+def table_to_dicts(cls: type, table: pa.Table, *, json_only: bool = True) -> list[dict[str, Any]]:
+    """A table of ``cls`` rows back to dicts, ``json`` columns decoded; with ``json_only`` just
+    the fields the JSON document carries, in declared order."""
+    import orjson
+
+    names = [n for n, c in columns(cls) if (c.json is not None or not json_only) and n in table.column_names]
+    kinds = dict(columns(cls))
+    data = {}
+    for n in names:
+        values = table.column(n).to_pylist()
+        if kinds[n].arrow == "json":
+            values = json_values(values, orjson.loads)
+        data[n] = values
+    return [{n: data[n][i] for n in names} for i in range(table.num_rows)]
+
+
+def json_texts(values: list[Any], dumps: Callable[[Any], bytes]) -> list[Any]:
+    """Values to JSON text, each distinct object (by identity) encoded once."""
+    seen: dict[int, str] = {}
+    out: list[Any] = []
+    for v in values:
+        if v is None:
+            out.append(None)
+        else:
+            text = seen.get(id(v))
+            if text is None:
+                text = seen[id(v)] = dumps(v).decode()
+            out.append(text)
+    return out
+
+
+def json_values(texts: list[Any], loads: Callable[[str], Any]) -> list[Any]:
+    """JSON text to values, each distinct text decoded once: rows with the same owner or reach
+    share one object, as they do when the resolver makes them (treat them as read-only)."""
+    seen: dict[str, Any] = {}
+    out: list[Any] = []
+    for v in texts:
+        if v is None:
+            out.append(None)
+        else:
+            hit = seen.get(v)
+            if hit is None:
+                hit = seen[v] = loads(v)
+            out.append(hit)
+    return out
+
+
+def connection_uid(input_index: int, n: int) -> str:
+    """The uid of the n-th connection (from 0) of an input."""
+    return f"C{input_index}.{n}"
+
+
+Record: TypeAlias = Connection | ConnectionBatch | DnsAnswer | Exchange | InputError
+
+#: Called by readers with the number of bytes of the input consumed so far.
+ProgressCallback: TypeAlias = Callable[[int], None]
+
+
+class Reader(Protocol):
+    """What every input format's reader provides."""
+
+    def __call__(
+        self, path: Path, input_index: int, progress: ProgressCallback | None = None
+    ) -> Iterator[Record]: ...

@@ -1,0 +1,85 @@
+"""Ingest: one module per input format, each yielding the records of :mod:`datareach.schema`.
+
+* :mod:`datareach.sources.pcap` -- classic pcap and pcapng (frames go through
+  :mod:`~datareach.dissect.packets`, which calls the protocol parsers :mod:`~datareach.dissect.dns`,
+  :mod:`~datareach.dissect.tls`, :mod:`~datareach.dissect.quic` and :mod:`~datareach.dissect.http1`);
+* :mod:`datareach.sources.har` -- HAR 1.2 from browsers, mitmproxy, HTTP Toolkit and PCAPdroid;
+* :mod:`datareach.sources.mitm` -- mitmproxy flow dumps (``mitmdump -w``), read by mitmproxy.
+
+Other packages add formats through the entry-point group ``datareach.sources``: which source
+reads a file, built-ins first, is decided in :mod:`datareach.sources.registry`.
+:func:`detect_format` decides from the content, never from the file name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from datareach.schema import Exchange, InputError, ProgressCallback, Record
+
+SNIFF_BYTES = 64 * 1024
+
+
+def detect_format(path: Path) -> str | None:
+    """The name of the source that reads ``path``, from the file's first bytes: 'pcap',
+    'pcapng', 'har', 'mitmproxy' (a flow dump) or a plugin's format
+    (:mod:`datareach.sources.registry`); None when unrecognised."""
+    from datareach.sources import registry
+
+    with open(path, "rb") as f:
+        head = f.read(SNIFF_BYTES)
+    return registry.sniff(head)[0]
+
+
+def read_input(path: Path, input_index: int, fmt: str | None = None,
+               progress: ProgressCallback | None = None,
+               while_waiting: Callable[[], None] | None = None, keep_bodies: bool = True,
+               on_request: Callable[[Exchange], None] | None = None) -> Iterator[Record]:
+    """Yield the records of one input file, whatever its format.
+
+    ``while_waiting`` is called once if the file is read by parallel processes, while they run.
+    With ``keep_bodies=False`` HTTP requests from captures carry their body's size, not the body.
+    ``on_request`` is applied to every request where it is read (in the reader's own process
+    when the file is read in parallel), before it is yielded: the detect stage uses it.
+    """
+    from datareach.sources import registry
+
+    problems: list[str] = []
+    try:
+        if not fmt:
+            with open(path, "rb") as f:
+                fmt, problems = registry.sniff(f.read(SNIFF_BYTES))
+    except OSError as e:
+        yield InputError(f"cannot read the file: {e.strerror or e}", fatal=True)
+        return
+    source = registry.find(fmt) if fmt else None
+    if fmt is None or source is None:
+        plugins = [name for name, _, _ in registry.plugin_sources()]
+        also = f", nor {', '.join(plugins)} (plugins)" if plugins else ""
+        why = "".join(f"; {p}" for p in problems)
+        yield InputError(f"unrecognised input format: not pcap, pcapng, HAR or a mitmproxy flow file{also} "
+                         f"(checked the content, not the file name){why}", offset=0, fatal=True)
+        return
+    options = {"while_waiting": while_waiting, "keep_bodies": keep_bodies, "on_request": on_request}
+    try:
+        if registry.is_builtin(source):
+            for rec in source.read(path, input_index, progress, **options):
+                if on_request is not None and isinstance(rec, Exchange) and rec.findings is None:
+                    on_request(rec)
+                yield rec
+        else:  # a plugin's: its failures end the input with an error naming it, never the audit
+            try:
+                records = iter(source.read(path, input_index, progress, **options))
+            except OSError:
+                raise
+            except Exception as e:
+                yield InputError(f"{registry.describe(fmt)} failed to start reading: {type(e).__name__}: {e}",
+                                 fatal=True)
+                return
+            for rec in registry.guarded(fmt, records):
+                if on_request is not None and isinstance(rec, Exchange) and rec.findings is None:
+                    on_request(rec)
+                yield rec
+    except OSError as e:
+        yield InputError(f"read error: {e.strerror or e}", fatal=True)
