@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from datareach.kb import knowledge_base
 from datareach.enrich.ownership import OwnershipResolver, ReachOptions
+from datareach.kb import knowledge_base
 
 __all__ = ["explain", "explain_iter"]
 

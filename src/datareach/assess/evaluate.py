@@ -373,7 +373,10 @@ def judge(
 
     if not policies:
         return table_from_dicts(Violation, [])
-    dests = table_to_dicts(Destination, destinations, json_only=False)
+    from datareach.enrich.stages import document_order
+
+    rows = table_to_dicts(Destination, destinations, json_only=False)
+    dests = [rows[i] for i in document_order(destinations)]  # violations are sorted by destination
     found = table_to_dicts(Finding, findings, json_only=False)
     out = assess(policies, dests, found, kb, resolver, date)
     for v in out:

@@ -101,7 +101,11 @@ def enrich_destinations(pipeline: Pipeline, named: pa.Table, ctx: EnrichContext)
     """Named connections grouped into destinations, then the pipeline's destination stages."""
     from datareach.enrich.stages import group_destinations
 
-    dest = group_destinations(named, ctx)
+    return destination_stages(pipeline, group_destinations(named, ctx), ctx)
+
+
+def destination_stages(pipeline: Pipeline, dest: pa.Table, ctx: EnrichContext) -> pa.Table:
+    """The pipeline's destination stages over a table of destinations."""
     for stage in pipeline.destination_stages:
         dest = stage(dest, ctx)
     return dest
@@ -183,26 +187,38 @@ class LocalEngine:
                            geo: GeoResolver, kb: Any) -> Audit:
         from datareach.assess import judge
         from datareach.enrich.domains import psl_source
-        from datareach.enrich.stages import destination_documents, order_destinations
+        from datareach.enrich.stages import destination_documents, group_destinations, order_destinations
         from datareach.schema import Connection as ConnectionRecord
         from datareach.schema import Finding, Violation, rows_table, table_from_dicts, table_to_dicts
 
         generated = datetime.now(UTC)
         today = generated.date().isoformat()
         exchange_docs, finding_docs = exchange_and_finding_documents(exchanges, options.reveal)
-        ctx = enrich_context(options, kb, geo, date=today, dns=rows_table(DnsAnswer, [_dns_row(a) for a in answers]),
-                             findings=table_from_dicts(Finding, finding_docs))
+        # The records become tables; each list is emptied as soon as its table is made, and each
+        # table let go once the next stage no longer needs it (peak memory is what they add up to).
+        dns_docs = _dns_json(answers)
+        dns = rows_table(DnsAnswer, [_dns_row(a) for a in answers])
+        answers.clear()
+        ctx = enrich_context(options, kb, geo, date=today, dns=dns, findings=table_from_dicts(Finding, finding_docs))
+        del dns
         resolver = ctx.resolver
         assert resolver is not None  # enrich_context gives one
-        table = enrich_connections(pipeline, rows_table(ConnectionRecord, conns), ctx)
-        dest = order_destinations(enrich_destinations(pipeline, table, ctx))
+        table = rows_table(ConnectionRecord, conns)
+        conns.clear()
+        table = enrich_connections(pipeline, table, ctx)
+        dest = group_destinations(table, ctx)
+        del table
+        ctx.release_dns()
+        dest = order_destinations(destination_stages(pipeline, dest, ctx))
         violations = judge(pipeline.policies, dest, ctx.findings, kb, resolver, today)
         sources = [s.to_json() for s in geo.sources()] + [psl_source().to_json()] + kb.data_sources()
+        documents = destination_documents(dest)
+        del dest
         return Audit(
             inputs=reports,
-            destinations=destination_documents(dest),
+            destinations=documents,
             exchanges=exchange_docs,
-            dns=_dns_json(answers),
+            dns=dns_docs,
             data_sources=sources,
             generated_at=iso(generated.timestamp()) or "",
             findings=finding_docs,

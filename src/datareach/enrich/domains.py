@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from datareach.kb import psl
 
 if TYPE_CHECKING:  # pyarrow and the geo module load only for the column functions
-    from datareach.enrich.geo import DataSource
+    from datareach.schema import DataSource
 
 __all__ = ["load", "psl_source", "registrable_domains"]
 
@@ -40,9 +40,5 @@ def registrable_domains(hosts: Any) -> Any:
 
 
 def psl_source() -> DataSource:
-    """Which public suffix list answered (:func:`datareach.kb.psl.list_source`), as a data source."""
-    from datareach.enrich.geo import DataSource
-
-    s = psl.list_source()
-    return DataSource(name=s.name, path=s.path, kind=s.kind, version=s.version, date=s.date, licence=s.licence,
-                      note=s.note)
+    """Which public suffix list answered (:func:`datareach.kb.psl.list_source`)."""
+    return psl.list_source()

@@ -52,12 +52,13 @@ import re
 import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from datareach.schema import DataSource
 
 __all__ = [
     "ENRICH_SCHEMA",
@@ -99,28 +100,6 @@ _CACHE_MAX = 2_000_000
 
 class GeoDatabaseError(Exception):
     """A geo database file given by the user cannot be used."""
-
-
-@dataclass(frozen=True)
-class DataSource:
-    """One data file that produced answers in a report.
-
-    ``kind`` is e.g. ``"geo-country"``, ``"geo-city"``, ``"geo-asn"``, ``"geo-country-asn"``,
-    ``"geo-city-asn"`` or ``"public-suffix-list"``. ``date`` is the ISO date of the data (not
-    of the software), ``licence`` the terms the data comes under as far as they are known, and
-    ``note`` anything a reader of the report must know about what the data can and cannot say.
-    """
-
-    name: str
-    path: str | None
-    kind: str
-    version: str
-    date: str | None
-    licence: str | None
-    note: str | None = None
-
-    def to_json(self) -> dict[str, object]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 # --------------------------------------------------------------------------------------------

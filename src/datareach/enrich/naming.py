@@ -70,9 +70,9 @@ def name_connections(conns: pa.Table, dns: DnsIndex) -> pa.Table:
     """
     sni, quic, http = conns.column("sni"), conns.column("quic_sni"), conns.column("http_host")
     host = pc.coalesce(sni, quic, http)
-    null = pa.scalar(None, pa.string())
-    source = pc.if_else(pc.is_valid(sni), "sni",
-                        pc.if_else(pc.is_valid(quic), "quic", pc.if_else(pc.is_valid(http), "http", null)))
+    null, s_sni, s_quic, s_http = (pa.scalar(v, pa.string()) for v in (None, "sni", "quic", "http"))
+    source = pc.if_else(pc.is_valid(sni), s_sni,
+                        pc.if_else(pc.is_valid(quic), s_quic, pc.if_else(pc.is_valid(http), s_http, null)))
     unnamed = pc.indices_nonzero(pc.is_null(host)).to_pylist()
     if unnamed:
         hosts = host.to_pylist()

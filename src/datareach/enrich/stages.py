@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datareach.enrich.naming import NAME_SOURCES, DnsIndex, name_connections
-from datareach.schema import Destination, DnsAnswer, arrow_schema, table_to_dicts
+from datareach.schema import Destination, DnsAnswer, arrow_schema, json_fields, table_to_dicts
 from datareach.schema.records import json_texts, json_values
 from datareach.timestamps import iso
 
@@ -65,9 +65,14 @@ class EnrichContext:
     laws: dict[str, Any] = field(default_factory=dict)
     _dns_index: DnsIndex | None = None
 
+    def release_dns(self) -> None:
+        """Let the DNS table and its index go (the stages after the group-by do not use them)."""
+        self.dns = None
+        self._dns_index = None
+
     def dns_index(self) -> DnsIndex:
         if self._dns_index is None:
-            t = self.dns if self.dns is not None else pa.table([], schema=arrow_schema(DnsAnswer))
+            t = self.dns if self.dns is not None else arrow_schema(DnsAnswer).empty_table()
             cols = [t.column(c).to_pylist() for c in ("ts", "qname", "address", "cname_chain", "input_index")]
             self._dns_index = DnsIndex(zip(*cols, strict=True))
         return self._dns_index
@@ -140,7 +145,7 @@ def group_destinations(t: pa.Table, ctx: EnrichContext) -> pa.Table:
         servers[key][ip] = servers[key].get(ip, 0) + nbytes
         for name in index.names(idx, ip):
             names[key].setdefault(name, None)
-    cols = {name: groups.column(name).to_pylist() for name in groups.column_names}
+    cols = {name: groups.column(name).to_pylist() for name in groups.column_names if name != "uid_list"}
     rows: dict[str, list[Any]] = {name: [] for name in schema.names}
     for i, host in enumerate(cols["host"]):
         app = cols["app"][i]
@@ -167,7 +172,6 @@ def group_destinations(t: pa.Table, ctx: EnrichContext) -> pa.Table:
         rows["ech"].append(bool(cols["ech_any"][i]))
         rows["app"].append(app or None)
         rows["inputs"].append(sorted(cols["input_index_distinct"][i]))
-        rows["uids"].append(sorted(cols["uid_list"][i], key=_uid_order))
     n = len(rows["host"])
     for name in ("id", "registrable_domain", "ip_scope", "country", "asn", "as_org", "owner"):
         rows[name] = [None] * n
@@ -175,22 +179,32 @@ def group_destinations(t: pa.Table, ctx: EnrichContext) -> pa.Table:
         rows[name] = [[] for _ in range(n)]
     rows["reach"] = ["[]"] * n
     rows["servers"] = [orjson.dumps(s).decode() for s in rows["servers"]]
-    return pa.table([pa.array(rows[f.name], f.type) for f in schema], schema=schema)
+    # each group's uids in the order of its connections (an input's reader numbers them in order)
+    rows["uids"] = groups.column("uid_list")
+    return pa.table([rows[f.name] if f.name == "uids" else pa.array(rows[f.name], f.type) for f in schema],
+                    schema=schema)
 
 
 def order_destinations(t: pa.Table) -> pa.Table:
-    """Destinations in the document's order (by app, registrable domain, host), each given its
-    ``id`` (``D<n>``, in that order)."""
+    """Give each destination its ``id``: ``D<n>``, n its place in the document's order (by app,
+    registrable domain, host). The rows stay where they are (no copy of the table):
+    :func:`destination_documents` lists them in that order."""
     apps, hosts = t.column("app").to_pylist(), t.column("host").to_pylist()
     domains = t.column("registrable_domain").to_pylist()
     order = sorted(range(t.num_rows), key=lambda i: (apps[i] or "", domains[i] or hosts[i], hosts[i]))
-    t = t.take(pa.array(order, pa.int64()))
-    return _set(t, "id", [f"D{i}" for i in range(t.num_rows)])
+    ids: list[str] = [""] * t.num_rows
+    for n, i in enumerate(order):
+        ids[i] = f"D{n}"
+    return _set(t, "id", ids)
 
 
-def _uid_order(uid: str) -> tuple[int, int]:
-    a, _, b = uid[1:].partition(".")
-    return (int(a), int(b)) if a.isdigit() and b.isdigit() else (-1, -1)
+def document_order(t: pa.Table) -> list[int]:
+    """The rows of a destination table in the document's order (by their ids; in the table's
+    order while :func:`order_destinations` has not given them)."""
+    ids = t.column("id").to_pylist()
+    if None in ids:
+        return list(range(t.num_rows))
+    return sorted(range(t.num_rows), key=lambda i: int(ids[i][1:]))
 
 
 # -- destination level -----------------------------------------------------------------------------
@@ -275,5 +289,26 @@ DATA_TYPES = Stage("data_types", ("app", "host"), ("data_types", "data_categorie
 DESTINATION_STAGES: tuple[Stage, ...] = (GEO, DOMAINS, OWNERSHIP, DATA_TYPES)
 
 def destination_documents(t: pa.Table) -> list[dict[str, Any]]:
-    """The destinations of the JSON document (its fields, in the declared order)."""
-    return table_to_dicts(Destination, t)
+    """The destinations of the JSON document (its fields, in the declared order), in the
+    document's order (:func:`order_destinations` gave the ids)."""
+    docs = table_to_dicts(Destination, t.drop_columns(["reach"]))
+    # the laws a reach entry cites are the same few lists everywhere: one object each, as the
+    # resolver makes them (the JSON text gives every entry its own copy), shared as each row's
+    # reach is read, so that the copies never pile up
+    laws: dict[tuple[str, ...], Any] = {}
+    seen: dict[str, Any] = {}
+    names = list(json_fields(Destination))
+    out: list[dict[str, Any]] = []
+    reach_texts = t.column("reach").to_pylist()
+    for i in document_order(t):
+        text = reach_texts[i]
+        reach = seen.get(text) if text is not None else []
+        if reach is None:
+            reach = seen[text] = orjson.loads(text)
+            for r in reach:
+                if r.get("laws"):
+                    r["laws"] = laws.setdefault(tuple(law.get("id", "") for law in r["laws"]), r["laws"])
+        doc = docs[i]
+        doc["reach"] = reach
+        out.append({name: doc[name] for name in names})
+    return out

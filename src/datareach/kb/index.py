@@ -22,6 +22,7 @@ from typing import Any
 
 from datareach import cache
 from datareach.kb.load import KBError, RawKB, data_files, is_domain, read_kb
+from datareach.schema import DataSource
 
 __all__ = ["DATA_DIR", "KnowledgeBase", "knowledge_base", "reset"]
 
@@ -103,28 +104,28 @@ class KnowledgeBase:
 
         counts = self.counts()
         as_of = self.meta.get("as_of")
-        out: list[dict[str, Any]] = [{
-            "name": "datareach knowledge base",
-            "kind": "knowledge-base",
-            "path": None,
-            "version": __version__,
-            "date": as_of[1] if as_of else None,
-            "licence": "Apache-2.0 (curated records; each cites its sources)",
-            "note": (f"{counts['entities']} entities, {counts['domains']} domains, "
-                     f"{counts['autonomous_systems']} AS numbers, {counts['jurisdictions']} jurisdictions, "
-                     f"{counts['laws']} laws; records checked {as_of[0]} to {as_of[1]}" if as_of else None),
-        }]
+        out: list[DataSource] = [DataSource(
+            name="datareach knowledge base",
+            kind="knowledge-base",
+            path=None,
+            version=__version__,
+            date=as_of[1] if as_of else None,
+            licence="Apache-2.0 (curated records; each cites its sources)",
+            note=(f"{counts['entities']} entities, {counts['domains']} domains, "
+                  f"{counts['autonomous_systems']} AS numbers, {counts['jurisdictions']} jurisdictions, "
+                  f"{counts['laws']} laws; records checked {as_of[0]} to {as_of[1]}" if as_of else None),
+        )]
         for imp in self.imports:
-            out.append({
-                "name": f"imported {imp['kind']}: {imp['file']}",
-                "kind": "kb-import",
-                "path": None,
-                "version": imp["sha256"][:16],
-                "date": imp["dataset_date"] or imp["imported_at"][:10],
-                "licence": imp["licence_note"],
-                "note": f"imported {imp['imported_at']}; {'wins' if imp['prefer'] else 'yields to'} curated records",
-            })
-        return out
+            out.append(DataSource(
+                name=f"imported {imp['kind']}: {imp['file']}",
+                kind="kb-import",
+                path=None,
+                version=imp["sha256"][:16],
+                date=imp["dataset_date"] or imp["imported_at"][:10],
+                licence=imp["licence_note"],
+                note=f"imported {imp['imported_at']}; {'wins' if imp['prefer'] else 'yields to'} curated records",
+            ))
+        return [s.to_json() for s in out]
 
 
 def _compile(raw: RawKB, imports: Sequence[Any]) -> dict[str, Any]:

@@ -38,12 +38,12 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from datareach.schema import DataSource
+
 __all__ = [
-    "ListSource",
     "list_source",
     "load",
     "psl_version",
@@ -277,20 +277,7 @@ def _list_header(path: Path) -> dict[str, str]:
     return out
 
 
-@dataclass(frozen=True)
-class ListSource:
-    """Which public suffix list answered (the fields of a report's ``data_sources`` entry)."""
-
-    name: str
-    path: str | None
-    kind: str
-    version: str
-    date: str | None
-    licence: str | None
-    note: str | None
-
-
-def list_source() -> ListSource:
+def list_source() -> DataSource:
     """Which public suffix list answers: the package version and the list's own date.
 
     The date is the list's ``// VERSION:`` header when present, else the date the
@@ -315,7 +302,7 @@ def list_source() -> ListSource:
         detail += f", list {list_version}"
     if header.get("COMMIT"):
         detail += f" (commit {header['COMMIT'][:12]})"
-    return ListSource(
+    return DataSource(
         name="Public Suffix List (ICANN and PRIVATE sections)",
         path=str(path) if path.is_file() else None,
         kind="public-suffix-list",

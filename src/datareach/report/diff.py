@@ -44,7 +44,7 @@ import orjson
 from datareach._version import __version__
 from datareach.report.markdown import md_code, md_list, md_table, md_text, sha_cell
 from datareach.report.wording import company, reach_line
-from datareach.schema import Destination, DnsAnswer, Exchange, Finding, InputReport, Violation
+from datareach.schema import DataSource, Destination, DnsAnswer, Exchange, Finding, InputReport, Violation
 from datareach.schema.contract import CURRENT_MAJOR, READABLE_MAJORS, Spec, record_spec, schema_major
 
 #: Version of the diff document's own layout.
@@ -121,8 +121,6 @@ _PARENT: Spec = {"entity": ("str", True, None), "name": ("str", True, None), "hq
 _OWNER: Spec = {"entity": ("str", True, None), "name": ("str", True, None), "ultimate_parent": ("dict", True, _PARENT)}
 _REACH: Spec = {"jurisdiction": ("str", True, None), "basis": ("str", True, None), "name": ("str?", False, None),
                 "path": ("list[str]", False, None)}
-_SOURCE: Spec = {"name": ("str", True, None), "kind": ("str?", False, None), "version": ("str?", False, None),
-                 "date": ("str?", False, None)}
 _POLICY: Spec = {"id": ("str", True, None), "origin": ("str?", False, None), "sha256": ("str?", False, None),
                  "name": ("str?", False, None)}
 _ALLOWED: Spec = {"reason": ("str?", False, None), "until": ("str?", False, None)}
@@ -136,7 +134,7 @@ def _document_spec(major: int) -> Spec:
     return {
         "tool": ("dict", True, _TOOL), "generated_at": ("str?", True, None), "summary": ("dict", True, _SUMMARY),
         "inputs": ("list[dict]", True, record_spec(InputReport, major)),
-        "data_sources": ("list[dict]", True, _SOURCE),
+        "data_sources": ("list[dict]", True, record_spec(DataSource, major)),
         "destinations": ("list[dict]", True, record_spec(Destination, major, {"owner": _OWNER, "reach": _REACH})),
         "exchanges": ("list[dict]", False, record_spec(Exchange, major)),
         "dns": ("list[dict]", False, record_spec(DnsAnswer, major)),

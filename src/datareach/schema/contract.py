@@ -26,6 +26,7 @@ from typing import Any, TypeAlias
 
 from datareach.schema.records import (
     Col,
+    DataSource,
     Destination,
     DnsAnswer,
     Exchange,
@@ -50,6 +51,7 @@ READABLE_MAJORS = (1, 2)
 
 #: Where each record sits in the audit document: the JSON path of its list (``[]`` per list).
 SECTIONS: dict[str, type] = {
+    "data_sources[]": DataSource,
     "inputs[]": InputReport,
     "inputs[].errors[]": InputError,
     "destinations[]": Destination,

@@ -365,6 +365,30 @@ class InputReport:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class DataSource:
+    """One data file that produced answers in a report (the document's ``data_sources``).
+
+    ``kind`` is e.g. ``"geo-country"``, ``"geo-city"``, ``"geo-asn"``, ``"geo-country-asn"``,
+    ``"geo-city-asn"`` or ``"public-suffix-list"``. ``date`` is the ISO date of the data (not
+    of the software), ``licence`` the terms the data comes under as far as they are known, and
+    ``note`` anything a reader of the report must know about what the data can and cannot say.
+    Made by the geo data (:mod:`datareach.enrich.geo`), the public suffix list
+    (:mod:`datareach.kb.psl`) and the knowledge base.
+    """
+
+    name: Annotated[str, _c("string", "e.g. the .mmdb's database type", "str", True)]
+    path: Annotated[str | None, _c("string", "file the data came from", "str?")]
+    kind: Annotated[str, _c("string", "what kind of data", "str")]
+    version: Annotated[str, _c("string", "version of the data or of the package that ships it", "str")]
+    date: Annotated[str | None, _c("string", "ISO date of the data", "str?")]
+    licence: Annotated[str | None, _c("string", "licence of the data, where known", "str?")]
+    note: Annotated[str | None, _c("string", "what the source cannot answer", "str?")] = None
+
+    def to_json(self) -> dict[str, object]:
+        return {k: getattr(self, k) for k in fields(DataSource)}
+
+
 #: Connection's fields, in order: the layout of a :class:`ConnectionBatch` row.
 CONNECTION_FIELDS: tuple[str, ...] = fields(Connection)
 
