@@ -29,7 +29,7 @@ order and gives each row its id:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -38,8 +38,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datareach.enrich.naming import NAME_SOURCES, DnsIndex, name_connections
-from datareach.schema import Destination, DnsAnswer, arrow_schema, json_fields, table_to_dicts
-from datareach.schema.records import json_texts, json_values
+from datareach.schema import Destination, DnsAnswer, arrow_schema, table_to_dicts
+from datareach.schema.records import json_text_lists, json_texts, json_values
 from datareach.timestamps import iso
 
 if TYPE_CHECKING:
@@ -69,6 +69,11 @@ class EnrichContext:
         """Let the DNS table and its index go (the stages after the group-by do not use them)."""
         self.dns = None
         self._dns_index = None
+
+    def index_dns(self, answers: Iterable[tuple[float, str, str, Sequence[str], int]]) -> None:
+        """Index DNS answers given as (ts, qname, address, cname_chain, input_index), for an engine
+        that holds them as records rather than as the ``dns`` table."""
+        self._dns_index = DnsIndex(answers)
 
     def dns_index(self) -> DnsIndex:
         if self._dns_index is None:
@@ -177,7 +182,7 @@ def group_destinations(t: pa.Table, ctx: EnrichContext) -> pa.Table:
         rows[name] = [None] * n
     for name in ("countries", "data_types", "data_categories"):
         rows[name] = [[] for _ in range(n)]
-    rows["reach"] = ["[]"] * n
+    rows["reach"] = [[] for _ in range(n)]
     rows["servers"] = [orjson.dumps(s).decode() for s in rows["servers"]]
     # each group's uids in the order of its connections (an input's reader numbers them in order)
     rows["uids"] = groups.column("uid_list")
@@ -265,10 +270,12 @@ def _ownership(t: pa.Table, ctx: EnrichContext) -> pa.Table:
         owners.append(owner)
         reaches.append(reach)
     ctx.laws.update(cited_laws(ctx.resolver.kb, (r for rs in reaches for r in rs)))
-    return _set(_set(t, "owner", _dumps(owners)), "reach", _dumps(reaches))
+    return _set(_set(t, "owner", _dumps(owners)), "reach", json_text_lists(reaches, orjson.dumps))
 
 
 def _data_types(t: pa.Table, ctx: EnrichContext) -> pa.Table:
+    if ctx.findings is None or ctx.findings.num_rows == 0:
+        return _set(_set(t, "data_types", [[]] * t.num_rows), "data_categories", [[]] * t.num_rows)
     kinds: dict[tuple[str | None, str], set[str]] = {}
     cats: dict[tuple[str | None, str], set[str]] = {}
     if ctx.findings is not None and ctx.findings.num_rows:
@@ -291,24 +298,5 @@ DESTINATION_STAGES: tuple[Stage, ...] = (GEO, DOMAINS, OWNERSHIP, DATA_TYPES)
 def destination_documents(t: pa.Table) -> list[dict[str, Any]]:
     """The destinations of the JSON document (its fields, in the declared order), in the
     document's order (:func:`order_destinations` gave the ids)."""
-    docs = table_to_dicts(Destination, t.drop_columns(["reach"]))
-    # the laws a reach entry cites are the same few lists everywhere: one object each, as the
-    # resolver makes them (the JSON text gives every entry its own copy), shared as each row's
-    # reach is read, so that the copies never pile up
-    laws: dict[tuple[str, ...], Any] = {}
-    seen: dict[str, Any] = {}
-    names = list(json_fields(Destination))
-    out: list[dict[str, Any]] = []
-    reach_texts = t.column("reach").to_pylist()
-    for i in document_order(t):
-        text = reach_texts[i]
-        reach = seen.get(text) if text is not None else []
-        if reach is None:
-            reach = seen[text] = orjson.loads(text)
-            for r in reach:
-                if r.get("laws"):
-                    r["laws"] = laws.setdefault(tuple(law.get("id", "") for law in r["laws"]), r["laws"])
-        doc = docs[i]
-        doc["reach"] = reach
-        out.append({name: doc[name] for name in names})
-    return out
+    docs = table_to_dicts(Destination, t)
+    return [docs[i] for i in document_order(t)]

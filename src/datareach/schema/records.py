@@ -50,8 +50,10 @@ class Col:
     """A record field's column: its Arrow type, its place in the JSON document and its meaning.
 
     ``arrow`` is an Arrow type name: ``string``, ``int32``, ``int64``, ``float64``, ``bool``,
-    ``binary``, ``list<string>``, ``list<int64>``, ``list<header>`` (name/value pairs), or
-    ``json`` (a nested value kept as a Python object in rows and as JSON text in Arrow columns).
+    ``binary``, ``list<string>``, ``list<int64>``, ``list<header>`` (name/value pairs),
+    ``json`` (a nested value kept as a Python object in rows and as JSON text in Arrow columns),
+    or ``list<json>`` (a list of such values, one JSON text per element: equal elements are
+    shared when read back).
     ``json`` is the field's JSON type in the document (``None``: not in the document);
     ``required`` says whether a JSON reader may rely on it being there; ``key`` is the field's
     key in the JSON document when it is not the field's name.
@@ -106,7 +108,7 @@ def arrow_type(name: str) -> pa.DataType:
     import pyarrow as pa
 
     simple = {"string": pa.string(), "int32": pa.int32(), "int64": pa.int64(), "float64": pa.float64(),
-              "bool": pa.bool_(), "binary": pa.binary(), "json": pa.string(),
+              "bool": pa.bool_(), "binary": pa.binary(), "json": pa.string(), "list<json>": pa.list_(pa.string()),
               "list<string>": pa.list_(pa.string()), "list<int64>": pa.list_(pa.int64()),
               "list<header>": pa.list_(pa.struct([("name", pa.string()), ("value", pa.string())]))}
     try:
@@ -311,7 +313,7 @@ class Destination:
     inputs: Annotated[list[int], _c("list<int64>", "", "list[int]")]
     uids: Annotated[list[str], _c("list<string>", "uids of its connections (not in the JSON document)")]
     owner: Annotated[dict[str, Any] | None, _c("json", "enrich.ownership", "dict?")] = None
-    reach: Annotated[list[dict[str, Any]], _c("json", "enrich.ownership", "list[dict]")] = field(
+    reach: Annotated[list[dict[str, Any]], _c("list<json>", "enrich.ownership", "list[dict]")] = field(
         default_factory=list)
     data_types: Annotated[list[str], _c("list<string>", "enrich data types", "list[str]")] = field(
         default_factory=list)
@@ -430,6 +432,8 @@ def table_from_dicts(cls: type, docs: list[dict[str, Any]]) -> pa.Table:
         values = [d.get(f.name) for d in docs]
         if cols[f.name].arrow == "json":
             values = json_texts(values, orjson.dumps)
+        elif cols[f.name].arrow == "list<json>":
+            values = json_text_lists(values, orjson.dumps)
         arrays.append(pa.array(values, f.type))
     return pa.table(arrays, schema=schema)
 
@@ -446,6 +450,8 @@ def table_to_dicts(cls: type, table: pa.Table, *, json_only: bool = True) -> lis
         values = table.column(n).to_pylist()
         if kinds[n].arrow == "json":
             values = json_values(values, orjson.loads)
+        elif kinds[n].arrow == "list<json>":
+            values = json_value_lists(values, orjson.loads)
         data[n] = values
     return [{n: data[n][i] for n in names} for i in range(table.num_rows)]
 
@@ -478,6 +484,44 @@ def json_values(texts: list[Any], loads: Callable[[str], Any]) -> list[Any]:
             if hit is None:
                 hit = seen[v] = loads(v)
             out.append(hit)
+    return out
+
+
+def json_text_lists(values: list[Any], dumps: Callable[[Any], bytes]) -> list[Any]:
+    """Lists of values to lists of JSON texts (a ``list<json>`` column), each distinct element
+    object encoded once."""
+    seen: dict[int, str] = {}
+    out: list[Any] = []
+    for items in values:
+        if items is None:
+            out.append(None)
+            continue
+        texts = []
+        for v in items:
+            text = seen.get(id(v))
+            if text is None:
+                text = seen[id(v)] = dumps(v).decode()
+            texts.append(text)
+        out.append(texts)
+    return out
+
+
+def json_value_lists(texts: list[Any], loads: Callable[[str], Any]) -> list[Any]:
+    """A ``list<json>`` column's lists back to lists of values, each distinct element text decoded
+    once: equal elements are one shared object (treat them as read-only)."""
+    seen: dict[str, Any] = {}
+    out: list[Any] = []
+    for items in texts:
+        if items is None:
+            out.append(None)
+            continue
+        values = []
+        for v in items:
+            hit = seen.get(v)
+            if hit is None:
+                hit = seen[v] = loads(v)
+            values.append(hit)
+        out.append(values)
     return out
 
 

@@ -23,6 +23,7 @@ thrown away and the file is read by one process instead.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import operator
 import os
@@ -120,6 +121,11 @@ def read(path: Path, input_index: int, progress: ProgressCallback | None,
         return None
     ctx = multiprocessing.get_context("fork")
     done = ctx.Array("q", len(plan.bounds) - 1, lock=False)
+    # While the readers run, this process takes in their results (hundreds of thousands of tuples,
+    # unpickled) and merges them: acyclic objects, which the cyclic collector would walk again
+    # and again along with everything else alive. It is paused until the merge is done.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         # The stage run on each request (detection) is handed to the forked readers as an
         # initializer argument: forking copies it, so a detector need not be pickled.
@@ -134,11 +140,14 @@ def read(path: Path, input_index: int, progress: ProgressCallback | None,
                     progress(sum(done[i] - plan.bounds[i] for i in range(len(futures))))
                 time.sleep(0.05)
             results = [f.result() for f in futures]
+        if progress is not None:
+            progress(size)
+        return _merge(results, input_index)
     except pcap.Desync:
         return None
-    if progress is not None:
-        progress(size)
-    return _merge(results, input_index)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 class _Worker:
@@ -151,6 +160,13 @@ class _Worker:
 def _init(done: Any, on_request: Callable[[Exchange], None] | None) -> None:
     _Worker.done = done
     _Worker.on_request = on_request
+    # What the reader inherited from its parent stays as it is: the collector need not walk it
+    # (nor touch its pages, which forking shares with the parent). The reader's own objects
+    # (flows, streams, records) are acyclic, and a reader ends with its range: collections are
+    # rare (a high first-generation threshold), not off.
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
+    gc.enable()
 
 
 def _plan(path: Path, size: int, n: int) -> _Plan | None:
