@@ -419,3 +419,43 @@ def test_the_checker_passes_a_clean_graph() -> None:
     assert cycles(edges) == []
     assert back_imports(edges, {"p.a": 2, "p.b": 1, "p.c": 0}, "p") == []
     assert cycles([Import("p.a", "p.a", "a.py", 7)]) == ["p.a -> p.a (a.py:7)"]
+
+
+# -- records declared once -------------------------------------------------------------------------
+
+
+def _layouts(tree: ast.AST) -> Iterable[tuple[int, set[str]]]:
+    """(line, names) of every class body's annotated fields and every dict literal's string keys."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            names = {t.target.id for t in node.body if isinstance(t, ast.AnnAssign) and isinstance(t.target, ast.Name)}
+            yield node.lineno, names
+        elif isinstance(node, ast.Dict):
+            yield node.lineno, {k.value for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+
+
+def _layout_copies(records: Mapping[str, set[str]], files: Iterable[tuple[str, str]]) -> list[str]:
+    """Places outside the declarations that spell out most of a record's fields again."""
+    found = []
+    for path, source in files:
+        for line, names in _layouts(ast.parse(source)):
+            for record, wanted in records.items():
+                if len(names & wanted) >= max(6, int(0.6 * len(wanted))):
+                    found.append(f"{path}:{line}: {record} ({len(names & wanted)} of its {len(wanted)} fields)")
+    return found
+
+
+def test_the_connection_exchange_and_destination_layouts_are_declared_once() -> None:
+    from datareach.schema import Connection, Destination, Exchange, fields
+
+    records = {cls.__name__: set(fields(cls)) for cls in (Connection, Exchange, Destination)}
+    declarations = SRC / "datareach" / "schema" / "records.py"
+    files = [(str(p.relative_to(SRC)), p.read_text(encoding="utf-8"))
+             for p in sorted((SRC / "datareach").rglob("*.py")) if p != declarations]
+    assert _layout_copies(records, files) == []
+    # and the check sees a copy when there is one: the declarations themselves, and a dict
+    assert {f.split(":")[0] for f in _layout_copies(records, [("records.py", declarations.read_text())])} == {
+        "records.py"}
+    copy = "row = {" + ", ".join(f"{n!r}: None" for n in sorted(records["Exchange"])) + "}"
+    assert _layout_copies(records, [("copy.py", copy)]) == [
+        f"copy.py:1: Exchange ({len(records['Exchange'])} of its {len(records['Exchange'])} fields)"]

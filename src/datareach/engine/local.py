@@ -35,7 +35,9 @@ from datareach.schema import (
     InputError,
     InputReport,
     fields,
+    to_document,
 )
+from datareach.schema import Finding as FindingRecord
 from datareach.sources import detect_format, read_input
 from datareach.timestamps import iso
 
@@ -291,45 +293,15 @@ def exchange_and_finding_documents(exchanges: list[Exchange], reveal: bool) -> t
 
 
 def _finding_json(f: Any, ex: Exchange, reveal: bool) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "id": "",
-        "exchange": ex.id,
-        "uid": ex.uid,
-        "host": ex.host,
-        "app": ex.app,
-        "data_type": f.data_type,
-        "categories": f.categories,
-        "source": f.source,
-        "encoding": f.encoding,
-        "location": f.location,
-        "value_redacted": f.value_redacted,
-        "confidence": round(f.confidence, 3),
-    }
-    if reveal:
-        doc["value"] = f.value
-    return doc
+    return to_document(FindingRecord(
+        id="", exchange=ex.id or "", uid=ex.uid, host=ex.host, app=ex.app, data_type=f.data_type,
+        categories=f.categories, source=f.source, encoding=f.encoding, location=f.location,
+        value_redacted=f.value_redacted, confidence=round(f.confidence, 3), value=f.value if reveal else None))
 
 
 def _exchange_json(e: Exchange) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "uid": e.uid,
-        "ts": iso(e.ts),
-        "host": e.host,
-        "method": e.method,
-        "url": e.url,
-        "scheme": e.scheme,
-        "http_version": e.http_version,
-        "status": e.status,
-        "request_body_size": e.request_body_size if e.request_body_size is not None else len(e.request_body),
-        "request_body_truncated": e.request_body_truncated,
-        "response_size": e.response_size,
-        "server_ip": e.server_ip,
-        "server_port": e.server_port,
-        "app": e.app,
-        "input": e.input_index,
-        "decode_cuts": e.decode_cuts or [],
-    }
+    size = e.request_body_size if e.request_body_size is not None else len(e.request_body)
+    return to_document(e, request_body_size=size, decode_cuts=e.decode_cuts or [])
 
 
 def _dns_json(answers: Sequence[DnsAnswer]) -> list[dict[str, Any]]:

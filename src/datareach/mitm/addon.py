@@ -42,15 +42,15 @@ log = logging.getLogger("datareach")
 HERE = Path(__file__).resolve().parent
 
 
-def _load_flowconv() -> Any:
-    spec = importlib.util.spec_from_file_location("datareach_mitm_flowconv", HERE.parent / "sources" / "mitm_bridge.py")
+def _load_bridge() -> Any:
+    spec = importlib.util.spec_from_file_location("datareach_mitm_bridge", HERE.parent / "sources" / "mitm_bridge.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-flowconv = _load_flowconv()
+bridge = _load_bridge()
 _STOP = object()
 #: how long the saving thread waits to gather a batch of flows
 BATCH_SECONDS = 0.25
@@ -69,7 +69,7 @@ def default_datareach_python() -> str:
         if (parent / "pyvenv.cfg").is_file() and (parent / "bin" / "python").exists():
             return str(parent / "bin" / "python")
     found = shutil.which("datareach")
-    return (flowconv.shebang_python(os.path.realpath(found)) or "") if found else ""
+    return (bridge.shebang_python(os.path.realpath(found)) or "") if found else ""
 
 
 class DatareachAddon:
@@ -209,7 +209,7 @@ class DatareachAddon:
         if self.worker_dead or self.worker is None or self.worker.stdin is None:
             return
         try:
-            line = json.dumps(flowconv.flow_record(flow)) + "\n"
+            line = json.dumps(bridge.flow_record(flow)) + "\n"
             self.worker.stdin.write(line.encode("utf-8", "surrogatepass"))
         except (BrokenPipeError, OSError):
             self.worker_dead = True

@@ -27,6 +27,7 @@ from datareach.schema.records import (
     rows_table,
     table_from_dicts,
     table_to_dicts,
+    to_document,
 )
 
 __all__ = [
@@ -55,4 +56,5 @@ __all__ = [
     "rows_table",
     "table_from_dicts",
     "table_to_dicts",
+    "to_document",
 ]

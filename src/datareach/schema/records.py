@@ -104,6 +104,25 @@ def json_fields(cls: type) -> dict[str, Col]:
     return {name: col for name, col in columns(cls) if col.json is not None}
 
 
+def to_document(obj: Any, **computed: Any) -> dict[str, Any]:
+    """A record as the JSON document has it: its JSON fields in declared order, under their
+    keys; ``time`` fields as ISO text; a field that is None and whose kind is not nullable
+    (``int``, ``str`` ... rather than ``int?``) left out, as "absent when unknown". ``computed``
+    gives the values of fields the record holds in another form."""
+    from datareach.timestamps import iso
+
+    out: dict[str, Any] = {}
+    for name, col in json_fields(type(obj)).items():
+        value = computed[name] if name in computed else getattr(obj, name)
+        kind = col.json or ""
+        if kind == "time" and isinstance(value, int | float):
+            value = iso(value)
+        elif value is None and not kind.endswith("?") and kind != "time":
+            continue
+        out[col.key or name] = value
+    return out
+
+
 def arrow_type(name: str) -> pa.DataType:
     import pyarrow as pa
 
@@ -145,12 +164,7 @@ class InputError:
     fatal: Annotated[bool, _c("bool", "reading stopped there (what came before is kept)", "bool", True)] = False
 
     def to_json(self) -> dict[str, object]:
-        out: dict[str, object] = {"message": self.message, "fatal": self.fatal}
-        if self.offset is not None:
-            out["offset"] = self.offset
-        if self.json_path is not None:
-            out["json_path"] = self.json_path
-        return out
+        return to_document(self)
 
 
 @record
