@@ -218,11 +218,7 @@ def plugin_detectors(context: DetectContext) -> list[tuple[str, RequestDetector]
 
     out: list[tuple[str, RequestDetector]] = []
     taken = {name for name, _ in BUILTIN_DETECTORS}
-    for ep in entrypoints.third_party(entrypoints.DETECTORS):
-        if ep.name in taken:
-            entrypoints.warn(f"{ep.group}:{ep.name}:{ep.dist}:taken",
-                             f"{ep.describe()} is ignored: another detector is called {ep.name!r}")
-            continue
+    for ep in entrypoints.unclaimed(entrypoints.DETECTORS, taken, "detector"):
         try:
             factory = ep.load()
             detector = factory(context)

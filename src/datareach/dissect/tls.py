@@ -104,21 +104,14 @@ def parse_client_hello(msg: bytes | memoryview) -> ClientHello | None:
     p += 1 + b[p]  # legacy_compression_methods
     if p == end:  # no extensions at all
         return ClientHello(None, (), False, b)
-    if p + 2 > end:
+    extensions = _extensions(b, p, end)
+    if extensions is None:
         return None
-    ext_end = p + 2 + int.from_bytes(b[p : p + 2], "big")
-    if ext_end > end:
-        return None
-    p += 2
     server_name: str | None = None
     alpn: list[str] = []
     ech = False
-    while p + 4 <= ext_end:
-        etype, elen = _EXT_HEADER(b, p)
-        body_start = p + 4
+    for etype, body_start, elen in extensions:
         p = body_start + elen
-        if p > ext_end:
-            return None
         if etype == EXT_SERVER_NAME and elen >= 5:
             # server_name_list: 2-byte length, then entries (type, 2-byte length, name)
             q = body_start + 2
@@ -143,6 +136,25 @@ def parse_client_hello(msg: bytes | memoryview) -> ClientHello | None:
             # ECHClientHello.type: 0 = outer, 1 = inner. Only the outer form travels in clear.
             ech = elen == 0 or b[body_start] == 0 or etype != EXT_ECH
     return ClientHello(server_name, tuple(alpn), ech, b)
+
+
+def _extensions(b: bytes, p: int, end: int) -> list[tuple[int, int, int]] | None:
+    """The (type, body offset, body length) of each extension in the block at ``p`` (its 2-byte
+    length first), or None when an extension overruns the block or the block the message."""
+    if p + 2 > end:
+        return None
+    ext_end = p + 2 + int.from_bytes(b[p : p + 2], "big")
+    if ext_end > end:
+        return None
+    p += 2
+    out = []
+    while p + 4 <= ext_end:
+        etype, elen = _EXT_HEADER(b, p)
+        if p + 4 + elen > ext_end:
+            return None
+        out.append((etype, p + 4, elen))
+        p += 4 + elen
+    return out
 
 
 def looks_like_tls(data: bytes | bytearray | memoryview) -> bool:
@@ -241,18 +253,10 @@ def parse_server_hello(msg: bytes | bytearray | memoryview) -> ServerHello | Non
     exts: list[int] = []
     alpn: str | None = None
     if p < end:
-        if p + 2 > end:
+        extensions = _extensions(b, p, end)
+        if extensions is None:
             return None
-        ext_end = p + 2 + int.from_bytes(b[p : p + 2], "big")
-        if ext_end > end:
-            return None
-        p += 2
-        while p + 4 <= ext_end:
-            etype, elen = _EXT_HEADER(b, p)
-            body = p + 4
-            p = body + elen
-            if p > ext_end:
-                return None
+        for etype, body, elen in extensions:
             exts.append(etype)
             if etype == EXT_SUPPORTED_VERSIONS and elen == 2:
                 version = (b[body] << 8) | b[body + 1]

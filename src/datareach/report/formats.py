@@ -90,11 +90,7 @@ def _plugins() -> tuple[EntryPoint, ...]:
 
     out: list[EntryPoint] = []
     taken = set(_BUILTIN)
-    for ep in entrypoints.third_party(entrypoints.REPORTS):
-        if ep.name in taken:
-            entrypoints.warn(f"{ep.group}:{ep.name}:{ep.dist}:taken",
-                             f"{ep.describe()} is ignored: another report format is called {ep.name!r}")
-            continue
+    for ep in entrypoints.unclaimed(entrypoints.REPORTS, taken, "report format"):
         taken.add(ep.name)
         out.append(ep)
     return tuple(out)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +98,18 @@ def third_party(group: str) -> tuple[EntryPoint, ...]:
         out.append(EntryPoint(group, ep.name, ep.value, meta[0], meta[1]))
     out.sort(key=lambda e: (_normalize(e.dist), e.name))
     return tuple(out)
+
+
+def unclaimed(group: str, taken: set[str], what: str) -> Iterator[EntryPoint]:
+    """The group's third-party entry points (:func:`third_party`) whose name is not in ``taken``;
+    one whose name is taken (by a built-in or an earlier plugin) is logged and skipped. The
+    caller adds each name it accepts to ``taken``."""
+    for ep in third_party(group):
+        if ep.name in taken:
+            warn(f"{ep.group}:{ep.name}:{ep.dist}:taken",
+                 f"{ep.describe()} is ignored: another {what} is called {ep.name!r}")
+            continue
+        yield ep
 
 
 @functools.cache

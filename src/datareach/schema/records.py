@@ -470,73 +470,57 @@ def table_to_dicts(cls: type, table: pa.Table, *, json_only: bool = True) -> lis
     return [{n: data[n][i] for n in names} for i in range(table.num_rows)]
 
 
-def json_texts(values: list[Any], dumps: Callable[[Any], bytes]) -> list[Any]:
-    """Values to JSON text, each distinct object (by identity) encoded once."""
+def _encoder(dumps: Callable[[Any], bytes]) -> Callable[[Any], str]:
+    """``dumps`` to text, each distinct object (by identity) encoded once."""
     seen: dict[int, str] = {}
-    out: list[Any] = []
-    for v in values:
-        if v is None:
-            out.append(None)
-        else:
-            text = seen.get(id(v))
-            if text is None:
-                text = seen[id(v)] = dumps(v).decode()
-            out.append(text)
-    return out
+    keep: list[Any] = []  # the objects stay alive while their id is remembered
+
+    def encode(v: Any) -> str:
+        text = seen.get(id(v))
+        if text is None:
+            text = seen[id(v)] = dumps(v).decode()
+            keep.append(v)
+        return text
+
+    return encode
+
+
+def _decoder(loads: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``loads``, each distinct text decoded once: equal values come back as one shared object
+    (treat them as read-only), as they were when the stages made them."""
+    seen: dict[str, Any] = {}
+
+    def decode(text: str) -> Any:
+        hit = seen.get(text)
+        if hit is None:
+            hit = seen[text] = loads(text)
+        return hit
+
+    return decode
+
+
+def json_texts(values: list[Any], dumps: Callable[[Any], bytes]) -> list[Any]:
+    """Values to JSON text (a ``json`` column)."""
+    encode = _encoder(dumps)
+    return [None if v is None else encode(v) for v in values]
 
 
 def json_values(texts: list[Any], loads: Callable[[str], Any]) -> list[Any]:
-    """JSON text to values, each distinct text decoded once: rows with the same owner or reach
-    share one object, as they do when the resolver makes them (treat them as read-only)."""
-    seen: dict[str, Any] = {}
-    out: list[Any] = []
-    for v in texts:
-        if v is None:
-            out.append(None)
-        else:
-            hit = seen.get(v)
-            if hit is None:
-                hit = seen[v] = loads(v)
-            out.append(hit)
-    return out
+    """A ``json`` column's texts back to values."""
+    decode = _decoder(loads)
+    return [None if v is None else decode(v) for v in texts]
 
 
 def json_text_lists(values: list[Any], dumps: Callable[[Any], bytes]) -> list[Any]:
-    """Lists of values to lists of JSON texts (a ``list<json>`` column), each distinct element
-    object encoded once."""
-    seen: dict[int, str] = {}
-    out: list[Any] = []
-    for items in values:
-        if items is None:
-            out.append(None)
-            continue
-        texts = []
-        for v in items:
-            text = seen.get(id(v))
-            if text is None:
-                text = seen[id(v)] = dumps(v).decode()
-            texts.append(text)
-        out.append(texts)
-    return out
+    """Lists of values to lists of JSON texts (a ``list<json>`` column)."""
+    encode = _encoder(dumps)
+    return [None if items is None else [encode(v) for v in items] for items in values]
 
 
 def json_value_lists(texts: list[Any], loads: Callable[[str], Any]) -> list[Any]:
-    """A ``list<json>`` column's lists back to lists of values, each distinct element text decoded
-    once: equal elements are one shared object (treat them as read-only)."""
-    seen: dict[str, Any] = {}
-    out: list[Any] = []
-    for items in texts:
-        if items is None:
-            out.append(None)
-            continue
-        values = []
-        for v in items:
-            hit = seen.get(v)
-            if hit is None:
-                hit = seen[v] = loads(v)
-            values.append(hit)
-        out.append(values)
-    return out
+    """A ``list<json>`` column's lists back to lists of values."""
+    decode = _decoder(loads)
+    return [None if items is None else [decode(v) for v in items] for items in texts]
 
 
 def connection_uid(input_index: int, n: int) -> str:

@@ -144,11 +144,7 @@ def plugin_sources() -> tuple[tuple[str, Source, str], ...]:
 
     out: list[tuple[str, Source, str]] = []
     taken = set(_BUILTIN)
-    for ep in entrypoints.third_party(entrypoints.SOURCES):
-        if ep.name in taken:
-            entrypoints.warn(f"{ep.group}:{ep.name}:{ep.dist}:taken",
-                             f"{ep.describe()} is ignored: another source is called {ep.name!r}")
-            continue
+    for ep in entrypoints.unclaimed(entrypoints.SOURCES, taken, "source"):
         source = _load(ep)
         if source is None:
             continue
