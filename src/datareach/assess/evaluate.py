@@ -35,6 +35,8 @@ from datareach.kb.index import KnowledgeBase
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from datareach.schema import JsonCodec
+
 __all__ = ["assess", "country_set", "verdict"]
 
 #: control links that pass full ownership in the aggregate count when no share is recorded
@@ -365,6 +367,7 @@ def judge(
     kb: KnowledgeBase,
     resolver: OwnershipResolver,
     date: str,
+    codec: JsonCodec | None = None,
 ) -> pa.Table:
     """The assess stage over tables: a table of :class:`~datareach.schema.Violation` from tables
     of :class:`~datareach.schema.Destination` and :class:`~datareach.schema.Finding` (see
@@ -375,7 +378,7 @@ def judge(
         return table_from_dicts(Violation, [])
     from datareach.enrich.stages import document_order
 
-    rows = table_to_dicts(Destination, destinations, json_only=False)
+    rows = table_to_dicts(Destination, destinations, json_only=False, codec=codec)
     dests = [rows[i] for i in document_order(destinations)]  # violations are sorted by destination
     found = table_to_dicts(Finding, findings, json_only=False)
     out = assess(policies, dests, found, kb, resolver, date)

@@ -569,9 +569,11 @@ class PacketDecoder:
             if len(self._dns_parsed) >= DNS_PARSE_CACHE:
                 self._dns_parsed.clear()
             self._dns_parsed[key] = answers
+        if not answers:
+            return
+        index, uid, append = self.input_index, f"C{self.input_index}.{flow.fid}", self.records.append
         for asked, rtype, addr, ttl, chain in answers:
-            self.records.append(DnsAnswer(ts, asked, rtype, addr, chain, ttl,  # type: ignore[arg-type]
-                                          self.input_index, self._uid(flow)))
+            append(DnsAnswer(ts, asked, rtype, addr, chain, ttl, index, uid))  # type: ignore[arg-type]
 
     def _uid(self, flow: Flow) -> str:
         """The uid of the flow's Connection record (:func:`datareach.schema.connection_uid`)."""

@@ -104,14 +104,23 @@ def parse_client_hello(msg: bytes | memoryview) -> ClientHello | None:
     p += 1 + b[p]  # legacy_compression_methods
     if p == end:  # no extensions at all
         return ClientHello(None, (), False, b)
-    extensions = _extensions(b, p, end)
-    if extensions is None:
+    # the extension block, read in place (the capture's hot path: :func:`_extensions` reads the
+    # same layout for the ServerHello, into a list)
+    if p + 2 > end:
         return None
+    ext_end = p + 2 + int.from_bytes(b[p : p + 2], "big")
+    if ext_end > end:
+        return None
+    p += 2
     server_name: str | None = None
     alpn: list[str] = []
     ech = False
-    for etype, body_start, elen in extensions:
+    while p + 4 <= ext_end:
+        etype, elen = _EXT_HEADER(b, p)
+        body_start = p + 4
         p = body_start + elen
+        if p > ext_end:
+            return None
         if etype == EXT_SERVER_NAME and elen >= 5:
             # server_name_list: 2-byte length, then entries (type, 2-byte length, name)
             q = body_start + 2

@@ -150,7 +150,7 @@ class LocalEngine:
         connection_row = _connection_row
         # A helper thread hashes each input once it is read (hashing releases the GIL, so it
         # runs on another core while the next input is read and while the tables are enriched).
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as helper:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as helper, _collector_relaxed():
             for idx, raw in enumerate(inputs):
                 path = Path(raw)
                 rep = InputReport(str(raw), None, "", 0)
@@ -216,9 +216,9 @@ class LocalEngine:
         del table
         ctx.release_dns()
         dest = order_destinations(destination_stages(pipeline, dest, ctx))
-        violations = judge(pipeline.policies, dest, ctx.findings, kb, resolver, today)
+        violations = judge(pipeline.policies, dest, ctx.findings, kb, resolver, today, ctx.codec)
         sources = [s.to_json() for s in geo.sources()] + [psl_source().to_json()] + kb.data_sources()
-        documents = destination_documents(dest)
+        documents = destination_documents(dest, ctx.codec)
         del dest
         return Audit(
             inputs=reports,
@@ -234,6 +234,26 @@ class LocalEngine:
             raw_exchanges=exchanges,
             detection=dict(pipeline.detection, revealed=options.reveal),
         )
+
+
+@contextlib.contextmanager
+def _collector_relaxed() -> Iterator[None]:
+    """Python's cyclic garbage collector runs rarely for a while (and as it was afterwards).
+
+    Reading makes millions of short-lived acyclic objects; with the default thresholds the
+    collector runs every 700 allocations and walks the young ones, and every so often all of
+    them. What is alive when reading starts (modules, the knowledge base) is frozen out of its
+    walks, and the first generation is collected every 100,000 allocations: cyclic garbage, if
+    any, is still collected, only less often.
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 @contextlib.contextmanager

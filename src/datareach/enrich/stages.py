@@ -33,13 +33,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from datareach.enrich.naming import NAME_SOURCES, DnsIndex, name_connections
-from datareach.schema import Destination, DnsAnswer, arrow_schema, table_to_dicts
-from datareach.schema.records import json_text_lists, json_texts, json_values
+from datareach.schema import Destination, DnsAnswer, JsonCodec, arrow_schema, table_to_dicts
 from datareach.timestamps import iso
 
 if TYPE_CHECKING:
@@ -63,6 +61,8 @@ class EnrichContext:
     findings: pa.Table | None = None
     #: Filled by the ownership stage: the laws cited in ``reach``, by id.
     laws: dict[str, Any] = field(default_factory=dict)
+    #: Makes and reads the JSON texts of the nested columns (servers, owner, reach).
+    codec: JsonCodec = field(default_factory=JsonCodec)
     _dns_index: DnsIndex | None = None
 
     def release_dns(self) -> None:
@@ -182,8 +182,8 @@ def group_destinations(t: pa.Table, ctx: EnrichContext) -> pa.Table:
         rows[name] = [None] * n
     for name in ("countries", "data_types", "data_categories"):
         rows[name] = [[] for _ in range(n)]
-    rows["reach"] = [[] for _ in range(n)]
-    rows["servers"] = [orjson.dumps(s).decode() for s in rows["servers"]]
+    rows["reach"] = ["[]"] * n
+    rows["servers"] = [ctx.codec.text(s) for s in rows["servers"]]
     # each group's uids in the order of its connections (an input's reader numbers them in order)
     rows["uids"] = groups.column("uid_list")
     return pa.table([rows[f.name] if f.name == "uids" else pa.array(rows[f.name], f.type) for f in schema],
@@ -215,12 +215,14 @@ def document_order(t: pa.Table) -> list[int]:
 # -- destination level -----------------------------------------------------------------------------
 
 
-def _loads(values: pa.ChunkedArray | pa.Array) -> list[Any]:
-    return json_values(values.to_pylist(), orjson.loads)
+def _loads(values: pa.ChunkedArray | pa.Array, ctx: EnrichContext) -> list[Any]:
+    loads = ctx.codec.loads
+    return [None if v is None else loads(v) for v in values.to_pylist()]
 
 
-def _dumps(values: Sequence[Any]) -> list[str | None]:
-    return json_texts(list(values), orjson.dumps)
+def _dumps(values: Sequence[Any], ctx: EnrichContext) -> list[str | None]:
+    text = ctx.codec.text
+    return [None if v is None else text(v) for v in values]
 
 
 def _geo(t: pa.Table, ctx: EnrichContext) -> pa.Table:
@@ -228,7 +230,8 @@ def _geo(t: pa.Table, ctx: EnrichContext) -> pa.Table:
         return t
     from datareach.enrich.geo import fill_servers
 
-    servers = [orjson.loads(v) for v in t.column("servers").to_pylist()]  # filled in place: not shared
+    # (new server dicts: what the codec has encoded must not change)
+    servers = [[dict(s) for s in ss] for ss in _loads(t.column("servers"), ctx)]
     ips = pa.array(sorted({s["ip"] for ss in servers for s in ss}), pa.string())
     geo_cols = ctx.geo.enrich(ips)
     geo_of = dict(zip(ips.to_pylist(), zip(*(geo_cols.column(c).to_pylist() for c in
@@ -244,7 +247,7 @@ def _geo(t: pa.Table, ctx: EnrichContext) -> pa.Table:
                      "countries": sorted({s["country"] for s in ss if s["country"]})})
     if ctx.extra_mmdb:
         fill_servers(docs, ctx.extra_mmdb)
-    t = _set(t, "servers", _dumps([d["servers"] for d in docs]))
+    t = _set(t, "servers", _dumps([d["servers"] for d in docs], ctx))
     for name in ("ip_scope", "country", "asn", "as_org", "countries"):
         t = _set(t, name, [d[name] for d in docs])
     return t
@@ -264,18 +267,19 @@ def _ownership(t: pa.Table, ctx: EnrichContext) -> pa.Table:
     owners: list[Any] = []
     reaches: list[Any] = []
     cols = {c: t.column(c).to_pylist() for c in ("host", "first_seen", "cname_chain")}
-    servers = _loads(t.column("servers"))
+    servers = _loads(t.column("servers"), ctx)
     for host, first, chain, ss in zip(cols["host"], cols["first_seen"], cols["cname_chain"], servers, strict=True):
         owner, reach = ctx.resolver.resolve(host, (first or ctx.date)[:10], cname_chain=chain or (), servers=ss)
         owners.append(owner)
         reaches.append(reach)
     ctx.laws.update(cited_laws(ctx.resolver.kb, (r for rs in reaches for r in rs)))
-    return _set(_set(t, "owner", _dumps(owners)), "reach", json_text_lists(reaches, orjson.dumps))
+    return _set(_set(t, "owner", _dumps(owners, ctx)), "reach", _dumps(reaches, ctx))
 
 
 def _data_types(t: pa.Table, ctx: EnrichContext) -> pa.Table:
-    if ctx.findings is None or ctx.findings.num_rows == 0:
-        return _set(_set(t, "data_types", [[]] * t.num_rows), "data_categories", [[]] * t.num_rows)
+    if ((ctx.findings is None or ctx.findings.num_rows == 0)
+            and all(c in t.column_names and t.column(c).null_count == 0 for c in ("data_types", "data_categories"))):
+        return t  # nothing found, and the columns are already (empty) lists
     kinds: dict[tuple[str | None, str], set[str]] = {}
     cats: dict[tuple[str | None, str], set[str]] = {}
     if ctx.findings is not None and ctx.findings.num_rows:
@@ -295,8 +299,9 @@ OWNERSHIP = Stage("ownership", ("host", "first_seen", "cname_chain", "servers"),
 DATA_TYPES = Stage("data_types", ("app", "host"), ("data_types", "data_categories"), _data_types)
 DESTINATION_STAGES: tuple[Stage, ...] = (GEO, DOMAINS, OWNERSHIP, DATA_TYPES)
 
-def destination_documents(t: pa.Table) -> list[dict[str, Any]]:
+def destination_documents(t: pa.Table, codec: JsonCodec | None = None) -> list[dict[str, Any]]:
     """The destinations of the JSON document (its fields, in the declared order), in the
-    document's order (:func:`order_destinations` gave the ids)."""
-    docs = table_to_dicts(Destination, t)
+    document's order (:func:`order_destinations` gave the ids). ``codec``: the one that made the
+    table's JSON texts (:attr:`EnrichContext.codec`), which gives their values back unparsed."""
+    docs = table_to_dicts(Destination, t, codec=codec)
     return [docs[i] for i in document_order(t)]

@@ -31,7 +31,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from datareach.report.terminal import safe
 from datareach.report.wording import owner_chain_line, reach_line
-from datareach.schema import Connection, DnsAnswer, Exchange, InputError, fields, rows_table
+from datareach.schema import Connection, DnsAnswer, Exchange, InputError, JsonCodec, fields, rows_table
 from datareach.sources.mitm import ENV_PYTHON, FlowState, records_from_flow
 
 if TYPE_CHECKING:
@@ -182,11 +182,10 @@ class LiveAnalyzer:
             if name:
                 answers.extend(self._dns_by_name.get(name, ()))
         self.ctx.date = datetime.now(UTC).date().isoformat()
-        if not answers:
-            return self.ctx
         unique = list({id(a): a for a in answers}.values())
         dns = rows_table(DnsAnswer, [tuple(getattr(a, f) for f in fields(DnsAnswer)) for a in unique])
-        return dataclasses.replace(self.ctx, dns=dns, _dns_index=None)
+        # a codec of its own: what it remembers lives as long as this one destination's stages
+        return dataclasses.replace(self.ctx, dns=dns, _dns_index=None, codec=JsonCodec())
 
     def _destination(self, conn: Connection) -> dict[str, Any]:
         """The destination ``conn`` goes to (printed when its host is new)."""
@@ -204,7 +203,7 @@ class LiveAnalyzer:
         known = self.destinations.get(host)
         if known is not None:
             return known
-        dest = destination_documents(enrich_destinations(self.pipeline, named, ctx))[0]
+        dest = destination_documents(enrich_destinations(self.pipeline, named, ctx), ctx.codec)[0]
         _remember(self.destinations, host, dest)
         self.destinations_seen += 1
         self._emit(destination_line(dest))

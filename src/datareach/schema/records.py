@@ -50,10 +50,9 @@ class Col:
     """A record field's column: its Arrow type, its place in the JSON document and its meaning.
 
     ``arrow`` is an Arrow type name: ``string``, ``int32``, ``int64``, ``float64``, ``bool``,
-    ``binary``, ``list<string>``, ``list<int64>``, ``list<header>`` (name/value pairs),
-    ``json`` (a nested value kept as a Python object in rows and as JSON text in Arrow columns),
-    or ``list<json>`` (a list of such values, one JSON text per element: equal elements are
-    shared when read back).
+    ``binary``, ``list<string>``, ``list<int64>``, ``list<header>`` (name/value pairs), or
+    ``json`` (a nested value kept as a Python object in rows and as JSON text in Arrow columns;
+    :class:`JsonCodec` makes and reads the texts within one run).
     ``json`` is the field's JSON type in the document (``None``: not in the document);
     ``required`` says whether a JSON reader may rely on it being there; ``key`` is the field's
     key in the JSON document when it is not the field's name.
@@ -127,7 +126,7 @@ def arrow_type(name: str) -> pa.DataType:
     import pyarrow as pa
 
     simple = {"string": pa.string(), "int32": pa.int32(), "int64": pa.int64(), "float64": pa.float64(),
-              "bool": pa.bool_(), "binary": pa.binary(), "json": pa.string(), "list<json>": pa.list_(pa.string()),
+              "bool": pa.bool_(), "binary": pa.binary(), "json": pa.string(),
               "list<string>": pa.list_(pa.string()), "list<int64>": pa.list_(pa.int64()),
               "list<header>": pa.list_(pa.struct([("name", pa.string()), ("value", pa.string())]))}
     try:
@@ -327,7 +326,7 @@ class Destination:
     inputs: Annotated[list[int], _c("list<int64>", "", "list[int]")]
     uids: Annotated[list[str], _c("list<string>", "uids of its connections (not in the JSON document)")]
     owner: Annotated[dict[str, Any] | None, _c("json", "enrich.ownership", "dict?")] = None
-    reach: Annotated[list[dict[str, Any]], _c("list<json>", "enrich.ownership", "list[dict]")] = field(
+    reach: Annotated[list[dict[str, Any]], _c("json", "enrich.ownership", "list[dict]")] = field(
         default_factory=list)
     data_types: Annotated[list[str], _c("list<string>", "enrich data types", "list[str]")] = field(
         default_factory=list)
@@ -446,28 +445,60 @@ def table_from_dicts(cls: type, docs: list[dict[str, Any]]) -> pa.Table:
         values = [d.get(f.name) for d in docs]
         if cols[f.name].arrow == "json":
             values = json_texts(values, orjson.dumps)
-        elif cols[f.name].arrow == "list<json>":
-            values = json_text_lists(values, orjson.dumps)
         arrays.append(pa.array(values, f.type))
     return pa.table(arrays, schema=schema)
 
 
-def table_to_dicts(cls: type, table: pa.Table, *, json_only: bool = True) -> list[dict[str, Any]]:
-    """A table of ``cls`` rows back to dicts, ``json`` columns decoded; with ``json_only`` just
-    the fields the JSON document carries, in declared order."""
+def table_to_dicts(cls: type, table: pa.Table, *, json_only: bool = True,
+                   codec: JsonCodec | None = None) -> list[dict[str, Any]]:
+    """A table of ``cls`` rows back to dicts, ``json`` columns decoded (by ``codec`` when the
+    texts were made by one); with ``json_only`` just the fields the JSON document carries, in
+    declared order."""
     import orjson
 
     names = [n for n, c in columns(cls) if (c.json is not None or not json_only) and n in table.column_names]
     kinds = dict(columns(cls))
+    loads = codec.loads if codec is not None else orjson.loads
     data = {}
     for n in names:
         values = table.column(n).to_pylist()
         if kinds[n].arrow == "json":
-            values = json_values(values, orjson.loads)
-        elif kinds[n].arrow == "list<json>":
-            values = json_value_lists(values, orjson.loads)
+            values = json_values(values, loads)
         data[n] = values
     return [{n: data[n][i] for n in names} for i in range(table.num_rows)]
+
+
+class JsonCodec:
+    """JSON text for the nested values of ``json`` columns, remembered both ways for one run.
+
+    A text this codec made decodes back to the very object it was made from, without parsing
+    (equal values stay one object, as the stages made them); an object encoded again gives the
+    same text without serialising. So the values must not change once encoded: a stage that
+    fills them makes new ones. Texts from elsewhere (another engine's table) are parsed.
+    """
+
+    def __init__(self) -> None:
+        import orjson
+
+        self._orjson_dumps = orjson.dumps
+        self._orjson_loads = orjson.loads
+        self._text_of: dict[int, str] = {}
+        self._value_of: dict[str, Any] = {}
+        self._keep: list[Any] = []  # the objects stay alive while their id is remembered
+
+    def text(self, value: Any) -> str:
+        text = self._text_of.get(id(value))
+        if text is None:
+            text = self._text_of[id(value)] = self._orjson_dumps(value).decode()
+            self._keep.append(value)
+            self._value_of.setdefault(text, value)
+        return text
+
+    def loads(self, text: str) -> Any:
+        value = self._value_of.get(text)
+        if value is None:
+            value = self._value_of[text] = self._orjson_loads(text)
+        return value
 
 
 def _encoder(dumps: Callable[[Any], bytes]) -> Callable[[Any], str]:
@@ -509,18 +540,6 @@ def json_values(texts: list[Any], loads: Callable[[str], Any]) -> list[Any]:
     """A ``json`` column's texts back to values."""
     decode = _decoder(loads)
     return [None if v is None else decode(v) for v in texts]
-
-
-def json_text_lists(values: list[Any], dumps: Callable[[Any], bytes]) -> list[Any]:
-    """Lists of values to lists of JSON texts (a ``list<json>`` column)."""
-    encode = _encoder(dumps)
-    return [None if items is None else [encode(v) for v in items] for items in values]
-
-
-def json_value_lists(texts: list[Any], loads: Callable[[str], Any]) -> list[Any]:
-    """A ``list<json>`` column's lists back to lists of values."""
-    decode = _decoder(loads)
-    return [None if items is None else [decode(v) for v in items] for items in texts]
 
 
 def connection_uid(input_index: int, n: int) -> str:
