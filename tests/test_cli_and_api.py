@@ -106,3 +106,35 @@ def test_table_output_and_help() -> None:
     helptext = subprocess.run([sys.executable, "-m", "datareach", "audit", "--help"],
                               capture_output=True, text=True, check=True).stdout
     assert "exit status" in helptext and "--geo-db" in helptext
+
+
+def test_every_command_has_the_python_function_it_calls(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI is a thin layer: audit, diff, policy check, kb import and proxy are functions."""
+    from datareach import api
+    from datareach.assess import PolicyError
+    from datareach.kb.importers import KBImportError
+    from datareach.mitm.proxy import ProxyError, ProxyOptions, proxy
+
+    doc = datareach.audit([EXAMPLE]).to_dict()
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(doc))
+    # diff: the function and the command give the same document
+    assert main(["diff", str(old), str(old), "--format", "json", "-o", str(tmp_path / "d.json")]) == 0
+    by_cli = json.loads((tmp_path / "d.json").read_text())
+    by_api = api.diff(old, doc)
+    assert by_api["summary"] == by_cli["summary"] and by_api["summary"]["regressions"] == 0
+    # policy check
+    assert api.check_policy("us-doj-bulk-data").id == "us-doj-bulk-data"
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[policy]\nid = "x"\nname = "x"\n[[rule]]\nid = "r"\naction = "deny"\njurisdictions = ["XX"]\n')
+    with pytest.raises(PolicyError):
+        api.check_policy(bad)
+    assert main(["policy", "check", str(bad)]) == 2
+    # kb import: a wrong kind or file is refused with nothing changed
+    with pytest.raises(KBImportError):
+        api.import_dataset("no-such-kind", bad)
+    # proxy: options that cannot work are refused before anything starts
+    with pytest.raises(ProxyError, match="listen-port"):
+        proxy(ProxyOptions(listen_port=0))
+    assert main(["proxy", "--listen-port", "0"]) == 2
+    assert "--listen-port must be 1-65535" in capsys.readouterr().err

@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +53,7 @@ def add_proxy_parser(sub: Any) -> None:
                    help="further arguments for mitmdump, after --")
 
 
-def _instructions(args: argparse.Namespace, confdir: Path, report: Path) -> str:
+def _instructions(args: ProxyOptions, confdir: Path, report: Path) -> str:
     host, port = args.listen_host, args.listen_port
     ca = confdir / "mitmproxy-ca-cert.pem"
     lines = [f"datareach proxy: mitmdump on {host}:{port}, mode {args.mode}"]
@@ -74,59 +76,77 @@ def _instructions(args: argparse.Namespace, confdir: Path, report: Path) -> str:
     return "\n".join(lines)
 
 
-def run_proxy(args: argparse.Namespace) -> int:
-    """Run mitmdump with the addon until it stops; Ctrl-C and SIGTERM are passed on to it."""
+class ProxyError(ValueError):
+    """An option of :func:`proxy` that cannot work (the message says which and why)."""
+
+
+@dataclass(frozen=True)
+class ProxyOptions:
+    """What ``datareach proxy`` takes (see its ``--help``)."""
+
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8080
+    mode: str = "regular"
+    profile: str | None = None
+    policy: Sequence[str] = ()
+    geo_db: Sequence[str] = ()
+    #: the reports' path without extension (default: datareach-live-DATE-TIME here)
+    report: str | None = None
+    confdir: str | None = None
+    show_flows: bool = False
+    mitmdump_args: Sequence[str] = ()
+
+
+def proxy(options: ProxyOptions) -> int:
+    """Run mitmdump with datareach's addon until it stops (Ctrl-C and SIGTERM are passed on to
+    it); returns mitmdump's exit status (0 for a stop by Ctrl-C). Raises :class:`ProxyError` for
+    options that cannot work, before anything starts: ``datareach proxy``."""
     from datareach.mitm import ADDON_PATH, mitmdump_command
     from datareach.sources.mitm import MitmproxyNotFound, find_mitmproxy_python
 
-    if args.profile:
+    if options.profile:
         from datareach.detect.profile import ProfileError, load_profile
 
         try:
-            load_profile(Path(args.profile))
+            load_profile(Path(options.profile))
         except (ProfileError, OSError) as exc:
-            print(f"datareach: error: {exc}", file=sys.stderr)
-            return 2
-    geo_db = [str(Path(p).absolute()) for p in args.geo_db]
+            raise ProxyError(str(exc)) from exc
+    geo_db = [str(Path(p).absolute()) for p in options.geo_db]
     if geo_db:  # opened now, as `datareach audit` does: a wrong file is an error before the proxy starts
         from datareach.enrich.geo import GeoDatabaseError, GeoResolver
 
         for p in geo_db:
             if not os.path.isfile(p):
-                print(f"datareach: error: --geo-db file not found: {p}", file=sys.stderr)
-                return 2
+                raise ProxyError(f"--geo-db file not found: {p}")
         try:
             GeoResolver([Path(p) for p in geo_db])
         except GeoDatabaseError as exc:
-            print(f"datareach: error: {exc}", file=sys.stderr)
-            return 2
-    if not 0 < args.listen_port < 65536:
-        print("datareach: error: --listen-port must be 1-65535", file=sys.stderr)
-        return 2
+            raise ProxyError(str(exc)) from exc
+    if not 0 < options.listen_port < 65536:
+        raise ProxyError("--listen-port must be 1-65535")
     try:
         python = find_mitmproxy_python()
     except MitmproxyNotFound as exc:
-        print(f"datareach: error: {exc}", file=sys.stderr)
-        return 2
-    report = Path(args.report or time.strftime("datareach-live-%Y%m%d-%H%M%S")).absolute()
-    confdir = Path(args.confdir).expanduser().absolute() if args.confdir else Path.home() / ".mitmproxy"
-    extra = list(args.mitmdump_args)
+        raise ProxyError(str(exc)) from exc
+    report = Path(options.report or time.strftime("datareach-live-%Y%m%d-%H%M%S")).absolute()
+    confdir = Path(options.confdir).expanduser().absolute() if options.confdir else Path.home() / ".mitmproxy"
+    extra = list(options.mitmdump_args)
     if extra[:1] == ["--"]:
         extra = extra[1:]
-    cmd = [*mitmdump_command(python), "--listen-host", args.listen_host, "--listen-port", str(args.listen_port),
-           "--mode", args.mode, "--set", f"confdir={confdir}", "-s", str(ADDON_PATH),
+    cmd = [*mitmdump_command(python), "--listen-host", options.listen_host, "--listen-port",
+           str(options.listen_port), "--mode", options.mode, "--set", f"confdir={confdir}", "-s", str(ADDON_PATH),
            "--set", f"datareach_python={sys.executable}", "--set", f"datareach_report={report}"]
-    if args.profile:
-        cmd += ["--set", f"datareach_profile={Path(args.profile).absolute()}"]
-    if args.policy:
-        policies = [p if not os.path.exists(p) else str(Path(p).absolute()) for p in args.policy]
+    if options.profile:
+        cmd += ["--set", f"datareach_profile={Path(options.profile).absolute()}"]
+    if options.policy:
+        policies = [p if not os.path.exists(p) else str(Path(p).absolute()) for p in options.policy]
         cmd += ["--set", f"datareach_policy={','.join(policies)}"]
     if geo_db:
         cmd += ["--set", f"datareach_geo_db={os.pathsep.join(geo_db)}"]
-    if not args.show_flows:
+    if not options.show_flows:
         cmd.append("-q")
     cmd += extra
-    print(_instructions(args, confdir, report), flush=True)
+    print(_instructions(options, confdir, report), flush=True)
     # mitmdump gets a session of its own, so that one Ctrl-C reaches it exactly once (from us)
     proc = subprocess.Popen(cmd, start_new_session=True)
 
@@ -142,3 +162,16 @@ def run_proxy(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
     return 0 if code in (0, -signal.SIGINT, 130) else code
+
+
+def run_proxy(args: argparse.Namespace) -> int:
+    """``datareach proxy``: :func:`proxy` with the command line's options (exit 2 for bad ones)."""
+    options = ProxyOptions(
+        listen_host=args.listen_host, listen_port=args.listen_port, mode=args.mode, profile=args.profile,
+        policy=tuple(args.policy), geo_db=tuple(args.geo_db), report=args.report, confdir=args.confdir,
+        show_flows=args.show_flows, mitmdump_args=tuple(args.mitmdump_args))
+    try:
+        return proxy(options)
+    except ProxyError as exc:
+        print(f"datareach: error: {exc}", file=sys.stderr)
+        return 2
