@@ -46,6 +46,7 @@ from datareach.schema import (
     ProgressCallback,
     Record,
     connection_uid,
+    fields,
 )
 from datareach.sources import pcap
 
@@ -58,9 +59,10 @@ SEARCH_WINDOW = 4 << 20
 #: Consecutive records that must make sense for an offset to count as a boundary.
 CHAIN = 8
 
-_DNS_FIELDS = tuple(f for f in DnsAnswer.__dataclass_fields__)
-_EX_FIELDS = tuple(f for f in Exchange.__dataclass_fields__)
-_ERR_FIELDS = tuple(f for f in InputError.__dataclass_fields__)
+# records travel from the readers as tuples of their declared fields (for pickling)
+_DNS_FIELDS = fields(DnsAnswer)
+_EX_FIELDS = fields(Exchange)
+_ERR_FIELDS = fields(InputError)
 _dns_tuple = operator.attrgetter(*_DNS_FIELDS)
 _ex_tuple = operator.attrgetter(*_EX_FIELDS)
 _err_tuple = operator.attrgetter(*_ERR_FIELDS)
