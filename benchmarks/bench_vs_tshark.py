@@ -1,6 +1,6 @@
 """datareach against tshark on the same large capture: wall time and peak memory.
 
-    python benchmarks/bench_vs_tshark.py [--size-mb 320] [--runs 3] [--capture PATH]
+    python benchmarks/bench_vs_tshark.py [--size-mb 320] [--runs 5] [--capture PATH] [--other DATAREACH]
 
 Generates (once, deterministically) a capture of at least 300 MB with
 benchmarks/generate_capture.py, then runs on that same file, alternately, ``--runs`` times each:
@@ -8,11 +8,14 @@ benchmarks/generate_capture.py, then runs on that same file, alternately, ``--ru
 * ``datareach audit FILE --format json -o OUT`` (everything: names, geo, JSON), and
 * ``tshark -r FILE -T fields -e ip.dst -e tls.handshake.extensions_server_name -e dns.qry.name
   -e http.host`` (Debian's tshark; the script says how to install it when it is missing),
+* with ``--other PATH``, a second datareach command too (another checkout's
+  ``.venv/bin/datareach``): before and after a change, in the same run, the order of the two
+  alternating from round to round,
 
-and prints the median wall time of each, their ratio, and the peak memory of each command's
-whole process tree (datareach reads large files with one process per core; their memory is
-added up, sampled every 20 ms from /proc). Times vary on a shared machine: only the ratio within
-one run of this script means something.
+and prints the median wall time of each with its range, their ratio, and the peak memory of each
+command's whole process tree (datareach reads large files with one process per core; their
+memory is added up, sampled every 20 ms from /proc). Times vary on a shared machine: only the
+ratios within one run of this script mean something.
 """
 
 from __future__ import annotations
@@ -68,7 +71,8 @@ def run(cmd: list[str], stdout: object) -> tuple[float, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size-mb", type=int, default=320)
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--other", metavar="DATAREACH", help="another datareach to run alongside (before/after)")
     ap.add_argument("--capture", type=Path, default=HERE / "capture.pcap")
     args = ap.parse_args()
 
@@ -91,27 +95,35 @@ def main() -> None:
         tshark_cmd += ["-e", field]
     env_note = os.environ.get("DATAREACH_WORKERS")
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "report.json"
-        dr_cmd = [datareach, "audit", str(cap), "--format", "json", "-o", str(out)]
-        run(dr_cmd, subprocess.DEVNULL)  # warm-up: builds the geo and public-suffix caches once
-        dr: list[tuple[float, int]] = []
-        ts: list[tuple[float, int]] = []
+        commands = {"datareach": [datareach, "audit", str(cap), "--format", "json", "-o", str(Path(tmp) / "a.json")]}
+        if args.other:
+            commands["other"] = [args.other, "audit", str(cap), "--format", "json", "-o", str(Path(tmp) / "b.json")]
+        for cmd in commands.values():
+            run(cmd, subprocess.DEVNULL)  # warm-up: builds the geo and public-suffix caches once
+        commands["tshark"] = tshark_cmd
+        results: dict[str, list[tuple[float, int]]] = {name: [] for name in commands}
         for i in range(args.runs):
-            dr.append(run(dr_cmd, subprocess.DEVNULL))
-            with open(os.devnull, "wb") as sink:
-                ts.append(run(tshark_cmd, sink))
-            print(f"run {i + 1}: datareach {dr[-1][0]:.2f} s, tshark {ts[-1][0]:.2f} s", flush=True)
-    dr_med = statistics.median(t for t, _ in dr)
-    ts_med = statistics.median(t for t, _ in ts)
+            order = list(commands) if i % 2 == 0 or not args.other else ["other", "datareach", "tshark"]
+            for name in order:
+                with open(os.devnull, "wb") as sink:
+                    results[name].append(run(commands[name], sink))
+            print(f"run {i + 1}: " + ", ".join(f"{n} {results[n][-1][0]:.2f} s" for n in commands), flush=True)
+    labels = {"datareach": "datareach audit --format json", "other": f"{args.other} (--other)",
+              "tshark": "tshark -T fields (4 fields)"}
+    medians = {name: statistics.median(t for t, _ in r) for name, r in results.items()}
     print()
-    print("| | median wall time | peak memory (process tree) |")
+    print("| | median wall time (range) | peak memory (process tree, range) |")
     print("|---|---|---|")
-    print(f"| datareach audit --format json | {dr_med:.2f} s | {max(m for _, m in dr) / 1024:.0f} MiB |")
-    print(f"| tshark -T fields (4 fields) | {ts_med:.2f} s | {max(m for _, m in ts) / 1024:.0f} MiB |")
+    for name, r in results.items():
+        times, mems = [t for t, _ in r], [m / 1024 for _, m in r]
+        print(f"| {labels[name]} | {medians[name]:.2f} s ({min(times):.2f}-{max(times):.2f}) | "
+              f"{statistics.median(mems):.0f} MiB ({min(mems):.0f}-{max(mems):.0f}) |")
     print()
-    print(f"ratio: datareach is {ts_med / dr_med:.1f}x faster than tshark "
-          f"({size / 1e6 / dr_med:.0f} MB/s vs {size / 1e6 / ts_med:.0f} MB/s)"
-          + (f"; DATAREACH_WORKERS={env_note}" if env_note else ""))
+    for name in ("datareach", "other"):
+        if name in medians:
+            print(f"ratio: {labels[name]} is {medians['tshark'] / medians[name]:.1f}x faster than tshark "
+                  f"({size / 1e6 / medians[name]:.0f} MB/s vs {size / 1e6 / medians['tshark']:.0f} MB/s)"
+                  + (f"; DATAREACH_WORKERS={env_note}" if env_note else ""))
 
 
 if __name__ == "__main__":
