@@ -138,3 +138,23 @@ def test_every_command_has_the_python_function_it_calls(tmp_path: Path, capsys: 
         proxy(ProxyOptions(listen_port=0))
     assert main(["proxy", "--listen-port", "0"]) == 2
     assert "--listen-port must be 1-65535" in capsys.readouterr().err
+
+
+def test_requests_of_the_same_time_keep_the_order_they_were_read(tmp_path: Path) -> None:
+    """HAR times are in milliseconds: many requests share one. Their ids follow the file."""
+    entries = [{
+        "startedDateTime": "2024-05-01T10:00:00.000Z", "time": 1, "connection": str(i),
+        "request": {"method": "GET", "url": f"https://host{i}.example/{path}", "httpVersion": "HTTP/1.1",
+                    "headers": [], "queryString": [], "cookies": [], "headersSize": -1, "bodySize": 0},
+        "response": {"status": 200, "statusText": "OK", "httpVersion": "HTTP/1.1", "headers": [], "cookies": [],
+                     "content": {"size": 0, "mimeType": "text/plain"}, "redirectURL": "", "headersSize": -1,
+                     "bodySize": 0},
+        "cache": {}, "timings": {"send": 0, "wait": 1, "receive": 0},
+    } for i in range(12) for path in ("login", "account")]
+    har = tmp_path / "same-time.har"
+    har.write_text(json.dumps({"log": {"version": "1.2", "creator": {"name": "t", "version": "1"},
+                                       "entries": entries}}))
+    doc = datareach.audit([har]).to_dict()
+    assert [e["url"] for e in doc["exchanges"]] == [e["request"]["url"] for e in entries]
+    assert [e["id"] for e in doc["exchanges"]] == [f"E0.{n}" for n in range(24)]
+    assert [e["uid"] for e in doc["exchanges"]] == [f"C0.{i}" for i in range(12) for _ in range(2)]

@@ -267,6 +267,27 @@ def test_a_plugin_source_that_raises_gives_an_input_error(plugin_site: Path, tmp
     assert f"datareach: {broken}: source plugin 'acme-flowlog'" in err
 
 
+@pytest.mark.parametrize(("line", "problem"), [
+    ("!bad-port", "Connection.client_port is str 'http', not int32"),
+    ("!again", "two connections with the uid 'C0.0'"),
+])
+def test_a_plugin_record_that_does_not_fit_its_declaration_gives_an_input_error(
+        plugin_site: Path, tmp_path: Path, line: str, problem: str) -> None:
+    bad = tmp_path / "bad.acme"
+    lines = ACME_LOG.splitlines()
+    bad.write_text("\n".join([*lines[:4], line, *lines[4:]]) + "\n", encoding="utf-8")
+    code, doc, err = run_audit(bad, HAR, sites=(plugin_site,), tmp_path=tmp_path)
+    assert code == 4 and "Traceback" not in err and doc is not None
+    first, har = doc["inputs"]
+    assert first["errors"] == [{
+        "message": "source plugin 'acme-flowlog' (datareach-acme 0.1.0, datareach_acme:AcmeFlowLog) yielded a "
+                   f"bad record: {problem}",
+        "fatal": True,
+    }]
+    assert first["records_read"] == 2  # what came before is kept
+    assert (har["format"], har["errors"]) == ("har", [])
+
+
 def test_broken_plugins_are_left_out_not_fatal(plugin_site: Path, broken_site: Path, acme_log: Path,
                                                tmp_path: Path) -> None:
     """A plugin that cannot be imported, a sniff that raises, a detector that raises on every

@@ -288,7 +288,9 @@ def exchange_and_finding_documents(exchanges: list[Exchange], reveal: bool) -> t
         list[dict[str, Any]], list[dict[str, Any]]]:
     """The exchanges in time order, each given its id, and the findings they carry (each with
     its id, naming its exchange's), as the JSON document has them."""
-    ordered = sorted(exchanges, key=lambda e: (e.ts, e.input_index, e.uid or "", e.url))
+    # by time; requests of the same time stay in the order they were read (HAR times are in
+    # milliseconds: many requests share one)
+    ordered = sorted(exchanges, key=lambda e: e.ts)
     counters: dict[int, int] = {}
     for e in ordered:
         n = counters.get(e.input_index, 0)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import (
@@ -120,6 +120,41 @@ def to_document(obj: Any, **computed: Any) -> dict[str, Any]:
             continue
         out[col.key or name] = value
     return out
+
+
+def _fits(arrow: str, value: Any) -> bool:
+    if value is None:
+        return True
+    if arrow == "string":
+        return isinstance(value, str)
+    if arrow in ("int32", "int64"):
+        return isinstance(value, int) and not isinstance(value, bool) and -(1 << 63) <= value < (1 << 63)
+    if arrow == "float64":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if arrow == "bool":
+        return isinstance(value, bool)
+    if arrow == "binary":
+        return isinstance(value, bytes | bytearray)
+    if arrow == "list<string>":
+        return isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+    if arrow == "list<int64>":
+        return isinstance(value, list | tuple) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    if arrow == "list<header>":
+        return isinstance(value, list | tuple) and all(
+            isinstance(h, list | tuple) and len(h) == 2 and all(isinstance(x, str) for x in h) for h in value)
+    return True  # json: any value
+
+
+def row_problem(cls: type, values: Sequence[Any]) -> str | None:
+    """What is wrong with ``values`` as a row of ``cls`` (field count, a value of the wrong type),
+    or None. For records made by code datareach does not control (plugins)."""
+    cols = columns(cls)
+    if len(values) != len(cols):
+        return f"a {cls.__name__} row has {len(values)} values, not {len(cols)}"
+    for (name, col), value in zip(cols, values, strict=True):
+        if not _fits(col.arrow, value):
+            return f"{cls.__name__}.{name} is {type(value).__name__} {str(value)[:40]!r}, not {col.arrow}"
+    return None
 
 
 def arrow_type(name: str) -> pa.DataType:

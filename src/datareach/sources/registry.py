@@ -32,6 +32,8 @@ from datareach.schema import (
     InputError,
     ProgressCallback,
     Record,
+    fields,
+    row_problem,
 )
 
 if TYPE_CHECKING:
@@ -216,7 +218,9 @@ def sniff(head: bytes) -> tuple[str | None, list[str]]:
 
 def guarded(name: str, records: Iterator[Record]) -> Iterator[Record]:
     """A plugin source's records, with whatever goes wrong made into a fatal InputError that
-    names the plugin (after the records it did yield)."""
+    names the plugin (after the records it did yield): an exception, something that is not a
+    record, or a record whose values do not fit its declaration."""
+    uids: set[str] = set()
     while True:
         try:
             rec = next(records)
@@ -231,4 +235,35 @@ def guarded(name: str, records: Iterator[Record]) -> Iterator[Record]:
             yield InputError(f"{describe(name)} yielded a {type(rec).__name__}, which is not a record "
                              "(Connection, ConnectionBatch, DnsAnswer, Exchange or InputError)", fatal=True)
             return
+        problem = _record_problem(rec, uids)
+        if problem is not None:
+            yield InputError(f"{describe(name)} yielded a bad record: {problem}", fatal=True)
+            return
         yield rec
+
+
+_UID = fields(Connection).index("uid")
+
+
+def _record_problem(rec: Record, uids: set[str]) -> str | None:
+    """What is wrong with a plugin's record (the types its declaration gives, connection uids
+    unique in the input), or None: a bad value would otherwise fail later, far from its source."""
+    kind: type = Connection if isinstance(rec, ConnectionBatch) else type(rec)
+    if isinstance(rec, ConnectionBatch):
+        rows: list[tuple[Any, ...]] = rec.rows if isinstance(rec.rows, list) else []
+        if not isinstance(rec.rows, list) or not all(isinstance(r, tuple) for r in rows):
+            return "a ConnectionBatch's rows must be a list of tuples"
+    else:
+        rows = [tuple(getattr(rec, f) for f in fields(kind))]
+    for row in rows:
+        problem = row_problem(kind, row)
+        if problem is not None:
+            return problem
+        if kind is Connection:
+            uid = row[_UID]
+            if not isinstance(uid, str) or not uid:
+                return "a Connection without a uid"
+            if uid in uids:
+                return f"two connections with the uid {uid!r}"
+            uids.add(uid)
+    return None

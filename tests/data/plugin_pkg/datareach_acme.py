@@ -6,8 +6,9 @@ An ACME flow log is a text file whose first line is ``#acme-flowlog v1``; then, 
 * an HTTP request on the connection above it: ``> ts method url [body]``;
 * ``#`` comments and blank lines.
 
-A line ``!boom`` makes the reader raise (the tests' way of checking that a plugin's failure is
-reported, not fatal to the audit).
+A line ``!boom`` makes the reader raise, ``!bad-port`` yield a connection whose client port is
+text, and ``!again`` the last connection a second time (the tests' way of checking that a
+plugin's failures and mistakes are reported, not fatal to the audit).
 """
 
 from __future__ import annotations
@@ -46,6 +47,14 @@ class AcmeFlowLog:
                     continue
                 if line == "!boom":
                     raise RuntimeError(f"line {lineno}: boom")
+                if line == "!bad-port" and conn is not None:
+                    yield Connection(uid=connection_uid(input_index, n), transport="tcp", client_ip="10.0.0.1",
+                                     client_port="http", server_ip="192.0.2.1", server_port=80,  # type: ignore[arg-type]
+                                     first_seen=0.0, last_seen=0.0, input_index=input_index)
+                    continue
+                if line == "!again" and conn is not None:
+                    yield conn
+                    continue
                 if line.startswith(">"):
                     parts = line[1:].split(maxsplit=3)
                     if conn is None or len(parts) < 3:
