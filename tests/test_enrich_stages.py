@@ -139,3 +139,24 @@ def test_stages_declare_what_they_read_and_write() -> None:
     for s in DESTINATION_STAGES:
         assert isinstance(s, Stage)
         assert set(s.requires) <= dest_columns and set(s.provides) <= dest_columns, s.name
+
+
+def test_destination_stages_work_batch_by_batch(ctx: EnrichContext, connections: pa.Table) -> None:
+    """What a Spark engine's mapInArrow does: the destination stages on record batches of any
+    size give the rows they give on the whole table (they are row by row; only the group-by
+    needs all rows)."""
+    named = connections
+    for stage in CONNECTION_STAGES:
+        named = stage(named, ctx)
+    grouped = group_destinations(named, ctx)
+    whole = grouped
+    for stage in DESTINATION_STAGES:
+        whole = stage(whole, ctx)
+    for size in (1, 2, 3):
+        parts = []
+        for batch in grouped.to_batches(max_chunksize=size):
+            t = pa.Table.from_batches([batch])
+            for stage in DESTINATION_STAGES:
+                t = stage(t, ctx)
+            parts.append(t)
+        assert pa.concat_tables(parts).to_pylist() == whole.to_pylist()
