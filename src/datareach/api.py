@@ -33,10 +33,7 @@ def build_pipeline(options: AuditOptions) -> Pipeline:
     cannot be read raises :class:`~datareach.assess.PolicyError` before anything is read)."""
     from datareach.enrich.stages import CONNECTION_STAGES, DESTINATION_STAGES
 
-    policies = options.policies
-    if isinstance(policies, str | os.PathLike | Policy):  # one policy given on its own
-        policies = [policies]
-    judged = [p if isinstance(p, Policy) else load_policy(p) for p in policies]
+    judged = [p if isinstance(p, Policy) else load_policy(p) for p in options.policies]
     detector = None
     if options.detect:
         from datareach.detect.detector import Detector
@@ -98,7 +95,7 @@ def audit(
     :attr:`Audit.violations` (a policy that cannot be read raises
     :class:`~datareach.assess.PolicyError` before anything is read).
     """
-    if isinstance(policies, str | os.PathLike | Policy):
+    if isinstance(policies, str | os.PathLike | Policy):  # one policy given on its own
         policies = [policies]
     options = AuditOptions(geo_db=geo_db or (), keep_bodies=keep_bodies, progress=progress, profile=profile,
                            reveal=reveal, detect=detect, matcher=engine, reach_options=reach_options,
@@ -114,10 +111,10 @@ def diff(old: str | os.PathLike[str] | dict[str, Any], new: str | os.PathLike[st
     """
     from datareach.report.diff import check_audit, diff_audits, load_audit
 
-    docs = []
+    docs, names = [], []
     for which, item in (("OLD", old), ("NEW", new)):
         docs.append(check_audit(item, which) if isinstance(item, dict) else load_audit(item))
-    names = [str(x) if not isinstance(x, dict) else which for x, which in ((old, "OLD"), (new, "NEW"))]
+        names.append(which if isinstance(item, dict) else str(item))
     return diff_audits(docs[0], docs[1], old_name=names[0], new_name=names[1])
 
 

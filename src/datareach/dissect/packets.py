@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from datareach.dissect import dns, http1, tls
 from datareach.dissect.quic import QuicInitialAssembler, looks_like_quic_initial
-from datareach.schema import ConnectionBatch, DnsAnswer, Exchange, Record
+from datareach.schema import ConnectionBatch, DnsAnswer, Exchange, Record, connection_uid
 
 # Link types (https://www.tcpdump.org/linktypes.html)
 LINKTYPE_NULL: Final = 0
@@ -571,13 +571,13 @@ class PacketDecoder:
             self._dns_parsed[key] = answers
         if not answers:
             return
-        index, uid, append = self.input_index, f"C{self.input_index}.{flow.fid}", self.records.append
+        index, uid, append = self.input_index, self._uid(flow), self.records.append
         for asked, rtype, addr, ttl, chain in answers:
             append(DnsAnswer(ts, asked, rtype, addr, chain, ttl, index, uid))  # type: ignore[arg-type]
 
     def _uid(self, flow: Flow) -> str:
-        """The uid of the flow's Connection record (:func:`datareach.schema.connection_uid`)."""
-        return f"C{self.input_index}.{flow.fid}"
+        """The uid of the flow's Connection record."""
+        return connection_uid(self.input_index, flow.fid)
 
     def _stop_inspecting(self, flow: Flow, ts: float) -> None:
         """Stop inspecting a connection: it closed, or its stream has a hole (lost or cut segments)."""
@@ -830,7 +830,7 @@ class PacketDecoder:
                     self._tls_unfollow(flow, tls.END_OF_CAPTURE)
         names: dict[bytes, str] = {}
         rows = self.connection_rows = []
-        index = self.input_index
+        index, uid = self.input_index, connection_uid
         for flow in self.flows:
             if flow.req is not None:
                 last = flow.req.flush()
@@ -848,7 +848,7 @@ class PacketDecoder:
                 sip = names[sa] = inet_ntop(AF_INET6 if flow.v6 else AF_INET, sa)
             # the order of Connection's fields
             rows.append((
-                f"C{index}.{flow.fid}", "tcp" if flow.tcp else "udp", cip, flow.client_port, sip, flow.server_port,
+                uid(index, flow.fid), "tcp" if flow.tcp else "udp", cip, flow.client_port, sip, flow.server_port,
                 flow.first, flow.last, flow.pkts_out, flow.bytes_out, flow.pkts_in, flow.bytes_in,
                 flow.sni, flow.quic_sni, flow.http_host, flow.ech, flow.protocol, flow.alpn, flow.app,
                 index, len(flow.ports) if flow.ports is not None else 1,

@@ -5,8 +5,9 @@
 1. **sources** -- each input's source (found by content, :mod:`datareach.sources`) yields
    records; a large capture is read by parallel processes, each handed the pipeline's
    per-request stage (detection) so that request bodies never travel between processes;
-2. the records become Arrow tables (:func:`datareach.schema.rows_table`): connections and DNS
-   answers; the exchanges get their ids and the findings their table;
+2. the connections become an Arrow table (:func:`datareach.schema.rows_table`), the DNS
+   answers the index naming looks names up in; the exchanges get their ids and the findings
+   their table;
 3. **enrich** -- the connection stages, the group-by into destinations, the destination stages
    (:mod:`datareach.enrich.stages`);
 4. **assess** -- the policies over the destination and finding tables;
@@ -32,12 +33,16 @@ from datareach.schema import (
     ConnectionBatch,
     DnsAnswer,
     Exchange,
+    Finding,
     InputError,
     InputReport,
+    Violation,
     fields,
+    rows_table,
+    table_from_dicts,
+    table_to_dicts,
     to_document,
 )
-from datareach.schema import Finding as FindingRecord
 from datareach.sources import detect_format, read_input
 from datareach.timestamps import iso
 
@@ -193,8 +198,6 @@ class LocalEngine:
         from datareach.assess import judge
         from datareach.enrich.domains import psl_source
         from datareach.enrich.stages import destination_documents, group_destinations, order_destinations
-        from datareach.schema import Connection as ConnectionRecord
-        from datareach.schema import Finding, Violation, rows_table, table_from_dicts, table_to_dicts
 
         generated = datetime.now(UTC)
         today = generated.date().isoformat()
@@ -209,7 +212,7 @@ class LocalEngine:
         answers.clear()
         resolver = ctx.resolver
         assert resolver is not None  # enrich_context gives one
-        table = rows_table(ConnectionRecord, conns)
+        table = rows_table(Connection, conns)
         conns.clear()
         table = enrich_connections(pipeline, table, ctx)
         dest = group_destinations(table, ctx)
@@ -315,7 +318,7 @@ def exchange_and_finding_documents(exchanges: list[Exchange], reveal: bool) -> t
 
 
 def _finding_json(f: Any, ex: Exchange, reveal: bool) -> dict[str, Any]:
-    return to_document(FindingRecord(
+    return to_document(Finding(
         id="", exchange=ex.id or "", uid=ex.uid, host=ex.host, app=ex.app, data_type=f.data_type,
         categories=f.categories, source=f.source, encoding=f.encoding, location=f.location,
         value_redacted=f.value_redacted, confidence=round(f.confidence, 3), value=f.value if reveal else None))

@@ -38,6 +38,7 @@ import pyarrow.compute as pc
 
 from datareach.enrich.naming import NAME_SOURCES, DnsIndex, name_connections
 from datareach.schema import Destination, DnsAnswer, JsonCodec, arrow_schema, table_to_dicts
+from datareach.schema.records import json_texts, json_values
 from datareach.timestamps import iso
 
 if TYPE_CHECKING:
@@ -183,7 +184,7 @@ def group_destinations(t: pa.Table, ctx: EnrichContext) -> pa.Table:
     for name in ("countries", "data_types", "data_categories"):
         rows[name] = [[] for _ in range(n)]
     rows["reach"] = ["[]"] * n
-    rows["servers"] = [ctx.codec.text(s) for s in rows["servers"]]
+    rows["servers"] = json_texts(rows["servers"], ctx.codec)
     # each group's uids in the order of its connections (an input's reader numbers them in order)
     rows["uids"] = groups.column("uid_list")
     return pa.table([rows[f.name] if f.name == "uids" else pa.array(rows[f.name], f.type) for f in schema],
@@ -216,13 +217,11 @@ def document_order(t: pa.Table) -> list[int]:
 
 
 def _loads(values: pa.ChunkedArray | pa.Array, ctx: EnrichContext) -> list[Any]:
-    loads = ctx.codec.loads
-    return [None if v is None else loads(v) for v in values.to_pylist()]
+    return json_values(values.to_pylist(), ctx.codec)
 
 
-def _dumps(values: Sequence[Any], ctx: EnrichContext) -> list[str | None]:
-    text = ctx.codec.text
-    return [None if v is None else text(v) for v in values]
+def _dumps(values: list[Any], ctx: EnrichContext) -> list[Any]:
+    return json_texts(values, ctx.codec)
 
 
 def _geo(t: pa.Table, ctx: EnrichContext) -> pa.Table:
@@ -298,6 +297,7 @@ DOMAINS = Stage("domains", ("host",), ("registrable_domain",), _domains)
 OWNERSHIP = Stage("ownership", ("host", "first_seen", "cname_chain", "servers"), ("owner", "reach"), _ownership)
 DATA_TYPES = Stage("data_types", ("app", "host"), ("data_types", "data_categories"), _data_types)
 DESTINATION_STAGES: tuple[Stage, ...] = (GEO, DOMAINS, OWNERSHIP, DATA_TYPES)
+
 
 def destination_documents(t: pa.Table, codec: JsonCodec | None = None) -> list[dict[str, Any]]:
     """The destinations of the JSON document (its fields, in the declared order), in the

@@ -470,35 +470,33 @@ def rows_table(cls: type, rows: list[tuple[Any, ...]]) -> pa.Table:
 def table_from_dicts(cls: type, docs: list[dict[str, Any]]) -> pa.Table:
     """Rows as dicts (JSON-document form: ``json`` columns hold Python values) to a table of
     :func:`arrow_schema`; missing keys are null."""
-    import orjson
     import pyarrow as pa
 
     schema = arrow_schema(cls)
     cols = dict(columns(cls))
+    codec = JsonCodec()
     arrays = []
     for f in schema:
         values = [d.get(f.name) for d in docs]
         if cols[f.name].arrow == "json":
-            values = json_texts(values, orjson.dumps)
+            values = json_texts(values, codec)
         arrays.append(pa.array(values, f.type))
     return pa.table(arrays, schema=schema)
 
 
 def table_to_dicts(cls: type, table: pa.Table, *, json_only: bool = True,
                    codec: JsonCodec | None = None) -> list[dict[str, Any]]:
-    """A table of ``cls`` rows back to dicts, ``json`` columns decoded (by ``codec`` when the
-    texts were made by one); with ``json_only`` just the fields the JSON document carries, in
+    """A table of ``cls`` rows back to dicts, ``json`` columns decoded (by ``codec``, the one that
+    made the texts, when there is one: it gives their values back unparsed); with ``json_only`` just the fields the JSON document carries, in
     declared order."""
-    import orjson
-
     names = [n for n, c in columns(cls) if (c.json is not None or not json_only) and n in table.column_names]
     kinds = dict(columns(cls))
-    loads = codec.loads if codec is not None else orjson.loads
+    codec = codec or JsonCodec()
     data = {}
     for n in names:
         values = table.column(n).to_pylist()
         if kinds[n].arrow == "json":
-            values = json_values(values, loads)
+            values = json_values(values, codec)
         data[n] = values
     return [{n: data[n][i] for n in names} for i in range(table.num_rows)]
 
@@ -536,45 +534,16 @@ class JsonCodec:
         return value
 
 
-def _encoder(dumps: Callable[[Any], bytes]) -> Callable[[Any], str]:
-    """``dumps`` to text, each distinct object (by identity) encoded once."""
-    seen: dict[int, str] = {}
-    keep: list[Any] = []  # the objects stay alive while their id is remembered
-
-    def encode(v: Any) -> str:
-        text = seen.get(id(v))
-        if text is None:
-            text = seen[id(v)] = dumps(v).decode()
-            keep.append(v)
-        return text
-
-    return encode
+def json_texts(values: list[Any], codec: JsonCodec | None = None) -> list[Any]:
+    """Values to the texts of a ``json`` column (each distinct object encoded once)."""
+    text = (codec or JsonCodec()).text
+    return [None if v is None else text(v) for v in values]
 
 
-def _decoder(loads: Callable[[str], Any]) -> Callable[[str], Any]:
-    """``loads``, each distinct text decoded once: equal values come back as one shared object
-    (treat them as read-only), as they were when the stages made them."""
-    seen: dict[str, Any] = {}
-
-    def decode(text: str) -> Any:
-        hit = seen.get(text)
-        if hit is None:
-            hit = seen[text] = loads(text)
-        return hit
-
-    return decode
-
-
-def json_texts(values: list[Any], dumps: Callable[[Any], bytes]) -> list[Any]:
-    """Values to JSON text (a ``json`` column)."""
-    encode = _encoder(dumps)
-    return [None if v is None else encode(v) for v in values]
-
-
-def json_values(texts: list[Any], loads: Callable[[str], Any]) -> list[Any]:
-    """A ``json`` column's texts back to values."""
-    decode = _decoder(loads)
-    return [None if v is None else decode(v) for v in texts]
+def json_values(texts: list[Any], codec: JsonCodec | None = None) -> list[Any]:
+    """A ``json`` column's texts back to values (each distinct text decoded once)."""
+    loads = (codec or JsonCodec()).loads
+    return [None if v is None else loads(v) for v in texts]
 
 
 def connection_uid(input_index: int, n: int) -> str:

@@ -25,11 +25,15 @@ def detect_format(path: Path) -> str | None:
     """The name of the source that reads ``path``, from the file's first bytes: 'pcap',
     'pcapng', 'har', 'mitmproxy' (a flow dump) or a plugin's format
     (:mod:`datareach.sources.registry`); None when unrecognised."""
+    return _sniff(path)[0]
+
+
+def _sniff(path: Path) -> tuple[str | None, list[str]]:
+    """The format of ``path`` from its first bytes, and what went wrong asking plugins."""
     from datareach.sources import registry
 
     with open(path, "rb") as f:
-        head = f.read(SNIFF_BYTES)
-    return registry.sniff(head)[0]
+        return registry.sniff(f.read(SNIFF_BYTES))
 
 
 def read_input(path: Path, input_index: int, fmt: str | None = None,
@@ -48,8 +52,7 @@ def read_input(path: Path, input_index: int, fmt: str | None = None,
     problems: list[str] = []
     try:
         if not fmt:
-            with open(path, "rb") as f:
-                fmt, problems = registry.sniff(f.read(SNIFF_BYTES))
+            fmt, problems = _sniff(path)
     except OSError as e:
         yield InputError(f"cannot read the file: {e.strerror or e}", fatal=True)
         return
@@ -63,23 +66,21 @@ def read_input(path: Path, input_index: int, fmt: str | None = None,
         return
     options = {"while_waiting": while_waiting, "keep_bodies": keep_bodies, "on_request": on_request}
     try:
+        records: Iterator[Record]
         if registry.is_builtin(source):
-            for rec in source.read(path, input_index, progress, **options):
-                if on_request is not None and isinstance(rec, Exchange) and rec.findings is None:
-                    on_request(rec)
-                yield rec
+            records = iter(source.read(path, input_index, progress, **options))
         else:  # a plugin's: its failures end the input with an error naming it, never the audit
             try:
-                records = iter(source.read(path, input_index, progress, **options))
+                records = registry.guarded(fmt, iter(source.read(path, input_index, progress, **options)))
             except OSError:
                 raise
             except Exception as e:
                 yield InputError(f"{registry.describe(fmt)} failed to start reading: {type(e).__name__}: {e}",
                                  fatal=True)
                 return
-            for rec in registry.guarded(fmt, records):
-                if on_request is not None and isinstance(rec, Exchange) and rec.findings is None:
-                    on_request(rec)
-                yield rec
+        for rec in records:
+            if on_request is not None and isinstance(rec, Exchange) and rec.findings is None:
+                on_request(rec)
+            yield rec
     except OSError as e:
         yield InputError(f"read error: {e.strerror or e}", fatal=True)
