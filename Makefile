@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLE := examples/mobile-app-session.pcapng
 
-.PHONY: demo test lint typecheck unit system-deps example bench bench-detect bench-mitm clean
+.PHONY: demo test lint typecheck unit system-deps example bench bench-detect bench-mitm clean fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,12 @@ bench-mitm: $(STAMP)
 bench-detect: $(STAMP)
 	$(BIN)/python benchmarks/bench_detection.py
 	$(BIN)/python benchmarks/bench_matcher.py
+
+# Every fuzz harness (python -m fuzz list) for FUZZ_SECONDS each, one process; findings and their
+# reproducers go to /tmp/fuzz-crashes (fuzz/CAMPAIGN.md: the campaigns run so far).
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP)
+	nice -n 10 $(BIN)/python -m fuzz run --seconds $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

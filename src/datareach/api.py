@@ -10,7 +10,7 @@ docs/architecture.md tells the whole story.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,12 +95,44 @@ def audit(
     :attr:`Audit.violations` (a policy that cannot be read raises
     :class:`~datareach.assess.PolicyError` before anything is read).
     """
+    inputs = _paths(inputs, "inputs")
+    geo_db = _paths(geo_db or (), "geo_db")
     if isinstance(policies, str | os.PathLike | Policy):  # one policy given on its own
         policies = [policies]
-    options = AuditOptions(geo_db=geo_db or (), keep_bodies=keep_bodies, progress=progress, profile=profile,
+    else:
+        policies = list(policies)
+        for p in policies:
+            if not isinstance(p, str | os.PathLike | Policy):
+                raise TypeError(f"policies: {type(p).__name__} is not a preset name, a policy file or a Policy")
+    if profile is not None and not isinstance(profile, str | os.PathLike):
+        from datareach.detect import Profile as ProfileClass
+
+        if not isinstance(profile, ProfileClass):
+            raise TypeError(f"profile: {type(profile).__name__} is not a Profile or a profile file")
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    options = AuditOptions(geo_db=geo_db, keep_bodies=keep_bodies, progress=progress, profile=profile,
                            reveal=reveal, detect=detect, matcher=engine, reach_options=reach_options,
                            policies=policies)
     return LocalEngine().run(inputs, build_pipeline(options), options)
+
+
+#: The matchers ``audit(engine=...)`` takes.
+ENGINES = ("auto", "hyperscan", "portable")
+
+
+def _paths(value: Any, name: str) -> list[str | os.PathLike[str]]:
+    """``value`` as a list of paths: one path on its own is a list of one (a string is not
+    taken for a sequence of one-letter file names)."""
+    if isinstance(value, str | os.PathLike):
+        return [value]
+    if isinstance(value, bytes) or not isinstance(value, Iterable):
+        raise TypeError(f"{name}: expected a list of file paths, not {type(value).__name__}")
+    items = list(value)
+    for item in items:
+        if not isinstance(item, str | os.PathLike):
+            raise TypeError(f"{name}: {type(item).__name__} is not a file path")
+    return items
 
 
 def diff(old: str | os.PathLike[str] | dict[str, Any], new: str | os.PathLike[str] | dict[str, Any]) -> dict[str, Any]:
@@ -118,13 +150,16 @@ def diff(old: str | os.PathLike[str] | dict[str, Any], new: str | os.PathLike[st
     return diff_audits(docs[0], docs[1], old_name=names[0], new_name=names[1])
 
 
-def check_policy(path: str | os.PathLike[str]) -> Policy:
+def check_policy(path: str | os.PathLike[str], *,
+                 policy_path: Sequence[str | os.PathLike[str]] | None = None) -> Policy:
     """Load a policy file and check that every jurisdiction and list it names is known:
-    ``datareach policy check``. Raises :class:`~datareach.assess.PolicyError` naming the place."""
+    ``datareach policy check``. Raises :class:`~datareach.assess.PolicyError` naming the place.
+    ``policy_path``: directories the policy may extend files from besides its own (as
+    ``--policy-path``; ``DATAREACH_POLICY_PATH`` counts too)."""
     from datareach.assess.evaluate import country_set
     from datareach.kb import knowledge_base
 
-    policy = load_policy(path)
+    policy = load_policy(path, policy_path=policy_path)
     kb = knowledge_base()
     for r in policy.rules:
         country_set(kb, r.jurisdictions, r.lists, f"{path}: rule {r.id}")

@@ -1,17 +1,25 @@
 """Command line: a thin layer over :func:`datareach.audit`, :func:`datareach.explain` and the
 knowledge base (:mod:`datareach.kb`).
 
-Exit status: 0 success; 2 usage error (also a malformed knowledge-base or policy file, or a
-wrong file given to an importer); 3 a ``deny`` rule of a policy is violated (``--policy``; takes
-precedence over 4); 4 an input was unreadable or corrupt (everything that could be read is
-still reported).
+Exit status: 0 success; 1 an internal error (a bug: one line says so, ``--debug`` or
+``DATAREACH_DEBUG=1`` shows the traceback); 2 usage error (also a malformed knowledge-base,
+policy or profile file, an output file that cannot be written, a directory or a device given as
+an input, or a wrong file given to an importer); 3 a ``deny`` rule of a policy is violated
+(``--policy``; takes precedence over 4); 4 an input was unreadable or corrupt (everything that
+could be read is still reported); 130 interrupted (Ctrl-C).
+
+Every message that echoes something the user gave (file names, values) is made printable with
+:func:`datareach.report.terminal.safe`; files are checked (inputs exist and are regular files,
+the output file can be written) before anything is read.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
+import stat
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -20,14 +28,20 @@ from typing import TYPE_CHECKING, Any
 
 from datareach._version import __version__
 from datareach.report.json_report import render_json
+from datareach.report.terminal import inert_json, safe
 
 if TYPE_CHECKING:
     from datareach.enrich.ownership import ReachOptions
 
 EXIT_OK = 0
+EXIT_INTERNAL = 1
 EXIT_USAGE = 2
 EXIT_POLICY = 3
 EXIT_INPUT_ERROR = 4
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+#: Set (to anything but 0) to get the traceback of an internal error, as ``--debug`` does.
+DEBUG_ENV = "DATAREACH_DEBUG"
 PROGRESS_MIN_BYTES = 4 << 20
 
 DESCRIPTION = """\
@@ -61,9 +75,13 @@ examples:
 policies: us-doj-bulk-data (28 CFR 202), us-padfa (15 U.S.C. 9901), eu-gdpr-transfers (GDPR
 chapter V), or your own file (`datareach policy show NAME` prints a preset to start from).
 
-exit status: 0 success, 2 usage error, 3 a deny rule of a policy is violated (the report is
-still written), 4 an input was unreadable or corrupt (the rest of the input is still reported,
-and the JSON lists each error with its file offset).
+inputs are regular files: a directory, a device or a FIFO (named pipe) is refused; save a
+stream to a file first. Compressed captures (.gz, .zst, ...) must be decompressed first.
+
+exit status: 0 success, 1 internal error (a bug; --debug shows the traceback), 2 usage error,
+3 a deny rule of a policy is violated (the report is still written), 4 an input was unreadable
+or corrupt (the rest of the input is still reported, and the JSON lists each error with its file
+offset), 130 interrupted.
 """
 
 
@@ -90,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="datareach", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"datareach {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help=f"show the traceback of an internal error (also {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     a = sub.add_parser(
         "audit", help="report where the traffic in capture files went",
@@ -106,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="judge the result against a policy: a preset (us-doj-bulk-data, us-padfa, "
                         "eu-gdpr-transfers) or a policy file; repeatable. Exit status 3 when a deny rule "
                         "is violated")
+    a.add_argument("--policy-path", metavar="DIR", action="append", default=[],
+                   help="a directory whose policy files the policies may extend (besides each policy's own "
+                        "directory); repeatable; also DATAREACH_POLICY_PATH")
     a.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of standard output")
     a.add_argument("--geo-db", metavar="FILE", action="append", default=[],
                    help="MaxMind-format .mmdb (GeoLite2, DB-IP or IPinfo layout) to use instead of the "
@@ -136,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("name", metavar="PRESET")
     pcheck = polsub.add_parser("check", help="check policy files (exit 2 with the place at fault)")
     pcheck.add_argument("paths", nargs="+", metavar="FILE")
+    pcheck.add_argument("--policy-path", metavar="DIR", action="append", default=[],
+                        help="a directory whose policy files the policies may extend; repeatable")
 
     e = sub.add_parser(
         "explain", help="who owns these hosts and which states' laws reach them (no capture needed)",
@@ -190,7 +215,98 @@ def build_parser() -> argparse.ArgumentParser:
                      help="let this dataset win over curated records where they disagree (default: curated wins)")
     rm = ksub.add_parser("remove", help="remove an imported dataset")
     rm.add_argument("id", metavar="ID", help="the dataset id, as `kb status` shows it")
+    _debug_everywhere(parser)
     return parser
+
+
+def _debug_everywhere(parser: argparse.ArgumentParser) -> None:
+    """``--debug`` after a command too (``datareach audit --debug X``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                if not any("--debug" in a.option_strings for a in sub._actions):
+                    sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+                _debug_everywhere(sub)
+
+
+def _error(message: object) -> None:
+    """``datareach: error: MESSAGE`` on standard error, printable and on one line."""
+    print(f"datareach: error: {safe(message)}", file=sys.stderr)
+
+
+def output_problem(path: str) -> str | None:
+    """Why the report cannot be written to ``path`` (None when it can): checked before any
+    input is read, so that a long audit is not lost to a typo."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        parent = os.path.dirname(path) or "."
+        try:
+            parent_mode = os.stat(parent).st_mode
+        except FileNotFoundError:
+            return f"cannot write {path}: the directory {parent} does not exist"
+        except OSError as e:
+            return f"cannot write {path}: {e.strerror or e}"
+        if not stat.S_ISDIR(parent_mode):
+            return f"cannot write {path}: {parent} is not a directory"
+        if not os.access(parent, os.W_OK | os.X_OK):
+            return f"cannot write {path}: no permission to create files in {parent}"
+        return None
+    except OSError as e:
+        return f"cannot write {path}: {e.strerror or e}"
+    except ValueError as e:
+        return f"cannot write {path}: {e}"
+    if stat.S_ISDIR(st.st_mode):
+        return f"{path} is a directory; give the name of a file to write (e.g. {os.path.join(path, 'report')})"
+    if not os.access(path, os.W_OK):
+        return f"cannot write {path}: permission denied"
+    return None  # a regular file, or a device or FIFO (/dev/stdout) that can be written
+
+
+def input_problem(path: str, what: str = "capture", label: str = "input") -> str | None:
+    """Why ``path`` cannot be read as an input (None when it can be tried): it does not exist,
+    or it is a directory, a device, a FIFO or a socket."""
+    from datareach.sources import not_regular
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return f"{label} not found: {path}"
+    except OSError as e:
+        return f"cannot read {path}: {e.strerror or e}"
+    except ValueError as e:
+        return f"cannot read {path}: {e}"
+    problem = not_regular(mode, what)
+    return f"{path} {problem}" if problem else None
+
+
+def _write_json(path: str | None, result: Any) -> bool:
+    """The audit's JSON document, streamed to ``path`` (standard output when None); False (with
+    the error printed) when that fails."""
+    from datareach.report.json_report import write_json
+
+    if path is None:
+        write_json(result.document(), sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return True
+    try:
+        with open(path, "wb") as f:
+            write_json(result.document(), f)
+    except OSError as e:
+        _error(f"cannot write {safe(path)}: {e.strerror or e}")
+        return False
+    return True
+
+
+def _write_output(path: str, text: str) -> bool:
+    """Write the report; False (with the error printed) when that fails."""
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        _error(f"cannot write {path}: {e.strerror or e}")
+        return False
+    return True
 
 
 DIFF_EPILOG = """\
@@ -208,11 +324,22 @@ schema version), 3 NEW has a deny violation (not allowed) that OLD does not have
 def _diff(args: argparse.Namespace) -> int:
     from datareach.api import diff
     from datareach.report.diff import AuditDocumentError, diff_exit_status
+    from datareach.sources import not_regular
 
+    problem = args.output and output_problem(args.output)
+    for p in (args.old, args.new):  # a FIFO or a device would be read for ever
+        try:
+            mode = os.stat(p).st_mode
+        except (OSError, ValueError):
+            continue  # the reader says why
+        problem = problem or (f"{p}: {why}" if (why := not_regular(mode, "audit JSON")) else None)
+    if problem:
+        _error(problem)
+        return EXIT_USAGE
     try:
         d = diff(args.old, args.new)
     except AuditDocumentError as exc:
-        print(f"datareach: error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_USAGE
     if args.format == "json":
         text = render_json(d)
@@ -225,13 +352,14 @@ def _diff(args: argparse.Namespace) -> int:
 
         text = render_diff_table(d, color=args.output is None and sys.stdout.isatty())
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        if not _write_output(args.output, text):
+            return EXIT_USAGE
     else:
         sys.stdout.write(text)
     status = diff_exit_status(d)
     if status:
         print(f"datareach: policy regression: {d['summary']['regressions']} deny violation(s) in "
-              f"{args.new} that {args.old} does not have", file=sys.stderr)
+              f"{safe(args.new)} that {safe(args.old)} does not have", file=sys.stderr)
     return status
 
 
@@ -250,21 +378,32 @@ def _reach_args(p: argparse.ArgumentParser) -> None:
 
 
 def _audit(args: argparse.Namespace) -> int:
+    # everything given is checked before anything is read
     for p in args.inputs:
-        if not os.path.exists(p):
-            print(f"datareach: error: input not found: {p}", file=sys.stderr)
+        problem = input_problem(p)
+        if problem:
+            _error(problem)
+            return EXIT_USAGE
+    if args.output:
+        problem = output_problem(args.output)
+        if problem:
+            _error(problem)
             return EXIT_USAGE
     for p in args.geo_db:
-        if not os.path.isfile(p):
-            print(f"datareach: error: --geo-db file not found: {p}", file=sys.stderr)
+        problem = input_problem(p, ".mmdb", "--geo-db file")
+        if problem:
+            _error(problem)
             return EXIT_USAGE
+    policy_path = _policy_path(args.policy_path)
+    if policy_path is None:
+        return EXIT_USAGE
     from datareach.report.formats import find as find_format
     from datareach.schema.entrypoints import PluginError
 
     try:
         report_format = find_format(args.format)
     except PluginError as exc:  # before the audit, which may take a while
-        print(f"datareach: error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_USAGE
     profile = None
     if args.profile:
@@ -273,15 +412,17 @@ def _audit(args: argparse.Namespace) -> int:
         try:
             profile = load_profile(Path(args.profile))
         except ProfileError as exc:
-            print(f"datareach: error: {exc}", file=sys.stderr)
+            _error(exc)
             return EXIT_USAGE
+        for warning in profile.warnings:
+            print(f"datareach: warning: {safe(warning)}", file=sys.stderr)
     from datareach.api import audit
     from datareach.assess import PolicyError, load_policy
 
     try:
-        policies = [load_policy(p) for p in args.policy]
+        policies = [load_policy(p, policy_path=policy_path) for p in args.policy]
     except PolicyError as exc:
-        print(f"datareach: error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_USAGE
     options = {"profile": profile, "policies": policies, "reveal": args.reveal, "detect": not args.no_detect, "engine": args.engine,
                "reach_options": _reach_options(args)}
@@ -303,8 +444,14 @@ def _audit(args: argparse.Namespace) -> int:
         else:
             result = audit(args.inputs, geo_db=args.geo_db, **options)
     except (GeoDatabaseError, KBError, PolicyError, MitmproxyNotFound) as exc:
-        print(f"datareach: error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_USAGE
+    from datareach.report.formats import JSON
+
+    if report_format is JSON:  # written as it is made: the rows are read from the result a batch at a time
+        if not _write_json(args.output, result):
+            return EXIT_USAGE
+        return _finish_audit(result, result.summary())
     doc = result.to_dict()
     render_terminal = getattr(report_format, "render_terminal", None) if args.output is None else None
     try:
@@ -317,22 +464,28 @@ def _audit(args: argparse.Namespace) -> int:
 
         if any(report_format is f for f in BUILTIN_FORMATS):
             raise
-        print(f"datareach: error: the report format {args.format!r} (a plugin) failed: {type(exc).__name__}: {exc}",
-              file=sys.stderr)
+        _error(f"the report format {args.format!r} (a plugin) failed: {type(exc).__name__}: {exc}")
         return 1
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        if not _write_output(args.output, text):
+            return EXIT_USAGE
     else:
         sys.stdout.write(text)
+    return _finish_audit(result, doc["summary"])
+
+
+def _finish_audit(result: Any, summary: dict[str, Any]) -> int:
+    """What is said on standard error after the report (input errors, the policy verdict), and
+    the exit status."""
     if result.has_errors:
         for inp in result.inputs:
             for e in inp.errors:
                 where = f" (offset {e.offset})" if e.offset is not None else ""
-                where += f" ({e.json_path})" if e.json_path else ""
-                print(f"datareach: {inp.path}{where}: {e.message}", file=sys.stderr)
+                where += f" ({safe(e.json_path)})" if e.json_path else ""
+                print(f"datareach: {safe(inp.path)}{where}: {safe(e.message)}", file=sys.stderr)
     if result.policies:
-        counts = doc["summary"]["violations"]
-        print(f"datareach: policy verdict: {doc['summary']['verdict']} ({counts['deny']} deny, {counts['warn']} warn, "
+        counts = summary["violations"]
+        print(f"datareach: policy verdict: {summary['verdict']} ({counts['deny']} deny, {counts['warn']} warn, "
               f"{counts['allowed']} allowed)", file=sys.stderr)
     if result.failed:
         return EXIT_POLICY
@@ -350,13 +503,22 @@ def _profile(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.path is None:
         sys.stdout.write(TEMPLATE)
         return EXIT_OK
-    path = Path(args.path)
-    if path.exists():
-        print(f"datareach: error: {path} exists; not overwriting it", file=sys.stderr)
+    path = args.path
+    problem = None if os.path.lexists(path) else output_problem(path)
+    if problem:
+        _error(problem)
         return EXIT_USAGE
-    path.write_text(TEMPLATE, encoding="utf-8")
-    print(f"wrote {path}: fill in the test device's values, then "
-          f"`datareach audit CAPTURE --profile {path}`", file=sys.stderr)
+    try:
+        with open(path, "x", encoding="utf-8") as f:  # never over an existing file
+            f.write(TEMPLATE)
+    except FileExistsError:
+        _error(f"{path} exists; not overwriting it")
+        return EXIT_USAGE
+    except OSError as e:
+        _error(f"cannot write {path}: {e.strerror or e}")
+        return EXIT_USAGE
+    print(f"wrote {safe(path)}: fill in the test device's values, then "
+          f"`datareach audit CAPTURE --profile {safe(path)}`", file=sys.stderr)
     return EXIT_OK
 
 
@@ -372,26 +534,39 @@ def _policy(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return EXIT_OK
     if args.policy_command == "show":
         if args.name not in PRESETS:
-            print(f"datareach: error: no preset {args.name!r} (presets: {', '.join(PRESETS)})", file=sys.stderr)
+            name = args.name if len(args.name) <= 80 else args.name[:60] + "…"
+            _error(f"no preset {name!r} (presets: {', '.join(PRESETS)})")
             return EXIT_USAGE
         sys.stdout.write((PRESET_DIR / f"{args.name}.toml").read_text(encoding="utf-8"))
         return EXIT_OK
     if args.policy_command == "check":
         from datareach.api import check_policy
 
+        policy_path = _policy_path(args.policy_path)
+        if policy_path is None:
+            return EXIT_USAGE
         status = EXIT_OK
         for path in args.paths:
             try:
-                p = check_policy(path)
+                p = check_policy(path, policy_path=policy_path)
             except PolicyError as exc:
-                print(f"datareach: error: {exc}", file=sys.stderr)
+                _error(exc)
                 status = EXIT_USAGE
                 continue
-            print(f"{path}: OK: policy {p.id}, {len(p.rules)} rules, {len(p.allow)} allow entries"
-                  + (f", extends {', '.join(p.extends)}" if p.extends else ""))
+            print(safe(f"{path}: OK: policy {p.id}, {len(p.rules)} rules, {len(p.allow)} allow entries"
+                       + (f", extends {', '.join(p.extends)}" if p.extends else "")))
         return status
     parser.parse_args(["policy", "--help"])
     return EXIT_USAGE
+
+
+def _policy_path(dirs: list[str]) -> list[str] | None:
+    """The ``--policy-path`` directories, or None (with the error printed) if one is not one."""
+    for d in dirs:
+        if not os.path.isdir(d):
+            _error(f"--policy-path {d} is not a directory")
+            return None
+    return dirs
 
 
 def _reach_options(args: argparse.Namespace) -> ReachOptions:
@@ -411,15 +586,19 @@ def _explain(args: argparse.Namespace) -> int:
     try:
         datetime.strptime(date, "%Y-%m-%d")
     except ValueError:
-        print(f"datareach: error: --at wants a date YYYY-MM-DD, not {date!r}", file=sys.stderr)
+        _error(f"--at wants a date YYYY-MM-DD, not {date[:40]!r}")
         return EXIT_USAGE
     if not 0 < args.control_threshold <= 1:
-        print("datareach: error: --control-threshold is a share in (0, 1]", file=sys.stderr)
+        _error("--control-threshold is a share in (0, 1]")
+        return EXIT_USAGE
+    problem = args.output and output_problem(args.output)
+    if problem:
+        _error(problem)
         return EXIT_USAGE
     try:
         kb = knowledge_base()
     except KBError as exc:
-        print(f"datareach: error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_USAGE
     resolver = OwnershipResolver(kb, _reach_options(args))
     # The knowledge base is a few hundred thousand long-lived objects: keep the collector from
@@ -435,18 +614,22 @@ def _explain(args: argparse.Namespace) -> int:
             else:
                 yield h
 
-    out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
+    try:
+        out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
+    except OSError as e:
+        _error(f"cannot write {args.output}: {e.strerror or e}")
+        return EXIT_USAGE
     try:
         if args.format == "jsonl":
             for chunk in _chunks(explain_json_lines(hosts(), resolver, date), 4000):
-                out.write(b"\n".join(chunk) + b"\n")
+                out.write(inert_json(b"\n".join(chunk) + b"\n"))
         elif args.format == "json":
             reach_lists: dict[Any, list[dict[str, Any]]] = {}
             out.write(b'{"schema_version":"1.0","date":' + orjson.dumps(date)
                       + b',"data_sources":' + orjson.dumps(kb.data_sources()) + b',"hosts":[\n')
             first = True
             for chunk in _chunks(explain_json_lines(hosts(), resolver, date, reach_lists), 4000):
-                out.write((b"" if first else b",\n") + b",\n".join(chunk))
+                out.write(inert_json((b"" if first else b",\n") + b",\n".join(chunk)))
                 first = False
             laws = cited_laws(kb, (x for rl in reach_lists.values() for x in rl))
             out.write(b'\n],"laws":' + orjson.dumps(laws) + b"}\n")
@@ -498,14 +681,13 @@ def _kb(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             from datareach.kb import reset, store
 
             if not store.remove_import(args.id):
-                print(f"datareach: error: no imported dataset {args.id!r} (see `datareach kb status`)",
-                      file=sys.stderr)
+                _error(f"no imported dataset {args.id!r} (see `datareach kb status`)")
                 return EXIT_USAGE
             reset()
             print(f"removed {args.id}")
             return EXIT_OK
     except KBError as exc:
-        print(f"datareach: error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_USAGE
     parser.parse_args(["kb", "--help"])
     return EXIT_USAGE
@@ -517,16 +699,16 @@ def _kb_import(args: argparse.Namespace) -> int:
 
     path = Path(args.path)
     if not path.exists():
-        print(f"datareach: error: not found: {path}", file=sys.stderr)
+        _error(f"not found: {path}")
         return EXIT_USAGE
     if args.kind == "domains" and not args.entity:
-        print("datareach: error: `kb import domains` needs --entity", file=sys.stderr)
+        _error("`kb import domains` needs --entity")
         return EXIT_USAGE
     try:
         ds = import_dataset(args.kind, path, licence_note=args.licence_note, prefer=args.prefer,
                             entity=args.entity, name=args.name, country=args.country)
     except KBImportError as exc:
-        print(f"datareach: error: {exc} (nothing was changed)", file=sys.stderr)
+        _error(f"{exc} (nothing was changed)")
         return EXIT_USAGE
     counts = ", ".join(f"{v} {k}" for k, v in ds.counts.items())
     print(f"imported {ds.kind} {ds.file} as {ds.id}" + (f": {counts}" if counts else ""))
@@ -568,6 +750,44 @@ def _kb_status(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status. An unexpected exception is one line
+    (``datareach: internal error: ...``, status 1) unless ``--debug`` or ``DATAREACH_DEBUG=1``
+    asks for the traceback; Ctrl-C is status 130."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    options = args_list[:args_list.index("--")] if "--" in args_list else args_list
+    debug = "--debug" in options or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    try:
+        return _main(args_list)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("datareach: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader of standard output went away (`| head`)
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except Exception as exc:
+        if debug:
+            raise
+        print(f"datareach: internal error: {type(exc).__name__}: {_one_line(exc)} (run with --debug for the "
+              "traceback; please report)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    try:
+        text = str(exc)
+    except Exception:  # a broken __str__
+        text = "(no message)"
+    text = text.strip().splitlines()[0] if text.strip() else "(no message)"
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return safe(text)
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

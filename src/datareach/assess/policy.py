@@ -15,14 +15,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date as Date
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PRESETS", "Allow", "Policy", "PolicyError", "Rule", "load_policy", "preset_names"]
+__all__ = ["MAX_EXTENDS_DEPTH", "MAX_RULES_TOTAL", "MAX_TABLES", "PRESETS", "Allow", "Policy", "PolicyError", "Rule",
+           "load_policy", "policy_path_dirs", "preset_names"]
 
 PRESET_DIR = Path(__file__).parent / "presets"
 BASES = ("owner", "host", "location")
@@ -31,6 +31,16 @@ OWNER_TESTS = ("reach", "operator", "ownership")
 DATA_MODES = ("found", "not-found", "any")
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+#: ``extends`` chains deeper than this are refused (a policy extending one extending one...).
+MAX_EXTENDS_DEPTH = 32
+#: How many policies one ``extends`` may name.
+MAX_EXTENDS = 64
+#: The most ``[[rule]]``, ``[[override]]`` or ``[[allow]]`` tables a policy file may have (each).
+MAX_TABLES = 10_000
+#: The most rules, and the most allow entries, a policy may have with all it extends.
+MAX_RULES_TOTAL = 20_000
+#: The environment variable naming directories policies may extend files from.
+POLICY_PATH_ENV = "DATAREACH_POLICY_PATH"
 
 
 class PolicyError(ValueError):
@@ -186,7 +196,7 @@ class _Table:
 def _countries(t: _Table, key: str) -> tuple[str, ...]:
     codes = t.texts(key)
     for c in codes:
-        if not _COUNTRY.match(c) and c != "EU":
+        if not _COUNTRY.fullmatch(c) and c != "EU":
             raise PolicyError(f"{t.where}: `{key}`: {c!r} is not an ISO 3166-1 alpha-2 code (or EU)")
     return codes
 
@@ -206,12 +216,12 @@ def _date(t: _Table, key: str) -> str | None:
 def _rule(t: _Table) -> Rule:
     rid = t.text("id", required=True)
     assert rid is not None
-    if not _ID.match(rid):
+    if not _ID.fullmatch(rid):
         raise PolicyError(f"{t.where}: rule id {rid!r} must be lower case letters, digits, '-', '.', '_'")
     conditional_raw = t._get("conditional", dict, "a table of COUNTRY = \"note\"", False) or {}
     conditional: dict[str, str] = {}
     for code, note in conditional_raw.items():
-        if not (_COUNTRY.match(code) or code == "EU") or not isinstance(note, str):
+        if not (_COUNTRY.fullmatch(code) or code == "EU") or not isinstance(note, str):
             raise PolicyError(f"{t.where}: `conditional` maps ISO country codes to notes ({code!r})")
         conditional[code] = note
     bases = t.texts("bases") or BASES
@@ -271,71 +281,218 @@ def _tables(doc: dict[str, Any], key: str, where: str) -> list[_Table]:
     raw = doc.get(key, [])
     if not isinstance(raw, list):
         raise PolicyError(f"{where}: `{key}` must be an array of tables ([[{key}]])")
+    if len(raw) > MAX_TABLES:
+        raise PolicyError(f"{where}: {len(raw):,} [[{key}]] tables; a policy file may have at most {MAX_TABLES:,}")
     return [_Table(item, f"{where}: [[{key}]] #{i + 1}") for i, item in enumerate(raw)]
 
 
-def load_policy(name_or_path: str | os.PathLike[str], *, _seen: tuple[str, ...] = ()) -> Policy:
-    """A preset by name (``us-doj-bulk-data``...) or a policy file, with what it extends."""
-    text = str(name_or_path)
-    if text in PRESETS and not Path(text).exists():
-        path, origin = PRESET_DIR / f"{text}.toml", "preset"
-    else:
+def _short(text: str, limit: int = 80) -> str:
+    """``text`` for a message, cut to ``limit`` characters (the command line makes messages
+    printable)."""
+    if len(text) > limit:
+        return text[: limit - 20] + f"…({len(text):,} characters)"
+    return text
+
+
+def _chain(names: list[str]) -> str:
+    shown = [_short(n, 120) for n in names]
+    if len(shown) > 8:
+        shown = [*shown[:3], f"…({len(shown) - 5} more)", *shown[-2:]]
+    return " -> ".join(shown)
+
+
+def policy_path_dirs(policy_path: Iterable[str | os.PathLike[str]] | None = None) -> list[str]:
+    """The directories a policy may extend files from besides its own: ``policy_path`` (the
+    ``--policy-path`` options) and those in ``DATAREACH_POLICY_PATH`` (separated by
+    ``os.pathsep``), symbolic links resolved."""
+    dirs = [*(policy_path or ()), *(d for d in os.environ.get(POLICY_PATH_ENV, "").split(os.pathsep) if d)]
+    out: list[str] = []
+    for d in dirs:
+        real = os.path.realpath(d)
+        if real not in out:
+            out.append(real)
+    return out
+
+
+def _within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+class _Loader:
+    """One :func:`load_policy` call: each file read once however often it is extended (a
+    diamond of extends loads in linear time), the chain being loaded kept to find cycles."""
+
+    def __init__(self, policy_path: list[str]) -> None:
+        self.policy_path = policy_path
+        self.loaded: dict[str, Policy] = {}
+        self.chain: list[str] = []  # keys of the policies being loaded, outermost first
+        self.names: list[str] = []  # how they were named, for messages
+
+    def top(self, name_or_path: str | os.PathLike[str]) -> Policy:
+        text = str(name_or_path)
+        if text in PRESETS and not _exists(text):
+            preset = PRESET_DIR / f"{text}.toml"
+            return self.load(f"preset:{text}", preset, preset, "preset", f"preset {text}", text, None)
         path = Path(name_or_path)
-        origin = str(path)
-        if not path.is_file():
-            raise PolicyError(f"{path}: no such policy file (presets: {', '.join(PRESETS)})")
-    key = str(path.resolve())
-    if key in _seen:
-        raise PolicyError(f"{path}: `extends` makes a cycle ({' -> '.join([*_seen, key])})")
-    raw = path.read_bytes()
-    where = str(path) if origin != "preset" else f"preset {text}"
+        where = _short(str(path), 300)
+        try:
+            real = os.path.realpath(path)
+        except (OSError, ValueError) as exc:
+            raise PolicyError(f"{where}: not a policy file: {exc}") from None
+        return self.load(real, path, Path(real), str(path), where, text, None)
+
+    def load(self, key: str, path: Path, real: Path, origin: str, where: str, name: str, at: str | None) -> Policy:
+        """The policy at ``path`` (as named: ``extends`` are relative to it), read from ``real``
+        (symbolic links resolved: what was checked is what is read). ``where`` names it in
+        messages about its content, ``at`` the ``extends`` entry that names it (None for the
+        policy asked for)."""
+        if key in self.chain:
+            cycle = [*self.names[self.chain.index(key):], name]
+            raise PolicyError(f"{at} makes a cycle ({_chain(cycle)})" if at else f"{where}: `extends` makes a cycle")
+        done = self.loaded.get(key)
+        if done is not None:
+            return done
+        if len(self.chain) > MAX_EXTENDS_DEPTH:
+            raise PolicyError(f"{at or where}: more than {MAX_EXTENDS_DEPTH} levels of `extends` "
+                              f"({_chain([*self.names, name])})")
+        self.chain.append(key)
+        self.names.append(name)
+        try:
+            policy = self._read(path, real, origin, where, at)
+        finally:
+            self.chain.pop()
+            self.names.pop()
+        self.loaded[key] = policy
+        return policy
+
+    def _parent(self, parent_name: str, path: Path, origin: str, where: str) -> Policy:
+        """An ``extends`` entry of the policy at ``path``: a preset, or a file under the
+        policy's own directory or a ``--policy-path`` directory."""
+        at = f"{where}: [policy] `extends`: {_short(parent_name)!r}"
+        if parent_name in PRESETS:
+            preset = PRESET_DIR / f"{parent_name}.toml"
+            return self.load(f"preset:{parent_name}", preset, preset, "preset", f"preset {parent_name}", parent_name,
+                             at)
+        if origin == "preset":
+            raise PolicyError(f"{at} is not a preset")
+        named = path.parent / parent_name
+        try:
+            real = os.path.realpath(named)
+        except (OSError, ValueError) as exc:
+            raise PolicyError(f"{at} is not a file name: {exc}") from None
+        roots = [os.path.realpath(path.parent), *self.policy_path]
+        if not any(_within(real, root) for root in roots):
+            raise PolicyError(
+                f"{at} is {_short(real, 200)}, outside the directories policies may "
+                f"extend files from ({', '.join(_short(r, 200) for r in roots)}); to allow it, give --policy-path "
+                f"{_short(os.path.dirname(real), 200)} (or add that directory to {POLICY_PATH_ENV})")
+        return self.load(real, named, Path(real), str(named), _short(str(named), 300), parent_name, at)
+
+    def _read(self, path: Path, real: Path, origin: str, where: str, at: str | None) -> Policy:
+        from datareach.sources import ConfigFileError, parse_toml, read_config
+
+        try:
+            raw = read_config(real, at or where, "policy")
+        except ConfigFileError as exc:
+            if exc.missing:
+                raise PolicyError(f"{at or where}: no such policy file (presets: {', '.join(PRESETS)})") from None
+            raise PolicyError(str(exc)) from None
+        try:
+            doc = parse_toml(raw, where, "a policy")
+        except ConfigFileError as exc:
+            raise PolicyError(str(exc)) from None
+        unknown = sorted(set(doc) - {"policy", "rule", "override", "allow"})
+        if unknown:
+            raise PolicyError(f"{where}: unknown table(s) {', '.join(_short(u) for u in unknown[:10])} "
+                              "(expected [policy], [[rule]], [[override]], [[allow]])")
+        head = _Table(doc.get("policy"), f"{where}: [policy]")
+        pid = head.text("id", required=True) or ""
+        if not _ID.fullmatch(pid):
+            raise PolicyError(f"{head.where}: id {_short(pid)!r} must be lower case letters, digits, '-', '.', '_'")
+        policy = Policy(
+            id=pid, name=head.text("name", required=True) or "", origin=origin,
+            sha256=hashlib.sha256(raw).hexdigest(), summary=head.text("summary"), as_of=_date(head, "as_of"),
+            sources=list(head.texts("sources")), context=list(head.texts("context")),
+            extends=list(head.texts("extends")),
+        )
+        head.done()
+        if len(policy.extends) > MAX_EXTENDS:
+            raise PolicyError(f"{head.where}: `extends` names {len(policy.extends)} policies; at most "
+                              f"{MAX_EXTENDS}")
+        tables = {key: _tables(doc, key, where) for key in ("rule", "override", "allow")}
+        rules: list[Rule] = []
+        allow: list[Allow] = []
+        seen_rules: set[int] = set()
+        seen_allow: set[int] = set()
+        sources = dict.fromkeys(policy.sources)
+        context = dict.fromkeys(policy.context)
+        for parent_name in dict.fromkeys(policy.extends):  # a name given twice is extended once
+            parent = self._parent(parent_name, path, origin, where)
+            # the same rule object reached twice (a diamond of extends) is inherited once
+            rules += [r for r in parent.rules if id(r) not in seen_rules]
+            seen_rules.update(id(r) for r in parent.rules)
+            allow += [a for a in parent.allow if id(a) not in seen_allow]
+            seen_allow.update(id(a) for a in parent.allow)
+            sources.update(dict.fromkeys(parent.sources))
+            context.update(dict.fromkeys(parent.context))
+            if len(rules) > MAX_RULES_TOTAL or len(allow) > MAX_RULES_TOTAL:
+                raise PolicyError(f"{head.where}: `extends`: more than {MAX_RULES_TOTAL:,} rules or allow "
+                                  "entries in all")
+        policy.sources, policy.context = list(sources), list(context)
+        # where each rule id is, first occurrence first (inherited rules may share an id)
+        where_id: dict[str, list[int]] = {}
+        for i, r in enumerate(rules):
+            where_id.setdefault(r.id, []).append(i)
+        for t in tables["rule"]:
+            rule = _rule(t)
+            if rule.id in where_id:
+                raise PolicyError(f"{t.where}: a rule with id {rule.id!r} is already defined (use [[override]] "
+                                  "to change an inherited rule)")
+            where_id[rule.id] = [len(rules)]
+            rules.append(rule)
+        kept: list[Rule | None] = list(rules)
+        for t in tables["override"]:
+            rid = t.text("rule", required=True) or ""
+            action = t.choice("action", (*ACTIONS, "off"), None)
+            t.done()
+            places = where_id.get(rid)
+            if not places:
+                known = [r.id for r in kept if r is not None]
+                listed = ", ".join(known[:20]) + (f", … ({len(known) - 20} more)" if len(known) > 20 else "")
+                raise PolicyError(f"{t.where}: no rule {_short(rid)!r} to override (rules: {listed or 'none'})")
+            idx = places[0]
+            old = kept[idx]
+            assert old is not None
+            if action == "off":
+                kept[idx] = None
+                del places[0]
+            else:
+                kept[idx] = replace(old, action=action)
+        policy.rules = [r for r in kept if r is not None]
+        policy.allow = allow + [_allow(t) for t in tables["allow"]]
+        if len(policy.rules) > MAX_RULES_TOTAL or len(policy.allow) > MAX_RULES_TOTAL:
+            raise PolicyError(f"{where}: more than {MAX_RULES_TOTAL:,} rules or allow entries with what it extends")
+        if not policy.rules:
+            raise PolicyError(f"{where}: the policy has no rules")
+        return policy
+
+
+def _exists(text: str) -> bool:
     try:
-        doc = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise PolicyError(f"{where}: not a valid TOML file: {exc}") from None
-    unknown = sorted(set(doc) - {"policy", "rule", "override", "allow"})
-    if unknown:
-        raise PolicyError(f"{where}: unknown table(s) {', '.join(unknown)} (expected [policy], [[rule]], "
-                          "[[override]], [[allow]])")
-    head = _Table(doc.get("policy"), f"{where}: [policy]")
-    pid = head.text("id", required=True) or ""
-    if not _ID.match(pid):
-        raise PolicyError(f"{head.where}: id {pid!r} must be lower case letters, digits, '-', '.', '_'")
-    policy = Policy(
-        id=pid, name=head.text("name", required=True) or "", origin=origin,
-        sha256=hashlib.sha256(raw).hexdigest(), summary=head.text("summary"), as_of=_date(head, "as_of"),
-        sources=list(head.texts("sources")), context=list(head.texts("context")),
-        extends=list(head.texts("extends")),
-    )
-    head.done()
-    for parent_name in policy.extends:
-        parent_ref: str | os.PathLike[str] = parent_name
-        if parent_name not in PRESETS and origin != "preset":
-            parent_ref = (path.parent / parent_name)
-        parent = load_policy(parent_ref, _seen=(*_seen, key))
-        policy.rules += parent.rules
-        policy.allow += parent.allow
-        policy.sources += [s for s in parent.sources if s not in policy.sources]
-        policy.context += [c for c in parent.context if c not in policy.context]
-    for t in _tables(doc, "rule", where):
-        rule = _rule(t)
-        if any(r.id == rule.id for r in policy.rules):
-            raise PolicyError(f"{t.where}: a rule with id {rule.id!r} is already defined (use [[override]] "
-                              "to change an inherited rule)")
-        policy.rules.append(rule)
-    for t in _tables(doc, "override", where):
-        rid = t.text("rule", required=True)
-        action = t.choice("action", (*ACTIONS, "off"), None)
-        t.done()
-        idx = next((i for i, r in enumerate(policy.rules) if r.id == rid), None)
-        if idx is None:
-            raise PolicyError(f"{t.where}: no rule {rid!r} to override (rules: "
-                              f"{', '.join(r.id for r in policy.rules) or 'none'})")
-        if action == "off":
-            del policy.rules[idx]
-        else:
-            policy.rules[idx] = replace(policy.rules[idx], action=action)
-    policy.allow += [_allow(t) for t in _tables(doc, "allow", where)]
-    if not policy.rules:
-        raise PolicyError(f"{where}: the policy has no rules")
-    return policy
+        return Path(text).exists()
+    except (OSError, ValueError):
+        return False
+
+
+def load_policy(name_or_path: str | os.PathLike[str], *,
+                policy_path: Iterable[str | os.PathLike[str]] | None = None) -> Policy:
+    """A preset by name (``us-doj-bulk-data``...) or a policy file, with what it extends.
+
+    The file itself may be anywhere; the files it extends (and they in turn) must be under the
+    directory of the file that extends them or under a directory of ``policy_path`` or of the
+    environment variable ``DATAREACH_POLICY_PATH``. The limits are in docs/policies.md
+    (:data:`MAX_EXTENDS_DEPTH`, :data:`MAX_TABLES`, :data:`MAX_RULES_TOTAL`, and those of
+    :func:`datareach.sources.read_config`). Raises :class:`PolicyError` naming the file and
+    the place at fault.
+    """
+    return _Loader(policy_path_dirs(policy_path)).top(name_or_path)

@@ -39,19 +39,28 @@ Encoding labels (``Layer.encoding``, outermost first) -- the vocabulary other mo
 Every limit that cuts something, and every piece of the input that could not be decoded as it
 claimed (gzip that is not gzip, truncated streams), leaves a note in ``Decoded.cuts``. Nothing
 raises; decompression always runs with an output bound.
+
+Memory is bounded by the limits, not by the input: decompression streams (at most
+:data:`_OUT_CHUNK` bytes per step, into a buffer handed over without a copy), so a compressed
+layer never materialises more than its cap (layer size, ratio, what is left of the request's
+total) however deeply compressed blobs nest; a Content-Encoding list removes at most
+``max_depth`` codings; values are walked piece by piece (never ``split`` into lists of millions of
+pieces); and no regular expression repeats a group over a value (Python's ``re`` keeps a
+backtracking frame per repetition: ``(?:[0-9a-f]{2}){8,}`` over 8 MB of hex took 600 MB).
 """
 
 from __future__ import annotations
 
 import binascii
 import importlib
+import io
 import itertools
 import json
 import re
 import struct
 import zlib
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Any, AnyStr, Final
 from urllib.parse import unquote_to_bytes
 
 import orjson
@@ -87,7 +96,8 @@ _CONTENT_CODINGS: Final = {
 
 _PCT = re.compile(rb"%[0-9A-Fa-f]{2}")
 _B64 = re.compile(rb"[A-Za-z0-9+/_-]{8,}={0,2}")
-_HEX = re.compile(rb"(?:[0-9a-f]{2}){8,}|(?:[0-9A-F]{2}){8,}")
+#: Hex digits of one case (callers check the even length: no repeated group, see the docstring).
+_HEX = re.compile(rb"[0-9a-f]{16,}|[0-9A-F]{16,}")
 _JWT = re.compile(rb"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _AUTH = re.compile(rb"([A-Za-z][A-Za-z0-9_.-]*) +([A-Za-z0-9._~+/=-]{8,})")
 _BEARER = re.compile(rb"(?i:bearer|token|jwt) +([A-Za-z0-9._~+/=-]{8,})")
@@ -97,9 +107,15 @@ _CTRL_BYTES = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 #: What a value must look like for any decoder to apply (JSON, percent, JWT/hex/base64, binary).
 _WORTH = re.compile(rb"[ \t\r\n]*[{\[]|.*%[0-9A-Fa-f]{2}|[ \t\r\n]*[A-Za-z0-9+/=_.-]{8,}[ \t\r\n]*\Z"
                     rb"|.*[^\x20-\x7e]", re.S)
-_FORM = re.compile(rb"[^\s=&]+=[^\s&]*(?:&(?:[^\s=&]+=[^\s&]*)?)+|[^\s=&]+=[^\s&]*&?")
+#: What stops a value from being ``a=1&b=2`` (empty items after the first allowed): whitespace, an
+#: item without ``=`` or with an empty name, an empty first item, an empty string.
+_FORM_BAD = re.compile(rb"\s|(?:\A|&)[^=&]+(?=&|\Z)|(?:\A|&)=|\A&|\A\Z")
 _URL_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
 _CT_PARAM = re.compile(r';\s*([A-Za-z0-9_*.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;]*))')
+#: Longest Content-Type / Content-Disposition value parsed (the regex above repeats a group).
+_CT_MAX = 1 << 16
+#: Longest header block of a multipart part read.
+_PART_HEAD_MAX = 1 << 16
 _URLSAFE_TO_STD = bytes.maketrans(b"-_", b"+/")
 _WS = b" \t\r\n"
 _NOT_JSON: Final = object()
@@ -110,6 +126,8 @@ _PB_MAX_NESTING = 24
 #: Field numbers above this make an unannounced binary blob implausible as protobuf.
 _PB_PLAUSIBLE_FIELD = 1 << 16
 _CHUNK = 1 << 16
+#: Most bytes one decompression step produces (the output grows by these, never by a whole layer).
+_OUT_CHUNK = 1 << 20
 _PATH_MAX = 240
 
 
@@ -195,7 +213,25 @@ def _compressed_kind(b: bytes) -> str | None:
     return None
 
 
+def _pieces(data: AnyStr, sep: AnyStr) -> Iterator[AnyStr]:
+    """``data.split(sep)`` one piece at a time: a list of millions of pieces costs ~40 bytes each."""
+    start, width = 0, len(sep)
+    while True:
+        end = data.find(sep, start)
+        if end < 0:
+            yield data[start:]
+            return
+        yield data[start:end]
+        start = end + width
+
+
+def _is_form(s: bytes) -> bool:
+    """``name=value`` items joined by ``&`` (empty items after the first allowed), no whitespace."""
+    return _FORM_BAD.search(s) is None
+
+
 def _parse_ctype(value: str) -> tuple[str, dict[str, str]]:
+    value = value[:_CT_MAX]
     mime, _, rest = value.partition(";")
     params: dict[str, str] = {}
     for m in _CT_PARAM.finditer(";" + rest):
@@ -225,8 +261,12 @@ def _key_seg(k: str) -> str:
 
 def _zlib_stream(data: bytes, wbits: int, cap: int) -> tuple[bytes, str]:
     """Inflate with at most ``cap`` bytes out; gzip members are followed. Status: ok, cut,
-    truncated (input ended inside the stream) or error (invalid data after ``len(out)`` bytes)."""
-    out = bytearray()
+    truncated (input ended inside the stream) or error (invalid data after ``len(out)`` bytes).
+
+    Streams: each step makes at most :data:`_OUT_CHUNK` bytes, and the output is gathered in a
+    :class:`io.BytesIO`, whose buffer becomes the result without a copy."""
+    out = io.BytesIO()
+    size = 0
     view = memoryview(data)
     pos = 0
     d = zlib.decompressobj(wbits)
@@ -234,80 +274,91 @@ def _zlib_stream(data: bytes, wbits: int, cap: int) -> tuple[bytes, str]:
         tail = d.unconsumed_tail
         if tail:
             inp: bytes | memoryview = tail
-        else:
+        elif pos < len(data):
             inp = view[pos:pos + _CHUNK]
             pos += len(inp)
-            if not inp:
-                return bytes(out), "truncated"
+        else:
+            inp = b""  # what zlib still holds comes out without more input
         try:
-            chunk = d.decompress(inp, cap + 1 - len(out))
+            chunk = d.decompress(inp, min(_OUT_CHUNK, cap + 1 - size))
         except zlib.error:
-            return bytes(out), "error"
-        out += chunk
-        if len(out) > cap:
-            del out[cap:]
-            return bytes(out), "cut"
+            return out.getvalue(), "error"
+        if size + len(chunk) > cap:
+            out.write(memoryview(chunk)[:cap - size])
+            return out.getvalue(), "cut"
+        out.write(chunk)
+        size += len(chunk)
         if d.eof:
-            rest = d.unused_data + bytes(view[pos:])
-            if wbits == 31 and rest[:2] == b"\x1f\x8b":
-                view, pos, d = memoryview(rest), 0, zlib.decompressobj(wbits)
+            # the fed input ends at pos: what zlib did not use starts the next member, if any
+            at = pos - len(d.unused_data)
+            if wbits == 31 and data[at:at + 2] == b"\x1f\x8b":
+                pos, d = at, zlib.decompressobj(wbits)
                 continue
-            return bytes(out), "ok"
+            return out.getvalue(), "ok"
+        if not chunk:
+            if not inp:
+                return out.getvalue(), "truncated"
+            if len(d.unconsumed_tail) == len(inp):  # no progress: never loop on it
+                return out.getvalue(), "error"
 
 
 def _brotli_stream(data: bytes, cap: int) -> tuple[bytes, str]:
     if _brotli is None:
         return b"", "unsupported"
     d = _brotli.Decompressor()
-    out = bytearray()
+    out = io.BytesIO()
+    size = 0
     inp = data
     try:
         while True:
-            chunk = d.process(inp, output_buffer_limit=cap + 1 - len(out))
+            chunk = d.process(inp, output_buffer_limit=min(_OUT_CHUNK, cap + 1 - size))
             inp = b""
-            out += chunk
-            if len(out) > cap:
-                del out[cap:]
-                return bytes(out), "cut"
+            if size + len(chunk) > cap:
+                out.write(memoryview(chunk)[:cap - size])
+                return out.getvalue(), "cut"
+            out.write(chunk)
+            size += len(chunk)
             if d.is_finished():
-                return bytes(out), "ok"
+                return out.getvalue(), "ok"
             if d.can_accept_more_data():
-                return bytes(out), "truncated"
+                return out.getvalue(), "truncated"
             if not chunk:
-                return bytes(out), "error"
+                return out.getvalue(), "error"
     except TypeError:  # brotli < 1.2 cannot bound its output: refuse rather than risk a bomb
         return b"", "unsupported"
     except Exception:
-        return bytes(out), "error"
+        return out.getvalue(), "error"
 
 
 def _zstd_stream(data: bytes, cap: int) -> tuple[bytes, str]:
     if _zstd is None:
         return b"", "unsupported"
-    out = bytearray()
+    out = io.BytesIO()
+    size = 0
     try:
         # RFC 8878 s3.1.1.1: HTTP zstd windows are at most 8 MB; larger ones are refused.
         dctx = _zstd.ZstdDecompressor(max_window_size=1 << 23)
         reader = dctx.stream_reader(data, read_across_frames=True)
         while True:
-            chunk = reader.read(min(cap + 1 - len(out), 1 << 20))
+            chunk = reader.read(min(cap + 1 - size, _OUT_CHUNK))
             if not chunk:
                 break
-            out += chunk
-            if len(out) > cap:
-                del out[cap:]
-                return bytes(out), "cut"
+            if size + len(chunk) > cap:
+                out.write(memoryview(chunk)[:cap - size])
+                return out.getvalue(), "cut"
+            out.write(chunk)
+            size += len(chunk)
     except Exception:
-        return bytes(out), "error"
+        return out.getvalue(), "error"
     try:
-        size = _zstd.get_frame_parameters(data).content_size
+        frame_size = _zstd.get_frame_parameters(data).content_size
     except Exception:
-        size = -1
-    if not out and data:
-        return b"", "truncated" if size != 0 else "ok"
-    if size > 0 and len(out) < size:
-        return bytes(out), "truncated"
-    return bytes(out), "ok"
+        frame_size = -1
+    if not size and data:
+        return b"", "truncated" if frame_size != 0 else "ok"
+    if frame_size > 0 and size < frame_size:
+        return out.getvalue(), "truncated"
+    return out.getvalue(), "ok"
 
 
 def _decompress(kind: str, data: bytes, cap: int) -> tuple[bytes, str]:
@@ -614,8 +665,13 @@ class _Run:
             src = src[m.end():]
         src = src.partition("#")[0]
         path, _, query = src.partition("?")
-        for i, seg in enumerate(path.split("/")[1:] if path.startswith("/") else path.split("/")):
-            if seg and not self.stopped:
+        segments = _pieces(path, "/")
+        if path.startswith("/"):
+            next(segments)
+        for i, seg in enumerate(segments):
+            if self.stopped:
+                break
+            if seg:
                 label = f"path[{i}]"
                 self.value(label, (label,), None, _s2b(seg))
         if query and not self.stopped:
@@ -625,7 +681,7 @@ class _Run:
 
     def pairs(self, prefix: str, raw: bytes, chain: tuple[str, ...], loc: str | None = None) -> None:
         """``a=1&b=2`` (query string or form body): one layer per item."""
-        for i, item in enumerate(raw.split(b"&")):
+        for i, item in enumerate(_pieces(raw, b"&")):
             if self.stopped:
                 return
             if not item:
@@ -667,7 +723,7 @@ class _Run:
             self.expand(label, (label,), lname, token)
 
     def cookies(self, raw: bytes) -> None:
-        for part in raw.split(b";"):
+        for part in _pieces(raw, b";"):
             if self.stopped:
                 return
             name, eq, val = part.strip().partition(b"=")
@@ -694,6 +750,10 @@ class _Run:
         codings = [c for c in codings if c and c != "identity"]
         removed: list[str] = []
         for coding in reversed(codings):
+            if len(removed) >= self.lim.max_depth:
+                self.note("ce-depth", f"body: Content-Encoding lists {len(codings)} codings; only the last "
+                                      f"{len(removed)} were removed (depth limit {self.lim.max_depth})")
+                break
             kind = _CONTENT_CODINGS.get(coding)
             if kind is None:
                 self.note("ce-unknown", f"body: Content-Encoding {coding!r} is not supported; "
@@ -737,10 +797,11 @@ class _Run:
 
     def multipart(self, loc: str, chain: tuple[str, ...], data: bytes, boundary: str) -> bool:
         delim = b"--" + _s2b(boundary)
-        pieces = data.split(delim)
-        if len(pieces) < 2:
+        if delim not in data:
             return False
-        for idx, piece in enumerate(pieces[1:]):
+        pieces = _pieces(data, delim)
+        next(pieces)  # the preamble
+        for idx, piece in enumerate(pieces):
             if self.stopped or piece.startswith(b"--"):
                 break
             if not self.take_item(chain, "multipart"):
@@ -761,7 +822,11 @@ class _Run:
             elif content.endswith(b"\n"):
                 content = content[:-1]
             headers: dict[str, str] = {}
-            for line in head.split(b"\n"):
+            if len(head) > _PART_HEAD_MAX:
+                self.note("part-head", f"{' > '.join(chain)}: a part's headers are over {_PART_HEAD_MAX} "
+                                       "bytes; only the first were read")
+                head = head[:_PART_HEAD_MAX]
+            for line in _pieces(head, b"\n"):
                 hname, colon, hval = _b2s(line).partition(":")
                 if colon:
                     headers.setdefault(hname.strip().lower(), hval.strip())
@@ -878,7 +943,7 @@ class _Run:
     def expand_text(self, loc: str, chain: tuple[str, ...], key: str | None, data: bytes,
                     plus: bool, body: bool) -> None:
         s = data.strip()
-        if body and b"=" in s and b"&" in s and _FORM.fullmatch(s):
+        if body and b"=" in s and b"&" in s and _is_form(s):
             self.pairs("form", s, chain, loc)
             return
         if (plus and b"+" in data) or _PCT.search(data):
@@ -892,7 +957,7 @@ class _Run:
         if s[:3] == b"eyJ" and s.count(b".") == 2 and _JWT.fullmatch(s) and self.jwt(loc, chain, s, key):
             return
         if b"\n" in s and len(s) > 64:  # MIME-style wrapped base64
-            s = b"".join(s.split())
+            s = s.translate(None, b" \t\n\r\x0b\x0c")  # b"".join(s.split()), without the list
         if len(s) >= 16 and not len(s) & 1 and _HEX.fullmatch(s):
             try:
                 dec = bytes.fromhex(s.decode())
@@ -937,9 +1002,8 @@ class _Run:
         return True
 
     def ndjson(self, loc: str, chain: tuple[str, ...], data: bytes, key: str | None) -> bool:
-        lines = data.split(b"\n")
         done = False
-        for i, line in enumerate(lines):
+        for i, line in enumerate(_pieces(data, b"\n")):
             if self.stopped:
                 break
             line = line.strip()

@@ -258,7 +258,9 @@ class Detector:
         return self.matcher.engine if self.matcher is not None else None
 
     def detect(self, ex: Exchange) -> tuple[list[Finding], list[str]]:
-        """The findings in one request, and what the decoding limits cut in it.
+        """The findings in one request, and what the decoding limits cut in it (after what the
+        reader noted in ``ex.decode_cuts``, e.g. a header block read in part: the caller replaces
+        ``ex.decode_cuts`` with the result).
 
         A value found in a layer and again in a layer decoded out of it is reported once, at
         the deepest layer (the most exact encoding chain); a pattern finding that a profile
@@ -267,6 +269,8 @@ class Detector:
         plugin that raises is named in the cuts (its findings may be missing).
         """
         decoded = decode_exchange(ex, self.limits)
+        # what the reader already noted (a header block read in part) comes first
+        cuts = [c for c in ex.decode_cuts or () if c not in decoded.cuts] + decoded.cuts
         layers = decoded.layers
         cleartext = ex.scheme == "http"
         candidates: list[_Candidate] = []
@@ -283,8 +287,8 @@ class Detector:
         for builtin in self._builtin:
             found += builtin.after(layers, cleartext, families)
         for name, plugin in self.plugins:
-            self._run_plugin(name, plugin, ex, layers, found, decoded.cuts)
-        return found, decoded.cuts
+            self._run_plugin(name, plugin, ex, layers, found, cuts)
+        return found, list(dict.fromkeys(cuts))
 
     @staticmethod
     def _run_plugin(name: str, plugin: RequestDetector, ex: Exchange, layers: list[Layer],

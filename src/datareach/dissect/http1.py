@@ -6,8 +6,11 @@ complete requests, handling keep-alive and pipelining (several requests back to 
 server-to-client direction, keeping only the status and the body size (response bodies are
 skipped, not stored).
 
-Both are bounded: headers over :data:`MAX_HEADER_BYTES` stop parsing of that stream, and request
-bodies over the caller's cap are counted but not kept (the request is marked truncated).
+Both are bounded: of a header block over :data:`MAX_HEADER_BYTES`, the request (status) line and
+the header lines within the first :data:`MAX_HEADER_BYTES` are kept and the rest of the block is
+skipped, without holding it (the request says so: :attr:`ParsedRequest.head_cut`; the streams
+count such blocks in ``head_cuts``); parsing goes on after the block. Request bodies over the
+caller's cap are counted but not kept (the request is marked truncated).
 """
 
 from __future__ import annotations
@@ -41,6 +44,12 @@ class ParsedRequest:
     body: bytes = b""
     body_truncated: bool = False
     complete: bool = True
+    #: the header block was over MAX_HEADER_BYTES: only the lines in the first MAX_HEADER_BYTES
+    #: were read (``head_dropped`` bytes were not; ``head_ended`` is False when the stream ended
+    #: before the block did)
+    head_cut: bool = False
+    head_dropped: int = 0
+    head_ended: bool = True
 
     def header(self, name: str) -> str | None:
         lname = name.lower()
@@ -48,6 +57,14 @@ class ParsedRequest:
             if k.lower() == lname:
                 return v
         return None
+
+
+def head_cut_note(req: ParsedRequest) -> str:
+    """What a request whose header block was read in part says in its ``decode_cuts``."""
+    ended = "" if req.head_ended else " (the block had not ended when the stream did)"
+    return (f"request headers: the header block is over the {MAX_HEADER_BYTES}-byte limit; the request "
+            f"line and the first {len(req.headers)} headers were read, {req.head_dropped} bytes were "
+            f"not{ended}")
 
 
 @dataclass(slots=True)
@@ -59,7 +76,7 @@ class ParsedResponse:
 class _ChunkedBody:
     """State machine for a chunked body; collects data up to a cap."""
 
-    __slots__ = ("cap", "data", "done", "size", "state", "truncated", "want")
+    __slots__ = ("cap", "data", "done", "seen", "size", "state", "truncated", "want")
 
     def __init__(self, cap: int) -> None:
         self.cap = cap
@@ -69,15 +86,19 @@ class _ChunkedBody:
         self.done = False
         self.state = 0  # 0: size line, 1: chunk data, 2: CRLF after data, 3: trailers
         self.want = 0
+        #: bytes of the pending line already searched for its end (the line starts the next feed)
+        self.seen = 0
 
     def feed(self, buf: bytearray, pos: int) -> int | None:
         """Consume from buf[pos:]; return the new position, or None on a protocol error."""
         n = len(buf)
         while not self.done:
             if self.state == 0:
-                eol = buf.find(b"\r\n", pos)
+                eol = buf.find(b"\r\n", pos + self.seen)
                 if eol < 0:
+                    self.seen = max(n - pos - 1, 0)
                     return pos if n - pos < 1024 else None
+                self.seen = 0
                 line = bytes(buf[pos:eol]).split(b";", 1)[0].strip()
                 try:
                     self.want = int(line, 16)
@@ -107,9 +128,11 @@ class _ChunkedBody:
                 pos += 2
                 self.state = 0
             else:  # trailers end with an empty line
-                eol = buf.find(b"\r\n", pos)
+                eol = buf.find(b"\r\n", pos + self.seen)
                 if eol < 0:
+                    self.seen = max(n - pos - 1, 0)
                     return pos if n - pos < MAX_HEADER_BYTES else None
+                self.seen = 0
                 if eol == pos:
                     self.done = True
                 pos = eol + 2
@@ -132,6 +155,28 @@ def _parse_head(head: bytes) -> tuple[list[bytes], list[tuple[str, str]]] | None
     return first, headers
 
 
+def _cut_head(buf: bytearray, pos: int, end: int) -> tuple[bytes, int]:
+    """The part of an oversized header block (from ``pos``; ending at ``end`` or not yet, -1)
+    that is read: its first MAX_HEADER_BYTES cut after the last whole line; and where the
+    bytes not read start."""
+    head = bytes(buf[pos : pos + MAX_HEADER_BYTES])
+    line_end = head.rfind(b"\r\n")
+    if line_end > 0:
+        head = head[:line_end]
+    return head, pos + len(head)
+
+
+def _skip_head(buf: bytearray, pos: int) -> tuple[int, int]:
+    """Skip the rest of a header block: (new position, bytes skipped); the position is past the
+    blank line, or -1 - position when the block goes on (the last 3 bytes are kept: the blank
+    line may straddle two feeds)."""
+    end = buf.find(b"\r\n\r\n", pos)
+    if end >= 0:
+        return end + 4, end - pos
+    keep = max(len(buf) - 3, pos)
+    return -1 - keep, keep - pos
+
+
 def _content_length(headers: list[tuple[str, str]]) -> int | None:
     for k, v in headers:
         if k.lower() == "content-length":
@@ -150,7 +195,8 @@ def _is_chunked(headers: list[tuple[str, str]]) -> bool:
 class RequestStream:
     """Parses the client side of an HTTP/1.x connection."""
 
-    __slots__ = ("_body", "_body_left", "_buf", "_chunked", "_cur", "body_cap", "broken")
+    __slots__ = ("_body", "_body_left", "_buf", "_chunked", "_cur", "_seen", "_skip", "body_cap", "broken",
+                 "head_cuts")
 
     def __init__(self, body_cap: int = DEFAULT_BODY_CAP) -> None:
         self._buf = bytearray()
@@ -158,8 +204,14 @@ class RequestStream:
         self._body_left = 0
         self._body = bytearray()
         self._chunked: _ChunkedBody | None = None
+        self._skip = False  # in the unread rest of an oversized header block
+        #: bytes of the pending header block already searched for its end: each feed searches
+        #: only what is new (byte-sized segments would make the search quadratic)
+        self._seen = 0
         self.body_cap = body_cap
         self.broken = False
+        #: header blocks over MAX_HEADER_BYTES (read in part)
+        self.head_cuts = 0
 
     def feed(self, data: bytes) -> list[ParsedRequest]:
         """Add in-order stream bytes; return the requests completed by them."""
@@ -174,15 +226,21 @@ class RequestStream:
             if cur is None:
                 if pos >= len(buf):
                     break
-                end = buf.find(b"\r\n\r\n", pos)
-                if end < 0:
-                    pending = len(buf) - pos
-                    if pending > MAX_HEADER_BYTES or (
-                        pending >= 12 and not looks_like_http_request(buf[pos : pos + 12])
-                    ):
-                        self.broken = True
+                end = buf.find(b"\r\n\r\n", pos + self._seen)
+                pending = len(buf) - pos
+                if end < 0 and pending >= 12 and not looks_like_http_request(buf[pos : pos + 12]):
+                    self.broken = True
                     break
-                parsed = _parse_head(bytes(buf[pos:end]))
+                cut = (end - pos if end >= 0 else pending) > MAX_HEADER_BYTES
+                if end < 0 and not cut:
+                    self._seen = max(pending - 3, 0)
+                    break
+                self._seen = 0
+                if cut:
+                    head, rest = _cut_head(buf, pos, end)
+                else:
+                    head, rest = bytes(buf[pos:end]), end
+                parsed = _parse_head(head)
                 if parsed is None or bytes(parsed[0][0]) not in METHODS:
                     self.broken = True
                     break
@@ -194,15 +252,25 @@ class RequestStream:
                     version=version,
                     headers=headers,
                 )
-                pos = end + 4
-                if _is_chunked(headers):
-                    self._chunked = _ChunkedBody(self.body_cap)
-                    self._body_left = 0
-                else:
-                    self._chunked = None
-                    self._body_left = _content_length(headers) or 0
                 self._cur = cur
                 self._body = bytearray()
+                if cut:
+                    self.head_cuts += 1
+                    cur.head_cut = True
+                    self._skip = True
+                    pos = rest
+                else:
+                    pos = end + 4
+                    self._framing(headers)
+            if self._skip:
+                skip_to, skipped = _skip_head(buf, pos)
+                cur.head_dropped += skipped
+                if skip_to < 0:
+                    pos = -1 - skip_to
+                    break
+                pos = skip_to
+                self._skip = False
+                self._framing(cur.headers)
             if self._chunked is not None:
                 newpos = self._chunked.feed(buf, pos)
                 if newpos is None:
@@ -236,11 +304,24 @@ class RequestStream:
             del buf[:pos]
         return out
 
+    def _framing(self, headers: list[tuple[str, str]]) -> None:
+        """How the body of the request whose headers these are is delimited."""
+        if _is_chunked(headers):
+            self._chunked = _ChunkedBody(self.body_cap)
+            self._body_left = 0
+        else:
+            self._chunked = None
+            self._body_left = _content_length(headers) or 0
+
     def flush(self) -> ParsedRequest | None:
         """The request still in progress when the stream ended (body incomplete), if any."""
         cur = self._cur
         if cur is None:
             return None
+        if self._skip:
+            cur.head_dropped += len(self._buf)
+            cur.head_ended = False
+            self._skip = False
         cur.body = bytes(self._chunked.data) if self._chunked is not None else bytes(self._body)
         cur.complete = False
         cur.body_truncated = True
@@ -251,7 +332,8 @@ class RequestStream:
 class ResponseStream:
     """Parses the server side of an HTTP/1.x connection, keeping statuses and body sizes."""
 
-    __slots__ = ("_buf", "_chunked", "_cur", "_left", "_until_close", "broken", "head_methods")
+    __slots__ = ("_buf", "_chunked", "_cur", "_left", "_seen", "_skip", "_until_close", "broken", "head_cuts",
+                 "head_methods")
 
     def __init__(self) -> None:
         self._buf = bytearray()
@@ -260,6 +342,11 @@ class ResponseStream:
         self._chunked: _ChunkedBody | None = None
         self._until_close = False
         self.broken = False
+        self._seen = 0  # as RequestStream._seen
+        #: header blocks over MAX_HEADER_BYTES (the status line and the first headers are read)
+        self.head_cuts = 0
+        #: in the unread rest of an oversized header block: the headers read so far, and the status
+        self._skip: tuple[list[tuple[str, str]], int] | None = None
         #: for each request sent, whether it was HEAD (its response has no body)
         self.head_methods: list[bool] = []
 
@@ -275,15 +362,32 @@ class ResponseStream:
         pos = 0
         while True:
             cur = self._cur
-            if cur is None:
+            if cur is None and self._skip is not None:
+                skip_to, _ = _skip_head(buf, pos)
+                if skip_to < 0:
+                    pos = -1 - skip_to
+                    break
+                pos = skip_to
+                headers, status = self._skip
+                self._skip = None
+            elif cur is None:
                 if pos >= len(buf):
                     break
-                end = buf.find(b"\r\n\r\n", pos)
-                if end < 0:
-                    if len(buf) - pos > MAX_HEADER_BYTES or (len(buf) - pos >= 5 and not buf.startswith(b"HTTP/", pos)):
-                        self.broken = True
+                end = buf.find(b"\r\n\r\n", pos + self._seen)
+                pending = len(buf) - pos
+                if end < 0 and pending >= 5 and not buf.startswith(b"HTTP/", pos):
+                    self.broken = True
                     break
-                parsed = _parse_head(bytes(buf[pos:end]))
+                cut = (end - pos if end >= 0 else pending) > MAX_HEADER_BYTES
+                if end < 0 and not cut:
+                    self._seen = max(pending - 3, 0)
+                    break
+                self._seen = 0
+                if cut:
+                    head, rest = _cut_head(buf, pos, end)
+                else:
+                    head, rest = bytes(buf[pos:end]), end
+                parsed = _parse_head(head)
                 if parsed is None or not parsed[0][0].startswith(b"HTTP/"):
                     self.broken = True
                     break
@@ -293,7 +397,13 @@ class ResponseStream:
                 except ValueError:
                     self.broken = True
                     break
+                if cut:
+                    self.head_cuts += 1
+                    self._skip = (headers, status)
+                    pos = rest
+                    continue
                 pos = end + 4
+            if cur is None:
                 if 100 <= status < 200 and status != 101:
                     continue  # interim response: the real one follows
                 is_head = self.head_methods.pop(0) if self.head_methods else False

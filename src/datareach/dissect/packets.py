@@ -226,6 +226,10 @@ class PacketDecoder:
         self._dns_parsed: dict[bytes, list[tuple[str, str, str, int, tuple[str, ...]]]] = {}
         self.malformed = 0
         self.cut = 0
+        #: HTTP header blocks over http1.MAX_HEADER_BYTES, read in part: requests (each request
+        #: says so in its decode_cuts) and responses
+        self.request_head_cuts = 0
+        self.response_head_cuts = 0
 
     # -- per packet -------------------------------------------------------------------------
 
@@ -762,6 +766,9 @@ class PacketDecoder:
             server_ip=sip, server_port=flow.server_port, app=flow.app, input_index=self.input_index,
             client_ip=cip, client_port=flow.client_port, uid=self._uid(flow),
         )
+        if parsed.head_cut:
+            self.request_head_cuts += 1
+            ex.decode_cuts = [http1.head_cut_note(parsed)]
         if flow.resp is not None and flow.pending is not None and not flow.resp.broken:
             flow.resp.head_methods.append(parsed.method == "HEAD")
             flow.pending.append(ex)
@@ -787,12 +794,14 @@ class PacketDecoder:
         pending = flow.pending
         if resp is None or pending is None:
             return
+        cuts = resp.head_cuts
         for r in resp.feed(chunk):
             if pending:
                 ex = pending.popleft()
                 ex.status = r.status
                 ex.response_size = r.body_size
                 self.records.append(ex)
+        self.response_head_cuts += resp.head_cuts - cuts
         if resp.broken:
             self._flush_pending(flow)
 

@@ -20,6 +20,7 @@ import contextlib
 import gc
 import hashlib
 import os
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -28,9 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 from datareach.engine import AuditOptions, Pipeline
 from datareach.engine.result import Audit
+from datareach.engine.store import DocumentStore, DocumentView
 from datareach.schema import (
     Connection,
     ConnectionBatch,
+    Destination,
     DnsAnswer,
     Exchange,
     Finding,
@@ -141,7 +144,7 @@ class LocalEngine:
         reports: list[InputReport] = []
         conns: list[tuple[Any, ...]] = []
         answers: list[DnsAnswer] = []
-        exchanges: list[Exchange] = []
+        exchanges = ExchangeRows(options.reveal, options.keep_bodies)
         digests: list[tuple[InputReport, Future[tuple[str, int]]]] = []
         users_geo = user_geo(options)  # opened now: a wrong file is reported before reading
         prepared: list[GeoResolver] = []
@@ -175,11 +178,15 @@ class LocalEngine:
                     elif isinstance(rec, DnsAnswer):
                         answers.append(rec)
                     elif isinstance(rec, Exchange):
-                        exchanges.append(rec)
+                        exchanges.add(rec)
                     else:
                         rep.errors.append(rec)
                         continue
                     rep.records_read += 1
+                if rep.format is None:  # not read: not hashed either (it may be anything, of any size)
+                    with contextlib.suppress(OSError):
+                        rep.size = path.stat().st_size
+                    continue
                 digests.append((rep, helper.submit(_sha256, path)))
             geo = prepared[0] if prepared else prepare(users_geo)
             with _collector_paused():
@@ -193,19 +200,20 @@ class LocalEngine:
         return audit
 
     def _enrich_and_assess(self, pipeline: Pipeline, options: AuditOptions, reports: list[InputReport],
-                           conns: list[tuple[Any, ...]], answers: list[DnsAnswer], exchanges: list[Exchange],
+                           conns: list[tuple[Any, ...]], answers: list[DnsAnswer], exchanges: ExchangeRows,
                            geo: GeoResolver, kb: Any) -> Audit:
         from datareach.assess import judge
         from datareach.enrich.domains import psl_source
-        from datareach.enrich.stages import destination_documents, group_destinations, order_destinations
+        from datareach.enrich.stages import destination_chunks
 
         generated = datetime.now(UTC)
         today = generated.date().isoformat()
-        exchange_docs, finding_docs = exchange_and_finding_documents(exchanges, options.reveal)
+        exchange_rows, finding_rows = exchanges.views()
         # The records become tables; each list is emptied as soon as its table is made, and each
         # table let go once the next stage no longer needs it (peak memory is what they add up to).
         dns_docs = _dns_json(answers)
-        ctx = enrich_context(options, kb, geo, date=today, findings=table_from_dicts(Finding, finding_docs))
+        findings = table_from_dicts(Finding, list(finding_rows))
+        ctx = enrich_context(options, kb, geo, date=today, findings=findings)
         # naming looks answers up in an index: made straight from the records this engine holds
         # (an engine that has the DNS answers as a table gives it as ctx.dns instead)
         ctx.index_dns((a.ts, a.qname, a.address, a.cname_chain, a.input_index) for a in answers)
@@ -215,28 +223,35 @@ class LocalEngine:
         table = rows_table(Connection, conns)
         conns.clear()
         table = enrich_connections(pipeline, table, ctx)
-        dest = group_destinations(table, ctx)
+        # the destinations, a chunk at a time in the document's order: each chunk judged, then
+        # kept as JSON rows (a store that moves them to disk past its budget)
+        destinations = DocumentStore()
+        violations: list[dict[str, Any]] = []
+        for chunk in destination_chunks(table, ctx, pipeline.destination_stages):
+            if pipeline.policies:
+                violations.extend(table_to_dicts(Violation, judge(pipeline.policies, chunk, findings, kb, resolver,
+                                                                  today, ctx.codec)))
+            destinations.extend(table_to_dicts(Destination, chunk, codec=ctx.codec))
+            ctx.codec.forget()
         del table
         ctx.release_dns()
-        dest = order_destinations(destination_stages(pipeline, dest, ctx))
-        violations = judge(pipeline.policies, dest, ctx.findings, kb, resolver, today, ctx.codec)
         sources = [s.to_json() for s in geo.sources()] + [psl_source().to_json()] + kb.data_sources()
-        documents = destination_documents(dest, ctx.codec)
-        del dest
-        return Audit(
+        result = Audit(
             inputs=reports,
-            destinations=documents,
-            exchanges=exchange_docs,
+            destinations=destinations.view(),
+            exchanges=exchange_rows,
             dns=dns_docs,
             data_sources=sources,
             generated_at=iso(generated.timestamp()) or "",
-            findings=finding_docs,
+            findings=finding_rows,
             laws=dict(sorted(ctx.laws.items())),
             policies=[p.to_json(kb.cite) for p in pipeline.policies],
-            violations=table_to_dicts(Violation, violations),
-            raw_exchanges=exchanges,
+            violations=violations,
+            raw_exchanges=exchanges.raw or [],
             detection=dict(pipeline.detection, revealed=options.reveal),
         )
+        result.summary()  # counted now, while the collector is paused (one pass over the rows)
+        return result
 
 
 @contextlib.contextmanager
@@ -287,34 +302,78 @@ def _connection_row(c: Connection) -> tuple[Any, ...]:
     return tuple(getattr(c, f) for f in fields(Connection))
 
 
-def exchange_and_finding_documents(exchanges: list[Exchange], reveal: bool) -> tuple[
-        list[dict[str, Any]], list[dict[str, Any]]]:
-    """The exchanges in time order, each given its id, and the findings they carry (each with
-    its id, naming its exchange's), as the JSON document has them."""
-    # by time; requests of the same time stay in the order they were read (HAR times are in
-    # milliseconds: many requests share one)
-    ordered = sorted(exchanges, key=lambda e: e.ts)
-    counters: dict[int, int] = {}
-    for e in ordered:
-        n = counters.get(e.input_index, 0)
-        counters[e.input_index] = n + 1
-        e.id = f"E{e.input_index}.{n}"
-    docs = [_exchange_json(e) for e in ordered]
-    found = [(i, ex, f) for i, ex in enumerate(ordered) for f in ex.findings or ()]
-    if not reveal:  # the requests' own URLs would show what the findings redact
-        from datareach.detect.profile import redact_url
+class ExchangeRows:
+    """The exchanges as they are read, kept as JSON rows (with their findings) in stores.
 
-        where: dict[int, set[str]] = {}
-        for i, _ex, f in found:
-            where.setdefault(i, set()).add(f.location)
-        for i, locations in where.items():
-            docs[i]["url"] = redact_url(docs[i]["url"], locations)
-    findings = [(i, _finding_json(f, ex, reveal)) for i, ex, f in found]
-    findings.sort(key=lambda p: (p[0], p[1]["source"], p[1]["data_type"], p[1]["location"]))
-    out = [doc for _, doc in findings]
-    for n, doc in enumerate(out):
-        doc["id"] = f"F{n}"
-    return docs, out
+    Their ids are given once all are read (:meth:`views`): exchanges in time order, requests of
+    the same time in the order they were read (HAR times are in milliseconds: many requests
+    share one), ``E<input>.<n>`` counting each input's; findings by exchange, source, data type
+    and location, ``F<n>``, each naming its exchange's id.
+    """
+
+    def __init__(self, reveal: bool, keep: bool = False) -> None:
+        self.reveal = reveal
+        self.rows = DocumentStore()
+        self.ts = array("d")
+        self.inputs = array("q")
+        self.findings = DocumentStore()
+        self.found_in = array("q")  # each finding's exchange (its place in self.rows)
+        self.finding_keys: list[tuple[str, str, str]] = []
+        #: the Exchange records themselves, with their headers and bodies (``keep_bodies``)
+        self.raw: list[Exchange] | None = [] if keep else None
+
+    def add(self, e: Exchange) -> None:
+        n = len(self.rows)
+        e.id = ""  # (given by views())
+        doc = _exchange_json(e)
+        found = e.findings or ()
+        if found and not self.reveal:  # the request's own URL would show what the findings redact
+            from datareach.detect.profile import redact_url
+
+            doc["url"] = redact_url(doc["url"], {f.location for f in found})
+        self.rows.append(doc)
+        self.ts.append(e.ts)
+        self.inputs.append(e.input_index)
+        for f in found:
+            self.findings.append(_finding_json(f, e, self.reveal))
+            self.found_in.append(n)
+            self.finding_keys.append((f.source, f.data_type, f.location))
+        if self.raw is not None:
+            self.raw.append(e)
+
+    def views(self) -> tuple[DocumentView, DocumentView]:
+        """The exchanges and the findings in the document's order, with their ids."""
+        import numpy as np
+
+        order = np.argsort(np.frombuffer(self.ts, dtype=np.float64), kind="stable")
+        place = np.empty(len(order), dtype=np.int64)
+        place[order] = np.arange(len(order), dtype=np.int64)
+        inputs = self.inputs
+        counters: dict[int, int] = {}
+        nth = array("q", bytes(8 * len(order)))
+        for k, i in enumerate(order.tolist()):
+            idx = inputs[i]
+            nth[k] = counters.get(idx, 0)
+            counters[idx] = nth[k] + 1
+        order_list = order.tolist()
+
+        def exchange_id(k: int) -> str:
+            return f"E{inputs[order_list[k]]}.{nth[k]}"
+
+        def complete_exchange(k: int, row: dict[str, Any]) -> None:
+            row["id"] = exchange_id(k)
+
+        found_in, keys = self.found_in, self.finding_keys
+        f_order = sorted(range(len(found_in)), key=lambda j: (int(place[found_in[j]]), *keys[j]))
+
+        def complete_finding(k: int, row: dict[str, Any]) -> None:
+            row["id"] = f"F{k}"
+            row["exchange"] = exchange_id(int(place[found_in[f_order[k]]]))
+
+        if self.raw is not None:
+            for k, i in enumerate(order_list):
+                self.raw[i].id = exchange_id(k)
+        return (self.rows.view(order_list, complete_exchange), self.findings.view(f_order, complete_finding))
 
 
 def _finding_json(f: Any, ex: Exchange, reveal: bool) -> dict[str, Any]:

@@ -7,6 +7,7 @@ Its content is the JSON document (:meth:`Audit.to_dict`); the records in it are 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,16 +20,23 @@ SCHEMA_VERSION = "2.0"
 
 @dataclass
 class Audit:
-    """The result of an audit: the same content as the JSON document."""
+    """The result of an audit: the same content as the JSON document.
+
+    ``destinations``, ``exchanges`` and ``findings`` are sequences of dicts: lists, or (from the
+    local engine) views of a :class:`~datareach.engine.store.DocumentStore`, which reads its rows
+    as they are asked for, so that a result of a million rows is not a million dicts in memory.
+    :meth:`to_dict` gives lists; :meth:`document` gives the sequences as they are, for a writer
+    that goes through them once (:func:`datareach.report.json_report.write_json`).
+    """
 
     inputs: list[InputReport]
-    destinations: list[dict[str, Any]]
-    exchanges: list[dict[str, Any]]
+    destinations: Sequence[dict[str, Any]]
+    exchanges: Sequence[dict[str, Any]]
     dns: list[dict[str, Any]]
     data_sources: list[dict[str, Any]]
     generated_at: str
-    findings: list[dict[str, Any]] = field(default_factory=list)
-    #: The exchanges with their request headers (and bodies with ``keep_bodies``); not in the JSON.
+    findings: Sequence[dict[str, Any]] = field(default_factory=list)
+    #: With ``keep_bodies``: the exchanges with their request headers and bodies; not in the JSON.
     raw_exchanges: list[Exchange] = field(default_factory=list, repr=False)
     #: What detection ran with: the matcher engine, whether a profile was given, values revealed.
     detection: dict[str, Any] = field(default_factory=dict)
@@ -37,29 +45,61 @@ class Audit:
     #: The policies judged against (``--policy``), and what they found.
     policies: list[dict[str, Any]] = field(default_factory=list)
     violations: list[dict[str, Any]] = field(default_factory=list)
+    _counts: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def has_errors(self) -> bool:
         return any(e for i in self.inputs for e in i.errors)
 
     def summary(self) -> dict[str, Any]:
+        """The document's ``summary``: one pass over the destinations and one over the findings."""
+        if self._counts is None:
+            self._counts = self._count()
+        counts = dict(self._counts)
+        counts["errors"] = sum(len(i.errors) for i in self.inputs)  # (an input's hash may fail later)
+        return {**counts, **verdict(self.policies, self.violations)}
+
+    def _count(self) -> dict[str, Any]:
+        domains: set[str] = set()
+        countries: set[str] = set()
+        apps: set[str] = set()
+        owners: set[str] = set()
+        jurisdictions: set[str] = set()
+        connections = bytes_out = bytes_in = unattributed = 0
+        for d in self.destinations:
+            domains.add(d["registrable_domain"] or d["host"])
+            connections += d["connections"]
+            bytes_out += d["bytes_out"]
+            bytes_in += d["bytes_in"]
+            countries.update(d["countries"])
+            if d["app"]:
+                apps.add(d["app"])
+            if d.get("owner"):
+                owners.add(d["owner"]["ultimate_parent"]["name"])
+            else:
+                unattributed += 1
+            jurisdictions.update(r["jurisdiction"] for r in d.get("reach", ()))
+        data_types: set[str] = set()
+        categories: set[str] = set()
+        for f in self.findings:
+            data_types.add(f["data_type"])
+            categories.update(f["categories"])
         return {
             "destinations": len(self.destinations),
-            "registrable_domains": len({d["registrable_domain"] or d["host"] for d in self.destinations}),
-            "connections": sum(d["connections"] for d in self.destinations),
-            "bytes_out": sum(d["bytes_out"] for d in self.destinations),
-            "bytes_in": sum(d["bytes_in"] for d in self.destinations),
+            "registrable_domains": len(domains),
+            "connections": connections,
+            "bytes_out": bytes_out,
+            "bytes_in": bytes_in,
             "exchanges": len(self.exchanges),
-            "countries": sorted({c for d in self.destinations for c in d["countries"]}),
-            "apps": sorted({d["app"] for d in self.destinations if d["app"]}),
+            "countries": sorted(countries),
+            "apps": sorted(apps),
             "errors": sum(len(i.errors) for i in self.inputs),
             "findings": len(self.findings),
-            "data_types": sorted({f["data_type"] for f in self.findings}),
-            "data_categories": sorted({c for f in self.findings for c in f["categories"]}),
-            "owners": sorted({d["owner"]["ultimate_parent"]["name"] for d in self.destinations if d.get("owner")}),
-            "unattributed": sum(1 for d in self.destinations if not d.get("owner")),
-            "jurisdictions": sorted({r["jurisdiction"] for d in self.destinations for r in d.get("reach", ())}),
-            **verdict(self.policies, self.violations),
+            "data_types": sorted(data_types),
+            "data_categories": sorted(categories),
+            "owners": sorted(owners),
+            "unattributed": unattributed,
+            "jurisdictions": sorted(jurisdictions),
         }
 
     @property
@@ -68,6 +108,15 @@ class Audit:
         return any(v["action"] == "deny" and v["allowed"] is None for v in self.violations)
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON document, every row a dict in a list."""
+        doc = self.document()
+        for key in ("destinations", "exchanges", "findings"):
+            doc[key] = list(doc[key])
+        return doc
+
+    def document(self) -> dict[str, Any]:
+        """The JSON document with the rows as the result holds them (sequences of dicts, read
+        as they are gone through)."""
         return {
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": "datareach", "version": __version__},
@@ -84,5 +133,3 @@ class Audit:
             "policies": self.policies,
             "violations": self.violations,
         }
-
-

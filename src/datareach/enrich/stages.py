@@ -29,7 +29,7 @@ order and gives each row its id:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -128,11 +128,30 @@ CONNECTION_STAGES: tuple[Stage, ...] = (NAMING,)
 
 def group_destinations(t: pa.Table, ctx: EnrichContext) -> pa.Table:
     """Named connections grouped by (app, host): a table of Destination rows with the
-    geography, domain, owner and data columns still empty (the engine's group-by)."""
-    schema = arrow_schema(Destination)
+    geography, domain, owner and data columns still empty (the engine's group-by), in the
+    document's order (by app, registrable domain, host) and with their ids."""
+    chunks = list(grouped_destinations(t, ctx))
+    return pa.concat_tables(chunks) if chunks else arrow_schema(Destination).empty_table()
+
+
+#: Destinations made (and enriched, by :func:`destination_chunks`) at a time.
+CHUNK = 8192
+
+
+def grouped_destinations(t: pa.Table, ctx: EnrichContext, size: int = CHUNK) -> Iterator[pa.Table]:
+    """:func:`group_destinations`, ``size`` destinations at a time, in the document's order.
+
+    The group-by is Arrow's; the destinations' rows are then made a chunk at a time, so that
+    what is held in Python objects is bounded by ``size`` whatever the number of destinations.
+    """
+    import numpy as np
+
+    from datareach.enrich.domains import registrable_domains
+
     if t.num_rows == 0:
-        return schema.empty_table()
+        return
     index = ctx.dns_index()
+    schema = arrow_schema(Destination)
     t = t.set_column(t.schema.get_field_index("app"), "app", pc.fill_null(t.column("app"), ""))
     t = t.append_column("rank", pc.index_in(t.column("name_source"), value_set=pa.array(NAME_SOURCES)))
     t = t.append_column("bytes_total", pc.add(t.column("bytes_out"), t.column("bytes_in")))
@@ -144,23 +163,53 @@ def group_destinations(t: pa.Table, ctx: EnrichContext) -> pa.Table:
         ("input_index", "distinct"), ("flows", "sum"), ("uid", "list"),
     ])
     per_ip = t.group_by([*keys, "server_ip", "input_index"], use_threads=False).aggregate([("bytes_total", "sum")])
-    servers: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
-    names: dict[tuple[str, str], dict[str, None]] = defaultdict(dict)
-    for app, host, ip, idx, nbytes in zip(*(per_ip.column(i).to_pylist() for i in range(5)), strict=True):
-        key = (app, host)
-        servers[key][ip] = servers[key].get(ip, 0) + nbytes
+    del t
+    # the document's order: by app, registrable domain (the host where there is none), host
+    domain = registrable_domains(groups.column("host"))
+    order = pc.sort_indices(pa.table({"app": groups.column("app"),
+                                      "domain": pc.coalesce(domain, groups.column("host")),
+                                      "host": groups.column("host")}),
+                            sort_keys=[("app", "ascending"), ("domain", "ascending"), ("host", "ascending")])
+    groups = groups.take(order)
+    del domain, order
+    # each (server, input) row of a group, next to its group's place in that order
+    places = pa.table({"app": groups.column("app"), "host": groups.column("host"),
+                       "place": pa.array(np.arange(groups.num_rows, dtype=np.int64))})
+    # (a join does not keep the rows' order: "row" puts each group's servers back in the order
+    # the connections first showed them)
+    per_ip = per_ip.append_column("row", pa.array(np.arange(per_ip.num_rows, dtype=np.int64)))
+    per_ip = per_ip.join(places, keys=keys, use_threads=False).sort_by([("place", "ascending"),
+                                                                         ("row", "ascending")])
+    del places
+    bounds = np.searchsorted(per_ip.column("place").to_numpy(), np.arange(0, groups.num_rows + size, size))
+    for n, start in enumerate(range(0, groups.num_rows, size)):
+        chunk = groups.slice(start, size)
+        ips_of = per_ip.slice(int(bounds[n]), int(bounds[n + 1] - bounds[n]))
+        yield _destination_rows(chunk, ips_of, start, index, ctx, schema)
+
+
+def _destination_rows(groups: pa.Table, per_ip: pa.Table, first: int, index: DnsIndex, ctx: EnrichContext,
+                      schema: pa.Schema) -> pa.Table:
+    """Destination rows from a slice of the group-by (ids from ``first``), its servers from
+    ``per_ip`` (the (server, input) rows of the same groups)."""
+    servers: dict[int, dict[str, int]] = defaultdict(dict)
+    names: dict[int, dict[str, None]] = defaultdict(dict)
+    for place, ip, idx, nbytes in zip(*(per_ip.column(c).to_pylist() for c in
+                                        ("place", "server_ip", "input_index", "bytes_total_sum")), strict=True):
+        servers[place][ip] = servers[place].get(ip, 0) + nbytes
         for name in index.names(idx, ip):
-            names[key].setdefault(name, None)
+            names[place].setdefault(name, None)
     cols = {name: groups.column(name).to_pylist() for name in groups.column_names if name != "uid_list"}
     rows: dict[str, list[Any]] = {name: [] for name in schema.names}
     for i, host in enumerate(cols["host"]):
+        place = first + i
         app = cols["app"][i]
-        key = (app, host)
-        ips = [ip for ip, _ in sorted(servers[key].items(), key=lambda kv: (-kv[1], kv[0]))]
+        ips = [ip for ip, _ in sorted(servers[place].items(), key=lambda kv: (-kv[1], kv[0]))]
+        rows["id"].append(f"D{place}")
         rows["host"].append(host)
         rows["name_source"].append(NAME_SOURCES[cols["rank_min"][i]])
         rows["name_sources"].append([NAME_SOURCES[r] for r in sorted(cols["rank_distinct"][i])])
-        rows["names"].append(list(names[key]))
+        rows["names"].append(list(names[place]))
         rows["cname_chain"].append(index.cname_chain(host))
         rows["ips"].append(ips)
         rows["ports"].append(sorted(cols["server_port_distinct"][i]))
@@ -179,7 +228,7 @@ def group_destinations(t: pa.Table, ctx: EnrichContext) -> pa.Table:
         rows["app"].append(app or None)
         rows["inputs"].append(sorted(cols["input_index_distinct"][i]))
     n = len(rows["host"])
-    for name in ("id", "registrable_domain", "ip_scope", "country", "asn", "as_org", "owner"):
+    for name in ("registrable_domain", "ip_scope", "country", "asn", "as_org", "owner"):
         rows[name] = [None] * n
     for name in ("countries", "data_types", "data_categories"):
         rows[name] = [[] for _ in range(n)]
@@ -189,6 +238,17 @@ def group_destinations(t: pa.Table, ctx: EnrichContext) -> pa.Table:
     rows["uids"] = groups.column("uid_list")
     return pa.table([rows[f.name] if f.name == "uids" else pa.array(rows[f.name], f.type) for f in schema],
                     schema=schema)
+
+
+def destination_chunks(t: pa.Table, ctx: EnrichContext, stages: Sequence[Stage],
+                       size: int = CHUNK) -> Iterator[pa.Table]:
+    """Named connections to enriched destinations: :func:`grouped_destinations` with the
+    destination ``stages`` run on each chunk (they work row by row), in the document's order
+    and with their ids. What an engine writes out chunk by chunk stays bounded in memory."""
+    for chunk in grouped_destinations(t, ctx, size):
+        for stage in stages:
+            chunk = stage(chunk, ctx)
+        yield chunk
 
 
 def order_destinations(t: pa.Table) -> pa.Table:

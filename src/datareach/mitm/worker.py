@@ -12,6 +12,11 @@ destination's live line and its row in the report agree.
 
 All of this runs in its own process, so the proxy's event loop never waits for it. A failure
 on one record is logged (standard error) and the next record is read.
+
+Everything in a flow is the client's or the server's to choose, so no line this process writes
+carries it raw: each value in a live line goes through :func:`~datareach.report.terminal.safe`,
+and the log (tracebacks included, which may quote a flow's values) is written through
+:class:`SafeFormatter`.
 """
 
 from __future__ import annotations
@@ -69,6 +74,14 @@ def destination_line(dest: Mapping[str, Any]) -> str:
     bracket = f" [{safe(facts)}]" if facts else ""
     return (f"destination {safe(dest['host'])}{bracket}: {owner_text(dest.get('owner'))}; "
             f"{reach_text(dest.get('reach') or ())}")
+
+
+class SafeFormatter(logging.Formatter):
+    """A log formatter whose every line (message, traceback) is made printable with
+    :func:`~datareach.report.terminal.safe`; the line breaks between them stay."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return "\n".join(safe(line) for line in super().format(record).split("\n"))
 
 
 def _remember(memory: dict[Any, Any], key: Any, value: Any) -> None:
@@ -165,7 +178,7 @@ class LiveAnalyzer:
                 continue
             _remember(self._seen_findings, key, None)
             self.distinct_findings += 1
-            self._emit(f"finding {safe(ex.host)}: {f.data_type} ({f.source}) at {safe(f.location)}: "
+            self._emit(f"finding {safe(ex.host)}: {safe(f.data_type)} ({safe(f.source)}) at {safe(f.location)}: "
                        f"{safe(' > '.join(f.encoding))}; {owner_text(owner)}; {reach_text(reach)}")
 
     def _remember_dns(self, answer: DnsAnswer) -> None:
@@ -223,11 +236,11 @@ def write_reports(flows: Path, report: str, profile: Profile | None, policies: S
     Path(written[0]).write_text(render_json(doc), encoding="utf-8")
     Path(written[1]).write_text(render_html(doc), encoding="utf-8")
     s = doc["summary"]
-    line = (f"{PREFIX} report: {', '.join(written)} ({s['destinations']} destinations, {s['exchanges']} requests, "
-            f"{s['findings']} findings; flows saved in {flows})")
+    line = (f"{PREFIX} report: {safe(', '.join(written))} ({s['destinations']} destinations, {s['exchanges']} "
+            f"requests, {s['findings']} findings; flows saved in {safe(flows)})")
     if s.get("verdict"):
         v = s.get("violations") or {}
-        line += f"; policy verdict: {s['verdict']} ({v.get('deny', 0)} deny, {v.get('warn', 0)} warn)"
+        line += f"; policy verdict: {safe(s['verdict'])} ({v.get('deny', 0)} deny, {v.get('warn', 0)} warn)"
     out.write(line + "\n")
     for inp in doc["inputs"]:
         for e in inp["errors"]:
@@ -246,7 +259,9 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--flows", default="", help="the flow file the addon saves (audited at the end)")
     parser.add_argument("--mitmproxy-python", default="", help="the Python running mitmproxy (reads the flows)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(SafeFormatter("%(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the proxy stopping closes our input: then we finish
     # the proxy comes first: the analysis runs only on CPU time nothing else wants (Linux
     # SCHED_IDLE; elsewhere a lower priority). Under load it lags behind -- the addon's queue
@@ -266,9 +281,9 @@ def main(argv: Sequence[str]) -> int:
     policies = [p for item in args.policy for p in item.split(",") if p.strip()]
     analyzer = LiveAnalyzer(profile, geo_db=args.geo_db)
     out = sys.stdout
-    out.write(f"{PREFIX} live audit running (profile: {args.profile or 'none'}; "
-              f"policy: {', '.join(policies) or 'none'}"
-              + (f"; geo data: {', '.join(args.geo_db)}" if args.geo_db else "") + ")\n")
+    out.write(safe(f"{PREFIX} live audit running (profile: {args.profile or 'none'}; "
+                   f"policy: {', '.join(policies) or 'none'}"
+                   + (f"; geo data: {', '.join(args.geo_db)}" if args.geo_db else "") + ")") + "\n")
     out.flush()
     for line in sys.stdin.buffer:
         try:

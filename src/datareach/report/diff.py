@@ -43,6 +43,7 @@ import orjson
 
 from datareach._version import __version__
 from datareach.report.markdown import md_code, md_list, md_table, md_text, sha_cell
+from datareach.report.terminal import inert_json, safe
 from datareach.report.wording import company, reach_line
 from datareach.schema import DataSource, Destination, DnsAnswer, Exchange, Finding, InputReport, Violation
 from datareach.schema.contract import CURRENT_MAJOR, READABLE_MAJORS, Spec, record_spec, schema_major
@@ -173,7 +174,7 @@ def check_audit(doc: object, name: str = "document") -> dict[str, Any]:
     ``name`` and what is wrong."""
 
     def fail(why: str) -> None:
-        raise AuditDocumentError(f"{name}: {why}")
+        raise AuditDocumentError(f"{safe(name)}: {why}")
 
     if not isinstance(doc, dict):
         fail(f"not a datareach audit document: the JSON is {_json_kind(doc)}, not an object")
@@ -187,7 +188,7 @@ def check_audit(doc: object, name: str = "document") -> dict[str, Any]:
         fail(f"$.schema_version: expected \"MAJOR.MINOR\", found {visible_repr(version)}")
     assert major is not None
     if major not in AUDIT_SPECS:
-        fail(f"schema_version {version} is not supported: this datareach ({__version__}) reads audit "
+        fail(f"schema_version {safe(version)} is not supported: this datareach ({__version__}) reads audit "
              f"documents of schema {' and '.join(f'{m}.x' for m in AUDIT_SCHEMA_MAJORS)}")
     if "destinations" not in doc and "hosts" in doc:
         fail("an `explain` document, not an audit: no 'destinations'")
@@ -198,16 +199,18 @@ def check_audit(doc: object, name: str = "document") -> dict[str, Any]:
 
 
 def visible_repr(value: object, limit: int = 60) -> str:
+    """``value`` as JSON (``repr`` when it is not JSON), cut to ``limit`` characters, every
+    character a terminal could act on escaped: for messages that quote a document."""
     try:
-        text = orjson.dumps(value).decode() if not isinstance(value, bytes) else repr(value)
+        text = inert_json(orjson.dumps(value)).decode() if not isinstance(value, bytes) else repr(value)
     except TypeError:  # not JSON (an integer past 64 bits...): a document built in Python
         text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "…"
+    return safe(text if len(text) <= limit else text[:limit] + "…")
 
 
 def load_audit(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and check an audit JSON document; :class:`AuditDocumentError` names the file and the problem."""
-    name = os.fspath(path)
+    name = safe(os.fspath(path))
     try:
         with open(path, "rb") as f:
             data = f.read(MAX_DOCUMENT_BYTES + 1)
@@ -713,7 +716,9 @@ def _side_text(side: dict[str, Any]) -> str:
 
 
 def render_diff_table(d: dict[str, Any], color: bool = False, *, width: int | None = None) -> str:
-    """The diff for a terminal (rich; ANSI colours when ``color``). Strings are never read as markup."""
+    """The diff for a terminal (rich; ANSI colours when ``color``). Strings are never read as
+    markup, and every string from the documents is made printable
+    (:func:`~datareach.report.terminal.safe`)."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -724,10 +729,10 @@ def render_diff_table(d: dict[str, Any], color: bool = False, *, width: int | No
     s = d["summary"]
     style = "bold red" if s["regression"] else "bold"
     console.print(Text(f"datareach diff: {_headline(d)}", style=style))
-    console.print(Text(f"OLD: {_side_text(d['old'])}"))
-    console.print(Text(f"NEW: {_side_text(d['new'])}"))
+    console.print(Text(f"OLD: {safe(_side_text(d['old']))}"))
+    console.print(Text(f"NEW: {safe(_side_text(d['new']))}"))
     for w in d["warnings"]:
-        console.print(Text(f"warning: {w}", style="yellow"))
+        console.print(Text(f"warning: {safe(w)}", style="yellow"))
     rows = _rows(d)
     colours = {"+": "green", "-": "red", "~": "yellow", "!": "bold red", "=": "dim"}
     if rows:
@@ -737,7 +742,7 @@ def render_diff_table(d: dict[str, Any], color: bool = False, *, width: int | No
         t.add_column("What", overflow="fold")
         t.add_column("Details", overflow="fold")
         for sign, kind, what, detail in rows:
-            t.add_row(Text(sign, style=colours[sign]), Text(kind), Text(what), Text(detail))
+            t.add_row(Text(sign, style=colours[sign]), Text(kind), Text(safe(what)), Text(safe(detail)))
         console.print(t)
     vrows = _violation_rows(d)
     if vrows:
@@ -747,7 +752,7 @@ def render_diff_table(d: dict[str, Any], color: bool = False, *, width: int | No
         t.add_column("Where", overflow="fold")
         t.add_column("Details", overflow="fold")
         for sign, rule, where, detail in vrows:
-            t.add_row(Text(sign, style=colours[sign]), Text(rule), Text(where), Text(detail))
+            t.add_row(Text(sign, style=colours[sign]), Text(safe(rule)), Text(safe(where)), Text(safe(detail)))
         console.print(t)
     console.print(Text(
         f"{s['destinations_added']} destinations added, {s['destinations_removed']} removed, "
@@ -755,7 +760,7 @@ def render_diff_table(d: dict[str, Any], color: bool = False, *, width: int | No
         f"+{s['owners_added']} -{s['owners_removed']}; jurisdictions +{s['jurisdictions_added']} "
         f"-{s['jurisdictions_removed']}; findings +{s['findings_added']} -{s['findings_removed']}; violations "
         f"+{s['violations_added']} -{s['violations_removed']} ={s['violations_still_present']}; verdict "
-        f"{s['verdict_old'] or 'none'} -> {s['verdict_new'] or 'none'}"))
+        f"{safe(s['verdict_old'] or 'none')} -> {safe(s['verdict_new'] or 'none')}"))
     return buf.getvalue()
 
 

@@ -9,8 +9,11 @@ Everything in the document that came from a capture (host names, URLs, app names
 values...) is attacker-controlled, so:
 
 * the parts rendered here (summary, who-can-reach-what, policy, map, flow, violations,
-  provenance) escape every value with :func:`html.escape`; they are readable without
-  JavaScript;
+  provenance) escape every value with :func:`html.escape`, after showing control and format
+  characters (C0 but tab and line breaks, DEL, C1, bidi embeddings, overrides, isolates and
+  marks, zero-width characters: :data:`~datareach.report.terminal.CONTROL_CHARS`) as visible
+  escapes (``\u202e``), as the terminal and Markdown reports do: a numeric character reference
+  would still reverse the text around it; they are readable without JavaScript;
 * the embedded JSON escapes ``<``, ``>``, ``&``, U+2028 and U+2029 (and all other non-ASCII) as
   ``\\uXXXX``, so that ``</script>`` in a host name cannot close the element;
 * the script (destinations table, evidence) builds the page with DOM calls and
@@ -28,12 +31,14 @@ import hashlib
 import html
 import json
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
+from datareach.report.terminal import CONTROL_CHARS, safe
 from datareach.report.units import human_bytes
 
 #: Nodes per column of the flow diagram before the rest are grouped as "N others".
@@ -67,13 +72,21 @@ BASIS_LABELS = {"owner": "owner", "host": "network host", "location": "server lo
 # Helpers
 
 
+def _visible(m: re.Match[str]) -> str:
+    return safe(m.group())
+
+
 def _clean(value: object) -> str:
-    """``str(value)`` with lone surrogates (which cannot be written as UTF-8) replaced."""
+    """``str(value)`` with lone surrogates (which cannot be written as UTF-8) replaced, and
+    control and format characters shown as escapes (``\x1b``, ``\u202e``; see the module
+    docstring)."""
     text = "" if value is None else str(value)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if CONTROL_CHARS.search(text) is not None:
+        text = CONTROL_CHARS.sub(_visible, text)
     return text
 
 

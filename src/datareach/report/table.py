@@ -1,4 +1,10 @@
-"""The terminal table: destinations grouped by app and registrable domain."""
+"""The terminal table: destinations grouped by app and registrable domain.
+
+Every string of the document may come from the input (a capture, a HAR, a document handed to
+``datareach diff``), so each goes through :func:`~datareach.report.terminal.safe` before it is
+printed: rich reads no markup in a ``Text``, but it passes escape sequences through to the
+terminal.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,10 @@ import io
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from datareach.report.terminal import safe
 from datareach.report.units import human_bytes
 from datareach.report.wording import owner_line, reach_line, where
 
@@ -18,13 +24,15 @@ MAX_FINDINGS_SHOWN = 30
 
 
 def owner_text(d: dict[str, Any]) -> str:
-    """``Owner → ultimate parent`` for a destination (or an explained host); see :mod:`.wording`."""
-    return owner_line(d.get("owner"))
+    """``Owner → ultimate parent`` for a destination (or an explained host); see :mod:`.wording`.
+    Made printable (:func:`~datareach.report.terminal.safe`)."""
+    return safe(owner_line(d.get("owner")))
 
 
 def reach_text(d: dict[str, Any]) -> str:
-    """Jurisdictions and their bases, e.g. ``CN (owner), US (host, location)``; see :mod:`.wording`."""
-    return reach_line(d.get("reach") or [], unknown="?")
+    """Jurisdictions and their bases, e.g. ``CN (owner), US (host, location)``; see :mod:`.wording`.
+    Made printable (:func:`~datareach.report.terminal.safe`)."""
+    return safe(reach_line(d.get("reach") or [], unknown="?"))
 
 
 def render_explain(docs: list[dict[str, Any]], date: str, *, color: bool = False, width: int | None = None) -> str:
@@ -32,11 +40,11 @@ def render_explain(docs: list[dict[str, Any]], date: str, *, color: bool = False
     buf = io.StringIO()
     if len(docs) > 500:
         for d in docs:
-            buf.write(f"{d['host']}\t{owner_text(d)}\t{reach_text(d)}\n")
+            buf.write(f"{safe(d['host'])}\t{owner_text(d)}\t{reach_text(d)}\n")
         return buf.getvalue()
     console = Console(file=buf, force_terminal=color, color_system="auto" if color else None,
                       width=width or 140, highlight=False, soft_wrap=False)
-    t = Table(title=f"Owners and legal reach as of {date}", title_justify="left")
+    t = Table(title=Text(f"Owners and legal reach as of {safe(date)}"), title_justify="left")
     t.add_column("Host", overflow="fold")
     t.add_column("Owner → ultimate parent", overflow="fold")
     t.add_column("HQ")
@@ -44,14 +52,16 @@ def render_explain(docs: list[dict[str, Any]], date: str, *, color: bool = False
     t.add_column("Reach (basis)", overflow="fold")
     for d in docs:
         o = d.get("owner")
-        t.add_row(Text(d["host"]), Text(owner_text(d)), Text(o["ultimate_parent"]["hq_country"] or "?" if o else ""),
-                  Text(f"{o['matched']} ({o['basis']})" if o else "not in the knowledge base"), Text(reach_text(d)))
+        t.add_row(Text(safe(d["host"])), Text(owner_text(d)),
+                  Text(safe(o["ultimate_parent"]["hq_country"] or "?") if o else ""),
+                  Text(safe(f"{o['matched']} ({o['basis']})") if o else "not in the knowledge base"),
+                  Text(reach_text(d)))
     console.print(t)
     for d in docs:
         for r in d.get("reach") or []:
             if r["basis"] == "owner" and r["laws"]:
                 laws = "; ".join(f"{law['title']} {law['article'] or ''}".strip() for law in r["laws"])
-                console.print(Text(f"{' -> '.join(r['path'])}: {laws}", style="dim"))
+                console.print(Text(safe(f"{' -> '.join(r['path'])}: {laws}"), style="dim"))
     return buf.getvalue()
 
 
@@ -62,8 +72,8 @@ def build_table(doc: dict[str, Any]) -> list[Table]:
         by_app.setdefault(d.get("app"), []).append(d)
     tables = []
     for app, dests in by_app.items():
-        title = f"App: {app}" if app else "Destinations"
-        t = Table(title=escape(title), title_justify="left", show_lines=False, expand=False)
+        title = f"App: {safe(app)}" if app else "Destinations"
+        t = Table(title=Text(title), title_justify="left", show_lines=False, expand=False)
         t.add_column("Registrable domain / host", overflow="fold")
         t.add_column("Server", overflow="fold")
         t.add_column("Owner → ultimate parent", overflow="fold")
@@ -80,7 +90,7 @@ def build_table(doc: dict[str, Any]) -> list[Table]:
         for domain, members in ordered:
             if len(members) > 1 or members[0]["host"] != domain:
                 t.add_row(
-                    Text(domain, style="bold"), "", "", "",
+                    Text(safe(domain), style="bold"), "", "", "",
                     human_bytes(sum(d["bytes_out"] for d in members)),
                     human_bytes(sum(d["bytes_in"] for d in members)),
                     str(sum(d["connections"] for d in members)), "", "",
@@ -89,14 +99,14 @@ def build_table(doc: dict[str, Any]) -> list[Table]:
             else:
                 indent = ""
             for d in sorted(members, key=lambda d: -d["bytes_out"]):
-                host = Text(indent + d["host"])
+                host = Text(indent + safe(d["host"]))
                 if d.get("ech"):
                     host.append(" [ECH]", style="yellow")
                 t.add_row(
-                    host, Text(where(d)), Text(owner_text(d)), Text(reach_text(d)),
+                    host, Text(safe(where(d))), Text(owner_text(d)), Text(reach_text(d)),
                     human_bytes(d["bytes_out"]), human_bytes(d["bytes_in"]),
-                    str(d["connections"]), Text(d["name_source"]),
-                    Text(", ".join(d.get("data_types") or []), style="bold red"),
+                    str(d["connections"]), Text(safe(d["name_source"])),
+                    Text(safe(", ".join(d.get("data_types") or [])), style="bold red"),
                 )
         tables.append(t)
     return tables
@@ -108,12 +118,12 @@ def render_table(doc: dict[str, Any], *, color: bool = False, width: int | None 
     console = Console(file=buf, force_terminal=color, color_system="auto" if color else None,
                       width=width or 140, highlight=False, soft_wrap=False)
     s = doc["summary"]
-    console.print(Text(
+    console.print(Text(safe(
         f"{s['destinations']} destinations ({s['registrable_domains']} registrable domains) over "
         f"{s['connections']} connections; sent {human_bytes(s['bytes_out'])}, received "
         f"{human_bytes(s['bytes_in'])}; {s['exchanges']} HTTP requests seen in clear; "
         f"server countries: {', '.join(s['countries']) or 'none'}"
-    ))
+    )))
     for t in build_table(doc):
         console.print(t)
     findings = doc.get("findings") or []
@@ -122,10 +132,10 @@ def render_table(doc: dict[str, Any], *, color: bool = False, width: int | None 
         for f in findings[:MAX_FINDINGS_SHOWN]:
             chain = " > ".join(f["encoding"]) or f["location"]
             shown = f.get("value", f["value_redacted"])
-            console.print(Text(
+            console.print(Text(safe(
                 f"  {f['host']}: {f['data_type']} ({f['source']}, confidence {f['confidence']:.2f}) "
                 f"at {f['location']}: {chain} = {shown}"
-            ))
+            )))
         if len(findings) > MAX_FINDINGS_SHOWN:
             console.print(Text(f"  ... and {len(findings) - MAX_FINDINGS_SHOWN} more: see --format json"))
     _print_violations(console, doc)
@@ -133,11 +143,12 @@ def render_table(doc: dict[str, Any], *, color: bool = False, width: int | None 
         for e in inp["errors"]:
             where = f" at offset {e['offset']}" if e.get("offset") is not None else ""
             where += f" at {e['json_path']}" if e.get("json_path") else ""
-            console.print(Text(f"error in {inp['path']}{where}: {e['message']}", style="red"))
+            console.print(Text(safe(f"error in {inp['path']}{where}: {e['message']}"), style="red"))
     srcs = "; ".join(f"{d['name']} ({d.get('date') or d.get('version') or 'undated'})" for d in doc["data_sources"])
-    console.print(Text(f"Data: {srcs}", style="dim"))
+    console.print(Text(safe(f"Data: {srcs}"), style="dim"))
     inputs = "; ".join(f"{i['path']} (sha256 {i['sha256']})" for i in doc["inputs"])
-    console.print(Text(f"datareach {doc['tool']['version']}, {doc['generated_at']}; inputs: {inputs}", style="dim"))
+    console.print(Text(safe(f"datareach {doc['tool']['version']}, {doc['generated_at']}; inputs: {inputs}"),
+                       style="dim"))
     return buf.getvalue()
 
 
@@ -153,28 +164,28 @@ def _print_violations(console: Console, doc: dict[str, Any]) -> None:
     s = doc["summary"]
     counts = s["violations"]
     names = ", ".join(p["id"] for p in policies)
-    line = Text(f"Policy verdict ({names}): ", style="bold")
-    line.append(str(s["verdict"]).upper(), style=_VERDICT_STYLE.get(str(s["verdict"]), ""))
+    line = Text(safe(f"Policy verdict ({names}): "), style="bold")
+    line.append(safe(str(s["verdict"]).upper()), style=_VERDICT_STYLE.get(str(s["verdict"]), ""))
     line.append(f" -- {counts['deny']} deny, {counts['warn']} warn, {counts['allowed']} allowed")
     console.print(line)
     shown = doc["violations"][:MAX_VIOLATIONS_SHOWN]
     for v in shown:
-        mark = "ALLOWED" if v["allowed"] else v["action"].upper()
+        mark = "ALLOWED" if v["allowed"] else safe(v["action"].upper())
         style = "green" if v["allowed"] else "red" if v["action"] == "deny" else "yellow"
         head = Text(f"  {mark} ", style=style)
-        head.append(f"{v['policy']}/{v['rule']}: {v['title']} -- {v['host']}")
+        head.append(safe(f"{v['policy']}/{v['rule']}: {v['title']} -- {v['host']}"))
         if v["jurisdictions"]:
-            head.append(f" [{', '.join(v['jurisdictions'])}]")
+            head.append(safe(f" [{', '.join(v['jurisdictions'])}]"))
         console.print(head)
-        console.print(Text(f"      {v['reasoning']}"))
+        console.print(Text(f"      {safe(v['reasoning'])}"))
         for p in v["paths"][:4]:
-            console.print(Text(f"      {p['basis']}: {' -> '.join(p['path'])}", style="dim"))
+            console.print(Text(safe(f"      {p['basis']}: {' -> '.join(p['path'])}"), style="dim"))
         if v["allowed"]:
-            console.print(Text(f"      allowed: {v['allowed']['reason']}", style="green"))
+            console.print(Text(f"      allowed: {safe(v['allowed']['reason'])}", style="green"))
         elif v.get("mechanism"):
-            console.print(Text(f"      needs: {v['mechanism']}", style="dim"))
+            console.print(Text(f"      needs: {safe(v['mechanism'])}", style="dim"))
     if len(doc["violations"]) > len(shown):
         console.print(Text(f"  ... and {len(doc['violations']) - len(shown)} more: see --format json"))
     for p in policies:
         for c in p.get("context") or []:
-            console.print(Text(f"  note ({p['id']}): {c}", style="dim"))
+            console.print(Text(safe(f"  note ({p['id']}): {c}"), style="dim"))

@@ -3,9 +3,9 @@
 One place for the phrasing that the terminal table (:mod:`.table`), the Markdown report
 (:mod:`.markdown`), the diff (:mod:`.diff`) and the live lines of the mitmproxy worker
 (:mod:`datareach.mitm.worker`) share. Everything here is format-neutral: plain ``str`` pieces and
-plain-text lines, never escaped. Each renderer escapes for its own output: rich ``Text`` for the
-table, :func:`datareach.report.markdown.md_text` for Markdown, :func:`datareach.report.terminal.safe`
-for the live terminal lines. A renderer that needs to escape each name (Markdown) builds its line
+plain-text lines, never escaped. Each renderer escapes for its own output:
+:func:`datareach.report.terminal.safe` for the terminal (the table and the diff, in rich ``Text``,
+and the live lines), :func:`datareach.report.markdown.md_text` for Markdown, ``esc`` for HTML. A renderer that needs to escape each name (Markdown) builds its line
 from :func:`owner_parts`, :func:`reach_by_jurisdiction` and :func:`where_parts`; one that escapes
 the whole line (the terminal) uses the ``*_line`` functions.
 

@@ -527,6 +527,13 @@ class JsonCodec:
             self._value_of.setdefault(text, value)
         return text
 
+    def forget(self) -> None:
+        """Let go of what it remembers (the values it was given and the texts it made): an engine
+        that has written a chunk of rows out keeps the codec's memory bounded this way."""
+        self._text_of.clear()
+        self._value_of.clear()
+        self._keep.clear()
+
     def loads(self, text: str) -> Any:
         value = self._value_of.get(text)
         if value is None:

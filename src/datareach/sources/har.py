@@ -32,6 +32,13 @@ Decisions worth knowing about:
   path and the entry is kept where it still has a usable URL; an entry without one is dropped
   with an error. A JSON syntax error or truncated file gives a fatal error after everything
   before it (including the :class:`Connection` records) has been yielded.
+* Nesting limits: JSON nested more than :data:`MAX_NESTING` (64) levels deep, or an object key
+  longer than :data:`MAX_KEY_BYTES` (4 KiB), ends the file with a fatal error naming the byte
+  offset, after the entries before it. Real HAR files nest about 8 levels and use short field
+  names; the limits keep the parser's work linear (ijson builds a path string per level, so
+  without them 80 KB of ``[`` cost 4 GB, and 60 long keys cost 60 times their size). They are
+  enforced on the bytes before the parser sees them (:class:`_JsonGuard`), for the header and
+  the entries alike; the format sniff reads events without paths.
 * Cookies: when ``request.cookies`` lists a cookie that no ``Cookie`` header carries (some
   writers record cookies only there), a synthesized ``("cookie", "a=b; c=d")`` header holding
   the missing ones is appended to ``request_headers``.
@@ -63,6 +70,7 @@ from typing import IO, Any
 from urllib.parse import SplitResult, urlencode, urlsplit
 
 import ijson  # type: ignore[import-untyped]
+import numpy as np
 
 from datareach.schema import (
     Connection,
@@ -90,6 +98,10 @@ _LOCAL_SCHEMES = frozenset(
     {"data", "blob", "about", "chrome", "chrome-extension", "moz-extension", "file", "javascript"}
 )
 _WS_SPACE = re.compile(rb"\s+")
+#: Deepest JSON nesting read (the document's top-level object is level 1; HAR files use ~8).
+MAX_NESTING = 64
+#: Longest JSON object key read, in bytes of the file (HAR field names are short).
+MAX_KEY_BYTES = 4096
 
 
 def _backend_names() -> tuple[str, ...]:
@@ -105,8 +117,146 @@ def _backend_names() -> tuple[str, ...]:
 # Byte counting and sniffing
 
 
+class JsonLimitExceeded(Exception):
+    """The JSON nests deeper than :data:`MAX_NESTING` or has a key over :data:`MAX_KEY_BYTES`."""
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+#: 1 for the bytes :class:`_JsonGuard` looks at (quotes and brackets), 0 for the others.
+_INTERESTING = bytes(1 if b in b'"[]{}' else 0 for b in range(256))
+_AFTER_STRING = re.compile(rb"[ \t\r\n]*")
+
+
+class _JsonGuard:
+    """Follows the nesting depth and the key lengths of the JSON text handed to the parser,
+    chunk by chunk, in linear time (numpy over the quotes and brackets of each chunk).
+
+    Its idea of what is inside a string agrees with any JSON parser's up to the first syntax
+    error (a backslash or quote outside a string is one), so the parser never sees a nesting
+    level or a key the guard did not."""
+
+    __slots__ = ("bs_run", "depth", "in_str", "pending", "pos", "str_open")
+
+    def __init__(self, pos: int) -> None:
+        self.pos = pos  # file offset of the next chunk
+        self.depth = 0
+        self.in_str = 0  # 1 inside a string
+        self.str_open = -1  # file offset of the open string's quote
+        self.bs_run = 0  # backslashes at the end of the last chunk
+        #: the quote's offset of a long string that ended the last chunk (a ':' next: a key)
+        self.pending = -1
+
+    def check(self, chunk: bytes) -> tuple[int, JsonLimitExceeded] | None:
+        """None when ``chunk`` keeps within the limits, else (how many of its bytes may be
+        parsed, the error)."""
+        n = len(chunk)
+        if not n:
+            return None
+        base = self.pos
+        self.pos += n
+        if self.pending >= 0:
+            rest = chunk.lstrip(b" \t\r\n")
+            if rest:
+                if rest[:1] == b":":
+                    return 0, self._long_key(self.pending)
+                self.pending = -1
+        problem: tuple[int, JsonLimitExceeded] | None = None
+        a = np.frombuffer(chunk, np.uint8)
+        where = np.flatnonzero(np.frombuffer(chunk.translate(_INTERESTING), np.bool_))
+        if len(where):
+            kinds = a[where]
+            is_quote = kinds == 0x22
+            if b'\\"' in chunk or (self.bs_run and chunk[:1] == b'"'):
+                escaped = self._escaped(a, where[is_quote])
+                if len(escaped):
+                    is_quote[np.searchsorted(where, escaped)] = False
+            # a bracket is outside strings when an even number of quotes (and the state at the
+            # chunk's start) came before it
+            quotes_before = np.cumsum(is_quote, dtype=np.int32)
+            outside = (kinds != 0x22) & (((quotes_before + self.in_str) & 1) == 0)
+            if outside.any():
+                kept = kinds[outside]
+                levels = np.cumsum((kept == 0x5B) | (kept == 0x7B), dtype=np.int32) * 2 - \
+                    np.arange(1, len(kept) + 1, dtype=np.int32) + self.depth
+                if int(levels.max()) > MAX_NESTING:
+                    at = int(where[outside][int(np.argmax(levels > MAX_NESTING))])
+                    problem = (at, JsonLimitExceeded(
+                        f"JSON nested deeper than {MAX_NESTING} levels at byte {base + at}", base + at))
+                self.depth = int(levels[-1])
+            quotes = where[is_quote]
+            if len(quotes):
+                key = self._long_keys(chunk, quotes, base)
+                if key is not None and (problem is None or key[0] < problem[0]):
+                    problem = key
+                if (len(quotes) + self.in_str) & 1:
+                    self.in_str = 1
+                    self.str_open = base + int(quotes[-1])  # the last quote opened it
+                else:
+                    self.in_str = 0
+        trailing = n - len(chunk.rstrip(b"\\"))
+        self.bs_run = self.bs_run + n if trailing == n else trailing
+        return problem
+
+    def _long_keys(self, chunk: bytes, quotes: Any, base: int) -> tuple[int, JsonLimitExceeded] | None:
+        """The first string closed in ``chunk`` that is longer than a key may be and is one."""
+        first_close = 0 if self.in_str else 1
+        closes = quotes[first_close::2]
+        if not len(closes):
+            return None
+        opens = quotes[1 - first_close::2][: len(closes)] + base
+        if self.in_str:
+            opens = np.concatenate(([self.str_open], opens))[: len(closes)]
+        lengths = closes + base - opens - 1
+        for i in np.flatnonzero(lengths > MAX_KEY_BYTES):
+            close = int(closes[i])
+            m = _AFTER_STRING.match(chunk, close + 1)
+            end = m.end() if m else close + 1
+            if end >= len(chunk):
+                self.pending = int(opens[i])
+            elif chunk[end] == 0x3A:  # ':'
+                start = int(opens[i])
+                return max(start - base, 0), self._long_key(start)
+        return None
+
+    def _escaped(self, a: Any, quotes: Any) -> Any:
+        """The quotes escaped by an odd run of backslashes (a run may start in the last chunk)."""
+        if not len(quotes):
+            return quotes
+        prev = np.zeros(len(quotes), np.uint8)
+        inner = quotes > 0
+        prev[inner] = a[quotes[inner] - 1]
+        if self.bs_run:
+            prev[~inner] = 92
+        cand = quotes[prev == 92]
+        if not len(cand):
+            return cand
+        run = np.zeros(len(cand), np.int64)
+        alive = np.ones(len(cand), bool)
+        k = 1
+        while alive.any():
+            pos = cand - k
+            inside = pos >= 0
+            # a run that reaches the chunk's start goes on in the last chunk
+            run[alive & ~inside] += self.bs_run
+            hit = alive & inside
+            hit[hit] = a[pos[hit]] == 92
+            run += hit
+            alive = hit
+            k += 1
+        return cand[(run & 1) == 1]
+
+    @staticmethod
+    def _long_key(offset: int) -> JsonLimitExceeded:
+        return JsonLimitExceeded(f"JSON object key longer than {MAX_KEY_BYTES} bytes at byte {offset}", offset)
+
+
 class _CountingReader:
-    """File wrapper for ijson: counts bytes, remembers the last chunk, skips a leading BOM."""
+    """File wrapper for ijson: counts bytes, remembers the last chunk, skips a leading BOM, and
+    stops the parser before JSON that breaks the nesting limits (:class:`_JsonGuard`): the bytes
+    before the problem are handed over, the next read raises :class:`JsonLimitExceeded`."""
 
     def __init__(self, raw: IO[bytes], progress: ProgressCallback | None) -> None:
         self._raw = raw
@@ -123,13 +273,23 @@ class _CountingReader:
         self.chunk = b""
         #: True once anything but whitespace was read (an all-blank file counts as empty).
         self.content_seen = False
+        self._guard = _JsonGuard(self.pos)
+        self._limit: JsonLimitExceeded | None = None
 
     def read(self, size: int = -1) -> bytes:
         if size == 0:
             return b""
+        if self._limit is not None:
+            raise self._limit
         want = READ_SIZE if size is None or size < 0 else size
         data = self._pending + self._raw.read(max(0, want - len(self._pending)))
         self._pending = b""
+        problem = self._guard.check(data)
+        if problem is not None:
+            keep, self._limit = problem
+            data = data[:keep]
+            if not data:
+                raise self._limit
         self.chunk_start = self.pos
         self.chunk = data
         self.pos += len(data)
@@ -149,10 +309,19 @@ def looks_like_har(head: bytes) -> bool:
     stripped = head.lstrip(b" \t\r\n")
     if not stripped.startswith(b"{"):
         return False
+    depth = 0
     try:
-        for prefix, event, value in ijson.parse(_BytesSource(stripped)):
-            if prefix == "" and event == "map_key" and value == "log":
-                return True
+        # events without paths: ijson's path strings grow with the nesting (quadratic work)
+        for event, value in ijson.basic_parse(_BytesSource(stripped)):
+            if event == "map_key":
+                if depth == 1 and value == "log":
+                    return True
+            elif event in ("start_map", "start_array"):
+                depth += 1
+            elif event in ("end_map", "end_array"):
+                depth -= 1
+                if depth == 0:
+                    return False
     except Exception:  # truncated head, syntax error, bad UTF-8: judge on what was seen
         return False
     return False
@@ -191,7 +360,7 @@ def _read_header(reader: _CountingReader, backend: str) -> _Header:
     hdr = _Header()
     page_id: str | None = None
     page_title: str | None = None
-    events = ijson.get_backend(backend).parse(reader, buf_size=READ_SIZE)
+    events = _shallow_events(ijson.get_backend(backend).basic_parse(reader, buf_size=READ_SIZE))
     first = next(events, None)
     if first is None or first[1] != "start_map" or first[0] != "":
         hdr.problem = InputError(
@@ -232,6 +401,36 @@ def _read_header(reader: _CountingReader, backend: str) -> _Header:
     else:
         hdr.problem = InputError("log has no entries list", json_path="$.log.entries", fatal=True)
     return hdr
+
+
+#: Paths deeper than this are not spelt out by :func:`_shallow_events` (the header needs 4).
+_SHALLOW = 4
+
+
+def _shallow_events(events: Iterator[tuple[str, Any]]) -> Iterator[tuple[str | None, str, Any]]:
+    """ijson's ``parse`` events (prefix, event, value) from ``basic_parse`` ones, with the prefix
+    spelt out only for the first :data:`_SHALLOW` levels (None below): constant work per event,
+    where ijson's own prefixes grow with the nesting."""
+    path: list[str] = []  # the key (map) or "item" (array) of each open container
+    depth = 0  # open containers (path holds the first _SHALLOW of them)
+    for event, value in events:
+        if event == "map_key":
+            if depth <= _SHALLOW:
+                path[-1] = value
+                yield ".".join(path[:-1]), event, value
+            else:
+                yield None, event, value
+            continue
+        if event == "end_map" or event == "end_array":
+            depth -= 1
+            if depth < _SHALLOW:
+                path.pop()
+        prefix = ".".join(path) if depth <= _SHALLOW else None
+        yield prefix, event, value
+        if event == "start_map" or event == "start_array":
+            depth += 1
+            if depth <= _SHALLOW:
+                path.append("" if event == "start_map" else "item")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -768,6 +967,13 @@ def _fatal_for(
     entries_done: int,
     before_entries: bool,
 ) -> InputError:
+    if isinstance(exc, JsonLimitExceeded):
+        if before_entries:
+            return InputError(f"HAR file not read: {exc} (HAR files nest about 8 levels deep)",
+                              offset=exc.offset, fatal=True)
+        n = entries_done
+        return InputError(f"{exc}: reading stopped after {n} entr{'y' if n == 1 else 'ies'}",
+                          offset=exc.offset, fatal=True)
     if exc is None:
         detail = "text that is not valid UTF-8"
         offset = reader.chunk_start

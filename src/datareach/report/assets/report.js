@@ -14,17 +14,23 @@
 
   function arr(x) { return Array.isArray(x) ? x : []; }
   function str(x) { return x === null || x === undefined ? "" : String(x); }
+  // Control and format characters from the capture (bidi overrides, zero-width, C0, C1, DEL)
+  // shown as visible \uXXXX text, as the server-side report and the terminal show them.
+  var CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/g;
+  function vis(x) {
+    return String(x).replace(CONTROL, function (c) { return "\\u" + ("000" + c.charCodeAt(0).toString(16)).slice(-4); });
+  }
   function el(tag, cls, text) {
     var e = document.createElement(tag);
     if (cls) { e.className = cls; }
-    if (text !== undefined && text !== null) { e.textContent = String(text); }
+    if (text !== undefined && text !== null) { e.textContent = vis(text); }
     return e;
   }
   function add(parent) {
     for (var i = 1; i < arguments.length; i++) {
       var c = arguments[i];
       if (c === null || c === undefined) { continue; }
-      parent.appendChild(typeof c === "object" ? c : document.createTextNode(String(c)));
+      parent.appendChild(typeof c === "object" ? c : document.createTextNode(vis(c)));
     }
     return parent;
   }

@@ -1,0 +1,110 @@
+"""The result's rows kept as JSON text, spilled to disk past a budget, and the JSON report
+written from them a batch at a time: the same bytes as the document rendered whole."""
+
+from __future__ import annotations
+
+import gc
+import io
+import struct
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+import datareach
+from datareach.engine import store as store_module
+from datareach.engine.store import DocumentStore
+from datareach.report.json_report import render_json, write_json
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "mobile-app-session.pcapng"
+PROFILE = ROOT / "examples" / "profile.toml"
+
+
+def rows(n: int) -> list[dict[str, object]]:
+    return [{"id": "", "n": i, "text": f"row {i} \u00e9", "nested": {"list": [i, None, True]}} for i in range(n)]
+
+
+@pytest.mark.parametrize("budget", [1 << 30, 200])
+def test_a_store_gives_back_what_it_was_given_in_memory_or_spilled(budget: int) -> None:
+    s = DocumentStore(budget=budget)
+    s.extend(rows(1000))
+    assert (s.spilled_bytes > 0) == (budget == 200)
+    v = s.view()
+    assert len(v) == 1000
+    assert list(v) == rows(1000)
+    assert v[0] == rows(1)[0] and v[-1]["n"] == 999 and v[10:13] == rows(13)[10:13]
+    with pytest.raises(IndexError):
+        v[1000]
+    assert [len(b) for b in v.batches(300)] == [300, 300, 300, 100]
+    s.close()
+
+
+def test_a_view_reads_in_the_order_given_and_completes_each_row() -> None:
+    s = DocumentStore(budget=500)
+    s.extend(rows(50))
+    order = list(range(49, -1, -1))
+
+    def complete(k: int, row: dict[str, object]) -> None:
+        row["id"] = f"X{k}"
+
+    v = s.view(order, complete)
+    got = list(v)
+    assert [r["n"] for r in got] == order
+    assert [r["id"] for r in got] == [f"X{k}" for k in range(50)]
+    assert list(got[0]) == ["id", "n", "text", "nested"]  # the id keeps its place
+    assert v[3] == got[3]
+    assert v == got and v != got[:-1]
+
+
+def test_the_streamed_json_is_the_rendered_json_byte_for_byte(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "MEMORY_BUDGET", 256)  # every store spills to disk
+    result = datareach.audit([EXAMPLE], profile=PROFILE, policies=["us-doj-bulk-data"])
+    assert len(result.findings) > 0 and len(result.exchanges) > 0
+    out = io.BytesIO()
+    write_json(result.document(), out)
+    assert out.getvalue() == render_json(result.to_dict()).encode("utf-8")
+    for d in ({}, {"a": []}, {"a": [1, {"b": [1, 2]}], "c": {"x": {}}}):
+        out = io.BytesIO()
+        write_json(d, out)
+        assert out.getvalue() == render_json(d).encode("utf-8")
+
+
+def syn_capture(path: Path, n: int) -> None:
+    """``n`` TCP SYNs from one client to ``n`` distinct public addresses (classic pcap)."""
+    with path.open("wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        eth = bytes.fromhex("001122334455665544332211") + b"\x08\x00"
+        for i in range(n):
+            dst = (11 << 24) + i * 7 + 1
+            tcp = struct.pack("!HHIIBBHHH", 40000 + i % 20000, 443, i, 0, 5 << 4, 0x02, 65535, 0, 0)
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, i & 0xFFFF, 0, 64, 6, 0, bytes([192, 168, 1, 2]),
+                             dst.to_bytes(4, "big"))
+            frame = eth + ip + tcp
+            f.write(struct.pack("<IIII", 1_700_000_000 + i // 1000, i % 1000 * 1000, len(frame), len(frame)))
+            f.write(frame)
+
+
+def test_the_result_of_many_destinations_holds_little_memory(tmp_path: Path) -> None:
+    """Each destination of a result costs an offset in memory, its row is on disk: bounded by
+    what Python holds once the audit is done, 20,000 destinations (no duration asserted)."""
+    n = 20_000
+    cap = tmp_path / "syn.pcap"
+    syn_capture(cap, n)
+    datareach.audit([EXAMPLE])  # the knowledge base and the geo data loaded, as they stay
+    store_module.MEMORY_BUDGET, budget = 1 << 20, store_module.MEMORY_BUDGET
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        result = datareach.audit([cap])
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+        store_module.MEMORY_BUDGET = budget
+    assert len(result.destinations) == n
+    assert result.summary()["destinations"] == n
+    # the rows themselves (about 1.5 KB of JSON each) are not what the result holds
+    assert held < n * 400, f"{held / n:.0f} bytes per destination"
+    assert result.destinations[n - 1]["id"] == f"D{n - 1}"
