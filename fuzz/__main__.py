@@ -104,7 +104,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"{started} {name}: {h.doc}", file=sys.stderr, flush=True)
         cases = per_harness.get(name, default_cases)
         tally = fuzz_harness(h, cases=cases, seconds=args.seconds, seed=args.seed, crashes=crashes,
-                             measure=not args.no_memory, on_finding=show)
+                             memory_every=0 if args.no_memory else args.memory_every, on_finding=show)
         tallies.append(tally)
         if not args.quiet:
             print("  " + _row(tally), file=sys.stderr, flush=True)
@@ -176,7 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--crashes", default=str(DEFAULT_CRASHES), help=f"where findings go (default {DEFAULT_CRASHES})")
     r.add_argument("--engine", choices=("builtin", "atheris"), default="builtin",
                    help="builtin: the home-grown mutator; atheris: libFuzzer, coverage-guided (pip install atheris)")
-    r.add_argument("--no-memory", action="store_true", help="do not measure each case's memory (faster)")
+    r.add_argument("--memory-every", type=int, default=1, metavar="N",
+                   help="run every N-th case under tracemalloc (default 1: all; the resident set of every "
+                        "case is checked anyway)")
+    r.add_argument("--no-memory", action="store_true", help="no case under tracemalloc (faster)")
     r.add_argument("--quiet", action="store_true")
     r.set_defaults(func=_cmd_run)
     rp = sub.add_parser("replay", help="run reproducers (default: fuzz/regressions/)")

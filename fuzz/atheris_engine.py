@@ -115,7 +115,6 @@ def _child(argv: list[str]) -> int:
     atheris = _atheris()
 
     from fuzz.harnesses import all_harnesses
-    from fuzz.runner import start_tracing
 
     h = all_harnesses()[args.harness]
     work = Path(args.work)
@@ -126,7 +125,6 @@ def _child(argv: list[str]) -> int:
     dict_file = work / "tokens.dict"
     dict_file.write_text(_libfuzzer_dict(h.dictionary))
     crashes = Path(args.crashes)
-    start_tracing()
     tally = Tally(h.name)
     state = {"last": time.monotonic(), "target": args.cases or 0}
 

@@ -6,7 +6,8 @@ one of the harness's documented clean rejections (``Harness.clean``). Anything e
 * ``crash`` -- any other exception (the target's own invariant checks raise :class:`Violation`);
 * ``memory`` -- the case's tracemalloc peak went over ``Harness.memory_cap`` above what was
   allocated when it started (Python's allocators: bytes, lists, dicts, parser buffers; the
-  work a hostile input can make the auditor do in memory);
+  work a hostile input can make the auditor do in memory), or the process's resident set
+  reached a new high more than the cap above where the case started;
 * ``timeout`` -- the case ran longer than ``Harness.timeout`` seconds (a ``SIGALRM`` raises
   :class:`CaseTimeout` where the code is; C code is interrupted when it returns).
 
@@ -162,12 +163,49 @@ def _alarm(signum: int, frame: FrameType | None) -> None:
     raise CaseTimeout()
 
 
+class _Rss:
+    """The process's resident set now and at its highest (cheap: one read of /proc per call)."""
+
+    def __init__(self) -> None:
+        self.page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+        try:
+            self.fd: int | None = os.open("/proc/self/statm", os.O_RDONLY)
+        except OSError:
+            self.fd = None
+
+    def now(self) -> int:
+        if self.fd is None:
+            return 0
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        return int(os.read(self.fd, 128).split()[1]) * self.page
+
+    @staticmethod
+    def highest() -> int:
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+_RSS = _Rss()
+
+
 def run_case(h: Harness, data: bytes, *, measure: bool = True) -> Outcome:
-    """Run ``h.target(data)`` under the bounds; never raises (but KeyboardInterrupt)."""
-    measure = measure and tracemalloc.is_tracing()
-    if measure:
+    """Run ``h.target(data)`` under the bounds; never raises (but KeyboardInterrupt).
+
+    Memory: with ``measure`` the case runs under tracemalloc (started and stopped around it,
+    unless something else traces already) and its peak is checked against ``h.memory_cap``;
+    every case's resident set is checked too (a new high of the process more than the cap over
+    where the case started is a finding, found again under tracemalloc to say where). Tracing
+    slows allocation-heavy code many times over: the runner may trace only every n-th case."""
+    ours = measure and not tracemalloc.is_tracing()
+    if ours:
+        tracemalloc.start(1)
+    traced = tracemalloc.is_tracing() and measure
+    start_mem = 0
+    if traced:
         tracemalloc.reset_peak()
         start_mem = tracemalloc.get_traced_memory()[0]
+    rss0, high0 = _RSS.now(), _RSS.highest()
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, h.timeout)
     t0 = time.perf_counter()
@@ -195,23 +233,28 @@ def run_case(h: Harness, data: bytes, *, measure: bool = True) -> Outcome:
                           traceback.format_exc(), data)
     finally:
         signal.signal(signal.SIGALRM, old)
-    seconds = time.perf_counter() - t0
-    peak = 0
-    if measure:
-        peak = max(0, tracemalloc.get_traced_memory()[1] - start_mem)
-        if finding is None and peak > h.memory_cap:
+        seconds = time.perf_counter() - t0
+        peak = max(0, tracemalloc.get_traced_memory()[1] - start_mem) if traced else 0
+        if ours:
+            tracemalloc.stop()
+    if finding is None:
+        high = _RSS.highest()
+        over = peak > h.memory_cap or (high > high0 and high - rss0 > h.memory_cap)
+        if over:
+            what = (f"tracemalloc peak {peak / 2**20:.0f} MiB" if peak > h.memory_cap
+                    else f"resident set {(high - rss0) / 2**20:.0f} MiB up")
             where = locate_peak(h, data)
             finding = Finding(h.name, "memory", f"memory@{where}",
-                              f"tracemalloc peak {peak / 2**20:.0f} MiB over the {h.memory_cap / 2**20:.0f} MiB cap, "
-                              f"crossed at {where}", "", data)
+                              f"{what}, over the {h.memory_cap / 2**20:.0f} MiB cap; crossed at {where}", "", data)
     return Outcome(finding, signature, peak, seconds)
 
 
 def locate_peak(h: Harness, data: bytes) -> str:
-    """Run the case again and name the frame that was running when its memory first went over
-    the cap (checked at every call and return: slow, only for findings)."""
-    if not tracemalloc.is_tracing():
-        return "?"
+    """Run the case again under tracemalloc and name the frame that was running when its memory
+    first went over the cap (checked at every call and return: slow, only for findings)."""
+    ours = not tracemalloc.is_tracing()
+    if ours:
+        tracemalloc.start(1)
     tracemalloc.reset_peak()
     limit = tracemalloc.get_traced_memory()[0] + h.memory_cap
     where: list[str] = []
@@ -227,7 +270,9 @@ def locate_peak(h: Harness, data: bytes) -> str:
         pass
     finally:
         sys.setprofile(None)
-    return where[0] if where else "?"
+        if ours:
+            tracemalloc.stop()
+    return where[0] if where else "? (not in Python's allocators)"
 
 
 def save(f: Finding, crashes: Path) -> Path:

@@ -850,13 +850,21 @@ def audit_seeds() -> list[bytes]:
             har_seeds()[-1]]
 
 
+@functools.cache
+def _audit_options() -> tuple[Any, list[Any]]:
+    from datareach.assess.policy import load_policy
+    from datareach.detect.profile import load_profile
+
+    return load_profile(EXAMPLES / "profile.toml"), [load_policy(p) for p in ("us-doj-bulk-data", "eu-gdpr-transfers")]
+
+
 def _audit(data: bytes) -> Hashable:
     import datareach
     from datareach.report.formats import BUILTIN_FORMATS
 
     suffix = "har" if data[:1] in (b"{", b" ", b"\xef") else "cap"
-    result = datareach.audit([scratch_file(data, f"audit.{suffix}")], profile=EXAMPLES / "profile.toml",
-                             policies=["us-doj-bulk-data", "eu-gdpr-transfers"])
+    profile, policies = _audit_options()
+    result = datareach.audit([scratch_file(data, f"audit.{suffix}")], profile=profile, policies=policies)
     doc = result.to_dict()
     for fmt in BUILTIN_FORMATS:
         text = fmt.render(doc)

@@ -9,9 +9,9 @@ cases in the same order (time limits aside).
 
 from __future__ import annotations
 
+import gzip
 import random
 import time
-import tracemalloc
 from collections.abc import Callable, Hashable
 from pathlib import Path
 
@@ -25,20 +25,15 @@ SLOW = 1.0
 REGRESSIONS = Path(__file__).resolve().parent / "regressions"
 
 
-def start_tracing() -> None:
-    """Memory of every case is measured with tracemalloc (one frame per trace: cheapest)."""
-    if not tracemalloc.is_tracing():
-        tracemalloc.start(1)
-
-
 def fuzz_harness(h: Harness, *, cases: int | None = None, seconds: float | None = None, seed: int = 0,
-                 crashes: Path | None = None, measure: bool = True,
+                 crashes: Path | None = None, memory_every: int = 1,
                  on_finding: Callable[[Finding, bool], None] | None = None) -> Tally:
-    """Fuzz one harness; findings are saved under ``crashes`` (when given) and counted."""
+    """Fuzz one harness; findings are saved under ``crashes`` (when given) and counted.
+
+    Every ``memory_every``-th case runs under tracemalloc (0: none); every case's resident set
+    is checked (:func:`fuzz.engine.run_case`)."""
     if cases is None and seconds is None:
         cases = 1000
-    if measure:
-        start_tracing()
     tally = Tally(h.name)
     rng = random.Random(f"{seed}:{h.name}")
     seeds = [s[:h.max_len] for s in h.seeds()]
@@ -63,7 +58,7 @@ def fuzz_harness(h: Harness, *, cases: int | None = None, seconds: float | None 
                 parent = corpus[-1 - min(int(rng.expovariate(0.05)), len(corpus) - 1)] if rng.random() < 0.3 \
                     else rng.choice(corpus)
                 data = mutator.mutate(parent, corpus)
-            out = run_case(h, data, measure=measure)
+            out = run_case(h, data, measure=bool(memory_every) and i % memory_every == 0)
             i += 1
             tally.max_peak = max(tally.max_peak, out.peak)
             if out.seconds > tally.slowest:
@@ -120,14 +115,17 @@ def regression_files(harness: str | None = None) -> list[tuple[str, Path]]:
     return out
 
 
+def reproducer(path: Path) -> bytes:
+    """A reproducer's bytes (``.gz`` files are kept compressed: some are megabytes of one byte)."""
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.suffix == ".gz" else data
+
+
 def replay(h: Harness, paths: list[Path], *, measure: bool = True) -> list[tuple[Path, Finding | None]]:
     """Run each file through ``h`` once; the finding each gives (None: it passes)."""
-    if measure:
-        start_tracing()
     try:
         warm_up(h, h.seeds()[:1])
-        return [(p, run_case(h, p.read_bytes()[: max(h.max_len, 1 << 24)], measure=measure).finding)
-                for p in paths]
+        return [(p, run_case(h, reproducer(p), measure=measure).finding) for p in paths]
     finally:
         if h.close is not None:
             h.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 import tracemalloc
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,15 +27,6 @@ HARNESSES = all_harnesses()
 CI_CASES = {"audit": 30, "pcapng": 150, "mitm-file": 150}
 
 
-@pytest.fixture
-def traced() -> Iterator[None]:
-    """Memory is measured per case with tracemalloc; stop it after (it slows what follows)."""
-    was = tracemalloc.is_tracing()
-    yield
-    if not was:
-        tracemalloc.stop()
-
-
 def _available(h: Harness) -> None:
     why = h.unavailable()
     if why is not None:
@@ -44,7 +34,7 @@ def _available(h: Harness) -> None:
 
 
 @pytest.mark.parametrize(("harness", "path"), regression_files(), ids=lambda v: getattr(v, "name", v))
-def test_saved_reproducers_replay_clean(harness: str, path: Path, traced: None) -> None:
+def test_saved_reproducers_replay_clean(harness: str, path: Path) -> None:
     h = HARNESSES[harness]
     _available(h)
     [(_, finding)] = replay(h, [path])
@@ -52,7 +42,7 @@ def test_saved_reproducers_replay_clean(harness: str, path: Path, traced: None) 
 
 
 @pytest.mark.parametrize("name", list(HARNESSES))
-def test_each_harness_runs_clean_for_a_few_hundred_cases(name: str, traced: None) -> None:
+def test_each_harness_runs_clean_for_a_few_hundred_cases(name: str) -> None:
     h = HARNESSES[name]
     _available(h)
     tally = fuzz_harness(h, cases=CI_CASES.get(name, 300), seed=18)
