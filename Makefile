@@ -38,7 +38,7 @@ demo: $(STAMP)
 	$(BIN)/datareach audit $(EXAMPLE) --profile examples/profile.toml
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples fuzz
 	$(BIN)/mypy
 
 unit: $(STAMP)

@@ -64,8 +64,9 @@ def run_atheris(name: str, *, seconds: float | None, cases: int | None, seed: in
     print(f"{time.strftime('%H:%M:%S')} {name} (atheris): {h.doc}", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "DATAREACH_FUZZ_SCRATCH": str(work / "scratch")}
     with open(log, "wb") as out:
-        subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=root, check=False)
+        subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=root, env=env, check=False)
     elapsed = time.perf_counter() - t0
     tally = Tally(name, seconds=elapsed)
     text = log.read_text("utf-8", "replace")

@@ -63,6 +63,9 @@ class Harness:
     max_len: int = 1 << 16
     memory_cap: int = 64 << 20
     timeout: float = 10.0
+    #: trace only every n-th case with tracemalloc (the resident set of every case is checked):
+    #: for targets whose many small allocations tracing slows down many times over
+    memory_every: int = 1
     #: why the harness cannot run here (e.g. mitmproxy missing), or None
     unavailable: Callable[[], str | None] = lambda: None
     close: Callable[[], None] | None = None

@@ -43,7 +43,12 @@ EXAMPLES = ROOT / "examples"
 
 @functools.cache
 def scratch_dir() -> Path:
-    """A directory of this process for the files readers are given (in memory where possible)."""
+    """A directory of this process for the files readers are given (in memory where possible;
+    ``$DATAREACH_FUZZ_SCRATCH`` when set: libFuzzer's children end without exit handlers)."""
+    given = os.environ.get("DATAREACH_FUZZ_SCRATCH")
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        return Path(given)
     base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
     path = Path(tempfile.mkdtemp(prefix=f"datareach-fuzz-{os.getpid()}-", dir=base))
     import atexit
@@ -929,7 +934,7 @@ def all_harnesses() -> dict[str, Harness]:
         Harness("quic-frames", "decrypted QUIC Initial payloads (frames, CRYPTO reassembly), sealed again with "
                 "the real keys", quic_frame_seeds, _quic_frames, dictionary=QUIC_TOKENS, max_len=8192),
         Harness("http1", "HTTP/1 request and response streams, same result however segmented",
-                lambda: list(HTTP_SEEDS), _http1, dictionary=HTTP_TOKENS, max_len=1 << 17),
+                lambda: list(HTTP_SEEDS), _http1, dictionary=HTTP_TOKENS, max_len=1 << 17, memory_every=8),
         Harness("decode", "the decoding chain and the detectors on one request (body, headers, URL)",
                 decode_seeds, _decode, dictionary=DECODE_TOKENS, max_len=1 << 16, memory_cap=160 * mb),
         Harness("policy", "policy files (datareach.assess.policy.load_policy)", policy_seeds, _policy,

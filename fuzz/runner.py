@@ -58,7 +58,7 @@ def fuzz_harness(h: Harness, *, cases: int | None = None, seconds: float | None 
                 parent = corpus[-1 - min(int(rng.expovariate(0.05)), len(corpus) - 1)] if rng.random() < 0.3 \
                     else rng.choice(corpus)
                 data = mutator.mutate(parent, corpus)
-            out = run_case(h, data, measure=bool(memory_every) and i % memory_every == 0)
+            out = run_case(h, data, measure=bool(memory_every) and i % (memory_every * h.memory_every) == 0)
             i += 1
             tally.max_peak = max(tally.max_peak, out.peak)
             if out.seconds > tally.slowest:
