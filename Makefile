@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLE := examples/mobile-app-session.pcapng
 
-.PHONY: demo test lint typecheck unit system-deps example bench bench-detect bench-mitm clean fuzz
+.PHONY: demo test lint typecheck unit system-deps example bench bench-detect bench-mitm bench-memory clean fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ bench: $(STAMP) system-deps
 # 2,000 HTTPS requests from 50 clients through mitmdump, with and without datareach's addon
 bench-mitm: $(STAMP)
 	$(BIN)/python benchmarks/bench_mitm_load.py
+
+# peak memory of the whole process tree on a million distinct destinations and a million HAR entries
+bench-memory: $(STAMP)
+	$(BIN)/python benchmarks/bench_memory.py
 
 bench-detect: $(STAMP)
 	$(BIN)/python benchmarks/bench_detection.py
