@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -270,3 +271,23 @@ def test_needles_are_unique_and_first_transform_is_kept() -> None:
 def test_every_form_has_a_transform() -> None:
     for f in profile_forms(FULL):
         assert f.transform and f.data_type and isinstance(f.needle, bytes)
+
+
+def test_a_key_of_several_values_reports_the_value_that_was_found(tmp_path: Path) -> None:
+    """A profile key may list several values (two test accounts): the finding shows the one
+    that was sent, not the key's last."""
+    from datareach.detect import Detector, load_profile
+    from datareach.schema import Exchange
+
+    p = tmp_path / "profile.toml"
+    p.write_text('email = ["first.account@example.org", "second.account@example.org"]\n', encoding="utf-8")
+    profile = load_profile(p)
+    detector = Detector(profile)
+    for sent in ("first.account@example.org", "second.account@example.org"):
+        ex = Exchange(ts=0.0, scheme="http", method="POST", host="api.example.com",
+                      url="http://api.example.com/u", target="/u", http_version="HTTP/1.1",
+                      request_headers=[("Content-Type", "application/json")],
+                      request_body=('{"mail": "' + sent + '"}').encode())
+        findings, _cuts = detector.detect(ex)
+        known = [f for f in findings if f.source == "profile" and f.data_type == "email"]
+        assert known and {f.value for f in known} == {sent}

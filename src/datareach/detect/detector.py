@@ -153,7 +153,7 @@ class KnownValues(_Builtin):
         out = []
         for _r, layer, form in chosen:
             encoding = [*layer.encoding, form.transform] if form.transform != "as is" else list(layer.encoding)
-            value = self._values.get(form.data_type, "")
+            value = form.value or self._values.get(form.data_type, "")  # (the very value of a key's several)
             out.append(_Candidate(form.data_type, layer.encoding, Finding(
                 data_type=form.data_type, source="profile",
                 categories=categories(form.data_type, cleartext=cleartext),

@@ -128,6 +128,8 @@ class Form:
     needle: bytes
     data_type: str
     transform: str
+    #: the profile's value the needle was made from (a key may hold several values)
+    value: str = field(default="", compare=False)
 
 
 # A value's forms before the common encodings are applied.
@@ -413,15 +415,16 @@ def profile_forms(profile: Profile) -> list[Form]:
     forms: list[Form] = []
     seen: set[bytes] = set()
 
-    def add(data_type: str, pairs: Iterable[tuple[str, bytes]]) -> None:
+    def add(data_type: str, pairs: Iterable[tuple[str, bytes]], value: str) -> None:
         for transform, needle in pairs:
             if len(needle) >= MIN_NEEDLE and needle not in seen:
                 seen.add(needle)
-                forms.append(Form(needle, data_type, transform))
+                forms.append(Form(needle, data_type, transform, value))
 
     for data_type, value in profile.items():
         if value.strip():
-            add(data_type, _value_forms(data_type, value.strip()))
+            add(data_type, _value_forms(data_type, value.strip()), value)
     if profile.latitude is not None and profile.longitude is not None:
-        add("location", _location_forms(profile.latitude, profile.longitude))
+        add("location", _location_forms(profile.latitude, profile.longitude),
+            f"{profile.latitude},{profile.longitude}")
     return forms
