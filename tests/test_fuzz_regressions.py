@@ -149,3 +149,22 @@ def test_request_headers_over_the_limit_are_read_in_part_and_said(tmp_path: Path
         assert ex["decode_cuts"][0].startswith(
             f"request headers: the header block is over the {MAX_HEADER_BYTES}-byte limit; the request line "
             "and the first 3 headers were read")
+
+
+def test_response_headers_over_the_limit_are_counted_in_the_report(tmp_path: Path) -> None:
+    """A response whose header block is over 64 KiB: its status is still read, and the input
+    says how many responses had headers that were not read (nothing silent)."""
+    import datareach
+    from datareach.testing.builders import write_pcap
+    from datareach.testing.capture import TcpSession
+
+    s = TcpSession("192.168.1.23", 40000, "93.184.216.34", 80)
+    response = (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Big: " + b"b" * 70000 + b"\r\n\r\nok")
+    packets = (s.handshake() + s.send(b"GET / HTTP/1.1\r\nHost: h.example\r\n\r\n") + s.server_send(response)
+               + s.close())
+    path = write_pcap(tmp_path / "r.pcap", packets)
+    doc = datareach.audit([path]).to_dict()
+    [ex] = doc["exchanges"]
+    assert ex["status"] == 200
+    messages = [e["message"] for e in doc["inputs"][0]["errors"]]
+    assert any(m.startswith("1 HTTP responses had a header block longer than 64 KiB") for m in messages), messages

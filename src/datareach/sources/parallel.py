@@ -89,6 +89,8 @@ class _Result:
     errors: list[tuple[Any, ...]]
     cut: int
     malformed: int
+    #: HTTP responses whose header block was longer than the parser reads
+    response_head_cuts: int = 0
 
 
 def _workers(requested: int | None, size: int) -> int:
@@ -313,7 +315,7 @@ def _work(path: Path, input_index: int, plan: _Plan, index: int, keep_bodies: bo
              fl.ports) for fl in dec.flows]
     dec.finish(objects=False)
     records.extend(dec.records)
-    out = _Result(dec.connection_rows, meta, [], [], [], dec.cut, dec.malformed)
+    out = _Result(dec.connection_rows, meta, [], [], [], dec.cut, dec.malformed, dec.response_head_cuts)
     for r in records:
         if isinstance(r, DnsAnswer):
             out.dns.append(_dns_tuple(r))
@@ -345,7 +347,7 @@ def _merge(results: Sequence[_Result], input_index: int) -> list[Record]:
     by_key: dict[bytes, int] = {}
     rows: list[Any] = []
     dns_ports: dict[int, set[int]] = {}  # merged DNS-over-UDP record -> its client ports
-    cut = malformed = 0
+    cut = malformed = head_cuts = 0
     uid, transport = _F["uid"], _F["transport"]
     for k, res in enumerate(results):
         dropped: set[str] = set()
@@ -380,13 +382,14 @@ def _merge(results: Sequence[_Result], input_index: int) -> list[Record]:
                 out.append(e)
         cut += res.cut
         malformed += res.malformed
+        head_cuts += res.response_head_cuts
     flows = _F["flows"]
     for at, ports in dns_ports.items():
         fixed = list(rows[at])
         fixed[flows] = len(ports)  # a transaction seen by two ranges is one flow
         rows[at] = tuple(fixed)
     out.append(ConnectionBatch(rows))
-    out.extend(pcap.summary_errors(cut, malformed))
+    out.extend(pcap.summary_errors(cut, malformed, head_cuts))
     return out
 
 

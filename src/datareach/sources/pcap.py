@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from datareach.dissect import pcapdroid
+from datareach.dissect import http1, pcapdroid
 from datareach.dissect.packets import SUPPORTED_LINKTYPES, PacketDecoder
 from datareach.schema import InputError, ProgressCallback, Record
 
@@ -104,11 +104,12 @@ def read_sequential(path: Path, input_index: int, progress: ProgressCallback | N
     dec.finish()
     yield from dec.records
     dec.records.clear()
-    yield from summary_errors(dec.cut, dec.malformed)
+    yield from summary_errors(dec.cut, dec.malformed, dec.response_head_cuts)
 
 
-def summary_errors(cut: int, malformed: int) -> Iterator[InputError]:
-    """The errors that count packets rather than point at one place."""
+def summary_errors(cut: int, malformed: int, response_head_cuts: int = 0) -> Iterator[InputError]:
+    """The errors that count packets (or responses) rather than point at one place. (A request
+    whose header block was cut says so in its own ``decode_cuts``.)"""
     if cut:
         yield InputError(
             f"{cut} packets were cut short by the capture's snapshot length: payload beyond the "
@@ -117,6 +118,9 @@ def summary_errors(cut: int, malformed: int) -> Iterator[InputError]:
         )
     if malformed:
         yield InputError(f"{malformed} packets had malformed or truncated IP/TCP/UDP headers and were skipped")
+    if response_head_cuts:
+        yield InputError(f"{response_head_cuts} HTTP responses had a header block longer than "
+                         f"{http1.MAX_HEADER_BYTES // 1024} KiB: the headers beyond it were not read")
 
 
 def _drain(dec: PacketDecoder) -> list[Record]:
