@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -31,23 +30,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from benchmarks.bench_vs_tshark import run  # noqa: E402  (wall time and peak tree RSS)
+from datareach.testing.capture import distinct_destinations_pcap as syn_capture  # noqa: E402
 
 DATAREACH = str(Path(sys.executable).with_name("datareach"))
-
-
-def syn_capture(path: Path, n: int) -> None:
-    """``n`` TCP SYNs from 192.168.1.2 to ``n`` distinct addresses in 11.0.0.0/8, 1,000 a second."""
-    with path.open("wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        eth = bytes.fromhex("001122334455665544332211") + b"\x08\x00"
-        for i in range(n):
-            dst = (11 << 24) + i * 7 + 1
-            tcp = struct.pack("!HHIIBBHHH", 40000 + i % 20000, 443, i, 0, 5 << 4, 0x02, 65535, 0, 0)
-            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, i & 0xFFFF, 0, 64, 6, 0, bytes([192, 168, 1, 2]),
-                             dst.to_bytes(4, "big"))
-            frame = eth + ip + tcp
-            f.write(struct.pack("<IIII", 1_700_000_000 + i // 1000, i % 1000 * 1000, len(frame), len(frame)))
-            f.write(frame)
 
 
 def har_file(path: Path, n: int) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 import io
-import struct
 import tracemalloc
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import datareach
 from datareach.engine import store as store_module
 from datareach.engine.store import DocumentStore
 from datareach.report.json_report import render_json, write_json
+from datareach.testing.capture import distinct_destinations_pcap as syn_capture
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "mobile-app-session.pcapng"
@@ -68,21 +68,6 @@ def test_the_streamed_json_is_the_rendered_json_byte_for_byte(monkeypatch: pytes
         out = io.BytesIO()
         write_json(d, out)
         assert out.getvalue() == render_json(d).encode("utf-8")
-
-
-def syn_capture(path: Path, n: int) -> None:
-    """``n`` TCP SYNs from one client to ``n`` distinct public addresses (classic pcap)."""
-    with path.open("wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        eth = bytes.fromhex("001122334455665544332211") + b"\x08\x00"
-        for i in range(n):
-            dst = (11 << 24) + i * 7 + 1
-            tcp = struct.pack("!HHIIBBHHH", 40000 + i % 20000, 443, i, 0, 5 << 4, 0x02, 65535, 0, 0)
-            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, i & 0xFFFF, 0, 64, 6, 0, bytes([192, 168, 1, 2]),
-                             dst.to_bytes(4, "big"))
-            frame = eth + ip + tcp
-            f.write(struct.pack("<IIII", 1_700_000_000 + i // 1000, i % 1000 * 1000, len(frame), len(frame)))
-            f.write(frame)
 
 
 def test_the_result_of_many_destinations_holds_little_memory(tmp_path: Path) -> None:

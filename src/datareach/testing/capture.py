@@ -28,6 +28,7 @@ import struct
 import zlib
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import BinaryIO, Final, Literal
 
 from datareach.dissect import pcapdroid as _pcapdroid
@@ -723,3 +724,21 @@ def openssl_client_hello(host: str, alpn: Sequence[str] | None = None, rng: rand
                 q += 4 + klen
         p += 4 + elen
     return bytes(rec)
+
+
+def distinct_destinations_pcap(path: Path, n: int) -> Path:
+    """A classic pcap of ``n`` TCP SYNs from 192.168.1.2 to ``n`` distinct addresses in
+    11.0.0.0/8, 1,000 a second: as many destinations as packets (the largest result per byte of
+    input). Written straight, without building packets one object at a time."""
+    with path.open("wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        eth = bytes.fromhex("001122334455665544332211") + b"\x08\x00"
+        for i in range(n):
+            dst = (11 << 24) + i * 7 + 1
+            tcp = struct.pack("!HHIIBBHHH", 40000 + i % 20000, 443, i, 0, 5 << 4, 0x02, 65535, 0, 0)
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, i & 0xFFFF, 0, 64, 6, 0, bytes([192, 168, 1, 2]),
+                             dst.to_bytes(4, "big"))
+            frame = eth + ip + tcp
+            f.write(struct.pack("<IIII", 1_700_000_000 + i // 1000, i % 1000 * 1000, len(frame), len(frame)))
+            f.write(frame)
+    return path
