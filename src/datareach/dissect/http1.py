@@ -15,6 +15,7 @@ caller's cap are counted but not kept (the request is marked truncated).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 MAX_HEADER_BYTES = 64 * 1024
@@ -155,6 +156,36 @@ def _parse_head(head: bytes) -> tuple[list[bytes], list[tuple[str, str]]] | None
     return first, headers
 
 
+def _starts_request(buf: bytearray, pos: int) -> bool:
+    return looks_like_http_request(buf[pos : pos + 12])
+
+
+def _starts_response(buf: bytearray, pos: int) -> bool:
+    return buf.startswith(b"HTTP/", pos)
+
+
+def _take_head(buf: bytearray, pos: int, seen: int, check: int,
+               plausible: Callable[[bytearray, int], bool]) -> tuple[bytes, int, bool] | int | None:
+    """The header block starting at ``pos`` (requests' and responses' alike):
+
+    * ``(head, next, cut)``: the block as read (its first MAX_HEADER_BYTES, cut after the last
+      whole line, when it is longer: ``cut``) and where what follows starts (past the blank line;
+      at the first byte not read when cut);
+    * an int: the block is not complete; the bytes already searched (``seen`` of the next call);
+    * None: once ``check`` bytes are there, they cannot start a block (``plausible``).
+    """
+    end = buf.find(b"\r\n\r\n", pos + seen)
+    pending = len(buf) - pos
+    if end < 0 and pending >= check and not plausible(buf, pos):
+        return None
+    if (end - pos if end >= 0 else pending) > MAX_HEADER_BYTES:
+        head, rest = _cut_head(buf, pos, end)
+        return head, rest, True
+    if end < 0:
+        return max(pending - 3, 0)
+    return bytes(buf[pos:end]), end + 4, False
+
+
 def _cut_head(buf: bytearray, pos: int, end: int) -> tuple[bytes, int]:
     """The part of an oversized header block (from ``pos``; ending at ``end`` or not yet, -1)
     that is read: its first MAX_HEADER_BYTES cut after the last whole line; and where the
@@ -226,20 +257,15 @@ class RequestStream:
             if cur is None:
                 if pos >= len(buf):
                     break
-                end = buf.find(b"\r\n\r\n", pos + self._seen)
-                pending = len(buf) - pos
-                if end < 0 and pending >= 12 and not looks_like_http_request(buf[pos : pos + 12]):
+                got = _take_head(buf, pos, self._seen, 12, _starts_request)
+                if got is None:
                     self.broken = True
                     break
-                cut = (end - pos if end >= 0 else pending) > MAX_HEADER_BYTES
-                if end < 0 and not cut:
-                    self._seen = max(pending - 3, 0)
+                if isinstance(got, int):
+                    self._seen = got
                     break
                 self._seen = 0
-                if cut:
-                    head, rest = _cut_head(buf, pos, end)
-                else:
-                    head, rest = bytes(buf[pos:end]), end
+                head, pos, cut = got
                 parsed = _parse_head(head)
                 if parsed is None or bytes(parsed[0][0]) not in METHODS:
                     self.broken = True
@@ -258,9 +284,7 @@ class RequestStream:
                     self.head_cuts += 1
                     cur.head_cut = True
                     self._skip = True
-                    pos = rest
                 else:
-                    pos = end + 4
                     self._framing(headers)
             if self._skip:
                 skip_to, skipped = _skip_head(buf, pos)
@@ -373,20 +397,15 @@ class ResponseStream:
             elif cur is None:
                 if pos >= len(buf):
                     break
-                end = buf.find(b"\r\n\r\n", pos + self._seen)
-                pending = len(buf) - pos
-                if end < 0 and pending >= 5 and not buf.startswith(b"HTTP/", pos):
+                got = _take_head(buf, pos, self._seen, 5, _starts_response)
+                if got is None:
                     self.broken = True
                     break
-                cut = (end - pos if end >= 0 else pending) > MAX_HEADER_BYTES
-                if end < 0 and not cut:
-                    self._seen = max(pending - 3, 0)
+                if isinstance(got, int):
+                    self._seen = got
                     break
                 self._seen = 0
-                if cut:
-                    head, rest = _cut_head(buf, pos, end)
-                else:
-                    head, rest = bytes(buf[pos:end]), end
+                head, pos, cut = got
                 parsed = _parse_head(head)
                 if parsed is None or not parsed[0][0].startswith(b"HTTP/"):
                     self.broken = True
@@ -400,9 +419,7 @@ class ResponseStream:
                 if cut:
                     self.head_cuts += 1
                     self._skip = (headers, status)
-                    pos = rest
                     continue
-                pos = end + 4
             if cur is None:
                 if 100 <= status < 200 and status != 101:
                     continue  # interim response: the real one follows
