@@ -93,3 +93,25 @@ def test_the_result_of_many_destinations_holds_little_memory(tmp_path: Path) -> 
     # the rows themselves (about 1.5 KB of JSON each) are not what the result holds
     assert held < n * 400, f"{held / n:.0f} bytes per destination"
     assert result.destinations[n - 1]["id"] == f"D{n - 1}"
+
+
+def test_destinations_judged_a_chunk_at_a_time_give_the_result_of_all_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine makes, enriches and judges destinations a chunk at a time: with chunks of 3,
+    the document (destinations, violations in their order deny-warn-allowed by destination,
+    the findings they name) is the one a single chunk gives."""
+    from datareach.enrich import stages
+
+    policy = tmp_path / "order.toml"
+    policy.write_text('[policy]\nid = "order"\nname = "order"\nas_of = "2026-12-07"\n\n'
+                      '[[rule]]\nid = "every"\naction = "warn"\ntitle = "every destination"\nhosts = ["*"]\n\n'
+                      '[[rule]]\nid = "some"\naction = "deny"\ntitle = "some"\nhosts = ["*.com"]\n', encoding="utf-8")
+    policies = [str(policy), "us-doj-bulk-data", "eu-gdpr-transfers"]
+    whole = datareach.audit([EXAMPLE], profile=PROFILE, policies=policies).to_dict()
+    monkeypatch.setattr(stages, "CHUNK", 3)
+    chunked = datareach.audit([EXAMPLE], profile=PROFILE, policies=policies).to_dict()
+    assert len(whole["destinations"]) > 3 * 3
+    actions = [v["action"] for v in whole["violations"]]
+    assert "deny" in actions and "warn" in actions and any(v["findings"] for v in whole["violations"])
+    chunked["generated_at"] = whole["generated_at"]
+    assert chunked == whole

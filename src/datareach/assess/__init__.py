@@ -4,7 +4,7 @@
 and findings into ``violations[]``.
 """
 
-from datareach.assess.evaluate import assess, judge, verdict
+from datareach.assess.evaluate import assess, judge, sort_violations, verdict
 from datareach.assess.policy import PRESETS, Policy, PolicyError, load_policy, preset_names
 
-__all__ = ["PRESETS", "Policy", "PolicyError", "assess", "judge", "load_policy", "preset_names", "verdict"]
+__all__ = ["PRESETS", "Policy", "PolicyError", "assess", "judge", "load_policy", "preset_names", "sort_violations", "verdict"]

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from datareach.schema import JsonCodec
 
-__all__ = ["assess", "country_set", "verdict"]
+__all__ = ["assess", "country_set", "sort_violations", "verdict", "violation_order"]
 
 #: control links that pass full ownership in the aggregate count when no share is recorded
 #: (a subsidiary recorded without a share is a majority one; a VIE is contractual control
@@ -346,9 +346,23 @@ def assess(
                     "sources": kb.cite(rule.sources),
                     "allowed": allowed,
                 })
-    rank = {"deny": 0, "warn": 1}
-    out.sort(key=lambda v: (v["allowed"] is not None, rank[v["action"]], v["destination"], v["policy"], v["rule"]))
+    out.sort(key=lambda v: violation_order(v, v["destination"]))
     return out
+
+
+_RANK = {"deny": 0, "warn": 1}
+
+
+def violation_order(v: dict[str, Any], place: int) -> tuple[bool, int, int, str, str]:
+    """Where a violation goes among an audit's: deny, then warn, then allowed; each by its
+    destination's ``place`` in the document, then policy and rule."""
+    return (v["allowed"] is not None, _RANK[v["action"]], place, v["policy"], v["rule"])
+
+
+def sort_violations(violations: list[dict[str, Any]]) -> None:
+    """Put violations judged destinations-chunk by chunk (:func:`judge` on each, with their
+    destinations' ids) in the order :func:`assess` gives them for all destinations at once."""
+    violations.sort(key=lambda v: violation_order(v, int(v["destination"][1:])))
 
 
 def verdict(policies: Sequence[object], violations: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -202,7 +202,9 @@ class LocalEngine:
     def _enrich_and_assess(self, pipeline: Pipeline, options: AuditOptions, reports: list[InputReport],
                            conns: list[tuple[Any, ...]], answers: list[DnsAnswer], exchanges: ExchangeRows,
                            geo: GeoResolver, kb: Any) -> Audit:
-        from datareach.assess import judge
+        import pyarrow.compute as pc
+
+        from datareach.assess import judge, sort_violations
         from datareach.enrich.domains import psl_source
         from datareach.enrich.stages import destination_chunks
 
@@ -229,10 +231,13 @@ class LocalEngine:
         violations: list[dict[str, Any]] = []
         for chunk in destination_chunks(table, ctx, pipeline.destination_stages):
             if pipeline.policies:
-                violations.extend(table_to_dicts(Violation, judge(pipeline.policies, chunk, findings, kb, resolver,
+                # (only the findings of the chunk's hosts: the judge matches them by app and host)
+                found = findings.filter(pc.is_in(findings.column("host"), value_set=chunk.column("host")))
+                violations.extend(table_to_dicts(Violation, judge(pipeline.policies, chunk, found, kb, resolver,
                                                                   today, ctx.codec)))
             destinations.extend(table_to_dicts(Destination, chunk, codec=ctx.codec))
             ctx.codec.forget()
+        sort_violations(violations)  # (each chunk's are in order; all of them, by destination)
         del table
         ctx.release_dns()
         sources = [s.to_json() for s in geo.sources()] + [psl_source().to_json()] + kb.data_sources()

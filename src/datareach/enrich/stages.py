@@ -138,7 +138,7 @@ def group_destinations(t: pa.Table, ctx: EnrichContext) -> pa.Table:
 CHUNK = 8192
 
 
-def grouped_destinations(t: pa.Table, ctx: EnrichContext, size: int = CHUNK) -> Iterator[pa.Table]:
+def grouped_destinations(t: pa.Table, ctx: EnrichContext, size: int | None = None) -> Iterator[pa.Table]:
     """:func:`group_destinations`, ``size`` destinations at a time, in the document's order.
 
     The group-by is Arrow's; the destinations' rows are then made a chunk at a time, so that
@@ -148,6 +148,7 @@ def grouped_destinations(t: pa.Table, ctx: EnrichContext, size: int = CHUNK) -> 
 
     from datareach.enrich.domains import registrable_domains
 
+    size = size or CHUNK
     if t.num_rows == 0:
         return
     index = ctx.dns_index()
@@ -241,7 +242,7 @@ def _destination_rows(groups: pa.Table, per_ip: pa.Table, first: int, index: Dns
 
 
 def destination_chunks(t: pa.Table, ctx: EnrichContext, stages: Sequence[Stage],
-                       size: int = CHUNK) -> Iterator[pa.Table]:
+                       size: int | None = None) -> Iterator[pa.Table]:
     """Named connections to enriched destinations: :func:`grouped_destinations` with the
     destination ``stages`` run on each chunk (they work row by row), in the document's order
     and with their ids. What an engine writes out chunk by chunk stays bounded in memory."""
