@@ -13,9 +13,9 @@ Connection level (:data:`CONNECTION_STAGES`), on a table of
 * ``naming`` -- ``host`` and ``name_source``: an as-of join on the DNS answers (:mod:`.naming`).
 
 Then :func:`group_destinations` turns named connections into a table of
-:class:`~datareach.schema.Destination` rows, the destination level stages
-(:data:`DESTINATION_STAGES`) fill it, and :func:`order_destinations` puts it in the document's
-order and gives each row its id:
+:class:`~datareach.schema.Destination` rows in the document's order (by app, registrable domain,
+host), each with its id, and the destination level stages (:data:`DESTINATION_STAGES`) fill it
+(:func:`destination_chunks` does both a chunk at a time):
 
 * ``geo`` -- ``servers[]`` scope, country and AS; ``ip_scope``, ``country``, ``countries``,
   ``asn``, ``as_org`` from the first server (:mod:`.geo`);
@@ -252,22 +252,9 @@ def destination_chunks(t: pa.Table, ctx: EnrichContext, stages: Sequence[Stage],
         yield chunk
 
 
-def order_destinations(t: pa.Table) -> pa.Table:
-    """Give each destination its ``id``: ``D<n>``, n its place in the document's order (by app,
-    registrable domain, host). The rows stay where they are (no copy of the table):
-    :func:`destination_documents` lists them in that order."""
-    apps, hosts = t.column("app").to_pylist(), t.column("host").to_pylist()
-    domains = t.column("registrable_domain").to_pylist()
-    order = sorted(range(t.num_rows), key=lambda i: (apps[i] or "", domains[i] or hosts[i], hosts[i]))
-    ids: list[str] = [""] * t.num_rows
-    for n, i in enumerate(order):
-        ids[i] = f"D{n}"
-    return _set(t, "id", ids)
-
-
 def document_order(t: pa.Table) -> list[int]:
     """The rows of a destination table in the document's order (by their ids; in the table's
-    order while :func:`order_destinations` has not given them)."""
+    order where they have none)."""
     ids = t.column("id").to_pylist()
     if None in ids:
         return list(range(t.num_rows))
@@ -362,7 +349,7 @@ DESTINATION_STAGES: tuple[Stage, ...] = (GEO, DOMAINS, OWNERSHIP, DATA_TYPES)
 
 def destination_documents(t: pa.Table, codec: JsonCodec | None = None) -> list[dict[str, Any]]:
     """The destinations of the JSON document (its fields, in the declared order), in the
-    document's order (:func:`order_destinations` gave the ids). ``codec``: the one that made the
+    document's order (by the ids :func:`group_destinations` gave). ``codec``: the one that made the
     table's JSON texts (:attr:`EnrichContext.codec`), which gives their values back unparsed."""
     docs = table_to_dicts(Destination, t, codec=codec)
     return [docs[i] for i in document_order(t)]
