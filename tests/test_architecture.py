@@ -55,6 +55,7 @@ RANKS: dict[str, int] = {
     "datareach.schema": 0,
     "datareach.timestamps": 0,
     "datareach.cache": 0,
+    "datareach.files": 0,
     "datareach._version": 0,
     # 1 dissect: sans-IO protocol parsers
     "datareach.dissect": 1,

@@ -18,19 +18,12 @@ from typing import Any
 import pytest
 
 import datareach
-import datareach.sources
+import datareach.files
 from datareach.assess import PolicyError, load_policy
 from datareach.assess import policy as policy_module
 from datareach.detect.profile import MAX_VALUE_CHARS, MAX_VALUES, TEMPLATE, ProfileError, load_profile, redact
-from datareach.sources import (
-    CONFIG_MAX_BYTES,
-    SNIFF_BYTES,
-    ConfigFileError,
-    detect_format,
-    read_config,
-    read_input,
-    toml_problem,
-)
+from datareach.files import CONFIG_MAX_BYTES, ConfigFileError, read_config, toml_problem
+from datareach.sources import SNIFF_BYTES, detect_format, read_input
 from datareach.testing.counting import Calls
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,7 +161,7 @@ def test_extends_names_that_are_no_file_names(tmp_path: Path, toml: str, says: s
 def test_an_extended_file_of_2_gib_is_refused_on_its_size(tmp_path: Path, count_calls: Counter) -> None:
     with open(tmp_path / "big.toml", "wb") as f:
         f.truncate(2 << 30)
-    parse = count_calls(datareach.sources, "parse_toml")
+    parse = count_calls(datareach.files, "parse_toml")
     with pytest.raises(PolicyError, match=r"'big\.toml': the file is 2,147,483,648 bytes; policy files are limited "
                                           r"to 1 MiB"):
         load_policy(policy(tmp_path / "a.toml", extends=["big.toml"]))
@@ -234,7 +227,7 @@ def test_the_scan_skips_strings_and_comments(text: str) -> None:
 def test_the_parser_is_guarded_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Should the scan miss something, the parser's RecursionError and ValueError still become
     a message naming the file."""
-    monkeypatch.setattr(datareach.sources, "toml_problem", lambda text: None)
+    monkeypatch.setattr(datareach.files, "toml_problem", lambda text: None)
     deep = tmp_path / "deep.toml"
     deep.write_text("x = " + "[" * 100_000 + "]" * 100_000)
     big = tmp_path / "big.toml"

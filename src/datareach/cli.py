@@ -266,7 +266,7 @@ def output_problem(path: str) -> str | None:
 def input_problem(path: str, what: str = "capture", label: str = "input") -> str | None:
     """Why ``path`` cannot be read as an input (None when it can be tried): it does not exist,
     or it is a directory, a device, a FIFO or a socket."""
-    from datareach.sources import not_regular
+    from datareach.files import not_regular
 
     try:
         mode = os.stat(path).st_mode
@@ -323,8 +323,8 @@ schema version), 3 NEW has a deny violation (not allowed) that OLD does not have
 
 def _diff(args: argparse.Namespace) -> int:
     from datareach.api import diff
+    from datareach.files import not_regular
     from datareach.report.diff import AuditDocumentError, diff_exit_status
-    from datareach.sources import not_regular
 
     problem = args.output and output_problem(args.output)
     for p in (args.old, args.new):  # a FIFO or a device would be read for ever

@@ -389,7 +389,7 @@ class _Loader:
         return self.load(real, named, Path(real), str(named), _short(str(named), 300), parent_name, at)
 
     def _read(self, path: Path, real: Path, origin: str, where: str, at: str | None) -> Policy:
-        from datareach.sources import ConfigFileError, parse_toml, read_config
+        from datareach.files import ConfigFileError, parse_toml, read_config
 
         try:
             raw = read_config(real, at or where, "policy")
@@ -492,7 +492,7 @@ def load_policy(name_or_path: str | os.PathLike[str], *,
     directory of the file that extends them or under a directory of ``policy_path`` or of the
     environment variable ``DATAREACH_POLICY_PATH``. The limits are in docs/policies.md
     (:data:`MAX_EXTENDS_DEPTH`, :data:`MAX_TABLES`, :data:`MAX_RULES_TOTAL`, and those of
-    :func:`datareach.sources.read_config`). Raises :class:`PolicyError` naming the file and
+    :func:`datareach.files.read_config`). Raises :class:`PolicyError` naming the file and
     the place at fault.
     """
     return _Loader(policy_path_dirs(policy_path)).top(name_or_path)

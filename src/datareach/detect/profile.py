@@ -16,7 +16,7 @@ number. Values that do not look like what their key says (an IMEI failing its ch
 e-mail address without ``@``...) are kept, with a warning (:attr:`Profile.warnings`).
 
 Limits (a profile is read before anything else, and the matcher is built from every form of
-every value): the file at most 1 MiB (:data:`datareach.sources.CONFIG_MAX_BYTES`), TOML nested at
+every value): the file at most 1 MiB (:data:`datareach.files.CONFIG_MAX_BYTES`), TOML nested at
 most 32 deep, numbers of at most 100 digits, at most :data:`MAX_VALUES` values in all, each at
 most :data:`MAX_VALUE_CHARS` characters, custom names at most :data:`MAX_NAME_CHARS`.
 
@@ -108,7 +108,7 @@ class Profile:
 def load_profile(path: Path) -> Profile:
     """Read and check a profile file; raises :class:`ProfileError` naming the file and the key.
     Doubtful values are kept and described in :attr:`Profile.warnings`."""
-    from datareach.sources import ConfigFileError, parse_toml, read_config
+    from datareach.files import ConfigFileError, parse_toml, read_config
 
     where = str(path)
     try:
