@@ -3,6 +3,7 @@ written from them a batch at a time: the same bytes as the document rendered who
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import io
 import tracemalloc
@@ -61,6 +62,9 @@ def test_the_streamed_json_is_the_rendered_json_byte_for_byte(monkeypatch: pytes
     monkeypatch.setattr(store_module, "MEMORY_BUDGET", 256)  # every store spills to disk
     result = datareach.audit([EXAMPLE], profile=PROFILE, policies=["us-doj-bulk-data"])
     assert len(result.findings) > 0 and len(result.exchanges) > 0
+    # the engine counted the summary as it made the rows: the same as counting them afterwards
+    assert result.counts is not None
+    assert dataclasses.replace(result, counts=None).summary() == result.summary()
     out = io.BytesIO()
     write_json(result.document(), out)
     assert out.getvalue() == render_json(result.to_dict()).encode("utf-8")

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from datareach.engine import AuditOptions, Pipeline
-from datareach.engine.result import Audit
+from datareach.engine.result import Audit, SummaryCounts
 from datareach.engine.store import DocumentStore, DocumentView
 from datareach.schema import (
     Connection,
@@ -214,7 +214,11 @@ class LocalEngine:
         # The records become tables; each list is emptied as soon as its table is made, and each
         # table let go once the next stage no longer needs it (peak memory is what they add up to).
         dns_docs = _dns_json(answers)
-        findings = table_from_dicts(Finding, list(finding_rows))
+        counts = SummaryCounts()  # (the rows counted as they are made: they are not read again for it)
+        finding_docs = list(finding_rows)
+        counts.add_findings(finding_docs)
+        findings = table_from_dicts(Finding, finding_docs)
+        del finding_docs
         ctx = enrich_context(options, kb, geo, date=today, findings=findings)
         # naming looks answers up in an index: made straight from the records this engine holds
         # (an engine that has the DNS answers as a table gives it as ctx.dns instead)
@@ -235,7 +239,9 @@ class LocalEngine:
                 found = findings.filter(pc.is_in(findings.column("host"), value_set=chunk.column("host")))
                 violations.extend(table_to_dicts(Violation, judge(pipeline.policies, chunk, found, kb, resolver,
                                                                   today, ctx.codec)))
-            destinations.extend(table_to_dicts(Destination, chunk, codec=ctx.codec))
+            rows = table_to_dicts(Destination, chunk, codec=ctx.codec)
+            counts.add_destinations(rows)
+            destinations.extend(rows)
             ctx.codec.forget()
         sort_violations(violations)  # (each chunk's are in order; all of them, by destination)
         del table
@@ -254,8 +260,8 @@ class LocalEngine:
             violations=violations,
             raw_exchanges=exchanges.raw or [],
             detection=dict(pipeline.detection, revealed=options.reveal),
+            counts=counts.result(len(exchange_rows)),
         )
-        result.summary()  # counted now, while the collector is paused (one pass over the rows)
         return result
 
 

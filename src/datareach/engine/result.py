@@ -7,7 +7,7 @@ Its content is the JSON document (:meth:`Audit.to_dict`); the records in it are 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,64 @@ from datareach.assess import verdict
 from datareach.schema import Exchange, InputReport
 
 SCHEMA_VERSION = "2.0"
+
+
+class SummaryCounts:
+    """What the ``summary`` counts, added up row by row: an engine that holds its rows only a
+    chunk at a time counts them as it makes them (:attr:`Audit.counts`)."""
+
+    def __init__(self) -> None:
+        self.destinations = self.connections = self.bytes_out = self.bytes_in = self.unattributed = 0
+        self.findings = 0
+        self.domains: set[str] = set()
+        self.countries: set[str] = set()
+        self.apps: set[str] = set()
+        self.owners: set[str] = set()
+        self.jurisdictions: set[str] = set()
+        self.data_types: set[str] = set()
+        self.categories: set[str] = set()
+
+    def add_destinations(self, rows: Iterable[dict[str, Any]]) -> None:
+        for d in rows:
+            self.destinations += 1
+            self.domains.add(d["registrable_domain"] or d["host"])
+            self.connections += d["connections"]
+            self.bytes_out += d["bytes_out"]
+            self.bytes_in += d["bytes_in"]
+            self.countries.update(d["countries"])
+            if d["app"]:
+                self.apps.add(d["app"])
+            if d.get("owner"):
+                self.owners.add(d["owner"]["ultimate_parent"]["name"])
+            else:
+                self.unattributed += 1
+            self.jurisdictions.update(r["jurisdiction"] for r in d.get("reach", ()))
+
+    def add_findings(self, rows: Iterable[dict[str, Any]]) -> None:
+        for f in rows:
+            self.findings += 1
+            self.data_types.add(f["data_type"])
+            self.categories.update(f["categories"])
+
+    def result(self, exchanges: int) -> dict[str, Any]:
+        """The counts in the summary's order (``errors`` filled by :meth:`Audit.summary`)."""
+        return {
+            "destinations": self.destinations,
+            "registrable_domains": len(self.domains),
+            "connections": self.connections,
+            "bytes_out": self.bytes_out,
+            "bytes_in": self.bytes_in,
+            "exchanges": exchanges,
+            "countries": sorted(self.countries),
+            "apps": sorted(self.apps),
+            "errors": 0,
+            "findings": self.findings,
+            "data_types": sorted(self.data_types),
+            "data_categories": sorted(self.categories),
+            "owners": sorted(self.owners),
+            "unattributed": self.unattributed,
+            "jurisdictions": sorted(self.jurisdictions),
+        }
 
 
 @dataclass
@@ -45,62 +103,24 @@ class Audit:
     #: The policies judged against (``--policy``), and what they found.
     policies: list[dict[str, Any]] = field(default_factory=list)
     violations: list[dict[str, Any]] = field(default_factory=list)
-    _counts: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    #: The summary's counts (:meth:`SummaryCounts.result`), when the engine counted the rows.
+    counts: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def has_errors(self) -> bool:
         return any(e for i in self.inputs for e in i.errors)
 
     def summary(self) -> dict[str, Any]:
-        """The document's ``summary``: one pass over the destinations and one over the findings."""
-        if self._counts is None:
-            self._counts = self._count()
-        counts = dict(self._counts)
+        """The document's ``summary``: the rows counted once (by the engine as it made them, or
+        here in one pass over the destinations and one over the findings)."""
+        if self.counts is None:
+            counter = SummaryCounts()
+            counter.add_destinations(self.destinations)
+            counter.add_findings(self.findings)
+            self.counts = counter.result(len(self.exchanges))
+        counts = dict(self.counts)
         counts["errors"] = sum(len(i.errors) for i in self.inputs)  # (an input's hash may fail later)
         return {**counts, **verdict(self.policies, self.violations)}
-
-    def _count(self) -> dict[str, Any]:
-        domains: set[str] = set()
-        countries: set[str] = set()
-        apps: set[str] = set()
-        owners: set[str] = set()
-        jurisdictions: set[str] = set()
-        connections = bytes_out = bytes_in = unattributed = 0
-        for d in self.destinations:
-            domains.add(d["registrable_domain"] or d["host"])
-            connections += d["connections"]
-            bytes_out += d["bytes_out"]
-            bytes_in += d["bytes_in"]
-            countries.update(d["countries"])
-            if d["app"]:
-                apps.add(d["app"])
-            if d.get("owner"):
-                owners.add(d["owner"]["ultimate_parent"]["name"])
-            else:
-                unattributed += 1
-            jurisdictions.update(r["jurisdiction"] for r in d.get("reach", ()))
-        data_types: set[str] = set()
-        categories: set[str] = set()
-        for f in self.findings:
-            data_types.add(f["data_type"])
-            categories.update(f["categories"])
-        return {
-            "destinations": len(self.destinations),
-            "registrable_domains": len(domains),
-            "connections": connections,
-            "bytes_out": bytes_out,
-            "bytes_in": bytes_in,
-            "exchanges": len(self.exchanges),
-            "countries": sorted(countries),
-            "apps": sorted(apps),
-            "errors": sum(len(i.errors) for i in self.inputs),
-            "findings": len(self.findings),
-            "data_types": sorted(data_types),
-            "data_categories": sorted(categories),
-            "owners": sorted(owners),
-            "unattributed": unattributed,
-            "jurisdictions": sorted(jurisdictions),
-        }
 
     @property
     def failed(self) -> bool:
