@@ -16,11 +16,14 @@ from __future__ import annotations
 
 from collections import deque
 from socket import AF_INET, AF_INET6, inet_ntop
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from datareach.dissect import dns, http1, tls
 from datareach.dissect.quic import QuicInitialAssembler, looks_like_quic_initial
-from datareach.schema import ConnectionBatch, DnsAnswer, Exchange, Record, connection_uid
+from datareach.schema import CONNECTION_FIELDS, ConnectionBatch, DnsAnswer, Exchange, Record, connection_uid
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 # Link types (https://www.tcpdump.org/linktypes.html)
 LINKTYPE_NULL: Final = 0
@@ -56,6 +59,15 @@ MAX_OOO_SEGMENTS: Final = 64
 MAX_DNS_TCP_BUFFER: Final = 1 << 17
 #: DNS responses remembered (by content) so that repeated look-ups are parsed once.
 DNS_PARSE_CACHE: Final = 4096
+#: Connections kept as live objects at most. Past it, the least recently active half are
+#: *retired* (those whose payload is being read last): each becomes a row of an Arrow batch, and only its key (and where its row is) is
+#: remembered; a packet of a retired connection brings it back from its row, counters and all,
+#: so the result is the same as with every connection live. What was retired in the middle of
+#: an inspection (a request or ClientHello half read) is flushed and counted
+#: (:attr:`PacketDecoder.retired_inspecting`).
+MAX_LIVE_FLOWS: Final = 1 << 16
+#: Retired connections' rows are made into an Arrow batch this many at a time.
+ROW_BATCH: Final = 1 << 14
 
 
 class _Stream:
@@ -200,11 +212,45 @@ def _reverse_key(key: bytes, v6: bool) -> bytes:
     return key[4:8] + key[0:4] + key[10:12] + key[8:10]
 
 
+def canonical_key(key: bytes, v6: bool, tcp: bool, dns: bool, app: str | None) -> bytes:
+    """A flow's key with its two endpoints in a fixed order, and the transport (what parallel
+    readers' connections are matched on: :mod:`datareach.sources.parallel`).
+
+    DNS-over-UDP records (one per client, resolver and app) are keyed by their addresses and app.
+    """
+    if dns:
+        return b"d" + key[: 32 if v6 else 8] + (app or "").encode("utf-8", "surrogatepass")
+    a, b = (key[0:16], key[16:32]) if v6 else (key[0:4], key[4:8])
+    pa_, pb = (key[32:34], key[34:36]) if v6 else (key[8:10], key[10:12])
+    lo, hi = sorted(((a, pa_), (b, pb)))
+    return (b"t" if tcp else b"u") + lo[0] + lo[1] + hi[0] + hi[1]
+
+
+#: What a decoder's connection table has besides Connection's fields: the flow's index (the
+#: table is in its order), whether its first packet was not a SYN, its FIN/RST bits and, for
+#: parallel readers only, its :func:`canonical_key`.
+EXTRA_FIELDS: Final = ("fid", "synless", "closed", "ckey")
+_N_FIELDS: Final = len(CONNECTION_FIELDS)
+_FIRST, _LAST = CONNECTION_FIELDS.index("first_seen"), CONNECTION_FIELDS.index("last_seen")
+
+
+def _table_schema(keys: bool) -> pa.Schema:
+    import pyarrow as pa
+
+    from datareach.schema import Connection, arrow_schema
+
+    extra = [pa.field("fid", pa.int64()), pa.field("synless", pa.bool_()), pa.field("closed", pa.int8())]
+    if keys:
+        extra.append(pa.field("ckey", pa.binary()))
+    return pa.schema([*arrow_schema(Connection), *extra])
+
+
 class PacketDecoder:
     """Decodes frames of one input and accumulates its connections."""
 
     def __init__(self, input_index: int, body_cap: int = http1.DEFAULT_BODY_CAP, keep_bodies: bool = True,
-                 tls_follower: tls.TlsFollower | None = None) -> None:
+                 tls_follower: tls.TlsFollower | None = None, max_live: int | None = None,
+                 merge_keys: bool = False) -> None:
         #: with a follower, TLS connections are followed past the ClientHello (state TLS_FOLLOW) and
         #: their records handed to it; without one they are DONE once the ClientHello is read
         self.tls_follower = tls_follower
@@ -216,13 +262,34 @@ class PacketDecoder:
         self.udp_flows: dict[bytes, tuple[Flow, bool]] = {}
         #: DNS over UDP, by (client address, resolver address, app): see _dns_udp
         self.dns_flows: dict[tuple[bytes, bytes, str | None], Flow] = {}
-        self.flows: list[Flow] = []
+        #: the live connections, by their index (fid)
+        self.flows: dict[int, Flow] = {}
+        self._next_fid = 0
+        self.max_live = max(2, max_live if max_live is not None else MAX_LIVE_FLOWS)
+        #: with True, the connection table has a ``ckey`` column (parallel readers)
+        self.merge_keys = merge_keys
+        # retired connections: rows not yet in a batch, the batches (ROW_BATCH rows each), and
+        # by key (client side first), where each one's row is; a row brought back is dead
+        self._rows: list[tuple[Any, ...]] = []
+        self._batches: list[pa.RecordBatch] = []
+        self._retired_tcp: dict[bytes, int] = {}
+        self._retired_udp: dict[bytes, int] = {}
+        self._done = bytearray()  # per retired row: 1 if its inspection was over
+        self._dead = bytearray()  # per retired row: 1 if the connection was brought back since
+        self._retired_pending = 0  # retired rows whose inspection had not begun, not brought back
+        self._names: dict[bytes, str] = {}
+        #: connections retired, brought back, and retired while an inspection was under way
+        self.retired = 0
+        self.revived = 0
+        self.retired_inspecting = 0
+        #: after :meth:`finish`: every connection, in their order (Connection's fields, then
+        #: :data:`EXTRA_FIELDS`)
+        self.connections: pa.Table | None = None
         self.records: list[Record] = []
         #: After the end of a parallel reader's byte range: only connections still being
         #: inspected are followed (see datareach.sources.parallel); nothing is counted.
         self.overlap = False
         self._followed: list[Flow] = []
-        self.connection_rows: list[tuple[Any, ...]] = []
         self._dns_parsed: dict[bytes, list[tuple[str, str, str, int, tuple[str, ...]]]] = {}
         self.malformed = 0
         self.cut = 0
@@ -304,6 +371,8 @@ class PacketDecoder:
                 self._ipv6(ts, data, ip, app)
             else:
                 self._ipv4(ts, data, ip, app)
+            if len(self.flows) > self.max_live:  # (once the packet is done with its connection)
+                self._retire()
         except IndexError:
             self.malformed += 1
 
@@ -368,7 +437,8 @@ class PacketDecoder:
         pk = 32 if v6 else 8
         sport = (key[pk] << 8) | key[pk + 1]
         dport = (key[pk + 2] << 8) | key[pk + 3]
-        fid = len(self.flows)
+        fid = self._next_fid
+        self._next_fid += 1
         if from_client:
             flow = Flow(key, v6, tcp, ts, sport, dport, fid)
         else:
@@ -376,7 +446,7 @@ class PacketDecoder:
         flow.app = app
         table[flow.key] = (flow, True)
         table[_reverse_key(flow.key, v6)] = (flow, False)
-        self.flows.append(flow)
+        self.flows[fid] = flow
         return flow, from_client
 
     def _tcp(self, ts: float, data: bytes, l4: int, end: int, key: bytes, v6: bool, app: str | None) -> None:
@@ -389,10 +459,16 @@ class PacketDecoder:
             self.malformed += 1
             return
         if self.overlap:
+            if hit is None and self._retired_pending:  # (one set aside before its payload began)
+                hit = self._revive(self.tcp_flows, self._retired_tcp, key, v6, True, ts, pending_only=True)
+                if hit is not None:
+                    self._followed.append(hit[0])
             if hit is None or hit[0].state == DONE:
                 return
             self._tcp_inspect(ts, data, l4, end, hit[0], hit[1], flags, start, wire_len)
             return
+        if hit is None and self._retired_tcp:
+            hit = self._revive(self.tcp_flows, self._retired_tcp, key, v6, True, ts)
         if hit is None:
             pk = 32 if v6 else 8
             sport = (key[pk] << 8) | key[pk + 1]
@@ -483,6 +559,8 @@ class PacketDecoder:
             if hit is not None and hit[1] and hit[0].state != DONE:
                 self._udp_client(hit[0], payload)
             return
+        if hit is None and self._retired_udp:
+            hit = self._revive(self.udp_flows, self._retired_udp, key, v6, False, ts)
         if hit is None:
             from_client = not (sport in SERVICE_PORTS and dport not in SERVICE_PORTS) and not (
                 sport < 1024 <= dport
@@ -523,12 +601,13 @@ class PacketDecoder:
         flow = self.dns_flows.get(dkey)
         if flow is None:
             flow = Flow(client + server + cport.to_bytes(2, "big") + b"\x00\x35", v6, False, ts, cport, 53,
-                        len(self.flows))
+                        self._next_fid)
+            self._next_fid += 1
             flow.app = app
             flow.ports = set()
             flow.protocol = "dns"
             flow.state = DONE
-            self.flows.append(flow)
+            self.flows[flow.fid] = flow
             self.dns_flows[dkey] = flow
         flow.ports.add(cport)  # type: ignore[union-attr]
         flow.last = ts
@@ -815,56 +894,181 @@ class PacketDecoder:
     def begin_overlap(self) -> None:
         """Past the end of this reader's range: follow only the inspections still under way."""
         self.overlap = True
-        for flow in self.flows:
+        for flow in self.flows.values():
             if not flow.tcp and flow.quic is None:
                 flow.state = DONE  # DNS over UDP and other datagrams: the next range reads them
-        self._followed = [f for f in self.flows if f.state != DONE]
+        self._followed = [f for f in self.flows.values() if f.state != DONE]
 
     def following(self) -> bool:
         """Whether any connection is still being inspected in the overlap."""
         self._followed = [f for f in self._followed if f.state != DONE]
-        return bool(self._followed)
+        return bool(self._followed) or self._retired_pending > 0
 
     # -- end of input -------------------------------------------------------------------------
 
     def finish(self, objects: bool = True) -> None:
-        """Flush what is still in progress and turn every flow into a Connection record.
+        """Flush what is still in progress and make the table of every connection.
 
-        The connections go to :attr:`records` as one :class:`ConnectionBatch` (with
-        ``objects=False`` only to :attr:`connection_rows`, for parallel readers).
+        The table is :attr:`connections`; with ``objects`` its Connection columns also go to
+        :attr:`records` as one :class:`ConnectionBatch` (parallel readers take the table).
         """
+        import numpy as np
+        import pyarrow as pa
+
         if self.tls_follower is not None:
-            for flow in self.flows:
+            for flow in self.flows.values():
                 if flow.state == TLS_FOLLOW:
                     self._tls_unfollow(flow, tls.END_OF_CAPTURE)
-        names: dict[bytes, str] = {}
-        rows = self.connection_rows = []
-        index, uid = self.input_index, connection_uid
-        for flow in self.flows:
+        for flow in self.flows.values():
             if flow.req is not None:
                 last = flow.req.flush()
                 if last is not None:
                     self._request(flow, last, flow.last)
             if flow.pending:
                 self._flush_pending(flow)
-            k = flow.key
-            ca, sa = (k[0:16], k[16:32]) if flow.v6 else (k[0:4], k[4:8])
-            cip = names.get(ca)
-            if cip is None:
-                cip = names[ca] = inet_ntop(AF_INET6 if flow.v6 else AF_INET, ca)
-            sip = names.get(sa)
-            if sip is None:
-                sip = names[sa] = inet_ntop(AF_INET6 if flow.v6 else AF_INET, sa)
-            # the order of Connection's fields
-            rows.append((
-                uid(index, flow.fid), "tcp" if flow.tcp else "udp", cip, flow.client_port, sip, flow.server_port,
-                flow.first, flow.last, flow.pkts_out, flow.bytes_out, flow.pkts_in, flow.bytes_in,
-                flow.sni, flow.quic_sni, flow.http_host, flow.ech, flow.protocol, flow.alpn, flow.app,
-                index, len(flow.ports) if flow.ports is not None else 1,
-            ))
+            self._rows.append(self._row(flow))
+            self._done.append(0)
+            self._dead.append(0)
+            if len(self._rows) >= ROW_BATCH:
+                self._flush_rows()
+        self._flush_rows()
+        schema = _table_schema(self.merge_keys)
+        table = pa.Table.from_batches(self._batches, schema)
+        self._batches = []
+        if self.revived:  # the rows of connections brought back since
+            table = table.filter(pa.array(np.frombuffer(self._dead, dtype=np.uint8) == 0))
+        fid = table.column("fid").to_numpy()
+        if len(fid) > 1 and not bool(np.all(fid[1:] > fid[:-1])):
+            # (in the order the connections began: a column at a time, to hold one copy at most)
+            order = pa.array(np.argsort(fid, kind="stable"))
+            for i in range(table.num_columns):
+                table = table.set_column(i, table.field(i), table.column(i).take(order))
+        self.connections = table
         if objects:
-            self.records.append(ConnectionBatch(rows))
+            self.records.append(ConnectionBatch(table=table.select(list(CONNECTION_FIELDS))))
         self.flows.clear()
         self.tcp_flows.clear()
         self.udp_flows.clear()
         self.dns_flows.clear()
+        self._retired_tcp.clear()
+        self._retired_udp.clear()
+        self._done = bytearray()
+        self._dead = bytearray()
+
+    @property
+    def connection_rows(self) -> list[tuple[Any, ...]]:
+        """After :meth:`finish`: every connection as a row of Connection's fields."""
+        if self.connections is None:
+            return []
+        return ConnectionBatch(table=self.connections).row_tuples()
+
+    # -- retiring connections -------------------------------------------------------------------
+
+    def _row(self, flow: Flow) -> tuple[Any, ...]:
+        """The connection's row: Connection's fields, then :data:`EXTRA_FIELDS`."""
+        names = self._names
+        k = flow.key
+        ca, sa = (k[0:16], k[16:32]) if flow.v6 else (k[0:4], k[4:8])
+        cip = names.get(ca)
+        if cip is None:
+            cip = names[ca] = inet_ntop(AF_INET6 if flow.v6 else AF_INET, ca)
+        sip = names.get(sa)
+        if sip is None:
+            sip = names[sa] = inet_ntop(AF_INET6 if flow.v6 else AF_INET, sa)
+        index = self.input_index
+        row = (
+            connection_uid(index, flow.fid), "tcp" if flow.tcp else "udp", cip, flow.client_port, sip,
+            flow.server_port, flow.first, flow.last, flow.pkts_out, flow.bytes_out, flow.pkts_in, flow.bytes_in,
+            flow.sni, flow.quic_sni, flow.http_host, flow.ech, flow.protocol, flow.alpn, flow.app,
+            index, len(flow.ports) if flow.ports is not None else 1,
+            flow.fid, flow.synless, flow.closed,
+        )
+        if self.merge_keys:
+            return (*row, canonical_key(k, flow.v6, flow.tcp, flow.ports is not None, flow.app))
+        return row
+
+    def _flush_rows(self) -> None:
+        """The pending rows as one Arrow batch."""
+        import pyarrow as pa
+
+        rows = self._rows
+        if not rows:
+            return
+        schema = _table_schema(self.merge_keys)
+        cols = list(zip(*rows, strict=True))
+        self._batches.append(pa.record_batch([pa.array(c, f.type) for c, f in zip(cols, schema, strict=True)],
+                                             schema=schema))
+        self._rows = []
+        self._names = {}
+
+    def _retire(self) -> None:
+        """Retire the least recently active half of the live connections (DNS-over-UDP records,
+        one per client and resolver, stay)."""
+        # (connections being inspected go last: one idle between two requests would lose the second)
+        live = sorted((f for f in self.flows.values() if f.ports is None),
+                      key=lambda f: (f.state != DONE and bool(f.bytes_out or f.bytes_in), f.last))
+        for flow in live[: len(self.flows) // 2]:
+            # (a connection whose payload had begun cannot be inspected again from the middle)
+            done = flow.state == DONE or bool(flow.bytes_out or flow.bytes_in)
+            if flow.state != DONE:
+                if done:
+                    self.retired_inspecting += 1
+                if flow.state == TLS_FOLLOW:
+                    self._tls_unfollow(flow, tls.END_IDLE)
+                self._stop_inspecting(flow, flow.last)
+            table, retired = (self.tcp_flows, self._retired_tcp) if flow.tcp else (self.udp_flows, self._retired_udp)
+            entry = table.get(flow.key)
+            if entry is not None and entry[0] is flow:
+                del table[flow.key]
+                del table[_reverse_key(flow.key, flow.v6)]
+                retired[flow.key] = len(self._done)
+            # (else a new connection on the same ports took the key: this one cannot come back)
+            del self.flows[flow.fid]
+            self._rows.append(self._row(flow))
+            self._done.append(1 if done else 0)
+            self._dead.append(0)
+            self.retired += 1
+            if not done:
+                self._retired_pending += 1
+            if len(self._rows) >= ROW_BATCH:
+                self._flush_rows()
+
+    def _revive(self, table: dict[bytes, tuple[Flow, bool]], retired: dict[bytes, int], key: bytes, v6: bool,
+                tcp: bool, ts: float, pending_only: bool = False) -> tuple[Flow, bool] | None:
+        """A retired connection brought back from its row, if ``key`` (either way) is one
+        (``pending_only``: one whose inspection had not begun)."""
+        out = True
+        pos = retired.get(key)
+        if pos is None:
+            key = _reverse_key(key, v6)
+            pos = retired.get(key)
+            if pos is None:
+                return None
+            out = False
+        if pending_only and self._done[pos]:
+            return None
+        del retired[key]
+        b, i = divmod(pos, ROW_BATCH)
+        if b < len(self._batches):
+            batch = self._batches[b]
+            row = tuple(batch.column(j)[i].as_py() for j in range(_N_FIELDS + 3))
+        else:
+            row = self._rows[i]
+        self._dead[pos] = 1
+        (_uid, _transport, _cip, cport, _sip, sport, first, last, pkts_out, bytes_out, pkts_in, bytes_in,
+         sni, quic_sni, http_host, ech, protocol, alpn, app, _index, _n, fid, synless, closed) = row[: _N_FIELDS + 3]
+        flow = Flow(key, v6, tcp, first, cport, sport, fid)
+        flow.last = max(last, ts)
+        flow.pkts_out, flow.bytes_out, flow.pkts_in, flow.bytes_in = pkts_out, bytes_out, pkts_in, bytes_in
+        flow.sni, flow.quic_sni, flow.http_host, flow.ech = sni, quic_sni, http_host, ech
+        flow.protocol, flow.alpn, flow.app = protocol, tuple(alpn or ()), app
+        flow.synless, flow.closed = synless, closed
+        if self._done[pos]:
+            flow.state = DONE
+        else:
+            self._retired_pending -= 1
+        self.revived += 1
+        table[key] = (flow, True)
+        table[_reverse_key(key, v6)] = (flow, False)
+        self.flows[fid] = flow
+        return flow, out

@@ -472,6 +472,8 @@ END_GAP = "gap"
 #: a segment was cut by the capture's snapshot length
 END_CUT = "cut"
 END_OF_CAPTURE = "end of capture"
+#: the connection was idle while too many others were active, and set aside (its row kept)
+END_IDLE = "idle"
 
 
 class TlsFollower(Protocol):

@@ -142,7 +142,7 @@ class LocalEngine:
         from datareach.kb import knowledge_base
 
         reports: list[InputReport] = []
-        conns: list[tuple[Any, ...]] = []
+        conns = ConnectionTables()
         answers: list[DnsAnswer] = []
         exchanges = ExchangeRows(options.reveal, options.keep_bodies)
         digests: list[tuple[InputReport, Future[tuple[str, int]]]] = []
@@ -171,10 +171,10 @@ class LocalEngine:
                 cb = _progress_for(options.progress, idx)
                 for rec in read_input(path, idx, rep.format, cb, while_waiting, keep, pipeline.per_request):
                     if isinstance(rec, ConnectionBatch):
-                        conns.extend(rec.rows)
-                        rep.records_read += len(rec.rows) - 1  # (+1 below)
+                        conns.add_batch(rec)
+                        rep.records_read += len(rec) - 1  # (+1 below)
                     elif isinstance(rec, Connection):
-                        conns.append(connection_row(rec))
+                        conns.add(connection_row(rec))
                     elif isinstance(rec, DnsAnswer):
                         answers.append(rec)
                     elif isinstance(rec, Exchange):
@@ -200,7 +200,7 @@ class LocalEngine:
         return audit
 
     def _enrich_and_assess(self, pipeline: Pipeline, options: AuditOptions, reports: list[InputReport],
-                           conns: list[tuple[Any, ...]], answers: list[DnsAnswer], exchanges: ExchangeRows,
+                           conns: ConnectionTables, answers: list[DnsAnswer], exchanges: ExchangeRows,
                            geo: GeoResolver, kb: Any) -> Audit:
         import pyarrow.compute as pc
 
@@ -226,25 +226,24 @@ class LocalEngine:
         answers.clear()
         resolver = ctx.resolver
         assert resolver is not None  # enrich_context gives one
-        table = rows_table(Connection, conns)
-        conns.clear()
-        table = enrich_connections(pipeline, table, ctx)
+        table = enrich_connections(pipeline, conns.take(), ctx)
         # the destinations, a chunk at a time in the document's order: each chunk judged, then
         # kept as JSON rows (a store that moves them to disk past its budget)
         destinations = DocumentStore()
         violations: list[dict[str, Any]] = []
-        for chunk in destination_chunks(table, ctx, pipeline.destination_stages):
+        chunks = destination_chunks(table, ctx, pipeline.destination_stages)
+        del table  # (the group-by lets the connections go once it has them grouped)
+        for chunk in chunks:
             if pipeline.policies:
                 # (only the findings of the chunk's hosts: the judge matches them by app and host)
                 found = findings.filter(pc.is_in(findings.column("host"), value_set=chunk.column("host")))
                 violations.extend(table_to_dicts(Violation, judge(pipeline.policies, chunk, found, kb, resolver,
                                                                   today, ctx.codec)))
             rows = table_to_dicts(Destination, chunk, codec=ctx.codec)
-            counts.add_destinations(rows)
+            counts.add_destinations(rows, pc.coalesce(chunk.column("registrable_domain"), chunk.column("host")))
             destinations.extend(rows)
             ctx.codec.forget()
         sort_violations(violations)  # (each chunk's are in order; all of them, by destination)
-        del table
         ctx.release_dns()
         sources = [s.to_json() for s in geo.sources()] + [psl_source().to_json()] + kb.data_sources()
         result = Audit(
@@ -311,6 +310,37 @@ def _progress_for(progress: Callable[[int, int], None] | None, idx: int) -> Call
 
 def _connection_row(c: Connection) -> tuple[Any, ...]:
     return tuple(getattr(c, f) for f in fields(Connection))
+
+
+class ConnectionTables:
+    """The connections as they are read, as Arrow tables: the readers' tables as they come,
+    single records a batch of rows at a time (no Python object is kept per connection)."""
+
+    BATCH = 1 << 14
+
+    def __init__(self) -> None:
+        self.tables: list[pa.Table] = []
+        self.rows: list[tuple[Any, ...]] = []
+
+    def add(self, row: tuple[Any, ...]) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= self.BATCH:
+            self.tables.append(rows_table(Connection, self.rows))
+            self.rows = []
+
+    def add_batch(self, batch: ConnectionBatch) -> None:
+        for row in batch.rows:
+            self.add(row)
+        if batch.table is not None:
+            self.tables.append(batch.table.select(list(fields(Connection))))
+
+    def take(self) -> pa.Table:
+        """Every connection as one table (and this emptied)."""
+        import pyarrow as pa
+
+        tables = [*self.tables, rows_table(Connection, self.rows)]
+        self.tables, self.rows = [], []
+        return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
 class ExchangeRows:

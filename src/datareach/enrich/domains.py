@@ -29,14 +29,24 @@ def registrable_domains(hosts: Any) -> Any:
     Same length and order as ``hosts``; accepts string, large_string, dictionary-of-string and
     chunked arrays. Each distinct name is looked up once (:func:`datareach.kb.psl.registrable_domain`).
     """
+    import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     from datareach.enrich.geo import _as_string_dictionary
 
     encoded = _as_string_dictionary(hosts)
-    distinct: list[str | None] = encoded.dictionary.to_pylist()
-    values = [None if h is None else psl.registrable_domain(h) for h in distinct]
-    return pa.array(values, type=pa.string()).take(encoded.indices)
+    names = encoded.dictionary
+    # Addresses have none, and are most of the distinct names when servers go unnamed: an IPv4
+    # address (any name whose last label is digits) or an IPv6 one (two colons or more) is
+    # answered here, without a Python string for it.
+    lookup = pc.indices_nonzero(pc.invert(pc.or_(
+        pc.match_substring_regex(names, r"(^|\.)[0-9]+\.?$"),
+        pc.greater_equal(pc.count_substring(names, ":"), 2)))).to_numpy()
+    domains = [psl.registrable_domain(h) for h in names.take(pa.array(lookup)).to_pylist()]
+    values = pc.replace_with_mask(pa.nulls(len(names), pa.string()),
+                                  pa.array(np.isin(np.arange(len(names)), lookup)), pa.array(domains, pa.string()))
+    return values.take(encoded.indices)
 
 
 def psl_source() -> DataSource:

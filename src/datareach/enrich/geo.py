@@ -95,7 +95,7 @@ ENRICH_SCHEMA = pa.schema(
 
 # Distinct addresses remembered across enrich() calls; the cache is dropped when it grows past
 # this (a month of an organisation's traffic can hold millions of distinct addresses).
-_CACHE_MAX = 200_000
+_CACHE_MAX = 1 << 16
 
 
 class GeoDatabaseError(Exception):

@@ -73,14 +73,21 @@ def name_connections(conns: pa.Table, dns: DnsIndex) -> pa.Table:
     null, s_sni, s_quic, s_http = (pa.scalar(v, pa.string()) for v in (None, "sni", "quic", "http"))
     source = pc.if_else(pc.is_valid(sni), s_sni,
                         pc.if_else(pc.is_valid(quic), s_quic, pc.if_else(pc.is_valid(http), s_http, null)))
-    unnamed = pc.indices_nonzero(pc.is_null(host)).to_pylist()
-    if unnamed:
-        hosts = host.to_pylist()
-        sources = source.to_pylist()
-        picked = conns.select(["server_ip", "first_seen", "input_index"]).take(unnamed)
-        for row, ip, ts, idx in zip(unnamed, picked.column(0).to_pylist(), picked.column(1).to_pylist(),
-                                    picked.column(2).to_pylist(), strict=True):
-            name = dns.latest_before(idx, ip, ts) if ip else None
-            hosts[row], sources[row] = (name, "dns") if name is not None else (ip or "", "ip")
-        host, source = pa.array(hosts, pa.string()), pa.array(sources, pa.string())
+    # the others: by the DNS answers for their server's address (looked at one by one only where
+    # the audit has answers for that address), else by the address itself
+    ip = conns.column("server_ip")
+    dns_name = pa.nulls(conns.num_rows, pa.string())
+    if dns.times:
+        asked = pc.and_(pc.is_null(host), pc.is_in(ip, value_set=pa.array(sorted({a for _, a in dns.times}),
+                                                                              pa.string())))
+        rows = pc.indices_nonzero(asked)
+        if len(rows):
+            picked = conns.select(["server_ip", "first_seen", "input_index"]).take(rows)
+            names = [dns.latest_before(idx, a, ts) for a, ts, idx in
+                     zip(*(c.to_pylist() for c in picked.columns), strict=True)]
+            dns_name = pc.replace_with_mask(dns_name, asked.combine_chunks() if isinstance(asked, pa.ChunkedArray)
+                                            else asked, pa.array(names, pa.string()))
+    s_dns, s_ip = pa.scalar("dns", pa.string()), pa.scalar("ip", pa.string())
+    source = pc.if_else(pc.is_valid(host), source, pc.if_else(pc.is_valid(dns_name), s_dns, s_ip))
+    host = pc.coalesce(host, dns_name, ip, pa.scalar("", pa.string()))
     return conns.append_column("host", host).append_column("name_source", source)

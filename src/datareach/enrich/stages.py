@@ -28,7 +28,6 @@ host), each with its id, and the destination level stages (:data:`DESTINATION_ST
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -141,8 +140,11 @@ CHUNK = 8192
 def grouped_destinations(t: pa.Table, ctx: EnrichContext, size: int | None = None) -> Iterator[pa.Table]:
     """:func:`group_destinations`, ``size`` destinations at a time, in the document's order.
 
-    The group-by is Arrow's; the destinations' rows are then made a chunk at a time, so that
-    what is held in Python objects is bounded by ``size`` whatever the number of destinations.
+    The group-by is done on integer codes with numpy (each connection's group, the groups'
+    order, each group's connections in their order), which needs a few integers per
+    connection; the destinations' rows are then made a chunk at a time from their connections,
+    so that what is held in Python objects is bounded by ``size`` whatever the number of
+    destinations.
     """
     import numpy as np
 
@@ -153,71 +155,134 @@ def grouped_destinations(t: pa.Table, ctx: EnrichContext, size: int | None = Non
         return
     index = ctx.dns_index()
     schema = arrow_schema(Destination)
-    t = t.set_column(t.schema.get_field_index("app"), "app", pc.fill_null(t.column("app"), ""))
-    t = t.append_column("rank", pc.index_in(t.column("name_source"), value_set=pa.array(NAME_SOURCES)))
-    t = t.append_column("bytes_total", pc.add(t.column("bytes_out"), t.column("bytes_in")))
-    keys = ["app", "host"]
-    groups = t.group_by(keys, use_threads=False).aggregate([
-        ("bytes_out", "sum"), ("bytes_in", "sum"), ("packets_out", "sum"), ("packets_in", "sum"),
-        ("first_seen", "min"), ("last_seen", "max"), ("ech", "any"), ("rank", "min"), ("rank", "distinct"),
-        ("server_port", "distinct"), ("transport", "distinct"), ("protocol", "distinct"),
-        ("input_index", "distinct"), ("flows", "sum"), ("uid", "list"),
-    ])
-    per_ip = t.group_by([*keys, "server_ip", "input_index"], use_threads=False).aggregate([("bytes_total", "sum")])
-    del t
+    # each connection's group: its (app, host) pair as one integer code
+    apps = pc.dictionary_encode(pc.fill_null(t.column("app"), "").combine_chunks())
+    hosts = pc.dictionary_encode(pc.fill_null(t.column("host"), "").combine_chunks())
+    width = max(len(hosts.dictionary), 1)
+    codes, group = np.unique(apps.indices.to_numpy().astype(np.int64) * width + hosts.indices.to_numpy(),
+                             return_inverse=True)
+    group_app = apps.dictionary.take(pa.array(codes // width))
+    group_host = hosts.dictionary.take(pa.array(codes % width))
+    del apps, hosts, codes
     # the document's order: by app, registrable domain (the host where there is none), host
-    domain = registrable_domains(groups.column("host"))
-    order = pc.sort_indices(pa.table({"app": groups.column("app"),
-                                      "domain": pc.coalesce(domain, groups.column("host")),
-                                      "host": groups.column("host")}),
+    domain = registrable_domains(group_host)
+    order = pc.sort_indices(pa.table({"app": group_app, "domain": pc.coalesce(domain, group_host),
+                                      "host": group_host}),
                             sort_keys=[("app", "ascending"), ("domain", "ascending"), ("host", "ascending")])
-    groups = groups.take(order)
-    del domain, order
-    # each (server, input) row of a group, next to its group's place in that order
-    places = pa.table({"app": groups.column("app"), "host": groups.column("host"),
-                       "place": pa.array(np.arange(groups.num_rows, dtype=np.int64))})
-    # (a join does not keep the rows' order: "row" puts each group's servers back in the order
-    # the connections first showed them)
-    per_ip = per_ip.append_column("row", pa.array(np.arange(per_ip.num_rows, dtype=np.int64)))
-    per_ip = per_ip.join(places, keys=keys, use_threads=False).sort_by([("place", "ascending"),
-                                                                         ("row", "ascending")])
-    del places
-    bounds = np.searchsorted(per_ip.column("place").to_numpy(), np.arange(0, groups.num_rows + size, size))
-    for n, start in enumerate(range(0, groups.num_rows, size)):
-        chunk = groups.slice(start, size)
-        ips_of = per_ip.slice(int(bounds[n]), int(bounds[n + 1] - bounds[n]))
-        yield _destination_rows(chunk, ips_of, start, index, ctx, schema)
+    del domain
+    groups = len(group_app)
+    place = np.empty(groups, dtype=np.int64)
+    place[order.to_numpy()] = np.arange(groups, dtype=np.int64)
+    group_app, group_host = group_app.take(order), group_host.take(order)
+    # the connections by their group's place, each group's in their own order
+    row_place = place[group.reshape(-1)]
+    del group, place, order
+    rows = np.argsort(row_place, kind="stable")
+    starts = np.zeros(groups + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row_place, minlength=groups), out=starts[1:])
+    del row_place
+    columns = ("uid", "server_ip", "input_index", "bytes_out", "bytes_in", "packets_out", "packets_in", "flows",
+               "first_seen", "last_seen", "ech", "name_source", "server_port", "transport", "protocol")
+    t = t.select(list(columns))
+    for first in range(0, groups, size):
+        last = min(first + size, groups)
+        lo, hi = int(starts[first]), int(starts[last])
+        conns = t.take(pa.array(rows[lo:hi]))
+        bounds = starts[first : last + 1] - lo
+        yield _destination_rows(conns, bounds, group_app.slice(first, last - first).to_pylist(),
+                                group_host.slice(first, last - first).to_pylist(), first, index, ctx, schema)
 
 
-def _destination_rows(groups: pa.Table, per_ip: pa.Table, first: int, index: DnsIndex, ctx: EnrichContext,
-                      schema: pa.Schema) -> pa.Table:
-    """Destination rows from a slice of the group-by (ids from ``first``), its servers from
-    ``per_ip`` (the (server, input) rows of the same groups)."""
-    servers: dict[int, dict[str, int]] = defaultdict(dict)
-    names: dict[int, dict[str, None]] = defaultdict(dict)
-    for place, ip, idx, nbytes in zip(*(per_ip.column(c).to_pylist() for c in
-                                        ("place", "server_ip", "input_index", "bytes_total_sum")), strict=True):
-        servers[place][ip] = servers[place].get(ip, 0) + nbytes
+def _reduce(fn: Any, values: Any, bounds: Any) -> list[Any]:
+    """``fn.reduceat`` of each group's values (every group has some), as Python values (NaN: None)."""
+    import numpy as np
+
+    out = fn.reduceat(values, bounds[:-1]) if len(values) else np.array([])
+    if out.dtype.kind == "f":
+        return [None if v != v else v for v in out.tolist()]
+    return list(out.tolist())
+
+
+def _distinct(column: Any, bounds: Any) -> list[list[Any]]:
+    """Each group's distinct values of a column (null included), sorted by their first code."""
+    import numpy as np
+
+    enc = pc.dictionary_encode(column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column,
+                               null_encoding="encode")
+    values = enc.dictionary.to_pylist()
+    k = max(len(values), 1)
+    group = np.repeat(np.arange(len(bounds) - 1, dtype=np.int64), np.diff(bounds))
+    pairs = np.unique(group * k + enc.indices.to_numpy())
+    out: list[list[Any]] = [[] for _ in range(len(bounds) - 1)]
+    for g, code in zip((pairs // k).tolist(), (pairs % k).tolist(), strict=True):
+        out[g].append(values[code])
+    return out
+
+
+def _destination_rows(conns: pa.Table, bounds: Any, apps: list[str], hosts: list[str], first: int,
+                      index: DnsIndex, ctx: EnrichContext, schema: pa.Schema) -> pa.Table:
+    """Destination rows of consecutive groups (ids from ``first``) from their connections
+    (``conns``: group g's are rows ``bounds[g]`` to ``bounds[g + 1]``, in their own order)."""
+    import numpy as np
+
+    ngroups = len(hosts)
+    group = np.repeat(np.arange(ngroups, dtype=np.int64), np.diff(bounds))
+    # each group's servers (summed over inputs) and names, in the order the connections first
+    # showed each (server, input)
+    ips = pc.dictionary_encode(conns.column("server_ip").combine_chunks())
+    inputs = conns.column("input_index").to_numpy()
+    total = conns.column("bytes_out").to_numpy() + conns.column("bytes_in").to_numpy()
+    span = int(inputs.max()) + 1 if len(inputs) else 1
+    key = (group * max(len(ips.dictionary), 1) + ips.indices.to_numpy()) * span + inputs
+    _, firsts, inverse = np.unique(key, return_index=True, return_inverse=True)
+    sums = np.zeros(len(firsts), dtype=np.int64)
+    np.add.at(sums, inverse.reshape(-1), total)
+    servers: list[dict[str, int]] = [{} for _ in range(ngroups)]
+    names: list[dict[str, None]] = [{} for _ in range(ngroups)]
+    seen = np.argsort(firsts, kind="stable")
+    at = firsts[seen]
+    for g, ip, idx, nbytes in zip(group[at].tolist(), ips.dictionary.take(ips.indices.take(pa.array(at))).to_pylist(),
+                                  inputs[at].tolist(), sums[seen].tolist(), strict=True):
+        servers[g][ip] = servers[g].get(ip, 0) + nbytes
         for name in index.names(idx, ip):
-            names[place].setdefault(name, None)
-    cols = {name: groups.column(name).to_pylist() for name in groups.column_names if name != "uid_list"}
+            names[g].setdefault(name, None)
+    cols = {
+        "bytes_out_sum": _reduce(np.add, conns.column("bytes_out").to_numpy(), bounds),
+        "bytes_in_sum": _reduce(np.add, conns.column("bytes_in").to_numpy(), bounds),
+        "packets_out_sum": _reduce(np.add, conns.column("packets_out").to_numpy(), bounds),
+        "packets_in_sum": _reduce(np.add, conns.column("packets_in").to_numpy(), bounds),
+        "flows_sum": _reduce(np.add, conns.column("flows").to_numpy(), bounds),
+        "first_seen_min": _reduce(np.fmin, pc.cast(conns.column("first_seen"), pa.float64()).to_numpy(
+            zero_copy_only=False), bounds),
+        "last_seen_max": _reduce(np.fmax, pc.cast(conns.column("last_seen"), pa.float64()).to_numpy(
+            zero_copy_only=False), bounds),
+        "ech_any": _reduce(np.logical_or, pc.fill_null(conns.column("ech"), False).to_numpy(
+            zero_copy_only=False), bounds),
+        "rank_distinct": _distinct(pc.index_in(conns.column("name_source"), value_set=pa.array(NAME_SOURCES)),
+                                   bounds),
+        "server_port_distinct": _distinct(conns.column("server_port"), bounds),
+        "transport_distinct": _distinct(conns.column("transport"), bounds),
+        "protocol_distinct": _distinct(conns.column("protocol"), bounds),
+        "input_index_distinct": _distinct(conns.column("input_index"), bounds),
+    }
     rows: dict[str, list[Any]] = {name: [] for name in schema.names}
-    for i, host in enumerate(cols["host"]):
+    for i, host in enumerate(hosts):
         place = first + i
-        app = cols["app"][i]
-        ips = [ip for ip, _ in sorted(servers[place].items(), key=lambda kv: (-kv[1], kv[0]))]
+        app = apps[i]
+        ranks = sorted(r for r in cols["rank_distinct"][i] if r is not None)
+        ips_ = [ip for ip, _ in sorted(servers[i].items(), key=lambda kv: (-kv[1], kv[0]))]
         rows["id"].append(f"D{place}")
         rows["host"].append(host)
-        rows["name_source"].append(NAME_SOURCES[cols["rank_min"][i]])
-        rows["name_sources"].append([NAME_SOURCES[r] for r in sorted(cols["rank_distinct"][i])])
-        rows["names"].append(list(names[place]))
+        rows["name_source"].append(NAME_SOURCES[ranks[0]] if ranks else None)
+        rows["name_sources"].append([NAME_SOURCES[r] for r in ranks])
+        rows["names"].append(list(names[i]))
         rows["cname_chain"].append(index.cname_chain(host))
-        rows["ips"].append(ips)
+        rows["ips"].append(ips_)
         rows["ports"].append(sorted(cols["server_port_distinct"][i]))
         rows["transports"].append(sorted(cols["transport_distinct"][i]))
         rows["protocols"].append(sorted(p for p in cols["protocol_distinct"][i] if p))
         rows["servers"].append([{"ip": ip, "ip_scope": None, "country": None, "asn": None, "as_org": None}
-                                for ip in ips])
+                                for ip in ips_])
         rows["bytes_out"].append(cols["bytes_out_sum"][i])
         rows["bytes_in"].append(cols["bytes_in_sum"][i])
         rows["packets_out"].append(cols["packets_out_sum"][i])
@@ -236,7 +301,7 @@ def _destination_rows(groups: pa.Table, per_ip: pa.Table, first: int, index: Dns
     rows["reach"] = ["[]"] * n
     rows["servers"] = json_texts(rows["servers"], ctx.codec)
     # each group's uids in the order of its connections (an input's reader numbers them in order)
-    rows["uids"] = groups.column("uid_list")
+    rows["uids"] = pa.ListArray.from_arrays(pa.array(bounds.astype(np.int32)), conns.column("uid").combine_chunks())
     return pa.table([rows[f.name] if f.name == "uids" else pa.array(rows[f.name], f.type) for f in schema],
                     schema=schema)
 
@@ -246,7 +311,9 @@ def destination_chunks(t: pa.Table, ctx: EnrichContext, stages: Sequence[Stage],
     """Named connections to enriched destinations: :func:`grouped_destinations` with the
     destination ``stages`` run on each chunk (they work row by row), in the document's order
     and with their ids. What an engine writes out chunk by chunk stays bounded in memory."""
-    for chunk in grouped_destinations(t, ctx, size):
+    chunks = grouped_destinations(t, ctx, size)
+    del t  # (the group-by lets the connections go once it has grouped them)
+    for chunk in chunks:
         for stage in stages:
             chunk = stage(chunk, ctx)
         yield chunk

@@ -52,7 +52,7 @@ __all__ = [
     "suffix_rules",
 ]
 
-_CACHE_MAX = 2_000_000
+_CACHE_MAX = 1 << 17
 
 _psl: Any = None
 _psl_lock = threading.Lock()

@@ -445,16 +445,45 @@ CONNECTION_FIELDS: tuple[str, ...] = fields(Connection)
 
 @dataclass(slots=True)
 class ConnectionBatch:
-    """Many connections at once, as rows of :data:`CONNECTION_FIELDS` values.
+    """Many connections at once: rows of :data:`CONNECTION_FIELDS` values, or an Arrow table.
 
     Capture readers end with one of these instead of one :class:`Connection` per flow: a capture
-    holds hundreds of thousands of connections, and they go straight into Arrow columns.
+    holds hundreds of thousands of connections, and they go straight into Arrow columns. The
+    readers give them as ``table`` (of :func:`arrow_schema` (Connection)), built a batch of
+    connections at a time while reading, so that no Python object is kept per connection;
+    a plugin may give ``rows`` instead.
     """
 
-    rows: list[tuple[Any, ...]]
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    #: a pyarrow.Table, or None (typed Any: the schema module does not import pyarrow when loaded)
+    table: Any = None
+
+    def __len__(self) -> int:
+        return len(self.rows) + (self.table.num_rows if self.table is not None else 0)
+
+    def row_tuples(self) -> list[tuple[Any, ...]]:
+        """Every connection as a row tuple (``alpn`` a tuple, as in :class:`Connection`)."""
+        out = list(self.rows)
+        if self.table is not None:
+            cols = [c.to_pylist() for c in self.table.select(list(CONNECTION_FIELDS)).columns]
+            alpn = CONNECTION_FIELDS.index("alpn")
+            cols[alpn] = [tuple(a or ()) for a in cols[alpn]]
+            out.extend(zip(*cols, strict=True))
+        return out
 
     def connections(self) -> list[Connection]:
-        return [Connection(*row) for row in self.rows]
+        return [Connection(*row) for row in self.row_tuples()]
+
+    def to_table(self) -> pa.Table:
+        """The connections as one table of :func:`arrow_schema` (Connection)."""
+        import pyarrow as pa
+
+        if not self.rows and self.table is not None:
+            return self.table.select(list(CONNECTION_FIELDS))
+        parts = [rows_table(Connection, self.rows)]
+        if self.table is not None:
+            parts.append(self.table.select(list(CONNECTION_FIELDS)))
+        return pa.concat_tables(parts)
 
 
 def rows_table(cls: type, rows: list[tuple[Any, ...]]) -> pa.Table:

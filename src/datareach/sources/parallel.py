@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datareach.dissect import pcapdroid
 from datareach.dissect.packets import SUPPORTED_LINKTYPES, PacketDecoder
@@ -49,6 +49,9 @@ from datareach.schema import (
     fields,
 )
 from datareach.sources import pcap
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 #: Files smaller than this are read by one process (starting processes costs more than it saves).
 MIN_BYTES = 48 << 20
@@ -81,9 +84,10 @@ class _Plan:
 
 @dataclass
 class _Result:
-    connections: list[tuple[Any, ...]]
-    #: per connection: (canonical key, first packet was not a SYN, FIN/RST bits, DNS client ports)
-    meta: list[tuple[bytes, bool, int, set[int] | None]]
+    #: the decoder's connections (:attr:`PacketDecoder.connections`, with ``ckey``): row n is fid n
+    connections: pa.Table
+    #: the DNS-over-UDP records' client ports, by fid
+    ports: dict[int, set[int]]
     dns: list[tuple[Any, ...]]
     exchanges: list[tuple[Any, ...]]
     errors: list[tuple[Any, ...]]
@@ -91,6 +95,8 @@ class _Result:
     malformed: int
     #: HTTP responses whose header block was longer than the parser reads
     response_head_cuts: int = 0
+    #: connections set aside while being inspected (see datareach.dissect.packets.MAX_LIVE_FLOWS)
+    retired_inspecting: int = 0
 
 
 def _workers(requested: int | None, size: int) -> int:
@@ -290,7 +296,7 @@ def _pcapng_boundary(f: Any, nominal: int, hdr: struct.Struct) -> int | None:
 def _work(path: Path, input_index: int, plan: _Plan, index: int, keep_bodies: bool = True) -> _Result:
     start, stop = plan.bounds[index], plan.bounds[index + 1]
     last = index == len(plan.bounds) - 2
-    dec = PacketDecoder(input_index, keep_bodies=keep_bodies)
+    dec = PacketDecoder(input_index, keep_bodies=keep_bodies, merge_keys=True)
 
     def progress(done: int) -> None:
         if _Worker.done is not None:
@@ -311,11 +317,12 @@ def _work(path: Path, input_index: int, plan: _Plan, index: int, keep_bodies: bo
                 ifaces.append(itf)
             reader = pcap._pcapng(src, dec, section=(plan.endian, ifaces), stop=None if last else stop)
         records.extend(reader)
-    meta = [(_canonical(fl.key, fl.v6, fl.tcp, fl.ports is not None, fl.app), fl.synless, fl.closed,
-             fl.ports) for fl in dec.flows]
+    ports = {fl.fid: fl.ports for fl in dec.dns_flows.values() if fl.ports is not None}
     dec.finish(objects=False)
     records.extend(dec.records)
-    out = _Result(dec.connection_rows, meta, [], [], [], dec.cut, dec.malformed, dec.response_head_cuts)
+    assert dec.connections is not None
+    out = _Result(dec.connections, ports, [], [], [], dec.cut, dec.malformed, dec.response_head_cuts,
+                  dec.retired_inspecting)
     for r in records:
         if isinstance(r, DnsAnswer):
             out.dns.append(_dns_tuple(r))
@@ -328,68 +335,124 @@ def _work(path: Path, input_index: int, plan: _Plan, index: int, keep_bodies: bo
     return out
 
 
-def _canonical(key: bytes, v6: bool, tcp: bool, dns: bool, app: str | None) -> bytes:
-    """The flow's key with its two endpoints in a fixed order, and the transport.
-
-    DNS-over-UDP records (one per client, resolver and app) are keyed by their addresses and app.
-    """
-    if dns:
-        return b"d" + key[: 32 if v6 else 8] + (app or "").encode("utf-8", "surrogatepass")
-    a, b = (key[0:16], key[16:32]) if v6 else (key[0:4], key[4:8])
-    pa, pb = (key[32:34], key[34:36]) if v6 else (key[8:10], key[10:12])
-    lo, hi = sorted(((a, pa), (b, pb)))
-    return (b"t" if tcp else b"u") + lo[0] + lo[1] + hi[0] + hi[1]
-
-
 def _merge(results: Sequence[_Result], input_index: int) -> list[Record]:
-    """Fold the ranges together: continuations of a connection join the connection."""
-    out: list[Record] = []
-    by_key: dict[bytes, int] = {}
-    rows: list[Any] = []
-    dns_ports: dict[int, set[int]] = {}  # merged DNS-over-UDP record -> its client ports
-    cut = malformed = head_cuts = 0
-    uid, transport = _F["uid"], _F["transport"]
-    for k, res in enumerate(results):
-        dropped: set[str] = set()
-        final: dict[str, str] = {}  # this range's connection uid -> the uid in the merged list
-        for row, (ckey, synless, _closed, ports) in zip(res.connections, res.meta, strict=True):
-            at = by_key.get(ckey)
-            if k and at is not None:
-                prev = rows[at]
-                if synless or not (prev[_BYTES_OUT] or prev[_BYTES_IN]):
-                    rows[at] = _fold(prev, row)
+    """Fold the ranges together: continuations of a connection join the connection.
+
+    A row of a range after the first is folded into the latest row of an earlier range with the
+    same :func:`~datareach.dissect.packets.canonical_key` when its first packet was not a SYN
+    (or that row has carried no bytes yet). Only the rows whose key an earlier range also has
+    are looked at one by one (Arrow finds them); the rest are taken as they are, in columns.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    tables = [r.connections for r in results]
+    offsets = np.cumsum([0, *(t.num_rows for t in tables)])
+    # the keys an earlier range also has
+    shared: list[pa.Array] = []
+    for k in range(1, len(tables)):
+        earlier = pa.chunked_array([t.column("ckey") for t in tables[:k]], pa.binary()).combine_chunks()
+        keys = tables[k].column("ckey")
+        shared.append(pc.filter(keys, pc.is_in(keys, value_set=earlier)).combine_chunks())
+    shared_keys = pc.unique(pa.concat_arrays(shared)) if shared else pa.array([], pa.binary())
+    # those rows, in order, as Python values: each folded into its connection or kept
+    names = list(CONNECTION_FIELDS)
+    by_key: dict[bytes, int] = {}  # key -> the latest kept row (global number) of the ranges so far
+    values: dict[int, list[Any]] = {}  # kept row -> its values, after the folds into it
+    ports_of: dict[int, set[int]] = {}
+    folded: dict[int, int] = {}  # folded row -> the row it was folded into
+    tcp_folded: set[int] = set()
+    for k, (t, res) in enumerate(zip(tables, results, strict=True)):
+        if not len(shared_keys):
+            break
+        hit = pc.is_in(t.column("ckey"), value_set=shared_keys)
+        if not pc.any(hit).as_py():
+            continue
+        pos = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
+        sub = t.take(pa.array(pos))
+        cols = [sub.column(n).to_pylist() for n in names]
+        keys_, synless = sub.column("ckey").to_pylist(), sub.column("synless").to_pylist()
+        later: dict[bytes, int] = {}
+        for j, p in enumerate(pos.tolist()):
+            g = int(offsets[k]) + p
+            row = [c[j] for c in cols]
+            ports = res.ports.get(p)
+            at = by_key.get(keys_[j]) if k else None
+            if at is not None:
+                prev = values[at]
+                if synless[j] or not (prev[_BYTES_OUT] or prev[_BYTES_IN]):
+                    values[at] = list(_fold(tuple(prev), tuple(row)))
                     if ports is not None:
-                        dns_ports.setdefault(at, set()).update(ports)
-                    final[row[uid]] = prev[uid]
-                    if row[transport] == "tcp":
-                        dropped.add(row[uid])
+                        ports_of.setdefault(at, set()).update(ports)
+                    folded[g] = at
+                    if row[_F["transport"]] == "tcp":
+                        tcp_folded.add(g)
                     continue
-            by_key[ckey] = len(rows)
-            final[row[uid]] = connection_uid(input_index, len(rows))
+            values[g] = row
             if ports is not None:
-                dns_ports[len(rows)] = set(ports)
-            rows.append((*row[:uid], final[row[uid]], *row[uid + 1:]))
-        out.extend(InputError(*row) for row in res.errors)
-        for row in res.dns:
-            a = DnsAnswer(*row)
-            if a.uid not in dropped:
-                a.uid = final.get(a.uid) if a.uid is not None else None
+                ports_of[g] = set(ports)
+            later[keys_[j]] = g
+        by_key.update(later)
+    # every row but the folded ones, numbered again; the rows folded into given their new values
+    keep = np.ones(int(offsets[-1]), dtype=bool)
+    if folded:
+        keep[np.fromiter(folded, dtype=np.int64, count=len(folded))] = False
+    merged = np.cumsum(keep) - 1  # each kept row's place
+    combined = pa.concat_tables([t.select(names) for t in tables])
+    changed = sorted({at for at in folded.values()})
+    for at in changed:
+        if at in ports_of:
+            values[at][_F["flows"]] = len(ports_of[at])  # a transaction seen by two ranges is one flow
+    if folded:
+        combined = combined.filter(pa.array(keep))
+    if changed:
+        fresh = pa.table([pa.array([values[at][i] for at in changed], combined.schema.field(i).type)
+                          for i in range(len(names))], schema=combined.schema)
+        index = np.arange(combined.num_rows, dtype=np.int64)
+        index[merged[changed]] = combined.num_rows + np.arange(len(changed), dtype=np.int64)
+        base = pa.concat_tables([combined, fresh])
+        schema, take, cols = base.schema, pa.array(index), []
+        del combined
+        while base.num_columns:  # (a column at a time: one copy of a column at most)
+            cols.append(base.column(0).take(take))
+            base = base.remove_column(0)
+        combined = pa.table(cols, schema=schema)
+    uids = pc.binary_join_element_wise(f"C{input_index}.", pc.cast(pa.array(np.arange(combined.num_rows)),
+                                                                   pa.string()), "")
+    combined = combined.set_column(_F["uid"], combined.field(_F["uid"]), uids)
+
+    def final(k: int, uid: str | None) -> str | None:
+        """The merged uid of range ``k``'s connection ``uid``; "" when its records are dropped."""
+        if uid is None:
+            return None
+        g = int(offsets[k]) + int(uid[uid.rindex(".") + 1:])
+        if g in tcp_folded:
+            return ""  # (its own range followed it from its start)
+        return connection_uid(input_index, int(merged[folded.get(g, g)]))
+
+    out: list[Record] = []
+    cut = malformed = head_cuts = retired = 0
+    for k, res in enumerate(results):
+        out.extend(InputError(*fields_) for fields_ in res.errors)
+        for fields_ in res.dns:
+            a = DnsAnswer(*fields_)
+            uid = final(k, a.uid)
+            if uid != "":
+                a.uid = uid
                 out.append(a)
-        for row in res.exchanges:
-            e = Exchange(*row)
-            if e.uid not in dropped:
-                e.uid = final.get(e.uid) if e.uid is not None else None
+        for fields_ in res.exchanges:
+            e = Exchange(*fields_)
+            uid = final(k, e.uid)
+            if uid != "":
+                e.uid = uid
                 out.append(e)
         cut += res.cut
         malformed += res.malformed
         head_cuts += res.response_head_cuts
-    flows = _F["flows"]
-    for at, ports in dns_ports.items():
-        fixed = list(rows[at])
-        fixed[flows] = len(ports)  # a transaction seen by two ranges is one flow
-        rows[at] = tuple(fixed)
-    out.append(ConnectionBatch(rows))
-    out.extend(pcap.summary_errors(cut, malformed, head_cuts))
+        retired += res.retired_inspecting
+    out.append(ConnectionBatch(table=combined))
+    out.extend(pcap.summary_errors(cut, malformed, head_cuts, retired))
     return out
 
 

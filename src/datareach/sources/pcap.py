@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from datareach.dissect import http1, pcapdroid
+from datareach.dissect import http1, packets, pcapdroid
 from datareach.dissect.packets import SUPPORTED_LINKTYPES, PacketDecoder
 from datareach.schema import InputError, ProgressCallback, Record
 
@@ -104,10 +104,11 @@ def read_sequential(path: Path, input_index: int, progress: ProgressCallback | N
     dec.finish()
     yield from dec.records
     dec.records.clear()
-    yield from summary_errors(dec.cut, dec.malformed, dec.response_head_cuts)
+    yield from summary_errors(dec.cut, dec.malformed, dec.response_head_cuts, dec.retired_inspecting)
 
 
-def summary_errors(cut: int, malformed: int, response_head_cuts: int = 0) -> Iterator[InputError]:
+def summary_errors(cut: int, malformed: int, response_head_cuts: int = 0,
+                   retired_inspecting: int = 0) -> Iterator[InputError]:
     """The errors that count packets (or responses) rather than point at one place. (A request
     whose header block was cut says so in its own ``decode_cuts``.)"""
     if cut:
@@ -121,6 +122,11 @@ def summary_errors(cut: int, malformed: int, response_head_cuts: int = 0) -> Ite
     if response_head_cuts:
         yield InputError(f"{response_head_cuts} HTTP responses had a header block longer than "
                          f"{http1.MAX_HEADER_BYTES // 1024} KiB: the headers beyond it were not read")
+    if retired_inspecting:
+        yield InputError(
+            f"{retired_inspecting} connections were set aside while their payload was still being read, "
+            f"because more than {packets.MAX_LIVE_FLOWS:,} connections were active at once: requests or server "
+            "names they were in the middle of may be missing (their counters are whole)")
 
 
 def _drain(dec: PacketDecoder) -> list[Record]:
