@@ -147,6 +147,19 @@ def test_parallel_readers_with_retired_connections_equal_one_reader(tmp_path: Pa
     assert normalised(split) == normalised(sequential)
 
 
+def test_a_range_with_too_many_connections_hands_the_file_to_one_reader(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parallel readers each hold their range's connections: on a capture made of little else
+    than connections (a SYN scan) one reader, with its budget, holds less."""
+    path = distinct_destinations_pcap(tmp_path / "syn.pcap", 20000)
+    monkeypatch.setattr(packets, "MAX_LIVE_FLOWS", 64)
+    monkeypatch.setattr(parallel, "MIN_RANGE", 0)
+    monkeypatch.setattr(parallel, "RANGE_MAX_RETIRED", 20000)
+    assert parallel.read(path, 0, None, 2) is not None
+    monkeypatch.setattr(parallel, "RANGE_MAX_RETIRED", 2000)
+    assert parallel.read(path, 0, None, 2) is None
+
+
 HOSTS = st.one_of(
     st.from_regex(r"[ ]?[0-9]{1,3}(\.[0-9]{1,3}){0,3}\.?(:[0-9]{1,5})?[ ]?", fullmatch=True),
     st.from_regex(r"\[?[0-9a-f:]{2,20}\]?(:[0-9]{1,5})?", fullmatch=True),

@@ -134,7 +134,7 @@ def group_destinations(t: pa.Table, ctx: EnrichContext) -> pa.Table:
 
 
 #: Destinations made (and enriched, by :func:`destination_chunks`) at a time.
-CHUNK = 8192
+CHUNK = 4096
 
 
 def grouped_destinations(t: pa.Table, ctx: EnrichContext, size: int | None = None) -> Iterator[pa.Table]:

@@ -61,6 +61,16 @@ MIN_RANGE = 24 << 20
 SEARCH_WINDOW = 4 << 20
 #: Consecutive records that must make sense for an offset to count as a boundary.
 CHAIN = 8
+#: Parallel reading is for captures with many bytes per connection: every reader holds its
+#: range's connections, and the tree of processes holds them all twice while they are merged.
+#: A range that retires more connections than this (see
+#: :data:`datareach.dissect.packets.MAX_LIVE_FLOWS`) stops every reader, and one process reads
+#: the file (a SYN scan, say: a connection per 60-byte packet).
+RANGE_MAX_RETIRED = 1 << 17
+
+
+class _TooManyConnections(Exception):
+    """A parallel reader's range holds more connections than parallel reading is for."""
 
 # records travel from the readers as tuples of their declared fields (for pickling)
 _DNS_FIELDS = fields(DnsAnswer)
@@ -131,6 +141,7 @@ def read(path: Path, input_index: int, progress: ProgressCallback | None,
         return None
     ctx = multiprocessing.get_context("fork")
     done = ctx.Array("q", len(plan.bounds) - 1, lock=False)
+    stop = ctx.Value("b", 0, lock=False)  # set by a reader whose range has too many connections
     # While the readers run, this process takes in their results (hundreds of thousands of tuples,
     # unpickled) and merges them: acyclic objects, which the cyclic collector would walk again
     # and again along with everything else alive. It is paused until the merge is done.
@@ -140,7 +151,7 @@ def read(path: Path, input_index: int, progress: ProgressCallback | None,
         # The stage run on each request (detection) is handed to the forked readers as an
         # initializer argument: forking copies it, so a detector need not be pickled.
         with ProcessPoolExecutor(max_workers=len(plan.bounds) - 1, mp_context=ctx,
-                                 initializer=_init, initargs=(done, on_request)) as pool:
+                                 initializer=_init, initargs=(done, on_request, stop)) as pool:
             futures = [pool.submit(_work, path, input_index, plan, i, keep_bodies)
                        for i in range(len(plan.bounds) - 1)]
             if while_waiting is not None:
@@ -153,7 +164,7 @@ def read(path: Path, input_index: int, progress: ProgressCallback | None,
         if progress is not None:
             progress(size)
         return _merge(results, input_index)
-    except pcap.Desync:
+    except (pcap.Desync, _TooManyConnections):
         return None
     finally:
         if collecting:
@@ -164,11 +175,13 @@ class _Worker:
     """What a reader process was handed when it started (set once, in the child only)."""
 
     done: Any = None
+    stop: Any = None
     on_request: Callable[[Exchange], None] | None = None
 
 
-def _init(done: Any, on_request: Callable[[Exchange], None] | None) -> None:
+def _init(done: Any, on_request: Callable[[Exchange], None] | None, stop: Any = None) -> None:
     _Worker.done = done
+    _Worker.stop = stop
     _Worker.on_request = on_request
     # What the reader inherited from its parent stays as it is: the collector need not walk it
     # (nor touch its pages, which forking shares with the parent). The reader's own objects
@@ -298,9 +311,18 @@ def _work(path: Path, input_index: int, plan: _Plan, index: int, keep_bodies: bo
     last = index == len(plan.bounds) - 2
     dec = PacketDecoder(input_index, keep_bodies=keep_bodies, merge_keys=True)
 
+    def check() -> None:
+        if dec.retired > RANGE_MAX_RETIRED:
+            if _Worker.stop is not None:
+                _Worker.stop.value = 1  # (the others stop at their next chunk)
+            raise _TooManyConnections
+        if _Worker.stop is not None and _Worker.stop.value:
+            raise _TooManyConnections
+
     def progress(done: int) -> None:
         if _Worker.done is not None:
             _Worker.done[index] = min(done, stop)
+        check()
 
     records: list[Record] = []
     with open(path, "rb") as f:
@@ -317,6 +339,7 @@ def _work(path: Path, input_index: int, plan: _Plan, index: int, keep_bodies: bo
                 ifaces.append(itf)
             reader = pcap._pcapng(src, dec, section=(plan.endian, ifaces), stop=None if last else stop)
         records.extend(reader)
+    check()
     ports = {fl.fid: fl.ports for fl in dec.dns_flows.values() if fl.ports is not None}
     dec.finish(objects=False)
     records.extend(dec.records)
