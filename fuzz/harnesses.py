@@ -90,7 +90,7 @@ def check_records(records: Iterable[Any]) -> Hashable:
     uids: set[str] = set()
     for rec in records:
         if isinstance(rec, ConnectionBatch):
-            rows = rec.rows
+            rows = rec.row_tuples()
             kind: type = Connection
         elif isinstance(rec, Connection | DnsAnswer | Exchange | InputError):
             kind = cast(type, type(rec))

@@ -378,3 +378,23 @@ def test_the_plugins_follow_the_protocols() -> None:
     detector: plugins.RequestDetector = module.AcmeUserIds(DetectContext(None, Limits()))
     report: plugins.ReportFormat = module.DestinationsCsv()
     assert (source.name, detector.name, report.name) == ("acme-flowlog", "acme-user-id", "acme-csv")
+
+
+def test_a_plugin_connection_table_is_checked_like_its_rows() -> None:
+    """A source may give its connections as an Arrow table (as the capture readers do): its
+    schema must be Connection's, and its rows fit the declaration like row tuples."""
+    import pyarrow as pa
+
+    from datareach.schema import Connection, ConnectionBatch, arrow_schema, rows_table
+    from datareach.sources.registry import _record_problem
+
+    row = ("C0.0", "tcp", "10.0.0.2", 40000, "192.0.2.1", 443, 1.0, 2.0, 1, 10, 1, 20, "a.example", None, None,
+           False, "tls", ("h2",), None, 0, 1)
+    good = rows_table(Connection, [row])
+    assert good.schema.equals(arrow_schema(Connection))
+    assert _record_problem(ConnectionBatch(table=good), set()) is None
+    assert ConnectionBatch(table=good).connections() == [Connection(*row)]
+    assert _record_problem(ConnectionBatch(table=pa.table({"uid": ["C0.0"]})), set()) == (
+        "a ConnectionBatch's table must be an Arrow table of arrow_schema(Connection)")
+    assert _record_problem(ConnectionBatch(table=pa.concat_tables([good, good])), set()) == (
+        "two connections with the uid 'C0.0'")

@@ -5,7 +5,7 @@ pure function of (table, :class:`EnrichContext`). The stages know nothing about 
 came from (a capture, a HAR file, Zeek logs) nor about how they are run: the local engine calls
 them in this process, and a DuckDB or Spark engine can hand them record batches
 (``mapInArrow``) without changes, because every stage works row by row except
-:func:`group_destinations`, which is the engine's group-by written with Arrow.
+:func:`group_destinations`, which is the engine's group-by (on integer codes, with numpy).
 
 Connection level (:data:`CONNECTION_STAGES`), on a table of
 :func:`~datareach.schema.arrow_schema` (:class:`~datareach.schema.Connection`):

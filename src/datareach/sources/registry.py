@@ -32,6 +32,7 @@ from datareach.schema import (
     InputError,
     ProgressCallback,
     Record,
+    arrow_schema,
     fields,
     row_problem,
 )
@@ -253,6 +254,12 @@ def _record_problem(rec: Record, uids: set[str]) -> str | None:
         rows: list[tuple[Any, ...]] = rec.rows if isinstance(rec.rows, list) else []
         if not isinstance(rec.rows, list) or not all(isinstance(r, tuple) for r in rows):
             return "a ConnectionBatch's rows must be a list of tuples"
+        if rec.table is not None:
+            import pyarrow as pa
+
+            if not isinstance(rec.table, pa.Table) or not rec.table.schema.equals(arrow_schema(Connection)):
+                return "a ConnectionBatch's table must be an Arrow table of arrow_schema(Connection)"
+            rows = rec.row_tuples()
     else:
         rows = [tuple(getattr(rec, f) for f in fields(kind))]
     for row in rows:
