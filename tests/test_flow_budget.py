@@ -147,6 +147,24 @@ def test_parallel_readers_with_retired_connections_equal_one_reader(tmp_path: Pa
     assert normalised(split) == normalised(sequential)
 
 
+def test_a_connection_from_an_address_and_port_to_themselves_is_retired_and_comes_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its key is its own reverse (found by fuzzing with a budget of 4: a KeyError)."""
+    out: list[tuple[float, bytes]] = []
+    self_ = TcpSession("192.0.2.77", 5000, "192.0.2.77", 5000, start=10.0)
+    out += self_.handshake()
+    for i in range(40):
+        s = TcpSession(CLIENT, 30000 + i, f"203.0.113.{i + 1}", 443, start=11.0 + i * 0.01)
+        out += s.handshake()
+    self_.advance(5.0)
+    out += self_.client_send(b"x" * 10)
+    path = write_pcap(tmp_path / "self.pcap", out)
+    whole, _ = _read(path, None, monkeypatch)
+    bounded, dec = _read(path, 4, monkeypatch)
+    assert dec.revived >= 1
+    assert normalised(bounded) == normalised(whole)
+
+
 def test_a_range_with_too_many_connections_hands_the_file_to_one_reader(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Parallel readers each hold their range's connections: on a capture made of little else

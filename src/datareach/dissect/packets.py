@@ -1020,7 +1020,7 @@ class PacketDecoder:
             entry = table.get(flow.key)
             if entry is not None and entry[0] is flow:
                 del table[flow.key]
-                del table[_reverse_key(flow.key, flow.v6)]
+                table.pop(_reverse_key(flow.key, flow.v6), None)  # (the same key when both ends are)
                 retired[flow.key] = len(self._done)
             # (else a new connection on the same ports took the key: this one cannot come back)
             del self.flows[flow.fid]
@@ -1037,14 +1037,13 @@ class PacketDecoder:
                 tcp: bool, ts: float, pending_only: bool = False) -> tuple[Flow, bool] | None:
         """A retired connection brought back from its row, if ``key`` (either way) is one
         (``pending_only``: one whose inspection had not begun)."""
-        out = True
+        incoming = key
         pos = retired.get(key)
         if pos is None:
             key = _reverse_key(key, v6)
             pos = retired.get(key)
             if pos is None:
                 return None
-            out = False
         if pending_only and self._done[pos]:
             return None
         del retired[key]
@@ -1071,4 +1070,4 @@ class PacketDecoder:
         table[key] = (flow, True)
         table[_reverse_key(key, v6)] = (flow, False)
         self.flows[fid] = flow
-        return flow, out
+        return table[incoming]  # (as a live connection's packet finds it, also when both ends are one)
