@@ -155,6 +155,14 @@ def grouped_destinations(t: pa.Table, ctx: EnrichContext, size: int | None = Non
         return
     index = ctx.dns_index()
     schema = arrow_schema(Destination)
+    columns = ("uid", "server_ip", "input_index", "bytes_out", "bytes_in", "packets_out", "packets_in", "flows",
+               "first_seen", "last_seen", "ech", "name_source", "server_port", "transport", "protocol")
+    t = t.select(["app", "host", *columns])  # (the other columns go now, before the group-by's arrays come)
+    # (the columns of few values kept as small codes: they are held until the last chunk)
+    t = t.set_column(t.schema.get_field_index("name_source"), "name_source",
+                     pc.cast(pc.index_in(t.column("name_source"), value_set=pa.array(NAME_SOURCES)), pa.int8()))
+    for name in ("transport", "protocol"):
+        t = t.set_column(t.schema.get_field_index(name), name, pc.dictionary_encode(t.column(name)))
     # each connection's group: its (app, host) pair as one integer code
     apps = pc.dictionary_encode(pc.fill_null(t.column("app"), "").combine_chunks())
     hosts = pc.dictionary_encode(pc.fill_null(t.column("host"), "").combine_chunks())
@@ -181,8 +189,6 @@ def grouped_destinations(t: pa.Table, ctx: EnrichContext, size: int | None = Non
     starts = np.zeros(groups + 1, dtype=np.int64)
     np.cumsum(np.bincount(row_place, minlength=groups), out=starts[1:])
     del row_place
-    columns = ("uid", "server_ip", "input_index", "bytes_out", "bytes_in", "packets_out", "packets_in", "flows",
-               "first_seen", "last_seen", "ech", "name_source", "server_port", "transport", "protocol")
     t = t.select(list(columns))
     for first in range(0, groups, size):
         last = min(first + size, groups)
@@ -207,8 +213,10 @@ def _distinct(column: Any, bounds: Any) -> list[list[Any]]:
     """Each group's distinct values of a column (null included), sorted by their first code."""
     import numpy as np
 
-    enc = pc.dictionary_encode(column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column,
-                               null_encoding="encode")
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    enc = pc.dictionary_encode(column, null_encoding="encode")
     values = enc.dictionary.to_pylist()
     k = max(len(values), 1)
     group = np.repeat(np.arange(len(bounds) - 1, dtype=np.int64), np.diff(bounds))
@@ -258,8 +266,7 @@ def _destination_rows(conns: pa.Table, bounds: Any, apps: list[str], hosts: list
             zero_copy_only=False), bounds),
         "ech_any": _reduce(np.logical_or, pc.fill_null(conns.column("ech"), False).to_numpy(
             zero_copy_only=False), bounds),
-        "rank_distinct": _distinct(pc.index_in(conns.column("name_source"), value_set=pa.array(NAME_SOURCES)),
-                                   bounds),
+        "rank_distinct": _distinct(conns.column("name_source"), bounds),
         "server_port_distinct": _distinct(conns.column("server_port"), bounds),
         "transport_distinct": _distinct(conns.column("transport"), bounds),
         "protocol_distinct": _distinct(conns.column("protocol"), bounds),
