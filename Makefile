@@ -21,13 +21,22 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian packages the tests need: tshark is the independent reference the capture tests
-# compare against; chromium runs the HTML report in the browser tests (tests/test_report_browser.py).
+# compare against (its wireshark-common brings dumpcap and editcap, which the decryption tests
+# capture with and embed key logs with); openssl and curl are the real TLS peers of those tests;
+# chromium runs the HTML report in the browser tests (tests/test_report_browser.py).
 system-deps:
 	@if ! command -v tshark >/dev/null 2>&1; then \
 	  echo "installing tshark (Debian package) for the cross-check tests"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark >/dev/null) \
 	    || { echo "could not install tshark: run 'apt-get install tshark' as root"; exit 1; }; \
 	fi
+	@for tool in openssl curl; do \
+	  if ! command -v $$tool >/dev/null 2>&1; then \
+	    echo "installing $$tool (Debian package) for the decryption tests (real TLS peers on loopback)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$tool >/dev/null) \
+	      || { echo "could not install $$tool: run 'apt-get install $$tool' as root"; exit 1; }; \
+	  fi; \
+	done
 	@if ! command -v chromium >/dev/null 2>&1; then \
 	  echo "installing chromium (Debian package) for the HTML report's browser tests"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \

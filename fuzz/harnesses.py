@@ -78,6 +78,7 @@ def check_records(records: Iterable[Any]) -> Hashable:
     from datareach.schema import (
         Connection,
         ConnectionBatch,
+        Decryption,
         DnsAnswer,
         Exchange,
         InputError,
@@ -89,6 +90,12 @@ def check_records(records: Iterable[Any]) -> Hashable:
     shapes: set[str] = set()
     uids: set[str] = set()
     for rec in records:
+        if isinstance(rec, Decryption):
+            d = rec.to_dict()
+            if d["unread"] < 0 or any(isinstance(v, int) and v < 0 for v in d.values()):
+                raise Violation(f"impossible decryption counts: {d}")
+            kinds["Decryption"] += 1
+            continue
         if isinstance(rec, ConnectionBatch):
             rows = rec.row_tuples()
             kind: type = Connection

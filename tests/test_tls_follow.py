@@ -71,9 +71,12 @@ class Session:
 
 
 def tls_session(cert: tuple[Path, Path], version: ssl.TLSVersion, *, responses: tuple[int, ...] = (40_000,),
-                hrr: bool = False) -> Session:
+                hrr: bool = False, keylog: Path | None = None, ciphers: str | None = None,
+                request_body: bytes = b"", client_options: int = 0) -> Session:
     """A handshake, one HTTP request per entry of ``responses`` (answered with that many body
-    bytes), and close_notify from both sides."""
+    bytes), and close_notify from both sides. ``keylog``: OpenSSL writes the session's secrets
+    there (SSLKEYLOGFILE format); ``ciphers`` picks the TLS 1.2 suite; ``request_body`` is POSTed
+    with each request; ``client_options`` are OpenSSL options for the client (SSL_OP_*)."""
     sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     sctx.load_cert_chain(*cert)
     sctx.minimum_version = sctx.maximum_version = version
@@ -82,6 +85,13 @@ def tls_session(cert: tuple[Path, Path], version: ssl.TLSVersion, *, responses: 
     cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     cctx.check_hostname = False
     cctx.verify_mode = ssl.CERT_NONE
+    if keylog is not None:
+        cctx.keylog_filename = str(keylog)
+    if ciphers is not None:
+        sctx.set_ciphers(ciphers)
+        cctx.set_ciphers(ciphers)
+    if client_options:
+        cctx.options |= client_options
     cctx.set_alpn_protocols(["http/1.1"])
     sctx.set_alpn_protocols(["http/1.1"])
     c_in, c_out, s_in, s_out = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -114,9 +124,19 @@ def tls_session(cert: tuple[Path, Path], version: ssl.TLSVersion, *, responses: 
             break
     assert all(done)
     for size in responses:
-        client.write(f"GET /{size} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+        if request_body:
+            client.write(f"POST /{size} HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: {len(request_body)}\r\n\r\n"
+                         .encode() + request_body)
+        else:
+            client.write(f"GET /{size} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
         pump()
-        assert server.read(4096).startswith(b"GET /")
+        got_req = b""
+        while len(got_req) < 10 or (request_body and not got_req.endswith(request_body)):
+            try:
+                got_req += server.read(1 << 20)
+            except ssl.SSLWantReadError:
+                break
+        assert got_req.startswith((b"GET /", b"POST /"))
         server.write(f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n".encode() + b"x" * size)
         pump()
         got = b""

@@ -34,6 +34,13 @@ def build_pipeline(options: AuditOptions) -> Pipeline:
     from datareach.enrich.stages import CONNECTION_STAGES, DESTINATION_STAGES
 
     judged = [p if isinstance(p, Policy) else load_policy(p) for p in options.policies]
+    keys = None
+    if options.keylogs:  # (read now: a key log that cannot be read is reported before any input)
+        from datareach.dissect.keylog import KeyStore, read_keylog_file
+
+        keys = KeyStore()
+        for path in options.keylogs:
+            read_keylog_file(keys, os.fspath(path))
     detector = None
     if options.detect:
         from datareach.detect.detector import Detector
@@ -58,6 +65,7 @@ def build_pipeline(options: AuditOptions) -> Pipeline:
         read_bodies=keep_bodies or detector is not None,
         connection_stages=CONNECTION_STAGES,
         destination_stages=DESTINATION_STAGES,
+        keys=keys,
         policies=judged,
         detection={
             "enabled": detector is not None,
@@ -79,6 +87,7 @@ def audit(
     engine: str = "auto",
     reach_options: ReachOptions | None = None,
     policies: Sequence[str | os.PathLike[str] | Policy] | str | os.PathLike[str] | Policy = (),
+    keylog: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] = (),
 ) -> Audit:
     """Audit capture files (pcap, pcapng, HAR, mitmproxy flows; detected from content).
 
@@ -94,6 +103,11 @@ def audit(
     files or :class:`~datareach.assess.Policy` objects to judge the result against: they fill
     :attr:`Audit.violations` (a policy that cannot be read raises
     :class:`~datareach.assess.PolicyError` before anything is read).
+    ``keylog``: TLS key log files (the ``SSLKEYLOGFILE`` format browsers, curl, OpenSSL,
+    PCAPdroid, PiRogue and mitmproxy write): the TLS connections they hold secrets for are
+    decrypted and the HTTP/1.x and HTTP/2 requests inside them read like plain HTTP (pcapng
+    Decryption Secrets Blocks are read without being asked). A key log that cannot be read raises
+    :class:`~datareach.dissect.keylog.KeyLogError` before anything is read.
     """
     inputs = _paths(inputs, "inputs")
     geo_db = _paths(geo_db or (), "geo_db")
@@ -113,7 +127,7 @@ def audit(
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     options = AuditOptions(geo_db=geo_db, keep_bodies=keep_bodies, progress=progress, profile=profile,
                            reveal=reveal, detect=detect, matcher=engine, reach_options=reach_options,
-                           policies=policies)
+                           policies=policies, keylogs=_paths(keylog, "keylog"))
     return LocalEngine().run(inputs, build_pipeline(options), options)
 
 

@@ -139,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--reveal", action="store_true",
                    help="show found values in full (by default reports redact them)")
     a.add_argument("--no-detect", action="store_true", help="do not look for personal data in requests")
+    a.add_argument("--keylog", metavar="FILE", action="append", default=[],
+                   help="a TLS key log (SSLKEYLOGFILE format: browsers, curl, PCAPdroid, PiRogue, mitmproxy): "
+                        "TLS connections it has secrets for are decrypted and their requests read "
+                        "(repeatable; keys inside a pcapng are read without it)")
     a.add_argument("--engine", choices=("auto", "hyperscan", "portable"), default="auto",
                    help=argparse.SUPPRESS)
     a.add_argument("--no-progress", action="store_true", help="never show a progress bar")
@@ -394,6 +398,11 @@ def _audit(args: argparse.Namespace) -> int:
         if problem:
             _error(problem)
             return EXIT_USAGE
+    for p in args.keylog:
+        problem = input_problem(p, "key log", "--keylog file")
+        if problem:
+            _error(problem)
+            return EXIT_USAGE
     policy_path = _policy_path(args.policy_path)
     if policy_path is None:
         return EXIT_USAGE
@@ -425,9 +434,10 @@ def _audit(args: argparse.Namespace) -> int:
         _error(exc)
         return EXIT_USAGE
     options = {"profile": profile, "policies": policies, "reveal": args.reveal, "detect": not args.no_detect, "engine": args.engine,
-               "reach_options": _reach_options(args)}
+               "reach_options": _reach_options(args), "keylog": args.keylog}
     sizes = [os.path.getsize(p) if os.path.isfile(p) else 0 for p in args.inputs]
     show_progress = not args.no_progress and sys.stderr.isatty() and sum(sizes) > PROGRESS_MIN_BYTES
+    from datareach.dissect.keylog import KeyLogError
     from datareach.enrich.geo import GeoDatabaseError
     from datareach.kb import KBError
     from datareach.sources.mitm import MitmproxyNotFound
@@ -443,7 +453,7 @@ def _audit(args: argparse.Namespace) -> int:
                                progress=lambda i, n: bar.update(tasks[i], completed=n), **options)
         else:
             result = audit(args.inputs, geo_db=args.geo_db, **options)
-    except (GeoDatabaseError, KBError, PolicyError, MitmproxyNotFound) as exc:
+    except (GeoDatabaseError, KBError, PolicyError, MitmproxyNotFound, KeyLogError) as exc:
         _error(exc)
         return EXIT_USAGE
     from datareach.report.formats import JSON

@@ -20,10 +20,21 @@ from typing import TYPE_CHECKING, Any, Final
 
 from datareach.dissect import dns, http1, tls
 from datareach.dissect.quic import QuicInitialAssembler, looks_like_quic_initial
-from datareach.schema import CONNECTION_FIELDS, ConnectionBatch, DnsAnswer, Exchange, Record, connection_uid
+from datareach.schema import (
+    CONNECTION_FIELDS,
+    ConnectionBatch,
+    Decryption,
+    DnsAnswer,
+    Exchange,
+    Record,
+    connection_uid,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from datareach.dissect.keylog import KeyStore
+    from datareach.dissect.tlsdecrypt import TlsDecryptor
 
 # Link types (https://www.tcpdump.org/linktypes.html)
 LINKTYPE_NULL: Final = 0
@@ -206,6 +217,16 @@ class Flow:
         return inet_ntop(AF_INET, k[0:4]), inet_ntop(AF_INET, k[4:8])
 
 
+def encrypted_counts(table: pa.Table | None) -> tuple[int, int]:
+    """How many of a connection table's connections are TLS, and how many QUIC."""
+    if table is None or not table.num_rows:
+        return 0, 0
+    import pyarrow.compute as pc
+
+    counts = {d["values"]: d["counts"] for d in pc.value_counts(table.column("protocol")).to_pylist()}
+    return int(counts.get("tls", 0)), int(counts.get("quic", 0))
+
+
 def _reverse_key(key: bytes, v6: bool) -> bytes:
     if v6:
         return key[16:32] + key[0:16] + key[34:36] + key[32:34]
@@ -250,10 +271,15 @@ class PacketDecoder:
 
     def __init__(self, input_index: int, body_cap: int = http1.DEFAULT_BODY_CAP, keep_bodies: bool = True,
                  tls_follower: tls.TlsFollower | None = None, max_live: int | None = None,
-                 merge_keys: bool = False) -> None:
+                 merge_keys: bool = False, keys: KeyStore | None = None) -> None:
         #: with a follower, TLS connections are followed past the ClientHello (state TLS_FOLLOW) and
         #: their records handed to it; without one they are DONE once the ClientHello is read
         self.tls_follower = tls_follower
+        #: with keys (a key log, or a pcapng's Decryption Secrets Blocks: :meth:`add_secrets`), the
+        #: follower is a TlsDecryptor, which opens the connections it has keys for
+        self.keys = keys
+        self._own_keys = False
+        self.decryptor: TlsDecryptor | None = None
         #: with False, requests carry their body's size but not the body (memory stays bounded)
         self.keep_bodies = keep_bodies
         self.input_index = input_index
@@ -297,6 +323,50 @@ class PacketDecoder:
         #: says so in its decode_cuts) and responses
         self.request_head_cuts = 0
         self.response_head_cuts = 0
+        if keys:
+            self._start_decrypting(keys)
+
+    def _start_decrypting(self, keys: KeyStore) -> None:
+        from datareach.dissect.tlsdecrypt import TlsDecryptor
+
+        def app_of(fid: int) -> str | None:
+            flow = self.flows.get(fid)
+            return flow.app if flow is not None else None
+
+        self.keys = keys
+        self.decryptor = TlsDecryptor(keys, self._emit, app_of=app_of, body_cap=self.body_cap,
+                                      keep_bodies=self.keep_bodies)
+        self.tls_follower = self.decryptor
+
+    def _emit(self, rec: Record) -> None:
+        self.records.append(rec)
+
+    def add_secrets(self, text: bytes) -> None:
+        """Key log lines found in the input (a pcapng Decryption Secrets Block): connections whose
+        ClientHello comes after them are decrypted."""
+        from datareach.dissect.keylog import DSB_SOURCE, KeyStore
+
+        if self.keys is None:
+            self.keys = KeyStore()
+        elif not self._own_keys:  # (the audit's key logs are shared by its inputs: not changed)
+            self.keys = self.keys.child()
+        self._own_keys = True
+        self.keys.add_text(text, DSB_SOURCE)
+        if self.decryptor is not None:
+            self.decryptor.keys = self.keys
+        elif self.keys and self.tls_follower is None:
+            self._start_decrypting(self.keys)
+
+    def decryption(self) -> Decryption:
+        """What became of the encrypted connections (after :meth:`finish`)."""
+        from datareach.dissect.keylog import DSB_SOURCE
+
+        d = self.decryptor
+        own = [s.to_dict() for s in self.keys.sources if s.name == DSB_SOURCE] if self.keys is not None else []
+        tls_n, quic_n = encrypted_counts(self.connections)
+        return Decryption(tls_n, quic_n, keys=bool(self.keys),
+                          counts=d.stats.to_dict() if d is not None else {}, sources=own,
+                          uids=list(d.stats.uids) if d is not None else [])
 
     # -- per packet -------------------------------------------------------------------------
 
@@ -748,7 +818,10 @@ class PacketDecoder:
         flow.head = None
         cip, sip = flow.addresses()
         conn = tls.TlsFlow(flow.fid, self.input_index, cip, flow.client_port, sip, flow.server_port, self._uid(flow))
-        follower.on_hello(conn, hello, ts)
+        if follower.on_hello(conn, hello, ts) is False:  # (nothing to follow it for: no keys)
+            flow.state = DONE
+            flow.cstream = flow.sstream = None
+            return
         flow.tls_out = tls.TlsRecordStream()
         flow.tls_in = tls.TlsRecordStream(read_server_hello=True)
         self._tls_records(flow, True, head, ts)
@@ -919,6 +992,8 @@ class PacketDecoder:
             for flow in self.flows.values():
                 if flow.state == TLS_FOLLOW:
                     self._tls_unfollow(flow, tls.END_OF_CAPTURE)
+        if self.decryptor is not None:
+            self.decryptor.finish()
         for flow in self.flows.values():
             if flow.req is not None:
                 last = flow.req.flush()

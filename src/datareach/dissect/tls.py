@@ -486,7 +486,8 @@ class TlsFollower(Protocol):
     direction. ``ts`` is the capture time of the packet that completed the record.
     """
 
-    def on_hello(self, conn: TlsFlow, hello: ClientHello, ts: float) -> None: ...
+    def on_hello(self, conn: TlsFlow, hello: ClientHello, ts: float) -> bool | None:
+        """False: the connection is not to be followed (nothing will be asked of it again)."""
 
     def on_server_hello(self, flow: int, hello: ServerHello, ts: float) -> None: ...
 

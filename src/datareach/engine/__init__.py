@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from datareach.assess import Policy
@@ -47,6 +47,8 @@ class AuditOptions:
     matcher: str = "auto"
     reach_options: ReachOptions | None = None
     policies: Sequence[str | os.PathLike[str] | Policy] = ()
+    #: TLS key log files (NSS SSLKEYLOGFILE format): connections they have secrets for are decrypted
+    keylogs: Sequence[str | os.PathLike[str]] = ()
 
 
 @dataclass
@@ -62,6 +64,8 @@ class Pipeline:
     policies: Sequence[Policy] = ()
     #: What detection ran with (reported in the document's ``detection``).
     detection: dict[str, object] = field(default_factory=dict)
+    #: The key logs' secrets (a :class:`~datareach.dissect.keylog.KeyStore`), handed to the readers.
+    keys: Any = None
 
 
 class Engine(Protocol):

@@ -33,6 +33,7 @@ from datareach.engine.store import DocumentStore, DocumentView
 from datareach.schema import (
     Connection,
     ConnectionBatch,
+    Decryption,
     Destination,
     DnsAnswer,
     Exchange,
@@ -147,6 +148,7 @@ class LocalEngine:
         answers: list[DnsAnswer] = []
         exchanges = ExchangeRows(options.reveal, options.keep_bodies)
         digests: list[tuple[InputReport, Future[tuple[str, int]]]] = []
+        decrypted: set[str] = set()  # uids of the connections whose TLS was decrypted
         users_geo = user_geo(options)  # opened now: a wrong file is reported before reading
         prepared: list[GeoResolver] = []
 
@@ -170,7 +172,12 @@ class LocalEngine:
                     rep.errors.append(InputError(f"cannot read the file: {e.strerror or e}", fatal=True))
                     continue
                 cb = _progress_for(options.progress, idx)
-                for rec in read_input(path, idx, rep.format, cb, while_waiting, keep, pipeline.per_request):
+                for rec in read_input(path, idx, rep.format, cb, while_waiting, keep, pipeline.per_request,
+                                      pipeline.keys):
+                    if isinstance(rec, Decryption):
+                        rep.decryption = rec.to_dict()
+                        decrypted.update(rec.uids)
+                        continue
                     if isinstance(rec, ConnectionBatch):
                         conns.add_batch(rec)
                         rep.records_read += len(rec) - 1  # (+1 below)
@@ -192,7 +199,7 @@ class LocalEngine:
             geo = prepared[0] if prepared else prepare(users_geo)
             with _collector_paused():
                 audit = self._enrich_and_assess(pipeline, options, reports, conns, answers, exchanges, geo,
-                                                knowledge_base())
+                                                knowledge_base(), decrypted)
             for rep, digest in digests:
                 try:
                     rep.sha256, rep.size = digest.result()
@@ -202,7 +209,7 @@ class LocalEngine:
 
     def _enrich_and_assess(self, pipeline: Pipeline, options: AuditOptions, reports: list[InputReport],
                            conns: ConnectionTables, answers: list[DnsAnswer], exchanges: ExchangeRows,
-                           geo: GeoResolver, kb: Any) -> Audit:
+                           geo: GeoResolver, kb: Any, decrypted: set[str] | None = None) -> Audit:
         import pyarrow.compute as pc
 
         from datareach.assess import judge, sort_violations
@@ -221,6 +228,7 @@ class LocalEngine:
         findings = table_from_dicts(Finding, finding_docs)
         del finding_docs
         ctx = enrich_context(options, kb, geo, date=today, findings=findings)
+        ctx.decrypted = sorted(decrypted or ())
         # naming looks answers up in an index: made straight from the records this engine holds
         # (an engine that has the DNS answers as a table gives it as ctx.dns instead)
         ctx.index_dns((a.ts, a.qname, a.address, a.cname_chain, a.input_index) for a in answers)
@@ -447,7 +455,8 @@ def _finding_json(f: Any, ex: Exchange, reveal: bool) -> dict[str, Any]:
     return to_document(Finding(
         id="", exchange=ex.id or "", uid=ex.uid, host=ex.host, app=ex.app, data_type=f.data_type,
         categories=f.categories, source=f.source, encoding=f.encoding, location=f.location,
-        value_redacted=f.value_redacted, confidence=round(f.confidence, 3), value=f.value if reveal else None))
+        value_redacted=f.value_redacted, confidence=round(f.confidence, 3),
+        encrypted_in_transit=ex.scheme in ("https", "wss"), value=f.value if reveal else None))
 
 
 def _exchange_json(e: Exchange) -> dict[str, Any]:

@@ -139,6 +139,10 @@ class Audit:
             self.counts = counter.result(len(self.exchanges))
         counts = dict(self.counts)
         counts["errors"] = sum(len(i.errors) for i in self.inputs)  # (an input's hash may fail later)
+        # the encrypted connections whose content the report read, and those it did not
+        decryption = [i.decryption for i in self.inputs if i.decryption is not None]
+        counts["decrypted_connections"] = sum(int(d["decrypted"]) for d in decryption)
+        counts["encrypted_unread"] = sum(int(d["unread"]) for d in decryption)
         return {**counts, **verdict(self.policies, self.violations)}
 
     @property

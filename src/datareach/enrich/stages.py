@@ -63,6 +63,8 @@ class EnrichContext:
     laws: dict[str, Any] = field(default_factory=dict)
     #: Makes and reads the JSON texts of the nested columns (servers, owner, reach).
     codec: JsonCodec = field(default_factory=JsonCodec)
+    #: The uids of the connections whose TLS was decrypted (for the destinations' ``decrypted``).
+    decrypted: Sequence[str] = ()
     _dns_index: DnsIndex | None = None
 
     def release_dns(self) -> None:
@@ -155,9 +157,17 @@ def grouped_destinations(t: pa.Table, ctx: EnrichContext, size: int | None = Non
         return
     index = ctx.dns_index()
     schema = arrow_schema(Destination)
-    columns = ("uid", "server_ip", "input_index", "bytes_out", "bytes_in", "packets_out", "packets_in", "flows",
+    columns: tuple[str, ...] = ("uid", "server_ip", "input_index", "bytes_out", "bytes_in", "packets_out", "packets_in", "flows",
                "first_seen", "last_seen", "ech", "name_source", "server_port", "transport", "protocol")
     t = t.select(["app", "host", *columns])  # (the other columns go now, before the group-by's arrays come)
+    # whether each connection is encrypted (TLS, QUIC) and whether it was decrypted, as one int8:
+    # 0 neither, 1 encrypted, 3 encrypted and decrypted
+    enc = pc.cast(pc.fill_null(pc.is_in(t.column("protocol"), value_set=pa.array(["tls", "quic"])), False), pa.int8())
+    if ctx.decrypted:
+        dec = pc.cast(pc.is_in(t.column("uid"), value_set=pa.array(list(ctx.decrypted), pa.string())), pa.int8())
+        enc = pc.add(enc, pc.multiply(dec, pa.scalar(2, pa.int8())))
+    t = t.append_column("encrypted", enc)
+    columns = (*columns, "encrypted")
     # (the columns of few values kept as small codes: they are held until the last chunk)
     t = t.set_column(t.schema.get_field_index("name_source"), "name_source",
                      pc.cast(pc.index_in(t.column("name_source"), value_set=pa.array(NAME_SOURCES)), pa.int8()))
@@ -266,6 +276,8 @@ def _destination_rows(conns: pa.Table, bounds: Any, apps: list[str], hosts: list
             zero_copy_only=False), bounds),
         "ech_any": _reduce(np.logical_or, pc.fill_null(conns.column("ech"), False).to_numpy(
             zero_copy_only=False), bounds),
+        "encrypted_sum": _reduce(np.add, (conns.column("encrypted").to_numpy() & 1).astype(np.int64), bounds),
+        "decrypted_sum": _reduce(np.add, (conns.column("encrypted").to_numpy() >> 1).astype(np.int64), bounds),
         "rank_distinct": _distinct(conns.column("name_source"), bounds),
         "server_port_distinct": _distinct(conns.column("server_port"), bounds),
         "transport_distinct": _distinct(conns.column("transport"), bounds),
@@ -298,6 +310,8 @@ def _destination_rows(conns: pa.Table, bounds: Any, apps: list[str], hosts: list
         rows["first_seen"].append(iso(cols["first_seen_min"][i]))
         rows["last_seen"].append(iso(cols["last_seen_max"][i]))
         rows["ech"].append(bool(cols["ech_any"][i]))
+        n_enc, n_dec = cols["encrypted_sum"][i], cols["decrypted_sum"][i]
+        rows["decrypted"].append(None if not n_enc else "none" if not n_dec else "all" if n_dec == n_enc else "some")
         rows["app"].append(app or None)
         rows["inputs"].append(sorted(cols["input_index_distinct"][i]))
     n = len(rows["host"])

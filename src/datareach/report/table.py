@@ -121,7 +121,8 @@ def render_table(doc: dict[str, Any], *, color: bool = False, width: int | None 
     console.print(Text(safe(
         f"{s['destinations']} destinations ({s['registrable_domains']} registrable domains) over "
         f"{s['connections']} connections; sent {human_bytes(s['bytes_out'])}, received "
-        f"{human_bytes(s['bytes_in'])}; {s['exchanges']} HTTP requests seen in clear; "
+        f"{human_bytes(s['bytes_in'])}; {s['exchanges']} HTTP requests read"
+        f"{_encrypted_note(s)}; "
         f"server countries: {', '.join(s['countries']) or 'none'}"
     )))
     for t in build_table(doc):
@@ -155,6 +156,17 @@ def render_table(doc: dict[str, Any], *, color: bool = False, width: int | None 
 #: Violations listed in the terminal; the JSON has them all.
 MAX_VIOLATIONS_SHOWN = 40
 _VERDICT_STYLE = {"fail": "bold red", "warn": "bold yellow", "pass": "bold green"}
+
+
+def _encrypted_note(s: dict[str, Any]) -> str:
+    """What the summary line says of encrypted connections: decrypted, and left unread."""
+    dec, unread = s.get("decrypted_connections", 0), s.get("encrypted_unread", 0)
+    parts = []
+    if dec:
+        parts.append(f"{dec} TLS connections decrypted")
+    if unread:
+        parts.append(f"{unread} TLS/QUIC connections not readable without their keys (--keylog)")
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def _print_violations(console: Console, doc: dict[str, Any]) -> None:

@@ -310,6 +310,9 @@ class Finding:
     location: Annotated[str, _c("string", "where in the request", "str", True)]
     value_redacted: Annotated[str, _c("string", "the value, redacted", "str", True)]
     confidence: Annotated[float, _c("float64", "", "num")]
+    #: https or wss: the request was encrypted on the wire (read from a decrypted capture, a HAR
+    #: file or a proxy), so only the endpoint could read it
+    encrypted_in_transit: Annotated[bool, _c("bool", "the request travelled encrypted (https, wss)", "bool")] = False
     #: The value itself, only with ``--reveal`` (absent from the JSON document otherwise).
     value: Annotated[str | None, _c("string", "the value itself: only with --reveal", "str")] = None
 
@@ -357,6 +360,8 @@ class Destination:
     first_seen: Annotated[str | None, _c("string", "", "time")]
     last_seen: Annotated[str | None, _c("string", "", "time")]
     ech: Annotated[bool, _c("bool", "", "bool")]
+    decrypted: Annotated[str | None, _c("string", "TLS/QUIC connections decrypted: all, some, none (null: none encrypted)",
+                                        "str?")]
     app: Annotated[str | None, _c("string", "", "str?")]
     inputs: Annotated[list[int], _c("list<int64>", "", "list[int]")]
     uids: Annotated[list[str], _c("list<string>", "uids of its connections (not in the JSON document)")]
@@ -392,6 +397,39 @@ class Violation:
     allowed: Annotated[dict[str, Any] | None, _c("json", "the allow entry that covers it", "dict?")]
 
 
+@dataclass(slots=True)
+class Decryption:
+    """What a capture reader did with the encrypted connections of its input (born in
+    :mod:`datareach.dissect.packets`, with :class:`datareach.dissect.tlsdecrypt.DecryptStats`):
+    the engine puts :meth:`to_dict` in the input's report, and the uids of the connections it
+    decrypted mark their destinations."""
+
+    #: TLS connections whose ClientHello was read, and QUIC connections whose Initial was
+    tls_connections: int = 0
+    quic_connections: int = 0
+    #: whether any key was given for this input (a key log, or Decryption Secrets Blocks in it)
+    keys: bool = False
+    #: the decryptor's counts (DecryptStats.to_dict); empty without keys
+    counts: dict[str, Any] = field(default_factory=dict)
+    #: the key sources found in the input itself (Decryption Secrets Blocks), as KeySource.to_dict
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    #: uids of the connections with at least one record decrypted
+    uids: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.counts
+        decrypted = int(c.get("decrypted", 0))
+        return {
+            "keys": self.keys,
+            "tls_connections": self.tls_connections,
+            "quic_connections": self.quic_connections,
+            "decrypted": decrypted,
+            "unread": self.tls_connections + self.quic_connections - decrypted,
+            **{k: v for k, v in c.items() if k != "decrypted"},
+            "key_sources_in_input": self.sources,
+        }
+
+
 @record
 class InputReport:
     """What the audit made of one input file (born in :mod:`datareach.engine`)."""
@@ -403,9 +441,11 @@ class InputReport:
     records_read: Annotated[int, _c("int64", "", "int")] = 0
     errors: Annotated[list[InputError], _c("json", "InputError records", "list[dict]")] = field(
         default_factory=list)
+    #: captures only: the encrypted connections, and what decryption opened (Decryption.to_dict)
+    decryption: Annotated[dict[str, Any] | None, _c("json", "encrypted connections and decryption", "dict?")] = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "path": self.path,
             "format": self.format,
             "sha256": self.sha256,
@@ -413,6 +453,9 @@ class InputReport:
             "records_read": self.records_read,
             "errors": [e.to_json() for e in self.errors],
         }
+        if self.decryption is not None:
+            out["decryption"] = self.decryption
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -587,7 +630,7 @@ def connection_uid(input_index: int, n: int) -> str:
     return f"C{input_index}.{n}"
 
 
-Record: TypeAlias = Connection | ConnectionBatch | DnsAnswer | Exchange | InputError
+Record: TypeAlias = Connection | ConnectionBatch | DnsAnswer | Exchange | InputError | Decryption
 
 #: Called by readers with the number of bytes of the input consumed so far.
 ProgressCallback: TypeAlias = Callable[[int], None]

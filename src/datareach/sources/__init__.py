@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from datareach.files import open_regular
 from datareach.schema import Exchange, InputError, ProgressCallback, Record
@@ -64,13 +65,14 @@ def compression_hint(head: bytes, path: str | os.PathLike[str] = "") -> str | No
 def read_input(path: Path, input_index: int, fmt: str | None = None,
                progress: ProgressCallback | None = None,
                while_waiting: Callable[[], None] | None = None, keep_bodies: bool = True,
-               on_request: Callable[[Exchange], None] | None = None) -> Iterator[Record]:
+               on_request: Callable[[Exchange], None] | None = None, keys: Any = None) -> Iterator[Record]:
     """Yield the records of one input file, whatever its format.
 
     ``while_waiting`` is called once if the file is read by parallel processes, while they run.
     With ``keep_bodies=False`` HTTP requests from captures carry their body's size, not the body.
     ``on_request`` is applied to every request where it is read (in the reader's own process
     when the file is read in parallel), before it is yielded: the detect stage uses it.
+    ``keys``: the audit's TLS key logs (:class:`~datareach.dissect.keylog.KeyStore`).
     An empty file, a file in no known format and a file that is not a regular one end with a
     fatal error after reading at most :data:`SNIFF_BYTES`.
     """
@@ -97,7 +99,9 @@ def read_input(path: Path, input_index: int, fmt: str | None = None,
                          f"(checked the content, not the file name){why}" + (f"; {hint}" if hint else ""),
                          offset=0, fatal=True)
         return
-    options = {"while_waiting": while_waiting, "keep_bodies": keep_bodies, "on_request": on_request}
+    options: dict[str, Any] = {"while_waiting": while_waiting, "keep_bodies": keep_bodies, "on_request": on_request}
+    if keys is not None:  # (a plugin written before keys existed may not take them)
+        options["keys"] = keys
     try:
         records: Iterator[Record]
         if registry.is_builtin(source):

@@ -31,15 +31,16 @@ import struct
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from datareach.dissect import pcapdroid
-from datareach.dissect.packets import SUPPORTED_LINKTYPES, PacketDecoder
+from datareach.dissect import keylog, pcapdroid
+from datareach.dissect.packets import SUPPORTED_LINKTYPES, PacketDecoder, encrypted_counts
 from datareach.schema import (
     CONNECTION_FIELDS,
     ConnectionBatch,
+    Decryption,
     DnsAnswer,
     Exchange,
     InputError,
@@ -52,6 +53,9 @@ from datareach.sources import pcap
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from datareach.dissect.keylog import KeyStore
+    from datareach.dissect.tlsdecrypt import DecryptStats
 
 #: Files smaller than this are read by one process (starting processes costs more than it saves).
 MIN_BYTES = 48 << 20
@@ -90,6 +94,8 @@ class _Plan:
     endian: str
     # pcapng: (linktype, snaplen, scale, tsoffset) of each interface
     interfaces: list[tuple[int, int, float, int]]
+    # pcapng: the TLS key logs of the Decryption Secrets Blocks before the first packet
+    secrets: tuple[bytes, ...] = ()
 
 
 @dataclass
@@ -107,6 +113,11 @@ class _Result:
     response_head_cuts: int = 0
     #: connections set aside while being inspected (see datareach.dissect.packets.MAX_LIVE_FLOWS)
     retired_inspecting: int = 0
+    #: whether the range had keys, what its decryptor did (uids in the range's own numbering),
+    #: and the key sources found in the file (Decryption Secrets Blocks)
+    keys: bool = False
+    stats: DecryptStats | None = None
+    key_sources: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _workers(requested: int | None, size: int) -> int:
@@ -123,8 +134,10 @@ def _workers(requested: int | None, size: int) -> int:
 
 def read(path: Path, input_index: int, progress: ProgressCallback | None,
          workers: int | None = None, while_waiting: Callable[[], None] | None = None,
-         keep_bodies: bool = True, on_request: Callable[[Exchange], None] | None = None) -> list[Record] | None:
+         keep_bodies: bool = True, on_request: Callable[[Exchange], None] | None = None,
+         keys: KeyStore | None = None) -> list[Record] | None:
     """The records of ``path`` read in parallel, or None when it should be read by one process.
+    ``keys``: the audit's key logs (forking hands them to the readers).
 
     ``while_waiting`` is called once in this process after the readers have started (all
     processes are forked by then, so it may start threads or import modules safely).
@@ -151,7 +164,7 @@ def read(path: Path, input_index: int, progress: ProgressCallback | None,
         # The stage run on each request (detection) is handed to the forked readers as an
         # initializer argument: forking copies it, so a detector need not be pickled.
         with ProcessPoolExecutor(max_workers=len(plan.bounds) - 1, mp_context=ctx,
-                                 initializer=_init, initargs=(done, on_request, stop)) as pool:
+                                 initializer=_init, initargs=(done, on_request, stop, keys)) as pool:
             futures = [pool.submit(_work, path, input_index, plan, i, keep_bodies)
                        for i in range(len(plan.bounds) - 1)]
             if while_waiting is not None:
@@ -177,12 +190,15 @@ class _Worker:
     done: Any = None
     stop: Any = None
     on_request: Callable[[Exchange], None] | None = None
+    keys: KeyStore | None = None
 
 
-def _init(done: Any, on_request: Callable[[Exchange], None] | None, stop: Any = None) -> None:
+def _init(done: Any, on_request: Callable[[Exchange], None] | None, stop: Any = None,
+          keys: KeyStore | None = None) -> None:
     _Worker.done = done
     _Worker.stop = stop
     _Worker.on_request = on_request
+    _Worker.keys = keys
     # What the reader inherited from its parent stays as it is: the collector need not walk it
     # (nor touch its pages, which forking shares with the parent). The reader's own objects
     # (flows, streams, records) are acyclic, and a reader ends with its range: collections are
@@ -266,7 +282,8 @@ def _pcapng_plan(f: Any, head: bytes, size: int, n: int) -> _Plan | None:
     hdr = struct.Struct(endian + "II")
     pos = 0
     interfaces: list[tuple[int, int, float, int]] = []
-    # the section header and the interface blocks before the first packet
+    secrets: list[bytes] = []
+    # the section header, the interface blocks and decryption secrets before the first packet
     while pos + 12 <= len(head):
         btype, blen = hdr.unpack_from(head, pos)
         if blen < 12 or pos + blen > len(head):
@@ -276,6 +293,11 @@ def _pcapng_plan(f: Any, head: bytes, size: int, n: int) -> _Plan | None:
             itf = pcap._Interface(linktype, snaplen)
             pcap._idb_options(itf, head[pos + 8 : pos + blen - 4], endian)
             interfaces.append((itf.linktype, itf.snaplen, itf.scale, itf.tsoffset))
+        elif btype == pcap.BLOCK_DSB:
+            stype, slen = struct.unpack_from(endian + "II", head, pos + 8)
+            if stype != keylog.DSB_TLS_KEYLOG or slen > blen - 20:
+                return None  # (one process reads it, and says what it is)
+            secrets.append(head[pos + 16 : pos + 16 + slen])
         elif btype != pcap.SHB_TYPE and btype != 4:  # name resolution blocks may come first too
             break
         pos += blen
@@ -286,7 +308,7 @@ def _pcapng_plan(f: Any, head: bytes, size: int, n: int) -> _Plan | None:
         b = _pcapng_boundary(f, size * i // n, hdr)
         if b is not None and b > bounds[-1] + MIN_RANGE // 2:
             bounds.append(b)
-    return _Plan("pcapng", head[:pos], [*bounds, size], False, endian, interfaces)
+    return _Plan("pcapng", head[:pos], [*bounds, size], False, endian, interfaces, tuple(secrets))
 
 
 def _pcapng_boundary(f: Any, nominal: int, hdr: struct.Struct) -> int | None:
@@ -309,7 +331,9 @@ def _pcapng_boundary(f: Any, nominal: int, hdr: struct.Struct) -> int | None:
 def _work(path: Path, input_index: int, plan: _Plan, index: int, keep_bodies: bool = True) -> _Result:
     start, stop = plan.bounds[index], plan.bounds[index + 1]
     last = index == len(plan.bounds) - 2
-    dec = PacketDecoder(input_index, keep_bodies=keep_bodies, merge_keys=True)
+    dec = PacketDecoder(input_index, keep_bodies=keep_bodies, merge_keys=True, keys=_Worker.keys)
+    for text in plan.secrets:
+        dec.add_secrets(text)
 
     def check() -> None:
         if dec.retired > RANGE_MAX_RETIRED:
@@ -344,8 +368,10 @@ def _work(path: Path, input_index: int, plan: _Plan, index: int, keep_bodies: bo
     dec.finish(objects=False)
     records.extend(dec.records)
     assert dec.connections is not None
+    own = dec.decryption()
     out = _Result(dec.connections, ports, [], [], [], dec.cut, dec.malformed, dec.response_head_cuts,
-                  dec.retired_inspecting)
+                  dec.retired_inspecting, own.keys, dec.decryptor.stats if dec.decryptor is not None else None,
+                  own.sources)
     for r in records:
         if isinstance(r, DnsAnswer):
             out.dns.append(_dns_tuple(r))
@@ -456,6 +482,7 @@ def _merge(results: Sequence[_Result], input_index: int) -> list[Record]:
 
     out: list[Record] = []
     cut = malformed = head_cuts = retired = 0
+    out.append(_merge_decryption(results, combined, final))
     for k, res in enumerate(results):
         out.extend(InputError(*fields_) for fields_ in res.errors)
         for fields_ in res.dns:
@@ -477,6 +504,27 @@ def _merge(results: Sequence[_Result], input_index: int) -> list[Record]:
     out.append(ConnectionBatch(table=combined))
     out.extend(pcap.summary_errors(cut, malformed, head_cuts, retired))
     return out
+
+
+def _merge_decryption(results: Sequence[_Result], combined: pa.Table,
+                      final: Callable[[int, str | None], str | None]) -> Decryption:
+    """The ranges' decryption counts added up; a connection two ranges decrypted counts once."""
+    from datareach.dissect.tlsdecrypt import DecryptStats
+
+    merged = Decryption(*encrypted_counts(combined))
+    total = DecryptStats()
+    uids: set[str] = set()
+    for k, res in enumerate(results):
+        merged.keys = merged.keys or res.keys
+        merged.sources = merged.sources or res.key_sources  # (every range was handed the same blocks)
+        if res.stats is not None:
+            total.add(res.stats)
+            uids.update(u for u in (final(k, uid) for uid in res.stats.uids) if u)
+    total.uids = sorted(uids)
+    total.decrypted = len(uids)
+    merged.counts = total.to_dict() if merged.keys else {}
+    merged.uids = total.uids
+    return merged
 
 
 _F = {name: i for i, name in enumerate(CONNECTION_FIELDS)}

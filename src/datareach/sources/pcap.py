@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from datareach.dissect import http1, packets, pcapdroid
+from datareach.dissect import http1, keylog, packets, pcapdroid
+from datareach.dissect.keylog import KeyStore
 from datareach.dissect.packets import SUPPORTED_LINKTYPES, PacketDecoder
 from datareach.schema import InputError, ProgressCallback, Record
 
@@ -38,6 +39,7 @@ BLOCK_IDB = 1
 BLOCK_PB = 2
 BLOCK_SPB = 3
 BLOCK_EPB = 6
+BLOCK_DSB = 10
 SHB_TYPE = 0x0A0D0D0A
 KNOWN_BLOCKS = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0xBAD, 0x40000BAD, SHB_TYPE})
 
@@ -86,10 +88,11 @@ class Desync(Exception):
 
 
 def read_sequential(path: Path, input_index: int, progress: ProgressCallback | None = None,
-                    keep_bodies: bool = True) -> Iterator[Record]:
+                    keep_bodies: bool = True, keys: KeyStore | None = None) -> Iterator[Record]:
     """Read a pcap or pcapng file (detected from its content) with one process and yield its
-    records (:func:`datareach.sources.capture.read_capture` reads large files in parallel)."""
-    dec = PacketDecoder(input_index, keep_bodies=keep_bodies)
+    records (:func:`datareach.sources.capture.read_capture` reads large files in parallel).
+    With ``keys`` (or Decryption Secrets Blocks in the file), TLS connections are decrypted."""
+    dec = PacketDecoder(input_index, keep_bodies=keep_bodies, keys=keys)
     with open(path, "rb") as f:
         src = _Source(f, progress)
         src.fill(0, 64)
@@ -104,6 +107,7 @@ def read_sequential(path: Path, input_index: int, progress: ProgressCallback | N
     dec.finish()
     yield from dec.records
     dec.records.clear()
+    yield dec.decryption()
     yield from summary_errors(dec.cut, dec.malformed, dec.response_head_cuts, dec.retired_inspecting)
 
 
@@ -350,6 +354,19 @@ def _pcapng(src: _Source, dec: PacketDecoder, section: tuple[str, list[_Interfac
                     yield InputError(
                         f"interface {len(ifaces) - 1} has link type {linktype}, which is not supported: "
                         "its packets are skipped", offset=src.base + pos)
+            elif btype == BLOCK_DSB:
+                if parallel:  # (a parallel plan hands the readers the secrets before the first packet)
+                    raise Desync("a Decryption Secrets Block inside a parallel range")
+                stype, slen = struct.unpack_from(endian + "II", buf, pos + 8)
+                if slen > blen - 20:
+                    problem = "decryption secrets block: its secrets length exceeds the block"
+                    break
+                if stype == keylog.DSB_TLS_KEYLOG:
+                    dec.add_secrets(buf[pos + 16 : pos + 16 + slen])
+                else:
+                    kind = keylog.DSB_NAMES.get(stype, f"type {stype:#x}")
+                    yield InputError(f"decryption secrets of kind {kind} are not used: only TLS key logs are",
+                                     offset=src.base + pos)
             elif btype == BLOCK_SPB:
                 if not ifaces:
                     problem = "simple packet block before any interface description"

@@ -70,7 +70,8 @@ class Source(Protocol):
         ``options`` are hints a source may use or ignore: ``keep_bodies`` (bool: whether request
         bodies are wanted), ``on_request`` (called with every Exchange where it is read; what
         a source does not call it on, the caller does), ``while_waiting`` (called once while
-        parallel readers run). Accept ``**options`` even if you use none of them.
+        parallel readers run), ``keys`` (a :class:`~datareach.dissect.keylog.KeyStore` of the
+        audit's TLS key logs, or None). Accept ``**options`` even if you use none of them.
         """
         ...
 

@@ -1,0 +1,444 @@
+"""Decrypting the TLS connections of a capture whose keys the user holds, and reading the
+HTTP inside (a :class:`~datareach.dissect.tls.TlsFollower` for
+:class:`~datareach.dissect.packets.PacketDecoder`).
+
+For each followed connection: the client random (ClientHello) finds the secrets in the
+:class:`~datareach.dissect.keylog.KeyStore`; the ServerHello gives the version, cipher suite and
+server random; then every record is decrypted:
+
+* TLS 1.3: the handshake traffic keys, then the application traffic keys, each direction
+  switching at its own Finished; 0-RTT early data under the early traffic key; KeyUpdate. The
+  switch points are found by trial decryption (a record that fails under the current key is
+  tried under the next), which also covers 0-RTT the server rejected and a Finished that spans
+  records. The selected ALPN protocol comes from the (encrypted) EncryptedExtensions.
+* TLS 1.2: the key block from the master secret (``CLIENT_RANDOM`` by client random, or
+  ``RSA Session-ID`` by session id), records encrypted from each direction's ChangeCipherSpec.
+
+The application data goes to HTTP/1.x (:mod:`datareach.dissect.http1`) or HTTP/2
+(:mod:`datareach.dissect.http2`), chosen by the ALPN protocol or the client's first bytes; each
+request becomes an :class:`~datareach.schema.Exchange` with ``scheme`` https.
+
+:class:`DecryptStats` counts what was and was not opened (no keys, unsupported version or
+suite, records that failed), which the report shows: nothing is left out silently.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+from datareach.dissect import http1, http2, keylog, tls
+from datareach.dissect.tlscrypto import SUITES, RecordKey, Suite, tls12_keys
+from datareach.schema import Exchange
+
+#: Client records held until the ServerHello says how to decrypt them (0-RTT data comes first).
+MAX_EARLY_RECORDS: Final = 64
+#: Consecutive records that decrypt under no key before a direction is given up.
+MAX_FAILURES: Final = 4
+#: Server plaintext held until the client's first bytes say which protocol the connection speaks.
+MAX_UNDECIDED: Final = 1 << 16
+#: Decrypted handshake bytes scanned for the EncryptedExtensions (its ALPN).
+MAX_HANDSHAKE_SCAN: Final = 1 << 14
+
+OTHER, H1, H2 = "other", "http/1", "h2"
+
+
+@dataclass(slots=True)
+class DecryptStats:
+    """What decryption did, for one reader (summed over parallel readers)."""
+
+    #: TLS connections followed (their ClientHello read) and, of them:
+    connections: int = 0
+    #: at least one application record decrypted
+    decrypted: int = 0
+    #: no secret for the client random (nor the session id)
+    no_keys: int = 0
+    #: keys found but no record decrypted under them (wrong keys, or a lost handshake)
+    failed: int = 0
+    #: a version or cipher suite datareach does not decrypt, by name
+    unsupported: dict[str, int] = field(default_factory=dict)
+    #: the connection ended before its ServerHello was seen
+    no_server_hello: int = 0
+    records: int = 0
+    record_failures: int = 0
+    plaintext_bytes: int = 0
+    #: decrypted connections whose application protocol is neither HTTP/1.x nor HTTP/2
+    other_protocol: int = 0
+    #: decrypted HTTP directions that stopped being read (malformed, limits), by reason
+    http_errors: dict[str, int] = field(default_factory=dict)
+    #: connections opened, by key source (a key log file, or an input's Decryption Secrets Blocks)
+    opened_by_source: dict[str, int] = field(default_factory=dict)
+    #: the uids of the connections with at least one record decrypted
+    uids: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        """The counts as the report gives them (uids apart)."""
+        return {
+            "tls_followed": self.connections, "decrypted": self.decrypted, "no_keys": self.no_keys,
+            "keys_failed": self.failed, "no_server_hello": self.no_server_hello,
+            "unsupported": dict(sorted(self.unsupported.items())), "records_decrypted": self.records,
+            "records_failed": self.record_failures, "plaintext_bytes": self.plaintext_bytes,
+            "other_protocol": self.other_protocol, "http_errors": dict(sorted(self.http_errors.items())),
+            "opened_by_source": dict(sorted(self.opened_by_source.items())),
+        }
+
+    def add(self, other: DecryptStats) -> None:
+        for name in ("connections", "decrypted", "no_keys", "failed", "no_server_hello", "records",
+                     "record_failures", "plaintext_bytes", "other_protocol"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for mine, theirs in ((self.unsupported, other.unsupported), (self.http_errors, other.http_errors),
+                             (self.opened_by_source, other.opened_by_source)):
+            for k, v in theirs.items():
+                mine[k] = mine.get(k, 0) + v
+        self.uids.extend(other.uids)
+
+
+class _Dir:
+    """One direction of a decrypted connection."""
+
+    __slots__ = ("active", "cur", "dead", "failures", "keys")
+
+    def __init__(self) -> None:
+        #: candidate keys in the order the direction uses them; ``cur`` is the one in use
+        self.keys: list[RecordKey] = []
+        self.cur = 0
+        #: TLS 1.2: after this direction's ChangeCipherSpec
+        self.active = False
+        self.failures = 0
+        self.dead = False
+
+
+class _Conn:
+    __slots__ = ("alpn", "dirs", "flow", "h1", "h2", "hello", "last", "opened", "pending", "proto",
+                 "secrets", "server_hs_seen", "source", "suite", "tls13", "undecided")
+
+    def __init__(self, flow: tls.TlsFlow, hello: tls.ClientHello, secrets: dict[int, tuple[int, bytes]] | None) -> None:
+        self.flow = flow
+        self.hello = hello
+        self.secrets = secrets
+        self.suite: Suite | None = None
+        self.tls13 = False
+        self.dirs = (_Dir(), _Dir())  # server, client
+        self.pending: list[tuple[bool, tls.TlsRecord, float]] | None = []
+        self.opened = False
+        self.source = -1
+        self.alpn: str | None = None
+        self.proto: str | None = None
+        self.undecided = bytearray()
+        self.server_hs_seen = 0
+        self.h1: tuple[http1.RequestStream, http1.ResponseStream, deque[Exchange]] | None = None
+        self.h2: http2.H2Connection | None = None
+        #: when the last application data was read
+        self.last = 0.0
+
+
+class TlsDecryptor:
+    """A TlsFollower that decrypts the connections it has keys for and reads the HTTP inside."""
+
+    def __init__(self, keys: keylog.KeyStore, emit: Callable[[Exchange], None], *, app_of: Callable[[int], str | None]
+                 | None = None, body_cap: int = http1.DEFAULT_BODY_CAP, keep_bodies: bool = True) -> None:
+        self.keys = keys
+        self.emit = emit
+        self.app_of = app_of
+        self.body_cap = body_cap
+        self.keep_bodies = keep_bodies
+        self.stats = DecryptStats()
+        self._conns: dict[int, _Conn] = {}
+
+    # -- TlsFollower ---------------------------------------------------------------------------
+
+    def on_hello(self, conn: tls.TlsFlow, hello: tls.ClientHello, ts: float) -> bool:
+        """Follow the connection only if some key may open it."""
+        self.stats.connections += 1
+        secrets = self.keys.lookup(hello.random)
+        if secrets is None and not self.keys.has_session_ids:
+            self.stats.no_keys += 1
+            return False
+        self._conns[conn.flow] = _Conn(conn, hello, secrets)
+        return True
+
+    def on_server_hello(self, flow: int, hello: tls.ServerHello, ts: float) -> None:
+        c = self._conns.get(flow)
+        if c is None or hello.retry or c.suite is not None:
+            return
+        suite = SUITES.get(hello.cipher_suite)
+        if hello.version == 0x0304:
+            c.tls13 = True
+        elif hello.version != 0x0303:
+            self._give_up(c, unsupported=_version_name(hello.version))
+            return
+        if suite is None or suite.tls13 != c.tls13:
+            self._give_up(c, unsupported=f"cipher suite 0x{hello.cipher_suite:04x}")
+            return
+        c.suite = suite
+        c.alpn = hello.alpn
+        server, client = c.dirs
+        secrets = c.secrets or {}
+        if c.tls13:
+            for d, slots in ((client, (keylog.CLIENT_EARLY, keylog.CLIENT_HS, keylog.CLIENT_AP)),
+                             (server, (keylog.SERVER_HS, keylog.SERVER_AP))):
+                for slot in slots:
+                    entry = secrets.get(slot)
+                    if entry is not None:
+                        d.keys.append(RecordKey.tls13_from_secret(suite, entry[1]))
+                        c.source = entry[0]
+        else:
+            entry = secrets.get(keylog.MASTER) or self.keys.session(hello.session_id)
+            if entry is not None and len(entry[1]) == 48:
+                ck, sk = tls12_keys(suite, entry[1], c.hello.random, hello.random, hello.encrypt_then_mac)
+                client.keys.append(ck)
+                server.keys.append(sk)
+                c.source = entry[0]
+        if not client.keys and not server.keys:
+            self._give_up(c, no_keys=True)
+            return
+        pending, c.pending = c.pending, None
+        for from_client, rec, t in pending or ():
+            self._record(c, from_client, rec, t)
+
+    def on_record(self, flow: int, from_client: bool, record: tls.TlsRecord, ts: float) -> None:
+        c = self._conns.get(flow)
+        if c is None:
+            return
+        if c.pending is not None:  # the ServerHello is not read yet
+            if from_client and record.content_type == tls.CT_APPLICATION_DATA and len(c.pending) < MAX_EARLY_RECORDS:
+                c.pending.append((from_client, record, ts))
+            return
+        self._record(c, from_client, record, ts)
+
+    def on_end(self, flow: int, from_client: bool, reason: str) -> None:
+        c = self._conns.get(flow)
+        if c is None:
+            return
+        c.dirs[int(from_client)].dead = True
+        if all(d.dead for d in c.dirs):
+            self._finish(c)
+
+    # -- records -------------------------------------------------------------------------------
+
+    def _record(self, c: _Conn, from_client: bool, rec: tls.TlsRecord, ts: float) -> None:
+        d = c.dirs[int(from_client)]
+        if d.dead or not d.keys:
+            return
+        ct = rec.content_type
+        if c.tls13:
+            if ct != tls.CT_APPLICATION_DATA:
+                return  # the hellos, and ChangeCipherSpec kept for middleboxes
+        else:
+            if ct == tls.CT_CHANGE_CIPHER_SPEC:
+                d.active = True
+                return
+            if not d.active:
+                return
+        if not rec.payload:
+            return
+        got = self._decrypt(c, d, ct, rec)
+        st = self.stats
+        if got is None:
+            st.record_failures += 1
+            d.failures += 1
+            if d.failures >= MAX_FAILURES:
+                d.dead = True
+            return
+        d.failures = 0
+        st.records += 1
+        inner, plain = got
+        if inner == tls.CT_HANDSHAKE:
+            if c.tls13 and not from_client and c.alpn is None and c.server_hs_seen < MAX_HANDSHAKE_SCAN:
+                c.server_hs_seen += len(plain)
+                c.alpn = _encrypted_extensions_alpn(plain)
+            if c.tls13 and len(plain) >= 4 and plain[0] == 24:  # KeyUpdate: the next record uses the next key
+                d.keys.append(d.keys[d.cur].next_generation())
+            return
+        if inner != tls.CT_APPLICATION_DATA or not plain:
+            return
+        if not c.opened:
+            c.opened = True
+            st.decrypted += 1
+            st.uids.append(c.flow.uid)
+            if 0 <= c.source < len(self.keys.sources):
+                name = self.keys.sources[c.source].name
+                st.opened_by_source[name] = st.opened_by_source.get(name, 0) + 1
+        st.plaintext_bytes += len(plain)
+        c.last = ts
+        self._app(c, from_client, plain, ts)
+
+    def _decrypt(self, c: _Conn, d: _Dir, ct: int, rec: tls.TlsRecord) -> tuple[int, bytes] | None:
+        keys = d.keys
+        for i in range(d.cur, len(keys)):
+            got = keys[i].decrypt(ct, rec.version, rec.payload)
+            if got is not None:
+                d.cur = i
+                return got
+        if c.tls13 and d.cur == len(keys) - 1 and len(keys) >= 2:
+            # a KeyUpdate we did not see (it was in a record that failed): try the next generation once
+            nxt = keys[-1].next_generation()
+            got = nxt.decrypt(ct, rec.version, rec.payload)
+            if got is not None:
+                keys.append(nxt)
+                d.cur = len(keys) - 1
+                return got
+        keys[d.cur].seq += 1  # (the peer consumed it: keep the numbering)
+        return None
+
+    # -- what the application data carries --------------------------------------------------------
+
+    def _app(self, c: _Conn, from_client: bool, data: bytes, ts: float) -> None:
+        if c.proto is None:
+            if not from_client and c.alpn != "h2" and c.alpn != "http/1.1":
+                if len(c.undecided) < MAX_UNDECIDED:
+                    c.undecided += data[: MAX_UNDECIDED - len(c.undecided)]
+                return
+            if c.alpn == "h2" or (from_client and data.startswith(http2.PREFACE[:4])):
+                c.proto = H2
+                c.h2 = http2.H2Connection(self.body_cap)
+            elif c.alpn == "http/1.1" or http1.looks_like_http_request(data):
+                c.proto = H1
+                c.h1 = (http1.RequestStream(self.body_cap), http1.ResponseStream(), deque())
+            else:
+                c.proto = OTHER
+                self.stats.other_protocol += 1
+                c.undecided = bytearray()
+                return
+            held = bytes(c.undecided)
+            c.undecided = bytearray()
+            if from_client:
+                self._feed(c, True, data, ts)
+                if held:
+                    self._feed(c, False, held, ts)
+                return
+            if held:
+                self._feed(c, False, held, ts)
+        self._feed(c, from_client, data, ts)
+
+    def _feed(self, c: _Conn, from_client: bool, data: bytes, ts: float) -> None:
+        if c.h2 is not None:
+            for s in c.h2.feed(from_client, data, ts):
+                self._h2_exchange(c, s)
+            err = c.h2.error[int(from_client)]
+            if err is not None:
+                self._http_error(c, f"HTTP/2: {err}")
+        elif c.h1 is not None:
+            req, resp, pending = c.h1
+            if from_client:
+                for parsed in req.feed(data):
+                    pending.append(self._h1_exchange(c, parsed, ts))
+                if req.broken:
+                    self._http_error(c, "HTTP/1: malformed request")
+                    c.h1 = None
+                    while pending:
+                        self.emit(pending.popleft())
+            else:
+                for r in resp.feed(data):
+                    if pending:
+                        ex = pending.popleft()
+                        ex.status = r.status
+                        ex.response_size = r.body_size
+                        self.emit(ex)
+                    # (a response to a request read before it: none, or it was malformed)
+
+    def _http_error(self, c: _Conn, reason: str) -> None:
+        errs = self.stats.http_errors
+        if len(errs) < 64 or reason in errs:
+            errs[reason] = errs.get(reason, 0) + 1
+
+    def _exchange(self, c: _Conn, ts: float, method: str, host: str, url: str, target: str, version: str,
+                  headers: list[tuple[str, str]], body: bytes, truncated: bool) -> Exchange:
+        f = c.flow
+        return Exchange(
+            ts=ts, scheme="https", method=method, host=host, url=url, target=target, http_version=version,
+            request_headers=headers, request_body=body if self.keep_bodies else b"",
+            request_body_size=None if self.keep_bodies else len(body), request_body_truncated=truncated,
+            server_ip=f.server_ip, server_port=f.server_port,
+            app=self.app_of(f.flow) if self.app_of is not None else None, input_index=f.input_index,
+            client_ip=f.client_ip, client_port=f.client_port, uid=f.uid,
+        )
+
+    def _h1_exchange(self, c: _Conn, parsed: http1.ParsedRequest, ts: float) -> Exchange:
+        host = parsed.header("host") or c.hello.server_name or c.flow.server_ip
+        name = _host_name(host)
+        target = parsed.target
+        url = target if target.startswith(("http://", "https://")) else f"https://{host}{target}"
+        ex = self._exchange(c, ts, parsed.method, name, url, target, parsed.version, parsed.headers, parsed.body,
+                            parsed.body_truncated)
+        if parsed.head_cut:
+            ex.decode_cuts = [http1.head_cut_note(parsed)]
+        return ex
+
+    def _h2_exchange(self, c: _Conn, s: http2.H2Stream) -> None:
+        authority = s.authority or c.hello.server_name or c.flow.server_ip
+        scheme = s.scheme or "https"
+        path = s.path or ("" if s.method == "CONNECT" else "/")
+        url = f"{scheme}://{authority}{path}"
+        ex = self._exchange(c, s.ts, s.method, _host_name(authority), url, path, "HTTP/2", s.headers,
+                            bytes(s.body), s.body_truncated)
+        ex.status = s.status
+        ex.response_size = s.response_size
+        self.emit(ex)
+
+    # -- the end of a connection --------------------------------------------------------------------
+
+    def _give_up(self, c: _Conn, *, unsupported: str | None = None, no_keys: bool = False) -> None:
+        if unsupported is not None:
+            u = self.stats.unsupported
+            u[unsupported] = u.get(unsupported, 0) + 1
+        elif no_keys:
+            self.stats.no_keys += 1
+        self._conns.pop(c.flow.flow, None)
+
+    def _finish(self, c: _Conn) -> None:
+        self._conns.pop(c.flow.flow, None)
+        st = self.stats
+        if c.suite is None and c.pending is not None:
+            st.no_server_hello += 1
+        elif not c.opened:
+            st.failed += 1
+        if c.h2 is not None:
+            for s in c.h2.close():
+                self._h2_exchange(c, s)
+        elif c.h1 is not None:
+            req, _resp, pending = c.h1
+            last = req.flush()
+            if last is not None:
+                pending.append(self._h1_exchange(c, last, c.last))
+            while pending:
+                self.emit(pending.popleft())
+        c.h1 = None
+        c.h2 = None
+
+    def finish(self) -> None:
+        """End of input: every connection still followed ends."""
+        for c in list(self._conns.values()):
+            self._finish(c)
+
+
+def _host_name(authority: str) -> str:
+    """The host of a Host header or :authority, lower case, without port."""
+    a = authority.strip().lower()
+    if a.startswith("["):
+        end = a.find("]")
+        return a[: end + 1] if end > 0 else a
+    return a.split(":", 1)[0]
+
+
+def _version_name(v: int) -> str:
+    return {0x0300: "SSL 3.0", 0x0301: "TLS 1.0", 0x0302: "TLS 1.1"}.get(v, f"version 0x{v:04x}")
+
+
+def _encrypted_extensions_alpn(plain: bytes) -> str | None:
+    """The ALPN protocol of a TLS 1.3 EncryptedExtensions message at the start of ``plain``."""
+    if len(plain) < 6 or plain[0] != 8:
+        return None
+    end = min(len(plain), 4 + int.from_bytes(plain[1:4], "big"))
+    p = 6
+    ext_end = min(end, 6 + int.from_bytes(plain[4:6], "big"))
+    while p + 4 <= ext_end:
+        etype = int.from_bytes(plain[p : p + 2], "big")
+        elen = int.from_bytes(plain[p + 2 : p + 4], "big")
+        body = plain[p + 4 : p + 4 + elen]
+        if etype == tls.EXT_ALPN and len(body) >= 3 and body[2] + 3 <= len(body):
+            return body[3 : 3 + body[2]].decode("latin-1")
+        p += 4 + elen
+    return None

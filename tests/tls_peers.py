@@ -1,0 +1,188 @@
+"""Real TLS peers on loopback for the decryption tests, captured with dumpcap.
+
+* :class:`Capture` runs ``dumpcap`` on the loopback interface for a port range, as a user
+  would capture a phone's or a laptop's traffic;
+* :func:`openssl_server` runs ``openssl s_server -www`` (HTTP/1.x over TLS 1.2 or 1.3, any suite);
+* :class:`H2Server` is an HTTP/2 server on Python's ``ssl`` and the ``h2`` library (ALPN h2),
+  answering every request with its body's size;
+* the clients are ``curl`` (HTTP/1.1 and, with ``--http2``, HTTP/2 through nghttp2) writing
+  ``SSLKEYLOGFILE``, and tshark decrypts the same capture as the reference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+TOOLS = ("dumpcap", "tshark", "openssl", "curl", "editcap")
+
+
+def missing_tools() -> list[str]:
+    return [t for t in TOOLS if shutil.which(t) is None]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def self_signed(d: Path, kind: str = "ec") -> tuple[Path, Path]:
+    cert, key = d / f"{kind}-cert.pem", d / f"{kind}-key.pem"
+    alg = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"] if kind == "ec" else ["-newkey", "rsa:2048"]
+    subprocess.run(["openssl", "req", "-x509", *alg, "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "3650",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+class Capture:
+    """dumpcap on loopback, for TCP to the given ports, written as pcapng."""
+
+    def __init__(self, path: Path, ports: list[int]) -> None:
+        self.path = path
+        filt = " or ".join(f"tcp port {p}" for p in ports)
+        self.proc = subprocess.Popen(["dumpcap", "-q", "-i", "lo", "-f", filt, "-w", str(path)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # dumpcap says "Capturing on" once the interface is open
+        deadline = time.monotonic() + 20
+        assert self.proc.stderr is not None
+        line = b""
+        while time.monotonic() < deadline and b"Capturing on" not in line:
+            line = self.proc.stderr.readline()
+            if not line and self.proc.poll() is not None:
+                raise RuntimeError("dumpcap did not start")
+        time.sleep(1.0)  # (it says so before its filter is in place: the first packets would be missed)
+
+    def stop(self) -> Path:
+        time.sleep(0.5)  # (the last packets reach the ring buffer)
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+        return self.path
+
+
+@contextlib.contextmanager
+def openssl_server(cert: tuple[Path, Path], port: int, args: list[str]) -> Iterator[None]:
+    proc = subprocess.Popen(["openssl", "s_server", "-accept", str(port), "-cert", str(cert[0]), "-key", str(cert[1]),
+                             "-www", "-quiet", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_listening(port)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def _wait_listening(port: int) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def curl(url: str, keylog: Path, *extra: str) -> None:
+    env = dict(os.environ, SSLKEYLOGFILE=str(keylog))
+    subprocess.run(["curl", "-sk", "-o", os.devnull, "--max-time", "20", *extra, url], check=True, env=env)
+
+
+class H2Server:
+    """An HTTP/2 server over TLS (h2, Python's ssl) on a thread; answers each request with
+    ``{"got": <body size>}``."""
+
+    def __init__(self, cert: tuple[Path, Path], port: int) -> None:
+        self.port = port
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(*cert)
+        self.ctx.set_alpn_protocols(["h2"])
+        self.sock = socket.create_server(("127.0.0.1", port))
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.stopping = False
+
+    def __enter__(self) -> H2Server:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping = True
+        self.sock.close()
+        self.thread.join(timeout=10)
+
+    def _serve(self) -> None:
+        while not self.stopping:
+            try:
+                raw, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._connection, args=(raw,), daemon=True).start()
+
+    def _connection(self, raw: socket.socket) -> None:
+        import h2.config
+        import h2.connection
+        import h2.events
+
+        try:
+            conn_sock = self.ctx.wrap_socket(raw, server_side=True)
+        except (ssl.SSLError, OSError):
+            raw.close()
+            return
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        conn.initiate_connection()
+        conn_sock.sendall(conn.data_to_send())
+        bodies: dict[int, int] = {}
+        with conn_sock:
+            while True:
+                try:
+                    data = conn_sock.recv(65536)
+                except (ssl.SSLError, OSError):
+                    return
+                if not data:
+                    return
+                for ev in conn.receive_data(data):
+                    if isinstance(ev, h2.events.DataReceived):
+                        bodies[ev.stream_id] = bodies.get(ev.stream_id, 0) + len(ev.data)
+                        conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                    elif isinstance(ev, h2.events.StreamEnded):
+                        body = f'{{"got": {bodies.get(ev.stream_id, 0)}}}'.encode()
+                        conn.send_headers(ev.stream_id, [(":status", "200"), ("content-type", "application/json"),
+                                                         ("content-length", str(len(body)))])
+                        conn.send_data(ev.stream_id, body, end_stream=True)
+                    elif isinstance(ev, h2.events.ConnectionTerminated):
+                        conn_sock.sendall(conn.data_to_send())
+                        return
+                out = conn.data_to_send()
+                if out:
+                    conn_sock.sendall(out)
+
+
+def tshark_requests(capture: Path, keylog: Path | None = None) -> list[tuple[str, str, str]]:
+    """(method, authority, path) of every HTTP/1.x and HTTP/2 request tshark decrypts, sorted."""
+    args = ["tshark", "-r", str(capture), "-o", "tcp.desegment_tcp_streams:TRUE"]
+    if keylog is not None:
+        args += ["-o", f"tls.keylog_file:{keylog}"]
+    args += ["-Y", "http.request || http2.type == 1", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=|",
+             "-e", "http.request.method", "-e", "http.host", "-e", "http.request.uri",
+             "-e", "http2.headers.method", "-e", "http2.headers.authority", "-e", "http2.headers.path",
+             "-e", "http2.flags.end_stream"]
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    found = []
+    for line in out.splitlines():
+        f = line.split("\t")
+        if f[0]:
+            found.append((f[0], f[1], f[2]))
+            continue
+        # one HEADERS frame per request (a packet may hold several: | between them)
+        for m, a, p in zip(f[3].split("|"), f[4].split("|"), f[5].split("|"), strict=False):
+            if m:
+                found.append((m, a, p))
+    return sorted(found)
