@@ -40,9 +40,11 @@ from tls_peers import (
     H2Server,
     curl,
     free_port,
+    http3_exchange,
     missing_tools,
     openssl_server,
     self_signed,
+    tshark_quic_request_streams,
     tshark_requests,
 )
 
@@ -221,9 +223,9 @@ def loopback_capture(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pa
         pytest.skip(f"needs {', '.join(missing_tools())}")
     d = tmp_path_factory.mktemp("loopback")
     ec_cert = self_signed(d)
-    ports = [free_port() for _ in range(5)]
+    ports = [free_port() for _ in range(6)]
     kl = d / "curl.keys"
-    cap = Capture(d / "loopback.pcapng", ports)
+    cap = Capture(d / "loopback.pcapng", ports[:5], ports[5:])
     sent: list[tuple[str, str, str]] = []
     try:
         for port, suite in zip(ports[:3], ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
@@ -239,9 +241,20 @@ def loopback_capture(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pa
             curl(f"https://localhost:{ports[4]}/h2/post", kl, "--http2", "-H", "content-type: application/json",
                  "--data-binary", BODY.decode())
             sent += [("GET", f"localhost:{ports[4]}", "/h2/get?x=1"), ("POST", f"localhost:{ports[4]}", "/h2/post")]
+        h3 = [("GET", "/h3/a?x=1", b""), ("POST", "/h3/post", BODY), ("GET", "/h3/after-key-update", b"")]
+        assert http3_exchange(ec_cert, ports[5], kl, h3, key_update=True) == [200, 200, 200]
+        sent += [(m, f"localhost:{ports[5]}", p) for m, p, _ in h3]
     finally:
         path = cap.stop()
     return path, kl, sorted(sent)
+
+
+def h3_only(requests: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    return [r for r in requests if r[2].startswith("/h3/")]
+
+
+def no_h3(requests: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    return [r for r in requests if not r[2].startswith("/h3/")]
 
 
 def requests_of(doc: dict[str, object]) -> list[tuple[str, str, str]]:
@@ -259,16 +272,19 @@ def test_a_real_capture_s_https_requests_equal_what_tshark_decrypts(
         loopback_capture: tuple[Path, Path, list[tuple[str, str, str]]]) -> None:
     path, kl, sent = loopback_capture
     reference = tshark_requests(path, kl)
-    assert reference == sent  # (the capture holds every request: tshark decrypts them all)
+    assert reference == no_h3(sent)  # (the capture holds every request: tshark decrypts them all)
+    h3_port = int(h3_only(sent)[0][1].split(":")[1])
+    assert tshark_quic_request_streams(path, kl, h3_port) == [0, 4, 8]  # (HTTP/3: tshark decrypts its streams)
     doc = datareach.audit([path], keylog=[kl]).to_dict()
-    assert requests_of(doc) == reference
+    assert no_h3(requests_of(doc)) == reference
+    assert h3_only(requests_of(doc)) == h3_only(sent)
     versions = sorted({e["http_version"] for e in doc["exchanges"]})
-    assert versions == ["HTTP/1.0", "HTTP/2"] or versions == ["HTTP/1.1", "HTTP/2"]
+    assert versions in (["HTTP/1.0", "HTTP/2", "HTTP/3"], ["HTTP/1.1", "HTTP/2", "HTTP/3"])
     dec = doc["inputs"][0]["decryption"]
-    assert (dec["tls_connections"], dec["decrypted"], dec["unread"]) == (6, 6, 0)
-    assert dec["opened_by_source"] == {str(kl): 6}
+    assert (dec["tls_connections"], dec["quic_connections"], dec["decrypted"], dec["unread"]) == (6, 1, 7, 0)
+    assert dec["opened_by_source"] == {str(kl): 7}
     # (the servers' readiness probes are plain TCP connections: a destination with nothing encrypted)
-    assert {d["host"]: d["decrypted"] for d in doc["destinations"] if "tls" in d["protocols"]} == {"localhost": "all"}
+    assert {d["host"]: d["decrypted"] for d in doc["destinations"] if d["decrypted"]} == {"localhost": "all"}
     found = {(f["data_type"], f["encrypted_in_transit"]) for f in doc["findings"]}
     assert {("email", True), ("advertising_id", True)} <= found
     # the secrets themselves are nowhere in the report
@@ -284,11 +300,11 @@ def test_keys_embedded_in_the_pcapng_are_used_without_being_asked(
     path, kl, sent = loopback_capture
     dsb = tmp_path / "with-secrets.pcapng"
     subprocess.run(["editcap", "--inject-secrets", f"tls,{kl}", str(path), str(dsb)], check=True, capture_output=True)
-    assert tshark_requests(dsb) == sent
+    assert tshark_requests(dsb) == no_h3(sent)
     doc = datareach.audit([dsb]).to_dict()
     assert requests_of(doc) == sent
     dec = doc["inputs"][0]["decryption"]
-    assert dec["opened_by_source"] == {keylog.DSB_SOURCE: 6}
+    assert dec["opened_by_source"] == {keylog.DSB_SOURCE: 7}
     assert dec["key_sources_in_input"][0]["secrets"] == sum(1 for x in kl.read_text().splitlines() if x[:1] != "#")
 
 
@@ -298,10 +314,10 @@ def test_without_a_key_log_the_report_says_how_many_connections_it_could_not_rea
     path, _kl, _sent = loopback_capture
     doc = datareach.audit([path]).to_dict()
     assert doc["exchanges"] == []
-    assert doc["summary"]["encrypted_unread"] == 6
+    assert doc["summary"]["encrypted_unread"] == 7
     assert doc["inputs"][0]["decryption"]["keys"] is False
-    assert {d["host"]: d["decrypted"] for d in doc["destinations"] if "tls" in d["protocols"]} == {"localhost": "none"}
-    assert {d["decrypted"] for d in doc["destinations"] if "tls" not in d["protocols"]} <= {None}
+    assert {d["host"]: d["decrypted"] for d in doc["destinations"] if d["decrypted"]} == {"localhost": "none"}
+    assert {d["decrypted"] for d in doc["destinations"] if not {"tls", "quic"} & set(d["protocols"])} <= {None}
 
 
 @needs_tools
@@ -311,9 +327,9 @@ def test_the_cli_takes_key_logs_and_says_what_it_decrypted(
     cli = [sys.executable, "-m", "datareach", "audit", str(path), "--no-progress"]
     out = subprocess.run([*cli, "--keylog", str(kl)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert "6 HTTP requests read (6 TLS connections decrypted)" in " ".join(out.stdout.split())
+    assert "9 HTTP requests read (7 TLS connections decrypted)" in " ".join(out.stdout.split())
     plain = subprocess.run(cli, capture_output=True, text=True)
-    assert "6 TLS/QUIC connections not readable without their keys" in " ".join(plain.stdout.split())
+    assert "7 TLS/QUIC connections not readable without their keys" in " ".join(plain.stdout.split())
     missing = subprocess.run([*cli, "--keylog", str(tmp_path / "nope.log")], capture_output=True, text=True)
     assert missing.returncode == 2 and "--keylog file not found" in missing.stderr
     wrong = subprocess.run([*cli, "--keylog", str(path)], capture_output=True, text=True)
@@ -342,8 +358,29 @@ def test_parallel_readers_decrypt_as_one_reader_does(
         sorted((e.url, e.uid) for e in par if isinstance(e, Exchange))
     d1 = next(r for r in one if isinstance(r, Decryption))
     d2 = next(r for r in par if isinstance(r, Decryption))
-    assert d1.to_dict()["decrypted"] == d2.to_dict()["decrypted"] == 6
+    assert d1.to_dict()["decrypted"] == d2.to_dict()["decrypted"] == 7
     assert sorted(d1.uids) == sorted(d2.uids)
+
+
+@needs_tools
+@pytest.mark.parametrize(("cipher", "version"), [("AES_256_GCM_SHA384", 0x6B3343CF), ("CHACHA20_POLY1305_SHA256", 1),
+                                                 ("AES_128_GCM_SHA256", 0x6B3343CF)])
+def test_http3_requests_are_read_for_each_quic_suite_and_version(tmp_path: Path, cipher: str, version: int) -> None:
+    ec_cert = self_signed(tmp_path)
+    port = free_port()
+    kl = tmp_path / "quic.keys"
+    cap = Capture(tmp_path / "h3.pcapng", [], [port])
+    sent = [("GET", f"/q?v={version}", b""), ("POST", "/json", BODY), ("GET", "/last", b"")]
+    try:
+        assert http3_exchange(ec_cert, port, kl, sent, cipher=cipher, version=version, key_update=True) == [200] * 3
+    finally:
+        path = cap.stop()
+    assert tshark_quic_request_streams(path, kl, port) == [0, 4, 8]
+    doc = datareach.audit([path], keylog=[kl]).to_dict()
+    assert requests_of(doc) == sorted((m, f"localhost:{port}", p) for m, p, _ in sent)
+    assert {(e["http_version"], e["status"], e["scheme"]) for e in doc["exchanges"]} == {("HTTP/3", 200, "https")}
+    dec = doc["inputs"][0]["decryption"]
+    assert (dec["quic_connections"], dec["decrypted"], dec["records_failed"]) == (1, 1, 0)
 
 
 # --------------------------------------------------------------------------------------------

@@ -47,9 +47,9 @@ def self_signed(d: Path, kind: str = "ec") -> tuple[Path, Path]:
 class Capture:
     """dumpcap on loopback, for TCP to the given ports, written as pcapng."""
 
-    def __init__(self, path: Path, ports: list[int]) -> None:
+    def __init__(self, path: Path, ports: list[int], udp_ports: list[int] = ()) -> None:  # type: ignore[assignment]
         self.path = path
-        filt = " or ".join(f"tcp port {p}" for p in ports)
+        filt = " or ".join([*(f"tcp port {p}" for p in ports), *(f"udp port {p}" for p in udp_ports)])
         self.proc = subprocess.Popen(["dumpcap", "-q", "-i", "lo", "-f", filt, "-w", str(path)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         # dumpcap says "Capturing on" once the interface is open
@@ -185,4 +185,126 @@ def tshark_requests(capture: Path, keylog: Path | None = None) -> list[tuple[str
         for m, a, p in zip(f[3].split("|"), f[4].split("|"), f[5].split("|"), strict=False):
             if m:
                 found.append((m, a, p))
+    return sorted(found)
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP/3: aioquic's client and server (QUIC v1 or v2), the client writing its key log
+
+
+def http3_exchange(cert: tuple[Path, Path], port: int, keylog: Path, requests: list[tuple[str, str, bytes]],
+                   cipher: str = "AES_128_GCM_SHA256", version: int = 0x00000001,
+                   key_update: bool = False) -> list[int]:
+    """Serve HTTP/3 on ``port`` and send ``requests`` (method, path, body) to it, one connection;
+    returns each response's status. ``key_update``: the client updates its keys halfway."""
+    import asyncio
+
+    from aioquic.asyncio import connect, serve
+    from aioquic.asyncio.protocol import QuicConnectionProtocol
+    from aioquic.h3.connection import H3_ALPN, H3Connection
+    from aioquic.h3.events import DataReceived, HeadersReceived
+    from aioquic.quic.configuration import QuicConfiguration
+    from aioquic.quic.events import ProtocolNegotiated, QuicEvent
+    from aioquic.tls import CipherSuite
+
+    suite = CipherSuite[cipher]
+
+    class Server(QuicConnectionProtocol):
+        def __init__(self, *args: object, **kw: object) -> None:
+            super().__init__(*args, **kw)  # type: ignore[arg-type]
+            self.h3: H3Connection | None = None
+            self.sizes: dict[int, int] = {}
+
+        def quic_event_received(self, event: QuicEvent) -> None:
+            if isinstance(event, ProtocolNegotiated):
+                self.h3 = H3Connection(self._quic)
+            if self.h3 is None:
+                return
+            for ev in self.h3.handle_event(event):
+                ended = False
+                if isinstance(ev, HeadersReceived):
+                    self.sizes.setdefault(ev.stream_id, 0)
+                    ended = ev.stream_ended
+                elif isinstance(ev, DataReceived):
+                    self.sizes[ev.stream_id] = self.sizes.get(ev.stream_id, 0) + len(ev.data)
+                    ended = ev.stream_ended
+                if ended:
+                    body = f'{{"got": {self.sizes.get(ev.stream_id, 0)}}}'.encode()
+                    self.h3.send_headers(ev.stream_id, [(b":status", b"200"), (b"content-length", str(len(body)).encode())])
+                    self.h3.send_data(ev.stream_id, body, end_stream=True)
+            self.transmit()
+
+    class Client(QuicConnectionProtocol):
+        def __init__(self, *args: object, **kw: object) -> None:
+            super().__init__(*args, **kw)  # type: ignore[arg-type]
+            self.h3 = H3Connection(self._quic)
+            self.waiting: dict[int, asyncio.Future[int]] = {}
+            self.status: dict[int, int] = {}
+
+        def quic_event_received(self, event: QuicEvent) -> None:
+            for ev in self.h3.handle_event(event):
+                if isinstance(ev, HeadersReceived):
+                    for k, v in ev.headers:
+                        if k == b":status":
+                            self.status[ev.stream_id] = int(v)
+                if isinstance(ev, HeadersReceived | DataReceived) and ev.stream_ended:
+                    fut = self.waiting.pop(ev.stream_id, None)
+                    if fut is not None and not fut.done():
+                        fut.set_result(self.status.get(ev.stream_id, 0))
+
+        async def request(self, method: str, path: str, body: bytes) -> int:
+            sid = self._quic.get_next_available_stream_id()
+            headers = [(b":method", method.encode()), (b":scheme", b"https"), (b":authority", f"localhost:{port}".encode()),
+                       (b":path", path.encode()), (b"user-agent", b"aioquic-test")]
+            if body:
+                headers.append((b"content-type", b"application/json"))
+            self.h3.send_headers(sid, headers, end_stream=not body)
+            if body:
+                self.h3.send_data(sid, body, end_stream=True)
+            fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            self.waiting[sid] = fut
+            self.transmit()
+            return await asyncio.wait_for(fut, 20)
+
+    async def run() -> list[int]:
+        sconf = QuicConfiguration(is_client=False, alpn_protocols=H3_ALPN, cipher_suites=[suite],
+                                  supported_versions=[version])
+        sconf.load_cert_chain(str(cert[0]), str(cert[1]))
+        server = await serve("127.0.0.1", port, configuration=sconf, create_protocol=Server)
+        statuses = []
+        with open(keylog, "a") as log:
+            cconf = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, cipher_suites=[suite],
+                                      supported_versions=[version], secrets_log_file=log, verify_mode=ssl.CERT_NONE,
+                                      server_name="localhost")
+            async with connect("127.0.0.1", port, configuration=cconf, create_protocol=Client) as client:
+                assert isinstance(client, Client)
+                for i, (method, path, body) in enumerate(requests):
+                    if key_update and i == len(requests) // 2:
+                        client._quic.request_key_update()
+                    statuses.append(await client.request(method, path, body))
+        server.close()
+        return statuses
+
+    return asyncio.run(run())
+
+
+def tshark_quic_request_streams(capture: Path, keylog: Path, server_port: int) -> list[int]:
+    """The reference for HTTP/3: the client-initiated bidirectional QUIC streams to ``server_port``
+    whose decrypted data (tshark's QUIC decryption, an independent implementation) starts with an
+    HTTP/3 HEADERS frame, i.e. the requests. (tshark 4.0 decrypts QUIC but has no HTTP/3 dissector.)"""
+    out = subprocess.run(["tshark", "-r", str(capture), "-o", f"tls.keylog_file:{keylog}", "-Y",
+                          f"quic && udp.dstport == {server_port}", "-T", "fields", "-E", "occurrence=a",
+                          "-E", "aggregator=|", "-e", "quic.frame_type", "-e", "quic.stream.stream_id",
+                          "-e", "quic.stream.offset", "-e", "quic.stream_data"],
+                         check=True, capture_output=True, text=True).stdout
+    found: set[int] = set()
+    for line in out.splitlines():
+        types, sids, offsets, datas = (line.split("\t") + [""] * 4)[:4]
+        stream_types = [int(t) for t in types.split("|") if t and 8 <= int(t) <= 15]
+        offs = iter(int(x) for x in offsets.split("|") if x)
+        for ftype, sid, blob in zip(stream_types, (int(x) for x in sids.split("|") if x), datas.split("|"),
+                                    strict=False):
+            off = next(offs) if ftype & 0x04 else 0
+            if sid % 4 == 0 and off == 0 and blob.startswith("01"):
+                found.add(sid)
     return sorted(found)

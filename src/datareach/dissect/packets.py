@@ -61,6 +61,11 @@ HTTP: Final = 2
 DNS_TCP: Final = 3
 #: TLS after the ClientHello, when the decoder has a TlsFollower: both directions' records
 TLS_FOLLOW: Final = 4
+#: QUIC after its Initial ClientHello, when a key log has its secrets: both directions' datagrams
+QUIC_FOLLOW: Final = 5
+#: In a parallel reader's overlap, a followed QUIC connection idle this long (capture time) is
+#: left to the next range (QUIC has no FIN: without it the overlap would run to the file's end).
+QUIC_OVERLAP_IDLE: Final = 30.0
 DONE: Final = 9
 
 #: Ports whose owner is the server when the first packet seen is not a SYN.
@@ -316,6 +321,7 @@ class PacketDecoder:
         #: inspected are followed (see datareach.sources.parallel); nothing is counted.
         self.overlap = False
         self._followed: list[Flow] = []
+        self._now = 0.0  # (in the overlap: the time of the last datagram)
         self._dns_parsed: dict[bytes, list[tuple[str, str, str, int, tuple[str, ...]]]] = {}
         self.malformed = 0
         self.cut = 0
@@ -353,7 +359,7 @@ class PacketDecoder:
         self._own_keys = True
         self.keys.add_text(text, DSB_SOURCE)
         if self.decryptor is not None:
-            self.decryptor.keys = self.keys
+            self.decryptor.keys = self.decryptor.quic.keys = self.keys
         elif self.keys and self.tls_follower is None:
             self._start_decrypting(self.keys)
 
@@ -529,6 +535,7 @@ class PacketDecoder:
             self.malformed += 1
             return
         if self.overlap:
+            self._now = ts
             if hit is None and self._retired_pending:  # (one set aside before its payload began)
                 hit = self._revive(self.tcp_flows, self._retired_tcp, key, v6, True, ts, pending_only=True)
                 if hit is not None:
@@ -625,9 +632,13 @@ class PacketDecoder:
         if sport == 53 or dport == 53:
             self._dns_udp(ts, key, v6, app, sport, dport, payload, wire_len)
             return
-        if self.overlap:  # only QUIC handshakes still in progress
-            if hit is not None and hit[1] and hit[0].state != DONE:
-                self._udp_client(hit[0], payload)
+        if self.overlap:  # only QUIC handshakes still in progress, and QUIC connections followed
+            self._now = ts
+            if hit is not None and hit[0].state == QUIC_FOLLOW:
+                hit[0].last = ts
+                self._quic_datagram(hit[0], hit[1], payload, ts)
+            elif hit is not None and hit[1] and hit[0].state != DONE:
+                self._udp_client(hit[0], payload, ts)
             return
         if hit is None and self._retired_udp:
             hit = self._revive(self.udp_flows, self._retired_udp, key, v6, False, ts)
@@ -643,12 +654,16 @@ class PacketDecoder:
         if out:
             flow.pkts_out += 1
             flow.bytes_out += wire_len
-            if flow.state != DONE and flow.server_port != 53:
-                self._udp_client(flow, payload)
+            if flow.state == QUIC_FOLLOW:
+                self._quic_datagram(flow, True, payload, ts)
+            elif flow.state != DONE and flow.server_port != 53:
+                self._udp_client(flow, payload, ts)
         else:
             flow.pkts_in += 1
             flow.bytes_in += wire_len
-            if sport == 53 or sport == 5353:
+            if flow.state == QUIC_FOLLOW:
+                self._quic_datagram(flow, False, payload, ts)
+            elif sport == 53 or sport == 5353:
                 flow.protocol = "dns"
                 self._dns_message(payload, ts, flow)
 
@@ -693,7 +708,14 @@ class PacketDecoder:
 
     # -- application layer ------------------------------------------------------------------
 
-    def _udp_client(self, flow: Flow, payload: bytes) -> None:
+    def _quic_datagram(self, flow: Flow, from_client: bool, payload: bytes, ts: float) -> None:
+        d = self.decryptor
+        if d is None or not d.quic.following(flow.fid):
+            flow.state = DONE
+            return
+        d.quic.on_datagram(flow.fid, from_client, payload, ts)
+
+    def _udp_client(self, flow: Flow, payload: bytes, ts: float) -> None:
         q = flow.quic
         if q is None:
             if not looks_like_quic_initial(payload):
@@ -707,6 +729,16 @@ class PacketDecoder:
             flow.quic_sni = hello.server_name
             flow.ech = flow.ech or hello.ech
             flow.alpn = hello.alpn
+            d = self.decryptor
+            if d is not None and q.version is not None:
+                cip, sip = flow.addresses()
+                conn = tls.TlsFlow(flow.fid, self.input_index, cip, flow.client_port, sip, flow.server_port,
+                                   self._uid(flow))
+                if d.quic.on_hello(conn, hello, q.version):
+                    flow.state = QUIC_FOLLOW
+                    flow.quic = None
+                    d.quic.on_datagram(flow.fid, True, payload, ts)  # (0-RTT may be coalesced with it)
+                    return
         if q.done:
             flow.state = DONE
             flow.quic = None
@@ -876,6 +908,11 @@ class PacketDecoder:
         if flow.tls_out is None and flow.tls_in is None:
             flow.state = DONE
 
+    def _quic_end(self, flow: Flow) -> None:
+        if self.decryptor is not None:
+            self.decryptor.quic.end(flow.fid)
+        flow.state = DONE
+
     def _tls_unfollow(self, flow: Flow, reason: str) -> None:
         self._tls_end(flow, True, reason)
         self._tls_end(flow, False, reason)
@@ -968,12 +1005,15 @@ class PacketDecoder:
         """Past the end of this reader's range: follow only the inspections still under way."""
         self.overlap = True
         for flow in self.flows.values():
-            if not flow.tcp and flow.quic is None:
+            if not flow.tcp and flow.quic is None and flow.state != QUIC_FOLLOW:
                 flow.state = DONE  # DNS over UDP and other datagrams: the next range reads them
         self._followed = [f for f in self.flows.values() if f.state != DONE]
 
     def following(self) -> bool:
         """Whether any connection is still being inspected in the overlap."""
+        for f in self._followed:
+            if f.state == QUIC_FOLLOW and self._now - f.last > QUIC_OVERLAP_IDLE:
+                self._quic_end(f)
         self._followed = [f for f in self._followed if f.state != DONE]
         return bool(self._followed) or self._retired_pending > 0
 
@@ -1090,6 +1130,8 @@ class PacketDecoder:
                     self.retired_inspecting += 1
                 if flow.state == TLS_FOLLOW:
                     self._tls_unfollow(flow, tls.END_IDLE)
+                elif flow.state == QUIC_FOLLOW:
+                    self._quic_end(flow)
                 self._stop_inspecting(flow, flow.last)
             table, retired = (self.tcp_flows, self._retired_tcp) if flow.tcp else (self.udp_flows, self._retired_udp)
             entry = table.get(flow.key)

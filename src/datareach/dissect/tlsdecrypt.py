@@ -49,18 +49,21 @@ OTHER, H1, H2 = "other", "http/1", "h2"
 class DecryptStats:
     """What decryption did, for one reader (summed over parallel readers)."""
 
-    #: TLS connections followed (their ClientHello read) and, of them:
+    #: TLS connections followed (their ClientHello read), QUIC connections whose Initial
+    #: ClientHello was read while keys were at hand, and, of them:
     connections: int = 0
+    quic_connections: int = 0
     #: at least one application record decrypted
     decrypted: int = 0
     #: no secret for the client random (nor the session id)
     no_keys: int = 0
-    #: keys found but no record decrypted under them (wrong keys, or a lost handshake)
+    #: keys found but no record (or QUIC packet) decrypted under them (wrong keys, or a lost handshake)
     failed: int = 0
     #: a version or cipher suite datareach does not decrypt, by name
     unsupported: dict[str, int] = field(default_factory=dict)
     #: the connection ended before its ServerHello was seen
     no_server_hello: int = 0
+    #: TLS records and QUIC packets decrypted, and those that decrypted under no key
     records: int = 0
     record_failures: int = 0
     plaintext_bytes: int = 0
@@ -76,7 +79,7 @@ class DecryptStats:
     def to_dict(self) -> dict[str, object]:
         """The counts as the report gives them (uids apart)."""
         return {
-            "tls_followed": self.connections, "decrypted": self.decrypted, "no_keys": self.no_keys,
+            "tls_followed": self.connections, "quic_followed": self.quic_connections, "decrypted": self.decrypted, "no_keys": self.no_keys,
             "keys_failed": self.failed, "no_server_hello": self.no_server_hello,
             "unsupported": dict(sorted(self.unsupported.items())), "records_decrypted": self.records,
             "records_failed": self.record_failures, "plaintext_bytes": self.plaintext_bytes,
@@ -85,7 +88,7 @@ class DecryptStats:
         }
 
     def add(self, other: DecryptStats) -> None:
-        for name in ("connections", "decrypted", "no_keys", "failed", "no_server_hello", "records",
+        for name in ("connections", "quic_connections", "decrypted", "no_keys", "failed", "no_server_hello", "records",
                      "record_failures", "plaintext_bytes", "other_protocol"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for mine, theirs in ((self.unsupported, other.unsupported), (self.http_errors, other.http_errors),
@@ -146,6 +149,10 @@ class TlsDecryptor:
         self.keep_bodies = keep_bodies
         self.stats = DecryptStats()
         self._conns: dict[int, _Conn] = {}
+        from datareach.dissect.quicdecrypt import QuicDecryptor
+
+        #: QUIC connections (and HTTP/3), with the same keys, adding to the same counts
+        self.quic = QuicDecryptor(keys, emit, self.stats, app_of=app_of, body_cap=body_cap, keep_bodies=keep_bodies)
 
     # -- TlsFollower ---------------------------------------------------------------------------
 
@@ -412,6 +419,7 @@ class TlsDecryptor:
         """End of input: every connection still followed ends."""
         for c in list(self._conns.values()):
             self._finish(c)
+        self.quic.finish()
 
 
 def _host_name(authority: str) -> str:
