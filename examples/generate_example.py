@@ -77,7 +77,8 @@ from cryptography.x509.oid import NameOID
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from datareach.testing.capture import (
+from datareach.testing.tls13 import Tls13Sender, h2_frame  # noqa: E402
+from datareach.testing.capture import (  # noqa: E402
     LINKTYPE_ETHERNET,
     Packet,
     PcapngWriter,
@@ -109,6 +110,7 @@ rng = random.Random(SEED)
 # (ts, ip packet, uid, app name)
 packets: list[tuple[float, bytes, int, str]] = []
 summary: list[str] = []
+keylog: list[str] = []  # the TLS key log lines of the decryptable connections
 
 
 def emit(pkts: list[Packet], uid: int = APP_UID, name: str = APP_NAME) -> None:
@@ -215,6 +217,56 @@ def tls_session(t: float, host: str, server: str, *, alpn: list[str] | None, req
     emit(pk)
     summary.append(f"TLS      {host} ({server}) SNI in a {len(ch)}-byte ClientHello"
                    + (f", split {split}+{len(ch) - split}" if split else ""))
+    return s.t
+
+
+def keyed_h2_session(t: float, host: str, server: str, method: str, path: str, body: bytes,
+                     reply: bytes) -> float:
+    """A TLS 1.3 connection whose key log the capture carries (a Decryption Secrets Block, as
+    PCAPdroid's decryption mode or ``editcap --inject-secrets`` writes it): a real OpenSSL
+    ClientHello, a ServerHello, then every record really encrypted (TLS_AES_128_GCM_SHA256) under
+    traffic secrets drawn from the seeded PRNG, HTTP/2 inside (HPACK-encoded headers)."""
+    import hpack
+
+    ch = real_client_hello(host, ["h2", "http/1.1"])
+    client_random, sid = ch[11:43], ch[44 : 44 + ch[43]]
+    secrets = {label: rng.randbytes(32) for label in ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+                                                        "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0")}
+    keylog.extend(f"{label} {client_random.hex()} {secret.hex()}" for label, secret in secrets.items())
+    c_hs, s_hs = Tls13Sender(secrets["CLIENT_HANDSHAKE_TRAFFIC_SECRET"]), Tls13Sender(secrets["SERVER_HANDSHAKE_TRAFFIC_SECRET"])
+    c_ap, s_ap = Tls13Sender(secrets["CLIENT_TRAFFIC_SECRET_0"]), Tls13Sender(secrets["SERVER_TRAFFIC_SECRET_0"])
+    hello_body = (b"\x03\x03" + rng.randbytes(32) + bytes([len(sid)]) + sid + b"\x13\x01\x00"
+                  + struct.pack("!H", 46) + b"\x00\x2b\x00\x02\x03\x04"
+                  + b"\x00\x33\x00\x24\x00\x1d\x00\x20" + rng.randbytes(32))
+    alpn = b"\x00\x10\x00\x05\x00\x03\x02h2"
+    encrypted_extensions = b"\x08" + (len(alpn) + 2).to_bytes(3, "big") + len(alpn).to_bytes(2, "big") + alpn
+    certificate = rng.randbytes(rng.randrange(2400, 3600))  # (opaque: only its size is realistic)
+    handshake = (encrypted_extensions + b"\x0b" + len(certificate).to_bytes(3, "big") + certificate
+                 + b"\x0f\x00\x00\x48" + rng.randbytes(72) + b"\x14\x00\x00\x20" + rng.randbytes(32))
+    enc = hpack.Encoder()
+    request_headers = enc.encode([(":method", method), (":scheme", "https"), (":authority", host), (":path", path),
+                                  ("content-type", "application/json; charset=utf-8"),
+                                  ("user-agent", "okhttp/4.12.0"), ("accept-encoding", "gzip")])
+    settings = h2_frame(4, 0, 0, b"\x00\x04\x00\x01\x00\x00\x00\x03\x00\x00\x00\x64")
+    client_h2 = (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + settings + h2_frame(8, 0, 0, b"\x00\x0f\x00\x01")
+                 + h2_frame(1, 0x4, 1, request_headers) + h2_frame(0, 0x1, 1, body))
+    server_h2 = (settings + h2_frame(4, 0x1, 0, b"")
+                 + h2_frame(1, 0x4, 1, hpack.Encoder().encode([(":status", "200"), ("content-type", "application/json")]))
+                 + h2_frame(0, 0x1, 1, reply))
+    phone = PHONE4
+    s = TcpSession(phone, eport(), server, 443, start=t, rtt=rng.uniform(0.015, 0.05), mss=1448,
+                   client_isn=rng.getrandbits(32), server_isn=rng.getrandbits(32))
+    pk = s.handshake()
+    pk += s.client_send(ch)
+    pk += s.server_send(tls_record(0x16, b"\x02" + len(hello_body).to_bytes(3, "big") + hello_body)
+                        + tls_record(0x14, b"\x01") + s_hs.records(22, handshake))
+    pk += s.client_send(tls_record(0x14, b"\x01") + c_hs.record(22, b"\x14\x00\x00\x20" + rng.randbytes(32)))
+    pk += s.client_send(c_ap.records(23, client_h2))
+    pk += s.server_send(s_ap.record(22, b"\x04\x00\x00\x0d" + rng.randbytes(13)) + s_ap.records(23, server_h2))
+    pk += s.client_send(c_ap.record(21, b"\x01\x00"))  # close_notify
+    pk += s.close()
+    emit(pk)
+    summary.append(f"TLS 1.3  {host} ({server}) decryptable: HTTP/2 {method} {path} (key log in the pcapng)")
     return s.t
 
 
@@ -454,8 +506,13 @@ def build() -> None:
             b"Transfer-Encoding: chunked\r\nConnection: keep-alive\r\nServer: nginx\r\n\r\n" + chunked(resp_body, [24]))
     http_exchange(t + 0.003, "3.121.6.180", req, resp, resp_segments=[120])
 
-    # Half a minute later the app refreshes the forecast (DNS cached; new TLS connection).
-    tls_session(T0 + 36.8, api, "18.66.122.87", alpn=["h2", "http/1.1"], requests=[(405, 9120)])
+    # Half a minute later the app refreshes the forecast (DNS cached; new TLS connection). This
+    # connection's keys are in the capture, as PCAPdroid's decryption mode exports them: inside
+    # the HTTPS, the request carries the advertising ID in its JSON body.
+    forecast = json.dumps({"city": "Berlin", "units": "metric", "ad_id": gaid, "lat": 52.52, "lon": 13.41},
+                          separators=(",", ":")).encode()
+    keyed_h2_session(T0 + 36.8, api, "18.66.122.87", "POST", "/v2/forecast", forecast,
+                     json.dumps({"city": "Berlin", "days": [{"t_max": 23.1, "t_min": 12.4}] * 7}).encode())
     summary.append(f"advertising ID (gaid) in the clear: {gaid}")
 
     # An attribution ping in clear whose query hides the device's identifiers two layers deep:
@@ -539,6 +596,8 @@ def write(path: Path) -> int:
                          application="datareach examples/generate_example.py",
                          comment="SYNTHETIC traffic of a fictional app (com.example.weatherapp); not a real capture")
         iface = w.add_interface(LINKTYPE_ETHERNET, name="wlan0", snaplen=65535)
+        if keylog:  # (the TLS key log of the decryptable connection, before its packets)
+            w.write_secrets(("\n".join(keylog) + "\n").encode())
         for ts, ip, uid, name in packets:
             w.write(ts, pcapdroid_frame(ip, uid, name), iface)
     return len(packets)

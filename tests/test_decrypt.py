@@ -327,7 +327,7 @@ def test_the_cli_takes_key_logs_and_says_what_it_decrypted(
     cli = [sys.executable, "-m", "datareach", "audit", str(path), "--no-progress"]
     out = subprocess.run([*cli, "--keylog", str(kl)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert "9 HTTP requests read (7 TLS connections decrypted)" in " ".join(out.stdout.split())
+    assert "9 HTTP requests read (7 encrypted connections decrypted)" in " ".join(out.stdout.split())
     plain = subprocess.run(cli, capture_output=True, text=True)
     assert "7 TLS/QUIC connections not readable without their keys" in " ".join(plain.stdout.split())
     missing = subprocess.run([*cli, "--keylog", str(tmp_path / "nope.log")], capture_output=True, text=True)

@@ -44,6 +44,9 @@ DATAREACH = Path(sys.executable).parent / "datareach"
 #: The audit of V1 (with PROFILE and POLICY) that the previous release, datareach 0.1.0 of schema
 #: 1.1 (commit ea78410), wrote: a real 1.x document, kept as it was written.
 V1_SCHEMA_11 = ROOT / "tests" / "data" / "audits" / "mobile-app-session-1.1.json"
+#: The capture that audit was made of: examples/mobile-app-session.pcapng as it was before the
+#: example gained a decryptable HTTPS request (the 1.1 document is of this capture).
+V1_OF_SCHEMA_11 = ROOT / "tests" / "data" / "captures" / "mobile-app-session-0.1.0.pcapng"
 
 
 @functools.cache
@@ -275,22 +278,25 @@ def test_schema_11_audit_of_the_same_capture_has_no_changes(docs: dict[str, Path
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     # the previous release's 1.1 audit and this one's 2.0 audit of the same capture: 2.0 changed
     # how records refer to each other (ids instead of list positions), which is no change
-    old, new = schema_11_audit(), audited(V1)
+    old, new = schema_11_audit(), audited(V1_OF_SCHEMA_11)
     assert old["schema_version"] == "1.1" and new["schema_version"] == "2.0"
     assert isinstance(old["violations"][0]["destination"], int)
     assert isinstance(new["violations"][0]["destination"], str)
     _no_changes(diff_audits(old, new))
     _no_changes(diff_audits(new, old))
     # through the CLI, from the files
-    assert main(["diff", str(V1_SCHEMA_11), str(docs["v1"])]) == 0
+    v1 = docs["v1"].with_name("v1-of-1.1.json")
+    assert main(["audit", str(V1_OF_SCHEMA_11), "--profile", str(PROFILE), "--policy", POLICY, "--format", "json",
+                 "-o", str(v1), "--no-progress"]) == 0
+    assert main(["diff", str(V1_SCHEMA_11), str(v1)]) == 0
     assert "no changes" in capsys.readouterr().out
-    assert main(["diff", str(docs["v1"]), str(V1_SCHEMA_11), "--format", "md"]) == 0
+    assert main(["diff", str(v1), str(V1_SCHEMA_11), "--format", "md"]) == 0
     assert "✅ no changes" in capsys.readouterr().out
 
 
 def test_schema_11_and_20_documents_diff_alike() -> None:
     # v1 as 1.1 against v2 as 2.0 says what v1 as 2.0 against v2 says
-    old11, old20, new = schema_11_audit(), audited(V1), audited(V2)
+    old11, old20, new = schema_11_audit(), audited(V1_OF_SCHEMA_11), audited(V2)
     d11, d20 = diff_audits(old11, new), diff_audits(old20, new)
     assert d11["old"]["schema_version"] == "1.1" and d20["old"]["schema_version"] == "2.0"
     assert {k: v for k, v in d11.items() if k != "old"} == {k: v for k, v in d20.items() if k != "old"}

@@ -266,7 +266,9 @@ def test_summary_and_violations_with_a_policy(example_policy: dict[str, Any]) ->
     page = Page(render_html(example_policy))
     nums = _numbers(page)
     counts = example_policy["summary"]["violations"]
-    assert counts == {"deny": 1, "warn": 2, "allowed": 1}  # what the example breaks (datareach.testing.reports.GATE_POLICY)
+    # what the example breaks (datareach.testing.reports.GATE_POLICY); two of the warnings are
+    # about the advertising ID sent to the app's API inside HTTPS (the capture carries its key log)
+    assert counts == {"deny": 1, "warn": 4, "allowed": 1}
     assert nums["summary-deny"] == str(counts["deny"])
     assert nums["summary-warn"] == str(counts["warn"])
     assert nums["summary-policies"] == "Report test gate"

@@ -133,8 +133,9 @@ def render_table(doc: dict[str, Any], *, color: bool = False, width: int | None 
         for f in findings[:MAX_FINDINGS_SHOWN]:
             chain = " > ".join(f["encoding"]) or f["location"]
             shown = f.get("value", f["value_redacted"])
+            inside = ", inside HTTPS" if f.get("encrypted_in_transit") else ""
             console.print(Text(safe(
-                f"  {f['host']}: {f['data_type']} ({f['source']}, confidence {f['confidence']:.2f}) "
+                f"  {f['host']}: {f['data_type']} ({f['source']}, confidence {f['confidence']:.2f}{inside}) "
                 f"at {f['location']}: {chain} = {shown}"
             )))
         if len(findings) > MAX_FINDINGS_SHOWN:
@@ -163,9 +164,10 @@ def _encrypted_note(s: dict[str, Any]) -> str:
     dec, unread = s.get("decrypted_connections", 0), s.get("encrypted_unread", 0)
     parts = []
     if dec:
-        parts.append(f"{dec} TLS connections decrypted")
+        parts.append(f"{dec} encrypted connection{'s' if dec != 1 else ''} decrypted")
     if unread:
-        parts.append(f"{unread} TLS/QUIC connections not readable without their keys (--keylog)")
+        parts.append(f"{unread} TLS/QUIC connection{'s' if unread != 1 else ''} not readable without "
+                     f"{'their' if unread != 1 else 'its'} keys (--keylog)")
     return f" ({'; '.join(parts)})" if parts else ""
 
 

@@ -674,6 +674,11 @@ class PcapngWriter:
         cut = min(len(frame), orig, snaplen if snaplen else len(frame))
         self._block(3, struct.pack(self._e + "I", orig) + frame[:cut])
 
+    def write_secrets(self, keylog: bytes, secrets_type: int = 0x544C534B) -> None:
+        """Decryption Secrets Block (type 10): by default a TLS key log, as ``editcap
+        --inject-secrets tls,FILE`` writes it."""
+        self._block(10, struct.pack(self._e + "II", secrets_type, len(keylog)) + keylog)
+
     def write_block(self, block_type: int, body: bytes) -> None:
         """Any block (e.g. an unknown or custom type readers must skip). ``body`` is padded."""
         self._block(block_type, body)
