@@ -77,8 +77,7 @@ from cryptography.x509.oid import NameOID
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from datareach.testing.tls13 import Tls13Sender, h2_frame  # noqa: E402
-from datareach.testing.capture import (  # noqa: E402
+from datareach.testing.capture import (
     LINKTYPE_ETHERNET,
     Packet,
     PcapngWriter,
@@ -87,6 +86,7 @@ from datareach.testing.capture import (  # noqa: E402
     openssl_client_hello,
     pcapdroid_frame,
 )
+from datareach.testing.tls13 import Tls13Sender, h2_frame
 
 SEED = 20240514
 T0 = 1715674323.25  # 2024-05-14 08:12:03.25 UTC
