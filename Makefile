@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLE := examples/mobile-app-session.pcapng
 
-.PHONY: demo test lint typecheck unit system-deps example bench bench-detect bench-mitm bench-memory clean fuzz
+.PHONY: demo test lint typecheck unit system-deps example bench bench-decrypt bench-detect bench-mitm bench-memory clean fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,10 @@ bench-mitm: $(STAMP)
 # peak memory of the whole process tree on a million distinct destinations and a million HAR entries
 bench-memory: $(STAMP)
 	$(BIN)/python benchmarks/bench_memory.py
+
+# TLS 1.3/HTTP/2 and QUIC/HTTP/3 with their key log, against tshark decrypting the same capture
+bench-decrypt: $(STAMP) system-deps
+	$(BIN)/python benchmarks/bench_decrypt.py
 
 bench-detect: $(STAMP)
 	$(BIN)/python benchmarks/bench_detection.py

@@ -337,6 +337,25 @@ def test_the_cli_takes_key_logs_and_says_what_it_decrypted(
 
 
 @needs_tools
+def test_a_pirogue_output_folder_is_read_with_its_key_log(
+        loopback_capture: tuple[Path, Path, list[tuple[str, str, str]]], tmp_path: Path) -> None:
+    path, kl, sent = loopback_capture
+    folder = tmp_path / "pirogue-output"
+    folder.mkdir()
+    subprocess.run(["editcap", "-F", "pcap", str(path), str(folder / "traffic.pcap")], check=True, capture_output=True)
+    (folder / "sslkeylog.txt").write_bytes(kl.read_bytes())
+    (folder / "socket_trace.json").write_text("[]")
+    doc = datareach.audit([folder]).to_dict()
+    assert requests_of(doc) == sent
+    assert doc["inputs"][0]["path"] == str(folder / "traffic.pcap")
+    assert doc["inputs"][0]["decryption"]["opened_by_source"] == {str(folder / "sslkeylog.txt"): 7}
+    out = subprocess.run([sys.executable, "-m", "datareach", "audit", str(folder), "--no-progress", "--format", "json"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert len(json.loads(out.stdout)["exchanges"]) == len(sent)
+
+
+@needs_tools
 @pytest.mark.parametrize("embedded", [False, True])
 def test_parallel_readers_decrypt_as_one_reader_does(
         loopback_capture: tuple[Path, Path, list[tuple[str, str, str]]], monkeypatch: pytest.MonkeyPatch,

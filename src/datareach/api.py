@@ -104,12 +104,15 @@ def audit(
     :attr:`Audit.violations` (a policy that cannot be read raises
     :class:`~datareach.assess.PolicyError` before anything is read).
     ``keylog``: TLS key log files (the ``SSLKEYLOGFILE`` format browsers, curl, OpenSSL,
-    PCAPdroid, PiRogue and mitmproxy write): the TLS connections they hold secrets for are
-    decrypted and the HTTP/1.x and HTTP/2 requests inside them read like plain HTTP (pcapng
-    Decryption Secrets Blocks are read without being asked). A key log that cannot be read raises
+    PCAPdroid, PiRogue and mitmproxy write): the TLS and QUIC connections they hold secrets for
+    are decrypted and the HTTP/1.x, HTTP/2 and HTTP/3 requests inside read like plain HTTP
+    (pcapng Decryption Secrets Blocks are read without being asked; an input that is a PiRogue
+    output folder is its ``traffic.pcap`` with its ``sslkeylog.txt``). A key log that cannot be read raises
     :class:`~datareach.dissect.keylog.KeyLogError` before anything is read.
     """
-    inputs = _paths(inputs, "inputs")
+    from datareach.sources.folders import expand_inputs
+
+    inputs, folder_keys = expand_inputs(_paths(inputs, "inputs"))  # (a PiRogue folder: capture and key log)
     geo_db = _paths(geo_db or (), "geo_db")
     if isinstance(policies, str | os.PathLike | Policy):  # one policy given on its own
         policies = [policies]
@@ -127,7 +130,7 @@ def audit(
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     options = AuditOptions(geo_db=geo_db, keep_bodies=keep_bodies, progress=progress, profile=profile,
                            reveal=reveal, detect=detect, matcher=engine, reach_options=reach_options,
-                           policies=policies, keylogs=_paths(keylog, "keylog"))
+                           policies=policies, keylogs=[*_paths(keylog, "keylog"), *folder_keys])
     return LocalEngine().run(inputs, build_pipeline(options), options)
 
 

@@ -382,6 +382,11 @@ def _reach_args(p: argparse.ArgumentParser) -> None:
 
 
 def _audit(args: argparse.Namespace) -> int:
+    from datareach.sources.folders import expand_inputs
+
+    # a PiRogue output folder is its capture and its key log
+    args.inputs, folder_keys = expand_inputs(args.inputs)
+    args.keylog = [*args.keylog, *(str(k) for k in folder_keys)]
     # everything given is checked before anything is read
     for p in args.inputs:
         problem = input_problem(p)

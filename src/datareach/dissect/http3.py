@@ -48,9 +48,10 @@ def varint(buf: bytes | bytearray, pos: int) -> tuple[int, int]:
 class _Side:
     """One peer's half of the connection: its SETTINGS and the decoder of its header sections."""
 
-    __slots__ = ("blocked", "capacity", "decoder", "pending_encoder")
+    __slots__ = ("blocked", "capacity", "decoder", "made_with", "pending_encoder")
 
     def __init__(self) -> None:
+        self.made_with = 0
         #: the QPACK table capacity this side's sections are encoded against (the *peer's* SETTINGS)
         self.capacity: int | None = None
         self.decoder: object | None = None
@@ -166,7 +167,12 @@ class H3Connection:
                 return
             if ident == SETTINGS_QPACK_MAX_TABLE_CAPACITY:
                 # a side's SETTINGS says how its *peer's* sections may use the dynamic table
-                self.sides[int(not from_client)].capacity = min(value, MAX_TABLE)
+                peer = self.sides[int(not from_client)]
+                peer.capacity = min(value, MAX_TABLE)
+                if peer.decoder is not None and peer.made_with == 0 and peer.capacity:
+                    # (made before the SETTINGS were seen, for sections that could not use the
+                    # dynamic table: it is empty, and is made again with the real capacity)
+                    peer.decoder = None
 
     # -- QPACK ----------------------------------------------------------------------------------------
 
@@ -174,7 +180,8 @@ class H3Connection:
         if side.decoder is None:
             import pylsqpack
 
-            side.decoder = pylsqpack.Decoder(side.capacity or 0, MAX_BLOCKED)
+            side.made_with = side.capacity or 0
+            side.decoder = pylsqpack.Decoder(side.made_with, MAX_BLOCKED)
             if side.pending_encoder:
                 side.decoder.feed_encoder(bytes(side.pending_encoder))
                 side.pending_encoder.clear()
@@ -183,7 +190,7 @@ class H3Connection:
     def _encoder(self, side: _Side, data: bytes, out: list[H2Stream], from_client: bool) -> None:
         import pylsqpack
 
-        if side.decoder is None and side.capacity is None:
+        if side.decoder is None and not side.capacity:
             if len(side.pending_encoder) + len(data) <= MAX_HEADER_SECTION:
                 side.pending_encoder += data  # (until the peer's SETTINGS say the table's size)
             return
