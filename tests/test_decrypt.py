@@ -402,6 +402,59 @@ def test_http3_requests_are_read_for_each_quic_suite_and_version(tmp_path: Path,
     assert (dec["quic_connections"], dec["decrypted"], dec["records_failed"]) == (1, 1, 0)
 
 
+def _h3_frame(ftype: int, payload: bytes) -> bytes:
+    from datareach.dissect.http3 import DATA  # noqa: F401  (the frame types are the module's)
+
+    def v(n: int) -> bytes:
+        return bytes((n,)) if n < 64 else (0x4000 | n).to_bytes(2, "big") if n < 16384 else (0x80000000 | n).to_bytes(4, "big")
+
+    return v(ftype) + v(len(payload)) + payload
+
+
+def test_http3_sections_before_and_after_the_peer_s_settings_decode() -> None:
+    # the client's first request is encoded before it knows the server's QPACK settings (static
+    # table only); the server's SETTINGS come after it in the capture; then the client's encoder
+    # stream fills the dynamic table and later requests refer to it
+    import pylsqpack
+
+    from datareach.dissect import http3
+
+    enc = pylsqpack.Encoder()
+    conn = http3.H3Connection()
+    headers = [(b":method", b"POST"), (b":scheme", b"https"), (b":authority", b"h3.example"),
+               (b":path", b"/first"), (b"x-device", b"pixel-7")]
+    _, block = enc.encode(0, headers)
+    got = conn.feed(True, 0, _h3_frame(http3.HEADERS, block) + _h3_frame(http3.DATA, b'{"a":1}'), True, 1.0)
+    # the server's control stream: SETTINGS with a 4 KiB table for the client's sections
+    conn.feed(False, 3, b"\x00" + _h3_frame(http3.SETTINGS, b"\x01\x50\x00"), False, 1.1)
+    capacity = enc.apply_settings(4096, 16)
+    later = []
+    encoder_stream = b"\x02" + capacity
+    for i, sid in enumerate((4, 8, 12)):
+        stream, block = enc.encode(sid, [*headers[:3], (b":path", f"/next/{i}".encode()), (b"x-device", b"pixel-7")])
+        encoder_stream += stream
+        later.append((sid, block))
+    assert encoder_stream != b"\x02" + capacity  # (the encoder does use its dynamic table)
+    for sid, block in later:  # the sections first: they wait for the encoder stream
+        conn.feed(True, sid, _h3_frame(http3.HEADERS, block), True, 2.0)
+    conn.feed(True, 2, encoder_stream, False, 2.1)
+    for sid in (0, 4, 8, 12):
+        got += conn.feed(False, sid, _h3_frame(http3.HEADERS, enc.encode(sid, [(b":status", b"200")])[1]), True, 3.0)
+    assert sorted((s.stream_id, s.method, s.path, s.headers[0]) for s in got) == [
+        (0, "POST", "/first", ("x-device", "pixel-7")), (4, "POST", "/next/0", ("x-device", "pixel-7")),
+        (8, "POST", "/next/1", ("x-device", "pixel-7")), (12, "POST", "/next/2", ("x-device", "pixel-7"))]
+    assert conn.errors == {}
+
+
+def test_a_key_log_past_the_store_s_bound_is_cut_and_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(keylog, "MAX_SECRETS", 100)
+    p = tmp_path / "many.log"
+    p.write_text("".join(f"CLIENT_TRAFFIC_SECRET_0 {i:064x} {'ab' * 32}\n" for i in range(250)))
+    keys = store(p)
+    assert len(keys) == 100
+    assert (keys.sources[0].secrets, keys.sources[0].dropped) == (100, 150)
+
+
 # --------------------------------------------------------------------------------------------
 # Hostile input
 
