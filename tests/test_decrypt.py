@@ -173,6 +173,46 @@ def test_requests_inside_tls_are_read_for_every_cipher_family(cert: tuple[Path, 
     assert tshark_requests(pcap, kl) == [("POST", HOST, "/100"), ("POST", HOST, "/30000")]
 
 
+def test_a_segment_lost_from_a_request_body_loses_that_body_not_the_next_request(cert: tuple[Path, Path],
+                                                                                 tmp_path: Path) -> None:
+    kl = tmp_path / "keys.log"
+    big = b'{"ad_id":"6D92078A-8246-4BA4-AE5B-76104861E7DC","pad":"' + b"x" * 60_000 + b'"}'
+    s = tls_session(cert, ssl.TLSVersion.TLSv1_3, responses=(100, 200), keylog=kl, request_body=big)
+    first = next(i for i, (c, d) in enumerate(s.flights) if c and len(d) > 50_000)
+    whole = decrypt(tcp_packets(s), store(kl))[1]
+    # the 21st segment of the first request falls inside its body's second record: that record is
+    # lost; the request line and headers (first record) and the next request are not
+    dec, exchanges = decrypt(tcp_packets(s, drop=(first, 20)), store(kl))
+    assert [(e.method, e.url) for e in exchanges] == [(e.method, e.url) for e in whole] == [
+        ("POST", f"https://{HOST}/100"), ("POST", f"https://{HOST}/200")]
+    assert exchanges[0].request_body_truncated and not exchanges[1].request_body_truncated
+    assert exchanges[0].request_body == big[: len(exchanges[0].request_body)] and exchanges[1].request_body == big
+    stats = dec.decryptor.stats  # type: ignore[union-attr]
+    assert (stats.holes, stats.record_failures) == (1, 0)
+
+
+def test_http2_after_a_hole_finds_the_next_frame_and_decodes_no_more_header_blocks() -> None:
+    import hpack
+
+    from datareach.testing.tls13 import h2_frame
+
+    enc = hpack.Encoder()
+    conn = http2.H2Connection()
+    head = enc.encode([(":method", "POST"), (":scheme", "https"), (":authority", "a.example"), (":path", "/up")])
+    conn.feed(True, http2.PREFACE + h2_frame(http2.HEADERS, http2.END_HEADERS, 1, head)
+              + h2_frame(http2.DATA, 0, 1, b"A" * 100), 1.0)
+    conn.resync(True)  # a hole: part of a DATA frame was lost
+    after = (b"A" * 37 + h2_frame(http2.DATA, http2.END_STREAM, 1, b"B" * 50)
+             + h2_frame(http2.HEADERS, http2.END_HEADERS | http2.END_STREAM, 3,
+                        enc.encode([(":method", "GET"), (":scheme", "https"), (":authority", "a.example"),
+                                    (":path", "/blind")])))
+    assert conn.feed(True, after, 2.0) == []
+    done = conn.feed(False, h2_frame(http2.HEADERS, http2.END_HEADERS | http2.END_STREAM, 1,
+                                     hpack.Encoder().encode([(":status", "200")])), 3.0)
+    assert [(s.path, s.body_size, s.status) for s in done] == [("/up", 150, 200)]
+    assert conn.skipped == 37 and conn.blind_blocks == 1
+
+
 def test_without_keys_nothing_is_followed_and_the_connection_counts_as_unread(cert: tuple[Path, Path],
                                                                              tmp_path: Path) -> None:
     kl = tmp_path / "keys.log"

@@ -15,6 +15,7 @@ caller's cap are counted but not kept (the request is marked truncated).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +29,18 @@ METHODS = frozenset(
         b"SEARCH", b"PURGE",
     }
 )
+
+
+# (a message follows the previous one's body directly, not after a line break)
+_REQUEST_LINE = re.compile(rb"((?:" + b"|".join(sorted(METHODS)) + rb") [!-~]{1,8192} HTTP/1\.[01]\r?\n)")
+_STATUS_LINE = re.compile(rb"(HTTP/1\.[01] [1-5][0-9][0-9][^\r\n]{0,1024}\r?\n)")
+
+
+def find_message_start(data: bytes, *, request: bool) -> int | None:
+    """Where the first whole request line (``request``) or status line in ``data`` starts: where a
+    parser that lost its place (a hole in the stream) takes up again. None while there is none."""
+    m = (_REQUEST_LINE if request else _STATUS_LINE).search(data)
+    return m.start(1) if m is not None else None
 
 
 def looks_like_http_request(data: bytes | bytearray) -> bool:

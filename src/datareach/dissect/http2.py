@@ -71,6 +71,27 @@ class H2Connection:
         self.frames = 0
         #: streams handed out before their request or response ended (too many open at once)
         self.evicted = 0
+        #: after a hole (:meth:`resync`), per direction: searching for the next frame header; and
+        #: header blocks no longer decoded (the HPACK table may have missed a lost block)
+        self._scanning = [False, False]
+        self._blind = [False, False]
+        #: bytes skipped to find a frame after a hole; header blocks not decoded after one
+        self.skipped = 0
+        self.blind_blocks = 0
+
+    def resync(self, from_client: bool) -> None:
+        """Bytes of one direction were lost: the frame in progress is dropped, the next frame
+        header is searched for, and that direction's header blocks are no longer decoded (a lost
+        block may have changed the HPACK dynamic table: decoding later ones could give wrong
+        headers). Streams already open still get their DATA."""
+        d = int(from_client)
+        if from_client and not self._preface_done:
+            self._preface_done = True
+            self._preface = bytearray()
+        self._buf[d].clear()
+        self._cont[d] = None
+        self._scanning[d] = True
+        self._blind[d] = True
 
     def feed(self, from_client: bool, data: bytes, ts: float) -> list[H2Stream]:
         d = int(from_client)
@@ -91,6 +112,16 @@ class H2Connection:
             self._preface_done = True
         buf = self._buf[d]
         buf += data
+        if self._scanning[d]:
+            at = _find_frame(buf)
+            if at is None:
+                if len(buf) > 2 * MAX_FRAME:
+                    self.error[d] = "no frame header found after a hole"
+                    buf.clear()
+                return out
+            self.skipped += at
+            del buf[:at]
+            self._scanning[d] = False
         p = 0
         n = len(buf)
         while n - p >= 9:
@@ -193,6 +224,12 @@ class H2Connection:
                  out: list[H2Stream]) -> str | None:
         import hpack
 
+        if self._blind[int(from_client)]:
+            self.blind_blocks += 1
+            s_ = self.streams.get(sid)
+            if s_ is not None and flags & END_STREAM:
+                self._end(s_, from_client, out)
+            return None
         try:
             headers = self._decoders[int(from_client)].decode(block, raw=True)
         except (hpack.HPACKError, ValueError, IndexError, UnicodeDecodeError) as e:
@@ -249,3 +286,43 @@ class H2Connection:
             self.streams.pop(s.stream_id, None)
             if s.method:
                 out.append(s)
+
+
+#: Frame types a frame search accepts, and the most a frame header may say after a hole (the
+#: default SETTINGS_MAX_FRAME_SIZE: larger frames are rare).
+_KNOWN_TYPES = frozenset(range(10))
+_SEARCH_MAX_FRAME = 1 << 14
+
+
+def _plausible(buf: bytes | bytearray, p: int) -> int | None:
+    """The end of the frame whose header is at ``p`` if the header makes sense, else None."""
+    length = (buf[p] << 16) | (buf[p + 1] << 8) | buf[p + 2]
+    ftype, flags, sid = buf[p + 3], buf[p + 4], int.from_bytes(buf[p + 5 : p + 9], "big")
+    if length > _SEARCH_MAX_FRAME or ftype not in _KNOWN_TYPES or sid & 0x80000000:
+        return None
+    if ftype in (SETTINGS, PING, GOAWAY) and sid:
+        return None
+    if ftype in (DATA, HEADERS, CONTINUATION, RST_STREAM, PRIORITY) and not sid:
+        return None
+    if ftype == SETTINGS and (length % 6 or flags & ~1):
+        return None
+    if ftype == PING and length != 8:
+        return None
+    if ftype == WINDOW_UPDATE and length != 4:
+        return None
+    if ftype == RST_STREAM and length != 4:
+        return None
+    return p + 9 + length
+
+
+def _find_frame(buf: bytes | bytearray) -> int | None:
+    """Where a frame starts in bytes that follow a hole: a header that makes sense followed by
+    another one (or by the end of the bytes). None: not found yet."""
+    n = len(buf)
+    for p in range(max(n - 8, 0)):
+        end = _plausible(buf, p)
+        if end is None:
+            continue
+        if end == n or (end + 9 <= n and _plausible(buf, end) is not None):
+            return p
+    return None

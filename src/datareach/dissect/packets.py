@@ -72,6 +72,8 @@ DONE: Final = 9
 SERVICE_PORTS: Final = frozenset({53, 80, 443, 853, 5228, 5222, 5223, 8080, 8443, 1883, 8883, 123, 3478, 5353})
 MAX_TLS_HEAD: Final = 1 << 16
 MAX_OOO_SEGMENTS: Final = 64
+#: Holes a followed TLS direction goes on after (each: the record stream finds the next record).
+MAX_TLS_RESYNCS: Final = 16
 MAX_DNS_TCP_BUFFER: Final = 1 << 17
 #: DNS responses remembered (by content) so that repeated look-ups are parsed once.
 DNS_PARSE_CACHE: Final = 4096
@@ -114,10 +116,9 @@ class _Stream:
             ooo = self.ooo
             if ooo is None:
                 ooo = self.ooo = {}
-            if len(ooo) >= MAX_OOO_SEGMENTS:
-                self.gap = True  # a segment is missing from the capture
-                return None
             ooo[seq] = payload
+            if len(ooo) > MAX_OOO_SEGMENTS:
+                self.gap = True  # a segment is missing from the capture
             return None
         nxt = (nxt + len(payload)) & 0xFFFFFFFF
         if self.ooo:
@@ -136,6 +137,19 @@ class _Stream:
             payload = b"".join(parts)
         self.next = nxt
         return payload
+
+    def skip_hole(self) -> tuple[int, bytes] | None:
+        """Give up waiting for the missing bytes: (how many were skipped, the bytes held after
+        them, in order), or None when nothing is held."""
+        ooo = self.ooo
+        if not ooo or self.next is None:
+            return None
+        nxt = self.next
+        first = min(ooo, key=lambda s: (s - nxt) & 0xFFFFFFFF)
+        skipped = (first - nxt) & 0xFFFFFFFF
+        self.next = first
+        self.gap = False
+        return skipped, self.add(first, ooo.pop(first)) or b""
 
 
 class Flow:
@@ -875,8 +889,32 @@ class PacketDecoder:
         chunk = st.add(seq, payload)
         if chunk:
             self._tls_records(flow, out, chunk, ts)
+        if st.gap and not cut and self._tls_skip_hole(flow, out, st, ts):
+            return
         if st.gap or cut:
             self._tls_end(flow, out, tls.END_GAP if st.gap else tls.END_CUT)
+
+    def _tls_skip_hole(self, flow: Flow, out: bool, st: _Stream, ts: float) -> bool:
+        """A segment is missing for good: go on after it, the record stream finding the next
+        record's start (at most MAX_TLS_RESYNCS times per direction). False: the direction ends."""
+        rs = flow.tls_out if out else flow.tls_in
+        if rs is None or rs.resyncs >= MAX_TLS_RESYNCS:
+            return False
+        hole = st.skip_hole()
+        if hole is None:
+            return False
+        skipped, data = hole
+        rs.resync(skipped)
+        if data:
+            self._tls_records(flow, out, data, ts)
+        return True
+
+    def _tls_drain(self, flow: Flow, ts: float) -> None:
+        """Before a followed connection ends: what each direction holds after a hole is read."""
+        for out, st in ((True, flow.cstream), (False, flow.sstream)):
+            while st is not None and st.ooo and (flow.tls_out if out else flow.tls_in) is not None:
+                if not self._tls_skip_hole(flow, out, st, ts):
+                    break
 
     def _tls_records(self, flow: Flow, out: bool, chunk: bytes, ts: float) -> None:
         rs = flow.tls_out if out else flow.tls_in
@@ -920,6 +958,7 @@ class PacketDecoder:
     def _tls_stop(self, flow: Flow) -> None:
         """What stops inspection stops for a followed connection: it closed or was reset, or the
         segment that completed its ClientHello was cut short (then only the client's side ends)."""
+        self._tls_drain(flow, flow.last)
         if flow.closed & 4:
             self._tls_unfollow(flow, tls.END_RESET)
         elif flow.closed & 3 == 3:
@@ -1031,6 +1070,7 @@ class PacketDecoder:
         if self.tls_follower is not None:
             for flow in self.flows.values():
                 if flow.state == TLS_FOLLOW:
+                    self._tls_drain(flow, flow.last)
                     self._tls_unfollow(flow, tls.END_OF_CAPTURE)
         if self.decryptor is not None:
             self.decryptor.finish()

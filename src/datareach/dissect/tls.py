@@ -303,6 +303,9 @@ class TlsRecord(NamedTuple):
     offset: int
     #: on the record that completed a ServerHello (server direction)
     server_hello: ServerHello | None = None
+    #: bytes of the direction lost before this record (a segment missing from the capture, and
+    #: what was skipped to find this record's start): earlier records may be missing
+    skipped: int = 0
 
 
 def record_error(content_type: int, version: int, length: int) -> str | None:
@@ -330,8 +333,8 @@ class TlsRecordStream:
     ignored (framing cannot be recovered in a byte stream).
     """
 
-    __slots__ = ("_body", "_cur", "_hdr", "_hs", "_left", "counts", "error", "keep_payload", "offset",
-                 "payload_bytes", "records", "server_hello")
+    __slots__ = ("_body", "_cur", "_hdr", "_hs", "_left", "_scan", "_skipped", "counts", "error", "keep_payload",
+                 "offset", "payload_bytes", "records", "resyncs", "server_hello")
 
     def __init__(self, read_server_hello: bool = False, keep_payload: bool = True) -> None:
         self.keep_payload = keep_payload
@@ -350,12 +353,62 @@ class TlsRecordStream:
         self._body = bytearray()
         self._left = 0
         self._hs: bytearray | None = bytearray() if read_server_hello else None
+        #: after a hole: the bytes searched for the next record's start, and the bytes lost so far
+        self._scan: bytearray | None = None
+        self._skipped = 0
+        #: holes gone on after (:meth:`resync`)
+        self.resyncs = 0
+
+    def resync(self, skipped: int) -> None:
+        """``skipped`` bytes of the direction are missing: the record in progress is lost, and the
+        next bytes are searched for a record's start (two record headers in a row that make sense)."""
+        self.resyncs += 1
+        self._hdr.clear()
+        self._cur = None
+        self._body.clear()
+        self._left = 0
+        self._hs = None
+        self._scan = bytearray()
+        self._skipped += skipped
+        self.offset += skipped
+
+    def _find_record(self) -> int | None:
+        """Where in the scanned bytes a record starts: its header and the next one make sense (or it
+        ends exactly where the bytes do). None: not found yet."""
+        buf = self._scan
+        assert buf is not None
+        n = len(buf)
+        for p in range(max(n - 4, 0)):
+            if record_error(buf[p], (buf[p + 1] << 8) | buf[p + 2], (buf[p + 3] << 8) | buf[p + 4]) is not None:
+                continue
+            if not CT_CHANGE_CIPHER_SPEC <= buf[p] <= CT_APPLICATION_DATA:
+                continue
+            nxt = p + 5 + ((buf[p + 3] << 8) | buf[p + 4])
+            if nxt == n:
+                return p
+            if nxt + 5 <= n and record_error(buf[nxt], (buf[nxt + 1] << 8) | buf[nxt + 2],
+                                             (buf[nxt + 3] << 8) | buf[nxt + 4]) is None:
+                return p
+        return None
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[TlsRecord]:
         """Add the next bytes of the direction; returns the records they complete."""
         out: list[TlsRecord] = []
         if self.error is not None:
             return out
+        if self._scan is not None:  # after a hole: find where a record starts
+            scan = self._scan
+            scan += data
+            at = self._find_record()
+            if at is None:
+                if len(scan) > 2 * MAX_RECORD:
+                    self.error = "not TLS after a hole: no record header found"
+                    self._scan = None
+                return out
+            self._scan = None
+            self._skipped += at
+            self.offset += at
+            data = bytes(scan[at:])
         n = len(data)
         base = self.offset
         p = 0
@@ -421,7 +474,8 @@ class TlsRecordStream:
                 self._hs = None  # data before the ServerHello: there will be none in clear
             if not self.keep_payload:
                 body = b""
-        out.append(TlsRecord(ct, version, body, length, at, hello))
+        out.append(TlsRecord(ct, version, body, length, at, hello, self._skipped))
+        self._skipped = 0
 
     def _handshake(self, body: bytes) -> ServerHello | None:
         """The server's handshake messages in clear, until the ServerHello."""

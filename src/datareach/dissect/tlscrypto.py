@@ -168,15 +168,20 @@ class RecordKey:
         s = seq.to_bytes(len(iv), "big")
         return bytes(a ^ b for a, b in zip(iv, s, strict=True))
 
-    def decrypt(self, content_type: int, version: int, payload: bytes) -> tuple[int, bytes] | None:
+    def decrypt(self, content_type: int, version: int, payload: bytes, ahead: int = 0) -> tuple[int, bytes] | None:
         """The record's (content type, plaintext), or None when it does not decrypt under this
-        key at its next sequence number (the sequence number advances only on success)."""
+        key at its next sequence number (the sequence number advances only on success).
+        ``ahead``: try it as that many records after the next (records lost in a hole)."""
+        saved = self.seq
+        self.seq = saved + ahead
         try:
             out = self._decrypt13(payload) if self.tls13 else self._decrypt12(content_type, version, payload)
         except (InvalidTag, ValueError, TypeError, OverflowError):
+            out = None
+        if out is None:
+            self.seq = saved
             return None
-        if out is not None:
-            self.seq += 1
+        self.seq += 1
         return out
 
     def _decrypt13(self, payload: bytes) -> tuple[int, bytes] | None:

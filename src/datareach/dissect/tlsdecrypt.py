@@ -41,6 +41,11 @@ MAX_FAILURES: Final = 4
 MAX_UNDECIDED: Final = 1 << 16
 #: Decrypted handshake bytes scanned for the EncryptedExtensions (its ALPN).
 MAX_HANDSHAKE_SCAN: Final = 1 << 14
+#: The smallest protected record (TLS 1.3: a 5-byte header, a content type byte, a 16-byte tag):
+#: a hole of n bytes lost at most n // MIN_RECORD records.
+MIN_RECORD: Final = 22
+#: Sequence numbers tried for the first record after a hole, at most.
+MAX_LOST_RECORDS: Final = 4096
 
 OTHER, H1, H2 = "other", "http/1", "h2"
 
@@ -71,6 +76,10 @@ class DecryptStats:
     other_protocol: int = 0
     #: decrypted HTTP directions that stopped being read (malformed, limits), by reason
     http_errors: dict[str, int] = field(default_factory=dict)
+    #: holes (segments missing from the capture) decryption went on after, and the HTTP bytes
+    #: skipped to find the next request, response or HTTP/2 frame after one
+    holes: int = 0
+    http_bytes_skipped: int = 0
     #: connections opened, by key source (a key log file, or an input's Decryption Secrets Blocks)
     opened_by_source: dict[str, int] = field(default_factory=dict)
     #: the uids of the connections with at least one record decrypted
@@ -84,12 +93,13 @@ class DecryptStats:
             "unsupported": dict(sorted(self.unsupported.items())), "records_decrypted": self.records,
             "records_failed": self.record_failures, "plaintext_bytes": self.plaintext_bytes,
             "other_protocol": self.other_protocol, "http_errors": dict(sorted(self.http_errors.items())),
+            "holes": self.holes, "http_bytes_skipped": self.http_bytes_skipped,
             "opened_by_source": dict(sorted(self.opened_by_source.items())),
         }
 
     def add(self, other: DecryptStats) -> None:
         for name in ("connections", "quic_connections", "decrypted", "no_keys", "failed", "no_server_hello", "records",
-                     "record_failures", "plaintext_bytes", "other_protocol"):
+                     "record_failures", "plaintext_bytes", "other_protocol", "holes", "http_bytes_skipped"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for mine, theirs in ((self.unsupported, other.unsupported), (self.http_errors, other.http_errors),
                              (self.opened_by_source, other.opened_by_source)):
@@ -101,9 +111,11 @@ class DecryptStats:
 class _Dir:
     """One direction of a decrypted connection."""
 
-    __slots__ = ("active", "cur", "dead", "failures", "keys")
+    __slots__ = ("active", "cur", "dead", "failures", "keys", "lost")
 
     def __init__(self) -> None:
+        #: after a hole: how many records may have been lost in it (tried as sequence numbers)
+        self.lost = 0
         #: candidate keys in the order the direction uses them; ``cur`` is the one in use
         self.keys: list[RecordKey] = []
         self.cur = 0
@@ -114,7 +126,7 @@ class _Dir:
 
 
 class _Conn:
-    __slots__ = ("alpn", "dirs", "flow", "h1", "h2", "hello", "last", "opened", "pending", "proto",
+    __slots__ = ("alpn", "dirs", "flow", "h1", "h1_scan", "h2", "hello", "last", "opened", "pending", "proto",
                  "secrets", "server_hs_seen", "source", "suite", "tls13", "undecided")
 
     def __init__(self, flow: tls.TlsFlow, hello: tls.ClientHello, secrets: dict[int, tuple[int, bytes]] | None) -> None:
@@ -133,6 +145,8 @@ class _Conn:
         self.server_hs_seen = 0
         self.h1: tuple[http1.RequestStream, http1.ResponseStream, deque[Exchange]] | None = None
         self.h2: http2.H2Connection | None = None
+        #: HTTP/1 after a hole, per direction (server, client): the bytes searched for the next message
+        self.h1_scan: list[bytearray | None] = [None, None]
         #: when the last application data was read
         self.last = 0.0
 
@@ -241,6 +255,10 @@ class TlsDecryptor:
                 return
         if not rec.payload:
             return
+        if rec.skipped:  # records were lost in a hole: the next one's sequence number is not known
+            d.lost = min(rec.skipped // MIN_RECORD + 1, MAX_LOST_RECORDS)
+            self.stats.holes += 1
+            self._app_hole(c, from_client)
         got = self._decrypt(c, d, ct, rec)
         st = self.stats
         if got is None:
@@ -274,6 +292,15 @@ class TlsDecryptor:
 
     def _decrypt(self, c: _Conn, d: _Dir, ct: int, rec: tls.TlsRecord) -> tuple[int, bytes] | None:
         keys = d.keys
+        if d.lost:  # the first record after a hole: try the sequence numbers the lost records took
+            for i in range(d.cur, len(keys)):
+                for ahead in range(d.lost + 1):
+                    got = keys[i].decrypt(ct, rec.version, rec.payload, ahead)
+                    if got is not None:
+                        d.cur = i
+                        d.lost = 0
+                        return got
+            return None
         for i in range(d.cur, len(keys)):
             got = keys[i].decrypt(ct, rec.version, rec.payload)
             if got is not None:
@@ -320,14 +347,56 @@ class TlsDecryptor:
                 self._feed(c, False, held, ts)
         self._feed(c, from_client, data, ts)
 
+    def _app_hole(self, c: _Conn, from_client: bool) -> None:
+        """Plaintext of one direction was lost: the HTTP parser of that direction finds its way
+        again (HTTP/1: the next request or status line; HTTP/2: the next frame)."""
+        if c.h2 is not None:
+            c.h2.resync(from_client)
+        elif c.h1 is not None:
+            req, resp, pending = c.h1
+            if from_client:
+                last = req.flush()
+                if last is not None:
+                    pending.append(self._h1_exchange(c, last, c.last))
+                c.h1 = (http1.RequestStream(self.body_cap), resp, pending)
+                c.h1_scan[1] = bytearray()
+            else:
+                while pending:  # (which response answers which request is lost with the hole)
+                    self.emit(pending.popleft())
+                c.h1 = (req, http1.ResponseStream(), pending)
+                c.h1_scan[0] = bytearray()
+
+    def _h1_resync(self, c: _Conn, from_client: bool, data: bytes) -> bytes | None:
+        """After a hole in an HTTP/1 direction: the bytes from the next request (or status) line on,
+        or None while it is not found (what is skipped is counted)."""
+        scan = c.h1_scan[int(from_client)]
+        if scan is None:
+            return data
+        scan += data
+        start = http1.find_message_start(bytes(scan), request=from_client)
+        if start is None:
+            if len(scan) > MAX_UNDECIDED:
+                self.stats.http_bytes_skipped += len(scan) - 64
+                del scan[:-64]
+            return None
+        self.stats.http_bytes_skipped += start
+        c.h1_scan[int(from_client)] = None
+        return bytes(scan[start:])
+
     def _feed(self, c: _Conn, from_client: bool, data: bytes, ts: float) -> None:
         if c.h2 is not None:
+            skipped = c.h2.skipped
             for s in c.h2.feed(from_client, data, ts):
                 self._h2_exchange(c, s)
+            self.stats.http_bytes_skipped += c.h2.skipped - skipped
             err = c.h2.error[int(from_client)]
             if err is not None:
                 self._http_error(c, f"HTTP/2: {err}")
         elif c.h1 is not None:
+            got = self._h1_resync(c, from_client, data)
+            if got is None:
+                return
+            data = got
             req, resp, pending = c.h1
             if from_client:
                 for parsed in req.feed(data):
