@@ -348,7 +348,22 @@ def _work(path: Path, input_index: int, plan: _Plan, index: int, keep_bodies: bo
             _Worker.done[index] = min(done, stop)
         check()
 
-    records: list[Record] = []
+    dns: list[tuple[Any, ...]] = []
+    exchanges: list[tuple[Any, ...]] = []
+    errors: list[tuple[Any, ...]] = []
+
+    def take(r: Record) -> None:
+        # each record as it is read: a request is judged (and its body let go) at once, so a
+        # range holds its requests as tuples without bodies, not as objects with them
+        if isinstance(r, DnsAnswer):
+            dns.append(_dns_tuple(r))
+        elif isinstance(r, Exchange):
+            if _Worker.on_request is not None:
+                _Worker.on_request(r)
+            exchanges.append(_ex_tuple(r))
+        else:
+            errors.append(_err_tuple(r))
+
     with open(path, "rb") as f:
         f.seek(start)
         src = pcap._Source(f, progress)
@@ -362,26 +377,19 @@ def _work(path: Path, input_index: int, plan: _Plan, index: int, keep_bodies: bo
                 itf.scale, itf.tsoffset = scale, tsoffset
                 ifaces.append(itf)
             reader = pcap._pcapng(src, dec, section=(plan.endian, ifaces), stop=None if last else stop)
-        records.extend(reader)
+        for r in reader:
+            take(r)
     check()
     ports = {fl.fid: fl.ports for fl in dec.dns_flows.values() if fl.ports is not None}
     dec.finish(objects=False)
-    records.extend(dec.records)
+    for r in dec.records:
+        take(r)
+    dec.records = []
     assert dec.connections is not None
     own = dec.decryption()
-    out = _Result(dec.connections, ports, [], [], [], dec.cut, dec.malformed, dec.response_head_cuts,
-                  dec.retired_inspecting, own.keys, dec.decryptor.stats if dec.decryptor is not None else None,
-                  own.sources)
-    for r in records:
-        if isinstance(r, DnsAnswer):
-            out.dns.append(_dns_tuple(r))
-        elif isinstance(r, Exchange):
-            if _Worker.on_request is not None:
-                _Worker.on_request(r)
-            out.exchanges.append(_ex_tuple(r))
-        else:
-            out.errors.append(_err_tuple(r))
-    return out
+    return _Result(dec.connections, ports, dns, exchanges, errors, dec.cut, dec.malformed, dec.response_head_cuts,
+                   dec.retired_inspecting, own.keys, dec.decryptor.stats if dec.decryptor is not None else None,
+                   own.sources)
 
 
 def _merge(results: Sequence[_Result], input_index: int) -> list[Record]:
@@ -497,6 +505,7 @@ def _merge(results: Sequence[_Result], input_index: int) -> list[Record]:
             if uid != "":
                 e.uid = uid
                 out.append(e)
+        res.dns, res.exchanges = [], []  # (each range's tuples let go once they are records)
         cut += res.cut
         malformed += res.malformed
         head_cuts += res.response_head_cuts
