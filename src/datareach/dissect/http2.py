@@ -14,6 +14,7 @@ as it stands); an HPACK error or an impossible frame ends that direction, with t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -47,6 +48,51 @@ class H2Stream:
     status: int | None = None
     response_size: int | None = None
     response_done: bool = False
+
+    def data(self, from_client: bool, payload: bytes, cap: int) -> None:
+        """A DATA frame's payload: request body (kept up to ``cap`` bytes) or response size."""
+        if from_client:
+            self.body_size += len(payload)
+            room = cap - len(self.body)
+            if room >= len(payload):
+                self.body += payload
+            else:
+                self.body += payload[: max(room, 0)]
+                self.body_truncated = True
+        else:
+            self.response_size = (self.response_size or 0) + len(payload)
+
+    def request_headers(self, headers: Iterable[tuple[bytes, bytes]]) -> None:
+        """The request's decoded header fields (HPACK or QPACK); a second block is trailers."""
+        if self.method:
+            return
+        for name, value in headers:
+            k, v = bytes(name).decode("latin-1"), bytes(value).decode("latin-1")
+            if k == ":method":
+                self.method = v
+            elif k == ":scheme":
+                self.scheme = v
+            elif k == ":authority":
+                self.authority = v
+            elif k == ":path":
+                self.path = v
+            elif not k.startswith(":"):
+                self.headers.append((k, v))
+        if not self.authority:
+            self.authority = next((v for k, v in self.headers if k == "host"), "")
+
+    def response_headers(self, headers: Iterable[tuple[bytes, bytes]]) -> None:
+        """A response header block: its status (the final one, after any 1xx)."""
+        for name, value in headers:
+            if bytes(name) == b":status":
+                try:
+                    status = int(bytes(value))
+                except ValueError:
+                    continue
+                if status >= 200 or self.status is None:
+                    self.status = status
+                if self.response_size is None and status >= 200:
+                    self.response_size = 0
 
 
 class H2Connection:
@@ -174,16 +220,7 @@ class H2Connection:
                 payload = payload[1 : len(payload) - payload[0]]
             s = self.streams.get(sid)
             if s is not None:
-                if from_client:
-                    s.body_size += len(payload)
-                    room = self.body_cap - len(s.body)
-                    if room >= len(payload):
-                        s.body += payload
-                    else:
-                        s.body += payload[:max(room, 0)]
-                        s.body_truncated = True
-                else:
-                    s.response_size = (s.response_size or 0) + len(payload)
+                s.data(from_client, payload, self.body_cap)
                 if flags & END_STREAM:
                     self._end(s, from_client, out)
             return None
@@ -246,33 +283,10 @@ class H2Connection:
                     if old.method:
                         out.append(old)
                 s = self.streams[sid] = H2Stream(sid, ts)
-                for name, value in headers:
-                    k = bytes(name).decode("latin-1")
-                    v = bytes(value).decode("latin-1")
-                    if k == ":method":
-                        s.method = v
-                    elif k == ":scheme":
-                        s.scheme = v
-                    elif k == ":authority":
-                        s.authority = v
-                    elif k == ":path":
-                        s.path = v
-                    elif not k.startswith(":"):
-                        s.headers.append((k, v))
-                if not s.authority:
-                    s.authority = next((v for k, v in s.headers if k == "host"), "")
+                s.request_headers(headers)
             # (else trailers: decoded above to keep the table in step)
         elif s is not None:
-            for name, value in headers:
-                if bytes(name) == b":status":
-                    try:
-                        status = int(bytes(value))
-                    except ValueError:
-                        continue
-                    if status >= 200 or s.status is None:
-                        s.status = status
-                    if s.response_size is None and status >= 200:
-                        s.response_size = 0
+            s.response_headers(headers)
         if s is not None and flags & END_STREAM:
             self._end(s, from_client, out)
         return None

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Final
 
 from datareach.dissect.http2 import H2Stream
+from datareach.dissect.quic import varint as quic_varint
 
 DATA, HEADERS = 0x00, 0x01
 SETTINGS = 0x04
@@ -33,16 +34,7 @@ MAX_BLOCKED: Final = 64
 
 def varint(buf: bytes | bytearray, pos: int) -> tuple[int, int]:
     """A QUIC variable-length integer at ``pos``: (value, next position), or (-1, -1) if cut."""
-    if pos >= len(buf):
-        return -1, -1
-    first = buf[pos]
-    n = 1 << (first >> 6)
-    if pos + n > len(buf):
-        return -1, -1
-    value = first & 0x3F
-    for i in range(pos + 1, pos + n):
-        value = (value << 8) | buf[i]
-    return value, pos + n
+    return quic_varint(buf, pos, len(buf))
 
 
 class _Side:
@@ -242,46 +234,13 @@ class H3Connection:
                 return
             self._apply(s, from_client, headers)
         elif ftype == DATA and s is not None:
-            if from_client:
-                s.body_size += len(payload)
-                room = self.body_cap - len(s.body)
-                if room >= len(payload):
-                    s.body += payload
-                else:
-                    s.body += payload[: max(room, 0)]
-                    s.body_truncated = True
-            else:
-                s.response_size = (s.response_size or 0) + len(payload)
+            s.data(from_client, payload, self.body_cap)
 
     def _apply(self, s: H2Stream, from_client: bool, headers: list[tuple[bytes, bytes]]) -> None:
         if from_client:
-            if s.method:  # trailers
-                return
-            for name, value in headers:
-                k, v = name.decode("latin-1"), value.decode("latin-1")
-                if k == ":method":
-                    s.method = v
-                elif k == ":scheme":
-                    s.scheme = v
-                elif k == ":authority":
-                    s.authority = v
-                elif k == ":path":
-                    s.path = v
-                elif not k.startswith(":"):
-                    s.headers.append((k, v))
-            if not s.authority:
-                s.authority = next((v for k, v in s.headers if k == "host"), "")
+            s.request_headers(headers)
         else:
-            for name, value in headers:
-                if name == b":status":
-                    try:
-                        status = int(value)
-                    except ValueError:
-                        continue
-                    if status >= 200 or s.status is None:
-                        s.status = status
-                    if s.response_size is None and status >= 200:
-                        s.response_size = 0
+            s.response_headers(headers)
 
     def _end(self, s: H2Stream, from_client: bool, out: list[H2Stream]) -> None:
         if from_client:

@@ -42,7 +42,9 @@ __all__ = [
     "InitialKeys",
     "QuicInitialAssembler",
     "client_initial_keys",
+    "decode_packet_number",
     "looks_like_quic_initial",
+    "varint",
 ]
 
 QUIC_V1 = 0x00000001
@@ -147,7 +149,7 @@ def looks_like_quic_initial(datagram: bytes) -> bool:
     return False
 
 
-def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+def varint(buf: bytes | bytearray, pos: int, end: int) -> tuple[int, int]:
     """Decode a QUIC variable-length integer at ``pos``; returns (value, next pos) or (-1, -1)."""
     if pos >= end:
         return -1, -1
@@ -161,7 +163,7 @@ def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
     return value, pos + n
 
 
-def _decode_packet_number(truncated: int, pn_nbits: int, largest: int) -> int:
+def decode_packet_number(truncated: int, pn_nbits: int, largest: int) -> int:
     """RFC 9000 Appendix A.3."""
     expected = largest + 1
     win = 1 << pn_nbits
@@ -209,11 +211,11 @@ def _parse_long_header(data: bytes, pos: int) -> _LongHeader | None:
         # Retry has no Length field and is never coalesced with a following packet.
         return _LongHeader(version, ptype, dcid, -1, n) if p <= n else None
     if ptype == _INITIAL_TYPE[version]:
-        token_len, p = _varint(data, p, n)
+        token_len, p = varint(data, p, n)
         if p < 0 or token_len > n - p:
             return None
         p += token_len
-    length, p = _varint(data, p, n)
+    length, p = varint(data, p, n)
     if p < 0 or length > n - p:
         return None
     return _LongHeader(version, ptype, dcid, p, p + length)
@@ -312,7 +314,7 @@ class QuicInitialAssembler:
                 b ^ m for b, m in zip(data[pn_offset : pn_offset + pn_len], mask[1:], strict=False)
             )
             truncated = int.from_bytes(pn_bytes, "big")
-            pn = _decode_packet_number(truncated, pn_len * 8, self._largest_pn)
+            pn = decode_packet_number(truncated, pn_len * 8, self._largest_pn)
             header = bytes([first]) + data[pos + 1 : pn_offset] + pn_bytes
             nonce = (int.from_bytes(prot.keys.iv, "big") ^ pn).to_bytes(12, "big")
             try:
@@ -344,7 +346,7 @@ class QuicInitialAssembler:
                 # largest acknowledged, ack delay, range count, first range
                 values: list[int] = []
                 for _ in range(4):
-                    v, p = _varint(payload, p, n)
+                    v, p = varint(payload, p, n)
                     if p < 0:
                         return kept
                     values.append(v)
@@ -352,14 +354,14 @@ class QuicInitialAssembler:
                 if range_count > (n - p) // 2:  # every range takes at least two bytes
                     return kept
                 for _ in range(2 * range_count + (3 if ftype == _FRAME_ACK_ECN else 0)):
-                    _, p = _varint(payload, p, n)
+                    _, p = varint(payload, p, n)
                     if p < 0:
                         return kept
             elif ftype == _FRAME_CRYPTO:
-                offset, p = _varint(payload, p + 1, n)
+                offset, p = varint(payload, p + 1, n)
                 if p < 0:
                     return kept
-                length, p = _varint(payload, p, n)
+                length, p = varint(payload, p, n)
                 if p < 0 or length > n - p:
                     return kept
                 if offset + length > MAX_CRYPTO_BYTES:

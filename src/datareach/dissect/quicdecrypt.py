@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from datareach.dissect import http3, keylog, tls
 from datareach.dissect.http2 import H2Stream
-from datareach.dissect.quic import QUIC_V1, QUIC_V2, _decode_packet_number, _varint
+from datareach.dissect.quic import QUIC_V1, QUIC_V2, decode_packet_number, varint
 from datareach.dissect.tlscrypto import hkdf_expand_label
 from datareach.schema import Exchange
 
@@ -215,11 +215,11 @@ class QuicDecryptor:
         if ptype == retry:
             return n
         if ptype == initial:
-            token_len, p = _varint(data, p, n)
+            token_len, p = varint(data, p, n)
             if p < 0:
                 return -1
             p += token_len
-        length, p = _varint(data, p, n)
+        length, p = varint(data, p, n)
         if p < 0 or length > n - p:
             return -1
         end = p + length
@@ -275,7 +275,7 @@ class QuicDecryptor:
         pn_bytes = bytes(b ^ m for b, m in zip(data[pn_offset : pn_offset + pn_len], mask[1:], strict=False))
         d = c.dirs[int(from_client)]
         space_largest = d.largest if not long else -1
-        pn = _decode_packet_number(int.from_bytes(pn_bytes, "big"), pn_len * 8, space_largest)
+        pn = decode_packet_number(int.from_bytes(pn_bytes, "big"), pn_len * 8, space_largest)
         header = bytes((first,)) + data[pos + 1 : pn_offset] + pn_bytes
         body = data[pn_offset + pn_len : end]
         use = keys
@@ -327,18 +327,18 @@ class QuicDecryptor:
             if ft == 0x01 or ft == 0x1E:  # PING, HANDSHAKE_DONE
                 p += 1
                 continue
-            ft, p = _varint(p_, p, n)
+            ft, p = varint(p_, p, n)
             if p < 0:
                 return
             if 0x08 <= ft <= 0x0F:  # STREAM
-                sid, p = _varint(p_, p, n)
+                sid, p = varint(p_, p, n)
                 off = 0
                 if ft & 0x04 and p >= 0:
-                    off, p = _varint(p_, p, n)
+                    off, p = varint(p_, p, n)
                 if p < 0:
                     return
                 if ft & 0x02:
-                    length, p = _varint(p_, p, n)
+                    length, p = varint(p_, p, n)
                     if p < 0 or length > n - p:
                         return
                 else:
@@ -348,20 +348,20 @@ class QuicDecryptor:
             elif ft in (0x02, 0x03):  # ACK
                 vals = []
                 for _ in range(4):
-                    v, p = _varint(p_, p, n)
+                    v, p = varint(p_, p, n)
                     if p < 0:
                         return
                     vals.append(v)
                 if vals[2] > (n - p) // 2:
                     return
                 for _ in range(2 * vals[2] + (3 if ft == 0x03 else 0)):
-                    _, p = _varint(p_, p, n)
+                    _, p = varint(p_, p, n)
                     if p < 0:
                         return
             elif ft == 0x06 or ft == 0x07:  # CRYPTO (offset, length, data), NEW_TOKEN (length, token)
                 if ft == 0x06:
-                    _, p = _varint(p_, p, n)
-                length, p = _varint(p_, p, n) if p >= 0 else (-1, -1)
+                    _, p = varint(p_, p, n)
+                length, p = varint(p_, p, n) if p >= 0 else (-1, -1)
                 if p < 0 or length > n - p:
                     return
                 p += length
@@ -380,13 +380,13 @@ class QuicDecryptor:
                 p += 8
             elif ft in (0x1C, 0x1D):  # CONNECTION_CLOSE
                 p = _skip(p_, p, n, 2 if ft == 0x1C else 1)
-                length, p = _varint(p_, p, n) if p >= 0 else (-1, -1)
+                length, p = varint(p_, p, n) if p >= 0 else (-1, -1)
                 if p < 0:
                     return
                 p += length
             elif ft in (0x30, 0x31):  # DATAGRAM
                 if ft == 0x31:
-                    length, p = _varint(p_, p, n)
+                    length, p = varint(p_, p, n)
                     if p < 0:
                         return
                     p += length
@@ -469,5 +469,5 @@ def _skip(buf: bytes, p: int, n: int, count: int) -> int:
     for _ in range(count):
         if p < 0:
             return -1
-        _, p = _varint(buf, p, n)
+        _, p = varint(buf, p, n)
     return p
