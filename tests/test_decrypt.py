@@ -213,6 +213,106 @@ def test_http2_after_a_hole_finds_the_next_frame_and_decodes_no_more_header_bloc
     assert conn.skipped == 37 and conn.blind_blocks == 1
 
 
+def tls_conversation(cert: tuple[Path, Path], keylog_path: Path, turns: list[tuple[bool, bytes]]) -> list[tuple[bool, bytes]]:
+    """A TLS 1.3 handshake (OpenSSL through Python's ssl, in memory), then each turn's bytes
+    written by its side (client when True) and read by the other: what each side sent, in order."""
+    sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    sctx.load_cert_chain(*cert)
+    cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    cctx.check_hostname = False
+    cctx.verify_mode = ssl.CERT_NONE
+    cctx.keylog_filename = str(keylog_path)
+    for ctx in (sctx, cctx):
+        ctx.set_alpn_protocols(["http/1.1"])
+    bios = [ssl.MemoryBIO() for _ in range(4)]
+    client = cctx.wrap_bio(bios[0], bios[1], server_hostname=HOST)
+    server = sctx.wrap_bio(bios[2], bios[3], server_side=True)
+    flights: list[tuple[bool, bytes]] = []
+
+    def pump() -> bool:
+        moved = False
+        for data, from_client, peer in ((bios[1].read(), True, bios[2]), (bios[3].read(), False, bios[0])):
+            if data:
+                flights.append((from_client, data))
+                peer.write(data)
+                moved = True
+        return moved
+
+    def drain(end: ssl.SSLObject) -> None:
+        while True:
+            try:
+                end.read(1 << 20)
+            except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+                return
+
+    done = [False, False]
+    for _ in range(20):
+        for i, end in enumerate((client, server)):
+            if not done[i]:
+                try:
+                    end.do_handshake()
+                    done[i] = True
+                except ssl.SSLWantReadError:
+                    pass
+        if not pump() and all(done):
+            break
+    for from_client, data in turns:
+        (client if from_client else server).write(data)
+        pump()
+        drain(server if from_client else client)
+        pump()
+    return flights
+
+
+@needs_tools
+def test_websocket_messages_after_an_upgrade_are_searched_like_request_bodies(cert: tuple[Path, Path],
+                                                                           tmp_path: Path) -> None:
+    # wsproto (python-hyper's sans-IO WebSocket) writes the upgrade, the 101 with permessage-deflate,
+    # and masked, compressed messages; tshark decodes the same capture as the reference
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import AcceptConnection, BytesMessage, Request, TextMessage
+    from wsproto.extensions import PerMessageDeflate
+
+    from datareach.testing.capture import TcpSession
+
+    client, server = WSConnection(ConnectionType.CLIENT), WSConnection(ConnectionType.SERVER)
+    upgrade = client.send(Request(host=HOST, target="/socket?v=1", extensions=[PerMessageDeflate()]))
+    server.receive_data(upgrade)
+    assert isinstance(next(server.events()), Request)
+    accept = server.send(AcceptConnection(extensions=[PerMessageDeflate()]))
+    client.receive_data(accept)
+    list(client.events())
+    texts = [json.dumps({"ad_id": "6D92078A-8246-4BA4-AE5B-76104861E7DC", "event": "open"}),
+             json.dumps({"email": "someone@example.org"}) + " " * 5000]
+    binary = b"\x00\x01binary" * 100
+    turns = [(True, upgrade), (False, accept),
+             (True, client.send(TextMessage(data=texts[0])) + client.send(BytesMessage(data=binary))),
+             (False, server.send(TextMessage(data="hello"))), (True, client.send(TextMessage(data=texts[1])))]
+    kl = tmp_path / "keys.log"
+    flights = tls_conversation(cert, kl, turns)
+    t = TcpSession("192.168.1.23", 50123, "93.184.216.34", 443)
+    pkts = t.handshake()
+    for from_client, data in flights:
+        pkts += t.send(data, from_client=from_client)
+    pkts += t.close()
+    pcap = write_pcap(tmp_path / "ws.pcap", pkts, LINKTYPE_RAW)
+    doc = datareach.audit([pcap], keylog=[kl]).to_dict()
+    messages = [e for e in doc["exchanges"] if e["method"] == "MESSAGE"]
+    assert [(e["scheme"], e["url"], e["http_version"], e["request_body_size"]) for e in messages] == [
+        ("wss", f"wss://{HOST}/socket?v=1", "WebSocket", n) for n in (len(texts[0]), len(binary), len(texts[1]))]
+    upgrade_ex = next(e for e in doc["exchanges"] if e["method"] == "GET")
+    assert upgrade_ex["status"] == 101
+    assert {(f["data_type"], f["encrypted_in_transit"]) for f in doc["findings"]} >= {("advertising_id", True),
+                                                                                      ("email", True)}
+    assert doc["inputs"][0]["decryption"]["websocket_messages"] == 4
+    # tshark: the client's (masked) text messages, unmasked and inflated
+    out = subprocess.run(["tshark", "-r", str(pcap), "-o", f"tls.keylog_file:{kl}", "-Y", "websocket.mask == 1",
+                          "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=\x01", "-e", "websocket.payload.text"],
+                         check=True, capture_output=True, text=True).stdout
+    reference = [t for line in out.splitlines() for t in line.split("\x01") if t]
+    assert [t.rstrip() for t in reference] == [t.rstrip() for t in texts]
+
+
 def test_without_keys_nothing_is_followed_and_the_connection_counts_as_unread(cert: tuple[Path, Path],
                                                                              tmp_path: Path) -> None:
     kl = tmp_path / "keys.log"
@@ -530,3 +630,15 @@ def test_the_decryptor_takes_any_records(records: list[tuple[bool, int, bytes]],
     d.on_end(0, True, tls.END_CLOSED)
     d.on_end(0, False, tls.END_CLOSED)
     assert d.stats.decrypted == 0 and out == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=200), max_size=20), st.booleans(), st.booleans())
+def test_websocket_frames_take_any_bytes(pieces: list[bytes], deflate: bool, no_takeover: bool) -> None:
+    from datareach.dissect import websocket
+
+    ws = websocket.WebSocketDirection(deflate=deflate, no_context_takeover=no_takeover)
+    for piece in pieces:
+        for msg in ws.feed(piece):
+            assert len(msg.payload) <= websocket.MAX_MESSAGE
+    assert ws.messages <= ws.frames

@@ -85,6 +85,8 @@ def head_cut_note(req: ParsedRequest) -> str:
 class ParsedResponse:
     status: int
     body_size: int = 0
+    #: a 101 (Switching Protocols) response's headers: what the protocol after it agreed to
+    headers: list[tuple[str, str]] | None = None
 
 
 class _ChunkedBody:
@@ -350,6 +352,13 @@ class RequestStream:
             self._chunked = None
             self._body_left = _content_length(headers) or 0
 
+    def take_rest(self) -> bytes:
+        """The bytes not parsed yet (after an upgrade, another protocol's); the stream stops."""
+        rest = bytes(self._buf)
+        self._buf.clear()
+        self.broken = True
+        return rest
+
     def flush(self) -> ParsedRequest | None:
         """The request still in progress when the stream ended (body incomplete), if any."""
         cur = self._cur
@@ -370,7 +379,7 @@ class ResponseStream:
     """Parses the server side of an HTTP/1.x connection, keeping statuses and body sizes."""
 
     __slots__ = ("_buf", "_chunked", "_cur", "_left", "_seen", "_skip", "_until_close", "broken", "head_cuts",
-                 "head_methods")
+                 "head_methods", "upgraded")
 
     def __init__(self) -> None:
         self._buf = bytearray()
@@ -386,9 +395,20 @@ class ResponseStream:
         self._skip: tuple[list[tuple[str, str]], int] | None = None
         #: for each request sent, whether it was HEAD (its response has no body)
         self.head_methods: list[bool] = []
+        #: after a 101 response: the bytes that follow are another protocol's (:meth:`take_rest`)
+        self.upgraded = False
+
+    def take_rest(self) -> bytes:
+        """After a 101 response: the bytes received after it (the stream is not read further)."""
+        rest = bytes(self._buf)
+        self._buf.clear()
+        return rest
 
     def feed(self, data: bytes) -> list[ParsedResponse]:
         if self.broken:
+            return []
+        if self.upgraded:
+            self._buf += data
             return []
         if self._until_close and self._cur is not None:
             self._cur.body_size += len(data)
@@ -437,7 +457,7 @@ class ResponseStream:
                 if 100 <= status < 200 and status != 101:
                     continue  # interim response: the real one follows
                 is_head = self.head_methods.pop(0) if self.head_methods else False
-                cur = ParsedResponse(status)
+                cur = ParsedResponse(status, headers=headers if status == 101 else None)
                 self._cur = cur
                 self._chunked = None
                 self._left = 0
@@ -475,6 +495,9 @@ class ResponseStream:
                     break
             out.append(cur)
             self._cur = None
+            if cur.status == 101:  # the connection now speaks another protocol
+                self.upgraded = True
+                break
         if pos:
             del buf[:pos]
         return out

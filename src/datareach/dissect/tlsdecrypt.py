@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from datareach.dissect import http1, http2, keylog, tls
+from datareach.dissect import http1, http2, keylog, tls, websocket
 from datareach.dissect.tlscrypto import SUITES, RecordKey, Suite, tls12_keys
 from datareach.schema import Exchange
 
@@ -80,6 +80,8 @@ class DecryptStats:
     #: skipped to find the next request, response or HTTP/2 frame after one
     holes: int = 0
     http_bytes_skipped: int = 0
+    #: WebSocket messages read after an upgrade (the client's become exchanges)
+    websocket_messages: int = 0
     #: connections opened, by key source (a key log file, or an input's Decryption Secrets Blocks)
     opened_by_source: dict[str, int] = field(default_factory=dict)
     #: the uids of the connections with at least one record decrypted
@@ -94,12 +96,14 @@ class DecryptStats:
             "records_failed": self.record_failures, "plaintext_bytes": self.plaintext_bytes,
             "other_protocol": self.other_protocol, "http_errors": dict(sorted(self.http_errors.items())),
             "holes": self.holes, "http_bytes_skipped": self.http_bytes_skipped,
+            "websocket_messages": self.websocket_messages,
             "opened_by_source": dict(sorted(self.opened_by_source.items())),
         }
 
     def add(self, other: DecryptStats) -> None:
         for name in ("connections", "quic_connections", "decrypted", "no_keys", "failed", "no_server_hello", "records",
-                     "record_failures", "plaintext_bytes", "other_protocol", "holes", "http_bytes_skipped"):
+                     "record_failures", "plaintext_bytes", "other_protocol", "holes", "http_bytes_skipped",
+                     "websocket_messages"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for mine, theirs in ((self.unsupported, other.unsupported), (self.http_errors, other.http_errors),
                              (self.opened_by_source, other.opened_by_source)):
@@ -127,7 +131,7 @@ class _Dir:
 
 class _Conn:
     __slots__ = ("alpn", "dirs", "flow", "h1", "h1_scan", "h2", "hello", "last", "opened", "pending", "proto",
-                 "secrets", "server_hs_seen", "source", "suite", "tls13", "undecided")
+                 "secrets", "server_hs_seen", "source", "suite", "tls13", "undecided", "ws", "ws_hold", "ws_url")
 
     def __init__(self, flow: tls.TlsFlow, hello: tls.ClientHello, secrets: dict[int, tuple[int, bytes]] | None) -> None:
         self.flow = flow
@@ -145,6 +149,11 @@ class _Conn:
         self.server_hs_seen = 0
         self.h1: tuple[http1.RequestStream, http1.ResponseStream, deque[Exchange]] | None = None
         self.h2: http2.H2Connection | None = None
+        #: WebSocket after an upgrade (server, client); the client's bytes held between its upgrade
+        #: request and the response; the upgraded URL (wss://...)
+        self.ws: tuple[websocket.WebSocketDirection, websocket.WebSocketDirection] | None = None
+        self.ws_hold: bytearray | None = None
+        self.ws_url = ""
         #: HTTP/1 after a hole, per direction (server, client): the bytes searched for the next message
         self.h1_scan: list[bytearray | None] = [None, None]
         #: when the last application data was read
@@ -384,7 +393,9 @@ class TlsDecryptor:
         return bytes(scan[start:])
 
     def _feed(self, c: _Conn, from_client: bool, data: bytes, ts: float) -> None:
-        if c.h2 is not None:
+        if c.ws is not None:
+            self._websocket(c, from_client, data, ts)
+        elif c.h2 is not None:
             skipped = c.h2.skipped
             for s in c.h2.feed(from_client, data, ts):
                 self._h2_exchange(c, s)
@@ -399,8 +410,17 @@ class TlsDecryptor:
             data = got
             req, resp, pending = c.h1
             if from_client:
+                if c.ws_hold is not None:  # (after a WebSocket upgrade request, until its response)
+                    if len(c.ws_hold) < websocket.MAX_MESSAGE:
+                        c.ws_hold += data
+                    return
                 for parsed in req.feed(data):
-                    pending.append(self._h1_exchange(c, parsed, ts))
+                    ex = self._h1_exchange(c, parsed, ts)
+                    pending.append(ex)
+                    if _websocket_upgrade(parsed):
+                        c.ws_hold = bytearray(req.take_rest())
+                        c.ws_url = "wss" + ex.url[len("https"):] if ex.url.startswith("https") else ex.url
+                        return
                 if req.broken:
                     self._http_error(c, "HTTP/1: malformed request")
                     c.h1 = None
@@ -414,6 +434,54 @@ class TlsDecryptor:
                         ex.response_size = r.body_size
                         self.emit(ex)
                     # (a response to a request read before it: none, or it was malformed)
+                    if c.ws_hold is not None:
+                        if r.status == 101:
+                            self._start_websocket(c, r, ts)
+                            return
+                        held, c.ws_hold = bytes(c.ws_hold), None  # the upgrade was refused
+                        if held:
+                            self._feed(c, True, held, ts)
+
+    def _start_websocket(self, c: _Conn, r: http1.ParsedResponse, ts: float) -> None:
+        """A 101 answered a WebSocket upgrade: both directions carry WebSocket frames from here."""
+        assert c.h1 is not None
+        req, resp, pending = c.h1
+        ext = next((v for k, v in r.headers or () if k.lower() == "sec-websocket-extensions"), "")
+        deflate = websocket.deflate_params(ext)
+        server = websocket.WebSocketDirection(deflate=deflate is not None,
+                                              no_context_takeover=bool(deflate and deflate[2]))
+        client = websocket.WebSocketDirection(deflate=deflate is not None,
+                                              no_context_takeover=bool(deflate and deflate[1]))
+        c.ws = (server, client)
+        held = bytes(c.ws_hold or b"") + req.take_rest()
+        c.ws_hold = None
+        while pending:
+            self.emit(pending.popleft())
+        c.h1 = None
+        rest = resp.take_rest()
+        if rest:
+            self._websocket(c, False, rest, ts)
+        if held:
+            self._websocket(c, True, held, ts)
+
+    def _websocket(self, c: _Conn, from_client: bool, data: bytes, ts: float) -> None:
+        """WebSocket frames: the client's messages are searched like request bodies."""
+        assert c.ws is not None
+        side = c.ws[int(from_client)]
+        had_error = side.error is not None
+        for msg in side.feed(data):
+            self.stats.websocket_messages += 1
+            if not from_client:
+                continue
+            url = c.ws_url or f"wss://{c.hello.server_name or c.flow.server_ip}/"
+            target = "/" + url.split("://", 1)[-1].partition("/")[2]
+            ex = self._exchange(c, ts, "MESSAGE", _host_name(url.split("://", 1)[-1].split("/", 1)[0]), url, target,
+                                "WebSocket", [("content-type", "text/plain" if msg.text else "application/octet-stream")],
+                                msg.payload, msg.truncated)
+            ex.scheme = "wss"
+            self.emit(ex)
+        if side.error is not None and not had_error:
+            self._http_error(c, f"WebSocket: {side.error}")
 
     def _http_error(self, c: _Conn, reason: str) -> None:
         errs = self.stats.http_errors
@@ -489,6 +557,12 @@ class TlsDecryptor:
         for c in list(self._conns.values()):
             self._finish(c)
         self.quic.finish()
+
+
+def _websocket_upgrade(req: http1.ParsedRequest) -> bool:
+    """An HTTP/1.1 request asking to switch to WebSocket (RFC 6455 section 4.1)."""
+    upgrade = (req.header("upgrade") or "").lower()
+    return req.method == "GET" and "websocket" in upgrade
 
 
 def _host_name(authority: str) -> str:
