@@ -223,10 +223,7 @@ class LocalEngine:
         # table let go once the next stage no longer needs it (peak memory is what they add up to).
         dns_docs = _dns_json(answers)
         counts = SummaryCounts()  # (the rows counted as they are made: they are not read again for it)
-        finding_docs = list(finding_rows)
-        counts.add_findings(finding_docs)
-        findings = table_from_dicts(Finding, finding_docs)
-        del finding_docs
+        findings = _findings_table(finding_rows, counts)
         ctx = enrich_context(options, kb, geo, date=today, findings=findings)
         ctx.decrypted = sorted(decrypted or ())
         # naming looks answers up in an index: made straight from the records this engine holds
@@ -273,6 +270,24 @@ class LocalEngine:
             counts=counts.result(len(exchange_rows)),
         )
         return result
+
+
+#: Finding rows made into Arrow at a time (a dict per finding is ~1 KB: not all of them at once).
+FINDINGS_CHUNK = 1 << 13
+
+
+def _findings_table(rows: Sequence[dict[str, Any]], counts: SummaryCounts) -> Any:
+    """The findings as one Arrow table, made (and counted) a chunk of rows at a time."""
+    import pyarrow as pa
+
+    chunks = []
+    for start in range(0, len(rows), FINDINGS_CHUNK):
+        docs = list(rows[start : start + FINDINGS_CHUNK])
+        counts.add_findings(docs)
+        chunks.append(table_from_dicts(Finding, docs))
+    if not chunks:
+        return table_from_dicts(Finding, [])
+    return pa.concat_tables(chunks).combine_chunks()
 
 
 def _system_allocator() -> None:

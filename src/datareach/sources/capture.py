@@ -27,11 +27,9 @@ def read_capture(path: Path, input_index: int, progress: ProgressCallback | None
     in this process while parallel readers run. ``keys``: the audit's key logs (TLS
     connections they have secrets for are decrypted and their HTTP read).
     """
-    records = parallel.read(path, input_index, progress, workers, while_waiting, keep_bodies, on_request, keys)
+    records = parallel.read_stream(path, input_index, progress, workers, while_waiting, keep_bodies, on_request, keys)
     if records is not None:
-        records.reverse()
-        while records:  # (each record let go once the engine has it: not the whole list at once)
-            yield records.pop()
+        yield from records
         return
     for rec in pcap.read_sequential(path, input_index, progress, keep_bodies, keys):
         if on_request is not None and isinstance(rec, Exchange) and rec.findings is None:

@@ -23,13 +23,16 @@ thrown away and the file is read by one process instead.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import operator
 import os
+import pickle
 import struct
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +116,8 @@ class _Result:
     response_head_cuts: int = 0
     #: connections set aside while being inspected (see datareach.dissect.packets.MAX_LIVE_FLOWS)
     retired_inspecting: int = 0
+    #: the file the range's requests were written to (read, then removed, by the merge)
+    spill: str | None = None
     #: whether the range had keys, what its decryptor did (uids in the range's own numbering),
     #: and the key sources found in the file (Decryption Secrets Blocks)
     keys: bool = False
@@ -136,11 +141,23 @@ def read(path: Path, input_index: int, progress: ProgressCallback | None,
          workers: int | None = None, while_waiting: Callable[[], None] | None = None,
          keep_bodies: bool = True, on_request: Callable[[Exchange], None] | None = None,
          keys: KeyStore | None = None) -> list[Record] | None:
+    """:func:`read_stream`'s records as a list."""
+    records = read_stream(path, input_index, progress, workers, while_waiting, keep_bodies, on_request, keys)
+    return None if records is None else list(records)
+
+
+def read_stream(path: Path, input_index: int, progress: ProgressCallback | None,
+                workers: int | None = None, while_waiting: Callable[[], None] | None = None,
+                keep_bodies: bool = True, on_request: Callable[[Exchange], None] | None = None,
+                keys: KeyStore | None = None) -> Iterator[Record] | None:
     """The records of ``path`` read in parallel, or None when it should be read by one process.
     ``keys``: the audit's key logs (forking hands them to the readers).
 
     ``while_waiting`` is called once in this process after the readers have started (all
-    processes are forked by then, so it may start threads or import modules safely).
+    processes are forked by then, so it may start threads or import modules safely). The readers
+    write their requests to temporary files a batch at a time; the records are made from them as
+    they are taken from the iterator, so that neither the readers nor this process hold every
+    request at once.
     """
     try:
         size = path.stat().st_size
@@ -160,6 +177,7 @@ def read(path: Path, input_index: int, progress: ProgressCallback | None,
     # and again along with everything else alive. It is paused until the merge is done.
     collecting = gc.isenabled()
     gc.disable()
+    futures: list[Any] = []
     try:
         # The stage run on each request (detection) is handed to the forked readers as an
         # initializer argument: forking copies it, so a detector need not be pickled.
@@ -178,10 +196,63 @@ def read(path: Path, input_index: int, progress: ProgressCallback | None,
             progress(size)
         return _merge(results, input_index)
     except (pcap.Desync, _TooManyConnections):
+        for f in futures:  # (the ranges that did finish leave their requests' files)
+            with contextlib.suppress(BaseException):
+                _remove(f.result(timeout=0).spill)
         return None
     finally:
         if collecting:
             gc.enable()
+
+
+def _remove(path: str | None) -> None:
+    if path:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+#: Requests a reader writes to its file at a time.
+SPILL_BATCH = 2048
+
+
+class _Spill:
+    """A reader's requests, written to a temporary file a batch of tuples at a time."""
+
+    def __init__(self) -> None:
+        fd, self.path = tempfile.mkstemp(prefix="datareach-range-", suffix=".pickle")
+        self.f = os.fdopen(fd, "wb")
+        self.batch: list[tuple[Any, ...]] = []
+
+    def add(self, row: tuple[Any, ...]) -> None:
+        self.batch.append(row)
+        if len(self.batch) >= SPILL_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.batch:
+            pickle.dump(self.batch, self.f, protocol=pickle.HIGHEST_PROTOCOL)
+            self.batch = []
+
+    def close(self) -> str:
+        self.flush()
+        self.f.close()
+        return self.path
+
+
+def _spilled(path: str | None) -> Iterator[tuple[Any, ...]]:
+    """The rows a reader wrote, batch by batch; the file is removed once read."""
+    if not path:
+        return
+    try:
+        with open(path, "rb") as f:
+            while True:
+                try:
+                    batch = pickle.load(f)
+                except EOFError:
+                    break
+                yield from batch
+    finally:
+        _remove(path)
 
 
 class _Worker:
@@ -329,8 +400,7 @@ def _pcapng_boundary(f: Any, nominal: int, hdr: struct.Struct) -> int | None:
 
 
 def _work(path: Path, input_index: int, plan: _Plan, index: int, keep_bodies: bool = True) -> _Result:
-    start, stop = plan.bounds[index], plan.bounds[index + 1]
-    last = index == len(plan.bounds) - 2
+    stop = plan.bounds[index + 1]
     dec = PacketDecoder(input_index, keep_bodies=keep_bodies, merge_keys=True, keys=_Worker.keys)
     for text in plan.secrets:
         dec.add_secrets(text)
@@ -349,8 +419,20 @@ def _work(path: Path, input_index: int, plan: _Plan, index: int, keep_bodies: bo
         check()
 
     dns: list[tuple[Any, ...]] = []
-    exchanges: list[tuple[Any, ...]] = []
+    exchanges = _Spill()
     errors: list[tuple[Any, ...]] = []
+    try:
+        return _read_range(path, input_index, plan, index, dec, exchanges, dns, errors, check, progress)
+    except BaseException:
+        _remove(exchanges.close())
+        raise
+
+
+def _read_range(path: Path, input_index: int, plan: _Plan, index: int, dec: PacketDecoder, exchanges: _Spill,
+                dns: list[tuple[Any, ...]], errors: list[tuple[Any, ...]], check: Callable[[], None],
+                progress: Callable[[int], None]) -> _Result:
+    start, stop = plan.bounds[index], plan.bounds[index + 1]
+    last = index == len(plan.bounds) - 2
 
     def take(r: Record) -> None:
         # each record as it is read: a request is judged (and its body let go) at once, so a
@@ -360,7 +442,7 @@ def _work(path: Path, input_index: int, plan: _Plan, index: int, keep_bodies: bo
         elif isinstance(r, Exchange):
             if _Worker.on_request is not None:
                 _Worker.on_request(r)
-            exchanges.append(_ex_tuple(r))
+            exchanges.add(_ex_tuple(r))
         else:
             errors.append(_err_tuple(r))
 
@@ -387,12 +469,12 @@ def _work(path: Path, input_index: int, plan: _Plan, index: int, keep_bodies: bo
     dec.records = []
     assert dec.connections is not None
     own = dec.decryption()
-    return _Result(dec.connections, ports, dns, exchanges, errors, dec.cut, dec.malformed, dec.response_head_cuts,
-                   dec.retired_inspecting, own.keys, dec.decryptor.stats if dec.decryptor is not None else None,
-                   own.sources)
+    return _Result(dec.connections, ports, dns, [], errors, dec.cut, dec.malformed, dec.response_head_cuts,
+                   dec.retired_inspecting, exchanges.close(), own.keys,
+                   dec.decryptor.stats if dec.decryptor is not None else None, own.sources)
 
 
-def _merge(results: Sequence[_Result], input_index: int) -> list[Record]:
+def _merge(results: Sequence[_Result], input_index: int) -> Iterator[Record]:
     """Fold the ranges together: continuations of a connection join the connection.
 
     A row of a range after the first is folded into the latest row of an earlier range with the
@@ -488,31 +570,40 @@ def _merge(results: Sequence[_Result], input_index: int) -> list[Record]:
             return ""  # (its own range followed it from its start)
         return connection_uid(input_index, int(merged[folded.get(g, g)]))
 
-    out: list[Record] = []
+    return _records(results, combined, final)
+
+
+def _records(results: Sequence[_Result], combined: pa.Table,
+             final: Callable[[int, str | None], str | None]) -> Iterator[Record]:
+    """The merged ranges' records, the requests read from each range's file as they are taken."""
     cut = malformed = head_cuts = retired = 0
-    out.append(_merge_decryption(results, combined, final))
-    for k, res in enumerate(results):
-        out.extend(InputError(*fields_) for fields_ in res.errors)
-        for fields_ in res.dns:
-            a = DnsAnswer(*fields_)
-            uid = final(k, a.uid)
-            if uid != "":
-                a.uid = uid
-                out.append(a)
-        for fields_ in res.exchanges:
-            e = Exchange(*fields_)
-            uid = final(k, e.uid)
-            if uid != "":
-                e.uid = uid
-                out.append(e)
-        res.dns, res.exchanges = [], []  # (each range's tuples let go once they are records)
-        cut += res.cut
-        malformed += res.malformed
-        head_cuts += res.response_head_cuts
-        retired += res.retired_inspecting
-    out.append(ConnectionBatch(table=combined))
-    out.extend(pcap.summary_errors(cut, malformed, head_cuts, retired))
-    return out
+    try:
+        yield _merge_decryption(results, combined, final)
+        for k, res in enumerate(results):
+            yield from (InputError(*fields_) for fields_ in res.errors)
+            for fields_ in res.dns:
+                a = DnsAnswer(*fields_)
+                uid = final(k, a.uid)
+                if uid != "":
+                    a.uid = uid
+                    yield a
+            res.dns = []
+            for fields_ in (*res.exchanges, *_spilled(res.spill)):
+                e = Exchange(*fields_)
+                uid = final(k, e.uid)
+                if uid != "":
+                    e.uid = uid
+                    yield e
+            res.spill = None
+            cut += res.cut
+            malformed += res.malformed
+            head_cuts += res.response_head_cuts
+            retired += res.retired_inspecting
+        yield ConnectionBatch(table=combined)
+        yield from pcap.summary_errors(cut, malformed, head_cuts, retired)
+    finally:
+        for res in results:  # (a consumer that stopped early: the files still go)
+            _remove(res.spill)
 
 
 def _merge_decryption(results: Sequence[_Result], combined: pa.Table,
