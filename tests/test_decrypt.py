@@ -313,6 +313,29 @@ def test_websocket_messages_after_an_upgrade_are_searched_like_request_bodies(ce
     assert [t.rstrip() for t in reference] == [t.rstrip() for t in texts]
 
 
+def test_a_hello_retry_request_is_followed_to_the_real_server_hello(cert: tuple[Path, Path], tmp_path: Path) -> None:
+    kl = tmp_path / "keys.log"
+    s = tls_session(cert, ssl.TLSVersion.TLSv1_3, responses=(100,), keylog=kl, hrr=True, request_body=BODY)
+    dec, exchanges = decrypt(tcp_packets(s), store(kl))
+    assert [(e.method, e.url, e.status) for e in exchanges] == [("POST", f"https://{HOST}/100", 200)]
+
+
+def test_tls12_keys_by_session_id(cert: tuple[Path, Path], tmp_path: Path) -> None:
+    # the "RSA Session-ID:... Master-Key:..." form some tools write: the key is found by the
+    # session id the ServerHello gives, not by the client random
+    kl = tmp_path / "keys.log"
+    s = tls_session(cert, ssl.TLSVersion.TLSv1_2, responses=(100,), keylog=kl, ciphers="ECDHE-ECDSA-AES128-GCM-SHA256",
+                    request_body=BODY, server_options=ssl.OP_NO_TICKET)  # (a session id, not a ticket)
+    server_first = next(d for c, d in s.flights if not c)
+    hello = tls.parse_server_hello(server_first[5:])
+    assert hello is not None and hello.session_id
+    master = next(line.split()[2] for line in kl.read_text().splitlines() if line.startswith("CLIENT_RANDOM"))
+    by_sid = tmp_path / "by-session.log"
+    by_sid.write_text(f"RSA Session-ID:{hello.session_id.hex()} Master-Key:{master}\n")
+    dec, exchanges = decrypt(tcp_packets(s), store(by_sid))
+    assert [(e.method, e.url, e.request_body) for e in exchanges] == [("POST", f"https://{HOST}/100", BODY)]
+
+
 def test_without_keys_nothing_is_followed_and_the_connection_counts_as_unread(cert: tuple[Path, Path],
                                                                              tmp_path: Path) -> None:
     kl = tmp_path / "keys.log"

@@ -72,11 +72,11 @@ class Session:
 
 def tls_session(cert: tuple[Path, Path], version: ssl.TLSVersion, *, responses: tuple[int, ...] = (40_000,),
                 hrr: bool = False, keylog: Path | None = None, ciphers: str | None = None,
-                request_body: bytes = b"", client_options: int = 0) -> Session:
+                request_body: bytes = b"", client_options: int = 0, server_options: int = 0) -> Session:
     """A handshake, one HTTP request per entry of ``responses`` (answered with that many body
     bytes), and close_notify from both sides. ``keylog``: OpenSSL writes the session's secrets
     there (SSLKEYLOGFILE format); ``ciphers`` picks the TLS 1.2 suite; ``request_body`` is POSTed
-    with each request; ``client_options`` are OpenSSL options for the client (SSL_OP_*)."""
+    with each request; ``client_options`` and ``server_options`` are OpenSSL options (SSL_OP_*)."""
     sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     sctx.load_cert_chain(*cert)
     sctx.minimum_version = sctx.maximum_version = version
@@ -92,6 +92,8 @@ def tls_session(cert: tuple[Path, Path], version: ssl.TLSVersion, *, responses: 
         cctx.set_ciphers(ciphers)
     if client_options:
         cctx.options |= client_options
+    if server_options:
+        sctx.options |= server_options
     cctx.set_alpn_protocols(["http/1.1"])
     sctx.set_alpn_protocols(["http/1.1"])
     c_in, c_out, s_in, s_out = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()
