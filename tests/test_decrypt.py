@@ -316,7 +316,7 @@ def test_websocket_messages_after_an_upgrade_are_searched_like_request_bodies(ce
 def test_a_hello_retry_request_is_followed_to_the_real_server_hello(cert: tuple[Path, Path], tmp_path: Path) -> None:
     kl = tmp_path / "keys.log"
     s = tls_session(cert, ssl.TLSVersion.TLSv1_3, responses=(100,), keylog=kl, hrr=True, request_body=BODY)
-    dec, exchanges = decrypt(tcp_packets(s), store(kl))
+    _dec, exchanges = decrypt(tcp_packets(s), store(kl))
     assert [(e.method, e.url, e.status) for e in exchanges] == [("POST", f"https://{HOST}/100", 200)]
 
 
@@ -332,7 +332,7 @@ def test_tls12_keys_by_session_id(cert: tuple[Path, Path], tmp_path: Path) -> No
     master = next(line.split()[2] for line in kl.read_text().splitlines() if line.startswith("CLIENT_RANDOM"))
     by_sid = tmp_path / "by-session.log"
     by_sid.write_text(f"RSA Session-ID:{hello.session_id.hex()} Master-Key:{master}\n")
-    dec, exchanges = decrypt(tcp_packets(s), store(by_sid))
+    _dec, exchanges = decrypt(tcp_packets(s), store(by_sid))
     assert [(e.method, e.url, e.request_body) for e in exchanges] == [("POST", f"https://{HOST}/100", BODY)]
 
 
