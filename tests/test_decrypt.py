@@ -16,6 +16,7 @@ tshark decrypts the same files with the same key log and is the reference for ev
 from __future__ import annotations
 
 import json
+import shutil
 import ssl
 import subprocess
 import sys
@@ -542,6 +543,32 @@ def test_parallel_readers_decrypt_as_one_reader_does(
     d2 = next(r for r in par if isinstance(r, Decryption))
     assert d1.to_dict()["decrypted"] == d2.to_dict()["decrypted"] == 7
     assert sorted(d1.uids) == sorted(d2.uids)
+
+
+@needs_tools
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium")
+def test_a_real_browser_s_https_requests_equal_what_tshark_decrypts(tmp_path: Path) -> None:
+    # Chromium (BoringSSL, its own HTTP/2 stack, a preconnected spare socket) loads a page over
+    # HTTP/2 and writes its key log; dumpcap captures; tshark is the reference
+    ec_cert = self_signed(tmp_path)
+    port = free_port()
+    kl = tmp_path / "chromium.keys"
+    cap = Capture(tmp_path / "chromium.pcapng", [port])
+    try:
+        with H2Server(ec_cert, port):
+            subprocess.run(["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                            f"--ssl-key-log-file={kl}", "--ignore-certificate-errors", f"--user-data-dir={tmp_path / 'p'}",
+                            "--dump-dom", f"https://localhost:{port}/page?id=42"],
+                           check=True, capture_output=True, timeout=120)
+    finally:
+        path = cap.stop()
+    reference = tshark_requests(path, kl)
+    assert ("GET", f"localhost:{port}", "/page?id=42") in reference
+    doc = datareach.audit([path], keylog=[kl]).to_dict()
+    assert requests_of(doc) == reference
+    assert {e["http_version"] for e in doc["exchanges"]} == {"HTTP/2"}
+    dec = doc["inputs"][0]["decryption"]
+    assert dec["decrypted"] == dec["tls_connections"] and dec["unread"] == 0 and dec["keys_failed"] == 0
 
 
 @needs_tools

@@ -58,7 +58,7 @@ class DecryptStats:
     #: ClientHello was read while keys were at hand, and, of them:
     connections: int = 0
     quic_connections: int = 0
-    #: at least one application record decrypted
+    #: at least one record (or QUIC packet) decrypted: the keys open it
     decrypted: int = 0
     #: no secret for the client random (nor the session id)
     no_keys: int = 0
@@ -279,6 +279,13 @@ class TlsDecryptor:
         d.failures = 0
         st.records += 1
         inner, plain = got
+        if not c.opened:  # (the keys open it: a connection that then carries nothing is decrypted too)
+            c.opened = True
+            st.decrypted += 1
+            st.uids.append(c.flow.uid)
+            if 0 <= c.source < len(self.keys.sources):
+                name = self.keys.sources[c.source].name
+                st.opened_by_source[name] = st.opened_by_source.get(name, 0) + 1
         if inner == tls.CT_HANDSHAKE:
             if c.tls13 and not from_client and c.alpn is None and c.server_hs_seen < MAX_HANDSHAKE_SCAN:
                 c.server_hs_seen += len(plain)
@@ -288,13 +295,6 @@ class TlsDecryptor:
             return
         if inner != tls.CT_APPLICATION_DATA or not plain:
             return
-        if not c.opened:
-            c.opened = True
-            st.decrypted += 1
-            st.uids.append(c.flow.uid)
-            if 0 <= c.source < len(self.keys.sources):
-                name = self.keys.sources[c.source].name
-                st.opened_by_source[name] = st.opened_by_source.get(name, 0) + 1
         st.plaintext_bytes += len(plain)
         c.last = ts
         self._app(c, from_client, plain, ts)
