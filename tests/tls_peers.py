@@ -127,6 +127,14 @@ class H2Server:
             threading.Thread(target=self._connection, args=(raw,), daemon=True).start()
 
     def _connection(self, raw: socket.socket) -> None:
+        import h2.exceptions
+
+        try:
+            self._serve_connection(raw)
+        except (ssl.SSLError, OSError, h2.exceptions.ProtocolError):
+            pass  # (a client that hangs up, as browsers do with their spare sockets)
+
+    def _serve_connection(self, raw: socket.socket) -> None:
         import h2.config
         import h2.connection
         import h2.events
