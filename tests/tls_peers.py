@@ -129,10 +129,9 @@ class H2Server:
     def _connection(self, raw: socket.socket) -> None:
         import h2.exceptions
 
-        try:
+        # (a client that hangs up, as browsers do with their spare sockets)
+        with contextlib.suppress(ssl.SSLError, OSError, h2.exceptions.ProtocolError):
             self._serve_connection(raw)
-        except (ssl.SSLError, OSError, h2.exceptions.ProtocolError):
-            pass  # (a client that hangs up, as browsers do with their spare sockets)
 
     def _serve_connection(self, raw: socket.socket) -> None:
         import h2.config
