@@ -69,3 +69,24 @@ def test_mutated_real_message_never_raises(noise: bytes, at: int) -> None:
     r = parse_response(bytes(wire))
     if r is not None:
         r.chains()
+
+
+
+def test_an_answer_between_two_resolvers_is_read_as_an_answer() -> None:
+    # a forwarding resolver asks another from port 53 to port 53: the QR bit says which is the answer
+    import dns.message
+    import dns.rrset
+
+    from datareach.dissect.packets import PacketDecoder
+    from datareach.schema import DnsAnswer
+    from datareach.testing.capture import LINKTYPE_RAW, udp_packet
+
+    q = dns.message.make_query("resolver-to-resolver.example", "A")
+    r = dns.message.make_response(q)
+    r.answer.append(dns.rrset.from_text("resolver-to-resolver.example.", 300, "IN", "A", "192.0.2.44"))
+    dec = PacketDecoder(0)
+    dec.packet(1.0, udp_packet("10.0.0.53", "198.51.100.53", 53, 53, q.to_wire()), LINKTYPE_RAW)
+    dec.packet(1.1, udp_packet("198.51.100.53", "10.0.0.53", 53, 53, r.to_wire()), LINKTYPE_RAW)
+    dec.finish()
+    answers = [a for a in dec.records if isinstance(a, DnsAnswer)]
+    assert [(a.qname, a.address) for a in answers] == [("resolver-to-resolver.example", "192.0.2.44")]

@@ -82,3 +82,16 @@ def test_request_stream_never_raises(data: bytes) -> None:
     s.feed(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + data)
     s.flush()
     ResponseStream().feed(data)
+
+
+
+def test_request_urls_in_every_target_form() -> None:
+    from datareach.dissect.http1 import request_url
+
+    # origin form, absolute form in any case of scheme (a proxy's request), authority form (CONNECT)
+    assert request_url("http", "bro.org", "/index.html", "GET") == ("http://bro.org/index.html", "bro.org")
+    assert request_url("http", "bro.org", "HTTP://bro.org/", "GET") == ("http://bro.org/", "bro.org")
+    assert request_url("http", "", "http://Example.COM:8080/a?b", "GET") == ("http://Example.COM:8080/a?b", "example.com")
+    assert request_url("http", "secure.newegg.com:443", "secure.newegg.com:443", "CONNECT") == (
+        "https://secure.newegg.com:443", "secure.newegg.com")
+    assert request_url("https", "[2001:db8::1]:8443", "/x", "GET") == ("https://[2001:db8::1]:8443/x", "[2001:db8::1]")

@@ -43,6 +43,30 @@ def find_message_start(data: bytes, *, request: bool) -> int | None:
     return m.start(1) if m is not None else None
 
 
+def request_url(scheme: str, host: str, target: str, method: str) -> tuple[str, str]:
+    """A request's URL and host name (lower case, no port), from its Host header (or what stands
+    for it) and target: origin form (``/path``), absolute form (``http://host/path``, any case of
+    scheme) and, for CONNECT, authority form (``host:port``, the tunnel's destination)."""
+    lower = target[:8].lower()
+    if lower.startswith(("http://", "https://")):
+        scheme_part, _, rest = target.partition("://")
+        authority = rest.split("/", 1)[0]
+        url = scheme_part.lower() + "://" + rest
+        return url, host_of(authority) or host_of(host)
+    if method == "CONNECT" and not target.startswith("/"):
+        return f"{'https' if target.endswith(':443') else scheme}://{target}", host_of(target) or host_of(host)
+    return f"{scheme}://{host or '?'}{target}", host_of(host)
+
+
+def host_of(authority: str) -> str:
+    """The host of an authority (``host``, ``host:port``, ``[v6]:port``), lower case."""
+    a = authority.strip().lower()
+    if a.startswith("["):
+        end = a.find("]")
+        return a[: end + 1] if end > 0 else a
+    return a.split(":", 1)[0]
+
+
 def looks_like_http_request(data: bytes | bytearray) -> bool:
     """True when a client stream starts with an HTTP/1.x method token and a space."""
     sp = data.find(b" ", 0, 12)

@@ -693,7 +693,8 @@ class PacketDecoder:
         if self.overlap:
             return  # each range reads the DNS responses inside it
         a = 16 if v6 else 4
-        from_client = dport == 53
+        # (between two resolvers both ports are 53: the header's QR bit says which is the answer)
+        from_client = dport == 53 and not (sport == 53 and len(payload) > 2 and payload[2] & 0x80)
         client, server = (key[0:a], key[a : 2 * a]) if from_client else (key[a : 2 * a], key[0:a])
         cport = sport if from_client else dport
         dkey = (client, server, app)
@@ -980,13 +981,10 @@ class PacketDecoder:
         if flow.http_host is None and host:
             flow.http_host = host.split(":")[0].lower() if not host.startswith("[") else host.lower()
         target = parsed.target
-        if target.startswith(("http://", "https://")):
-            url = target
-        else:
-            url = f"http://{host or '?'}{target}"
+        url, name = http1.request_url("http", host, target, parsed.method)
         cip, sip = flow.addresses()
         ex = Exchange(
-            ts=ts, scheme="http", method=parsed.method, host=(host.split(":")[0] if host else sip).lower(),
+            ts=ts, scheme="http", method=parsed.method, host=name or sip,
             url=url, target=target, http_version=parsed.version, request_headers=parsed.headers,
             request_body=parsed.body if self.keep_bodies else b"",
             request_body_size=None if self.keep_bodies else len(parsed.body),

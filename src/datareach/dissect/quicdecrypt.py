@@ -28,7 +28,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
-from datareach.dissect import http3, keylog, tls
+from datareach.dissect import http1, http3, keylog, tls
 from datareach.dissect.http2 import H2Stream
 from datareach.dissect.quic import QUIC_V1, QUIC_V2, decode_packet_number, varint
 from datareach.dissect.tlscrypto import hkdf_expand_label
@@ -434,8 +434,7 @@ class QuicDecryptor:
         f = c.flow
         authority = s.authority or c.hello.server_name or f.server_ip
         path = s.path or "/"
-        host = authority.lower()
-        host = host[: host.find("]") + 1] if host.startswith("[") else host.split(":", 1)[0]
+        host = http1.host_of(authority)
         body = bytes(s.body)
         ex = Exchange(
             ts=s.ts, scheme="https", method=s.method, host=host, url=f"{s.scheme or 'https'}://{authority}{path}",

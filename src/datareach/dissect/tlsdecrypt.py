@@ -475,7 +475,7 @@ class TlsDecryptor:
                 continue
             url = c.ws_url or f"wss://{c.hello.server_name or c.flow.server_ip}/"
             target = "/" + url.split("://", 1)[-1].partition("/")[2]
-            ex = self._exchange(c, ts, "MESSAGE", _host_name(url.split("://", 1)[-1].split("/", 1)[0]), url, target,
+            ex = self._exchange(c, ts, "MESSAGE", http1.host_of(url.split("://", 1)[-1].split("/", 1)[0]), url, target,
                                 "WebSocket", [("content-type", "text/plain" if msg.text else "application/octet-stream")],
                                 msg.payload, msg.truncated)
             ex.scheme = "wss"
@@ -502,9 +502,8 @@ class TlsDecryptor:
 
     def _h1_exchange(self, c: _Conn, parsed: http1.ParsedRequest, ts: float) -> Exchange:
         host = parsed.header("host") or c.hello.server_name or c.flow.server_ip
-        name = _host_name(host)
         target = parsed.target
-        url = target if target.startswith(("http://", "https://")) else f"https://{host}{target}"
+        url, name = http1.request_url("https", host, target, parsed.method)
         ex = self._exchange(c, ts, parsed.method, name, url, target, parsed.version, parsed.headers, parsed.body,
                             parsed.body_truncated)
         if parsed.head_cut:
@@ -516,7 +515,7 @@ class TlsDecryptor:
         scheme = s.scheme or "https"
         path = s.path or ("" if s.method == "CONNECT" else "/")
         url = f"{scheme}://{authority}{path}"
-        ex = self._exchange(c, s.ts, s.method, _host_name(authority), url, path, "HTTP/2", s.headers,
+        ex = self._exchange(c, s.ts, s.method, http1.host_of(authority), url, path, "HTTP/2", s.headers,
                             bytes(s.body), s.body_truncated)
         ex.status = s.status
         ex.response_size = s.response_size
@@ -563,15 +562,6 @@ def _websocket_upgrade(req: http1.ParsedRequest) -> bool:
     """An HTTP/1.1 request asking to switch to WebSocket (RFC 6455 section 4.1)."""
     upgrade = (req.header("upgrade") or "").lower()
     return req.method == "GET" and "websocket" in upgrade
-
-
-def _host_name(authority: str) -> str:
-    """The host of a Host header or :authority, lower case, without port."""
-    a = authority.strip().lower()
-    if a.startswith("["):
-        end = a.find("]")
-        return a[: end + 1] if end > 0 else a
-    return a.split(":", 1)[0]
 
 
 def _version_name(v: int) -> str:
