@@ -95,3 +95,16 @@ def test_request_urls_in_every_target_form() -> None:
     assert request_url("http", "secure.newegg.com:443", "secure.newegg.com:443", "CONNECT") == (
         "https://secure.newegg.com:443", "secure.newegg.com")
     assert request_url("https", "[2001:db8::1]:8443", "/x", "GET") == ("https://[2001:db8::1]:8443/x", "[2001:db8::1]")
+
+
+
+def test_requests_and_responses_whose_lines_end_with_a_bare_lf() -> None:
+    from datareach.dissect.http1 import RequestStream, ResponseStream
+
+    req = RequestStream()
+    got = req.feed(b"POST /collect HTTP/1.1\nHost: bare-lf.example\nContent-Length: 5\n\nhello"
+                   b"GET /next HTTP/1.1\r\nHost: bare-lf.example\r\n\r\n")
+    assert [(r.method, r.target, r.header("host"), r.body) for r in got] == [
+        ("POST", "/collect", "bare-lf.example", b"hello"), ("GET", "/next", "bare-lf.example", b"")]
+    resp = ResponseStream()
+    assert [(r.status, r.body_size) for r in resp.feed(b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok")] == [(200, 2)]

@@ -180,7 +180,10 @@ class _ChunkedBody:
 
 
 def _parse_head(head: bytes) -> tuple[list[bytes], list[tuple[str, str]]] | None:
-    lines = head.split(b"\r\n")
+    if head.count(b"\n") == head.count(b"\r\n"):
+        lines = head.split(b"\r\n")
+    else:  # (some lines end with a bare LF)
+        lines = [line.rstrip(b"\r") for line in head.split(b"\n")]
     first = lines[0].split(b" ", 2)
     if len(first) < 2:
         return None
@@ -214,6 +217,12 @@ def _take_head(buf: bytearray, pos: int, seen: int, check: int,
     * None: once ``check`` bytes are there, they cannot start a block (``plausible``).
     """
     end = buf.find(b"\r\n\r\n", pos + seen)
+    # lines ended by a bare LF (RFC 9112 section 2.2 lets a recipient accept them): a blank line
+    # "\n\n" cannot occur inside a block of CRLF lines, so one before the CRLF end ends the block
+    bare = buf.find(b"\n\n", pos + seen, end if end >= 0 else len(buf))
+    blank = 4
+    if bare >= 0:
+        end, blank = bare, 2
     pending = len(buf) - pos
     if end < 0 and pending >= check and not plausible(buf, pos):
         return None
@@ -222,7 +231,7 @@ def _take_head(buf: bytearray, pos: int, seen: int, check: int,
         return head, rest, True
     if end < 0:
         return max(pending - 3, 0)
-    return bytes(buf[pos:end]), end + 4, False
+    return bytes(buf[pos:end]), end + blank, False
 
 
 def _cut_head(buf: bytearray, pos: int, end: int) -> tuple[bytes, int]:
