@@ -140,8 +140,10 @@ CASES = [
     Case("input-fifo", lambda t: ["audit", str(fifo(t / "pipe"))], 2, ("pipe", "FIFO")),
     Case("input-directory", lambda t: ["audit", str(t)], 2, ("is a directory; give the capture files in it",)),
     Case("input-empty", lambda t: ["audit", str(text(t / "empty.pcap", ""))], 4, ("empty.pcap", "the file is empty")),
-    Case("input-gzip",
-         lambda t: ["audit", str(t / "c.pcapng.gz")], 4, ("c.pcapng.gz", "unrecognised input format", "gzip-compressed")),
+    Case("input-gzip-cut",  # (a gzip-compressed capture is read; this one holds a capture cut short)
+         lambda t: ["audit", str(t / "c.pcapng.gz")], 4, ("c.pcapng.gz", "file ends inside a block")),
+    Case("input-zip",  # (zip archives are not read: they may hold many files)
+         lambda t: ["audit", str(t / "c.zip")], 4, ("c.zip", "unrecognised input format", "zip-compressed")),
     Case("policy-is-a-directory", lambda t: ["audit", str(EXAMPLE), "--policy", str(t)], 2, ("is a directory",)),
     Case("profile-is-dev-zero", lambda t: ["audit", str(EXAMPLE), "--profile", "/dev/zero"], 2,
          ("/dev/zero", "character device")),
@@ -152,10 +154,15 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_wrong_invocations(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                            count_calls: Callable[..., Calls[object]]) -> None:
-    if case.id == "input-gzip":
+    if case.id == "input-gzip-cut":
         import gzip
 
         (tmp_path / "c.pcapng.gz").write_bytes(gzip.compress(EXAMPLE.read_bytes()[:4096]))
+    if case.id == "input-zip":
+        import zipfile
+
+        with zipfile.ZipFile(tmp_path / "c.zip", "w") as z:
+            z.writestr("c.pcapng", EXAMPLE.read_bytes())
     if "dev-zero" in case.id and not (Path("/dev/zero").exists() and stat.S_ISCHR(os.stat("/dev/zero").st_mode)):
         pytest.skip("no /dev/zero")
     argv = case.argv(tmp_path)

@@ -361,3 +361,42 @@ def test_reset_flushes_an_unanswered_request(tmp_path: Path) -> None:
     pkts += s.reset(from_client=False)
     [ex] = read(write_pcap(tmp_path / "rst.pcap", pkts)).exchanges
     assert ex.request_body == b"abc" and ex.request_body_truncated and ex.status is None
+
+
+
+@pytest.mark.parametrize("kind", ["gzip", "bzip2", "xz", "zstd"])
+def test_compressed_captures_are_read_as_they_are_decompressed(kind: str, tmp_path: Path) -> None:
+    import bz2
+    import gzip
+    import lzma
+
+    import zstandard
+
+    import datareach
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "mobile-app-session.pcapng"
+    data = example.read_bytes()
+    packed = {"gzip": gzip.compress, "bzip2": bz2.compress, "xz": lzma.compress,
+              "zstd": zstandard.ZstdCompressor().compress}[kind](data)
+    path = tmp_path / "capture.bin"  # (the content says what it is, not the name)
+    path.write_bytes(packed)
+    plain, doc = datareach.audit([example]).to_dict(), datareach.audit([path]).to_dict()
+    assert doc["inputs"][0]["format"] == f"pcapng+{kind}" and doc["inputs"][0]["errors"] == []
+    for key in ("destinations", "exchanges", "dns", "findings"):
+        assert doc[key] == plain[key]
+
+
+def test_a_compressed_capture_cut_short_keeps_what_came_before_the_cut(tmp_path: Path) -> None:
+    import gzip
+
+    import datareach
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "mobile-app-session.pcapng"
+    packed = gzip.compress(example.read_bytes())
+    path = tmp_path / "cut.pcapng.gz"
+    path.write_bytes(packed[: len(packed) * 3 // 10])
+    doc = datareach.audit([path]).to_dict()
+    errors = doc["inputs"][0]["errors"]
+    assert doc["inputs"][0]["format"] == "pcapng+gzip"
+    assert len(errors) == 1 and errors[0]["fatal"] and "the gzip data is corrupt or ends early" in errors[0]["message"]
+    assert 0 < doc["summary"]["destinations"] < datareach.audit([example]).summary()["destinations"]

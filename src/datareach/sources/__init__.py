@@ -33,10 +33,17 @@ _COMPRESSED = ((b"\x1f\x8b", "gzip", "gunzip"), (b"BZh", "bzip2", "bunzip2"), (b
 _COMPRESSED_SUFFIXES = (".gz", ".tgz", ".bz2", ".xz", ".zst", ".zip", ".7z", ".lz4", ".z", ".br")
 
 
+#: Compressions a capture may come in (detected by content, decompressed as it is read), by magic.
+CAPTURE_COMPRESSIONS = {"gzip": b"\x1f\x8b", "bzip2": b"BZh", "xz": b"\xfd7zXZ\x00", "zstd": b"(\xb5/\xfd"}
+#: The formats read from inside a compressed file.
+_INNER_FORMATS = ("pcap", "pcapng")
+
+
 def detect_format(path: Path) -> str | None:
     """The name of the source that reads ``path``, from the file's first bytes: 'pcap',
     'pcapng', 'har', 'mitmproxy' (a flow dump) or a plugin's format
-    (:mod:`datareach.sources.registry`); None when unrecognised. Raises :class:`OSError` when
+    (:mod:`datareach.sources.registry`), with ``+gzip``, ``+bzip2``, ``+xz`` or ``+zstd`` for a
+    compressed capture (``pcapng+gzip``); None when unrecognised. Raises :class:`OSError` when
     the file cannot be read or is not a regular file (a directory, a device, a FIFO)."""
     return _sniff(path)[0]
 
@@ -49,7 +56,96 @@ def _sniff(path: Path) -> tuple[str | None, list[str], bytes]:
     with open_regular(path) as f:
         head = f.read(SNIFF_BYTES)
     fmt, problems = registry.sniff(head)
+    if fmt is None:
+        kind = next((k for k, magic in CAPTURE_COMPRESSIONS.items() if head.startswith(magic)), None)
+        if kind is not None:
+            inner = _decompressed_head(path, kind)
+            inner_fmt = registry.sniff(inner)[0] if inner else None
+            if inner_fmt in _INNER_FORMATS:
+                fmt = f"{inner_fmt}+{kind}"
     return fmt, problems, head
+
+
+def _decompressed_head(path: Path, kind: str) -> bytes:
+    """The first bytes of a compressed file, decompressed (empty when they do not decompress)."""
+    try:
+        with open_decompressed(path, kind) as f:
+            return f.read(SNIFF_BYTES)
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except Exception:  # (corrupt from the start: zlib, lzma, zstandard errors; it is "not this format")
+        return b""
+
+
+def open_decompressed(path: Path, kind: str) -> _Salvaging:
+    """A binary file object reading ``path`` decompressed (``kind`` from :data:`CAPTURE_COMPRESSIONS`)."""
+    import bz2
+    import gzip
+    import lzma
+
+    raw = open_regular(path)
+    try:
+        if kind == "gzip":
+            return _Salvaging(gzip.GzipFile(fileobj=raw, mode="rb"), raw)
+        if kind == "bzip2":
+            return _Salvaging(bz2.BZ2File(raw, "rb"), raw)
+        if kind == "xz":
+            return _Salvaging(lzma.LZMAFile(raw, "rb"), raw)
+        if kind == "zstd":
+            import zstandard
+
+            return _Salvaging(zstandard.ZstdDecompressor().stream_reader(raw, closefd=False), raw)
+    except BaseException:
+        raw.close()
+        raise
+    raw.close()
+    raise ValueError(f"unknown compression {kind!r}")
+
+
+class _Salvaging:
+    """Reads a decompressing stream a piece at a time, so that when it turns out corrupt or cut
+    short, the data before the fault is returned first and the fault raised by the next read."""
+
+    PIECE = 1 << 16
+
+    def __init__(self, stream: Any, raw: Any) -> None:
+        self.stream = stream
+        self.raw = raw
+        self.fault: BaseException | None = None
+        self._read1 = getattr(stream, "read1", stream.read)
+
+    def read(self, n: int = -1) -> bytes:
+        if self.fault is not None:
+            fault, self.fault = self.fault, None
+            raise fault
+        parts: list[bytes] = []
+        got = 0
+        while n < 0 or got < n:
+            try:
+                # (read1: one underlying read at a time, so what came before a fault is not lost)
+                piece = self._read1(self.PIECE if n < 0 else min(self.PIECE, n - got))
+            except Exception as e:  # (EOFError, OSError, lzma.LZMAError, zstandard.ZstdError...)
+                if not parts:
+                    raise
+                self.fault = e
+                break
+            if not piece:
+                break
+            parts.append(piece)
+            got += len(piece)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        try:
+            self.stream.close()
+        finally:
+            self.raw.close()
+
+    def __enter__(self) -> _Salvaging:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def compression_hint(head: bytes, path: str | os.PathLike[str] = "") -> str | None:
@@ -89,6 +185,9 @@ def read_input(path: Path, input_index: int, fmt: str | None = None,
     except OSError as e:
         yield InputError(f"cannot read the file: {e.strerror or e}", fatal=True)
         return
+    compression = ""
+    if fmt and "+" in fmt and fmt.rsplit("+", 1)[1] in CAPTURE_COMPRESSIONS:
+        fmt, compression = fmt.rsplit("+", 1)
     source = registry.find(fmt) if fmt else None
     if fmt is None or source is None:
         plugins = [name for name, _, _ in registry.plugin_sources()]
@@ -100,6 +199,8 @@ def read_input(path: Path, input_index: int, fmt: str | None = None,
                          offset=0, fatal=True)
         return
     options: dict[str, Any] = {"while_waiting": while_waiting, "keep_bodies": keep_bodies, "on_request": on_request}
+    if compression:
+        options["compression"] = compression
     if keys is not None:  # (a plugin written before keys existed may not take them)
         options["keys"] = keys
     try:

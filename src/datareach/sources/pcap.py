@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from datareach.dissect import http1, keylog, packets, pcapdroid
 from datareach.dissect.keylog import KeyStore
@@ -88,22 +88,34 @@ class Desync(Exception):
 
 
 def read_sequential(path: Path, input_index: int, progress: ProgressCallback | None = None,
-                    keep_bodies: bool = True, keys: KeyStore | None = None) -> Iterator[Record]:
+                    keep_bodies: bool = True, keys: KeyStore | None = None,
+                    compression: str = "") -> Iterator[Record]:
     """Read a pcap or pcapng file (detected from its content) with one process and yield its
     records (:func:`datareach.sources.capture.read_capture` reads large files in parallel).
-    With ``keys`` (or Decryption Secrets Blocks in the file), TLS connections are decrypted."""
+    With ``keys`` (or Decryption Secrets Blocks in the file), TLS connections are decrypted.
+    ``compression`` (gzip, bzip2, xz, zstd): the file is decompressed as it is read; offsets in
+    errors are then offsets in the decompressed capture, and progress counts its bytes."""
+    from datareach.sources import open_decompressed
+
     dec = PacketDecoder(input_index, keep_bodies=keep_bodies, keys=keys)
-    with open(path, "rb") as f:
-        src = _Source(f, progress)
-        src.fill(0, 64)
-        kind = sniff(src.buf)
-        if kind == "pcap":
-            yield from _pcap(src, dec)
-        elif kind == "pcapng":
-            yield from _pcapng(src, dec)
-        else:
-            yield InputError("not a pcap or pcapng file", offset=0, fatal=True)
-            return
+    opened: Any = open_decompressed(path, compression) if compression else open(path, "rb")  # noqa: SIM115
+    with opened as f:
+        src = _Source(f, None if compression else progress)
+        try:
+            src.fill(0, 64)
+            kind = sniff(src.buf)
+            if kind == "pcap":
+                yield from _pcap(src, dec)
+            elif kind == "pcapng":
+                yield from _pcapng(src, dec)
+            else:
+                yield InputError("not a pcap or pcapng file", offset=0, fatal=True)
+                return
+        except Exception as e:  # a compressed stream that is corrupt or ends early
+            if not compression or isinstance(e, MemoryError):
+                raise
+            yield InputError(f"the {compression} data is corrupt or ends early ({type(e).__name__}: {e}); the "
+                             f"{src.base + len(src.buf):,} decompressed bytes before it are read", fatal=True)
     dec.finish()
     yield from dec.records
     dec.records.clear()
