@@ -95,7 +95,7 @@ def read_sequential(path: Path, input_index: int, progress: ProgressCallback | N
     With ``keys`` (or Decryption Secrets Blocks in the file), TLS connections are decrypted.
     ``compression`` (gzip, bzip2, xz, zstd): the file is decompressed as it is read; offsets in
     errors are then offsets in the decompressed capture, and progress counts its bytes."""
-    from datareach.sources import open_decompressed
+    from datareach.sources.compressed import open_decompressed
 
     dec = PacketDecoder(input_index, keep_bodies=keep_bodies, keys=keys)
     opened: Any = open_decompressed(path, compression) if compression else open(path, "rb")  # noqa: SIM115
