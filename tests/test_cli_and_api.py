@@ -158,3 +158,42 @@ def test_requests_of_the_same_time_keep_the_order_they_were_read(tmp_path: Path)
     assert [e["url"] for e in doc["exchanges"]] == [e["request"]["url"] for e in entries]
     assert [e["id"] for e in doc["exchanges"]] == [f"E0.{n}" for n in range(24)]
     assert [e["uid"] for e in doc["exchanges"]] == [f"C0.{i}" for i in range(12) for _ in range(2)]
+
+
+def test_audit_reads_standard_input(tmp_path: Path) -> None:
+    import gzip
+    import os
+
+    cli = [sys.executable, "-m", "datareach", "audit", "-", "--format", "json", "--no-progress"]
+    env = dict(os.environ, TMPDIR=str(tmp_path))  # (where the spool goes: checked empty after)
+    plain = json.loads(subprocess.run(cli, input=EXAMPLE.read_bytes(), capture_output=True, check=True, env=env).stdout)
+    packed = json.loads(subprocess.run(cli, input=gzip.compress(EXAMPLE.read_bytes()), capture_output=True,
+                                       check=True, env=env).stdout)
+    assert plain["inputs"][0]["path"] == packed["inputs"][0]["path"] == "-"
+    assert (plain["inputs"][0]["format"], packed["inputs"][0]["format"]) == ("pcapng", "pcapng+gzip")
+    assert plain["destinations"] == packed["destinations"] == datareach.audit([EXAMPLE]).to_dict()["destinations"]
+    assert list(tmp_path.iterdir()) == []
+
+
+
+def test_a_folder_is_read_as_the_captures_below_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import gzip
+
+    out = tmp_path / "out.json"
+    tmp_path = tmp_path / "in"
+    tmp_path.mkdir()
+    (tmp_path / "sub").mkdir()
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / "b.pcapng").write_bytes(EXAMPLE.read_bytes())
+    (tmp_path / "sub" / "a.pcapng.gz").write_bytes(gzip.compress(EXAMPLE.read_bytes()))
+    (tmp_path / ".hidden" / "c.pcapng").write_bytes(EXAMPLE.read_bytes())
+    (tmp_path / "notes.txt").write_text("not a capture")
+    assert main(["audit", str(tmp_path), "--format", "json", "-o", str(out), "--no-progress"]) == 0
+    doc = json.loads(out.read_text())
+    assert [(i["path"], i["format"]) for i in doc["inputs"]] == [
+        (str(tmp_path / "b.pcapng"), "pcapng"), (str(tmp_path / "sub" / "a.pcapng.gz"), "pcapng+gzip")]
+    assert "1 files in the folders given are not in a format datareach reads" in capsys.readouterr().err
+    # the API reports the file it does not read as an input with its error (it has no standard error)
+    api = datareach.audit([tmp_path]).to_dict()["inputs"]
+    assert [i["path"] for i in api] == [*(i["path"] for i in doc["inputs"]), str(tmp_path / "notes.txt")]
+    assert "unrecognised input format" in api[-1]["errors"][0]["message"]

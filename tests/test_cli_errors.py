@@ -138,7 +138,7 @@ CASES = [
     # 6. inputs that are not regular files
     Case("input-dev-zero", lambda t: ["audit", "/dev/zero"], 2, ("/dev/zero", "not a regular file", "character device")),
     Case("input-fifo", lambda t: ["audit", str(fifo(t / "pipe"))], 2, ("pipe", "FIFO")),
-    Case("input-directory", lambda t: ["audit", str(t)], 2, ("is a directory; give the capture files in it",)),
+    Case("input-directory", lambda t: ["audit", str(t)], 2, ("holds no capture, HAR or flow file",)),
     Case("input-empty", lambda t: ["audit", str(text(t / "empty.pcap", ""))], 4, ("empty.pcap", "the file is empty")),
     Case("input-gzip-cut",  # (a gzip-compressed capture is read; this one holds a capture cut short)
          lambda t: ["audit", str(t / "c.pcapng.gz")], 4, ("c.pcapng.gz", "file ends inside a block")),

@@ -107,12 +107,15 @@ def audit(
     PCAPdroid, PiRogue and mitmproxy write): the TLS and QUIC connections they hold secrets for
     are decrypted and the HTTP/1.x, HTTP/2 and HTTP/3 requests inside read like plain HTTP
     (pcapng Decryption Secrets Blocks are read without being asked; an input that is a PiRogue
-    output folder is its ``traffic.pcap`` with its ``sslkeylog.txt``). A key log that cannot be read raises
+    output folder is its ``traffic.pcap`` with its ``sslkeylog.txt``; any other folder is the files
+    below it whose content datareach reads, in sorted order). A key log that cannot be read raises
     :class:`~datareach.dissect.keylog.KeyLogError` before anything is read.
     """
     from datareach.sources.folders import expand_inputs
 
-    inputs, folder_keys = expand_inputs(_paths(inputs, "inputs"))  # (a PiRogue folder: capture and key log)
+    skipped: list[str] = []  # (a folder's files in no format datareach reads: reported as such, not left out)
+    inputs, folder_keys = expand_inputs(_paths(inputs, "inputs"), skipped)  # (a PiRogue folder: capture and key log)
+    inputs += [p for p in skipped if os.path.isfile(p)]
     geo_db = _paths(geo_db or (), "geo_db")
     if isinstance(policies, str | os.PathLike | Policy):  # one policy given on its own
         policies = [policies]

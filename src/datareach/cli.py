@@ -117,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=AUDIT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     a.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="pcap, pcapng, HAR or mitmproxy flow file (the format is detected from the content)")
+                   help="pcap, pcapng (also gzip, bzip2, xz or zstd compressed), HAR or mitmproxy flow file (the "
+                        "format is detected from the content); a PiRogue output folder; '-' reads standard input")
     a.add_argument("--format", type=_report_format, default="table", metavar="FORMAT",
                    help="table (terminal, default), json (the contract in docs/json-output.md), md (Markdown "
                         "for pull-request comments), html (one self-contained file that works offline), or a "
@@ -382,10 +383,47 @@ def _reach_args(p: argparse.ArgumentParser) -> None:
 
 
 def _audit(args: argparse.Namespace) -> int:
+    """``audit``: with ``-`` among the inputs, standard input is first written to a temporary
+    file (an input is read more than once: its format is found from its head, then it is read,
+    then hashed), which is removed after."""
+    args.stdin_spool = None
+    if "-" not in args.inputs:
+        return _audit_inputs(args)
+    if sys.stdin is None or sys.stdin.isatty():
+        _error("`-` reads a capture from standard input: pipe one in (e.g. `tcpdump -w - ... | datareach audit -`)")
+        return EXIT_USAGE
+    import shutil
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(prefix="datareach-stdin-", delete=False) as spool:
+        shutil.copyfileobj(sys.stdin.buffer, spool, 1 << 20)
+    args.stdin_spool = spool.name
+    args.inputs = [spool.name if p == "-" else p for p in args.inputs]
+    try:
+        return _audit_inputs(args)
+    finally:
+        os.unlink(spool.name)
+
+
+def _audit_inputs(args: argparse.Namespace) -> int:
     from datareach.sources.folders import expand_inputs
 
-    # a PiRogue output folder is its capture and its key log
-    args.inputs, folder_keys = expand_inputs(args.inputs)
+    # a PiRogue output folder is its capture and its key log; another folder, the files in it
+    skipped: list[str] = []
+    inputs: list[Any] = []
+    folder_keys: list[Path] = []
+    for given in args.inputs:
+        found, keys = expand_inputs([given], skipped)
+        if found == [given] and os.path.isdir(given):
+            _error(f"{given} holds no capture, HAR or flow file (the content of every file below it was looked at)")
+            return EXIT_USAGE
+        inputs += found
+        folder_keys += keys
+    args.inputs = inputs
+    if skipped:
+        shown = ", ".join(safe(s) for s in skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+        print(f"datareach: note: {len(skipped)} files in the folders given are not in a format datareach reads, "
+              f"and were skipped: {shown}", file=sys.stderr)
     args.keylog = [*args.keylog, *(str(k) for k in folder_keys)]
     # everything given is checked before anything is read
     for p in args.inputs:
@@ -461,6 +499,9 @@ def _audit(args: argparse.Namespace) -> int:
     except (GeoDatabaseError, KBError, PolicyError, MitmproxyNotFound, KeyLogError) as exc:
         _error(exc)
         return EXIT_USAGE
+    for rep in result.inputs:  # (standard input is reported as "-", not as the file it was written to)
+        if args.stdin_spool is not None and rep.path == args.stdin_spool:
+            rep.path = "-"
     from datareach.report.formats import JSON
 
     if report_format is JSON:  # written as it is made: the rows are read from the result a batch at a time
