@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import socket
@@ -25,8 +26,17 @@ from pathlib import Path
 TOOLS = ("dumpcap", "tshark", "openssl", "curl", "editcap")
 
 
+@functools.cache
 def missing_tools() -> list[str]:
-    return [t for t in TOOLS if shutil.which(t) is None]
+    """The tools the loopback tests need that are not here, and ``capture permission`` when dumpcap
+    may not capture on the loopback interface (it needs root or CAP_NET_RAW: `make system-deps`
+    runs as root where it installs packages)."""
+    missing = [t for t in TOOLS if shutil.which(t) is None]
+    if "dumpcap" not in missing:
+        probe = subprocess.run(["dumpcap", "-L", "-i", "lo"], capture_output=True, timeout=30)
+        if probe.returncode != 0:
+            missing.append("capture permission on lo (root or CAP_NET_RAW for dumpcap)")
+    return missing
 
 
 def free_port() -> int:
