@@ -527,3 +527,38 @@ def test_never_raises_on_truncated(tmp_path: Path, entries: list[Any], cut: int)
     p.write_bytes(raw[: cut % (len(raw) + 1)])
     records = _read(p)
     assert all(isinstance(r, Exchange | Connection | InputError) for r in records)
+
+
+def test_every_exchange_s_host_has_a_destination_in_every_har_of_the_test_data(tmp_path: Path) -> None:
+    import datareach
+
+    hars = sorted((Path(__file__).parent / "data" / "har").glob("*.har"))
+    assert hars
+    for path in hars:
+        doc = datareach.audit([path], detect=False).to_dict()
+        destinations = {(d["app"], d["host"]) for d in doc["destinations"]}
+        missing = [(e["app"], e["host"]) for e in doc["exchanges"] if (e["app"], e["host"]) not in destinations]
+        assert missing == [], path.name
+
+
+def test_hosts_coalesced_onto_one_connection_are_each_a_destination(tmp_path: Path) -> None:
+    import datareach
+
+    def entry(url: str) -> dict[str, object]:
+        return {"startedDateTime": "2026-03-01T10:00:00.000Z", "time": 10, "connection": "4711",
+                "serverIPAddress": "157.240.20.35",
+                "request": {"method": "GET", "url": url, "httpVersion": "h2", "headers": [], "queryString": [],
+                            "cookies": [], "headersSize": -1, "bodySize": 0},
+                "response": {"status": 200, "statusText": "", "httpVersion": "h2", "headers": [], "cookies": [],
+                             "content": {"size": 10, "mimeType": "text/plain"}, "redirectURL": "",
+                             "headersSize": -1, "bodySize": 10},
+                "cache": {}, "timings": {"send": 0, "wait": 10, "receive": 0}}
+
+    path = tmp_path / "coalesced.har"
+    path.write_text(json.dumps({"log": {"version": "1.2", "creator": {"name": "Chrome", "version": "131"}, "entries": [
+        entry("https://www.facebook.com/a"), entry("https://static.xx.fbcdn.net/b"),
+        entry("https://www.facebook.com/c")]}}))
+    doc = datareach.audit([path], detect=False).to_dict()
+    assert sorted(d["host"] for d in doc["destinations"]) == ["static.xx.fbcdn.net", "www.facebook.com"]
+    assert {d["host"]: d["connections"] for d in doc["destinations"]} == {"www.facebook.com": 1,
+                                                                          "static.xx.fbcdn.net": 1}

@@ -855,7 +855,9 @@ def _process_entry(raw: object, index: int, state: _State) -> Iterator[Record]:
     dest = server_ip or host
     key: tuple[object, ...]
     if isinstance(conn_id, str | int) and not isinstance(conn_id, bool) and str(conn_id):
-        key = ("id", transport, dest, port, str(conn_id))
+        # (one record per host of a connection: a browser coalesces the hosts one server answers
+        # for onto one HTTP/2 connection, and each host is a destination of its own)
+        key = ("id", transport, dest, port, str(conn_id), host)
     else:
         key = ("host", transport, host, server_ip, port)
     conn = state.conns.get(key)
