@@ -692,3 +692,41 @@ def test_websocket_frames_take_any_bytes(pieces: list[bytes], deflate: bool, no_
         for msg in ws.feed(piece):
             assert len(msg.payload) <= websocket.MAX_MESSAGE
     assert ws.messages <= ws.frames
+
+
+def test_hosts_coalesced_onto_one_decrypted_connection_are_each_a_destination(cert: tuple[Path, Path],
+                                                                              tmp_path: Path) -> None:
+    # a browser sends the requests of another host its certificate covers over one HTTP/2
+    # connection named (SNI) after the first: each request's host is a destination of its own,
+    # judged as one, and the connection's traffic is counted once, under its own name
+    import hpack
+
+    from datareach.testing.capture import TcpSession
+    from datareach.testing.tls13 import h2_frame
+
+    enc = hpack.Encoder()
+
+    def request(sid: int, authority: str, path: str, body: bytes) -> bytes:
+        head = enc.encode([(":method", "POST"), (":scheme", "https"), (":authority", authority), (":path", path),
+                           ("content-type", "application/json")])
+        return h2_frame(http2.HEADERS, http2.END_HEADERS, sid, head) + h2_frame(http2.DATA, http2.END_STREAM, sid, body)
+
+    client = (http2.PREFACE + h2_frame(4, 0, 0, b"") + request(1, HOST, "/a", b"{}")
+              + request(3, "static.coalesced.example", "/b", BODY))
+    server = h2_frame(4, 0, 0, b"") + h2_frame(4, 1, 0, b"")
+    kl = tmp_path / "keys.log"
+    flights = tls_conversation(cert, kl, [(True, client), (False, server)])
+    t = TcpSession("192.168.1.23", 50123, "93.184.216.34", 443)
+    pkts = t.handshake()
+    for from_client, data in flights:
+        pkts += t.send(data, from_client=from_client)
+    pkts += t.close()
+    pcap = write_pcap(tmp_path / "coalesced.pcap", pkts, LINKTYPE_RAW)
+    doc = datareach.audit([pcap], keylog=[kl], policies=["eu-gdpr-transfers"]).to_dict()
+    by_host = {d["host"]: d for d in doc["destinations"]}
+    assert {e["host"] for e in doc["exchanges"]} == {HOST, "static.coalesced.example"} <= set(by_host)
+    assert (by_host[HOST]["connections"], by_host["static.coalesced.example"]["connections"]) == (1, 0)
+    assert by_host["static.coalesced.example"]["bytes_out"] == 0 and by_host[HOST]["bytes_out"] > 0
+    assert by_host["static.coalesced.example"]["name_source"] == "http"
+    assert set(by_host["static.coalesced.example"]["data_types"]) >= {"email", "advertising_id"}
+    assert doc["summary"]["connections"] == 1

@@ -232,7 +232,8 @@ class LocalEngine:
         answers.clear()
         resolver = ctx.resolver
         assert resolver is not None  # enrich_context gives one
-        table = enrich_connections(pipeline, conns.take(), ctx)
+        table = request_hosts(enrich_connections(pipeline, conns.take(), ctx), exchanges.hosts)
+        exchanges.hosts = {}
         _release_unused()
         # the destinations, a chunk at a time in the document's order: each chunk judged, then
         # kept as JSON rows (a store that moves them to disk past its budget)
@@ -270,6 +271,43 @@ class LocalEngine:
             counts=counts.result(len(exchange_rows)),
         )
         return result
+
+
+#: (app, host) pairs of requests remembered at most for :func:`request_hosts`.
+MAX_REQUEST_HOSTS = 1 << 18
+
+
+def request_hosts(conns: pa.Table, hosts: dict[tuple[str, str], str]) -> pa.Table:
+    """Named connections, with a row for each (app, host) that requests name but no connection is
+    named after: a browser sends the requests of several hosts its certificate covers over one
+    HTTP/2 connection, named by its SNI after one of them. The row is a copy of the connection
+    that carried the request, named after the request's host (``name_source`` http) and with no
+    packets, bytes or flows of its own, so that every request's host is a destination (whose
+    traffic is counted with the connection's own name) and is judged as one."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not hosts or conns.num_rows == 0:
+        return conns
+    wanted = pa.table({"app": [a for a, _ in hosts], "host": [h for _, h in hosts], "wanted_uid": list(hosts.values())})
+    have = pa.table({"app": pc.fill_null(conns.column("app"), ""), "host": pc.fill_null(conns.column("host"), "")})
+    missing = wanted.join(have.group_by(["app", "host"]).aggregate([]), keys=["app", "host"], join_type="left anti")
+    if missing.num_rows == 0:
+        return conns
+    by_uid = {u: i for i, u in enumerate(conns.column("uid").to_pylist())}
+    rows = [(by_uid[u], h) for u, h in zip(missing.column("wanted_uid").to_pylist(), missing.column("host").to_pylist(),
+                                           strict=True) if u in by_uid]
+    if not rows:
+        return conns
+    extra = conns.take(pa.array([i for i, _ in rows]))
+    hosts_col = pa.array([h for _, h in rows], extra.schema.field("host").type)
+    extra = extra.set_column(extra.schema.get_field_index("host"), extra.schema.field("host"), hosts_col)
+    for name in ("packets_out", "bytes_out", "packets_in", "bytes_in", "flows"):
+        i = extra.schema.get_field_index(name)
+        extra = extra.set_column(i, extra.schema.field(i), pa.array([0] * len(rows), extra.schema.field(i).type))
+    i = extra.schema.get_field_index("name_source")
+    extra = extra.set_column(i, extra.schema.field(i), pa.array(["http"] * len(rows), extra.schema.field(i).type))
+    return pa.concat_tables([conns, extra])
 
 
 #: Finding rows made into Arrow at a time (a dict per finding is ~1 KB: not all of them at once).
@@ -409,11 +447,16 @@ class ExchangeRows:
         self.findings = DocumentStore()
         self.found_in = array("q")  # each finding's exchange (its place in self.rows)
         self.finding_keys: list[tuple[str, str, str]] = []
+        #: each (app, host) the requests name, with the uid of a connection that carried one
+        self.hosts: dict[tuple[str, str], str] = {}
         #: the Exchange records themselves, with their headers and bodies (``keep_bodies``)
         self.raw: list[Exchange] | None = [] if keep else None
 
     def add(self, e: Exchange) -> None:
         n = len(self.rows)
+        key = (e.app or "", e.host)
+        if e.uid and key not in self.hosts and len(self.hosts) < MAX_REQUEST_HOSTS:
+            self.hosts[key] = e.uid
         e.id = ""  # (given by views())
         doc = _exchange_json(e)
         found = e.findings or ()
