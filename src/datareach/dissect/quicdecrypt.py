@@ -14,7 +14,8 @@ log: aioquic, curl, browsers write them for QUIC as for TLS):
    AES-128-GCM or ChaCha20-Poly1305); the key phase bit switches to the next key generation
    (``quic ku``); 0-RTT packets open under the early traffic secret;
 4. STREAM frames are put back in order per stream (bounded), and handed to HTTP/3
-   (:mod:`datareach.dissect.http3`); each request becomes an :class:`~datareach.schema.Exchange`.
+   (:mod:`datareach.dissect.http3`); each request is handed to the TLS decryptor, which makes it
+   an :class:`~datareach.schema.Exchange` as it does HTTP/2's.
 
 Everything treats its input as hostile: a packet that does not open is counted, never raised.
 """
@@ -28,11 +29,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
-from datareach.dissect import http1, http3, keylog, tls
+from datareach.dissect import http3, keylog, tls
 from datareach.dissect.http2 import H2Stream
 from datareach.dissect.quic import QUIC_V1, QUIC_V2, decode_packet_number, varint
 from datareach.dissect.tlscrypto import hkdf_expand_label
-from datareach.schema import Exchange
 
 #: Out-of-order data held per stream, and streams per connection.
 MAX_STREAM_HOLD: Final = 1 << 20
@@ -141,16 +141,14 @@ class _QConn:
 class QuicDecryptor:
     """Follows the QUIC connections a key log has secrets for; emits their HTTP/3 requests."""
 
-    def __init__(self, keys: keylog.KeyStore, emit: Callable[[Exchange], None], stats: Any,
-                 app_of: Callable[[int], str | None] | None = None, body_cap: int = 1 << 20,
-                 keep_bodies: bool = True) -> None:
+    def __init__(self, keys: keylog.KeyStore, stats: Any,
+                 on_stream: Callable[[tls.TlsFlow, tls.ClientHello, H2Stream], None], body_cap: int = 1 << 20) -> None:
         self.keys = keys
-        self.emit = emit
         #: the TLS decryptor's DecryptStats: QUIC adds to the same counts
         self.stats = stats
-        self.app_of = app_of
+        #: called with each finished HTTP/3 stream (the TLS decryptor makes it an exchange)
+        self.on_stream = on_stream
         self.body_cap = body_cap
-        self.keep_bodies = keep_bodies
         self._conns: dict[int, _QConn] = {}
         self.packets = 0
         self.packet_failures = 0
@@ -305,12 +303,7 @@ class QuicDecryptor:
         self.stats.records += 1
         if not c.opened:
             c.opened = True
-            st = self.stats
-            st.decrypted += 1
-            st.uids.append(c.flow.uid)
-            if 0 <= c.source < len(self.keys.sources):
-                name = self.keys.sources[c.source].name
-                st.opened_by_source[name] = st.opened_by_source.get(name, 0) + 1
+            self.stats.opened(c.flow.uid, self.keys, c.source)
         self._frames(c, from_client, payload, ts)
         return True
 
@@ -426,26 +419,9 @@ class QuicDecryptor:
                     s.next = o + len(piece)
         done = s.fin is not None and s.next >= s.fin
         for ex in c.h3.feed(from_client, sid, b"".join(parts), done, ts):
-            self._exchange(c, ex)
+            self.on_stream(c.flow, c.hello, ex)
         if done:
             c.streams.pop(key, None)
-
-    def _exchange(self, c: _QConn, s: H2Stream) -> None:
-        f = c.flow
-        authority = s.authority or c.hello.server_name or f.server_ip
-        path = s.path or "/"
-        host = http1.host_of(authority)
-        body = bytes(s.body)
-        ex = Exchange(
-            ts=s.ts, scheme="https", method=s.method, host=host, url=f"{s.scheme or 'https'}://{authority}{path}",
-            target=path, http_version="HTTP/3", request_headers=s.headers,
-            request_body=body if self.keep_bodies else b"", request_body_size=None if self.keep_bodies else len(body),
-            request_body_truncated=s.body_truncated, status=s.status, response_size=s.response_size,
-            server_ip=f.server_ip, server_port=f.server_port,
-            app=self.app_of(f.flow) if self.app_of is not None else None, input_index=f.input_index,
-            client_ip=f.client_ip, client_port=f.client_port, uid=f.uid,
-        )
-        self.emit(ex)
 
     def end(self, fid: int) -> None:
         c = self._conns.pop(fid, None)
@@ -454,7 +430,7 @@ class QuicDecryptor:
         if not c.opened:
             self.stats.failed += 1
         for s in c.h3.close():
-            self._exchange(c, s)
+            self.on_stream(c.flow, c.hello, s)
         for reason, n in c.h3.errors.items():
             key = f"HTTP/3: {reason}"
             self.stats.http_errors[key] = self.stats.http_errors.get(key, 0) + n

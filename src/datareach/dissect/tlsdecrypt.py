@@ -100,6 +100,15 @@ class DecryptStats:
             "opened_by_source": dict(sorted(self.opened_by_source.items())),
         }
 
+    def opened(self, uid: str, keys: keylog.KeyStore, source: int) -> None:
+        """A connection's keys opened it (the first record or packet that decrypted): counted,
+        with the key source (index into ``keys.sources``) that held them."""
+        self.decrypted += 1
+        self.uids.append(uid)
+        if 0 <= source < len(keys.sources):
+            name = keys.sources[source].name
+            self.opened_by_source[name] = self.opened_by_source.get(name, 0) + 1
+
     def add(self, other: DecryptStats) -> None:
         for name in ("connections", "quic_connections", "decrypted", "no_keys", "failed", "no_server_hello", "records",
                      "record_failures", "plaintext_bytes", "other_protocol", "holes", "http_bytes_skipped",
@@ -174,8 +183,10 @@ class TlsDecryptor:
         self._conns: dict[int, _Conn] = {}
         from datareach.dissect.quicdecrypt import QuicDecryptor
 
-        #: QUIC connections (and HTTP/3), with the same keys, adding to the same counts
-        self.quic = QuicDecryptor(keys, emit, self.stats, app_of=app_of, body_cap=body_cap, keep_bodies=keep_bodies)
+        #: QUIC connections (and HTTP/3), with the same keys, adding to the same counts; their
+        #: requests become exchanges here, as HTTP/2 ones do
+        self.quic = QuicDecryptor(keys, self.stats, lambda flow, hello, s: self._stream_exchange(flow, hello, s, "HTTP/3"),
+                                  body_cap=body_cap)
 
     # -- TlsFollower ---------------------------------------------------------------------------
 
@@ -281,11 +292,7 @@ class TlsDecryptor:
         inner, plain = got
         if not c.opened:  # (the keys open it: a connection that then carries nothing is decrypted too)
             c.opened = True
-            st.decrypted += 1
-            st.uids.append(c.flow.uid)
-            if 0 <= c.source < len(self.keys.sources):
-                name = self.keys.sources[c.source].name
-                st.opened_by_source[name] = st.opened_by_source.get(name, 0) + 1
+            st.opened(c.flow.uid, self.keys, c.source)
         if inner == tls.CT_HANDSHAKE:
             if c.tls13 and not from_client and c.alpn is None and c.server_hs_seen < MAX_HANDSHAKE_SCAN:
                 c.server_hs_seen += len(plain)
@@ -475,7 +482,7 @@ class TlsDecryptor:
                 continue
             url = c.ws_url or f"wss://{c.hello.server_name or c.flow.server_ip}/"
             target = "/" + url.split("://", 1)[-1].partition("/")[2]
-            ex = self._exchange(c, ts, "MESSAGE", http1.host_of(url.split("://", 1)[-1].split("/", 1)[0]), url, target,
+            ex = self._exchange(c.flow, ts, "MESSAGE", http1.host_of(url.split("://", 1)[-1].split("/", 1)[0]), url, target,
                                 "WebSocket", [("content-type", "text/plain" if msg.text else "application/octet-stream")],
                                 msg.payload, msg.truncated)
             ex.scheme = "wss"
@@ -488,9 +495,8 @@ class TlsDecryptor:
         if len(errs) < 64 or reason in errs:
             errs[reason] = errs.get(reason, 0) + 1
 
-    def _exchange(self, c: _Conn, ts: float, method: str, host: str, url: str, target: str, version: str,
+    def _exchange(self, f: tls.TlsFlow, ts: float, method: str, host: str, url: str, target: str, version: str,
                   headers: list[tuple[str, str]], body: bytes, truncated: bool) -> Exchange:
-        f = c.flow
         return Exchange(
             ts=ts, scheme="https", method=method, host=host, url=url, target=target, http_version=version,
             request_headers=headers, request_body=body if self.keep_bodies else b"",
@@ -504,18 +510,22 @@ class TlsDecryptor:
         host = parsed.header("host") or c.hello.server_name or c.flow.server_ip
         target = parsed.target
         url, name = http1.request_url("https", host, target, parsed.method)
-        ex = self._exchange(c, ts, parsed.method, name, url, target, parsed.version, parsed.headers, parsed.body,
-                            parsed.body_truncated)
+        ex = self._exchange(c.flow, ts, parsed.method, name, url, target, parsed.version, parsed.headers,
+                            parsed.body, parsed.body_truncated)
         if parsed.head_cut:
             ex.decode_cuts = [http1.head_cut_note(parsed)]
         return ex
 
     def _h2_exchange(self, c: _Conn, s: http2.H2Stream) -> None:
-        authority = s.authority or c.hello.server_name or c.flow.server_ip
+        self._stream_exchange(c.flow, c.hello, s, "HTTP/2")
+
+    def _stream_exchange(self, flow: tls.TlsFlow, hello: tls.ClientHello, s: http2.H2Stream, version: str) -> None:
+        """An HTTP/2 or HTTP/3 stream's request, as an exchange."""
+        authority = s.authority or hello.server_name or flow.server_ip
         scheme = s.scheme or "https"
         path = s.path or ("" if s.method == "CONNECT" else "/")
         url = f"{scheme}://{authority}{path}"
-        ex = self._exchange(c, s.ts, s.method, http1.host_of(authority), url, path, "HTTP/2", s.headers,
+        ex = self._exchange(flow, s.ts, s.method, http1.host_of(authority), url, path, version, s.headers,
                             bytes(s.body), s.body_truncated)
         ex.status = s.status
         ex.response_size = s.response_size
