@@ -588,3 +588,12 @@ def test_link_frames_are_followed_too(sessions: dict[str, Session]) -> None:
     raw = Recorder()
     decode_packets(pkts, raw)
     assert record_view(rec) == record_view(raw)
+
+
+def test_the_alpn_protocol_of_an_encrypted_extensions_message() -> None:
+    alpn = b"\x00\x10\x00\x05\x00\x03\x02h2"
+    ee = b"\x08" + (len(alpn) + 2).to_bytes(3, "big") + len(alpn).to_bytes(2, "big") + alpn
+    assert tls.encrypted_extensions_alpn(ee) == "h2"
+    assert tls.encrypted_extensions_alpn(ee + b"\x0b\x00\x00\x00") == "h2"  # (the next message follows)
+    assert tls.encrypted_extensions_alpn(ee[:-1]) is None  # an extension that overruns the message
+    assert tls.encrypted_extensions_alpn(b"\x0b" + ee[1:]) is None  # not EncryptedExtensions

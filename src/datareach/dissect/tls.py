@@ -28,6 +28,7 @@ from typing import NamedTuple, Protocol
 
 HANDSHAKE_CLIENT_HELLO = 1
 HANDSHAKE_SERVER_HELLO = 2
+HANDSHAKE_ENCRYPTED_EXTENSIONS = 8
 EXT_SERVER_NAME = 0
 EXT_ALPN = 16
 EXT_ENCRYPT_THEN_MAC = 22
@@ -269,10 +270,29 @@ def parse_server_hello(msg: bytes | bytearray | memoryview) -> ServerHello | Non
             exts.append(etype)
             if etype == EXT_SUPPORTED_VERSIONS and elen == 2:
                 version = (b[body] << 8) | b[body + 1]
-            elif etype == EXT_ALPN and elen >= 3 and b[body + 2] + 3 <= elen:
-                alpn = b[body + 3 : body + 3 + b[body + 2]].decode("latin-1")
+            elif etype == EXT_ALPN:
+                alpn = _selected_alpn(b, body, elen)
     return ServerHello(version, legacy_version, random, session_id, cipher_suite, compression, tuple(exts),
                        alpn, random == HELLO_RETRY_RANDOM)
+
+
+def _selected_alpn(b: bytes, body: int, elen: int) -> str | None:
+    """The one protocol a server's ALPN extension (body at ``body``, ``elen`` bytes) selected."""
+    if elen >= 3 and b[body + 2] + 3 <= elen:
+        return b[body + 3 : body + 3 + b[body + 2]].decode("latin-1")
+    return None
+
+
+def encrypted_extensions_alpn(msg: bytes) -> str | None:
+    """The ALPN protocol a TLS 1.3 EncryptedExtensions message at the start of ``msg`` selected
+    (the message is encrypted: a decryption stage hands it over once decrypted)."""
+    if len(msg) < 6 or msg[0] != HANDSHAKE_ENCRYPTED_EXTENSIONS:
+        return None
+    extensions = _extensions(msg, 4, min(len(msg), 4 + int.from_bytes(msg[1:4], "big")))
+    for etype, body, elen in extensions or ():
+        if etype == EXT_ALPN:
+            return _selected_alpn(msg, body, elen)
+    return None
 
 
 # --------------------------------------------------------------------------------------------

@@ -296,7 +296,7 @@ class TlsDecryptor:
         if inner == tls.CT_HANDSHAKE:
             if c.tls13 and not from_client and c.alpn is None and c.server_hs_seen < MAX_HANDSHAKE_SCAN:
                 c.server_hs_seen += len(plain)
-                c.alpn = _encrypted_extensions_alpn(plain)
+                c.alpn = tls.encrypted_extensions_alpn(plain)
             if c.tls13 and len(plain) >= 4 and plain[0] == 24:  # KeyUpdate: the next record uses the next key
                 d.keys.append(d.keys[d.cur].next_generation())
             return
@@ -576,20 +576,3 @@ def _websocket_upgrade(req: http1.ParsedRequest) -> bool:
 
 def _version_name(v: int) -> str:
     return {0x0300: "SSL 3.0", 0x0301: "TLS 1.0", 0x0302: "TLS 1.1"}.get(v, f"version 0x{v:04x}")
-
-
-def _encrypted_extensions_alpn(plain: bytes) -> str | None:
-    """The ALPN protocol of a TLS 1.3 EncryptedExtensions message at the start of ``plain``."""
-    if len(plain) < 6 or plain[0] != 8:
-        return None
-    end = min(len(plain), 4 + int.from_bytes(plain[1:4], "big"))
-    p = 6
-    ext_end = min(end, 6 + int.from_bytes(plain[4:6], "big"))
-    while p + 4 <= ext_end:
-        etype = int.from_bytes(plain[p : p + 2], "big")
-        elen = int.from_bytes(plain[p + 2 : p + 4], "big")
-        body = plain[p + 4 : p + 4 + elen]
-        if etype == tls.EXT_ALPN and len(body) >= 3 and body[2] + 3 <= len(body):
-            return body[3 : 3 + body[2]].decode("latin-1")
-        p += 4 + elen
-    return None
