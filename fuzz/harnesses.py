@@ -585,14 +585,14 @@ def _seal_initial(payload: bytes, pn: int, dcid: bytes = _QUIC_DCID, version: in
 @functools.cache
 def quic_frame_seeds() -> list[bytes]:
     """The decrypted payloads (frames) of aioquic's Initial packets."""
-    from datareach.dissect.quic import QuicInitialAssembler, _parse_long_header
+    from datareach.dissect.quic import QuicInitialAssembler, parse_long_header
 
     seeds = []
     for seed in quic_seeds():
         payloads = []
         asm = QuicInitialAssembler()
         for d in _split_datagrams(seed):
-            hdr = _parse_long_header(d, 0)
+            hdr = parse_long_header(d, 0)
             if hdr is None:
                 continue
             plain = asm._open_initial(d, 0, hdr)

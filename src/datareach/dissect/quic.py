@@ -37,13 +37,18 @@ __all__ = [
     "MAX_CRYPTO_BYTES",
     "MAX_DATAGRAMS",
     "MAX_INITIALS_PER_DATAGRAM",
+    "PROTECTION_LABELS",
     "QUIC_V1",
     "QUIC_V2",
+    "ZERO_RTT_TYPE",
     "InitialKeys",
+    "LongHeader",
     "QuicInitialAssembler",
     "client_initial_keys",
     "decode_packet_number",
     "looks_like_quic_initial",
+    "parse_long_header",
+    "skip_ack",
     "varint",
 ]
 
@@ -56,13 +61,14 @@ _SALTS: dict[int, bytes] = {
     QUIC_V2: bytes.fromhex("0dede3def700a6db819381be6e269dcbf9bd2ed9"),
 }
 #: HKDF labels for key, iv and header protection (RFC 9369 section 3.3.2 for v2).
-_LABELS: dict[int, tuple[bytes, bytes, bytes]] = {
+PROTECTION_LABELS: dict[int, tuple[bytes, bytes, bytes]] = {
     QUIC_V1: (b"quic key", b"quic iv", b"quic hp"),
     QUIC_V2: (b"quicv2 key", b"quicv2 iv", b"quicv2 hp"),
 }
 #: Long-header packet type code of an Initial packet, bits 0x30 of the first byte
-#: (RFC 9000 section 17.2; RFC 9369 section 3.2).
+#: (RFC 9000 section 17.2; RFC 9369 section 3.2); and of a 0-RTT packet.
 _INITIAL_TYPE: dict[int, int] = {QUIC_V1: 0, QUIC_V2: 1}
+ZERO_RTT_TYPE: dict[int, int] = {QUIC_V1: 1, QUIC_V2: 2}
 _RETRY_TYPE: dict[int, int] = {QUIC_V1: 3, QUIC_V2: 0}
 
 _V1_BYTES = QUIC_V1.to_bytes(4, "big")
@@ -118,7 +124,7 @@ def client_initial_keys(dcid: bytes, version: int = QUIC_V1) -> InitialKeys:
     Raises :class:`KeyError` for a version other than v1 or v2.
     """
     salt = _SALTS[version]
-    key_label, iv_label, hp_label = _LABELS[version]
+    key_label, iv_label, hp_label = PROTECTION_LABELS[version]
     initial_secret = _hkdf_extract(salt, dcid)
     client_secret = _hkdf_expand_label(initial_secret, b"client in", 32)
     return InitialKeys(
@@ -177,15 +183,35 @@ def decode_packet_number(truncated: int, pn_nbits: int, largest: int) -> int:
     return candidate
 
 
-class _LongHeader(NamedTuple):
+class LongHeader(NamedTuple):
     version: int
     ptype: int
     dcid: bytes
     pn_offset: int  # where the (protected) packet number starts; -1 for Retry
     end: int  # end of this packet inside the datagram
+    #: the length of the sender's source connection ID (what the peer's short headers carry)
+    scid_len: int = 0
 
 
-def _parse_long_header(data: bytes, pos: int) -> _LongHeader | None:
+def skip_ack(payload: bytes, p: int, n: int, ecn: bool) -> int:
+    """Past an ACK frame whose type byte ends at ``p`` (RFC 9000 section 19.3); -1 when it is cut
+    or cannot be right."""
+    values: list[int] = []
+    for _ in range(4):  # largest acknowledged, ack delay, range count, first range
+        v, p = varint(payload, p, n)
+        if p < 0:
+            return -1
+        values.append(v)
+    if values[2] > (n - p) // 2:  # every range takes at least two bytes
+        return -1
+    for _ in range(2 * values[2] + (3 if ecn else 0)):
+        _, p = varint(payload, p, n)
+        if p < 0:
+            return -1
+    return p
+
+
+def parse_long_header(data: bytes, pos: int) -> LongHeader | None:
     """Parse the long header of the packet at ``pos``; None when it is not a v1/v2 long header."""
     n = len(data)
     if pos + 7 > n:
@@ -209,7 +235,7 @@ def _parse_long_header(data: bytes, pos: int) -> _LongHeader | None:
     p += 1 + scid_len
     if ptype == _RETRY_TYPE[version]:
         # Retry has no Length field and is never coalesced with a following packet.
-        return _LongHeader(version, ptype, dcid, -1, n) if p <= n else None
+        return LongHeader(version, ptype, dcid, -1, n, scid_len) if p <= n else None
     if ptype == _INITIAL_TYPE[version]:
         token_len, p = varint(data, p, n)
         if p < 0 or token_len > n - p:
@@ -218,7 +244,7 @@ def _parse_long_header(data: bytes, pos: int) -> _LongHeader | None:
     length, p = varint(data, p, n)
     if p < 0 or length > n - p:
         return None
-    return _LongHeader(version, ptype, dcid, p, p + length)
+    return LongHeader(version, ptype, dcid, p, p + length, scid_len)
 
 
 class QuicInitialAssembler:
@@ -270,7 +296,7 @@ class QuicInitialAssembler:
         attempts = 0
         # Coalesced packets (RFC 9000 section 12.2): walk them by their Length fields.
         while pos < n and not self.done:
-            hdr = _parse_long_header(data, pos)
+            hdr = parse_long_header(data, pos)
             if hdr is None:
                 break  # short header, padding, another version or garbage: nothing more to read
             if hdr.pn_offset >= 0 and hdr.ptype == _INITIAL_TYPE[hdr.version]:
@@ -291,7 +317,7 @@ class QuicInitialAssembler:
             self._give_up()
         return None
 
-    def _open_initial(self, data: bytes, pos: int, hdr: _LongHeader) -> bytes | None:
+    def _open_initial(self, data: bytes, pos: int, hdr: LongHeader) -> bytes | None:
         """Remove header protection and decrypt one Initial packet; None when it does not open."""
         pn_offset, end = hdr.pn_offset, hdr.end
         # the sample starts 4 bytes after the start of the packet number (RFC 9001 s5.4.2)
@@ -342,21 +368,9 @@ class QuicInitialAssembler:
             elif ftype == _FRAME_PING:
                 p += 1
             elif ftype in (_FRAME_ACK, _FRAME_ACK_ECN):
-                p += 1
-                # largest acknowledged, ack delay, range count, first range
-                values: list[int] = []
-                for _ in range(4):
-                    v, p = varint(payload, p, n)
-                    if p < 0:
-                        return kept
-                    values.append(v)
-                range_count = values[2]
-                if range_count > (n - p) // 2:  # every range takes at least two bytes
+                p = skip_ack(payload, p + 1, n, ftype == _FRAME_ACK_ECN)
+                if p < 0:
                     return kept
-                for _ in range(2 * range_count + (3 if ftype == _FRAME_ACK_ECN else 0)):
-                    _, p = varint(payload, p, n)
-                    if p < 0:
-                        return kept
             elif ftype == _FRAME_CRYPTO:
                 offset, p = varint(payload, p + 1, n)
                 if p < 0:

@@ -31,7 +31,16 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from datareach.dissect import http3, keylog, tls
 from datareach.dissect.http2 import H2Stream
-from datareach.dissect.quic import QUIC_V1, QUIC_V2, decode_packet_number, varint
+from datareach.dissect.quic import (
+    PROTECTION_LABELS,
+    QUIC_V1,
+    QUIC_V2,
+    ZERO_RTT_TYPE,
+    decode_packet_number,
+    parse_long_header,
+    skip_ack,
+    varint,
+)
 from datareach.dissect.tlscrypto import hkdf_expand_label
 
 #: Out-of-order data held per stream, and streams per connection.
@@ -41,10 +50,8 @@ MAX_QUIC_STREAMS: Final = 4096
 #: Consecutive 1-RTT packets that open under no key before a direction is given up.
 MAX_FAILURES: Final = 16
 
-_LABELS = {QUIC_V1: (b"quic key", b"quic iv", b"quic hp", b"quic ku"),
-           QUIC_V2: (b"quicv2 key", b"quicv2 iv", b"quicv2 hp", b"quicv2 ku")}
-#: packet types by version: (Initial, 0-RTT, Handshake, Retry)
-_TYPES = {QUIC_V1: (0, 1, 2, 3), QUIC_V2: (1, 2, 3, 0)}
+#: key, iv and header-protection labels (those of the Initial keys), and the key update label
+_LABELS = {v: (*PROTECTION_LABELS[v], ku) for v, ku in ((QUIC_V1, b"quic ku"), (QUIC_V2, b"quicv2 ku"))}
 AES128, AES256, CHACHA = "aes-128-gcm", "aes-256-gcm", "chacha20-poly1305"
 
 
@@ -191,49 +198,27 @@ class QuicDecryptor:
             return  # (a short-header packet runs to the end of the datagram)
 
     def _long(self, c: _QConn, from_client: bool, data: bytes, pos: int, ts: float) -> int:
-        n = len(data)
-        if pos + 7 > n:
-            return -1
-        version = int.from_bytes(data[pos + 1 : pos + 5], "big")
-        if version not in _TYPES:
-            return -1
-        ptype = (data[pos] >> 4) & 0x03
-        p = pos + 5
-        dcid_len = data[p]
-        p += 1 + dcid_len
-        if p >= n:
-            return -1
-        scid_len = data[p]
-        if scid_len > 20 or p + 1 + scid_len > n:
+        """A long-header packet: the sender's connection ID length is learned; 0-RTT is opened.
+        Returns where the packet ends (-1: not a v1/v2 long header)."""
+        hdr = parse_long_header(data, pos)
+        if hdr is None:
             return -1
         # the peer's short headers carry this side's source connection ID
-        c.dirs[int(not from_client)].dcid_len = scid_len
-        p += 1 + scid_len
-        initial, zero_rtt, _handshake, retry = _TYPES[version]
-        if ptype == retry:
-            return n
-        if ptype == initial:
-            token_len, p = varint(data, p, n)
-            if p < 0:
-                return -1
-            p += token_len
-        length, p = varint(data, p, n)
-        if p < 0 or length > n - p:
-            return -1
-        end = p + length
-        if ptype == zero_rtt and from_client:
-            d = c.dirs[1]
-            if d.early is not None:
-                if c.early_keys is None:
-                    # (0-RTT uses the suite of the session it resumes: try the candidates)
-                    for cipher in _ciphers_for(d.early):
-                        k = _Keys(cipher, d.early, version)
-                        if self._open(c, True, k, data, pos, p, end, True, ts):
-                            c.early_keys = k
-                            break
-                else:
-                    self._open(c, True, c.early_keys, data, pos, p, end, True, ts)
-        return end
+        c.dirs[int(not from_client)].dcid_len = hdr.scid_len
+        if hdr.pn_offset < 0 or hdr.ptype != ZERO_RTT_TYPE[hdr.version] or not from_client:
+            return hdr.end  # (Retry, Initial and Handshake: nothing the report reads)
+        d = c.dirs[1]
+        if d.early is not None:
+            if c.early_keys is None:
+                # (0-RTT uses the suite of the session it resumes: try the candidates)
+                for cipher in _ciphers_for(d.early):
+                    k = _Keys(cipher, d.early, hdr.version)
+                    if self._open(c, True, k, data, pos, hdr.pn_offset, hdr.end, True, ts):
+                        c.early_keys = k
+                        break
+            else:
+                self._open(c, True, c.early_keys, data, pos, hdr.pn_offset, hdr.end, True, ts)
+        return hdr.end
 
     def _short(self, c: _QConn, from_client: bool, data: bytes, ts: float) -> None:
         d = c.dirs[int(from_client)]
@@ -339,18 +324,7 @@ class QuicDecryptor:
                 self._stream(c, from_client, sid, off, p_[p : p + length], bool(ft & 0x01), ts)
                 p += length
             elif ft in (0x02, 0x03):  # ACK
-                vals = []
-                for _ in range(4):
-                    v, p = varint(p_, p, n)
-                    if p < 0:
-                        return
-                    vals.append(v)
-                if vals[2] > (n - p) // 2:
-                    return
-                for _ in range(2 * vals[2] + (3 if ft == 0x03 else 0)):
-                    _, p = varint(p_, p, n)
-                    if p < 0:
-                        return
+                p = skip_ack(p_, p, n, ft == 0x03)
             elif ft == 0x06 or ft == 0x07:  # CRYPTO (offset, length, data), NEW_TOKEN (length, token)
                 if ft == 0x06:
                     _, p = varint(p_, p, n)
