@@ -28,9 +28,10 @@ from datareach.sources.compressed import CAPTURE_COMPRESSIONS, open_decompressed
 
 SNIFF_BYTES = 64 * 1024
 
-_COMPRESSED = ((b"\x1f\x8b", "gzip", "gunzip"), (b"BZh", "bzip2", "bunzip2"), (b"\xfd7zXZ\x00", "xz", "unxz"),
-               (b"(\xb5/\xfd", "zstd", "unzstd"), (b"PK\x03\x04", "zip", "unzip"),
-               (b"7z\xbc\xaf\x27\x1c", "7-Zip", "7z x"), (b"\x04\x22\x4d\x18", "lz4", "unlz4"))
+# (the compressions a capture is read in, by their magic from CAPTURE_COMPRESSIONS, then others)
+_COMPRESSED = (*((CAPTURE_COMPRESSIONS[name], name, tool) for name, tool in (
+    ("gzip", "gunzip"), ("bzip2", "bunzip2"), ("xz", "unxz"), ("zstd", "unzstd"))),
+    (b"PK\x03\x04", "zip", "unzip"), (b"7z\xbc\xaf\x27\x1c", "7-Zip", "7z x"), (b"\x04\x22\x4d\x18", "lz4", "unlz4"))
 _COMPRESSED_SUFFIXES = (".gz", ".tgz", ".bz2", ".xz", ".zst", ".zip", ".7z", ".lz4", ".z", ".br")
 
 
