@@ -35,7 +35,7 @@ from datareach.dissect.tlsdecrypt import TlsDecryptor
 from datareach.schema import Exchange
 from datareach.testing.builders import write_pcap
 from datareach.testing.capture import LINKTYPE_RAW
-from test_tls_follow import HOST, tcp_packets, tls_session
+from test_tls_follow import HOST, Session, tcp_packets, tls_session
 from tls_peers import (
     Capture,
     H2Server,
@@ -274,8 +274,6 @@ def test_websocket_messages_after_an_upgrade_are_searched_like_request_bodies(ce
     from wsproto.events import AcceptConnection, BytesMessage, Request, TextMessage
     from wsproto.extensions import PerMessageDeflate
 
-    from datareach.testing.capture import TcpSession
-
     client, server = WSConnection(ConnectionType.CLIENT), WSConnection(ConnectionType.SERVER)
     upgrade = client.send(Request(host=HOST, target="/socket?v=1", extensions=[PerMessageDeflate()]))
     server.receive_data(upgrade)
@@ -291,12 +289,7 @@ def test_websocket_messages_after_an_upgrade_are_searched_like_request_bodies(ce
              (False, server.send(TextMessage(data="hello"))), (True, client.send(TextMessage(data=texts[1])))]
     kl = tmp_path / "keys.log"
     flights = tls_conversation(cert, kl, turns)
-    t = TcpSession("192.168.1.23", 50123, "93.184.216.34", 443)
-    pkts = t.handshake()
-    for from_client, data in flights:
-        pkts += t.send(data, from_client=from_client)
-    pkts += t.close()
-    pcap = write_pcap(tmp_path / "ws.pcap", pkts, LINKTYPE_RAW)
+    pcap = write_pcap(tmp_path / "ws.pcap", tcp_packets(Session(flights)), LINKTYPE_RAW)
     doc = datareach.audit([pcap], keylog=[kl]).to_dict()
     messages = [e for e in doc["exchanges"] if e["method"] == "MESSAGE"]
     assert [(e["scheme"], e["url"], e["http_version"], e["request_body_size"]) for e in messages] == [
@@ -701,7 +694,6 @@ def test_hosts_coalesced_onto_one_decrypted_connection_are_each_a_destination(ce
     # judged as one, and the connection's traffic is counted once, under its own name
     import hpack
 
-    from datareach.testing.capture import TcpSession
     from datareach.testing.tls13 import h2_frame
 
     enc = hpack.Encoder()
@@ -716,12 +708,7 @@ def test_hosts_coalesced_onto_one_decrypted_connection_are_each_a_destination(ce
     server = h2_frame(4, 0, 0, b"") + h2_frame(4, 1, 0, b"")
     kl = tmp_path / "keys.log"
     flights = tls_conversation(cert, kl, [(True, client), (False, server)])
-    t = TcpSession("192.168.1.23", 50123, "93.184.216.34", 443)
-    pkts = t.handshake()
-    for from_client, data in flights:
-        pkts += t.send(data, from_client=from_client)
-    pkts += t.close()
-    pcap = write_pcap(tmp_path / "coalesced.pcap", pkts, LINKTYPE_RAW)
+    pcap = write_pcap(tmp_path / "coalesced.pcap", tcp_packets(Session(flights)), LINKTYPE_RAW)
     doc = datareach.audit([pcap], keylog=[kl], policies=["eu-gdpr-transfers"]).to_dict()
     by_host = {d["host"]: d for d in doc["destinations"]}
     assert {e["host"] for e in doc["exchanges"]} == {HOST, "static.coalesced.example"} <= set(by_host)
