@@ -82,6 +82,7 @@ def check_records(records: Iterable[Any]) -> Hashable:
         DnsAnswer,
         Exchange,
         InputError,
+        PacketAccounting,
         fields,
         row_problem,
     )
@@ -95,6 +96,14 @@ def check_records(records: Iterable[Any]) -> Hashable:
             if d["unread"] < 0 or any(isinstance(v, int) and v < 0 for v in d.values()):
                 raise Violation(f"impossible decryption counts: {d}")
             kinds["Decryption"] += 1
+            continue
+        if isinstance(rec, PacketAccounting):
+            a = rec.to_dict()
+            lists = (*a["not_ip"], *a["not_decoded"])
+            if (min(a["decoded"]["frames"], a["decoded"]["bytes"]) < 0 or any(r["frames"] < 0 for r in lists)
+                    or sum(r["frames"] for r in lists) > a["frames"]):
+                raise Violation(f"impossible packet accounting: {a}")
+            kinds["PacketAccounting"] += 1
             continue
         if isinstance(rec, ConnectionBatch):
             rows = rec.row_tuples()

@@ -15,12 +15,21 @@ from typing import Any
 
 import pytest
 
-from datareach.schema import Connection, ConnectionBatch, DnsAnswer, Exchange, InputError, Record
+from datareach.schema import (
+    Connection,
+    ConnectionBatch,
+    DnsAnswer,
+    Exchange,
+    InputError,
+    PacketAccounting,
+    Record,
+)
 from datareach.sources import parallel
 from datareach.sources.capture import read_capture
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "mobile-app-session.pcapng"
+DATA = ROOT / "tests" / "data"
 
 
 def _generator() -> Any:
@@ -46,11 +55,12 @@ def normalised(records: list[Record]) -> tuple[list[Any], ...]:
     return (
         sorted((c.transport, c.client_ip, c.client_port, c.server_ip, c.server_port, c.packets_out, c.bytes_out,
                 c.packets_in, c.bytes_in, c.sni, c.quic_sni, c.http_host, c.ech, c.protocol, c.flows,
-                c.first_seen, c.last_seen, c.uid) for c in conns),
+                c.first_seen, c.last_seen, c.uid, c.tunnel) for c in conns),
         sorted((a.ts, a.qname, a.address, a.cname_chain, a.uid) for a in records if isinstance(a, DnsAnswer)),
         sorted((e.ts, e.url, e.status, e.request_body, e.request_body_truncated, e.response_size, e.uid)
                for e in records if isinstance(e, Exchange)),
         sorted((e.message, e.offset) for e in records if isinstance(e, InputError)),
+        [a.to_dict() for a in records if isinstance(a, PacketAccounting)],
     )
 
 
@@ -69,6 +79,20 @@ def test_parallel_equals_sequential(capture: tuple[Path, dict[str, Any]], worker
     seq_conns = normalised(sequential)[0]
     assert sum(1 for c in seq_conns if c[0] == "tcp") == truth["tcp_connections"]
     assert len(normalised(sequential)[2]) == truth["http_requests"]
+
+
+def test_tunnelled_capture_in_parallel(small_ranges: None, tmp_path: Path) -> None:
+    """GRE-tunnelled 802.11 frames, split between readers: the same connections, requests and
+    frame accounting as one reader."""
+    import gzip
+
+    path = tmp_path / "gre-aruba.pcap"
+    path.write_bytes(gzip.decompress((DATA / "captures" / "zeek" / "gre-aruba.pcap.gz").read_bytes()))
+    sequential = list(read_capture(path, 0, workers=1))
+    split = parallel.read(path, 0, None, 3)
+    assert split is not None
+    assert normalised(split) == normalised(sequential)
+    assert len(normalised(split)[2]) == 52
 
 
 def test_pcapng_in_parallel(small_ranges: None) -> None:

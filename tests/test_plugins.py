@@ -389,7 +389,7 @@ def test_a_plugin_connection_table_is_checked_like_its_rows() -> None:
     from datareach.sources.registry import _record_problem
 
     row = ("C0.0", "tcp", "10.0.0.2", 40000, "192.0.2.1", 443, 1.0, 2.0, 1, 10, 1, 20, "a.example", None, None,
-           False, "tls", ("h2",), None, 0, 1)
+           False, "tls", ("h2",), None, 0, 1, None)
     good = rows_table(Connection, [row])
     assert good.schema.equals(arrow_schema(Connection))
     assert _record_problem(ConnectionBatch(table=good), set()) is None

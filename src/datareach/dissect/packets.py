@@ -18,7 +18,8 @@ from collections import deque
 from socket import AF_INET, AF_INET6, inet_ntop
 from typing import TYPE_CHECKING, Any, Final
 
-from datareach.dissect import dns, http1, tls
+from datareach.dissect import dns, encap, http1, tls
+from datareach.dissect.defrag import Reassembler
 from datareach.dissect.quic import QuicInitialAssembler, looks_like_quic_initial
 from datareach.schema import (
     CONNECTION_FIELDS,
@@ -26,9 +27,11 @@ from datareach.schema import (
     Decryption,
     DnsAnswer,
     Exchange,
+    PacketAccounting,
     Record,
     connection_uid,
 )
+from datareach.schema.records import count as encap_count
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -45,9 +48,16 @@ LINKTYPE_LINUX_SLL: Final = 113
 LINKTYPE_IPV4: Final = 228
 LINKTYPE_IPV6: Final = 229
 LINKTYPE_LINUX_SLL2: Final = 276
-#: Where the IP header starts, for link types other than Ethernet.
-LINK_OFFSETS: Final = {0: 4, 108: 4, 12: 0, 14: 0, 101: 0, 228: 0, 229: 0, 113: 16, 276: 20}
-SUPPORTED_LINKTYPES: Final = frozenset({1, *LINK_OFFSETS})
+#: Where the IP header starts, for the link types read inline (by the IP version) besides
+#: Ethernet and Linux cooked captures; every other layer is walked by :mod:`datareach.dissect.encap`.
+LINK_OFFSETS: Final = {0: 4, 108: 4, 12: 0, 14: 0, 101: 0, 228: 0, 229: 0}
+SUPPORTED_LINKTYPES: Final = encap.SUPPORTED_LINKTYPES
+#: Tunnels inside tunnels at most (IP in GRE in UDP...): deeper ones are counted, not read.
+MAX_TUNNEL_DEPTH: Final = 8
+#: Multicast DNS and LLMNR: their answers are read from either side (naming local hosts).
+LOCAL_DNS_PORTS: Final = {5353: "mdns", 5355: "llmnr"}
+MALFORMED: Final = "malformed or truncated IP/TCP/UDP header"
+ENCRYPTED_ESP: Final = encap.Outcome("encrypted: IPsec ESP")
 
 ETH_IPV4: Final = 0x0800
 ETH_IPV6: Final = 0x86DD
@@ -69,7 +79,7 @@ QUIC_OVERLAP_IDLE: Final = 30.0
 DONE: Final = 9
 
 #: Ports whose owner is the server when the first packet seen is not a SYN.
-SERVICE_PORTS: Final = frozenset({53, 80, 443, 853, 5228, 5222, 5223, 8080, 8443, 1883, 8883, 123, 3478, 5353})
+SERVICE_PORTS: Final = frozenset({53, 80, 443, 853, 5228, 5222, 5223, 8080, 8443, 1883, 8883, 123, 3478, 5353, 5355, 1900, 137, 138, 67, 547})
 MAX_TLS_HEAD: Final = 1 << 16
 MAX_OOO_SEGMENTS: Final = 64
 #: Holes a followed TLS direction goes on after (each: the record stream finds the next record).
@@ -187,6 +197,7 @@ class Flow:
         "tcp",
         "tls_in",
         "tls_out",
+        "tunnel",
         "v6",
     )
 
@@ -228,6 +239,8 @@ class Flow:
         #: TLS_FOLLOW: the records of each direction (None once that direction is no longer followed)
         self.tls_out: tls.TlsRecordStream | None = None
         self.tls_in: tls.TlsRecordStream | None = None
+        #: the tunnels it was seen in (Connection.tunnel)
+        self.tunnel: str | None = None
 
     def addresses(self) -> tuple[str, str]:
         k = self.key
@@ -343,6 +356,13 @@ class PacketDecoder:
         #: says so in its decode_cuts) and responses
         self.request_head_cuts = 0
         self.response_head_cuts = 0
+        #: every frame's outcome (the readers add the frames and bytes they hand over)
+        self.accounting = PacketAccounting()
+        # while a tunnel's payload is read: its description (Connection.tunnel) and depth
+        self._via: str | None = None
+        self._depth = 0
+        self._via_names: dict[tuple[str | None, str, bytes], str] = {}
+        self.defrag = Reassembler(self._fragments_dropped)
         if keys:
             self._start_decrypting(keys)
 
@@ -405,15 +425,18 @@ class PacketDecoder:
                     ip += 4
                 v6 = et == ETH_IPV6
                 if not v6 and et != ETH_IPV4:
+                    self._encapsulated(ts, data, linktype, app)
                     return
             else:
                 off = LINK_OFFSETS.get(linktype)
-                if off is None:
+                if off is None or len(data) <= off:
+                    self._encapsulated(ts, data, linktype, app)
                     return
                 ip = off
                 ver = data[ip] >> 4
                 v6 = ver == 6
                 if not v6 and ver != 4:
+                    self._encapsulated(ts, data, linktype, app)
                     return
             # the connection's counters alone, when nothing is left to inspect (or the packet is
             # a bare ACK, which has nothing to inspect)
@@ -432,7 +455,7 @@ class PacketDecoder:
                             payload = plen - ((data[ip + 52] >> 4) << 2)
                             if hit[0].state == DONE or (payload == 0 and not data[ip + 53] & 0x05):
                                 wire = payload
-            elif data[ip] == 0x45 and not ((data[ip + 6] & 0x1F) | data[ip + 7]):
+            elif data[ip] == 0x45 and not ((data[ip + 6] & 0x3F) | data[ip + 7]):
                 proto = data[ip + 9]
                 if proto == 6 or proto == 17:
                     hit = (self.tcp_flows if proto == 6 else self.udp_flows).get(data[ip + 12 : ip + 24])
@@ -464,41 +487,157 @@ class PacketDecoder:
             if len(self.flows) > self.max_live:  # (once the packet is done with its connection)
                 self._retire()
         except IndexError:
-            self.malformed += 1
+            self._malformed(data)
+
+    # -- accounting, link layers and tunnels -----------------------------------------------------
+
+    def _malformed(self, data: bytes) -> None:
+        self.malformed += 1
+        if not self.overlap:
+            encap_count(self.accounting.not_decoded, MALFORMED, 1, len(data))
+
+    def _outcome(self, outcome: encap.Outcome, data: bytes) -> None:
+        """A frame that gave no IP packet: counted by why."""
+        if self.overlap:
+            return
+        acc = self.accounting
+        encap_count(acc.not_ip if outcome.ip is False else acc.not_decoded, outcome.reason, 1, len(data))
+
+    def _fragments_dropped(self, reason: str, frames: int, nbytes: int, first: tuple[bytes, bytes, float] | None) -> None:
+        """A datagram that will never be whole: its first fragment is read as far as it goes (its
+        transport header and the start of the payload); the other fragments are counted."""
+        if first is not None:
+            head, payload, ts = first
+            frames -= 1
+            nbytes -= len(head) + len(payload)
+            if head[0] >> 4 == 4:
+                n = len(head) + len(payload)
+                self._ipv4(ts, head[:2] + n.to_bytes(2, "big") + head[4:6] + b"\x00\x00" + head[8:] + payload,
+                           0, None)
+            else:
+                self._ipv6(ts, head[:4] + len(payload).to_bytes(2, "big") + head[6:] + payload, 0, None)
+        if frames > 0:
+            encap_count(self.accounting.not_decoded, reason, frames, max(0, nbytes))
+
+    def _fragment4(self, ts: float, data: bytes, ip: int, ihl: int, total: int, app: str | None) -> None:
+        """An IPv4 fragment: the datagram is read once whole."""
+        flags = data[ip + 6]
+        offset = (((flags & 0x1F) << 8) | data[ip + 7]) << 3
+        key = data[ip + 12 : ip + 20] + data[ip + 4 : ip + 6] + data[ip + 9 : ip + 10]
+        head = data[ip : ip + ihl] if offset == 0 else None
+        done = self.defrag.add(key, ts, offset, bool(flags & 0x20), data[ip + ihl : ip + total], head, len(data),
+                               not self.overlap)
+        if done is not None:
+            h, payload = done
+            n = len(h) + len(payload)
+            whole = h[:2] + n.to_bytes(2, "big") + h[4:6] + b"\x00\x00" + h[8:] + payload
+            self._ipv4(ts, whole, 0, app)
+
+    def _fragment6(self, ts: float, data: bytes, ip: int, frag: int, end: int, app: str | None) -> None:
+        """An IPv6 fragment (its fragment header at ``frag``): the datagram is read once whole."""
+        fo = (data[frag + 2] << 8) | data[frag + 3]
+        key = data[ip + 8 : ip + 40] + data[frag + 4 : frag + 8]
+        offset = fo & 0xFFF8
+        head = data[ip : ip + 6] + bytes((data[frag],)) + data[ip + 7 : ip + 40] if offset == 0 else None
+        done = self.defrag.add(key, ts, offset, bool(fo & 1), data[frag + 8 : end], head, len(data),
+                               not self.overlap)
+        if done is not None:
+            h, payload = done
+            whole = h[:4] + len(payload).to_bytes(2, "big") + h[6:] + payload
+            self._ipv6(ts, whole, 0, app)
+
+    def _encapsulated(self, ts: float, data: bytes, linktype: int, app: str | None) -> None:
+        """A frame whose IP header is not where Ethernet or the link type puts it: the layers in
+        between are walked (VLAN, MPLS, PPPoE, LLC/SNAP, 802.11, PPP, NFLOG...)."""
+        res = encap.to_ip(data, linktype)
+        if isinstance(res, encap.Outcome):
+            self._outcome(res, data)
+            return
+        ver, ip = res
+        if ver == 6:
+            self._ipv6(ts, data, ip, app)
+        else:
+            self._ipv4(ts, data, ip, app)
+
+    def _tunnel(self, ts: float, data: bytes, res: encap.Result, name: str, outer: bytes, v6: bool,
+                app: str | None) -> None:
+        """The packet a tunnel carries: read as if bare, its connections marked with the tunnel."""
+        if isinstance(res, encap.Outcome):
+            self._outcome(res, data)
+            return
+        if self._depth >= MAX_TUNNEL_DEPTH:
+            self._outcome(encap.Outcome(f"tunnels nested more than {MAX_TUNNEL_DEPTH} deep"), data)
+            return
+        prev = self._via
+        key = (prev, name, outer)
+        via = self._via_names.get(key)
+        if via is None:
+            fam, a = (AF_INET6, 16) if v6 else (AF_INET, 4)
+            via = f"{name} {inet_ntop(fam, outer[:a])}>{inet_ntop(fam, outer[a:])}"
+            if prev is not None:
+                via = f"{prev} / {via}"
+            if len(self._via_names) >= 4096:
+                self._via_names.clear()
+            self._via_names[key] = via
+        if prev is None and not self.overlap:
+            encap_count(self.accounting.tunnelled, name, 1, len(data))
+        ver, ip = res
+        self._via = via
+        self._depth += 1
+        try:
+            if ver == 6:
+                self._ipv6(ts, data, ip, app)
+            else:
+                self._ipv4(ts, data, ip, app)
+        finally:
+            self._depth -= 1
+            self._via = prev
 
     def _ipv4(self, ts: float, data: bytes, ip: int, app: str | None) -> None:
         ihl = (data[ip] & 0x0F) << 2
         total = (data[ip + 2] << 8) | data[ip + 3]
         proto = data[ip + 9]
+        if total == 0 and ihl >= 20:  # (a segment offloaded to the NIC (TSO): its captured length)
+            total = len(data) - ip
         if ihl < 20 or total < ihl:
-            self.malformed += 1
+            self._malformed(data)
             return
-        if (data[ip + 6] & 0x1F) or data[ip + 7]:  # a non-first fragment: no ports
+        if (data[ip + 6] & 0x3F) or data[ip + 7]:  # a fragment: put together first
+            self._fragment4(ts, data, ip, ihl, total, app)
             return
         l4 = ip + ihl
-        if ihl == 20:
-            key = data[ip + 12 : ip + 24]
-        else:
-            key = data[ip + 12 : ip + 20] + data[l4 : l4 + 4]
-        if len(key) != 12:
-            self.malformed += 1
-            return
-        end = ip + total
-        if proto == 6:
-            self._tcp(ts, data, l4, end, key, False, app)
-        elif proto == 17:
-            self._udp(ts, data, l4, end, key, False, app)
+        if proto == 6 or proto == 17:
+            if ihl == 20:
+                key = data[ip + 12 : ip + 24]
+            else:
+                key = data[ip + 12 : ip + 20] + data[l4 : l4 + 4]
+            if len(key) != 12:
+                self._malformed(data)
+                return
+            end = ip + total
+            if proto == 6:
+                self._tcp(ts, data, l4, end, key, False, app)
+            else:
+                self._udp(ts, data, l4, end, key, False, app)
+        elif proto in encap.TUNNEL_PROTOCOLS:
+            self._tunnel(ts, data, encap.ip_tunnel(data, l4, ip + total, proto), encap.TUNNEL_PROTOCOLS[proto],
+                         data[ip + 12 : ip + 20], False, app)
+        elif proto == 50:
+            self._outcome(ENCRYPTED_ESP, data)
 
     def _ipv6(self, ts: float, data: bytes, ip: int, app: str | None) -> None:
         plen = (data[ip + 4] << 8) | data[ip + 5]
+        if plen == 0:  # (a jumbogram, or a segment offloaded to the NIC: its captured length)
+            plen = len(data) - ip - 40
         nh = data[ip + 6]
         l4 = ip + 40
         end = l4 + plen
         hops = 0
         while nh in IPV6_EXT_HEADERS or nh == 44:
-            if nh == 44:  # fragment header
-                if ((data[l4 + 2] << 8) | data[l4 + 3]) & 0xFFF8:
-                    return  # non-first fragment
+            if nh == 44:  # fragment header: put together first (an atomic fragment is whole)
+                if (data[l4 + 2] << 8) | data[l4 + 3] != 0:
+                    self._fragment6(ts, data, ip, l4, end, app)
+                    return
                 nh = data[l4]
                 l4 += 8
             elif nh == 51:  # AH: length in 4-byte units
@@ -507,19 +646,25 @@ class PacketDecoder:
                 nh, l4 = data[l4], l4 + ((data[l4 + 1] + 1) << 3)
             hops += 1
             if hops > 8:
-                self.malformed += 1
+                self._malformed(data)
                 return
-        if l4 == ip + 40:
-            key = data[ip + 8 : ip + 44]
-        else:
-            key = data[ip + 8 : ip + 40] + data[l4 : l4 + 4]
-        if len(key) != 36:
-            self.malformed += 1
-            return
-        if nh == 6:
-            self._tcp(ts, data, l4, end, key, True, app)
-        elif nh == 17:
-            self._udp(ts, data, l4, end, key, True, app)
+        if nh == 6 or nh == 17:
+            if l4 == ip + 40:
+                key = data[ip + 8 : ip + 44]
+            else:
+                key = data[ip + 8 : ip + 40] + data[l4 : l4 + 4]
+            if len(key) != 36:
+                self._malformed(data)
+                return
+            if nh == 6:
+                self._tcp(ts, data, l4, end, key, True, app)
+            else:
+                self._udp(ts, data, l4, end, key, True, app)
+        elif nh in encap.TUNNEL_PROTOCOLS:
+            self._tunnel(ts, data, encap.ip_tunnel(data, l4, end, nh), encap.TUNNEL_PROTOCOLS[nh],
+                         data[ip + 8 : ip + 40], True, app)
+        elif nh == 50:
+            self._outcome(ENCRYPTED_ESP, data)
 
     def _new_flow(self, table: dict[bytes, tuple[Flow, bool]], key: bytes, v6: bool, tcp: bool,
                   ts: float, from_client: bool, app: str | None) -> tuple[Flow, bool]:
@@ -534,6 +679,7 @@ class PacketDecoder:
         else:
             flow = Flow(rkey, v6, tcp, ts, dport, sport, fid)
         flow.app = app
+        flow.tunnel = self._via
         table[flow.key] = (flow, True)
         table[_reverse_key(flow.key, v6)] = (flow, False)
         self.flows[fid] = flow
@@ -546,7 +692,7 @@ class PacketDecoder:
         start = l4 + doff
         wire_len = end - start
         if wire_len < 0:
-            self.malformed += 1
+            self._malformed(data)
             return
         if self.overlap:
             self._now = ts
@@ -638,11 +784,16 @@ class PacketDecoder:
         payload = data[l4 + 8 : end]
         wire_len = end - l4 - 8
         if wire_len < 0:
-            self.malformed += 1
+            self._malformed(data)
             return
         pk = 32 if v6 else 8
         sport = (key[pk] << 8) | key[pk + 1]
         dport = (key[pk + 2] << 8) | key[pk + 3]
+        if hit is None and (dport in encap.TUNNEL_PORTS or sport in encap.TUNNEL_PORTS):
+            t = encap.udp_tunnel(data, l4 + 8, sport, dport)
+            if t is not None:
+                self._tunnel(ts, data, t[1], t[0], key[: pk], v6, app)
+                return
         if sport == 53 or dport == 53:
             self._dns_udp(ts, key, v6, app, sport, dport, payload, wire_len)
             return
@@ -665,6 +816,18 @@ class PacketDecoder:
         flow.last = ts
         if len(payload) < wire_len:
             self.cut += 1
+        if flow.server_port in LOCAL_DNS_PORTS or flow.client_port in LOCAL_DNS_PORTS:
+            # mDNS and LLMNR: answers, from either side (mDNS sends them to the group), name local hosts
+            if out:
+                flow.pkts_out += 1
+                flow.bytes_out += wire_len
+            else:
+                flow.pkts_in += 1
+                flow.bytes_in += wire_len
+            flow.protocol = LOCAL_DNS_PORTS.get(flow.server_port) or LOCAL_DNS_PORTS[flow.client_port]
+            if len(payload) > 2 and payload[2] & 0x80:
+                self._dns_message(payload, ts, flow)
+            return
         if out:
             flow.pkts_out += 1
             flow.bytes_out += wire_len
@@ -677,7 +840,7 @@ class PacketDecoder:
             flow.bytes_in += wire_len
             if flow.state == QUIC_FOLLOW:
                 self._quic_datagram(flow, False, payload, ts)
-            elif sport == 53 or sport == 5353:
+            elif sport == 53:
                 flow.protocol = "dns"
                 self._dns_message(payload, ts, flow)
 
@@ -704,6 +867,7 @@ class PacketDecoder:
                         self._next_fid)
             self._next_fid += 1
             flow.app = app
+            flow.tunnel = self._via
             flow.ports = set()
             flow.protocol = "dns"
             flow.state = DONE
@@ -1072,6 +1236,8 @@ class PacketDecoder:
                     self._tls_unfollow(flow, tls.END_OF_CAPTURE)
         if self.decryptor is not None:
             self.decryptor.finish()
+        self.defrag.finish()
+        self.accounting.reassembled = self.defrag.reassembled
         for flow in self.flows.values():
             if flow.req is not None:
                 last = flow.req.flush()
@@ -1133,7 +1299,7 @@ class PacketDecoder:
             connection_uid(index, flow.fid), "tcp" if flow.tcp else "udp", cip, flow.client_port, sip,
             flow.server_port, flow.first, flow.last, flow.pkts_out, flow.bytes_out, flow.pkts_in, flow.bytes_in,
             flow.sni, flow.quic_sni, flow.http_host, flow.ech, flow.protocol, flow.alpn, flow.app,
-            index, len(flow.ports) if flow.ports is not None else 1,
+            index, len(flow.ports) if flow.ports is not None else 1, flow.tunnel,
             flow.fid, flow.synless, flow.closed,
         )
         if self.merge_keys:
@@ -1210,13 +1376,14 @@ class PacketDecoder:
             row = self._rows[i]
         self._dead[pos] = 1
         (_uid, _transport, _cip, cport, _sip, sport, first, last, pkts_out, bytes_out, pkts_in, bytes_in,
-         sni, quic_sni, http_host, ech, protocol, alpn, app, _index, _n, fid, synless, closed) = row[: _N_FIELDS + 3]
+         sni, quic_sni, http_host, ech, protocol, alpn, app, _index, _n, tunnel, fid, synless,
+         closed) = row[: _N_FIELDS + 3]
         flow = Flow(key, v6, tcp, first, cport, sport, fid)
         flow.last = max(last, ts)
         flow.pkts_out, flow.bytes_out, flow.pkts_in, flow.bytes_in = pkts_out, bytes_out, pkts_in, bytes_in
         flow.sni, flow.quic_sni, flow.http_host, flow.ech = sni, quic_sni, http_host, ech
         flow.protocol, flow.alpn, flow.app = protocol, tuple(alpn or ()), app
-        flow.synless, flow.closed = synless, closed
+        flow.synless, flow.closed, flow.tunnel = synless, closed, tunnel
         if self._done[pos]:
             flow.state = DONE
         else:

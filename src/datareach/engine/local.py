@@ -40,6 +40,7 @@ from datareach.schema import (
     Finding,
     InputError,
     InputReport,
+    PacketAccounting,
     Violation,
     fields,
     rows_table,
@@ -178,6 +179,9 @@ class LocalEngine:
                         rep.decryption = rec.to_dict()
                         decrypted.update(rec.uids)
                         continue
+                    if isinstance(rec, PacketAccounting):
+                        rep.packets = rec.to_dict()
+                        continue
                     if isinstance(rec, ConnectionBatch):
                         conns.add_batch(rec)
                         rep.records_read += len(rec) - 1  # (+1 below)
@@ -214,7 +218,7 @@ class LocalEngine:
 
         from datareach.assess import judge, sort_violations
         from datareach.enrich.domains import psl_source
-        from datareach.enrich.stages import destination_chunks
+        from datareach.enrich.stages import destination_chunks, split_local
 
         generated = datetime.now(UTC)
         today = generated.date().isoformat()
@@ -233,6 +237,7 @@ class LocalEngine:
         resolver = ctx.resolver
         assert resolver is not None  # enrich_context gives one
         table = request_hosts(enrich_connections(pipeline, conns.take(), ctx), exchanges.hosts)
+        table, local = split_local(table)
         exchanges.hosts = {}
         _release_unused()
         # the destinations, a chunk at a time in the document's order: each chunk judged, then
@@ -260,6 +265,7 @@ class LocalEngine:
             destinations=destinations.view(),
             exchanges=exchange_rows,
             dns=dns_docs,
+            local=local,
             data_sources=sources,
             generated_at=iso(generated.timestamp()) or "",
             findings=finding_rows,

@@ -124,6 +124,8 @@ class Audit:
     violations: list[dict[str, Any]] = field(default_factory=list)
     #: The summary's counts (:meth:`SummaryCounts.result`), when the engine counted the rows.
     counts: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    #: Local-network traffic (multicast, broadcast, link-local), by protocol: not destinations.
+    local: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def has_errors(self) -> bool:
@@ -143,6 +145,10 @@ class Audit:
         decryption = [i.decryption for i in self.inputs if i.decryption is not None]
         counts["decrypted_connections"] = sum(int(d["decrypted"]) for d in decryption)
         counts["encrypted_unread"] = sum(int(d["unread"]) for d in decryption)
+        # the local-network traffic kept apart, and the inputs a share of whose frames was not read
+        counts["local_connections"] = sum(int(g["connections"]) for g in self.local)
+        counts["undecoded_warnings"] = [f"{i.path}: {i.packets['warning']}" for i in self.inputs
+                                        if i.packets is not None and i.packets.get("warning")]
         return {**counts, **verdict(self.policies, self.violations)}
 
     @property
@@ -170,6 +176,7 @@ class Audit:
             "destinations": self.destinations,
             "exchanges": self.exchanges,
             "dns": self.dns,
+            "local": self.local,
             "detection": self.detection,
             "findings": self.findings,
             "laws": self.laws,

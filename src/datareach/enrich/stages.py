@@ -137,6 +137,61 @@ def group_destinations(t: pa.Table, ctx: EnrichContext) -> pa.Table:
 
 #: Destinations made (and enriched, by :func:`destination_chunks`) at a time.
 CHUNK = 4096
+#: Tunnels listed per destination at most.
+MAX_TUNNELS_LISTED = 16
+
+#: Server addresses that are not internet destinations: IPv4 and IPv6 multicast, the limited
+#: broadcast address, and link-local addresses.
+_LOCAL_ADDRESS = r"^(22[4-9]|23[0-9])\.|^[fF][fF]|^169\.254\.|^[fF][eE][89abAB]|^255\.255\.255\.255$"
+#: Well-known local-network services (UDP), by port: with an address ending in .255 (a subnet's
+#: broadcast address) their traffic is local too.
+LOCAL_SERVICES = {5353: "mdns", 5355: "llmnr", 1900: "ssdp", 137: "netbios-ns", 138: "netbios-dgm",
+                  67: "dhcp", 68: "dhcp", 546: "dhcpv6", 547: "dhcpv6", 3702: "ws-discovery", 9: "wake-on-lan",
+                  1985: "hsrp", 5351: "nat-pmp", 6771: "bittorrent-lsd", 10001: "ubiquiti-discovery",
+                  17500: "dropbox-lan-sync", 7: "echo"}
+
+
+def split_local(conns: pa.Table) -> tuple[pa.Table, list[dict[str, Any]]]:
+    """Named connections apart from local-network traffic: multicast, broadcast and link-local
+    (mDNS, LLMNR, SSDP, NetBIOS, DHCP...) is no internet destination. Returns the rest, and the
+    local traffic counted by protocol (the document's ``local``): a link-local server that
+    carried HTTP or TLS stays a destination (a cloud metadata service, a device's web page)."""
+    import numpy as np
+
+    if conns.num_rows == 0:
+        return conns, []
+    ip = pc.fill_null(conns.column("server_ip"), "")
+    local = pc.match_substring_regex(ip, _LOCAL_ADDRESS)
+    web = pc.fill_null(pc.is_in(conns.column("protocol"), value_set=pa.array(["http", "tls", "quic"])), False)
+    linklocal = pc.match_substring_regex(ip, r"^169\.254\.|^[fF][eE][89abAB]")
+    local = pc.and_(local, pc.invert(pc.and_(linklocal, web)))
+    ports = conns.column("server_port")
+    service = pc.is_in(ports, value_set=pa.array(list(LOCAL_SERVICES), pa.int32()))
+    bcast = pc.and_(pc.and_(service, pc.ends_with(ip, ".255")), pc.equal(conns.column("transport"), "udp"))
+    local = pc.fill_null(pc.or_(local, bcast), False)
+    if not pc.any(local).as_py():
+        return conns, []
+    mine = conns.filter(local).select(["server_ip", "server_port", "transport", "packets_out", "packets_in",
+                                       "bytes_out", "bytes_in", "flows"])
+    groups: dict[str, dict[str, Any]] = {}
+    cols = {n: mine.column(n).to_pylist() for n in mine.column_names}
+    for i in range(mine.num_rows):
+        port, transport = cols["server_port"][i], cols["transport"][i]
+        name = LOCAL_SERVICES.get(port) if transport == "udp" else None
+        name = name or f"{transport}/{port}"
+        g = groups.get(name)
+        if g is None:
+            g = groups[name] = {"protocol": name, "connections": 0, "packets": 0, "bytes": 0, "addresses": set()}
+        g["connections"] += cols["flows"][i]
+        g["packets"] += cols["packets_out"][i] + cols["packets_in"][i]
+        g["bytes"] += cols["bytes_out"][i] + cols["bytes_in"][i]
+        if len(g["addresses"]) < MAX_TUNNELS_LISTED:
+            g["addresses"].add(cols["server_ip"][i])
+    out = sorted(groups.values(), key=lambda g: (-g["connections"], g["protocol"]))
+    for g in out:
+        g["addresses"] = sorted(g["addresses"])
+    del np
+    return conns.filter(pc.invert(local)), out
 
 
 def grouped_destinations(t: pa.Table, ctx: EnrichContext, size: int | None = None) -> Iterator[pa.Table]:
@@ -158,7 +213,7 @@ def grouped_destinations(t: pa.Table, ctx: EnrichContext, size: int | None = Non
     index = ctx.dns_index()
     schema = arrow_schema(Destination)
     columns: tuple[str, ...] = ("uid", "server_ip", "input_index", "bytes_out", "bytes_in", "packets_out", "packets_in", "flows",
-               "first_seen", "last_seen", "ech", "name_source", "server_port", "transport", "protocol")
+               "first_seen", "last_seen", "ech", "name_source", "server_port", "transport", "protocol", "tunnel")
     t = t.select(["app", "host", *columns])  # (the other columns go now, before the group-by's arrays come)
     # whether each connection is encrypted (TLS, QUIC) and whether it was decrypted, as one int8:
     # 0 neither, 1 encrypted, 3 encrypted and decrypted
@@ -171,7 +226,7 @@ def grouped_destinations(t: pa.Table, ctx: EnrichContext, size: int | None = Non
     # (the columns of few values kept as small codes: they are held until the last chunk)
     t = t.set_column(t.schema.get_field_index("name_source"), "name_source",
                      pc.cast(pc.index_in(t.column("name_source"), value_set=pa.array(NAME_SOURCES)), pa.int8()))
-    for name in ("transport", "protocol"):
+    for name in ("transport", "protocol", "tunnel"):
         t = t.set_column(t.schema.get_field_index(name), name, pc.dictionary_encode(t.column(name)))
     # each connection's group: its (app, host) pair as one integer code
     apps = pc.dictionary_encode(pc.fill_null(t.column("app"), "").combine_chunks())
@@ -283,6 +338,7 @@ def _destination_rows(conns: pa.Table, bounds: Any, apps: list[str], hosts: list
         "transport_distinct": _distinct(conns.column("transport"), bounds),
         "protocol_distinct": _distinct(conns.column("protocol"), bounds),
         "input_index_distinct": _distinct(conns.column("input_index"), bounds),
+        "tunnel_distinct": _distinct(conns.column("tunnel"), bounds),
     }
     rows: dict[str, list[Any]] = {name: [] for name in schema.names}
     for i, host in enumerate(hosts):
@@ -314,6 +370,7 @@ def _destination_rows(conns: pa.Table, bounds: Any, apps: list[str], hosts: list
         rows["decrypted"].append(None if not n_enc else "none" if not n_dec else "all" if n_dec == n_enc else "some")
         rows["app"].append(app or None)
         rows["inputs"].append(sorted(cols["input_index_distinct"][i]))
+        rows["tunnels"].append(sorted(v for v in cols["tunnel_distinct"][i] if v)[:MAX_TUNNELS_LISTED])
     n = len(rows["host"])
     for name in ("registrable_domain", "ip_scope", "country", "asn", "as_org", "owner"):
         rows[name] = [None] * n

@@ -125,6 +125,13 @@ def render_table(doc: dict[str, Any], *, color: bool = False, width: int | None 
         f"{_encrypted_note(s)}; "
         f"server countries: {', '.join(s['countries']) or 'none'}"
     )))
+    for w in s.get("undecoded_warnings") or []:
+        console.print(Text(safe(f"warning: {w}"), style="bold yellow"))
+    local = doc.get("local") or []
+    if local:
+        parts = ", ".join(f"{g['protocol']} {g['connections']}" for g in local[:12])
+        console.print(Text(safe(f"Local network traffic, not counted as destinations (connections by protocol): "
+                                f"{parts}{', ...' if len(local) > 12 else ''}"), style="dim"))
     for t in build_table(doc):
         console.print(t)
     findings = doc.get("findings") or []

@@ -233,6 +233,8 @@ class Connection:
     app: Annotated[str | None, _c("string", "the app, where the capture says (PCAPdroid trailer, HAR page)")] = None
     input_index: Annotated[int, _c("int32", "index into the audit's inputs")] = 0
     flows: Annotated[int, _c("int64", "transport flows this record stands for (DNS over UDP: one per look-up)")] = 1
+    tunnel: Annotated[str | None, _c("string", "the tunnels the connection was seen in, outermost first "
+                                             "(e.g. GRE 192.0.2.1>192.0.2.2); None when seen bare")] = None
 
 
 @record
@@ -364,6 +366,8 @@ class Destination:
                                         "str?")]
     app: Annotated[str | None, _c("string", "", "str?")]
     inputs: Annotated[list[int], _c("list<int64>", "", "list[int]")]
+    tunnels: Annotated[list[str], _c("list<string>", "tunnels its connections were seen in (Connection.tunnel)",
+                                     "list[str]")]
     uids: Annotated[list[str], _c("list<string>", "uids of its connections (not in the JSON document)")]
     owner: Annotated[dict[str, Any] | None, _c("json", "enrich.ownership", "dict?")] = None
     reach: Annotated[list[dict[str, Any]], _c("json", "enrich.ownership", "list[dict]")] = field(
@@ -430,6 +434,83 @@ class Decryption:
         }
 
 
+#: Above this share of an input's frames or bytes not decoded, the report warns.
+UNDECODED_WARNING_SHARE = 0.01
+#: Distinct reasons kept per list; the rest are summed under "other reasons".
+MAX_ACCOUNTING_REASONS = 64
+
+
+@dataclass(slots=True)
+class PacketAccounting:
+    """What became of every frame of a capture (born in :mod:`datareach.dissect.packets`; the
+    engine puts :meth:`to_dict` in the input's report as ``packets``).
+
+    Each list maps a reason to ``[frames, bytes]`` (captured bytes). ``not_ip``: frames that were
+    understood and carry no IP traffic (ARP, LLDP, 802.11 management frames...). ``not_decoded``:
+    frames that could not be interpreted (an unsupported encapsulation, an encrypted 802.11 frame,
+    an IP fragment never completed, a header cut short). Every other frame was decoded.
+    ``tunnelled``: frames read inside a tunnel, by its outermost kind.
+    """
+
+    frames: int = 0
+    bytes: int = 0
+    not_ip: dict[str, list[int]] = field(default_factory=dict)
+    not_decoded: dict[str, list[int]] = field(default_factory=dict)
+    tunnelled: dict[str, list[int]] = field(default_factory=dict)
+    #: IP datagrams put together from fragments
+    reassembled: int = 0
+
+    def add(self, other: PacketAccounting) -> None:
+        self.frames += other.frames
+        self.bytes += other.bytes
+        self.reassembled += other.reassembled
+        for mine, theirs in ((self.not_ip, other.not_ip), (self.not_decoded, other.not_decoded),
+                             (self.tunnelled, other.tunnelled)):
+            for reason, (f, b) in theirs.items():
+                count(mine, reason, f, b)
+
+    def to_dict(self) -> dict[str, Any]:
+        def rows(d: dict[str, list[int]], key: str = "reason") -> list[dict[str, Any]]:
+            return [{key: r, "frames": f, "bytes": b}
+                    for r, (f, b) in sorted(d.items(), key=lambda kv: (-kv[1][0], kv[0]))]
+
+        bad_f = sum(f for f, _ in self.not_decoded.values())
+        bad_b = sum(b for _, b in self.not_decoded.values())
+        other_f = bad_f + sum(f for f, _ in self.not_ip.values())
+        other_b = bad_b + sum(b for _, b in self.not_ip.values())
+        share_f = bad_f / self.frames if self.frames else 0.0
+        share_b = bad_b / self.bytes if self.bytes else 0.0
+        warning = None
+        if share_f > UNDECODED_WARNING_SHARE or share_b > UNDECODED_WARNING_SHARE:
+            top = max(self.not_decoded.items(), key=lambda kv: kv[1][0])[0]
+            warning = (f"{bad_f:,} of {self.frames:,} frames ({share_f:.1%}; {share_b:.1%} of the bytes) could "
+                       f"not be decoded, mostly: {top}; what they carried is not in this report")
+        return {
+            "frames": self.frames,
+            "bytes": self.bytes,
+            "decoded": {"frames": max(0, self.frames - other_f), "bytes": max(0, self.bytes - other_b)},
+            "not_ip": rows(self.not_ip),
+            "not_decoded": rows(self.not_decoded),
+            "tunnelled": rows(self.tunnelled, "tunnel"),
+            "reassembled_datagrams": self.reassembled,
+            "undecoded_share": {"frames": round(share_f, 6), "bytes": round(share_b, 6)},
+            "warning": warning,
+        }
+
+
+def count(d: dict[str, list[int]], reason: str, frames: int, nbytes: int) -> None:
+    """Add ``frames`` and ``nbytes`` under ``reason`` (at most MAX_ACCOUNTING_REASONS reasons)."""
+    e = d.get(reason)
+    if e is None:
+        if len(d) >= MAX_ACCOUNTING_REASONS and reason != "other reasons":
+            count(d, "other reasons", frames, nbytes)
+            return
+        d[reason] = [frames, nbytes]
+    else:
+        e[0] += frames
+        e[1] += nbytes
+
+
 @record
 class InputReport:
     """What the audit made of one input file (born in :mod:`datareach.engine`)."""
@@ -443,6 +524,8 @@ class InputReport:
         default_factory=list)
     #: captures only: the encrypted connections, and what decryption opened (Decryption.to_dict)
     decryption: Annotated[dict[str, Any] | None, _c("json", "encrypted connections and decryption", "dict?")] = None
+    #: captures only: what became of every frame (PacketAccounting.to_dict)
+    packets: Annotated[dict[str, Any] | None, _c("json", "every frame, decoded or not and why", "dict?")] = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -455,6 +538,8 @@ class InputReport:
         }
         if self.decryption is not None:
             out["decryption"] = self.decryption
+        if self.packets is not None:
+            out["packets"] = self.packets
         return out
 
 
@@ -630,7 +715,7 @@ def connection_uid(input_index: int, n: int) -> str:
     return f"C{input_index}.{n}"
 
 
-Record: TypeAlias = Connection | ConnectionBatch | DnsAnswer | Exchange | InputError | Decryption
+Record: TypeAlias = Connection | ConnectionBatch | DnsAnswer | Exchange | InputError | Decryption | PacketAccounting
 
 #: Called by readers with the number of bytes of the input consumed so far.
 ProgressCallback: TypeAlias = Callable[[int], None]

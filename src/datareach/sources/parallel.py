@@ -47,6 +47,7 @@ from datareach.schema import (
     DnsAnswer,
     Exchange,
     InputError,
+    PacketAccounting,
     ProgressCallback,
     Record,
     connection_uid,
@@ -123,6 +124,8 @@ class _Result:
     keys: bool = False
     stats: DecryptStats | None = None
     key_sources: list[dict[str, Any]] = field(default_factory=list)
+    #: what became of the range's frames
+    accounting: PacketAccounting = field(default_factory=PacketAccounting)
 
 
 def _workers(requested: int | None, size: int) -> int:
@@ -471,7 +474,7 @@ def _read_range(path: Path, input_index: int, plan: _Plan, index: int, dec: Pack
     own = dec.decryption()
     return _Result(dec.connections, ports, dns, [], errors, dec.cut, dec.malformed, dec.response_head_cuts,
                    dec.retired_inspecting, exchanges.close(), own.keys,
-                   dec.decryptor.stats if dec.decryptor is not None else None, own.sources)
+                   dec.decryptor.stats if dec.decryptor is not None else None, own.sources, dec.accounting)
 
 
 def _merge(results: Sequence[_Result], input_index: int) -> Iterator[Record]:
@@ -577,6 +580,7 @@ def _records(results: Sequence[_Result], combined: pa.Table,
              final: Callable[[int, str | None], str | None]) -> Iterator[Record]:
     """The merged ranges' records, the requests read from each range's file as they are taken."""
     cut = malformed = head_cuts = retired = 0
+    accounting = PacketAccounting()
     try:
         yield _merge_decryption(results, combined, final)
         for k, res in enumerate(results):
@@ -599,7 +603,9 @@ def _records(results: Sequence[_Result], combined: pa.Table,
             malformed += res.malformed
             head_cuts += res.response_head_cuts
             retired += res.retired_inspecting
+            accounting.add(res.accounting)
         yield ConnectionBatch(table=combined)
+        yield accounting
         yield from pcap.summary_errors(cut, malformed, head_cuts, retired)
     finally:
         for res in results:  # (a consumer that stopped early: the files still go)

@@ -120,6 +120,7 @@ def read_sequential(path: Path, input_index: int, progress: ProgressCallback | N
     yield from dec.records
     dec.records.clear()
     yield dec.decryption()
+    yield dec.accounting
     yield from summary_errors(dec.cut, dec.malformed, dec.response_head_cuts, dec.retired_inspecting)
 
 
@@ -178,11 +179,14 @@ def _pcap(src: _Source, dec: PacketDecoder, head: bytes | None = None, stop: int
     if trailer_mode is None:
         trailer_mode = linktype in pcapdroid.LINKTYPES and _has_trailer(src.buf, pos, unpack)
     trailer = pcapdroid.split_trailer if trailer_mode else None
+    acc = dec.accounting
     while True:
         buf = src.buf
         n = len(buf)
         lim = n if stop is None else min(n, stop - src.base)
         corrupt = False
+        nf = 0
+        first = pos
         if trailer is None:
             while pos < lim and pos + 16 <= n:
                 sec, frac, caplen, origlen = unpack(buf, pos)
@@ -193,6 +197,7 @@ def _pcap(src: _Source, dec: PacketDecoder, head: bytes | None = None, stop: int
                 if end > n:
                     break
                 packet(sec + frac * scale, buf[pos + 16 : end], linktype)
+                nf += 1
                 pos = end
         else:
             while pos < lim and pos + 16 <= n:
@@ -206,7 +211,11 @@ def _pcap(src: _Source, dec: PacketDecoder, head: bytes | None = None, stop: int
                 frame = buf[pos + 16 : end]
                 cut, _uid, app = trailer(frame)
                 packet(sec + frac * scale, frame[:cut], linktype, app or None)
+                nf += 1
                 pos = end
+        if not dec.overlap:  # (the records' captured bytes: what they span, less their headers)
+            acc.frames += nf
+            acc.bytes += pos - first - 16 * nf
         if dec.records:
             yield from _drain(dec)
         if dec.overlap and (corrupt or not dec.following()):
@@ -313,11 +322,13 @@ def _pcapng(src: _Source, dec: PacketDecoder, section: tuple[str, list[_Interfac
     hdr = struct.Struct(endian + "II")
     epb = struct.Struct(endian + "IIIII")
     u32 = struct.Struct(endian + "I").unpack_from
+    acc = dec.accounting
     while True:
         buf = src.buf
         n = len(buf)
         lim = n if stop is None else min(n, stop - src.base)
         problem: str | None = None
+        nf = nb = 0
         while pos < lim and pos + 12 <= n:
             btype, blen = hdr.unpack_from(buf, pos)
             if parallel and btype in (SHB_TYPE, BLOCK_IDB):
@@ -351,6 +362,8 @@ def _pcapng(src: _Source, dec: PacketDecoder, section: tuple[str, list[_Interfac
                     break
                 itf = ifaces[iid]
                 frame = buf[pos + 28 : pos + 28 + caplen]
+                nf += 1
+                nb += caplen
                 lt = itf.linktype
                 if lt in pcapdroid.LINKTYPES:
                     cut, _uid, app = pcapdroid.split_trailer(frame)
@@ -386,13 +399,20 @@ def _pcapng(src: _Source, dec: PacketDecoder, section: tuple[str, list[_Interfac
                 itf = ifaces[0]
                 orig = struct.unpack_from(endian + "I", buf, pos + 8)[0]
                 caplen = min(orig, blen - 16, itf.snaplen or orig)
+                nf += 1
+                nb += caplen
                 packet(0.0, buf[pos + 12 : pos + 12 + caplen], itf.linktype)
             elif btype == BLOCK_PB:
                 iid, _drops, hi, lo, caplen, _orig = struct.unpack_from(endian + "HHIIII", buf, pos + 8)
                 if iid < len(ifaces) and caplen <= blen - 32:
                     itf = ifaces[iid]
+                    nf += 1
+                    nb += caplen
                     packet(((hi << 32) | lo) * itf.scale + itf.tsoffset, buf[pos + 28 : pos + 28 + caplen], itf.linktype)
             pos = end
+        if not dec.overlap:
+            acc.frames += nf
+            acc.bytes += nb
         if dec.records:
             yield from _drain(dec)
         if dec.overlap and (problem is not None or not dec.following()):

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from datareach.schema import Connection, ConnectionBatch, DnsAnswer, Exchange, InputError, Record
+from datareach.schema import (
+    Connection,
+    ConnectionBatch,
+    DnsAnswer,
+    Exchange,
+    InputError,
+    PacketAccounting,
+    Record,
+)
 from datareach.sources import read_input
 
 __all__ = ["Records", "read"]
@@ -21,6 +29,8 @@ class Records:
         self.dns = [r for r in records if isinstance(r, DnsAnswer)]
         self.exchanges = [r for r in records if isinstance(r, Exchange)]
         self.errors = [r for r in records if isinstance(r, InputError)]
+        #: what became of a capture's frames (None for other inputs)
+        self.packets = next((r.to_dict() for r in records if isinstance(r, PacketAccounting)), None)
 
     def conn(self, server_port: int | None = None, server_ip: str | None = None) -> Connection:
         """The one connection to ``server_port`` / ``server_ip`` (an assertion error unless exactly one)."""
