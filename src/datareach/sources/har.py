@@ -102,6 +102,9 @@ _WS_SPACE = re.compile(rb"\s+")
 MAX_NESTING = 64
 #: Longest JSON object key read, in bytes of the file (HAR field names are short).
 MAX_KEY_BYTES = 4096
+#: Most decompressed bytes one entry of a compressed HAR file may take (a response body of up to
+#: ~190 MB, base64-encoded as mitmproxy writes binary ones, fits).
+MAX_COMPRESSED_ENTRY = 256 * 1024 * 1024
 
 
 def _backend_names() -> tuple[str, ...]:
@@ -123,6 +126,14 @@ class JsonLimitExceeded(Exception):
     def __init__(self, message: str, offset: int) -> None:
         super().__init__(message)
         self.offset = offset
+
+
+class EntryTooLarge(JsonLimitExceeded):
+    """An entry of a compressed HAR file decompresses to more than :data:`MAX_COMPRESSED_ENTRY`."""
+
+
+class CompressedDataError(Exception):
+    """The compressed data of a compressed HAR file is corrupt or ends early."""
 
 
 #: 1 for the bytes :class:`_JsonGuard` looks at (quotes and brackets), 0 for the others.
@@ -275,14 +286,29 @@ class _CountingReader:
         self.content_seen = False
         self._guard = _JsonGuard(self.pos)
         self._limit: JsonLimitExceeded | None = None
+        #: (compressed input) the compression, and the most bytes read since :attr:`entry_mark`
+        self.compression: str | None = None
+        self.entry_budget: int | None = None
+        self.entry_mark = self.pos
 
     def read(self, size: int = -1) -> bytes:
         if size == 0:
             return b""
         if self._limit is not None:
             raise self._limit
+        if self.entry_budget is not None and self.pos - self.entry_mark > self.entry_budget:
+            raise EntryTooLarge(
+                f"an entry decompresses to more than {self.entry_budget:,} bytes (a decompression bomb?)",
+                self.entry_mark)
         want = READ_SIZE if size is None or size < 0 else size
-        data = self._pending + self._raw.read(max(0, want - len(self._pending)))
+        try:
+            more = self._raw.read(max(0, want - len(self._pending)))
+        except Exception as exc:
+            if self.compression is None or isinstance(exc, MemoryError):
+                raise
+            raise CompressedDataError(f"the {self.compression} data is corrupt or ends early "
+                                      f"({type(exc).__name__}: {exc})") from exc
+        data = self._pending + more
         self._pending = b""
         problem = self._guard.check(data)
         if problem is not None:
@@ -893,13 +919,36 @@ def _process_entry(raw: object, index: int, state: _State) -> Iterator[Record]:
 # The reader
 
 
-def read_har(path: Path, input_index: int, progress: ProgressCallback | None = None) -> Iterator[Record]:
+def read_har(path: Path, input_index: int, progress: ProgressCallback | None = None,
+             compression: str = "") -> Iterator[Record]:
     """Stream the records of one HAR file. Never raises on bad content (I/O errors opening the
-    file do propagate)."""
+    file do propagate).
+
+    ``compression`` (``zlib`` for mitmproxy's ``.zhar``, or one of the capture compressions of
+    :data:`~datareach.sources.compressed.CAPTURE_COMPRESSIONS`): the file is decompressed as it is
+    read, an entry may take at most :data:`MAX_COMPRESSED_ENTRY` decompressed bytes, offsets in
+    errors are offsets in the decompressed HAR and progress is not reported."""
+    if compression:
+        progress = None
+
+    def opened() -> Any:
+        if not compression:
+            return open(path, "rb")
+        from datareach.sources.compressed import open_decompressed
+
+        return open_decompressed(path, compression)
+
+    def counting(raw: IO[bytes], report: ProgressCallback | None) -> _CountingReader:
+        reader = _CountingReader(raw, report)
+        if compression:
+            reader.compression = compression
+            reader.entry_budget = MAX_COMPRESSED_ENTRY
+        return reader
+
     header: _Header | None = None
     for backend_name in _backend_names():
-        with open(path, "rb") as raw:
-            reader = _CountingReader(raw, None)
+        with opened() as raw:
+            reader = counting(raw, None)
             try:
                 header = _read_header(reader, backend_name)
             except UnicodeDecodeError:
@@ -923,11 +972,12 @@ def read_har(path: Path, input_index: int, progress: ProgressCallback | None = N
     fatal: InputError | None = None
     for backend_name in _backend_names():
         backend = ijson.get_backend(backend_name)
-        with open(path, "rb") as raw:
-            reader = _CountingReader(raw, None if backend_name != "yajl2_c" else progress)
+        with opened() as raw:
+            reader = counting(raw, None if backend_name != "yajl2_c" else progress)
             index = 0
             try:
                 for item in backend.items(reader, "log.entries.item", buf_size=READ_SIZE):
+                    reader.entry_mark = reader.pos
                     if index >= done:
                         yield from _guarded_entry(item, index, state)
                         done = index + 1
@@ -969,13 +1019,21 @@ def _fatal_for(
     entries_done: int,
     before_entries: bool,
 ) -> InputError:
+    n = entries_done
+    stopped = f"reading stopped after {n} entr{'y' if n == 1 else 'ies'}"
+    if isinstance(exc, CompressedDataError):
+        if before_entries and not reader.content_seen:
+            return InputError(f"HAR file not read: {exc}", offset=0, fatal=True)
+        return InputError(f"{exc}: {stopped} ({reader.pos:,} decompressed bytes read)", offset=reader.pos,
+                          fatal=True)
+    if isinstance(exc, EntryTooLarge):
+        return InputError(f"{'HAR file not read' if before_entries else stopped}: {exc}", offset=exc.offset,
+                          fatal=True)
     if isinstance(exc, JsonLimitExceeded):
         if before_entries:
             return InputError(f"HAR file not read: {exc} (HAR files nest about 8 levels deep)",
                               offset=exc.offset, fatal=True)
-        n = entries_done
-        return InputError(f"{exc}: reading stopped after {n} entr{'y' if n == 1 else 'ies'}",
-                          offset=exc.offset, fatal=True)
+        return InputError(f"{exc}: {stopped}", offset=exc.offset, fatal=True)
     if exc is None:
         detail = "text that is not valid UTF-8"
         offset = reader.chunk_start
