@@ -18,7 +18,13 @@ Writers whose output this was modelled on, and what each adds to the HAR 1.2 spe
   request bodies as ``postData.text`` decoded with *surrogateescape*, so bytes that are not UTF-8
   appear as lone ``\\udcXX`` escapes. We turn those back into the original bytes. (yajl, the C
   parser, rejects lone surrogates: for such files we restart on ijson's pure-Python backend and
-  carry on where we were.) ``.zhar`` (zlib) files are not read.
+  carry on where we were.) ``.zhar`` files (``save.har`` to a path ending ``.zhar``) are the same
+  HAR compressed with ``zlib.compress(har, 9)``: found by their content and decompressed as they
+  are read (:mod:`datareach.sources.compressed`), like HAR files compressed with gzip, bzip2, xz
+  or zstd.
+* chrome-har (sitespeed.io, browsertime): a JSON request body is stored parsed, as
+  ``postData.params`` whose values are JSON values (objects, arrays, numbers, ...), not strings,
+  and no ``text``. We put the JSON document back together (below).
 * HTTP Toolkit: ``pageref`` / ``log.pages`` name the client ("source") that sent the request,
   which we report as ``app``; bodies that are not UTF-8 go to ``request._content`` with
   ``"encoding": "base64"``; ``_requestBodyStatus: "discarded:..."`` when a body was left out.
@@ -39,6 +45,14 @@ Decisions worth knowing about:
   without them 80 KB of ``[`` cost 4 GB, and 60 long keys cost 60 times their size). They are
   enforced on the bytes before the parser sees them (:class:`_JsonGuard`), for the header and
   the entries alike; the format sniff reads events without paths.
+* ``postData.params`` without ``text``: a param's value that is not a string is written back as
+  compact JSON. With a JSON ``mimeType`` the body is the JSON object ``{name: value, ...}`` (an
+  array when the names are 0, 1, 2...), as chrome-har parsed it; otherwise the params are
+  form-encoded. Either way every value is in the searchable request body.
+* Compressed HAR files: an entry (with the ``log`` fields before the first one) that
+  decompresses to more than :data:`MAX_COMPRESSED_ENTRY` bytes ends the file with a fatal error,
+  so that a small file that decompresses to gigabytes (a decompression bomb) costs no more memory
+  than that; offsets in errors are then offsets in the decompressed HAR.
 * Cookies: when ``request.cookies`` lists a cookie that no ``Cookie`` header carries (some
   writers record cookies only there), a synthesized ``("cookie", "a=b; c=d")`` header holding
   the missing ones is appended to ``request_headers``.
@@ -59,6 +73,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import json
 import math
 import re
 from collections.abc import Iterator
@@ -586,6 +601,33 @@ def _capped_base64(text: str) -> tuple[bytes, bool]:
     return data, truncated
 
 
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):  # (ijson's non-integer numbers)
+        f = float(value)
+        return f if math.isfinite(f) else str(value)
+    raise TypeError(type(value).__name__)
+
+
+def _compact_json(value: object) -> str:
+    """``value`` (a parsed JSON value, nested at most :data:`MAX_NESTING` deep) as compact JSON."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+def _params_body(params: list[tuple[str, object]], mime_type: object) -> bytes:
+    """The request body ``postData.params`` stand for (no ``text``): the JSON document chrome-har
+    took apart when the MIME type is JSON and a value is not a string, else the form-encoded
+    params, values that are not strings written as compact JSON (null as empty)."""
+    is_json = isinstance(mime_type, str) and "json" in mime_type.lower()
+    if is_json and any(not isinstance(v, str) for _, v in params):
+        names = [n for n, _ in params]
+        if names == [str(i) for i in range(len(names))]:  # a JSON array, taken apart by index
+            return _text_to_bytes(_compact_json([v for _, v in params]))
+        if len(set(names)) == len(names):
+            return _text_to_bytes(_compact_json(dict(params)))
+    pairs = [(n, v if isinstance(v, str) else "" if v is None else _compact_json(v)) for n, v in params]
+    return urlencode(pairs, encoding="utf-8", errors="surrogateescape").encode("ascii")
+
+
 def _cookie_pairs(header_value: str) -> set[tuple[str, str]]:
     pairs: set[tuple[str, str]] = set()
     for part in header_value.split(";"):
@@ -688,6 +730,27 @@ class _Entry:
             out.append((name, val))
         return out
 
+    def params(self, post: dict[str, Any]) -> list[tuple[str, object]]:
+        """``postData.params`` as (name, value): a value may be any JSON value (chrome-har)."""
+        value = post.get("params")
+        if value is None:
+            return []
+        path = ".request.postData.params"
+        if not isinstance(value, list):
+            self.err(path, "params is not a list")
+            return []
+        out: list[tuple[str, object]] = []
+        for j, item in enumerate(value):
+            if not isinstance(item, dict):
+                self.err(f"{path}[{j}]", "not a name/value object")
+                continue
+            name = item.get("name")
+            if not isinstance(name, str):
+                self.err(f"{path}[{j}]", "name is not a string")
+                continue
+            out.append((name, item.get("value", "")))
+        return out
+
     # -- the parts --------------------------------------------------------------------------
 
     def body(self, request: dict[str, Any], method: str) -> tuple[bytes, bool]:
@@ -696,9 +759,9 @@ class _Entry:
             text = self.string(post, "text", ".request.postData.text")
             if text:
                 return self._decode_body(post, text, ".request.postData")
-            params = self.name_values(post, "params", ".request.postData.params")
+            params = self.params(post)
             if params:
-                encoded = urlencode(params).encode("ascii")
+                encoded = _params_body(params, post.get("mimeType"))
                 return encoded[:MAX_BODY], len(encoded) > MAX_BODY
         # HTTP Toolkit puts bodies that are not UTF-8 here, base64-encoded.
         content = self.obj(request, "_content", ".request._content")
