@@ -532,13 +532,91 @@ def test_never_raises_on_truncated(tmp_path: Path, entries: list[Any], cut: int)
 def test_every_exchange_s_host_has_a_destination_in_every_har_of_the_test_data(tmp_path: Path) -> None:
     import datareach
 
-    hars = sorted((Path(__file__).parent / "data" / "har").glob("*.har"))
-    assert hars
+    hars = sorted([*DATA.glob("*.har"), *DATA.glob("*.zhar")])
+    assert len(hars) >= 10  # (the real HARs of SOURCES.md among them)
     for path in hars:
         doc = datareach.audit([path], detect=False).to_dict()
+        assert doc["exchanges"], path.name
+        assert [e for i in doc["inputs"] for e in i["errors"] if e["fatal"]] == [], path.name
         destinations = {(d["app"], d["host"]) for d in doc["destinations"]}
         missing = [(e["app"], e["host"]) for e in doc["exchanges"] if (e["app"], e["host"]) not in destinations]
         assert missing == [], path.name
+        # the ids agree too: an exchange's connection is one of a destination of its host
+        assert {e["host"] for e in doc["exchanges"]} == {d["host"] for d in doc["destinations"]}, path.name
+
+
+def test_real_chrome_har_coalesced_hosts_and_json_params() -> None:
+    """chrome-har (sitespeed.io) output, trimmed (tests/data/har/SOURCES.md): Chrome put
+    scache.vzw.com, scache1 and scache2 on one connection (id 143, one IP), and two
+    doubleclick.net hosts on another; JSON request bodies are stored parsed, as params whose
+    values are objects, booleans and numbers."""
+    path = DATA / "chrome-har_coalesced_json_params.har"
+    ex, conns, errs = _split(_read(path))
+    assert errs == []
+    hosts = {e.host for e in ex}
+    assert {"scache.vzw.com", "scache1.vzw.com", "scache2.vzw.com", "fls.doubleclick.net",
+            "685973.fls.doubleclick.net"} <= hosts
+    assert {c.http_host for c in conns} == hosts  # one connection record per (connection id, host)
+    by_uid = {c.uid: c for c in conns}
+    assert all(by_uid[e.uid].http_host == e.host for e in ex)
+    ascend = [e for e in ex if e.host == "api.ascend.ai"]
+    assert len(ascend) == 3
+    body = json.loads(ascend[0].request_body)
+    assert body["type"] == "Ascend/FETCH_CANDIDATE_REQUESTED"
+    assert body["current"]["sid"] is False and body["current"]["vcount"] == 0
+    assert body["current"]["did"] == "1861038207_1518005262"
+
+
+@pytest.mark.parametrize(("mime", "params", "body"), [
+    # chrome-har's JSON bodies: the document back together
+    ("application/json", [{"name": "a", "value": {"b": [1, 2.5, None, True]}}, {"name": "c", "value": "d"}],
+     b'{"a":{"b":[1,2.5,null,true]},"c":"d"}'),
+    ("application/json;charset=UTF-8", [{"name": "0", "value": {"x": 1}}, {"name": "1", "value": False}],
+     b'[{"x":1},false]'),
+    # a form, or duplicate names: form-encoded, values that are not strings as compact JSON
+    ("application/x-www-form-urlencoded", [{"name": "a", "value": {"k": "v w"}}, {"name": "n", "value": 7},
+                                           {"name": "z", "value": None}, {"name": "s", "value": "x&y"}],
+     b"a=%7B%22k%22%3A%22v+w%22%7D&n=7&z=&s=x%26y"),
+    ("application/json", [{"name": "a", "value": 1}, {"name": "a", "value": 2}], b"a=1&a=2"),
+    ("application/json", [{"name": "a", "value": "only strings"}], b"a=only+strings"),
+    ("text/plain", [{"name": "e", "value": ["\u00e9", 1e300]}], b"e=%5B%22%C3%A9%22%2C1e%2B300%5D"),
+])
+def test_params_whose_values_are_not_strings_are_kept(tmp_path: Path, mime: str, params: list[Any],
+                                                      body: bytes) -> None:
+    entry = _entry("https://api.example.com/t", request={**_entry()["request"], "method": "POST",
+                                                          "postData": {"mimeType": mime, "params": params}})
+    ex, _conns, errs = _split(_read(_write(tmp_path, _har([entry]))))
+    assert errs == []
+    assert ex[0].request_body == body
+
+
+def test_bad_params_are_reported_and_the_good_ones_kept(tmp_path: Path) -> None:
+    post = {"mimeType": "application/json", "params": [{"name": 1, "value": "x"}, "nope", {"name": "ok", "value": [1]}]}
+    entry = _entry(request={**_entry()["request"], "method": "POST", "postData": post})
+    ex, _conns, errs = _split(_read(_write(tmp_path, _har([entry]))))
+    assert ex[0].request_body == b'{"ok":[1]}'
+    assert [(e.json_path, e.message) for e in errs] == [
+        ("$.log.entries[0].request.postData.params[0]", "name is not a string"),
+        ("$.log.entries[0].request.postData.params[1]", "not a name/value object"),
+    ]
+    assert not any(e.fatal for e in errs)
+
+
+def test_an_email_inside_an_object_valued_param_is_found(tmp_path: Path) -> None:
+    import datareach
+
+    planted = "planted.person@example.org"
+    post = {"mimeType": "application/json", "params": [
+        {"name": "event", "value": "signup"},
+        {"name": "user", "value": {"profile": {"contact": [planted], "age": 41}, "optIn": True}}]}
+    entry = _entry("https://collect.tracker.example/v1/e", request={
+        **_entry()["request"], "method": "POST", "url": "https://collect.tracker.example/v1/e",
+        "headers": [{"name": "Content-Type", "value": "application/json"}], "postData": post})
+    path = _write(tmp_path, _har([entry], creator={"name": "chrome-har", "version": "0.13.2"}))
+    doc = datareach.audit([path]).to_dict()
+    emails = [f for f in doc["findings"] if f["data_type"] == "email"]
+    assert emails and {f["host"] for f in emails} == {"collect.tracker.example"}
+    assert doc["inputs"][0]["errors"] == []
 
 
 def test_hosts_coalesced_onto_one_connection_are_each_a_destination(tmp_path: Path) -> None:
@@ -562,3 +640,80 @@ def test_hosts_coalesced_onto_one_connection_are_each_a_destination(tmp_path: Pa
     assert sorted(d["host"] for d in doc["destinations"]) == ["static.xx.fbcdn.net", "www.facebook.com"]
     assert {d["host"]: d["connections"] for d in doc["destinations"]} == {"www.facebook.com": 1,
                                                                           "static.xx.fbcdn.net": 1}
+
+
+# ---------------------------------------------------------------------------------------------
+# Compressed HAR files: mitmproxy's .zhar (zlib), and gzip, bzip2, xz, zstd
+
+
+def test_zhar_written_by_real_mitmproxy(tmp_path: Path) -> None:
+    """savehar-11.0.2.zhar: a real mitmdump's ``hardump`` to a .zhar path (make_fixtures.py)."""
+    import datareach
+    from datareach.sources import detect_format
+
+    path = DATA / "savehar-11.0.2.zhar"
+    # found by the content, whatever the name
+    renamed = tmp_path / "capture.json"
+    renamed.write_bytes(path.read_bytes())
+    assert detect_format(path) == detect_format(renamed) == "har+zlib"
+    profile = Path(__file__).parents[1] / "examples" / "profile.toml"
+    doc = datareach.audit([renamed], profile=profile).to_dict()
+    assert doc["inputs"][0]["format"] == "har+zlib" and doc["inputs"][0]["errors"] == []
+    assert [e["host"] for e in doc["exchanges"]] == ["graph.facebook.com", "t.appsflyer.com",
+                                                     "api16-normal-c-useast1a.tiktokv.com", "collector.example.net"]
+    found = {(f["host"], f["data_type"]) for f in doc["findings"]}
+    assert ("collector.example.net", "email") in found and ("graph.facebook.com", "advertising_id") in found
+    # mitmproxy's own test file reads as well
+    assert detect_format(DATA / "mitmproxy_flows_compressed.zhar") == "har+zlib"
+
+
+@pytest.mark.parametrize("kind", ["zlib", "gzip", "bzip2", "xz", "zstd"])
+def test_compressed_har_reads_like_the_har(tmp_path: Path, kind: str) -> None:
+    import bz2
+    import gzip
+    import lzma
+    import zlib
+
+    import zstandard
+
+    from datareach.sources import detect_format, read_input
+
+    plain = (DATA / "chrome.har").read_bytes()
+    packed = {"zlib": lambda b: zlib.compress(b, 9), "gzip": gzip.compress, "bzip2": bz2.compress,
+              "xz": lzma.compress, "zstd": lambda b: zstandard.ZstdCompressor().compress(b)}[kind](plain)
+    path = tmp_path / "x.bin"
+    path.write_bytes(packed)
+    assert detect_format(path) == f"har+{kind}"
+    assert list(read_input(path, 0)) == _read(DATA / "chrome.har")
+
+
+def test_truncated_zhar_keeps_the_entries_before(tmp_path: Path) -> None:
+    import zlib
+
+    from datareach.sources import read_input
+
+    doc = _har([_entry(request={**_entry(f"https://h{i}.example.com/")["request"], "postData": {
+        "mimeType": "text/plain", "text": base64.b64encode(bytes(range(256)) * (40 + i)).decode()}})
+        for i in range(40)])
+    packed = zlib.compress(json.dumps(doc).encode(), 9)
+    path = tmp_path / "cut.zhar"
+    path.write_bytes(packed[: len(packed) * 2 // 3])
+    ex, conns, errs = _split(list(read_input(path, 0)))
+    assert 5 < len(ex) < 40 and len(conns) == len(ex)
+    [error] = errs
+    assert error.fatal and error.message.startswith(
+        f"the zlib data is corrupt or ends early (EOFError: the zlib stream ends early): reading stopped after "
+        f"{len(ex)} entries (")
+    assert error.offset is not None and error.offset > 0
+
+
+@pytest.mark.parametrize("data", [b"\x78\xda" + bytes(range(200)), b"\x78\x9c\x00\x00", b"x\xdaxyz",
+                                  __import__("zlib").compress(b'{"not": "a har"}')])
+def test_zlib_looking_files_that_are_not_har_are_unrecognised(tmp_path: Path, data: bytes) -> None:
+    from datareach.sources import detect_format, read_input
+
+    path = tmp_path / "x.zhar"
+    path.write_bytes(data)
+    assert detect_format(path) is None
+    [error] = list(read_input(path, 0))
+    assert isinstance(error, InputError) and error.fatal and error.message.startswith("unrecognised input format")

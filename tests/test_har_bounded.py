@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from datareach.schema import Exchange, InputError
+from datareach.schema import Connection, Exchange, InputError
 from datareach.sources import har
 from datareach.sources.har import MAX_KEY_BYTES, MAX_NESTING, looks_like_har, read_har
 
@@ -235,3 +235,60 @@ def test_the_guard_agrees_with_a_byte_by_byte_reading_however_chunked() -> None:
                 break
             pos = end
         assert got == _reference(data), (data[:200], cuts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Compressed HAR files (mitmproxy's .zhar): a decompression bomb costs a bounded amount of memory
+
+
+def _zhar(tmp_path: Path, text: bytes, name: str = "bomb.zhar") -> Path:
+    import zlib
+
+    path = tmp_path / name
+    path.write_bytes(zlib.compress(text, 9))
+    return path
+
+
+def test_a_zhar_that_decompresses_to_a_huge_entry_stops_at_the_entry_budget(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datareach.sources import read_input
+
+    monkeypatch.setattr(har, "MAX_COMPRESSED_ENTRY", 4 << 20)
+    huge = {"request": {"method": "POST", "url": "https://b.example.com/",
+                        "postData": {"mimeType": "text/plain", "text": "@"}}}
+    # 200 MB of body in a 200 KB file: the reader must not hold it to find the entry's end
+    text = ('{"log": {"entries": [' + json.dumps(ENTRY) + ", " + json.dumps(huge) + "]}}").encode()
+    before, after = text.split(b'"@"')
+    import zlib
+
+    path = tmp_path / "bomb.zhar"
+    c = zlib.compressobj(9)
+    with open(path, "wb") as f:
+        f.write(c.compress(before + b'"'))
+        block = b"A" * (1 << 20)
+        for _ in range(200):
+            f.write(c.compress(block))
+        f.write(c.compress(b'"' + after) + c.flush())
+    assert path.stat().st_size < 400_000
+    records, peak = bounded(read_input(path, 0))
+    assert [type(r) for r in records] == [Exchange, Connection, InputError]
+    error = records[-1]
+    assert isinstance(error, InputError) and error.fatal
+    assert error.message.startswith("reading stopped after 1 entry: an entry decompresses to more than "
+                                    "4,194,304 bytes (a decompression bomb?)")
+    assert peak < 64 << 20
+
+
+def test_a_zhar_of_many_entries_and_blanks_is_read_in_bounded_memory(tmp_path: Path) -> None:
+    from datareach.sources import detect_format, read_input
+
+    entries = ", ".join([json.dumps(ENTRY)] * 20_000)
+    text = ('{"log": {"entries": [' + entries + "]" + " " * (100 << 20) + "}}").encode()  # 100 MB of blanks
+    path = _zhar(tmp_path, text)
+    del text, entries
+    assert path.stat().st_size < 1 << 20
+    assert detect_format(path) == "har+zlib"
+    records, peak = bounded(read_input(path, 0))
+    assert sum(isinstance(r, Exchange) for r in records) == 20_000
+    assert not any(isinstance(r, InputError) for r in records)
+    assert peak < 96 << 20  # the 20,000 exchanges themselves, not the 100 MB of text

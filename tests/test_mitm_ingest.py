@@ -223,3 +223,70 @@ def test_bridge_reports_end_and_count() -> None:
     assert lines[0]["kind"] == "start" and lines[-1] == {"kind": "end", "flows": 4,
                                                         "pos": (DATA / "flows-7.0.4.mitm").stat().st_size}
     assert [x["n"] for x in lines[1:-1]] == [1, 2, 3, 4]
+
+
+# ---------------------------------------------------------------------------------------------
+# Old dump formats: dumpfile-010.mitm and dumpfile-011.mitm are mitmproxy's own test files,
+# written by mitmproxy 0.10 and 0.11 (tests/data/har/SOURCES.md)
+
+
+@needs_mitmproxy
+def test_a_mitmproxy_0_10_dump_is_named_older_not_newer() -> None:
+    path = DATA / "dumpfile-010.mitm"
+    assert detect_format(path) == "mitmproxy"
+    result = datareach.audit([path], detect=False)
+    [error] = result.inputs[0].errors
+    assert error.fatal and error.offset == 0
+    assert error.message.startswith("mitmproxy flow file written by mitmproxy 0.10, which is older than mitmproxy ")
+    assert "reads dumps of mitmproxy 0.11 and later" in error.message
+    assert "newer" not in error.message
+
+
+@needs_mitmproxy
+def test_a_mitmproxy_0_11_dump_is_read_through_mitmproxy_s_migrations() -> None:
+    result = datareach.audit([DATA / "dumpfile-011.mitm"], detect=False)
+    assert result.inputs[0].errors == []
+    assert [(e["host"], e["method"], e["status"]) for e in result.exchanges] == [("example.com", "GET", 200)]
+
+
+def _retagged(tmp_path: Path, version: object, name: str) -> Path:
+    """dumpfile-010's flow with its ``version`` replaced (None: removed), written by mitmproxy's
+    own tnetstring code."""
+    assert MITM_PYTHON is not None
+    path = tmp_path / name
+    script = ("import sys, json\nfrom mitmproxy.io import tnetstring\n"
+              "d = tnetstring.load(open(sys.argv[1], 'rb'))\nv = json.loads(sys.argv[3])\n"
+              "d.pop(b'version')\nif v is not None: d[b'version'] = tuple(v) if isinstance(v, list) else "
+              "(v.encode() if isinstance(v, str) else v)\n"
+              "tnetstring.dump(d, open(sys.argv[2], 'wb'))\n")
+    subprocess.run([MITM_PYTHON, "-c", script, str(DATA / "dumpfile-010.mitm"), str(path), json.dumps(version)],
+                   check=True)
+    return path
+
+
+@needs_mitmproxy
+@pytest.mark.parametrize(("version", "why"), [
+    ([0, 9], "written by mitmproxy 0.9, which is older than mitmproxy "),
+    (None, "truncated or corrupt, or written by a mitmproxy older than 0.11 (a flow has no format version; "),
+    (99, "written by a newer mitmproxy (flow format 99; mitmproxy "),
+    ("\x1b[2J\u202ezq", "in an unknown flow format version (mitmproxy "),
+])
+def test_flow_format_versions_the_installed_mitmproxy_cannot_read(tmp_path: Path, version: object,
+                                                                   why: str) -> None:
+    path = _retagged(tmp_path, version, "old.mitm")
+    [error] = datareach.audit([path], detect=False).inputs[0].errors
+    assert error.fatal and error.message.startswith(f"mitmproxy flow file {why}"), error.message
+
+
+@needs_mitmproxy
+def test_old_dump_errors_are_inert_in_reports(tmp_path: Path, capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+    from test_inert_output import assert_inert
+
+    path = _retagged(tmp_path, ["\x1b[2J\u202ezq\x9b", 1], "hostile.mitm")
+    for fmt in ("table", "json", "md"):
+        main(["audit", str(path), str(DATA / "dumpfile-010.mitm"), "--no-detect", "--format", fmt])
+        sys.stdout.flush()
+        out, err = capfdbinary.readouterr()
+        assert_inert(out, f"audit --format {fmt}")
+        assert_inert(err, f"audit --format {fmt} (standard error)")
+        assert b"zq" in out + err

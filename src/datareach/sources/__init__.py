@@ -24,7 +24,12 @@ from typing import Any
 
 from datareach.files import open_regular
 from datareach.schema import Exchange, InputError, ProgressCallback, Record
-from datareach.sources.compressed import CAPTURE_COMPRESSIONS, open_decompressed
+from datareach.sources.compressed import (
+    CAPTURE_COMPRESSIONS,
+    HAR_COMPRESSIONS,
+    compression_of,
+    open_decompressed,
+)
 
 SNIFF_BYTES = 64 * 1024
 
@@ -35,15 +40,16 @@ _COMPRESSED = (*((CAPTURE_COMPRESSIONS[name], name, tool) for name, tool in (
 _COMPRESSED_SUFFIXES = (".gz", ".tgz", ".bz2", ".xz", ".zst", ".zip", ".7z", ".lz4", ".z", ".br")
 
 
-#: The formats read from inside a compressed file.
-_INNER_FORMATS = ("pcap", "pcapng")
+#: The formats read from inside a compressed file, by compression (zlib: mitmproxy's ``.zhar``).
+_INNER_FORMATS = {**{kind: ("pcap", "pcapng", "har") for kind in CAPTURE_COMPRESSIONS}, "zlib": ("har",)}
 
 
 def detect_format(path: Path) -> str | None:
     """The name of the source that reads ``path``, from the file's first bytes: 'pcap',
     'pcapng', 'har', 'mitmproxy' (a flow dump) or a plugin's format
     (:mod:`datareach.sources.registry`), with ``+gzip``, ``+bzip2``, ``+xz`` or ``+zstd`` for a
-    compressed capture (``pcapng+gzip``); None when unrecognised. Raises :class:`OSError` when
+    compressed capture or HAR file (``pcapng+gzip``), ``+zlib`` for a zlib-compressed HAR file
+    (``har+zlib``: mitmproxy's ``.zhar``); None when unrecognised. Raises :class:`OSError` when
     the file cannot be read or is not a regular file (a directory, a device, a FIFO)."""
     return _sniff(path)[0]
 
@@ -57,11 +63,11 @@ def _sniff(path: Path) -> tuple[str | None, list[str], bytes]:
         head = f.read(SNIFF_BYTES)
     fmt, problems = registry.sniff(head)
     if fmt is None:
-        kind = next((k for k, magic in CAPTURE_COMPRESSIONS.items() if head.startswith(magic)), None)
+        kind = compression_of(head, HAR_COMPRESSIONS)
         if kind is not None:
             inner = _decompressed_head(path, kind)
             inner_fmt = registry.sniff(inner)[0] if inner else None
-            if inner_fmt in _INNER_FORMATS:
+            if inner_fmt in _INNER_FORMATS[kind]:
                 fmt = f"{inner_fmt}+{kind}"
     return fmt, problems, head
 
@@ -115,7 +121,7 @@ def read_input(path: Path, input_index: int, fmt: str | None = None,
         yield InputError(f"cannot read the file: {e.strerror or e}", fatal=True)
         return
     compression = ""
-    if fmt and "+" in fmt and fmt.rsplit("+", 1)[1] in CAPTURE_COMPRESSIONS:
+    if fmt and "+" in fmt and fmt.rsplit("+", 1)[1] in HAR_COMPRESSIONS:
         fmt, compression = fmt.rsplit("+", 1)
     source = registry.find(fmt) if fmt else None
     if fmt is None or source is None:

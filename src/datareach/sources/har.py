@@ -18,7 +18,13 @@ Writers whose output this was modelled on, and what each adds to the HAR 1.2 spe
   request bodies as ``postData.text`` decoded with *surrogateescape*, so bytes that are not UTF-8
   appear as lone ``\\udcXX`` escapes. We turn those back into the original bytes. (yajl, the C
   parser, rejects lone surrogates: for such files we restart on ijson's pure-Python backend and
-  carry on where we were.) ``.zhar`` (zlib) files are not read.
+  carry on where we were.) ``.zhar`` files (``save.har`` to a path ending ``.zhar``) are the same
+  HAR compressed with ``zlib.compress(har, 9)``: found by their content and decompressed as they
+  are read (:mod:`datareach.sources.compressed`), like HAR files compressed with gzip, bzip2, xz
+  or zstd.
+* chrome-har (sitespeed.io, browsertime): a JSON request body is stored parsed, as
+  ``postData.params`` whose values are JSON values (objects, arrays, numbers, ...), not strings,
+  and no ``text``. We put the JSON document back together (below).
 * HTTP Toolkit: ``pageref`` / ``log.pages`` name the client ("source") that sent the request,
   which we report as ``app``; bodies that are not UTF-8 go to ``request._content`` with
   ``"encoding": "base64"``; ``_requestBodyStatus: "discarded:..."`` when a body was left out.
@@ -39,6 +45,14 @@ Decisions worth knowing about:
   without them 80 KB of ``[`` cost 4 GB, and 60 long keys cost 60 times their size). They are
   enforced on the bytes before the parser sees them (:class:`_JsonGuard`), for the header and
   the entries alike; the format sniff reads events without paths.
+* ``postData.params`` without ``text``: a param's value that is not a string is written back as
+  compact JSON. With a JSON ``mimeType`` the body is the JSON object ``{name: value, ...}`` (an
+  array when the names are 0, 1, 2...), as chrome-har parsed it; otherwise the params are
+  form-encoded. Either way every value is in the searchable request body.
+* Compressed HAR files: an entry (with the ``log`` fields before the first one) that
+  decompresses to more than :data:`MAX_COMPRESSED_ENTRY` bytes ends the file with a fatal error,
+  so that a small file that decompresses to gigabytes (a decompression bomb) costs no more memory
+  than that; offsets in errors are then offsets in the decompressed HAR.
 * Cookies: when ``request.cookies`` lists a cookie that no ``Cookie`` header carries (some
   writers record cookies only there), a synthesized ``("cookie", "a=b; c=d")`` header holding
   the missing ones is appended to ``request_headers``.
@@ -59,6 +73,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import json
 import math
 import re
 from collections.abc import Iterator
@@ -102,6 +117,9 @@ _WS_SPACE = re.compile(rb"\s+")
 MAX_NESTING = 64
 #: Longest JSON object key read, in bytes of the file (HAR field names are short).
 MAX_KEY_BYTES = 4096
+#: Most decompressed bytes one entry of a compressed HAR file may take (a response body of up to
+#: ~190 MB, base64-encoded as mitmproxy writes binary ones, fits).
+MAX_COMPRESSED_ENTRY = 256 * 1024 * 1024
 
 
 def _backend_names() -> tuple[str, ...]:
@@ -123,6 +141,14 @@ class JsonLimitExceeded(Exception):
     def __init__(self, message: str, offset: int) -> None:
         super().__init__(message)
         self.offset = offset
+
+
+class EntryTooLarge(JsonLimitExceeded):
+    """An entry of a compressed HAR file decompresses to more than :data:`MAX_COMPRESSED_ENTRY`."""
+
+
+class CompressedDataError(Exception):
+    """The compressed data of a compressed HAR file is corrupt or ends early."""
 
 
 #: 1 for the bytes :class:`_JsonGuard` looks at (quotes and brackets), 0 for the others.
@@ -275,14 +301,29 @@ class _CountingReader:
         self.content_seen = False
         self._guard = _JsonGuard(self.pos)
         self._limit: JsonLimitExceeded | None = None
+        #: (compressed input) the compression, and the most bytes read since :attr:`entry_mark`
+        self.compression: str | None = None
+        self.entry_budget: int | None = None
+        self.entry_mark = self.pos
 
     def read(self, size: int = -1) -> bytes:
         if size == 0:
             return b""
         if self._limit is not None:
             raise self._limit
+        if self.entry_budget is not None and self.pos - self.entry_mark > self.entry_budget:
+            raise EntryTooLarge(
+                f"an entry decompresses to more than {self.entry_budget:,} bytes (a decompression bomb?)",
+                self.entry_mark)
         want = READ_SIZE if size is None or size < 0 else size
-        data = self._pending + self._raw.read(max(0, want - len(self._pending)))
+        try:
+            more = self._raw.read(max(0, want - len(self._pending)))
+        except Exception as exc:
+            if self.compression is None or isinstance(exc, MemoryError):
+                raise
+            raise CompressedDataError(f"the {self.compression} data is corrupt or ends early "
+                                      f"({type(exc).__name__}: {exc})") from exc
+        data = self._pending + more
         self._pending = b""
         problem = self._guard.check(data)
         if problem is not None:
@@ -560,6 +601,33 @@ def _capped_base64(text: str) -> tuple[bytes, bool]:
     return data, truncated
 
 
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):  # (ijson's non-integer numbers)
+        f = float(value)
+        return f if math.isfinite(f) else str(value)
+    raise TypeError(type(value).__name__)
+
+
+def _compact_json(value: object) -> str:
+    """``value`` (a parsed JSON value, nested at most :data:`MAX_NESTING` deep) as compact JSON."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+def _params_body(params: list[tuple[str, object]], mime_type: object) -> bytes:
+    """The request body ``postData.params`` stand for (no ``text``): the JSON document chrome-har
+    took apart when the MIME type is JSON and a value is not a string, else the form-encoded
+    params, values that are not strings written as compact JSON (null as empty)."""
+    is_json = isinstance(mime_type, str) and "json" in mime_type.lower()
+    if is_json and any(not isinstance(v, str) for _, v in params):
+        names = [n for n, _ in params]
+        if names == [str(i) for i in range(len(names))]:  # a JSON array, taken apart by index
+            return _text_to_bytes(_compact_json([v for _, v in params]))
+        if len(set(names)) == len(names):
+            return _text_to_bytes(_compact_json(dict(params)))
+    pairs = [(n, v if isinstance(v, str) else "" if v is None else _compact_json(v)) for n, v in params]
+    return urlencode(pairs, encoding="utf-8", errors="surrogateescape").encode("ascii")
+
+
 def _cookie_pairs(header_value: str) -> set[tuple[str, str]]:
     pairs: set[tuple[str, str]] = set()
     for part in header_value.split(";"):
@@ -662,6 +730,27 @@ class _Entry:
             out.append((name, val))
         return out
 
+    def params(self, post: dict[str, Any]) -> list[tuple[str, object]]:
+        """``postData.params`` as (name, value): a value may be any JSON value (chrome-har)."""
+        value = post.get("params")
+        if value is None:
+            return []
+        path = ".request.postData.params"
+        if not isinstance(value, list):
+            self.err(path, "params is not a list")
+            return []
+        out: list[tuple[str, object]] = []
+        for j, item in enumerate(value):
+            if not isinstance(item, dict):
+                self.err(f"{path}[{j}]", "not a name/value object")
+                continue
+            name = item.get("name")
+            if not isinstance(name, str):
+                self.err(f"{path}[{j}]", "name is not a string")
+                continue
+            out.append((name, item.get("value", "")))
+        return out
+
     # -- the parts --------------------------------------------------------------------------
 
     def body(self, request: dict[str, Any], method: str) -> tuple[bytes, bool]:
@@ -670,9 +759,9 @@ class _Entry:
             text = self.string(post, "text", ".request.postData.text")
             if text:
                 return self._decode_body(post, text, ".request.postData")
-            params = self.name_values(post, "params", ".request.postData.params")
+            params = self.params(post)
             if params:
-                encoded = urlencode(params).encode("ascii")
+                encoded = _params_body(params, post.get("mimeType"))
                 return encoded[:MAX_BODY], len(encoded) > MAX_BODY
         # HTTP Toolkit puts bodies that are not UTF-8 here, base64-encoded.
         content = self.obj(request, "_content", ".request._content")
@@ -893,13 +982,36 @@ def _process_entry(raw: object, index: int, state: _State) -> Iterator[Record]:
 # The reader
 
 
-def read_har(path: Path, input_index: int, progress: ProgressCallback | None = None) -> Iterator[Record]:
+def read_har(path: Path, input_index: int, progress: ProgressCallback | None = None,
+             compression: str = "") -> Iterator[Record]:
     """Stream the records of one HAR file. Never raises on bad content (I/O errors opening the
-    file do propagate)."""
+    file do propagate).
+
+    ``compression`` (``zlib`` for mitmproxy's ``.zhar``, or one of the capture compressions of
+    :data:`~datareach.sources.compressed.CAPTURE_COMPRESSIONS`): the file is decompressed as it is
+    read, an entry may take at most :data:`MAX_COMPRESSED_ENTRY` decompressed bytes, offsets in
+    errors are offsets in the decompressed HAR and progress is not reported."""
+    if compression:
+        progress = None
+
+    def opened() -> Any:
+        if not compression:
+            return open(path, "rb")
+        from datareach.sources.compressed import open_decompressed
+
+        return open_decompressed(path, compression)
+
+    def counting(raw: IO[bytes], report: ProgressCallback | None) -> _CountingReader:
+        reader = _CountingReader(raw, report)
+        if compression:
+            reader.compression = compression
+            reader.entry_budget = MAX_COMPRESSED_ENTRY
+        return reader
+
     header: _Header | None = None
     for backend_name in _backend_names():
-        with open(path, "rb") as raw:
-            reader = _CountingReader(raw, None)
+        with opened() as raw:
+            reader = counting(raw, None)
             try:
                 header = _read_header(reader, backend_name)
             except UnicodeDecodeError:
@@ -923,11 +1035,12 @@ def read_har(path: Path, input_index: int, progress: ProgressCallback | None = N
     fatal: InputError | None = None
     for backend_name in _backend_names():
         backend = ijson.get_backend(backend_name)
-        with open(path, "rb") as raw:
-            reader = _CountingReader(raw, None if backend_name != "yajl2_c" else progress)
+        with opened() as raw:
+            reader = counting(raw, None if backend_name != "yajl2_c" else progress)
             index = 0
             try:
                 for item in backend.items(reader, "log.entries.item", buf_size=READ_SIZE):
+                    reader.entry_mark = reader.pos
                     if index >= done:
                         yield from _guarded_entry(item, index, state)
                         done = index + 1
@@ -969,13 +1082,21 @@ def _fatal_for(
     entries_done: int,
     before_entries: bool,
 ) -> InputError:
+    n = entries_done
+    stopped = f"reading stopped after {n} entr{'y' if n == 1 else 'ies'}"
+    if isinstance(exc, CompressedDataError):
+        if before_entries and not reader.content_seen:
+            return InputError(f"HAR file not read: {exc}", offset=0, fatal=True)
+        return InputError(f"{exc}: {stopped} ({reader.pos:,} decompressed bytes read)", offset=reader.pos,
+                          fatal=True)
+    if isinstance(exc, EntryTooLarge):
+        return InputError(f"{'HAR file not read' if before_entries else stopped}: {exc}", offset=exc.offset,
+                          fatal=True)
     if isinstance(exc, JsonLimitExceeded):
         if before_entries:
             return InputError(f"HAR file not read: {exc} (HAR files nest about 8 levels deep)",
                               offset=exc.offset, fatal=True)
-        n = entries_done
-        return InputError(f"{exc}: reading stopped after {n} entr{'y' if n == 1 else 'ies'}",
-                          offset=exc.offset, fatal=True)
+        return InputError(f"{exc}: {stopped}", offset=exc.offset, fatal=True)
     if exc is None:
         detail = "text that is not valid UTF-8"
         offset = reader.chunk_start

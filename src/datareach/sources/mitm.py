@@ -373,6 +373,7 @@ def read_flows(path: Path, input_index: int, progress: ProgressCallback | None =
     ended = False
     flows = 0
     last_pos = 0
+    mitmproxy = "(unknown version)"
     try:
         for line in proc.stdout:
             try:
@@ -383,6 +384,7 @@ def read_flows(path: Path, input_index: int, progress: ProgressCallback | None =
                 continue
             kind = rec.get("kind")
             if kind == "start":
+                mitmproxy = _s(rec.get("mitmproxy"), 40) or mitmproxy
                 continue
             if kind == "end":
                 ended = True
@@ -391,7 +393,7 @@ def read_flows(path: Path, input_index: int, progress: ProgressCallback | None =
                 ended = True
                 n = _int(rec.get("flows")) or 0
                 message = _s(rec.get("message"), 400)
-                why = "written by a newer mitmproxy" if "flow format version" in message else "truncated or corrupt"
+                why = _why_unreadable(rec, message, mitmproxy)
                 yield from state.connections()
                 state.conns.clear()
                 yield InputError(
@@ -415,6 +417,47 @@ def read_flows(path: Path, input_index: int, progress: ProgressCallback | None =
         last = err.strip().splitlines()[-1] if err.strip() else f"exit status {proc.returncode}"
         yield InputError(f"mitmproxy's flow reader stopped after {flows} flows: {last[:300]}",
                          offset=last_pos, fatal=True)
+
+
+def _version_text(version: object) -> str | None:
+    """A flow format version as mitmproxy names it: ``0.10`` for (0, 10) (the 0.x releases used
+    their own version), ``21`` for the numbered formats (mitmproxy 3.0 on); None if neither."""
+    if isinstance(version, int) and not isinstance(version, bool) and 0 <= version < 10**6:
+        return str(version)
+    if isinstance(version, list) and 2 <= len(version) <= 3 and \
+            all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1000 for v in version):
+        return ".".join(str(v) for v in version[:2])
+    return None
+
+
+def _why_unreadable(rec: dict[str, Any], message: str, mitmproxy: str) -> str:
+    """Why the bridge's flow reader stopped, from its error record: a flow format version the
+    installed mitmproxy (version ``mitmproxy``) does not read -- older or newer than it, or none --
+    else damage."""
+    if "flow_version" not in rec:
+        if "please update mitmproxy" in message:
+            return "written by a newer mitmproxy"
+        return "in a flow format this mitmproxy cannot read" if "flow format version" in message \
+            else "truncated or corrupt"
+    version, first, last = rec.get("flow_version"), rec.get("reads_from"), rec.get("reads_up_to")
+    text, oldest, newest = _version_text(version), _version_text(first), _version_text(last)
+    reads = f"mitmproxy {mitmproxy} reads dumps of mitmproxy {oldest} and later, up to flow format {newest}" \
+        if oldest and newest else f"mitmproxy {mitmproxy} cannot read it"
+    if version is None:
+        return f"truncated or corrupt, or written by a mitmproxy older than {oldest or '0.11'} (a flow has no " \
+               f"format version; {reads})"
+    if text is None:
+        return f"in an unknown flow format version ({reads})"
+    if isinstance(version, list):
+        if isinstance(first, list) and version[:2] < first[:2]:
+            return f"written by mitmproxy {text}, which is older than mitmproxy {mitmproxy} supports ({reads})"
+        return f"written by mitmproxy {text} ({reads})"
+    if isinstance(last, int) and isinstance(version, int):
+        if version > last:
+            return f"written by a newer mitmproxy (flow format {text}; {reads}: update mitmproxy)"
+        if version == last:
+            return "truncated or corrupt"
+    return f"in flow format {text} ({reads})"
 
 
 def _guarded(rec: dict[str, Any], state: FlowState) -> list[Record]:

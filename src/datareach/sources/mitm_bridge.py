@@ -8,8 +8,10 @@ two ways:
 * as a script, ``MITM_PYTHON mitm_bridge.py read FLOWFILE``: reads a flow dump with mitmproxy's
   own :class:`mitmproxy.io.FlowReader` (which migrates dumps of older versions through
   :mod:`mitmproxy.io.compat`) and writes one JSON object per line on standard output, ending
-  with ``{"kind": "end", ...}`` or, when the dump is truncated or corrupt,
-  ``{"kind": "error", "flows": N, "offset": BYTES, "message": ...}``;
+  with ``{"kind": "end", ...}`` or, when the dump is truncated, corrupt or in a flow format
+  version this mitmproxy cannot read, ``{"kind": "error", "flows": N, "offset": BYTES,
+  "message": ...}`` (with ``flow_version``, ``reads_from`` and ``reads_up_to`` when the flow
+  it stopped at could be read as a dictionary: :func:`_version_problem`);
 * imported by the addon (:mod:`datareach.mitm.addon`), which turns live flows into the same
   records with :func:`flow_record`.
 
@@ -267,6 +269,31 @@ class _Counting:
         return self.pos
 
 
+def _version_problem(path: str, offset: int, current: Any) -> dict[str, Any]:
+    """When the flow at ``offset`` is a dictionary, its flow format version (``flow_version``: an
+    int, a list such as [0, 10] for the mitmproxy 0.x releases, None when it has none) and the
+    versions this mitmproxy reads (``reads_from``: the oldest its migrations start from, and
+    ``reads_up_to``); empty when that flow cannot be read at all (a truncated or corrupt file)."""
+    try:
+        from mitmproxy.io import compat, tnetstring
+
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = tnetstring.load(f)
+        if not isinstance(data, dict):
+            return {}
+        version = data.get(b"version", data.get("version"))
+        if isinstance(version, list | tuple):
+            version = [v if isinstance(v, int) else str(v)[:20] for v in list(version)[:3]]
+        elif version is not None and not isinstance(version, int):
+            version = str(version)[:40]
+        tuples = [k for k in getattr(compat, "converters", {}) if isinstance(k, tuple)]
+        return {"flow_version": version, "reads_from": list(min(tuples)) if tuples else None,
+                "reads_up_to": current}
+    except Exception:
+        return {}
+
+
 def read_file(path: str, out: IO[str]) -> int:
     """Write the records of a flow dump to ``out``, one JSON object per line."""
     from mitmproxy import io as mio
@@ -298,7 +325,9 @@ def read_file(path: str, out: IO[str]) -> int:
             detail = str(exc) or type(exc).__name__
             if cause is not None and str(cause) and str(cause) not in detail:
                 detail += f" ({str(cause)[:200]})"
-            out.write(json.dumps({"kind": "error", "flows": n, "offset": start, "message": detail[:400]}) + "\n")
+            error: dict[str, Any] = {"kind": "error", "flows": n, "offset": start, "message": detail[:400]}
+            error.update(_version_problem(path, start, fmt_version))
+            out.write(json.dumps(error) + "\n")
             return 0
     out.write(json.dumps({"kind": "end", "flows": n, "pos": counted.pos}) + "\n")
     return 0

@@ -109,7 +109,7 @@ class _Har:
              **options: Any) -> Iterator[Record]:
         from datareach.sources import har
 
-        return har.read_har(path, input_index, progress)
+        return har.read_har(path, input_index, progress, compression=options.get("compression") or "")
 
 
 class _Mitmproxy:

@@ -14,6 +14,10 @@ version that release writes; the current mitmproxy reads them through its migrat
 HTTP/2 request, a WebSocket with messages, a TCP, a UDP and a DNS flow -- made with mitmproxy's
 own test-flow constructors (``mitmproxy.test.tflow``) and written with its ``FlowWriter``.
 
+``tests/data/har/savehar-<version>.zhar`` is the same four requests saved by mitmproxy's own
+SaveHar addon as a compressed HAR (``--set hardump=....zhar``: ``zlib.compress(har, 9)``), with
+the last request's form body turned into an e-mail address (:data:`EMAIL`).
+
 The requests carry the values of examples/profile.toml (a fictional device) in several encodings.
 """
 
@@ -69,6 +73,31 @@ def record(python: str, out_dir: Path) -> Path:
             up.close()
         target = out_dir / f"flows-{version}.mitm"
         target.write_bytes(dump.read_bytes())
+    return target
+
+
+def zhar(python: str, har_dir: Path) -> Path:
+    """The requests, through a real mitmdump that saves them as ``.zhar`` when it stops."""
+    version = subprocess.run([python, "-c", "from mitmproxy.version import VERSION; print(VERSION)"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        up = harness.Upstream(work)
+        out = work / "flows.zhar"
+        proxy = harness.Mitmdump(python, work, up, options={"hardump": str(out)})
+        try:
+            reqs = requests()
+            url, _, headers = reqs[-1]
+            reqs[-1] = (url, f"email={EMAIL}&lat=52.516274".encode(), headers)
+            for url, body, headers in reqs:
+                status, _ = harness.curl(proxy.proxy, proxy.ca, url, data=body, headers=headers)
+                if status != 200:
+                    raise RuntimeError(f"{url}: status {status}: {proxy.stderr()[-2000:]}")
+        finally:
+            proxy.stop()
+            up.close()
+        target = har_dir / f"savehar-{version}.zhar"
+        target.write_bytes(out.read_bytes())
     return target
 
 
@@ -131,6 +160,7 @@ def main() -> int:
             return 1
         print("wrote", record(py, out))
     print("wrote", kinds(pythons[-1], out))
+    print("wrote", zhar(pythons[-1], HERE.parent / "har"))
     return 0
 
 
