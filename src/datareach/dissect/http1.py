@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 MAX_HEADER_BYTES = 64 * 1024
 DEFAULT_BODY_CAP = 8 * 1024 * 1024
@@ -41,6 +42,39 @@ def find_message_start(data: bytes, *, request: bool) -> int | None:
     parser that lost its place (a hole in the stream) takes up again. None while there is none."""
     m = (_REQUEST_LINE if request else _STATUS_LINE).search(data)
     return m.start(1) if m is not None else None
+
+
+#: Bytes a :class:`MessageScan` holds while it looks for the next message.
+MAX_SCAN: Final = 1 << 16
+
+
+class MessageScan:
+    """After a hole in one direction of an HTTP/1 stream: its bytes are skipped up to the next
+    request line (``request``) or status line, where a new parser takes up. Bounded: past
+    :data:`MAX_SCAN` bytes without one, all but the last 64 are let go (and counted)."""
+
+    __slots__ = ("buf", "request", "skipped")
+
+    def __init__(self, *, request: bool) -> None:
+        self.buf = bytearray()
+        self.request = request
+        #: bytes skipped so far
+        self.skipped = 0
+
+    def feed(self, data: bytes) -> bytes | None:
+        """The bytes from the next message on, once it is found; None while it is not."""
+        scan = self.buf
+        scan += data
+        start = find_message_start(bytes(scan), request=self.request)
+        if start is None:
+            if len(scan) > MAX_SCAN:
+                self.skipped += len(scan) - 64
+                del scan[:-64]
+            return None
+        self.skipped += start
+        rest = bytes(scan[start:])
+        scan.clear()
+        return rest
 
 
 def request_url(scheme: str, host: str, target: str, method: str) -> tuple[str, str]:

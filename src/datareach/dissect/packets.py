@@ -85,6 +85,9 @@ MAX_OOO_SEGMENTS: Final = 64
 #: Holes a followed TLS direction goes on after (each: the record stream finds the next record).
 MAX_TLS_RESYNCS: Final = 16
 MAX_DNS_TCP_BUFFER: Final = 1 << 17
+#: Holes a plain-HTTP connection goes on after (each: the parser takes up at the next request or
+#: status line); past it the connection is no longer read.
+MAX_HTTP_HOLES: Final = 64
 #: DNS responses remembered (by content) so that repeated look-ups are parsed once.
 DNS_PARSE_CACHE: Final = 4096
 #: Connections kept as live objects at most. Past it, the least recently active half are
@@ -177,6 +180,7 @@ class Flow:
         "fid",
         "first",
         "head",
+        "holes",
         "http_host",
         "key",
         "last",
@@ -188,7 +192,9 @@ class Flow:
         "quic",
         "quic_sni",
         "req",
+        "req_scan",
         "resp",
+        "resp_scan",
         "server_port",
         "sni",
         "sstream",
@@ -241,6 +247,10 @@ class Flow:
         self.tls_in: tls.TlsRecordStream | None = None
         #: the tunnels it was seen in (Connection.tunnel)
         self.tunnel: str | None = None
+        #: HTTP: holes skipped, and while a direction looks for its next message after one
+        self.holes = 0
+        self.req_scan: http1.MessageScan | None = None
+        self.resp_scan: http1.MessageScan | None = None
 
     def addresses(self) -> tuple[str, str]:
         k = self.key
@@ -355,6 +365,10 @@ class PacketDecoder:
         #: HTTP header blocks over http1.MAX_HEADER_BYTES, read in part: requests (each request
         #: says so in its decode_cuts) and responses
         self.request_head_cuts = 0
+        #: holes in plain-HTTP streams skipped (a segment missing from the capture, or cut by the
+        #: snapshot length), and the bytes skipped to the next message after them
+        self.http_holes = 0
+        self.http_bytes_skipped = 0
         self.response_head_cuts = 0
         #: every frame's outcome (the readers add the frames and bytes they hand over)
         self.accounting = PacketAccounting()
@@ -748,9 +762,12 @@ class PacketDecoder:
                     flow.cstream = _Stream(nxt)
             elif flow.sstream is None:
                 flow.sstream = _Stream(nxt)
-            return
+            if wire_len == 0:
+                return
+            seq = nxt  # (TCP Fast Open: data in the SYN, after its sequence number)
         if wire_len == 0:
-            if flow.closed in (3, 4, 5, 6, 7):
+            closed = flow.closed
+            if closed & 3 == 3 or (closed & 4 and state != HTTP):
                 self._stop_inspecting(flow, ts)
             return
         payload = data[start:end]
@@ -765,7 +782,8 @@ class PacketDecoder:
             chunk = cs.add(seq, payload)
             if chunk:
                 self._client_bytes(flow, chunk, ts)
-            if cs.gap or len(payload) < wire_len:
+            if (cs.gap or len(payload) < wire_len) and (
+                    flow.state != HTTP or not self._http_hole(flow, True, cs, wire_len - len(payload), ts)):
                 self._stop_inspecting(flow, ts)
         elif state in (HTTP, DNS_TCP):
             ss = flow.sstream
@@ -774,10 +792,14 @@ class PacketDecoder:
             chunk = ss.add(seq, payload)
             if chunk:
                 self._server_bytes(flow, chunk, ts)
-            if ss.gap or len(payload) < wire_len:
+            if (ss.gap or len(payload) < wire_len) and (
+                    state != HTTP or not self._http_hole(flow, False, ss, wire_len - len(payload), ts)):
                 self._stop_inspecting(flow, ts)
-        if flow.closed in (3, 4, 5, 6, 7) and flow.state != DONE:
+        closed = flow.closed
+        if (closed & 3 == 3 or (closed & 4 and flow.state != HTTP)) and flow.state != DONE:
             self._stop_inspecting(flow, ts)  # both sides closed, or reset: nothing more will come
+        # (plain HTTP goes on after a reset, as far as the capture has data: a reset injected by
+        # a middlebox does not end the conversation; the end of the input does)
 
     def _udp(self, ts: float, data: bytes, l4: int, end: int, key: bytes, v6: bool, app: str | None) -> None:
         hit = self.udp_flows.get(key)
@@ -948,6 +970,8 @@ class PacketDecoder:
         if flow.state == TLS_FOLLOW:
             self._tls_stop(flow)
             return
+        if flow.state == HTTP:
+            self._http_drain(flow, ts)
         if flow.req is not None:
             last = flow.req.flush()
             if last is not None:
@@ -957,6 +981,7 @@ class PacketDecoder:
         flow.cstream = flow.sstream = None
         flow.head = None
         flow.req = flow.resp = None
+        flow.req_scan = flow.resp_scan = None
 
     def _client_bytes(self, flow: Flow, chunk: bytes, ts: float) -> None:
         state = flow.state
@@ -1131,10 +1156,67 @@ class PacketDecoder:
         else:
             self._tls_end(flow, True, tls.END_CUT)
 
+    def _http_hole(self, flow: Flow, out: bool, st: _Stream, missing: int, ts: float) -> bool:
+        """A hole in one direction of a plain-HTTP connection (a segment missing for good, or the
+        ``missing`` bytes the snapshot length cut from one): that direction's parser takes up at
+        its next request or status line; the other direction goes on. False: too many holes."""
+        if flow.holes >= MAX_HTTP_HOLES:
+            if out:
+                return False
+            self._flush_pending(flow)  # (the server side is no longer read: requests go on alone)
+            flow.resp = None
+            st.ooo, st.gap = None, False
+            return True
+        if missing:
+            st.next = None if st.next is None else (st.next + missing) & 0xFFFFFFFF
+            held = st.add(st.next, b"") if st.next is not None and st.ooo else b""
+            skipped, data = missing, held or b""
+        else:
+            hole = st.skip_hole()
+            if hole is None:
+                return True
+            skipped, data = hole
+        flow.holes += 1
+        self.http_holes += 1
+        self.http_bytes_skipped += skipped
+        if out:
+            req = flow.req
+            if req is not None:
+                last = req.flush()  # (the request the hole fell in, as far as it went)
+                if last is not None:
+                    self._request(flow, last, ts)
+            flow.req = http1.RequestStream(self.body_cap)
+            flow.req_scan = http1.MessageScan(request=True)
+            if data:
+                self._http_client(flow, data, ts)
+        elif flow.resp is not None:
+            self._flush_pending(flow)  # (which response answers which request is lost with the hole)
+            flow.resp = http1.ResponseStream()
+            flow.resp_scan = http1.MessageScan(request=False)
+            if data:
+                self._server_bytes(flow, data, ts)
+        return True
+
+    def _http_drain(self, flow: Flow, ts: float) -> None:
+        """Before a plain-HTTP connection ends: what each direction holds after a hole is read."""
+        for out, st in ((True, flow.cstream), (False, flow.sstream)):
+            while st is not None and st.ooo and flow.holes < MAX_HTTP_HOLES:
+                if not self._http_hole(flow, out, st, 0, ts):
+                    break
+
     def _http_client(self, flow: Flow, chunk: bytes, ts: float) -> None:
         req = flow.req
         if req is None:
             return
+        scan = flow.req_scan
+        if scan is not None:
+            before = scan.skipped
+            got = scan.feed(chunk)
+            self.http_bytes_skipped += scan.skipped - before
+            if got is None:
+                return
+            flow.req_scan = None
+            chunk = got
         for parsed in req.feed(chunk):
             self._request(flow, parsed, ts)
         if req.broken:
@@ -1184,6 +1266,15 @@ class PacketDecoder:
         pending = flow.pending
         if resp is None or pending is None:
             return
+        scan = flow.resp_scan
+        if scan is not None:
+            before = scan.skipped
+            got = scan.feed(chunk)
+            self.http_bytes_skipped += scan.skipped - before
+            if got is None:
+                return
+            flow.resp_scan = None
+            chunk = got
         cuts = resp.head_cuts
         for r in resp.feed(chunk):
             if pending:
@@ -1239,6 +1330,8 @@ class PacketDecoder:
         self.defrag.finish()
         self.accounting.reassembled = self.defrag.reassembled
         for flow in self.flows.values():
+            if flow.state == HTTP:
+                self._http_drain(flow, flow.last)
             if flow.req is not None:
                 last = flow.req.flush()
                 if last is not None:
@@ -1330,7 +1423,7 @@ class PacketDecoder:
             # (a connection whose payload had begun cannot be inspected again from the middle)
             done = flow.state == DONE or bool(flow.bytes_out or flow.bytes_in)
             if flow.state != DONE:
-                if done:
+                if done and not flow.closed & 4:  # (a reset one was only waiting for data after its reset)
                     self.retired_inspecting += 1
                 if flow.state == TLS_FOLLOW:
                     self._tls_unfollow(flow, tls.END_IDLE)

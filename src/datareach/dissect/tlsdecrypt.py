@@ -164,7 +164,7 @@ class _Conn:
         self.ws_hold: bytearray | None = None
         self.ws_url = ""
         #: HTTP/1 after a hole, per direction (server, client): the bytes searched for the next message
-        self.h1_scan: list[bytearray | None] = [None, None]
+        self.h1_scan: list[http1.MessageScan | None] = [None, None]
         #: when the last application data was read
         self.last = 0.0
 
@@ -375,12 +375,12 @@ class TlsDecryptor:
                 if last is not None:
                     pending.append(self._h1_exchange(c, last, c.last))
                 c.h1 = (http1.RequestStream(self.body_cap), resp, pending)
-                c.h1_scan[1] = bytearray()
+                c.h1_scan[1] = http1.MessageScan(request=True)
             else:
                 while pending:  # (which response answers which request is lost with the hole)
                     self.emit(pending.popleft())
                 c.h1 = (req, http1.ResponseStream(), pending)
-                c.h1_scan[0] = bytearray()
+                c.h1_scan[0] = http1.MessageScan(request=False)
 
     def _h1_resync(self, c: _Conn, from_client: bool, data: bytes) -> bytes | None:
         """After a hole in an HTTP/1 direction: the bytes from the next request (or status) line on,
@@ -388,16 +388,12 @@ class TlsDecryptor:
         scan = c.h1_scan[int(from_client)]
         if scan is None:
             return data
-        scan += data
-        start = http1.find_message_start(bytes(scan), request=from_client)
-        if start is None:
-            if len(scan) > MAX_UNDECIDED:
-                self.stats.http_bytes_skipped += len(scan) - 64
-                del scan[:-64]
-            return None
-        self.stats.http_bytes_skipped += start
-        c.h1_scan[int(from_client)] = None
-        return bytes(scan[start:])
+        before = scan.skipped
+        got = scan.feed(data)
+        self.stats.http_bytes_skipped += scan.skipped - before
+        if got is not None:
+            c.h1_scan[int(from_client)] = None
+        return got
 
     def _feed(self, c: _Conn, from_client: bool, data: bytes, ts: float) -> None:
         if c.ws is not None:

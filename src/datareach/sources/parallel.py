@@ -117,6 +117,9 @@ class _Result:
     response_head_cuts: int = 0
     #: connections set aside while being inspected (see datareach.dissect.packets.MAX_LIVE_FLOWS)
     retired_inspecting: int = 0
+    #: holes in plain-HTTP streams skipped, and the bytes skipped after them
+    http_holes: int = 0
+    http_bytes_skipped: int = 0
     #: the file the range's requests were written to (read, then removed, by the merge)
     spill: str | None = None
     #: whether the range had keys, what its decryptor did (uids in the range's own numbering),
@@ -473,7 +476,7 @@ def _read_range(path: Path, input_index: int, plan: _Plan, index: int, dec: Pack
     assert dec.connections is not None
     own = dec.decryption()
     return _Result(dec.connections, ports, dns, [], errors, dec.cut, dec.malformed, dec.response_head_cuts,
-                   dec.retired_inspecting, exchanges.close(), own.keys,
+                   dec.retired_inspecting, dec.http_holes, dec.http_bytes_skipped, exchanges.close(), own.keys,
                    dec.decryptor.stats if dec.decryptor is not None else None, own.sources, dec.accounting)
 
 
@@ -579,7 +582,7 @@ def _merge(results: Sequence[_Result], input_index: int) -> Iterator[Record]:
 def _records(results: Sequence[_Result], combined: pa.Table,
              final: Callable[[int, str | None], str | None]) -> Iterator[Record]:
     """The merged ranges' records, the requests read from each range's file as they are taken."""
-    cut = malformed = head_cuts = retired = 0
+    cut = malformed = head_cuts = retired = holes = skipped = 0
     accounting = PacketAccounting()
     try:
         yield _merge_decryption(results, combined, final)
@@ -603,10 +606,12 @@ def _records(results: Sequence[_Result], combined: pa.Table,
             malformed += res.malformed
             head_cuts += res.response_head_cuts
             retired += res.retired_inspecting
+            holes += res.http_holes
+            skipped += res.http_bytes_skipped
             accounting.add(res.accounting)
         yield ConnectionBatch(table=combined)
         yield accounting
-        yield from pcap.summary_errors(cut, malformed, head_cuts, retired)
+        yield from pcap.summary_errors(cut, malformed, head_cuts, retired, holes, skipped)
     finally:
         for res in results:  # (a consumer that stopped early: the files still go)
             _remove(res.spill)

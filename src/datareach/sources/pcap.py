@@ -121,11 +121,12 @@ def read_sequential(path: Path, input_index: int, progress: ProgressCallback | N
     dec.records.clear()
     yield dec.decryption()
     yield dec.accounting
-    yield from summary_errors(dec.cut, dec.malformed, dec.response_head_cuts, dec.retired_inspecting)
+    yield from summary_errors(dec.cut, dec.malformed, dec.response_head_cuts, dec.retired_inspecting,
+                              dec.http_holes, dec.http_bytes_skipped)
 
 
 def summary_errors(cut: int, malformed: int, response_head_cuts: int = 0,
-                   retired_inspecting: int = 0) -> Iterator[InputError]:
+                   retired_inspecting: int = 0, http_holes: int = 0, http_bytes_skipped: int = 0) -> Iterator[InputError]:
     """The errors that count packets (or responses) rather than point at one place. (A request
     whose header block was cut says so in its own ``decode_cuts``.)"""
     if cut:
@@ -134,6 +135,11 @@ def summary_errors(cut: int, malformed: int, response_head_cuts: int = 0,
             "cut was not seen, so names and requests in it may be missing",
             offset=None,
         )
+    if http_holes:
+        yield InputError(
+            f"{http_holes} holes in plain-HTTP streams (segments missing from the capture or cut short): "
+            f"each direction took up again at its next request or status line, {http_bytes_skipped:,} bytes "
+            "skipped; requests or responses in the holes are missing or incomplete")
     if malformed:
         yield InputError(f"{malformed} packets had malformed or truncated IP/TCP/UDP headers and were skipped")
     if response_head_cuts:
