@@ -8,6 +8,9 @@ tell: the TLS ClientHello, the QUIC Initial packets, HTTP/1.x requests, DNS resp
 Given a :class:`~datareach.dissect.tls.TlsFollower`, it also follows TLS connections after the
 ClientHello and hands it every record of both directions (state TLS_FOLLOW); without one, a
 TLS connection has nothing left to tell once its ClientHello is read.
+A connection whose first bytes are neither TLS nor HTTP may open with a plaintext preamble
+(STARTTLS, PostgreSQL's SSLRequest, SOCKS, HTTP CONNECT: :mod:`datareach.dissect.preamble`, state
+PREAMBLE), after which its streams are read as if they began there (TLS or HTTP).
 
 Records produced are appended to :attr:`PacketDecoder.records`, which the reader drains.
 """
@@ -18,7 +21,7 @@ from collections import deque
 from socket import AF_INET, AF_INET6, inet_ntop
 from typing import TYPE_CHECKING, Any, Final
 
-from datareach.dissect import dns, encap, http1, tls
+from datareach.dissect import dns, encap, http1, preamble, tls
 from datareach.dissect.defrag import Reassembler
 from datareach.dissect.quic import QuicInitialAssembler, looks_like_quic_initial
 from datareach.schema import (
@@ -73,6 +76,9 @@ DNS_TCP: Final = 3
 TLS_FOLLOW: Final = 4
 #: QUIC after its Initial ClientHello, when a key log has its secrets: both directions' datagrams
 QUIC_FOLLOW: Final = 5
+#: A plaintext preamble (:mod:`datareach.dissect.preamble`) read in both directions; once it hands
+#: over, the connection is UNDECIDED again from where TLS (or the tunnel) begins
+PREAMBLE: Final = 6
 #: In a parallel reader's overlap, a followed QUIC connection idle this long (capture time) is
 #: left to the next range (QUIC has no FIN: without it the overlap would run to the file's end).
 QUIC_OVERLAP_IDLE: Final = 30.0
@@ -188,6 +194,7 @@ class Flow:
         "pkts_in",
         "pkts_out",
         "ports",
+        "pre",
         "protocol",
         "quic",
         "quic_sni",
@@ -251,6 +258,9 @@ class Flow:
         self.holes = 0
         self.req_scan: http1.MessageScan | None = None
         self.resp_scan: http1.MessageScan | None = None
+        #: PREAMBLE, and after it until TLS or HTTP is recognised: the preamble (the server's bytes
+        #: after it are kept there until then)
+        self.pre: preamble.Preamble | None = None
 
     def addresses(self) -> tuple[str, str]:
         k = self.key
@@ -267,6 +277,11 @@ def encrypted_counts(table: pa.Table | None) -> tuple[int, int]:
 
     counts = {d["values"]: d["counts"] for d in pc.value_counts(table.column("protocol")).to_pylist()}
     return int(counts.get("tls", 0)), int(counts.get("quic", 0))
+
+
+def _is_address(host: str) -> bool:
+    """Whether a host is an IPv4 or IPv6 address literal rather than a name."""
+    return ":" in host or host.replace(".", "").isdigit()
 
 
 def _reverse_key(key: bytes, v6: bool) -> bytes:
@@ -377,6 +392,11 @@ class PacketDecoder:
         self._depth = 0
         self._via_names: dict[tuple[str | None, str, bytes], str] = {}
         self.defrag = Reassembler(self._fragments_dropped)
+        #: plaintext preambles read, by protocol (``smtp+starttls``, ``socks5`` ...; ``smtp
+        #: (plaintext)`` where no TLS followed), and preambles given up on after
+        #: preamble.MAX_PREAMBLE bytes
+        self.preambles: dict[str, int] = {}
+        self.preamble_overruns = 0
         if keys:
             self._start_decrypting(keys)
 
@@ -785,7 +805,7 @@ class PacketDecoder:
             if (cs.gap or len(payload) < wire_len) and (
                     flow.state != HTTP or not self._http_hole(flow, True, cs, wire_len - len(payload), ts)):
                 self._stop_inspecting(flow, ts)
-        elif state in (HTTP, DNS_TCP):
+        elif state in (HTTP, DNS_TCP, PREAMBLE) or (state == UNDECIDED and (flow.pre is not None or not flow.synless)):
             ss = flow.sstream
             if ss is None:
                 ss = flow.sstream = _Stream(None)
@@ -980,6 +1000,7 @@ class PacketDecoder:
         flow.state = DONE
         flow.cstream = flow.sstream = None
         flow.head = None
+        flow.pre = None
         flow.req = flow.resp = None
         flow.req_scan = flow.resp_scan = None
 
@@ -994,6 +1015,10 @@ class PacketDecoder:
                 state = flow.state = TLS
                 flow.protocol = "tls"
             elif http1.looks_like_http_request(head):
+                if flow.pre is None and head.startswith(b"CONNECT "):
+                    flow.protocol = "http"  # (until the tunnel says what it carries)
+                    self._preamble_start(flow, preamble.CONNECT, ts)
+                    return
                 flow.state = HTTP
                 flow.protocol = "http"
                 flow.req = http1.RequestStream(self.body_cap)
@@ -1001,11 +1026,19 @@ class PacketDecoder:
                 flow.pending = deque()
                 flow.head = None
                 self._http_client(flow, bytes(head), ts)
+                if flow.pre is not None:  # (after a preamble: what the server sent since)
+                    rest = flow.pre.take_server_rest()
+                    flow.pre = None
+                    if rest and flow.state == HTTP:
+                        self._server_bytes(flow, rest, ts)
                 return
             elif flow.server_port == 53 and len(head) >= 2:
                 flow.state = DNS_TCP
                 flow.protocol = "dns"
                 flow.head = None  # queries carry nothing we need; answers come from the server
+                return
+            elif flow.pre is None and (kind := preamble.client_first(head)) is not None:
+                self._preamble_start(flow, kind, ts)
                 return
             elif len(head) >= 16:
                 flow.state = DONE
@@ -1020,6 +1053,8 @@ class PacketDecoder:
             self._tls_client(flow, ts)
         elif state == HTTP:
             self._http_client(flow, chunk, ts)
+        elif state == PREAMBLE and flow.pre is not None and flow.pre.client(chunk) != preamble.READING:
+            self._preamble_end(flow, ts)
 
     def _tls_client(self, flow: Flow, ts: float) -> None:
         head = flow.head
@@ -1044,6 +1079,60 @@ class PacketDecoder:
         flow.head = None
         flow.cstream = flow.sstream = None
 
+    # -- plaintext preambles before TLS or a tunnel ----------------------------------------------
+
+    def _preamble_start(self, flow: Flow, kind: str, ts: float) -> None:
+        """The client's first bytes open a preamble: read both directions (state PREAMBLE)."""
+        pre = flow.pre = preamble.Preamble(kind)
+        flow.state = PREAMBLE
+        head = flow.head or b""
+        flow.head = None
+        if pre.client(head) != preamble.READING:
+            self._preamble_end(flow, ts)
+
+    def _preamble_server(self, flow: Flow, chunk: bytes, ts: float) -> None:
+        """Server bytes before TLS or HTTP is recognised: a greeting (the server speaks first), a
+        preamble's, or the first after it (kept for the protocol that follows)."""
+        pre = flow.pre
+        if pre is None:
+            if flow.head:  # (the client spoke first, in a protocol not known here)
+                return
+            pre = flow.pre = preamble.Preamble(preamble.SERVER_FIRST)
+            flow.state = PREAMBLE
+        if pre.server(chunk) != preamble.READING and flow.state == PREAMBLE:
+            self._preamble_end(flow, ts)
+
+    def _preamble_end(self, flow: Flow, ts: float) -> None:
+        """The preamble is decided: both directions go on as UNDECIDED from where TLS or the tunnel
+        begins (a refused CONNECT: as plain HTTP from the start); anything else is DONE."""
+        pre = flow.pre
+        assert pre is not None
+        status = pre.status
+        if status == preamble.OVERRUN:
+            self.preamble_overruns += 1
+        if pre.protocol is not None and status != preamble.NOT:
+            name = pre.protocol if status in (preamble.UPGRADED, preamble.TUNNEL, preamble.OPAQUE) else (
+                f"{pre.protocol} ({'overrun' if status == preamble.OVERRUN else 'plaintext'})")
+            self.preambles[name] = self.preambles.get(name, 0) + 1
+        if status in (preamble.UPGRADED, preamble.TUNNEL):
+            flow.state = UNDECIDED
+            for head, code in pre.connects:  # (CONNECT requests are exchanges, as other requests)
+                req = http1.RequestStream(self.body_cap)
+                for parsed in [*req.feed(head), req.flush()]:
+                    if parsed is not None:
+                        self._request(flow, parsed, ts).status = code
+            target = pre.target
+            if target is not None and flow.http_host is None and not _is_address(target[0]):
+                flow.http_host = target[0]  # (the tunnel's destination names it where no SNI does)
+            rest = pre.take_client_rest()
+            if rest:
+                self._client_bytes(flow, rest, ts)
+        elif status == preamble.PLAIN and pre.kind == preamble.CONNECT:
+            flow.state = UNDECIDED  # (a refused CONNECT: the requests and responses are plain HTTP)
+            self._client_bytes(flow, pre.take_client_rest(), ts)
+        else:
+            self._stop_inspecting(flow, ts)
+
     # -- following TLS connections (only with a tls_follower) ---------------------------------
 
     def _tls_follow_start(self, flow: Flow, hello: tls.ClientHello, head: bytes, ts: float) -> None:
@@ -1061,6 +1150,11 @@ class PacketDecoder:
         flow.tls_out = tls.TlsRecordStream()
         flow.tls_in = tls.TlsRecordStream(read_server_hello=True)
         self._tls_records(flow, True, head, ts)
+        if flow.pre is not None:  # after a preamble: the server's bytes since its end
+            rest = flow.pre.take_server_rest()
+            flow.pre = None
+            if rest:
+                self._tls_records(flow, False, rest, ts)
 
     def _tls_follow(self, flow: Flow, out: bool, seq: int, payload: bytes, cut: bool, ts: float) -> None:
         """One segment of a followed connection: a hole ends its direction only."""
@@ -1222,7 +1316,7 @@ class PacketDecoder:
         if req.broken:
             self._stop_inspecting(flow, ts)
 
-    def _request(self, flow: Flow, parsed: http1.ParsedRequest, ts: float) -> None:
+    def _request(self, flow: Flow, parsed: http1.ParsedRequest, ts: float) -> Exchange:
         host = parsed.header("host") or ""
         if flow.http_host is None and host:
             flow.http_host = host.split(":")[0].lower() if not host.startswith("[") else host.lower()
@@ -1246,6 +1340,7 @@ class PacketDecoder:
             flow.pending.append(ex)
         else:
             self.records.append(ex)
+        return ex
 
     def _server_bytes(self, flow: Flow, chunk: bytes, ts: float) -> None:
         if flow.state == DNS_TCP:
@@ -1261,6 +1356,9 @@ class PacketDecoder:
                     return
                 self._dns_message(bytes(head[2 : 2 + mlen]), ts, flow)
                 del head[: 2 + mlen]
+            return
+        if flow.state != HTTP:  # a server that speaks first, a preamble, or the bytes after one
+            self._preamble_server(flow, chunk, ts)
             return
         resp = flow.resp
         pending = flow.pending
