@@ -60,3 +60,16 @@ def test_local_traffic_is_apart_and_mdns_names_local_hosts(tmp_path: Path) -> No
 
     out = render_table(text.to_dict())
     assert "Local network traffic, not counted as destinations" in out and "mdns 1" in out
+
+
+def test_encrypted_dns_resolvers_are_labelled(tmp_path: Path) -> None:
+    from datareach.testing.builders import tls_session
+
+    packets = tls_session("dns.alidns.com", server="223.5.5.5", start=1_700_000_000.0)
+    packets += tls_session("dot.example.net", server="198.51.100.53", port=853, start=1_700_000_010.0)
+    packets += tls_session("www.example.com", server="93.184.216.34", start=1_700_000_020.0)
+    path = write_pcap(tmp_path / "edns.pcap", packets)
+    doc = datareach.audit([path], detect=False).to_dict()
+    labels = {d["host"]: d["encrypted_dns"] for d in doc["destinations"]}
+    assert labels == {"dns.alidns.com": "dns-over-https", "dot.example.net": "dns-over-tls",
+                      "www.example.com": None}

@@ -137,6 +137,23 @@ def group_destinations(t: pa.Table, ctx: EnrichContext) -> pa.Table:
 
 #: Destinations made (and enriched, by :func:`destination_chunks`) at a time.
 CHUNK = 4096
+#: Public DNS-over-HTTPS resolvers, by host name (the public list curl's project keeps,
+#: https://github.com/curl/curl/wiki/DNS-over-HTTPS, and the providers' own documentation): a
+#: connection to one carries the client's DNS look-ups, encrypted. DNS over TLS and over QUIC are
+#: recognised by their port (853, RFC 7858 and RFC 9250) instead.
+DOH_HOSTS = frozenset({
+    "dns.google", "dns.google.com", "8888.google", "cloudflare-dns.com", "mozilla.cloudflare-dns.com",
+    "chrome.cloudflare-dns.com", "one.one.one.one", "1dot1dot1dot1.cloudflare-dns.com",
+    "security.cloudflare-dns.com", "family.cloudflare-dns.com", "dns.quad9.net", "dns9.quad9.net",
+    "dns10.quad9.net", "dns11.quad9.net", "doh.opendns.com", "doh.familyshield.opendns.com",
+    "dns.nextdns.io", "dns.adguard.com", "dns.adguard-dns.com", "unfiltered.adguard-dns.com",
+    "family.adguard-dns.com", "doh.cleanbrowsing.org", "dns.mullvad.net", "doh.mullvad.net",
+    "freedns.controld.com", "dns.controld.com", "doh.libredns.gr", "dns.alidns.com", "doh.pub", "dns.pub",
+    "sm2.doh.pub", "doh.360.cn", "common.dot.dns.yandex.net", "safe.dot.dns.yandex.net", "doh.dns.sb",
+    "dns.twnic.tw", "public.dns.iij.jp", "dns0.eu", "dns.switch.ch", "doh.ffmuc.net", "dns.digitale-gesellschaft.ch",
+    "odvr.nic.cz", "doh.applied-privacy.net", "dns.brahma.world", "doh.tiar.app", "dns.rabbitdns.org",
+    "doh.xfinity.com", "dohtrial.att.net", "doh.dns.apple.com",
+})
 #: Tunnels listed per destination at most.
 MAX_TUNNELS_LISTED = 16
 
@@ -371,6 +388,11 @@ def _destination_rows(conns: pa.Table, bounds: Any, apps: list[str], hosts: list
         rows["app"].append(app or None)
         rows["inputs"].append(sorted(cols["input_index_distinct"][i]))
         rows["tunnels"].append(sorted(v for v in cols["tunnel_distinct"][i] if v)[:MAX_TUNNELS_LISTED])
+        protocols = set(rows["protocols"][-1])
+        rows["encrypted_dns"].append(
+            ("dns-over-quic" if "quic" in protocols else "dns-over-tls")
+            if 853 in cols["server_port_distinct"][i] and protocols & {"tls", "quic"}
+            else "dns-over-https" if host in DOH_HOSTS and protocols & {"tls", "quic", "http"} else None)
     n = len(rows["host"])
     for name in ("registrable_domain", "ip_scope", "country", "asn", "as_org", "owner"):
         rows[name] = [None] * n

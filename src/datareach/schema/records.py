@@ -368,6 +368,8 @@ class Destination:
     inputs: Annotated[list[int], _c("list<int64>", "", "list[int]")]
     tunnels: Annotated[list[str], _c("list<string>", "tunnels its connections were seen in (Connection.tunnel)",
                                      "list[str]")]
+    encrypted_dns: Annotated[str | None, _c("string", "dns-over-tls, dns-over-quic or dns-over-https: a resolver "
+                                                      "the client's look-ups went to, encrypted", "str?")]
     uids: Annotated[list[str], _c("list<string>", "uids of its connections (not in the JSON document)")]
     owner: Annotated[dict[str, Any] | None, _c("json", "enrich.ownership", "dict?")] = None
     reach: Annotated[list[dict[str, Any]], _c("json", "enrich.ownership", "list[dict]")] = field(

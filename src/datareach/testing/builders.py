@@ -96,11 +96,11 @@ def aioquic_initials(host: str, version: int | None = None, big: bool = False) -
 
 def tls_session(host: str, client: str = CLIENT, server: str = SERVER4, segments: tuple[int, ...] = (),
                 start: float = 1_700_000_000.0, *, order: Sequence[int] | None = None,
-                retransmit: Sequence[int] = ()) -> list[Packet]:
-    """A TCP connection to port 443 carrying a ClientHello for ``host`` (ALPN h2, http/1.1),
+                retransmit: Sequence[int] = (), port: int = 443) -> list[Packet]:
+    """A TCP connection to port ``port`` (443) carrying a ClientHello for ``host`` (ALPN h2, http/1.1),
     a server flight of 1,200 bytes, and a close. ``segments``, ``order`` and ``retransmit``
     split, reorder and repeat the ClientHello's segments (see :meth:`TcpSession.send`)."""
-    s = TcpSession(client, 50123, server, 443, start=start)
+    s = TcpSession(client, 50123, server, port, start=start)
     pkts = s.handshake()
     pkts += s.send(client_hello(host, ["h2", "http/1.1"]), segments=segments, order=order, retransmit=retransmit)
     pkts += s.server_send(b"\x16\x03\x03" + bytes(1200))
