@@ -234,3 +234,20 @@ def test_every_link_type_survives_hostile_frames(linktype: int) -> None:
     for n in range(2000):
         dec.packet(float(n), bytes(rnd.getrandbits(8) for _ in range(rnd.randrange(0, 120))), linktype)
     dec.finish()
+
+
+def test_every_report_says_when_frames_were_not_decoded() -> None:
+    """An input most of whose frames are encrypted 802.11: a warning, exit status 0, in every format."""
+    import datareach
+    from datareach.report.html import render_html
+    from datareach.report.markdown import render_markdown
+    from datareach.report.table import render_table
+
+    result = datareach.audit([ZEEK / "gre-aruba-ccmp.pcap"], detect=False)
+    doc = result.to_dict()
+    assert not result.has_errors
+    [warning] = doc["summary"]["undecoded_warnings"]
+    assert "encrypted 802.11 frame" in warning
+    assert f"warning: {warning}" in " ".join(render_table(doc, width=400).split())
+    assert "could not be decoded, mostly: encrypted 802" in render_markdown(doc)
+    assert "undecoded-warning" in render_html(doc)

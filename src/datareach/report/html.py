@@ -664,6 +664,14 @@ def _provenance(f: _Facts) -> str:
     out.append(_table(["Path", "Format", "Size (bytes)", "SHA-256", "Records read", "Errors"],
                       ([i.get("path"), i.get("format") or "not recognised", i.get("size"), i.get("sha256"),
                         i.get("records_read"), len(_list(i.get("errors")))] for i in inputs), "input-row"))
+    for w in _list(_dict(doc.get("summary")).get("undecoded_warnings")):
+        out.append(f'<p class="caution wrap" data-testid="undecoded-warning">Warning: {esc(w)}</p>')
+    local = [_dict(g) for g in _list(doc.get("local"))]
+    if local:
+        out.append("<h3>Local network traffic (not destinations)</h3>")
+        out.append(_table(["Protocol", "Connections", "Packets", "Bytes", "Addresses"],
+                          ([g.get("protocol"), g.get("connections"), g.get("packets"), g.get("bytes"),
+                            ", ".join(str(a) for a in _list(g.get("addresses")))] for g in local), "local-row"))
     errors = [(i.get("path"), _dict(e)) for i in inputs for e in _list(i.get("errors"))]
     if errors:
         out.append(f'<details><summary>{_plural(len(errors), "input error")}</summary><ul class="plain small">')

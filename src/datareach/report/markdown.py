@@ -241,6 +241,12 @@ def render_markdown(doc: dict[str, Any], *, max_rows: int = MAX_ROWS) -> str:
     if s.get("errors"):
         out.append(f"- ⚠️ {_count(int(s['errors']), 'input error')}: part of the input could not be read "
                    "(see the JSON document)")
+    for w in s.get("undecoded_warnings") or []:
+        out.append(f"- ⚠️ {md_text(w)}")
+    local = doc.get("local") or []
+    if local:
+        out.append("- Local network traffic, not counted as destinations: "
+                   + md_list([f"{g.get('protocol')} {g.get('connections')}" for g in local]))
     policies = doc.get("policies") or []
     if policies:
         out.append(f"- Policies: {md_list([p.get('id', '?') for p in policies], code=True)}")
