@@ -11,11 +11,14 @@ names, HTTP requests and DNS answers; every frame must be accounted for.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from datareach.dissect import encap
 from datareach.dissect.defrag import MAX_DATAGRAM, MAX_DATAGRAMS, Reassembler
@@ -249,5 +252,50 @@ def test_every_report_says_when_frames_were_not_decoded() -> None:
     [warning] = doc["summary"]["undecoded_warnings"]
     assert "encrypted 802.11 frame" in warning
     assert f"warning: {warning}" in " ".join(render_table(doc, width=400).split())
-    assert "could not be decoded, mostly: encrypted 802" in render_markdown(doc)
+    assert "could not be decoded, mostly\\: encrypted 802" in render_markdown(doc)
     assert "undecoded-warning" in render_html(doc)
+
+
+# -- properties ------------------------------------------------------------------------------
+
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(encap.SUPPORTED_LINKTYPES)), st.binary(max_size=200))
+def test_link_layers_never_raise(linktype: int, frame: bytes) -> None:
+    res = encap.to_ip(frame, linktype)
+    if not isinstance(res, encap.Outcome):
+        ver, pos = res
+        assert ver in (4, 6) and 0 <= pos < len(frame) and frame[pos] >> 4 == ver
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(encap.TUNNEL_PORTS)), st.binary(max_size=200), st.sampled_from([4, 41, 47, 97, 137]))
+def test_tunnels_never_raise(port: int, payload: bytes, proto: int) -> None:
+    for res in (encap.udp_tunnel(payload, 0, 50000, port), encap.ip_tunnel(payload, 0, len(payload), proto)):
+        inner = res[1] if isinstance(res, tuple) and isinstance(res[0], str) else res
+        if inner is not None and not isinstance(inner, encap.Outcome):
+            assert isinstance(inner, tuple) and inner[0] in (4, 6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=1, max_size=400), st.lists(st.tuples(st.integers(0, 50), st.integers(1, 60)), max_size=30),
+       st.randoms(use_true_random=False))
+def test_reassembly_gives_the_datagram_whatever_the_order(data: bytes, extra: list[tuple[int, int]],
+                                                          rnd: object) -> None:
+    """Fragments of one datagram (8-byte aligned, as IP requires) plus overlapping copies of the
+    same bytes, in any order: the datagram comes out whole, and only once."""
+    import random
+
+    assert isinstance(rnd, random.Random)
+    cuts = sorted({0, len(data), *(min(len(data), 8 * a) for a, _ in extra)})
+    parts = [(a, data[a:b]) for a, b in itertools.pairwise(cuts) if b > a]
+    parts += [(8 * a, data[8 * a : 8 * a + n]) for a, n in extra if 8 * a < len(data)]
+    rnd.shuffle(parts)
+    r = Reassembler(lambda *a: None)
+    got = []
+    for off, chunk in parts:
+        res = r.add(b"k", 1.0, off, off + len(chunk) < len(data), chunk, b"h" if off == 0 else None, 60)
+        if res is not None:
+            got.append(res)
+    assert got == [(b"h", data)]

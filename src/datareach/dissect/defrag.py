@@ -53,9 +53,14 @@ class Reassembler:
         self._heads: dict[bytes, bytes] = {}  # the header of each datagram's first fragment
         self._bytes = 0
         self._on_drop = on_drop
+        # datagrams recently put together: a copy of one of their fragments (a duplicate frame, a
+        # retransmission) is not the start of a new datagram
+        self._done: dict[bytes, float] = {}
         #: datagrams put together, and fragments that overlapped bytes already received
         self.reassembled = 0
         self.overlaps = 0
+        #: fragments of a datagram already put together (copies), ignored
+        self.duplicates = 0
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -69,6 +74,10 @@ class Reassembler:
         self._expire(ts)
         dg = self._pending.get(key)
         if dg is None:
+            done = self._done.get(key)
+            if done is not None and abs(ts - done) <= TIMEOUT:
+                self.duplicates += 1
+                return None
             if len(self._pending) >= MAX_DATAGRAMS:
                 self._drop(next(iter(self._pending)), "IP fragments dropped: too many datagrams waiting")
             dg = self._pending[key] = _Datagram(ts)
@@ -99,6 +108,9 @@ class Reassembler:
         del self._pending[key]
         self._bytes -= dg.size
         self.reassembled += 1
+        if len(self._done) >= MAX_DATAGRAMS:
+            del self._done[next(iter(self._done))]
+        self._done[key] = ts
         return self._heads.pop(key), whole
 
     def _assemble(self, dg: _Datagram) -> bytes | None:

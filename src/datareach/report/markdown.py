@@ -242,7 +242,7 @@ def render_markdown(doc: dict[str, Any], *, max_rows: int = MAX_ROWS) -> str:
         out.append(f"- ⚠️ {_count(int(s['errors']), 'input error')}: part of the input could not be read "
                    "(see the JSON document)")
     for w in s.get("undecoded_warnings") or []:
-        out.append(f"- ⚠️ {md_text(w)}")
+        out.append(f"- ⚠️ {md_text(w, 400)}")
     local = doc.get("local") or []
     if local:
         out.append("- Local network traffic, not counted as destinations: "
