@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLE := examples/mobile-app-session.pcapng
 
-.PHONY: demo test lint typecheck unit system-deps example bench bench-decrypt bench-detect bench-mitm bench-memory clean fuzz
+.PHONY: demo test lint typecheck unit system-deps example bench bench-decrypt bench-detect bench-mitm bench-memory bench-corpus clean fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,12 @@ bench-memory: $(STAMP)
 # TLS 1.3/HTTP/2 and QUIC/HTTP/3 with their key log, against tshark decrypting the same capture
 bench-decrypt: $(STAMP) system-deps
 	$(BIN)/python benchmarks/bench_decrypt.py
+
+# recall against tshark, per kind (TLS/QUIC SNI, HTTP Host and requests, DNS answers), on the ~1,600
+# captures of Zeek's and tcpdump's test suites (bare git mirrors: see the script's --help), plus a crash,
+# timeout and error census of `datareach audit` on each; tshark's results are cached in benchmarks/out/
+bench-corpus: $(STAMP) system-deps
+	$(BIN)/python benchmarks/bench_corpus.py
 
 bench-detect: $(STAMP)
 	$(BIN)/python benchmarks/bench_detection.py
