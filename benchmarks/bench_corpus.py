@@ -827,6 +827,13 @@ def undecoded_frames(read: list[FileResult]) -> None:
     if acc:
         print(f"inputs[].packets: {len(short)} of {len(acc)} files decode fewer frames than tshark sees carrying IP"
               + "".join(f"\n  {lab}: decoded {d} of {ip} IP frames" for _, lab, d, ip in sorted(short)[::-1][:15]))
+    # the bar: no input has more than half its IP frames undecoded without the report saying so
+    # (a warning in inputs[].packets, or an input error)
+    silent = [r.label for r in read
+              if int((r.cli.get("packets") or {}).get("decoded", {}).get("frames", 0)) * 2 < int(r.tshark.get("ip_frames", 0))
+              and not (r.cli.get("packets") or {}).get("warning") and not r.cli.get("errors")]
+    print(f"files with more than half their IP frames undecoded and neither a warning nor an error in the report: "
+          f"{len(silent)}" + "".join(f"\n  {lab}" for lab in silent[:15]))
 
 
 def check_two_pass(files: list[tuple[str, Path]], args: argparse.Namespace) -> None:

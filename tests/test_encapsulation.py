@@ -26,8 +26,9 @@ from datareach.dissect.packets import MAX_TUNNEL_DEPTH, PacketDecoder
 from datareach.schema import PacketAccounting
 from datareach.testing.records import read
 
-ZEEK = Path(__file__).resolve().parent / "data" / "captures" / "zeek"
-CAPTURES = sorted(p.name for p in ZEEK.iterdir() if ".pcap" in p.name)
+DATA = Path(__file__).resolve().parent / "data" / "captures"
+ZEEK = DATA / "zeek"
+CAPTURES = sorted(f"{p.parent.name}/{p.name}" for d in (ZEEK, DATA / "tcpdump") for p in d.iterdir() if ".pcap" in p.name)
 
 
 def tshark(path: Path, *fields: str, display: str = "") -> list[list[str]]:
@@ -73,7 +74,7 @@ def innermost_conversations(path: Path) -> set[tuple[str, frozenset[str]]]:
 
 @pytest.mark.parametrize("name", CAPTURES)
 def test_conversations_inside_tunnels_match_tshark(name: str) -> None:
-    path = ZEEK / name
+    path = DATA / name
     ours = read(path)
     mine = {(c.transport, frozenset((c.client_ip, c.server_ip))) for c in ours.connections}
     theirs = innermost_conversations(path)
@@ -88,17 +89,17 @@ def test_conversations_inside_tunnels_match_tshark(name: str) -> None:
     assert ours.packets["decoded"]["frames"] + unfinished == with_ip, ours.packets
 
 
-@pytest.mark.parametrize("name", [n for n in CAPTURES if n.startswith(("gre", "vxlan", "geneve", "nflog", "pppoe",
-                                                                          "http-vlan", "snap", "mixed"))])
+@pytest.mark.parametrize("name", [n for n in CAPTURES if n.split("/")[1].startswith((
+    "gre", "vxlan", "geneve", "nflog", "pppoe", "http-vlan", "snap", "mixed", "arcnet", "ipoib", "ppp"))])
 def test_requests_names_and_answers_inside_tunnels_match_tshark(name: str) -> None:
-    path = ZEEK / name
+    path = DATA / name
     ours = read(path)
     rows = tshark(path, "tls.handshake.extensions_server_name", "http.request.method", "http.host",
                   "http.request.uri", "dns.flags.response", "dns.qry.name", "dns.a")
     sni = {r[0] for r in rows if r[0]}
     requests = {(r[1], r[2].split(":")[0].lower(), r[3]) for r in rows if r[1] and r[2]}
     answers = {(r[5].lower(), r[6]) for r in rows if r[4] == "1" and r[6]}
-    assert {c.sni for c in ours.connections if c.sni} == sni
+    assert {c.sni or c.quic_sni for c in ours.connections if c.sni or c.quic_sni} == sni
     # (a request without a Host header is named after its server's address here)
     assert {(e.method, e.host, e.target) for e in ours.exchanges if e.request_headers and any(
         k.lower() == "host" for k, _ in e.request_headers)} == requests

@@ -32,16 +32,20 @@ LINKTYPE_PPP_HDLC: Final = 50
 LINKTYPE_PPP_ETHER: Final = 51
 LINKTYPE_RAW: Final = 101
 LINKTYPE_C_HDLC: Final = 104
+LINKTYPE_FRELAY: Final = 107
 LINKTYPE_IEEE802_11: Final = 105
 LINKTYPE_LOOP: Final = 108
 LINKTYPE_LINUX_SLL: Final = 113
 LINKTYPE_PRISM: Final = 119
+LINKTYPE_ARCNET_LINUX: Final = 129
 LINKTYPE_RADIOTAP: Final = 127
 LINKTYPE_AVS: Final = 163
 LINKTYPE_PPI: Final = 192
 LINKTYPE_IPV4: Final = 228
+LINKTYPE_IPNET: Final = 226
 LINKTYPE_IPV6: Final = 229
 LINKTYPE_NFLOG: Final = 239
+LINKTYPE_IPOIB: Final = 242
 LINKTYPE_LINUX_SLL2: Final = 276
 
 #: The link types a frame can be read from.
@@ -49,7 +53,7 @@ SUPPORTED_LINKTYPES: Final = frozenset({
     LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_PPP, LINKTYPE_FDDI, LINKTYPE_RAW_OLD, LINKTYPE_RAW_OLD2, LINKTYPE_PPP_HDLC,
     LINKTYPE_PPP_ETHER, LINKTYPE_RAW, LINKTYPE_C_HDLC, LINKTYPE_IEEE802_11, LINKTYPE_LOOP, LINKTYPE_LINUX_SLL,
     LINKTYPE_PRISM, LINKTYPE_RADIOTAP, LINKTYPE_AVS, LINKTYPE_PPI, LINKTYPE_IPV4, LINKTYPE_IPV6,
-    LINKTYPE_NFLOG, LINKTYPE_LINUX_SLL2,
+    LINKTYPE_NFLOG, LINKTYPE_LINUX_SLL2, LINKTYPE_FRELAY, LINKTYPE_ARCNET_LINUX, LINKTYPE_IPNET, LINKTYPE_IPOIB,
 })
 
 #: Layers walked in one frame at most (VLAN tags, labels, link headers): past it the frame is
@@ -159,6 +163,14 @@ def to_ip(data: bytes, linktype: int) -> Result:
             return nflog(data)
         if linktype == LINKTYPE_FDDI:  # frame control, two addresses, then 802.2 LLC
             return llc(data, 13, 1)
+        if linktype == LINKTYPE_FRELAY:
+            return frame_relay(data)
+        if linktype == LINKTYPE_IPNET:  # Solaris ipnet: a 24-byte header
+            return _ip_version(data, 24, "ipnet")
+        if linktype == LINKTYPE_IPOIB:  # IP over InfiniBand: a 40-byte header, the ethertype, 2 reserved bytes
+            return ethertype(data, 44, _u16(data, 40), 1)
+        if linktype == LINKTYPE_ARCNET_LINUX:
+            return arcnet(data)
         return Outcome(f"unsupported link type {linktype}")
     except IndexError:
         return _CUT
@@ -296,6 +308,42 @@ def ieee80211(data: bytes, pos: int, depth: int) -> Result:
         if fc1 & 0x80:  # +HTC
             hlen += 4
     return llc(data, pos + hlen, depth + 1)
+
+
+def frame_relay(data: bytes) -> Result:
+    """Frame Relay (Q.922 address, then RFC 2427's control byte and NLPID)."""
+    pos = 0
+    while not data[pos] & 1:  # the address's extension bits: the last byte has its EA bit set
+        pos += 1
+        if pos > 4:
+            return Outcome("Frame Relay address too long")
+    pos += 1
+    if data[pos] != 0x03:
+        return Outcome(f"Frame Relay control {data[pos]:#04x}", False)
+    pos += 1
+    if data[pos] == 0x00:  # padding
+        pos += 1
+    nlpid = data[pos]
+    if nlpid == 0xCC:
+        return _ip_version(data, pos + 1, "Frame Relay IPv4")
+    if nlpid == 0x8E:
+        return _ip_version(data, pos + 1, "Frame Relay IPv6")
+    if nlpid == 0x80:  # SNAP: an OUI and an ethertype
+        return ethertype(data, pos + 6, _u16(data, pos + 4), 1)
+    return Outcome(f"Frame Relay NLPID {nlpid:#04x}", False)
+
+
+def arcnet(data: bytes) -> Result:
+    """ARCNET as Linux captures it: source, destination, offset, then the protocol byte
+    (RFC 1201 with its split flag and sequence number, or RFC 1051)."""
+    proto = data[4]
+    if proto == 0xD4:  # RFC 1201 IP
+        return _ip_version(data, 8 if data[5] != 0xFF else 12, "ARCNET IP")
+    if proto == 0xF0:  # RFC 1051 IP
+        return _ip_version(data, 5, "ARCNET IP")
+    if proto in (0xD5, 0xF1):
+        return Outcome("ARCNET ARP", False)
+    return Outcome(f"ARCNET protocol {proto:#04x}", False)
 
 
 def nflog(data: bytes) -> Result:
