@@ -101,10 +101,27 @@ def host_of(authority: str) -> str:
     return a.split(":", 1)[0]
 
 
+#: An extension method (RFC 9110 §9.1 allows any token; in practice upper-case words such as
+#: ``CCM_POST`` or ``BPROPFIND``), accepted when an origin-form, absolute-form or ``*`` target follows.
+_EXTENSION_METHOD = re.compile(rb"[A-Z][A-Z0-9_-]{1,31}\Z")
+
+
+def is_method(token: bytes) -> bool:
+    """A registered method, or an upper-case extension method token."""
+    return token in METHODS or _EXTENSION_METHOD.match(token) is not None
+
+
 def looks_like_http_request(data: bytes | bytearray) -> bool:
-    """True when a client stream starts with an HTTP/1.x method token and a space."""
-    sp = data.find(b" ", 0, 12)
-    return sp > 0 and bytes(data[:sp]) in METHODS
+    """True when a client stream starts with an HTTP/1.x method token and a space (an extension
+    method also needs a target that starts like one: ``/``, ``*`` or ``http``)."""
+    sp = data.find(b" ", 0, 33)
+    if sp <= 0:
+        return False
+    token = bytes(data[:sp])
+    if token in METHODS:
+        return True
+    nxt = data[sp + 1 : sp + 2]
+    return nxt in (b"/", b"*", b"h", b"H") and _EXTENSION_METHOD.match(token) is not None
 
 
 @dataclass(slots=True)
@@ -349,7 +366,7 @@ class RequestStream:
                 self._seen = 0
                 head, pos, cut = got
                 parsed = _parse_head(head)
-                if parsed is None or bytes(parsed[0][0]) not in METHODS:
+                if parsed is None or not is_method(bytes(parsed[0][0])):
                     self.broken = True
                     break
                 first, headers = parsed

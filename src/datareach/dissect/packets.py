@@ -898,8 +898,9 @@ class PacketDecoder:
         if self.overlap:
             return  # each range reads the DNS responses inside it
         a = 16 if v6 else 4
-        # (between two resolvers both ports are 53: the header's QR bit says which is the answer)
-        from_client = dport == 53 and not (sport == 53 and len(payload) > 2 and payload[2] & 0x80)
+        # (the header's QR bit says which is the answer: between two resolvers both ports are 53, and
+        # a response may be sent to port 53)
+        from_client = not payload[2] & 0x80 if len(payload) > 2 else dport == 53
         client, server = (key[0:a], key[a : 2 * a]) if from_client else (key[a : 2 * a], key[0:a])
         cport = sport if from_client else dport
         dkey = (client, server, app)
@@ -1127,8 +1128,10 @@ class PacketDecoder:
             rest = pre.take_client_rest()
             if rest:
                 self._client_bytes(flow, rest, ts)
-        elif status == preamble.PLAIN and pre.kind == preamble.CONNECT:
-            flow.state = UNDECIDED  # (a refused CONNECT: the requests and responses are plain HTTP)
+        elif pre.kind == preamble.CONNECT:
+            # (a refused CONNECT, or one that is no tunnel request -- "CONNECT / HTTP/1.1" -- or
+            # never answered: the requests and responses are plain HTTP)
+            flow.state = UNDECIDED
             self._client_bytes(flow, pre.take_client_rest(), ts)
         else:
             self._stop_inspecting(flow, ts)

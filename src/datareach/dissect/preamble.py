@@ -55,6 +55,7 @@ POP3: Final = "pop3"
 LDAP: Final = "ldap"
 XMPP: Final = "xmpp"
 POSTGRES: Final = "postgres"
+FTP: Final = "ftp"
 SOCKS4: Final = "socks4"
 SOCKS5: Final = "socks5"
 CONNECT: Final = "connect"
@@ -66,6 +67,8 @@ PG_GSSENC_REQUEST: Final = b"\x00\x00\x00\x08\x04\xd2\x16\x30"
 LDAP_STARTTLS_OID: Final = b"1.3.6.1.4.1.1466.20037"
 #: SOCKS5 authentication methods a client may offer (RFC 1928: assigned, and private 0x80-0xFE)
 _SOCKS5_METHODS: Final = frozenset([*range(0x0A), *range(0x80, 0xFF)])
+#: FTP commands a client may send before AUTH TLS (RFC 4217); USER, PASS and the rest go on in the clear
+_FTP_BEFORE_AUTH: Final = frozenset({b"FEAT", b"SYST", b"OPTS", b"HELP", b"NOOP", b"CLNT", b"HOST", b"AUTH"})
 #: POP3 commands whose +OK answer is multi-line (LIST and UIDL only without an argument)
 _POP3_MULTI: Final = frozenset({b"CAPA", b"RETR", b"TOP"})
 _POP3_MULTI_NOARG: Final = frozenset({b"LIST", b"UIDL"})
@@ -73,6 +76,10 @@ _POP3_MULTI_NOARG: Final = frozenset({b"LIST", b"UIDL"})
 
 class _Bad(Exception):
     """The bytes cannot be the protocol the preamble took them for."""
+
+
+class _Plain(Exception):
+    """The protocol goes on in the clear (no upgrade asked before its session began)."""
 
 
 def _prefix(buf: bytes | bytearray, options: tuple[bytes, ...]) -> bool | None:
@@ -253,9 +260,9 @@ class Preamble:
         return self.status
 
     def take_client_rest(self) -> bytes:
-        """After UPGRADED or TUNNEL: the client's bytes after its preamble; after PLAIN, all of them
+        """After UPGRADED or TUNNEL: the client's bytes after its preamble; otherwise all of them
         (a refused CONNECT is plain HTTP). The buffer is then let go."""
-        rest = bytes(self._c[self._cp :] if self.status != PLAIN else self._c)
+        rest = bytes(self._c[self._cp :] if self.status in (UPGRADED, TUNNEL, OPAQUE) else self._c)
         self._c = bytearray()
         self._cp = 0
         return rest
@@ -275,6 +282,11 @@ class Preamble:
                 kind = self.kind
             if kind == SMTP:
                 self._smtp()
+                kind = self.kind
+            if kind == FTP:
+                self._ftp()
+            elif kind == SMTP:
+                pass
             elif kind == IMAP:
                 self._imap()
             elif kind == POP3:
@@ -291,6 +303,8 @@ class Preamble:
                 self._socks5()
             elif kind == CONNECT:
                 self._connect()
+        except _Plain:
+            self.status = PLAIN
         except (_Bad, ValueError, IndexError):
             self.status = PLAIN if self.protocol is not None else NOT
         if self.status == READING and (len(self._c) > MAX_PREAMBLE or len(self._s) > MAX_PREAMBLE):
@@ -322,7 +336,10 @@ class Preamble:
                 break
             verb = line.split(b" ", 1)[0].upper()
             if not self._cmds and verb not in (b"EHLO", b"HELO", b"LHLO", b"STARTTLS"):
-                raise _Bad  # (an FTP server greets with 220 too)
+                if verb in _FTP_BEFORE_AUTH:  # (an FTP server greets with 220 too)
+                    self.kind = FTP
+                    return
+                raise _Bad
             self.protocol = SMTP
             if verb in (b"MAIL", b"RCPT", b"DATA", b"BDAT", b"AUTH"):
                 self.status = PLAIN  # the session goes on in the clear
@@ -343,6 +360,36 @@ class Preamble:
             self._answered += 1  # (the greeting is the first reply; command n's is reply n + 1)
             if self._upgrade is not None and self._answered == self._upgrade + 1:
                 self._decide(UPGRADED if line[:3] == b"220" else PLAIN, "smtp+starttls" if line[:3] == b"220" else None)
+                return
+
+    def _ftp(self) -> None:
+        """FTP's AUTH TLS (RFC 4217): TLS begins after the server's 234 to it."""
+        c, s = self._c, self._s
+        while self._upgrade is None:
+            line, end = _line(c, self._cp)
+            if line is None:
+                break
+            parts = line.split(b" ", 1)
+            verb = parts[0].upper()
+            if verb not in _FTP_BEFORE_AUTH:
+                raise _Bad if not self._cmds else _Plain
+            self.protocol = FTP
+            self._cp = end
+            self._cmds += 1
+            if verb == b"AUTH" and len(parts) > 1 and parts[1].strip().upper() in (b"TLS", b"SSL", b"TLS-C", b"TLS-P"):
+                self._upgrade = self._cmds
+        while True:
+            line, end = _line(s, self._sp)
+            if line is None:
+                return
+            self._sp = end
+            # (a multi-line reply: "234-" opens it, lines in between may be anything, "234 " ends it)
+            if len(line) < 4 or not line[:3].isdigit() or line[3:4] == b"-":
+                continue
+            self._answered += 1
+            if self._upgrade is not None and self._answered == self._upgrade + 1:
+                ok = line[:3] == b"234"
+                self._decide(UPGRADED if ok else PLAIN, "ftp+auth-tls" if ok else None)
                 return
 
     def _imap(self) -> None:
