@@ -1301,18 +1301,28 @@ class PacketDecoder:
                 if not self._http_hole(flow, out, st, 0, ts):
                     break
 
+    def _scanned(self, flow: Flow, out: bool, chunk: bytes) -> bytes | None:
+        """After a hole: the bytes from the direction's next message on, once found (None while not)."""
+        scan = flow.req_scan if out else flow.resp_scan
+        assert scan is not None
+        before = scan.skipped
+        got = scan.feed(chunk)
+        self.http_bytes_skipped += scan.skipped - before
+        if got is not None:
+            if out:
+                flow.req_scan = None
+            else:
+                flow.resp_scan = None
+        return got
+
     def _http_client(self, flow: Flow, chunk: bytes, ts: float) -> None:
         req = flow.req
         if req is None:
             return
-        scan = flow.req_scan
-        if scan is not None:
-            before = scan.skipped
-            got = scan.feed(chunk)
-            self.http_bytes_skipped += scan.skipped - before
+        if flow.req_scan is not None:
+            got = self._scanned(flow, True, chunk)
             if got is None:
                 return
-            flow.req_scan = None
             chunk = got
         for parsed in req.feed(chunk):
             self._request(flow, parsed, ts)
@@ -1367,14 +1377,10 @@ class PacketDecoder:
         pending = flow.pending
         if resp is None or pending is None:
             return
-        scan = flow.resp_scan
-        if scan is not None:
-            before = scan.skipped
-            got = scan.feed(chunk)
-            self.http_bytes_skipped += scan.skipped - before
+        if flow.resp_scan is not None:
+            got = self._scanned(flow, False, chunk)
             if got is None:
                 return
-            flow.resp_scan = None
             chunk = got
         cuts = resp.head_cuts
         for r in resp.feed(chunk):
