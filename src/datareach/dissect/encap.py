@@ -75,7 +75,7 @@ NON_IP_ETHERTYPES: Final = {
     0x9100: "VLAN", 0x6002: "DEC MOP", 0x6003: "DECnet", 0x6004: "DEC LAT", 0x809B: "AppleTalk",
     0x80F3: "AARP", 0x8906: "FCoE", 0x8914: "FCoE initialization", 0x22F0: "AVTP", 0x88BA: "IEC 61850 SV",
     0x88B8: "IEC 61850 GOOSE", 0x8892: "PROFINET", 0x88A4: "EtherCAT", 0x8942: "Nintendo",
-    0x88E3: "MRP", 0x22EA: "SRP", 0x88F5: "MVRP", 0x88F6: "MMRP", 0x893F: "802.1BR",
+    0x88E3: "MRP", 0x22EA: "SRP", 0x2001: "NHRP", 0x88BB: "HSR", 0x8100: "VLAN", 0x88F5: "MVRP", 0x88F6: "MMRP", 0x893F: "802.1BR",
 }
 ENCRYPTED_ETHERTYPES: Final = {0x88E5: "MACsec (802.1AE)"}
 
@@ -207,13 +207,30 @@ def ethertype(data: bytes, pos: int, et: int, depth: int) -> Result:
             pos += 8
         elif et == 0x6558:  # transparent Ethernet bridging
             return ethernet(data, pos, depth)
+        elif et == 0x894F:  # Network Service Header (RFC 8300): its length, then the next protocol
+            nxt = data[pos + 3]
+            inner = pos + ((data[pos + 1] & 0x3F) << 2)
+            if nxt in (1, 2):
+                return _ip_version(data, inner, "NSH")
+            if nxt == 3:
+                return ethernet(data, inner, depth)
+            return Outcome(f"NSH next protocol {nxt}")
+        elif et == 0xD28B:  # Arista's timestamp header: subtype, version, a 64- or 48-bit time
+            version = _u16(data, pos + 2)
+            skip = 8 if version in (0x0010, 0x0110) else 6 if version in (0x0020, 0x0120) else -1  # (TAI, UTC)
+            if _u16(data, pos) != 1 or skip < 0:
+                return Outcome(f"Arista header subtype {_u16(data, pos):#06x} version {version:#06x}")
+            et = _u16(data, pos + 4 + skip)
+            pos += 6 + skip
         elif et < 0x0600:  # an 802.3 length: 802.2 LLC follows
             return llc(data, pos, depth)
         elif et in ENCRYPTED_ETHERTYPES:
             return Outcome(f"encrypted: {ENCRYPTED_ETHERTYPES[et]}")
         else:
             name = NON_IP_ETHERTYPES.get(et)
-            return Outcome(name or f"ethertype {et:#06x}", False)
+            if name is None:  # (not known: not interpreted, rather than taken for traffic without IP)
+                return Outcome(f"unknown ethertype {et:#06x}")
+            return Outcome(name, False)
 
 
 def llc(data: bytes, pos: int, depth: int) -> Result:
@@ -318,8 +335,8 @@ def frame_relay(data: bytes) -> Result:
         if pos > 4:
             return Outcome("Frame Relay address too long")
     pos += 1
-    if data[pos] != 0x03:
-        return Outcome(f"Frame Relay control {data[pos]:#04x}", False)
+    if data[pos] != 0x03:  # Cisco's Frame Relay encapsulation: an ethertype after the address
+        return ethertype(data, pos + 2, _u16(data, pos), 1)
     pos += 1
     if data[pos] == 0x00:  # padding
         pos += 1

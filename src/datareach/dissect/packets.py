@@ -595,9 +595,14 @@ class PacketDecoder:
 
     def _tunnel(self, ts: float, data: bytes, res: encap.Result, name: str, outer: bytes, v6: bool,
                 app: str | None) -> None:
-        """The packet a tunnel carries: read as if bare, its connections marked with the tunnel."""
+        """The packet a tunnel carries: read as if bare, its connections marked with the tunnel. (A
+        tunnel carrying no IP -- ARP in VXLAN, NHRP or STP in GRE -- was read: its frame is IP
+        traffic understood, as an ICMP or OSPF packet is.)"""
+        if self._via is None and not self.overlap:
+            encap_count(self.accounting.tunnelled, name, 1, len(data))
         if isinstance(res, encap.Outcome):
-            self._outcome(res, data)
+            if res.ip is not False:
+                self._outcome(res, data)
             return
         if self._depth >= MAX_TUNNEL_DEPTH:
             self._outcome(encap.Outcome(f"tunnels nested more than {MAX_TUNNEL_DEPTH} deep"), data)
@@ -613,8 +618,6 @@ class PacketDecoder:
             if len(self._via_names) >= 4096:
                 self._via_names.clear()
             self._via_names[key] = via
-        if prev is None and not self.overlap:
-            encap_count(self.accounting.tunnelled, name, 1, len(data))
         ver, ip = res
         self._via = via
         self._depth += 1
