@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import corpus
 from datareach.detect import Detector, Finding
+from datareach.detect.types import canonical_data_type
 
 TARGETS = (("profile", "precision", 0.99), ("profile", "recall", 0.98), ("pattern", "precision", 0.95))
 
@@ -104,8 +105,11 @@ def score(cases: list[corpus.Case], results: list[list[Finding]]) -> dict[str, o
             s_total.fn += want and not hit
             if hit != want:
                 misses.append(Miss("FN" if want else "FP", "profile", dt, case, findings))
-        for dt in lab.pattern | (got_pattern - lab.pattern_allowed):
-            hit, want = dt in got_pattern, dt in lab.pattern
+        # (the labels use the pattern detectors' own names; findings the one name of each kind of data)
+        want_pattern = {canonical_data_type(d) for d in lab.pattern}
+        allowed = {canonical_data_type(d) for d in lab.pattern_allowed}
+        for dt in want_pattern | (got_pattern - allowed):
+            hit, want = dt in got_pattern, dt in want_pattern
             group = lab.group if lab.group == "profile+" else f"{lab.group}: {lab.kind}"
             for s in (by["pattern type"][dt], by["pattern group"][group], total["pattern"]):
                 s.tp += hit and want

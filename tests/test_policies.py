@@ -362,3 +362,27 @@ def test_reasoning_reads_as_sentences(tmp_path: Path) -> None:
     assert doc["violations"]
     for v in doc["violations"]:
         assert ".." not in v["reasoning"] and v["reasoning"].startswith("The device sent advertising_id")
+
+
+@pytest.mark.parametrize("name", ["location", "precise_location"])
+def test_one_name_for_a_location_whichever_detector_found_it(tmp_path: Path, name: str) -> None:
+    """Coordinates found by their form (no profile) are `location`, as the profile's are: a
+    policy on `location` meets them; `precise_location`, the pattern detector's old name, is an alias."""
+    path = har(tmp_path / "geo.har", [("http://graph.facebook.com/ping?lat=48.858370&lng=2.294481",
+                                       US_FACEBOOK, "2026-03-01T10:00:00Z")])
+    policy = write(tmp_path / "p.toml", f"""
+[policy]
+id = "no-location-to-meta"
+name = "No location to Meta"
+
+[[rule]]
+id = "location-to-meta"
+action = "warn"
+title = "Location sent to Meta"
+owners = ["meta*"]
+data_types = ["{name}"]
+""")
+    doc = datareach.audit([path], policies=[policy]).to_dict()
+    assert {(f["data_type"], f["source"]) for f in doc["findings"]} == {("location", "pattern")}
+    [v] = doc["violations"]
+    assert v["data_types"] == ["location"]

@@ -21,6 +21,8 @@ from datetime import date as Date
 from pathlib import Path
 from typing import Any
 
+from datareach.detect.types import canonical_data_type
+
 __all__ = ["MAX_EXTENDS_DEPTH", "MAX_RULES_TOTAL", "MAX_TABLES", "PRESETS", "Allow", "Policy", "PolicyError", "Rule",
            "load_policy", "policy_path_dirs", "preset_names"]
 
@@ -228,7 +230,9 @@ def _rule(t: _Table) -> Rule:
     for b in bases:
         if b not in BASES:
             raise PolicyError(f"{t.where}: `bases`: {b!r} is not one of {', '.join(BASES)}")
-    data_categories, data_types = t.texts("data_categories"), t.texts("data_types")
+    data_categories = t.texts("data_categories")
+    # (the pattern detectors' old names are aliases: precise_location is location, mac_address mac)
+    data_types = tuple(dict.fromkeys(canonical_data_type(d) for d in t.texts("data_types")))
     rule = Rule(
         id=rid,
         action=t.choice("action", ACTIONS, None),

@@ -13,7 +13,7 @@ from datareach.detect.known import Form, profile_forms
 from datareach.detect.matcher import Matcher
 from datareach.detect.patterns import detect_fingerprint, detect_patterns
 from datareach.detect.profile import Profile, redact
-from datareach.detect.types import Finding, Layer, Limits
+from datareach.detect.types import Finding, Layer, Limits, canonical_data_type
 from datareach.schema import Exchange
 
 #: Pattern data types and the profile key they find the same thing as (a profile match of the
@@ -181,7 +181,7 @@ class Patterns(_Builtin):
                     continue
                 seen.add(key)
                 out.append(_Candidate(SAME_AS_PROFILE.get(hit.data_type, hit.data_type), layer.encoding, Finding(
-                    data_type=hit.data_type, source="pattern",
+                    data_type=canonical_data_type(hit.data_type), source="pattern",
                     categories=categories(hit.data_type, cleartext=cleartext),
                     encoding=list(layer.encoding), location=layer.location,
                     value=hit.value, value_redacted=redact(hit.value), confidence=hit.confidence,
@@ -194,7 +194,7 @@ class Patterns(_Builtin):
             if SAME_AS_PROFILE.get(hit.data_type) in profile_families:
                 continue  # a profile match of the same data already reports it
             found.append(Finding(
-                data_type=hit.data_type, source="pattern",
+                data_type=canonical_data_type(hit.data_type), source="pattern",
                 categories=categories(hit.data_type, cleartext=cleartext),
                 encoding=[], location="request", value=hit.value,
                 value_redacted=redact(hit.value), confidence=hit.confidence,

@@ -11,6 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+#: The pattern detectors' names for data that the profile names otherwise: a finding has one
+#: name for one kind of data, whichever detector found it (its ``source`` says which), so that a
+#: policy on ``data_types = ["location"]`` also meets coordinates found by their form. Policies
+#: may still use the old names (aliases).
+CANONICAL_DATA_TYPES: dict[str, str] = {"precise_location": "location", "mac_address": "mac"}
+
+
+def canonical_data_type(name: str) -> str:
+    """The one name of a kind of data (``precise_location`` is ``location``, ``mac_address`` is ``mac``)."""
+    return CANONICAL_DATA_TYPES.get(name, name)
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
