@@ -37,6 +37,11 @@ system-deps:
 	      || { echo "could not install $$tool: run 'apt-get install $$tool' as root"; exit 1; }; \
 	  fi; \
 	done
+	@if ! command -v tmux >/dev/null 2>&1; then \
+	  echo "installing tmux (Debian package) for the terminal table's tests in a real terminal"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null) \
+	    || { echo "could not install tmux: run 'apt-get install tmux' as root"; exit 1; }; \
+	fi
 	@if ! command -v chromium >/dev/null 2>&1; then \
 	  echo "installing chromium (Debian package) for the HTML report's browser tests"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \

@@ -4,11 +4,22 @@ Every string of the document may come from the input (a capture, a HAR, a docume
 ``datareach diff``), so each goes through :func:`~datareach.report.terminal.safe` before it is
 printed: rich reads no markup in a ``Text``, but it passes escape sequences through to the
 terminal.
+
+The report fits its width (:func:`report_width`: the terminal's, ``COLUMNS``, or
+:data:`DEFAULT_WIDTH` on a pipe or in a file). It leads with the policy verdict and the personal
+data found, and lists the destinations that received personal data first (then those a policy
+flagged, then by bytes sent). From :data:`WIDE_MIN` columns on, the destinations are a table
+with a column each; under it (or when a host name would take too much of the table), a list:
+each host on a line of its own, its details on the lines below. A host name is never broken
+(no cell folds or shortens it): it is whole on one line, to be read and copied.
 """
 
 from __future__ import annotations
 
 import io
+import os
+import shutil
+from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Console
@@ -21,6 +32,49 @@ from datareach.report.wording import owner_line, reach_line, where
 
 #: Findings listed under the table; the JSON has them all.
 MAX_FINDINGS_SHOWN = 30
+
+#: The width of a report on a pipe or in a file, when ``COLUMNS`` does not say.
+DEFAULT_WIDTH = 120
+#: The narrowest report made: a narrower terminal wraps lines (host names stay whole).
+MIN_WIDTH = 40
+#: From this width on the destinations are a table; under it, a list (:func:`render_table`).
+WIDE_MIN = 120
+#: From this width on the table has a column each for the bytes sent and received, the
+#: connections and how each host was named.
+FULL_MIN = 150
+#: The table's host column takes at most this share of the width; a longer host name makes the
+#: report a list, where each host has a line of its own.
+HOST_SHARE = 0.4
+
+#: The columns' labels: what was sent (by the app, to the destination) and received (by the app).
+HOST_LABEL = "Registrable domain / host"
+DATA_LABEL = "Personal data sent"
+OWNER_LABEL = "Owner → ultimate parent"
+REACH_LABEL = "Reach (basis)"
+SERVER_LABEL = "Server country"
+SENT_LABEL = "Bytes sent"
+RECEIVED_LABEL = "Bytes received"
+CONNS_LABEL = "Conns"
+NAMED_LABEL = "Named by"
+
+
+def report_width(width: int | None = None, *, terminal: bool = False) -> int:
+    """The width to render for: ``width`` when given; else ``COLUMNS`` when it is set, the
+    terminal's width when ``terminal`` (standard output is one), :data:`DEFAULT_WIDTH`
+    otherwise. Never under :data:`MIN_WIDTH`."""
+    if width is None:
+        if terminal:
+            width = shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns  # (COLUMNS first)
+        else:
+            columns = os.environ.get("COLUMNS", "").strip()
+            width = int(columns) if columns.isdigit() and int(columns) > 0 else DEFAULT_WIDTH
+    return max(width, MIN_WIDTH)
+
+
+def _console(buf: io.StringIO, color: bool, width: int) -> Console:
+    """A console writing to ``buf``: plain text, without any escape sequence, unless ``color``."""
+    return Console(file=buf, force_terminal=color, color_system="auto" if color else None,
+                   width=width, highlight=False, soft_wrap=False, emoji=False, markup=False)
 
 
 def owner_text(d: dict[str, Any]) -> str:
@@ -35,88 +89,206 @@ def reach_text(d: dict[str, Any]) -> str:
     return safe(reach_line(d.get("reach") or [], unknown="?"))
 
 
+def _print_host(console: Console, text: Text) -> None:
+    """A line that starts with a host name: never folded, even past the width (the terminal
+    wraps it then, the name stays whole to copy)."""
+    console.print(text, no_wrap=True, overflow="ignore", crop=False)
+
+
+def _details(rows: Iterable[tuple[str, Text]], indent: int) -> Table:
+    """Label and value lines under a host, the values wrapped beside their labels."""
+    grid = Table.grid(padding=(0, 2, 0, 0))
+    grid.add_column(no_wrap=True, min_width=indent + 18)
+    grid.add_column(overflow="fold")
+    for label, value in rows:
+        grid.add_row(Text(" " * indent + label, style="dim"), value)
+    return grid
+
+
 def render_explain(docs: list[dict[str, Any]], date: str, *, color: bool = False, width: int | None = None) -> str:
-    """``datareach explain`` as a table (plain lines beyond a few hundred hosts)."""
+    """``datareach explain`` as a table (plain lines beyond a few hundred hosts).
+
+    ``width`` as :func:`report_width` (``color``: standard output is a terminal); under
+    :data:`WIDE_MIN` columns, or with a host name too long for a table's column, each host is
+    on a line of its own with its owner and reach on the lines below."""
     buf = io.StringIO()
     if len(docs) > 500:
         for d in docs:
             buf.write(f"{safe(d['host'])}\t{owner_text(d)}\t{reach_text(d)}\n")
         return buf.getvalue()
-    console = Console(file=buf, force_terminal=color, color_system="auto" if color else None,
-                      width=width or 140, highlight=False, soft_wrap=False)
-    t = Table(title=Text(f"Owners and legal reach as of {safe(date)}"), title_justify="left")
-    t.add_column("Host", overflow="fold")
-    t.add_column("Owner → ultimate parent", overflow="fold")
-    t.add_column("HQ")
-    t.add_column("Matched", overflow="fold")
-    t.add_column("Reach (basis)", overflow="fold")
+    width = report_width(width, terminal=color)
+    console = _console(buf, color, width)
+    title = Text(f"Owners and legal reach as of {safe(date)}", style="bold")
+    rows = []
     for d in docs:
         o = d.get("owner")
-        t.add_row(Text(safe(d["host"])), Text(owner_text(d)),
-                  Text(safe(o["ultimate_parent"]["hq_country"] or "?") if o else ""),
-                  Text(safe(f"{o['matched']} ({o['basis']})") if o else "not in the knowledge base"),
-                  Text(reach_text(d)))
-    console.print(t)
+        rows.append((safe(d["host"]), owner_text(d),
+                     safe(o["ultimate_parent"]["hq_country"] or "?") if o else "",
+                     safe(f"{o['matched']} ({o['basis']})") if o else "not in the knowledge base",
+                     reach_text(d)))
+    host_w = max((len(r[0]) for r in rows), default=0)
+    t = Table(title=title, title_justify="left")
+    t.add_column("Host", no_wrap=True, min_width=host_w)
+    t.add_column(OWNER_LABEL, overflow="fold")
+    t.add_column("Parent HQ", no_wrap=True)
+    t.add_column("Matched", overflow="fold")
+    t.add_column(REACH_LABEL, overflow="fold")
+    for host, owner, hq, matched, reach in rows:
+        t.add_row(Text(host), Text(owner), Text(hq), Text(matched), Text(reach))
+    if width >= WIDE_MIN and host_w <= width * HOST_SHARE and _fits(console, t):
+        console.print(t)
+    else:
+        console.print(title)
+        for host, owner, hq, matched, reach in rows:
+            _print_host(console, Text(host, style="bold"))
+            console.print(_details([(OWNER_LABEL, Text(owner + (f" (HQ {hq})" if hq else ""))),
+                                    ("Matched", Text(matched)), (REACH_LABEL, Text(reach))], 2))
     for d in docs:
         for r in d.get("reach") or []:
             if r["basis"] == "owner" and r["laws"]:
                 laws = "; ".join(f"{law['title']} {law['article'] or ''}".strip() for law in r["laws"])
                 console.print(Text(safe(f"{' -> '.join(r['path'])}: {laws}"), style="dim"))
-    return buf.getvalue()
+    return _trimmed(buf.getvalue())
 
 
-def build_table(doc: dict[str, Any]) -> list[Table]:
-    """One rich Table per app (a single one when the capture does not say which app)."""
+# ------------------------------------------------------------------------------------------
+# The audit
+
+
+def _flagged(doc: dict[str, Any]) -> set[str]:
+    """The destinations (ids) a policy rule flagged and no exception allowed."""
+    return {str(v.get("destination")) for v in doc.get("violations") or [] if not v.get("allowed")}
+
+
+def _rank(dests: list[dict[str, Any]], flagged: set[str]) -> tuple[bool, bool, int]:
+    """Sort key of a destination or a group: those that received personal data first, then
+    those a policy flagged, then by bytes sent."""
+    return (not any(d.get("data_types") for d in dests), not any(str(d.get("id")) in flagged for d in dests),
+            -sum(d["bytes_out"] for d in dests))
+
+
+Group = tuple[str, list[dict[str, Any]]]
+
+
+def ordered(doc: dict[str, Any]) -> list[tuple[str | None, list[Group]]]:
+    """The destinations as the report lists them: by app, then by registrable domain, then by
+    host; at each level those that received personal data first (see :func:`_rank`)."""
+    flagged = _flagged(doc)
     by_app: dict[str | None, list[dict[str, Any]]] = {}
     for d in doc["destinations"]:
         by_app.setdefault(d.get("app"), []).append(d)
-    tables = []
-    for app, dests in by_app.items():
-        title = f"App: {safe(app)}" if app else "Destinations"
-        t = Table(title=Text(title), title_justify="left", show_lines=False, expand=False)
-        t.add_column("Registrable domain / host", overflow="fold")
-        t.add_column("Server", overflow="fold")
-        t.add_column("Owner → ultimate parent", overflow="fold")
-        t.add_column("Reach (basis)", overflow="fold")
-        t.add_column("Sent", justify="right")
-        t.add_column("Received", justify="right")
-        t.add_column("Conns", justify="right")
-        t.add_column("Named by")
-        t.add_column("Data received", overflow="fold")
+    apps = sorted(by_app.items(), key=lambda kv: _rank(kv[1], flagged))
+    out: list[tuple[str | None, list[Group]]] = []
+    for app, dests in apps:
         groups: dict[str, list[dict[str, Any]]] = {}
         for d in dests:
             groups.setdefault(d.get("registrable_domain") or d["host"], []).append(d)
-        ordered = sorted(groups.items(), key=lambda kv: -sum(d["bytes_out"] for d in kv[1]))
-        for domain, members in ordered:
-            if len(members) > 1 or members[0]["host"] != domain:
-                t.add_row(
-                    Text(safe(domain), style="bold"), "", "", "",
-                    human_bytes(sum(d["bytes_out"] for d in members)),
-                    human_bytes(sum(d["bytes_in"] for d in members)),
-                    str(sum(d["connections"] for d in members)), "", "",
-                )
+        out.append((app, [(domain, sorted(members, key=lambda d: _rank([d], flagged)))
+                          for domain, members in sorted(groups.items(), key=lambda kv: _rank(kv[1], flagged))]))
+    return out
+
+
+def _grouped(domain: str, members: list[dict[str, Any]]) -> bool:
+    """Whether a registrable domain gets a line of its own, its hosts indented under it."""
+    return len(members) > 1 or members[0]["host"] != domain
+
+
+def _host_text(d: dict[str, Any], indent: str) -> Text:
+    host = Text(indent + safe(d["host"]))
+    if d.get("ech"):
+        host.append(" [ECH]", style="yellow")
+    return host
+
+
+def _data_text(d: dict[str, Any]) -> Text:
+    return Text(safe(", ".join(d.get("data_types") or [])), style="bold red")
+
+
+def _host_width(groups: Iterable[Group]) -> int:
+    """The widest host cell of a table (indent and ECH mark included)."""
+    return max((len(safe(d["host"])) + (2 if _grouped(domain, members) else 0) + (6 if d.get("ech") else 0)
+                for domain, members in groups for d in members), default=0)
+
+
+def build_table(doc: dict[str, Any], width: int | None = None) -> list[Table]:
+    """One rich Table per app (a single one when the capture does not say which app), the
+    wide layout of :func:`render_table`. Under :data:`FULL_MIN` columns the bytes sent and
+    received share a column, and the connections and how each host was named are left out
+    (``--format json`` has them)."""
+    tables = []
+    full = width is None or width >= FULL_MIN
+    for app, groups in ordered(doc):
+        title = f"App: {safe(app)}" if app else "Destinations"
+        t = Table(title=Text(title, style="bold"), title_justify="left", show_lines=False, expand=False)
+        t.add_column(HOST_LABEL, no_wrap=True, min_width=_host_width(groups))
+        kinds = [len(safe(k)) for _, ms in groups for d in ms for k in d.get("data_types") or []]
+        t.add_column(DATA_LABEL, overflow="fold", min_width=min(max(kinds, default=-1) + 1, 21) or None)
+        t.add_column(OWNER_LABEL, overflow="fold")
+        t.add_column(REACH_LABEL, overflow="fold")
+        t.add_column(SERVER_LABEL, overflow="fold", max_width=8)
+        if full:
+            t.add_column(SENT_LABEL, justify="right", max_width=8)
+            t.add_column(RECEIVED_LABEL, justify="right", max_width=8)
+            t.add_column(CONNS_LABEL, justify="right", no_wrap=True)
+            t.add_column(NAMED_LABEL, overflow="fold", max_width=5)
+        else:
+            t.add_column(f"{SENT_LABEL} / received", justify="right", max_width=8)
+
+        def traffic(dests: list[dict[str, Any]], named: str) -> list[Text]:
+            sent, received = (human_bytes(sum(d[k] for d in dests)) for k in ("bytes_out", "bytes_in"))
+            if not full:
+                return [Text(f"{sent} / {received}")]
+            return [Text(sent), Text(received), Text(str(sum(d["connections"] for d in dests))), Text(named)]
+
+        for domain, members in groups:
+            indent = ""
+            if _grouped(domain, members):
+                t.add_row(Text(safe(domain), style="bold"), "", "", "", "", *traffic(members, ""))
                 indent = "  "
-            else:
-                indent = ""
-            for d in sorted(members, key=lambda d: -d["bytes_out"]):
-                host = Text(indent + safe(d["host"]))
-                if d.get("ech"):
-                    host.append(" [ECH]", style="yellow")
-                t.add_row(
-                    host, Text(safe(where(d))), Text(owner_text(d)), Text(reach_text(d)),
-                    human_bytes(d["bytes_out"]), human_bytes(d["bytes_in"]),
-                    str(d["connections"]), Text(safe(d["name_source"])),
-                    Text(safe(", ".join(d.get("data_types") or [])), style="bold red"),
-                )
+            for d in members:
+                t.add_row(_host_text(d, indent), _data_text(d), Text(owner_text(d)), Text(reach_text(d)),
+                          Text(safe(where(d))), *traffic([d], safe(d["name_source"])))
         tables.append(t)
     return tables
 
 
+def _print_list(console: Console, doc: dict[str, Any]) -> None:
+    """The narrow layout: each host on a line of its own, its personal data, owner, reach,
+    server country and traffic on the lines below."""
+    for app, groups in ordered(doc):
+        console.print(Text(f"App: {safe(app)}" if app else "Destinations", style="bold"))
+        for domain, members in groups:
+            indent = ""
+            if _grouped(domain, members):
+                _print_host(console, Text(safe(domain), style="bold"))
+                indent = "  "
+            for d in members:
+                conns = d["connections"]
+                traffic = (f"{safe(where(d))}; {human_bytes(d['bytes_out'])} sent, {human_bytes(d['bytes_in'])} "
+                           f"received; {conns} connection{'s' if conns != 1 else ''} ({safe(d['name_source'])})")
+                rows: list[tuple[str, Text]] = []
+                if d.get("data_types"):
+                    rows.append((DATA_LABEL, _data_text(d)))
+                rows += [("Owner → parent", Text(owner_text(d))), (REACH_LABEL, Text(reach_text(d))),
+                         ("Server, traffic", Text(traffic, style="dim"))]
+                _print_host(console, _host_text(d, indent))
+                console.print(_details(rows, len(indent) + 4))
+
+
 def render_table(doc: dict[str, Any], *, color: bool = False, width: int | None = None) -> str:
-    """The whole terminal report as a string (with ANSI colours when ``color``)."""
+    """The whole terminal report as a string (with ANSI colours when ``color``, plain text
+    otherwise). ``width`` as :func:`report_width` (``color``: standard output is a terminal).
+
+    It leads with the policy verdict and the personal data found; the destinations follow (a
+    table from :data:`WIDE_MIN` columns on, a list under it), then the findings, the policy
+    rules matched, the errors and the data sources."""
     buf = io.StringIO()
-    console = Console(file=buf, force_terminal=color, color_system="auto" if color else None,
-                      width=width or 140, highlight=False, soft_wrap=False)
+    width = report_width(width, terminal=color)
+    console = _console(buf, color, width)
+    verdict = _verdict_line(doc)
+    if verdict is not None:
+        console.print(verdict)
+    console.print(_data_line(doc))
     s = doc["summary"]
     console.print(Text(safe(
         f"{s['destinations']} destinations ({s['registrable_domains']} registrable domains) over "
@@ -132,8 +304,15 @@ def render_table(doc: dict[str, Any], *, color: bool = False, width: int | None 
         parts = ", ".join(f"{g['protocol']} {g['connections']}" for g in local[:12])
         console.print(Text(safe(f"Local network traffic, not counted as destinations (connections by protocol): "
                                 f"{parts}{', ...' if len(local) > 12 else ''}"), style="dim"))
-    for t in build_table(doc):
-        console.print(t)
+    tables = build_table(doc, width) if width >= WIDE_MIN else []
+    if tables and all(_host_width(groups) <= width * HOST_SHARE for _, groups in ordered(doc)) \
+            and all(_fits(console, t) for t in tables):
+        for t in tables:
+            console.print(t)
+    elif doc["destinations"]:
+        console.print(Text(f"{HOST_LABEL}, then what each host was sent, its owner and its reach (a wider "
+                           "terminal shows a table; --format json has every field):", style="dim"))
+        _print_list(console, doc)
     findings = doc.get("findings") or []
     if findings:
         console.print(Text(f"Personal data found in requests ({len(findings)}):", style="bold"))
@@ -158,7 +337,32 @@ def render_table(doc: dict[str, Any], *, color: bool = False, width: int | None 
     inputs = "; ".join(f"{i['path']} (sha256 {i['sha256']})" for i in doc["inputs"])
     console.print(Text(safe(f"datareach {doc['tool']['version']}, {doc['generated_at']}; inputs: {inputs}"),
                        style="dim"))
-    return buf.getvalue()
+    return _trimmed(buf.getvalue())
+
+
+def _fits(console: Console, table: Table) -> bool:
+    """Whether rich lays ``table`` out within the console's width: when the columns' least
+    widths (a whole host name, a data type's name) add up to more, it would crop the lines."""
+    extra = table._extra_width  # (the borders: what rich takes off the width before the columns)
+    widths = table._calculate_column_widths(console, console.options.update_width(console.width - extra))
+    return sum(widths) + extra <= console.width
+
+
+def _trimmed(text: str) -> str:
+    """``text`` without the spaces rich pads lines with."""
+    return "\n".join(line.rstrip(" ") for line in text.split("\n"))
+
+
+def _data_line(doc: dict[str, Any]) -> Text:
+    """The personal data found, in a line: how many destinations received some, and which."""
+    dests = doc["destinations"]
+    sent = [d for d in dests if d.get("data_types")]
+    if not sent:
+        return Text("No personal data found in what could be read.")
+    kinds = sorted({str(t) for d in sent for t in d["data_types"]})
+    line = Text(f"Personal data sent to {len(sent)} of {len(dests)} destinations: ", style="bold")
+    line.append(safe(", ".join(kinds)), style="bold red")
+    return line
 
 
 #: Violations listed in the terminal; the JSON has them all.
@@ -178,16 +382,27 @@ def _encrypted_note(s: dict[str, Any]) -> str:
     return f" ({'; '.join(parts)})" if parts else ""
 
 
-def _print_violations(console: Console, doc: dict[str, Any]) -> None:
+def _verdict_line(doc: dict[str, Any]) -> Text | None:
+    """``Policy verdict (us-doj-bulk-data): WARN -- 0 deny, 4 warn, 0 allowed``; None without
+    a policy."""
     policies = doc.get("policies") or []
     if not policies:
-        return
+        return None
     s = doc["summary"]
     counts = s["violations"]
     names = ", ".join(p["id"] for p in policies)
     line = Text(safe(f"Policy verdict ({names}): "), style="bold")
     line.append(safe(str(s["verdict"]).upper()), style=_VERDICT_STYLE.get(str(s["verdict"]), ""))
     line.append(f" -- {counts['deny']} deny, {counts['warn']} warn, {counts['allowed']} allowed")
+    return line
+
+
+def _print_violations(console: Console, doc: dict[str, Any]) -> None:
+    """The verdict again, and the rules each destination matched."""
+    policies = doc.get("policies") or []
+    line = _verdict_line(doc)
+    if line is None:
+        return
     console.print(line)
     shown = doc["violations"][:MAX_VIOLATIONS_SHOWN]
     for v in shown:
