@@ -393,7 +393,7 @@ def test_an_unknown_format_is_judged_on_its_head(tmp_path: Path, count_calls: Co
 
 
 @pytest.mark.parametrize(("name", "data", "says"), [
-    ("c.pcap.gz", b"\x1f\x8b\x08\x00" + bytes(100), "it is gzip-compressed: decompress it first (e.g. `gunzip`)"),
+    ("c.pcap.gz", b"\x1f\x8b\x08\x00" + bytes(100), "it is gzip-compressed, and what it holds is not in one of these formats either"),
     ("c.pcap.zst", b"(\xb5/\xfd" + bytes(100), "zstd-compressed"),
     ("c.pcap.xz", b"\xfd7zXZ\x00" + bytes(100), "xz-compressed"),
     ("c.pcap.bz2", b"BZh9" + bytes(100), "bzip2-compressed"),
