@@ -54,15 +54,34 @@ def render_explain(docs: list[dict[str, Any]], date: str, *, color: bool = False
         o = d.get("owner")
         t.add_row(Text(safe(d["host"])), Text(owner_text(d)),
                   Text(safe(o["ultimate_parent"]["hq_country"] or "?") if o else ""),
-                  Text(safe(f"{o['matched']} ({o['basis']})") if o else "not in the knowledge base"),
+                  Text(safe(f"{o['matched']} ({o['basis']})") if o else _unmatched(d)),
                   Text(reach_text(d)))
     console.print(t)
+    printed: set[str] = set()  # (hosts of one owner share its footnote: each is printed once)
     for d in docs:
         for r in d.get("reach") or []:
-            if r["basis"] == "owner" and r["laws"]:
+            if r["basis"] in ("owner", "host") and r["laws"]:
                 laws = "; ".join(f"{law['title']} {law['article'] or ''}".strip() for law in r["laws"])
-                console.print(Text(safe(f"{' -> '.join(r['path'])}: {laws}"), style="dim"))
+                note = safe(f"{' -> '.join(r['path'])}: {laws}")
+                if note not in printed:
+                    printed.add(note)
+                    console.print(Text(note, style="dim"))
     return buf.getvalue()
+
+
+def _unmatched(d: dict[str, Any]) -> str:
+    """The Matched cell of an explained host with no owner: an address's network, or nothing known."""
+    net = d.get("network")
+    if not net:
+        return "not in the knowledge base"
+    op = net.get("operator")
+    parts = [f"network {op['matched']} ({op['name']})" if op else
+             f"network {net.get('as_org') or 'unknown'} (operator not in the knowledge base)"]
+    if net.get("country"):
+        parts.append(f"in {net['country']}")
+    if net.get("ip_scope") and net["ip_scope"] != "public":
+        parts.append(f"{net['ip_scope']} address")
+    return safe(", ".join(parts) + "; the service's owner is not known from an address")
 
 
 def build_table(doc: dict[str, Any]) -> list[Table]:
