@@ -139,11 +139,12 @@ CASES = [
     Case("input-dev-zero", lambda t: ["audit", "/dev/zero"], 2, ("/dev/zero", "not a regular file", "character device")),
     Case("input-fifo", lambda t: ["audit", str(fifo(t / "pipe"))], 2, ("pipe", "FIFO")),
     Case("input-directory", lambda t: ["audit", str(t)], 2, ("holds no capture, HAR or flow file",)),
-    Case("input-empty", lambda t: ["audit", str(text(t / "empty.pcap", ""))], 4, ("empty.pcap", "the file is empty")),
+    Case("input-empty", lambda t: ["audit", str(text(t / "empty.pcap", ""))], 2,
+         ("empty.pcap", "the file is empty", "give a capture")),
     Case("input-gzip-cut",  # (a gzip-compressed capture is read; this one holds a capture cut short)
          lambda t: ["audit", str(t / "c.pcapng.gz")], 4, ("c.pcapng.gz", "file ends inside a block")),
     Case("input-zip",  # (zip archives are not read: they may hold many files)
-         lambda t: ["audit", str(t / "c.zip")], 4, ("c.zip", "unrecognised input format", "zip-compressed")),
+         lambda t: ["audit", str(t / "c.zip")], 2, ("c.zip", "unrecognised input format", "zip-compressed")),
     Case("policy-is-a-directory", lambda t: ["audit", str(EXAMPLE), "--policy", str(t)], 2, ("is a directory",)),
     Case("profile-is-dev-zero", lambda t: ["audit", str(EXAMPLE), "--profile", "/dev/zero"], 2,
          ("/dev/zero", "character device")),
@@ -273,3 +274,56 @@ def test_the_real_process_never_shows_a_traceback(tmp_path: Path) -> None:
                               timeout=120, check=False)
         assert proc.returncode == status and "Traceback" not in proc.stderr
         assert len(proc.stderr.splitlines()) == 1
+
+
+# -- the issue's wrong invocations, in the real process ----------------------------------------
+
+def _wrong(tmp: Path) -> list[tuple[list[str], tuple[str, ...]]]:
+    """(argv, what standard error says) for each wrong invocation: each is exit 2 and one line."""
+    (tmp / "adir").mkdir()
+    text(tmp / "adir" / "readme.txt", "not a capture\n")
+    (tmp / "polic").mkdir()
+    import gzip
+
+    (tmp / "notes.txt.gz").write_bytes(gzip.compress(b"just text\n" * 100))
+    ex = str(EXAMPLE)
+    return [
+        (["audit", str(tmp / "missing.pcap")], ("input not found", "missing.pcap")),
+        (["audit", str(tmp / "adir")], ("adir holds no capture, HAR or flow file",)),
+        (["audit", str(text(tmp / "empty.pcapng", ""))], ("empty.pcapng: the file is empty", "give a capture")),
+        (["audit", str(text(tmp / "notes.txt", "hello\n"))],
+         ("notes.txt: unrecognised input format", "not pcap, pcapng, HAR or a mitmproxy flow file",
+          "gzip-, bzip2-, xz- or zstd-compressed")),
+        (["audit", str(tmp / "notes.txt.gz")], ("it is gzip-compressed, and what it holds is not",)),
+        (["audit", ex, "--policy", "us-doj-bulk-dta"], ("did you mean us-doj-bulk-data?",)),
+        (["policy", "check", "eu-gdpr"], ("did you mean eu-gdpr-transfers?",)),
+        (["audit", ex, "--policy", str(tmp / "polic")], ("polic: is a directory, not a policy file", ".toml")),
+        (["audit", ex, "-o", str(tmp / "nowhere" / "r.json")], ("cannot write", "does not exist")),
+        (["audit", str(tmp / "missing.pcap"), "-o", str(tmp / "adir")], ("adir is a directory",)),
+        (["audit", ex, "--profile", str(text(tmp / "p.toml", "email = [\n"))], ("p.toml", "TOML")),
+    ]
+
+
+def test_wrong_invocations_in_the_real_process(tmp_path: Path) -> None:
+    """Each wrong invocation: exit 2, one line on standard error saying what is wrong (and the
+    output is checked before the inputs: an unwritable -o is reported even when the input is
+    missing too)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "src")}
+    for argv, says in _wrong(tmp_path):
+        proc = subprocess.run([sys.executable, "-m", "datareach", *argv], capture_output=True, text=True,
+                              timeout=120, check=False, env=env)
+        assert proc.returncode == 2, (argv, proc.returncode, proc.stderr)
+        assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("datareach: error: "), proc.stderr
+        for fragment in says:
+            assert fragment in proc.stderr, (argv, fragment, proc.stderr)
+        assert proc.stdout == ""
+
+
+def test_a_readable_but_corrupt_input_stays_an_input_error(tmp_path: Path) -> None:
+    """A capture that is recognised and read but cut short is exit 4 (an input error), not 2."""
+    cut = tmp_path / "cut.pcapng"
+    cut.write_bytes(EXAMPLE.read_bytes()[:4096])
+    assert main(["audit", str(cut), "-o", str(tmp_path / "r.json")]) == 4

@@ -70,6 +70,13 @@ def test_cli_profile_init_and_errors(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["audit", str(EXAMPLE), "--profile", str(bad)]) == 2
     assert "unknown key" in capsys.readouterr().err
     out = tmp_path / "r.json"
+    # the template's placeholders are refused until edited, naming the field
+    assert main(["audit", str(EXAMPLE), "--profile", str(target), "--format", "json", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "advertising_id is still the placeholder REPLACE-ME" in err
+    edited = target.read_text().replace('"REPLACE-ME"', '"x"', 1)
+    edited = "\n".join(line for line in edited.splitlines() if "REPLACE-ME" not in line or line.startswith("#"))
+    target.write_text(edited.replace('advertising_id = "x"', 'advertising_id = "38400000-8cf0-11bd-b23e-10b96e40000d"'))
     assert main(["audit", str(EXAMPLE), "--profile", str(target), "--format", "json", "-o", str(out)]) == 0
     assert json.loads(out.read_text())["detection"]["enabled"] is True
 

@@ -307,6 +307,14 @@ def test_profiles_take_lists_and_stay_compatible(tmp_path: Path) -> None:
         assert p.warnings == () and p.more == ()
     template = tmp_path / "t.toml"
     template.write_text(TEMPLATE)
+    with pytest.raises(ProfileError, match="advertising_id is still the placeholder REPLACE-ME"):
+        load_profile(template)  # (refused until edited)
+    template.write_text(TEMPLATE.replace('latitude = "REPLACE-ME"', "latitude = 1.5").replace(
+        'advertising_id = "REPLACE-ME"', 'advertising_id = "38400000-8cf0-11bd-b23e-10b96e40000d"'))
+    with pytest.raises(ProfileError, match="android_id is still the placeholder"):
+        load_profile(template)
+    edited = "\n".join(line for line in TEMPLATE.splitlines() if "REPLACE-ME" not in line or line.startswith("#"))
+    template.write_text(edited + '\nemail = "a@example.org"\n')
     assert load_profile(template).warnings == ()
     path = tmp_path / "p.toml"
     path.write_text('email = ["a@example.org", "b@example.org"]\nimei = 490154203237518\n'
@@ -393,7 +401,7 @@ def test_an_unknown_format_is_judged_on_its_head(tmp_path: Path, count_calls: Co
 
 
 @pytest.mark.parametrize(("name", "data", "says"), [
-    ("c.pcap.gz", b"\x1f\x8b\x08\x00" + bytes(100), "it is gzip-compressed: decompress it first (e.g. `gunzip`)"),
+    ("c.pcap.gz", b"\x1f\x8b\x08\x00" + bytes(100), "it is gzip-compressed, and what it holds is not in one of these formats either"),
     ("c.pcap.zst", b"(\xb5/\xfd" + bytes(100), "zstd-compressed"),
     ("c.pcap.xz", b"\xfd7zXZ\x00" + bytes(100), "xz-compressed"),
     ("c.pcap.bz2", b"BZh9" + bytes(100), "bzip2-compressed"),

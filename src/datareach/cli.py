@@ -285,6 +285,24 @@ def input_problem(path: str, what: str = "capture", label: str = "input") -> str
     return f"{path} {problem}" if problem else None
 
 
+def _input_format_problem(path: str, stdin_spool: str | None = None) -> str | None:
+    """Why a regular file given to ``audit`` is no input at all (empty, or in no format read),
+    with what to do; None when a reader takes it. A file that is read but corrupt is an input
+    error (exit 4) found while reading, not this."""
+    from datareach.sources import format_problem
+
+    try:
+        problem = format_problem(Path(path))
+    except OSError as e:
+        return f"cannot read {path}: {e.strerror or e}"
+    if problem is None:
+        return None
+    name = "standard input" if path == stdin_spool else path
+    if problem == "the file is empty":
+        return f"{name}: the file is empty: give a capture (pcap, pcapng), a HAR or a mitmproxy flow file"
+    return f"{name}: {problem}"
+
+
 def _write_json(path: str | None, result: Any) -> bool:
     """The audit's JSON document, streamed to ``path`` (standard output when None); False (with
     the error printed) when that fails."""
@@ -425,14 +443,15 @@ def _audit_inputs(args: argparse.Namespace) -> int:
         print(f"datareach: note: {len(skipped)} files in the folders given are not in a format datareach reads, "
               f"and were skipped: {shown}", file=sys.stderr)
     args.keylog = [*args.keylog, *(str(k) for k in folder_keys)]
-    # everything given is checked before anything is read
-    for p in args.inputs:
-        problem = input_problem(p)
+    # everything given is checked before anything is read (the output first: a typo there must
+    # not cost the reading of the inputs' heads)
+    if args.output:
+        problem = output_problem(args.output)
         if problem:
             _error(problem)
             return EXIT_USAGE
-    if args.output:
-        problem = output_problem(args.output)
+    for p in args.inputs:
+        problem = input_problem(p) or _input_format_problem(p, args.stdin_spool)
         if problem:
             _error(problem)
             return EXIT_USAGE

@@ -33,19 +33,90 @@ def explain(
     return list(explain_iter(hosts, resolver, at or datetime.now(UTC).date().isoformat()))
 
 
+def host_of(raw: str) -> str:
+    """The host in what was given: a host name, a URL (``https://host:8443/path?q``), ``host:port``,
+    an IP address, ``[v6]`` or ``[v6]:port``; stripped, lower case, no root dot ("" for a blank)."""
+    import re
+    import unicodedata
+
+    text = raw.strip()
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zs") for c in text):
+        return text.lower()  # (no URL, host or address: the name as given, which reports show inert)
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", text):
+        text = text.split("://", 1)[1]
+    text = text.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    text = text.rsplit("@", 1)[-1]  # (user:password@host)
+    if text.startswith("["):
+        text = text[1:].split("]", 1)[0]
+    elif text.count(":") == 1:  # host:port (an IPv6 address has more than one colon)
+        text = text.split(":", 1)[0]
+    return text.lower().rstrip(".")
+
+
+def ip_of(host: str) -> str | None:
+    """``host`` as a normalised IP address (``2a03:2880::1``), or None when it is a name."""
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(host.split("%", 1)[0]))
+    except ValueError:
+        return None
+
+
 def _names(hosts: Iterable[str]) -> Iterator[str]:
-    """Host names as the knowledge base keys them: stripped, lower case, no root dot; blanks dropped."""
+    """Host names as the knowledge base keys them (:func:`host_of`); blanks dropped."""
     for raw in hosts:
-        host = raw.strip().lower().rstrip(".")
+        host = host_of(raw)
         if host:
             yield host
+
+
+class _Network:
+    """What the geo data say about addresses (loaded at the first address asked about)."""
+
+    def __init__(self) -> None:
+        self._geo: Any = None
+
+    def of(self, ip: str) -> dict[str, Any]:
+        import pyarrow as pa
+
+        if self._geo is None:
+            from datareach.enrich.geo import GeoResolver
+
+            self._geo = GeoResolver()
+        row = self._geo.enrich(pa.array([ip], pa.string())).to_pylist()[0]
+        return {"ip": ip, **{k: row.get(k) for k in ("ip_scope", "country", "asn", "as_org")}}
+
+
+def explain_ip(ip: str, resolver: OwnershipResolver, date: str, network: _Network) -> dict[str, Any]:
+    """An IP address: its network (scope, country, autonomous system and the operator the
+    knowledge base knows for it) and the reach of that operator (basis ``host``) and of the
+    country (``location``). ``owner`` stays None: who runs the service behind an address is not
+    known from the address (a cloud or CDN network hosts many owners' services)."""
+    server = network.of(ip)
+    reach: list[dict[str, Any]] = []
+    operator = None
+    hit = resolver.kb.owner_of_as(server.get("asn"), server.get("as_org"))
+    if hit is not None:
+        e = resolver.kb.entities[hit[0]]
+        operator = {"entity": hit[0], "name": e["name"], "hq_country": e["hq"], "matched": hit[1], "basis": "as"}
+        reach += resolver.entity_reach(hit[0], f"{ip} (AS {hit[1]})", "host", date)
+    if server.get("country"):
+        reach += resolver.location_reach(server["country"], date, ip)
+    return {"host": ip, "registrable_domain": None, "date": date, "owner": None,
+            "network": {**server, "operator": operator}, "reach": reach}
 
 
 def explain_iter(hosts: Iterable[str], resolver: OwnershipResolver, date: str) -> Iterator[dict[str, Any]]:
     """:func:`explain` one host at a time (the CLI streams 100,000s of hosts through it)."""
     from datareach.kb.psl import registrable_domain_of_many as registrable_domain
 
+    network = _Network()
     for host in _names(hosts):
+        ip = ip_of(host)
+        if ip is not None:
+            yield explain_ip(ip, resolver, date, network)
+            continue
         owner, reach = resolver.resolve(host, date)
         yield {"host": host, "registrable_domain": registrable_domain(host), "date": date,
                "owner": owner, "reach": reach}
@@ -69,7 +140,15 @@ def explain_json_lines(hosts: Iterable[str], resolver: OwnershipResolver, date: 
     tails: dict[tuple[str, str, str] | None, bytes] = {}
     date_part = b',"date":' + dumps(date)
     registrable = resolver.kb.registrable
+    network = _Network()
     for host in _names(hosts):
+        ip = ip_of(host)
+        if ip is not None:
+            doc = explain_ip(ip, resolver, date, network)
+            if seen_reach is not None:
+                seen_reach[("ip", ip, "")] = doc["reach"]
+            yield dumps(doc)
+            continue
         found = resolver.attribute(host)
         key = None if found is None else (found[0], found[1], found[2])
         tail = tails.get(key)

@@ -98,7 +98,8 @@ def read_config(path: str | os.PathLike[str], where: str, what: str = "policy an
     try:
         mode = os.stat(path).st_mode
         if not stat.S_ISREG(mode):
-            raise ConfigFileError(f"{where}: is {file_kind(mode)}, not a {what} file")
+            hint = f"; give one {what} file in it (a .toml file)" if stat.S_ISDIR(mode) else ""
+            raise ConfigFileError(f"{where}: is {file_kind(mode)}, not a {what} file{hint}")
         with open_regular(path, what) as f:
             size = os.fstat(f.fileno()).st_size
             if size > limit:

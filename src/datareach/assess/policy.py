@@ -322,6 +322,20 @@ def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
+def _no_such_policy(where: str, name: str) -> str:
+    """The message for a policy that is neither a preset nor a file: the closest preset's name
+    when ``name`` looks like a typo of one (``us-doj-bulk-dta``), else the presets."""
+    import difflib
+
+    stem = name[:-5] if name.lower().endswith(".toml") else name
+    close = difflib.get_close_matches(stem.lower(), PRESETS, n=1, cutoff=0.6)
+    if not close and len(stem) >= 3:  # (a preset's name cut short: eu-gdpr)
+        close = [p for p in PRESETS if p.startswith(stem.lower())][:1]
+    if close:
+        return f"{where}: no such policy file or preset; did you mean {close[0]}? (presets: {', '.join(PRESETS)})"
+    return f"{where}: no such policy file or preset (presets: {', '.join(PRESETS)}; `datareach policy list`)"
+
+
 class _Loader:
     """One :func:`load_policy` call: each file read once however often it is extended (a
     diamond of extends loads in linear time), the chain being loaded kept to find cycles."""
@@ -399,7 +413,7 @@ class _Loader:
             raw = read_config(real, at or where, "policy")
         except ConfigFileError as exc:
             if exc.missing:
-                raise PolicyError(f"{at or where}: no such policy file (presets: {', '.join(PRESETS)})") from None
+                raise PolicyError(_no_such_policy(at or where, path.name)) from None
             raise PolicyError(str(exc)) from None
         try:
             doc = parse_toml(raw, where, "a policy")

@@ -52,32 +52,45 @@ TEMPLATE = '''\
 # A key may take a list of values: email = ["a@example.org", "b@example.org"].
 # Limits: 1 MiB, 1000 values, 4096 characters a value.
 
-# Google advertising ID (Settings > Google > Ads) or Apple IDFA
-advertising_id = "38400000-8cf0-11bd-b23e-10b96e40000d"
-# Android ID (Settings.Secure.ANDROID_ID), 16 hex digits
-android_id = "9774d56d682e549c"
+# Every value below is the placeholder REPLACE-ME: the profile is refused until each is
+# replaced by the test device's own value or its line deleted (examples in the comments).
+
+# Google advertising ID (Settings > Google > Ads) or Apple IDFA, e.g. 38400000-8cf0-11bd-b23e-10b96e40000d
+advertising_id = "REPLACE-ME"
+# Android ID (Settings.Secure.ANDROID_ID), 16 hex digits, e.g. 9774d56d682e549c
+android_id = "REPLACE-ME"
 # IMEI (dial *#06#), 15 digits
-imei = "490154203237518"
+imei = "REPLACE-ME"
 # hardware serial number
-serial = "R58M12ABCDE"
-# Wi-Fi MAC address, any separator
-mac = "3c:5a:b4:01:02:03"
+serial = "REPLACE-ME"
+# Wi-Fi MAC address, any separator, e.g. 3c:5a:b4:01:02:03
+mac = "REPLACE-ME"
 # the test account's e-mail address
-email = "tester@example.org"
-# phone number, with its country code
-phone = "+44 7700 900123"
+email = "REPLACE-ME"
+# phone number, with its country code, e.g. +44 7700 900123
+phone = "REPLACE-ME"
 # the account holder's name
-name = "Alex Tester"
-# where the device was (decimal degrees)
-latitude = 48.858370
-longitude = 2.294481
+name = "REPLACE-ME"
+# where the device was, in decimal degrees (numbers, not strings), e.g. 48.8584 and 2.2945
+latitude = "REPLACE-ME"
+longitude = "REPLACE-ME"
 # the device's public IP address during the capture
-ip = "203.0.113.45"
+ip = "REPLACE-ME"
 
 [custom]
 # any other value you want found, by a name of your choice
 # account_id = "u-829301"
 '''
+
+
+#: What ``datareach profile init`` writes for every value: refused until replaced.
+PLACEHOLDER = "REPLACE-ME"
+
+
+def _placeholder(where: str, at: str, value: object) -> None:
+    if isinstance(value, str) and PLACEHOLDER in value.upper():
+        raise ProfileError(f"{where}: {at} is still the placeholder {PLACEHOLDER} from `datareach profile init`: "
+                           "put the test device's value there, or delete the line")
 
 
 class ProfileError(Exception):
@@ -131,6 +144,7 @@ def load_profile(path: Path) -> Profile:
         out = []
         for i, v in enumerate(items):
             at = f"{key}[{i}]" if isinstance(value, list) else key
+            _placeholder(where, at, v)
             if not isinstance(v, str | int) or isinstance(v, bool) or str(v).strip() == "":
                 raise ProfileError(f"{where}: {at} must be a non-empty string (or a list of them)")
             text = str(v).strip()
@@ -157,6 +171,7 @@ def load_profile(path: Path) -> Profile:
                                        f"to {MAX_NAME_CHARS}")
                 custom[str(name)] = take(f"custom.{name}", str(name), v)[0]
         elif key in ("latitude", "longitude"):
+            _placeholder(where, key, value)
             if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
                 raise ProfileError(f"{where}: {key} must be a number of decimal degrees")
             limit = 90 if key == "latitude" else 180

@@ -70,6 +70,16 @@ def in_force(since: str | None, until: str | None, date: str) -> bool:
     return (since is None or since <= date) and (until is None or date < until)
 
 
+def law_in_force(law: dict[str, Any]) -> str | None:
+    """The date from which a law applies: its ``in_force``, else the 1st of January of its
+    ``year`` (a law with neither is taken as always in force)."""
+    since = law.get("in_force")
+    if since:
+        return str(since)
+    year = law.get("year")
+    return f"{year:04d}-01-01" if isinstance(year, int) else None
+
+
 def _active(edge: dict[str, Any], date: str) -> bool:
     return in_force(edge.get("since"), edge.get("until"), date)
 
@@ -191,7 +201,7 @@ class OwnershipResolver:
         return [
             {"id": law["id"], "title": law["title"], "article": law.get("article"), "year": law.get("year")}
             for law in jur["law"]
-            if wanted in law["reaches"] and in_force(law.get("in_force"), law.get("until"), date)
+            if wanted in law["reaches"] and in_force(law_in_force(law), law.get("until"), date)
         ]
 
     def _entry(self, code: str, basis: str, path: list[str], date: str, via: str | None = None) -> dict[str, Any]:

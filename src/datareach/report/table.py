@@ -124,7 +124,7 @@ def render_explain(docs: list[dict[str, Any]], date: str, *, color: bool = False
         o = d.get("owner")
         rows.append((safe(d["host"]), owner_text(d),
                      safe(o["ultimate_parent"]["hq_country"] or "?") if o else "",
-                     safe(f"{o['matched']} ({o['basis']})") if o else "not in the knowledge base",
+                     safe(f"{o['matched']} ({o['basis']})") if o else _unmatched(d),
                      reach_text(d)))
     host_w = max((len(r[0]) for r in rows), default=0)
     t = Table(title=title, title_justify="left")
@@ -143,12 +143,31 @@ def render_explain(docs: list[dict[str, Any]], date: str, *, color: bool = False
             _print_host(console, Text(host, style="bold"))
             console.print(_details([(OWNER_LABEL, Text(owner + (f" (HQ {hq})" if hq else ""))),
                                     ("Matched", Text(matched)), (REACH_LABEL, Text(reach))], 2))
+    printed: set[str] = set()  # (hosts of one owner share its footnote: each is printed once)
     for d in docs:
         for r in d.get("reach") or []:
-            if r["basis"] == "owner" and r["laws"]:
+            if r["basis"] in ("owner", "host") and r["laws"]:
                 laws = "; ".join(f"{law['title']} {law['article'] or ''}".strip() for law in r["laws"])
-                console.print(Text(safe(f"{' -> '.join(r['path'])}: {laws}"), style="dim"))
+                note = safe(f"{' -> '.join(r['path'])}: {laws}")
+                if note not in printed:
+                    printed.add(note)
+                    console.print(Text(note, style="dim"))
     return _trimmed(buf.getvalue())
+
+
+def _unmatched(d: dict[str, Any]) -> str:
+    """The Matched cell of an explained host with no owner: an address's network, or nothing known."""
+    net = d.get("network")
+    if not net:
+        return "not in the knowledge base"
+    op = net.get("operator")
+    parts = [f"network {op['matched']} ({op['name']})" if op else
+             f"network {net.get('as_org') or 'unknown'} (operator not in the knowledge base)"]
+    if net.get("country"):
+        parts.append(f"in {net['country']}")
+    if net.get("ip_scope") and net["ip_scope"] != "public":
+        parts.append(f"{net['ip_scope']} address")
+    return safe(", ".join(parts) + "; the service's owner is not known from an address")
 
 
 # ------------------------------------------------------------------------------------------

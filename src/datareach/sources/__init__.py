@@ -87,9 +87,42 @@ def compression_hint(head: bytes, path: str | os.PathLike[str] = "") -> str | No
     """What to do when an unrecognised file starting with ``head`` looks compressed."""
     for magic, name, tool in _COMPRESSED:
         if head.startswith(magic):
+            if name in CAPTURE_COMPRESSIONS:  # (read: what it holds is what is not known)
+                return f"it is {name}-compressed, and what it holds is not in one of these formats either"
             return f"it is {name}-compressed: decompress it first (e.g. `{tool}`)"
     if str(path).lower().endswith(_COMPRESSED_SUFFIXES):
         return "its name says it is compressed: decompress it first"
+    return None
+
+
+def _unrecognised(head: bytes, path: str | os.PathLike[str], problems: list[str]) -> str:
+    """The message for a file in no known format: the formats read, and a hint when it looks
+    compressed."""
+    from datareach.sources import registry
+
+    plugins = [name for name, _, _ in registry.plugin_sources()]
+    also = f", nor {', '.join(plugins)} (plugins)" if plugins else ""
+    why = "".join(f"; {p}" for p in problems)
+    hint = compression_hint(head, path)
+    return (f"unrecognised input format: not pcap, pcapng, HAR or a mitmproxy flow file{also} "
+            f"(checked the content, not the file name; these may also be gzip-, bzip2-, xz- or "
+            f"zstd-compressed){why}" + (f"; {hint}" if hint else ""))
+
+
+def format_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be audited at all, from its first bytes: it is empty, or in no format
+    datareach reads (None when a reader takes it). The command line asks this before any
+    input is read (a wrong file is a wrong invocation); :func:`read_input` reports the same as a
+    fatal input error. Raises :class:`OSError` as :func:`detect_format` does."""
+    from datareach.sources import registry
+
+    fmt, problems, head = _sniff(path)
+    if not head:
+        return "the file is empty"
+    if fmt and "+" in fmt and fmt.rsplit("+", 1)[1] in HAR_COMPRESSIONS:
+        fmt = fmt.rsplit("+", 1)[0]
+    if fmt is None or registry.find(fmt) is None:
+        return _unrecognised(head, path, problems)
     return None
 
 
@@ -125,13 +158,7 @@ def read_input(path: Path, input_index: int, fmt: str | None = None,
         fmt, compression = fmt.rsplit("+", 1)
     source = registry.find(fmt) if fmt else None
     if fmt is None or source is None:
-        plugins = [name for name, _, _ in registry.plugin_sources()]
-        also = f", nor {', '.join(plugins)} (plugins)" if plugins else ""
-        why = "".join(f"; {p}" for p in problems)
-        hint = compression_hint(head, path)
-        yield InputError(f"unrecognised input format: not pcap, pcapng, HAR or a mitmproxy flow file{also} "
-                         f"(checked the content, not the file name){why}" + (f"; {hint}" if hint else ""),
-                         offset=0, fatal=True)
+        yield InputError(_unrecognised(head, path, problems), offset=0, fatal=True)
         return
     options: dict[str, Any] = {"while_waiting": while_waiting, "keep_bodies": keep_bodies, "on_request": on_request}
     if compression:
