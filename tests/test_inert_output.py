@@ -189,7 +189,7 @@ def test_the_hostile_strings_reach_the_document(inputs: dict[str, Path]) -> None
     assert any(i["errors"] for i in doc["inputs"])
 
 
-@pytest.mark.parametrize("fmt", ["table", "json", "md", "html"])
+@pytest.mark.parametrize("fmt", ["table", "json", "md", "html", "sarif", "junit", "csv"])
 def test_audit_reports_are_inert(inputs: dict[str, Path], capfdbinary: pytest.CaptureFixture[bytes],
                                  fmt: str) -> None:
     args = ["audit", str(inputs["pcapng"]), str(inputs["har"]), "--profile", str(inputs["profile"]),
@@ -208,6 +208,17 @@ def test_audit_reports_are_inert(inputs: dict[str, Path], capfdbinary: pytest.Ca
         doc = json.loads(data)
         assert PAGE_TITLE in {d["app"] for d in doc["destinations"]}
         assert HTTP_HOST in {d["host"] for d in doc["destinations"]}
+    if fmt == "sarif":  # the same: escaped JSON strings
+        hosts = {r["properties"]["host"] for r in json.loads(data)["runs"][0]["results"]}
+        assert HTTP_HOST in hosts or HAR_HOST in hosts
+    if fmt == "junit":  # well-formed XML (1.0 forbids most control characters)
+        import xml.etree.ElementTree as ET
+
+        assert ET.fromstring(data).tag == "testsuites"
+    if fmt == "csv":  # the findings' file too
+        findings = path.with_name("report.findings.csv").read_bytes()
+        assert_inert(findings, "audit --format csv -o FILE (findings)")
+        assert EMAIL.encode() in findings
 
 
 @pytest.fixture(scope="module")

@@ -241,7 +241,7 @@ def test_plugin_report_format(plugin_site: Path, acme_log: Path, tmp_path: Path)
     proc = subprocess.run([sys.executable, "-m", "datareach", "audit", str(acme_log), "--format", "xml"],
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 2
-    assert "invalid choice: 'xml' (choose from table, json, md, html, acme-csv)" in proc.stderr
+    assert "invalid choice: 'xml' (choose from table, json, md, html, sarif, junit, csv, acme-csv)" in proc.stderr
 
 
 def test_a_plugin_source_that_raises_gives_an_input_error(plugin_site: Path, tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ Exit status: 0 success; 1 an internal error (a bug: one line says so, ``--debug`
 ``DATAREACH_DEBUG=1`` shows the traceback); 2 usage error (also a malformed knowledge-base,
 policy or profile file, an output file that cannot be written, a directory or a device given as
 an input, or a wrong file given to an importer); 3 a ``deny`` rule of a policy is violated
-(``--policy``; takes precedence over 4); 4 an input was unreadable or corrupt (everything that
+(``--policy``; ``--fail-on warn``: a deny or a warn rule; ``--fail-on never``: never; takes
+precedence over 4); 4 an input was unreadable or corrupt (everything that
 could be read is still reported); 130 interrupted (Ctrl-C).
 
 Every message that echoes something the user gave (file names, values) is made printable with
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from datareach._version import __version__
 from datareach.report.json_report import render_json
+from datareach.report.junit import FAIL_ON
 from datareach.report.terminal import inert_json, safe
 
 if TYPE_CHECKING:
@@ -71,6 +73,8 @@ examples:
   datareach profile init profile.toml && datareach audit app.pcap --profile profile.toml
   datareach audit app.har --policy us-doj-bulk-data --policy eu-gdpr-transfers --format html -o report.html
   datareach audit app.pcap --policy our-release-gate.toml --format md > comment.md   # in CI
+  datareach audit app.pcap --policy us-doj-bulk-data --fail-on warn --format sarif,junit,json -o out/datareach
+  datareach audit app.pcap --policy eu-gdpr-transfers -o report.sarif -o report.csv   # formats by extension
 
 policies: us-doj-bulk-data (28 CFR 202), us-padfa (15 U.S.C. 9901), eu-gdpr-transfers (GDPR
 chapter V), or your own file (`datareach policy show NAME` prints a preset to start from).
@@ -79,7 +83,8 @@ inputs are regular files: a directory, a device or a FIFO (named pipe) is refuse
 stream to a file first. Compressed captures (.gz, .zst, ...) must be decompressed first.
 
 exit status: 0 success, 1 internal error (a bug; --debug shows the traceback), 2 usage error,
-3 a deny rule of a policy is violated (the report is still written), 4 an input was unreadable
+3 a deny rule of a policy is violated (--fail-on warn: a deny or a warn rule; --fail-on never:
+never; the reports are still written), 4 an input was unreadable
 or corrupt (the rest of the input is still reported, and the JSON lists each error with its file
 offset), 130 interrupted.
 """
@@ -119,10 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="pcap, pcapng (also gzip, bzip2, xz or zstd compressed), HAR or mitmproxy flow file (the "
                         "format is detected from the content); a PiRogue output folder; '-' reads standard input")
-    a.add_argument("--format", type=_report_format, default="table", metavar="FORMAT",
+    a.add_argument("--format", type=_report_format, action="append", default=[], metavar="FORMAT[,FORMAT...]",
                    help="table (terminal, default), json (the contract in docs/json-output.md), md (Markdown "
-                        "for pull-request comments), html (one self-contained file that works offline), or a "
-                        "format an installed plugin adds (docs/plugins.md)")
+                        "for pull-request comments), html (one self-contained file that works offline), sarif "
+                        "(SARIF 2.1.0, for GitHub code scanning), junit (JUnit XML, one test case per policy rule), "
+                        "csv (destinations, and findings in a second file), or a format an installed plugin adds "
+                        "(docs/plugins.md). Several in one run: --format json,sarif -o out/report writes "
+                        "out/report.json and out/report.sarif; or repeat --format F -o FILE; or give -o files "
+                        "only and let their extensions choose (docs/ci.md)")
     a.add_argument("--policy", metavar="NAME|FILE", action="append", default=[],
                    help="judge the result against a policy: a preset (us-doj-bulk-data, us-padfa, "
                         "eu-gdpr-transfers) or a policy file; repeatable. Exit status 3 when a deny rule "
@@ -130,7 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--policy-path", metavar="DIR", action="append", default=[],
                    help="a directory whose policy files the policies may extend (besides each policy's own "
                         "directory); repeatable; also DATAREACH_POLICY_PATH")
-    a.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of standard output")
+    a.add_argument("-o", "--output", metavar="FILE", action="append", default=[],
+                   help="write the report to FILE instead of standard output; repeatable (one per --format, "
+                        "or by extension: .json, .sarif, .xml (junit), .csv, .md, .html, .txt); with several "
+                        "formats and one -o, a base name each format's extension is added to")
+    a.add_argument("--fail-on", choices=FAIL_ON, default="deny",
+                   help="the policy verdict that makes the exit status 3: deny (default: a deny rule is "
+                        "violated), warn (a deny or a warn rule is violated), never (report only)")
     a.add_argument("--geo-db", metavar="FILE", action="append", default=[],
                    help="MaxMind-format .mmdb (GeoLite2, DB-IP or IPinfo layout) to use instead of the "
                         "shipped geo data; repeat for a separate country and ASN file")
@@ -203,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=KB_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ksub = k.add_subparsers(dest="kb_command", metavar="ACTION")
     st = ksub.add_parser("status", help="every source in use, with its date and counts")
-    st.add_argument("--json", action="store_true", help="as JSON")
+    st.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
+    st.add_argument("--json", action="store_const", const="json", dest="format", help="same as --format json")
     ck = ksub.add_parser("check", help="check a directory of KB files (default: the shipped one)")
     ck.add_argument("path", nargs="?", metavar="DIR")
     imp = ksub.add_parser("import", help="import a dataset into your data directory")
@@ -443,10 +459,17 @@ def _audit_inputs(args: argparse.Namespace) -> int:
         print(f"datareach: note: {len(skipped)} files in the folders given are not in a format datareach reads, "
               f"and were skipped: {shown}", file=sys.stderr)
     args.keylog = [*args.keylog, *(str(k) for k in folder_keys)]
-    # everything given is checked before anything is read (the output first: a typo there must
+    # everything given is checked before anything is read (the outputs first: a typo there must
     # not cost the reading of the inputs' heads)
-    if args.output:
-        problem = output_problem(args.output)
+    from datareach.report.formats import plan_outputs
+
+    try:
+        plan = plan_outputs(args.format, args.output)
+    except ValueError as exc:
+        _error(exc)
+        return EXIT_USAGE
+    for _name, out_path in plan:
+        problem = out_path and output_problem(out_path)
         if problem:
             _error(problem)
             return EXIT_USAGE
@@ -472,7 +495,7 @@ def _audit_inputs(args: argparse.Namespace) -> int:
     from datareach.schema.entrypoints import PluginError
 
     try:
-        report_format = find_format(args.format)
+        report_formats = [(find_format(name), out_path) for name, out_path in plan]
     except PluginError as exc:  # before the audit, which may take a while
         _error(exc)
         return EXIT_USAGE
@@ -521,35 +544,48 @@ def _audit_inputs(args: argparse.Namespace) -> int:
     for rep in result.inputs:  # (standard input is reported as "-", not as the file it was written to)
         if args.stdin_spool is not None and rep.path == args.stdin_spool:
             rep.path = "-"
-    from datareach.report.formats import JSON
+    return _write_reports(args, result, report_formats)
 
-    if report_format is JSON:  # written as it is made: the rows are read from the result a batch at a time
-        if not _write_json(args.output, result):
+
+def _write_reports(args: argparse.Namespace, result: Any, report_formats: list[tuple[Any, str | None]]) -> int:
+    """Every report asked for, from the one result; then the verdict and the exit status."""
+    from datareach.report.formats import BUILTIN_FORMATS, CSV, JSON, JUNIT
+
+    if [f for f, _ in report_formats] == [JSON]:  # written as it is made: the rows are read a batch at a time
+        if not _write_json(report_formats[0][1], result):
             return EXIT_USAGE
-        return _finish_audit(result, result.summary())
+        return _finish_audit(result, result.summary(), args.fail_on)
     doc = result.to_dict()
-    render_terminal = getattr(report_format, "render_terminal", None) if args.output is None else None
-    try:
-        if render_terminal is not None:
-            text = render_terminal(doc, color=sys.stdout.isatty())
-        else:
-            text = report_format.render(doc)
-    except Exception as exc:
-        from datareach.report.formats import BUILTIN_FORMATS
+    for report_format, out_path in report_formats:
+        files: list[tuple[str | None, str]] = []
+        render_terminal = getattr(report_format, "render_terminal", None) if out_path is None else None
+        try:
+            if render_terminal is not None:
+                files.append((None, render_terminal(doc, color=sys.stdout.isatty())))
+            elif report_format is JUNIT:
+                from datareach.report.junit import render_junit
 
-        if any(report_format is f for f in BUILTIN_FORMATS):
-            raise
-        _error(f"the report format {args.format!r} (a plugin) failed: {type(exc).__name__}: {exc}")
-        return 1
-    if args.output:
-        if not _write_output(args.output, text):
-            return EXIT_USAGE
-    else:
-        sys.stdout.write(text)
-    return _finish_audit(result, doc["summary"])
+                files.append((out_path, render_junit(doc, args.fail_on)))
+            else:
+                files.append((out_path, report_format.render(doc)))
+            if report_format is CSV and out_path is not None:
+                from datareach.report.csv_report import findings_path, render_findings_csv
+
+                files.append((findings_path(out_path), render_findings_csv(doc)))
+        except Exception as exc:
+            if any(report_format is f for f in BUILTIN_FORMATS):
+                raise
+            _error(f"the report format {report_format.name!r} (a plugin) failed: {type(exc).__name__}: {exc}")
+            return 1
+        for path, text in files:
+            if path is None:
+                sys.stdout.write(text)
+            elif not _write_output(path, text):
+                return EXIT_USAGE
+    return _finish_audit(result, doc["summary"], args.fail_on)
 
 
-def _finish_audit(result: Any, summary: dict[str, Any]) -> int:
+def _finish_audit(result: Any, summary: dict[str, Any], fail_on: str = "deny") -> int:
     """What is said on standard error after the report (input errors, the policy verdict), and
     the exit status."""
     if result.has_errors:
@@ -561,8 +597,8 @@ def _finish_audit(result: Any, summary: dict[str, Any]) -> int:
     if result.policies:
         counts = summary["violations"]
         print(f"datareach: policy verdict: {summary['verdict']} ({counts['deny']} deny, {counts['warn']} warn, "
-              f"{counts['allowed']} allowed)", file=sys.stderr)
-    if result.failed:
+              f"{counts['allowed']} allowed)" + ("" if fail_on == "deny" else f"; --fail-on {fail_on}"), file=sys.stderr)
+    if (fail_on == "deny" and result.failed) or (fail_on == "warn" and summary.get("verdict") in ("fail", "warn")):
         return EXIT_POLICY
     if result.has_errors:
         return EXIT_INPUT_ERROR
@@ -800,7 +836,7 @@ def _kb_status(args: argparse.Namespace) -> int:
     store.list_imports(problems)  # files in the data directory that are not valid datasets
     doc: dict[str, Any] = {"data_dir": str(store.data_dir()), "counts": kb.counts(), "as_of": kb.meta.get("as_of"),
                            "sources": kb.data_sources(), "imports": kb.imports, "problems": problems}
-    if args.json:
+    if args.format == "json":
         sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
         return EXIT_OK
     c = doc["counts"]

@@ -2,7 +2,8 @@
 (entry-point group ``datareach.reports``).
 
 A :class:`ReportFormat` turns the audit document (the JSON contract of docs/json-output.md, as
-a dict) into text. The built-ins are ``table``, ``json``, ``md`` and ``html``; a plugin's
+a dict) into text. The built-ins are ``table``, ``json``, ``md``, ``html``, ``sarif``, ``junit`` and
+``csv``; a plugin's
 format is offered under its entry point's name, unless a built-in (or an earlier plugin, by
 distribution and name) has that name. Plugins are only looked up for a name that is not a
 built-in's, so the built-in formats never read the plugin metadata.
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from datareach.schema.entrypoints import EntryPoint
 
-__all__ = ["BUILTIN_FORMATS", "ReportFormat", "find", "names"]
+__all__ = ["BUILTIN_FORMATS", "ReportFormat", "find", "names", "plan_outputs"]
 
 
 class ReportFormat(Protocol):
@@ -73,13 +74,45 @@ class _Html:
         return render_html(doc)
 
 
+class _Sarif:
+    name = "sarif"
+
+    def render(self, doc: dict[str, Any]) -> str:
+        from datareach.report.sarif import render_sarif
+
+        return render_sarif(doc)
+
+
+class _Junit:
+    name = "junit"
+
+    def render(self, doc: dict[str, Any], fail_on: str = "deny") -> str:
+        from datareach.report.junit import render_junit
+
+        return render_junit(doc, fail_on)
+
+
+class _Csv:
+    """The destinations (the findings go to a second file: the command line writes it)."""
+
+    name = "csv"
+
+    def render(self, doc: dict[str, Any]) -> str:
+        from datareach.report.csv_report import render_destinations_csv
+
+        return render_destinations_csv(doc)
+
+
 #: pyproject.toml declares the same names under ``[project.entry-points."datareach.reports"]``
 #: (a test checks it).
 TABLE: ReportFormat = _Table()
 JSON: ReportFormat = _Json()
 MARKDOWN: ReportFormat = _Markdown()
 HTML: ReportFormat = _Html()
-BUILTIN_FORMATS: tuple[ReportFormat, ...] = (TABLE, JSON, MARKDOWN, HTML)
+SARIF: ReportFormat = _Sarif()
+JUNIT: ReportFormat = _Junit()
+CSV: ReportFormat = _Csv()
+BUILTIN_FORMATS: tuple[ReportFormat, ...] = (TABLE, JSON, MARKDOWN, HTML, SARIF, JUNIT, CSV)
 _BUILTIN = {f.name: f for f in BUILTIN_FORMATS}
 
 
@@ -132,11 +165,90 @@ def find(name: str) -> ReportFormat:
 
 
 def argument(value: str) -> str:
-    """``argparse`` type of a ``--format`` value: the name, if there is such a format. Help
-    output never lists the plugins' formats (that would read the plugin metadata on every
-    ``--help``); a usage error does."""
-    if is_format(value):
+    """``argparse`` type of a ``--format`` value: the name, if there is such a format, or several
+    names separated by commas (``json,sarif``). Help output never lists the plugins' formats
+    (that would read the plugin metadata on every ``--help``); a usage error does."""
+    bad = [v for v in value.split(",") if not is_format(v)] if value else [value]
+    if not bad:
         return value
     import argparse
 
-    raise argparse.ArgumentTypeError(f"invalid choice: {value!r} (choose from {', '.join(names())})")
+    raise argparse.ArgumentTypeError(f"invalid choice: {bad[0]!r} (choose from {', '.join(names())})")
+
+
+#: The extension a format's file gets when ``-o`` is a base name (a plugin's format: its name).
+EXTENSIONS = {"table": ".txt", "json": ".json", "md": ".md", "html": ".html", "sarif": ".sarif", "junit": ".xml",
+              "csv": ".csv"}
+#: The extensions that choose a format when ``--format`` is not given.
+_BY_EXTENSION = {".txt": "table", ".json": "json", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html",
+                 ".sarif": "sarif", ".sarif.json": "sarif", ".xml": "junit", ".csv": "csv"}
+
+
+def format_of_path(path: str) -> str | None:
+    """The built-in format an output file's extension names (``.sarif.json`` is SARIF), or None."""
+    name = path.lower().rsplit("/", 1)[-1]
+    for ext in sorted(_BY_EXTENSION, key=len, reverse=True):
+        if name.endswith(ext) and len(name) > len(ext):
+            return _BY_EXTENSION[ext]
+    return None
+
+
+def plan_outputs(formats: list[str], outputs: list[str]) -> list[tuple[str, str | None]]:
+    """Which format goes to which file (None: standard output), from the ``--format`` values
+    (each may list several, comma-separated) and the ``-o`` values, in the order given.
+
+    * no ``-o``: one format, to standard output (``table`` when none is given);
+    * as many ``-o`` as formats: paired in order (``--format json -o a.json --format sarif -o b.sarif``);
+    * several formats and one ``-o``: a base name, each format written to BASE plus its extension
+      (``--format json,sarif -o out/report``: out/report.json and out/report.sarif; an extension
+      the base ends with, e.g. ``out/report.json``, is dropped first);
+    * ``-o`` without ``--format``: each file's extension chooses its format (``.json``, ``.sarif``
+      or ``.sarif.json``, ``.xml`` JUnit, ``.csv``, ``.md``, ``.html``, ``.txt`` table); a single
+      ``-o`` with another extension gets the table, as before.
+
+    ``ValueError`` (with the reason) when the values do not fit one of these.
+    """
+    wanted: list[str] = []
+    for value in formats:
+        for name in value.split(","):
+            if name not in wanted:
+                wanted.append(name)
+    if not outputs:
+        if len(wanted) > 1:
+            raise ValueError(f"several formats ({', '.join(wanted)}) need -o: a base name (-o out/report writes "
+                             + ", ".join(f"out/report{EXTENSIONS.get(f, '.' + f)}" for f in wanted)
+                             + ") or one -o per format")
+        return [(wanted[0] if wanted else "table", None)]
+    if not wanted:
+        if len(outputs) == 1:
+            return [(format_of_path(outputs[0]) or "table", outputs[0])]
+        plan: list[tuple[str, str | None]] = []
+        for path in outputs:
+            fmt = format_of_path(path)
+            if fmt is None:
+                raise ValueError(f"cannot tell the format of {path} from its extension (.json, .sarif, .xml, .csv, "
+                                 ".md, .html, .txt): add --format")
+            plan.append((fmt, path))
+        return _distinct(plan)
+    if len(outputs) == len(wanted):
+        return _distinct(list(zip(wanted, outputs, strict=True)))
+    if len(outputs) == 1:
+        base = outputs[0]
+        fmt = format_of_path(base)
+        if fmt is not None and fmt in wanted:
+            lower = base.lower()
+            ext = ".sarif.json" if lower.endswith(".sarif.json") else "." + lower.rsplit(".", 1)[-1]
+            base = base[: -len(ext)]
+        return _distinct([(f, base + EXTENSIONS.get(f, "." + f)) for f in wanted])
+    raise ValueError(f"{len(outputs)} -o files for {len(wanted)} formats: give one --format per -o (in the same "
+                     "order), one -o as a base name for all the formats, or no --format to go by the extensions")
+
+
+def _distinct(plan: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
+    seen: set[str] = set()
+    for _fmt, path in plan:
+        if path is not None:
+            if path in seen:
+                raise ValueError(f"two reports would be written to {path}")
+            seen.add(path)
+    return plan

@@ -1,0 +1,84 @@
+"""CSV (``audit --format csv``): the destinations, one row each, and the findings, one row each,
+for spreadsheets and data tools.
+
+``-o report.csv`` writes the destinations to ``report.csv`` and the findings to
+``report.findings.csv`` (always both, the second with its header only when nothing was found,
+so that a CI job's file set does not depend on the result); to standard output, only the
+destinations. List cells join their items with ``; ``; a finding's
+``value`` is empty unless ``--reveal``.
+
+Every cell that comes from the input is made inert: control, bidi and other non-printable
+characters are written as escapes (:func:`~datareach.report.terminal.safe`), and a cell that a
+spreadsheet would read as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a
+carriage return) gets a leading ``'`` (OWASP's advice on CSV injection).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from typing import Any
+
+from datareach.report.terminal import safe
+
+DESTINATION_COLUMNS = ("id", "host", "app", "registrable_domain", "owner", "owner_country", "ultimate_parent",
+                       "ultimate_parent_country", "countries", "jurisdictions", "data_types", "bytes_out",
+                       "bytes_in", "connections", "first_seen", "last_seen", "name_source", "ips")
+FINDING_COLUMNS = ("id", "exchange", "host", "app", "data_type", "categories", "source", "location", "encoding",
+                   "value_redacted", "value", "confidence", "encrypted_in_transit")
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: object) -> str | int | float:
+    """One value as an inert CSV cell (numbers stay numbers; lists are joined with ``; ``)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, list | tuple):
+        value = "; ".join(str(v) for v in value)
+    text = str(value)
+    if text.startswith(_FORMULA):
+        text = "'" + text
+    return safe(text)
+
+
+def _rows(columns: tuple[str, ...], rows: Iterable[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\r\n")
+    w.writerow(columns)
+    for row in rows:
+        w.writerow([cell(row.get(c)) for c in columns])
+    return out.getvalue()
+
+
+def destination_row(d: dict[str, Any]) -> dict[str, Any]:
+    owner = d.get("owner") or {}
+    top = owner.get("ultimate_parent") or {}
+    return {
+        "id": d.get("id"), "host": d.get("host"), "app": d.get("app"), "registrable_domain": d.get("registrable_domain"),
+        "owner": owner.get("name"), "owner_country": owner.get("hq_country"), "ultimate_parent": top.get("name"),
+        "ultimate_parent_country": top.get("hq_country"), "countries": d.get("countries") or [],
+        "jurisdictions": sorted({r["jurisdiction"] for r in d.get("reach") or []}),
+        "data_types": d.get("data_types") or [], "bytes_out": d.get("bytes_out"), "bytes_in": d.get("bytes_in"),
+        "connections": d.get("connections"), "first_seen": d.get("first_seen"), "last_seen": d.get("last_seen"),
+        "name_source": d.get("name_source"), "ips": d.get("ips") or [],
+    }
+
+
+def render_destinations_csv(doc: dict[str, Any]) -> str:
+    return _rows(DESTINATION_COLUMNS, (destination_row(d) for d in doc.get("destinations", [])))
+
+
+def render_findings_csv(doc: dict[str, Any]) -> str:
+    return _rows(FINDING_COLUMNS, doc.get("findings", []))
+
+
+def findings_path(path: str) -> str:
+    """Where the findings go when the destinations go to ``path``: ``x.csv`` -> ``x.findings.csv``
+    (``x`` -> ``x.findings.csv``)."""
+    stem = path[:-4] if path.lower().endswith(".csv") else path
+    return stem + ".findings.csv"

@@ -1,0 +1,105 @@
+"""JUnit XML (``audit --format junit``): the policy verdict as test results, for CI systems that
+show JUnit reports (GitLab, Jenkins, Azure Pipelines, CircleCI...).
+
+One ``<testsuite>`` per policy (``--policy``), one ``<testcase>`` per rule of it (classname the
+policy id, name the rule id). A test case fails exactly when its rule makes the exit status 3
+under ``--fail-on``: with ``deny`` (the default) a deny violation no allow entry covers; with
+``warn`` a warn violation too; with ``never`` nothing fails. Violations that do not fail the
+case (warnings under ``deny``, everything under ``never``, allowed ones) are listed in its
+``<system-out>``; a rule without violations passes. Every input with read errors adds a test
+case with an ``<error>`` in a suite ``datareach.inputs`` (exit status 4).
+
+Every string from the input is written through :func:`~datareach.report.terminal.safe`, so no
+control character reaches the XML (XML 1.0 forbids most of them) or a terminal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datareach.report.terminal import safe
+
+FAIL_ON = ("deny", "warn", "never")
+
+
+def fails(action: str, fail_on: str) -> bool:
+    """Whether a violation (not allowed) of this action fails the gate under ``fail_on``."""
+    return (fail_on == "warn" and action in ("deny", "warn")) or (fail_on == "deny" and action == "deny")
+
+
+def _describe(v: dict[str, Any]) -> str:
+    data = ", ".join(v.get("data_types") or []) or "personal data"
+    jur = ", ".join(v.get("jurisdictions") or [])
+    line = (f"[{v['action']}] {v.get('app') or '(no app)'} -> {v['host']} ({v.get('destination')}): {data}; "
+            f"reachable by {jur} through {', '.join(v.get('bases') or [])}.")
+    if v.get("allowed"):
+        line += f" ALLOWED: {v['allowed'].get('reason')}" + (f" (until {v['allowed'].get('until')})"
+                                                              if v["allowed"].get("until") else "")
+    lines = [line, *([f"  {v['reasoning']}"] if v.get("reasoning") else [])]
+    lines += [f"  {p.get('jurisdiction')} ({p.get('basis')}): {' > '.join(p.get('path', []))}" for p in v.get("paths", [])]
+    return "\n".join(safe(x) for x in lines)
+
+
+def render_junit(doc: dict[str, Any], fail_on: str = "deny") -> str:
+    """The audit document (docs/json-output.md) as JUnit XML text."""
+    if fail_on not in FAIL_ON:
+        raise ValueError(f"fail_on is one of {', '.join(FAIL_ON)}")
+    import xml.etree.ElementTree as ET
+    root = ET.Element("testsuites", name="datareach")
+    total = failed = errored = 0
+    by_rule: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for v in doc.get("violations", []):
+        by_rule.setdefault((v["policy"], v["rule"]), []).append(v)
+    timestamp = safe(doc.get("generated_at") or "")
+    for policy in doc.get("policies", []):
+        suite = ET.SubElement(root, "testsuite", name=safe(policy["id"]), timestamp=timestamp)
+        props = ET.SubElement(suite, "properties")
+        for name, value in (("policy.name", policy.get("name")), ("policy.sha256", policy.get("sha256")),
+                            ("policy.origin", policy.get("origin")), ("fail-on", fail_on)):
+            ET.SubElement(props, "property", name=name, value=safe(value or ""))
+        n_fail = 0
+        for rule in policy.get("rules", []):
+            case = ET.SubElement(suite, "testcase", classname=safe(policy["id"]), name=safe(rule["id"]), time="0")
+            violations = by_rule.get((policy["id"], rule["id"]), [])
+            failing = [v for v in violations if v.get("allowed") is None and fails(v["action"], fail_on)]
+            others = [v for v in violations if v not in failing]
+            if failing:
+                n_fail += 1
+                worst = "deny" if any(v["action"] == "deny" for v in failing) else "warn"
+                hosts = ", ".join(sorted({v["host"] for v in failing}))
+                failure = ET.SubElement(case, "failure", type=worst, message=safe(
+                    f"{rule.get('title') or rule['id']}"
+                    + (f" ({rule['citation']})" if rule.get("citation") else "")
+                    + f": {len(failing)} {worst} violation(s): {hosts}"))
+                failure.text = "\n\n".join(_describe(v) for v in failing)
+            if others:
+                ET.SubElement(case, "system-out").text = "\n\n".join(_describe(v) for v in others)
+        suite.set("tests", str(len(policy.get("rules", []))))
+        suite.set("failures", str(n_fail))
+        suite.set("errors", "0")
+        suite.set("skipped", "0")
+        total += len(policy.get("rules", []))
+        failed += n_fail
+    inputs = doc.get("inputs", [])
+    if any(i.get("errors") for i in inputs):
+        suite = ET.SubElement(root, "testsuite", name="datareach.inputs", timestamp=timestamp)
+        n_err = 0
+        for i in inputs:
+            case = ET.SubElement(suite, "testcase", classname="datareach.inputs", name=safe(i["path"]), time="0")
+            if i.get("errors"):
+                n_err += 1
+                err = ET.SubElement(case, "error", type="input-error",
+                                    message=safe(f"{len(i['errors'])} read error(s) in {i['path']}"))
+                err.text = "\n".join(safe(e.get("message", "")) + (f" (offset {e['offset']})" if e.get("offset") is not None
+                                                                   else "") for e in i["errors"])
+        suite.set("tests", str(len(inputs)))
+        suite.set("failures", "0")
+        suite.set("errors", str(n_err))
+        suite.set("skipped", "0")
+        total += len(inputs)
+        errored += n_err
+    root.set("tests", str(total))
+    root.set("failures", str(failed))
+    root.set("errors", str(errored))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
