@@ -375,3 +375,38 @@ def test_assets_ship_in_the_package() -> None:
     assert "report/assets/*" in pyproject
     names = {p.name for p in (root / "src/datareach/report/assets").iterdir()}
     assert {"report.css", "report.js", "world-110m.json"} <= names
+
+
+def test_only_plain_official_urls_become_links(example: dict[str, Any]) -> None:
+    doc = copy.deepcopy(example)
+    law_id = next(law["id"] for d in doc["destinations"] for r in d["reach"] for law in r["laws"])
+    good = "https://example.org/law?a=1&b=2"
+    bad = ["javascript:alert(1)", 'https://x.example/"><script>alert(2)</script>', "data:text/html,<b>x</b>",
+           "https://x.example/ space", "\u202ehttps://x.example/"]
+    doc["laws"][law_id]["sources"] = [good, *bad]
+    page = Page(render_html(doc))
+    hrefs = [a.get("href") for t, a in page.tags if t == "a" and (a.get("href") or "").startswith(("http", "java", "data"))]
+    assert good in hrefs
+    for b in bad:
+        assert b not in hrefs
+    for t, a in page.tags:
+        if t == "a":
+            assert is_allowed_link(t, a), a
+    assert "javascript:alert(1)" in "".join(page.text)  # shown, as text
+
+
+def test_who_can_reach_what_names_only_the_receivers(example: dict[str, Any]) -> None:
+    page = Page(render_html(example))
+    de = next(c for c in page.testids["jurisdiction-row"] if "Germany" in c)
+    assert "Alibaba" not in de and "Amazon.com, Inc." in de
+    assert "us-doj:covered-personal-identifiers" not in de  # the plain words, the id in a footnote
+    assert "identifiers covered by the US bulk data rule" in de
+    assert "us-doj:covered-personal-identifiers" in page.testids["category-notes"][0].replace("<wbr>", "")
+
+
+def test_category_labels() -> None:
+    from datareach.report.wording import category_label
+
+    assert category_label("gdpr:special:sex-life") == "special category under the GDPR: sex life"
+    assert category_label("sent_in_cleartext") == "sent without encryption"
+    assert category_label("x:unknown") == "x:unknown"

@@ -847,7 +847,8 @@ def _timeline(f: _Facts) -> str:
         x = label_w + bar_w * k / 4
         label = datetime.fromtimestamp(t0 + span * k / 4, tz=UTC).strftime("%H:%M:%S")
         svg.append(f'<line class="tick" x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{height}"></line>'
-                   f'<text class="ctitle" x="{x:.1f}" y="14" text-anchor="middle">{label}</text>')
+                   f'<text class="ctitle" x="{x:.1f}" y="14" text-anchor="{("start", "middle", "middle", "middle", "end")[k]}">'
+                   f"{label}</text>")
     for n, (a, b, i, d) in enumerate(items):
         y = top + n * row_h
         x0 = label_w + bar_w * (a - t0) / span
@@ -862,7 +863,7 @@ def _timeline(f: _Facts) -> str:
                    "</rect></g>")
     svg.append("</svg>")
     out.append(f'<div class="figure">{"".join(svg)}<div class="legend"><span><span class="sw pd"></span>received '
-               f"personal data</span><span>times in UTC, from {esc(ts(datetime.fromtimestamp(t0, tz=UTC).isoformat()))}"
+               f"personal data</span><span>times in UTC, from {datetime.fromtimestamp(t0, tz=UTC).strftime('%Y-%m-%d %H:%M:%S')}Z"
                f"</span></div></div></section>")
     return "".join(out)
 
