@@ -8,7 +8,8 @@ id="datareach-data">``.
 Everything in the document that came from a capture (host names, URLs, app names, header
 values...) is attacker-controlled, so:
 
-* the parts rendered here (summary, who-can-reach-what, policy, map, flow, violations,
+* the parts rendered here (summary, who-can-reach-what, policy, map, flow, app by app, where
+  each kind of personal data went, timeline, local and private addresses, violations, laws,
   provenance) escape every value with :func:`html.escape`, after showing control and format
   characters (C0 but tab and line breaks, DEL, C1, bidi embeddings, overrides, isolates and
   marks, zero-width characters: :data:`~datareach.report.terminal.CONTROL_CHARS`) as visible
@@ -16,8 +17,13 @@ values...) is attacker-controlled, so:
   would still reverse the text around it; they are readable without JavaScript;
 * the embedded JSON escapes ``<``, ``>``, ``&``, U+2028 and U+2029 (and all other non-ASCII) as
   ``\\uXXXX``, so that ``</script>`` in a host name cannot close the element;
+* the only links are the laws' and rules' official sources, and only when a source is a plain
+  ``http(s)`` URL (:func:`link`; anything else stays text), opened in a new tab with
+  ``rel="noopener noreferrer"`` (the page also sets ``no-referrer``), plus links to the page's
+  own sections (``#id``);
 * the script (destinations table, evidence) builds the page with DOM calls and
-  ``textContent`` only, and no element gets an ``href`` or ``src``;
+  ``textContent`` only; the one URL it sets is the ``blob:`` URL of the CSV export it makes
+  itself (a download of the destinations that match the filters), and no element gets a ``src``;
 * a Content-Security-Policy in a ``<meta>`` allows exactly the inline script and style by their
   SHA-256 (computed here), nothing else: ``default-src 'none'``, no ``unsafe-inline`` or
   ``unsafe-eval``, no base URI, no form targets, and Trusted Types required so that no HTML

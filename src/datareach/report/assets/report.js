@@ -2,7 +2,8 @@
  * Inlined into the page and allowed by its sha256 in the CSP. Every value comes from the
  * embedded JSON document, which holds attacker-controlled strings: they are only ever set
  * with textContent or as non-URL attributes; nothing builds HTML from strings, no element
- * gets an href or src, and nothing is fetched. */
+ * gets a src, the only href set is the blob: URL of the CSV this script makes (a download),
+ * and nothing is fetched. */
 (function () {
   "use strict";
   var PAGE = 300, FINDING_PAGE = 100;
