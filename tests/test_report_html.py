@@ -39,10 +39,25 @@ EMITTED_TAGS = {
     "html", "head", "meta", "title", "style", "body", "header", "div", "h1", "h2", "h3", "p", "main",
     "section", "span", "strong", "em", "code", "table", "thead", "tbody", "tr", "th", "td", "ul", "li",
     "dl", "dt", "dd", "svg", "g", "path", "circle", "rect", "text", "details", "summary", "input",
-    "label", "select", "option", "button", "noscript", "script",
+    "label", "select", "option", "button", "noscript", "script", "a", "wbr", "line",
 }
 URL_ATTRIBUTES = {"src", "href", "xlink:href", "action", "formaction", "srcset", "poster", "data", "background",
                   "ping", "manifest", "codebase", "cite", "longdesc", "usemap", "icon", "lowsrc", "dynsrc"}
+
+
+_OFFICIAL_LINK = re.compile(r"https?://[^\s\"'<>`\\]+", re.IGNORECASE)
+
+
+def is_allowed_link(tag: str, attrs: dict[str, str | None]) -> bool:
+    """The only URLs the page may hold: links to the laws' official sources (plain http(s), opened
+    without referrer or opener) and links to its own sections (``#id``)."""
+    href = attrs.get("href") or ""
+    if tag != "a" or set(attrs) & (URL_ATTRIBUTES - {"href"}):
+        return False
+    if re.fullmatch(r"#[A-Za-z0-9_-]+", href):
+        return True
+    return (_OFFICIAL_LINK.fullmatch(href) is not None and attrs.get("rel") == "noopener noreferrer"
+            and attrs.get("target") == "_blank")
 
 
 class Page(HTMLParser):
@@ -146,13 +161,20 @@ def test_nothing_is_loaded_from_anywhere(example_policy: dict[str, Any]) -> None
     page = Page(text)
     assert {"link", "img", "iframe", "object", "embed", "base", "form", "audio", "video", "source", "image",
             "use", "foreignobject"}.isdisjoint(t for t, _ in page.tags)
+    links = 0
     for tag, attrs in page.tags:
+        if tag == "a":
+            assert is_allowed_link(tag, attrs), attrs
+            links += 1
         for name, value in attrs.items():
+            if tag == "a" and name == "href":
+                continue
             assert name not in URL_ATTRIBUTES, (tag, name)
             assert not name.startswith("on"), (tag, name)
             assert "://" not in (value or "") and "javascript:" not in (value or "").lower(), (tag, name, value)
             if name == "style":
                 raise AssertionError("inline style attributes would need 'unsafe-inline'")
+    assert links  # the laws' official sources are links
     css = page.styles[0]
     assert "url(" not in css and "@import" not in css and "@font-face" not in css
     js = next(body for a, body in page.scripts if a.get("type") != "application/json")
@@ -160,6 +182,9 @@ def test_nothing_is_loaded_from_anywhere(example_policy: dict[str, Any]) -> None
                  "fetch(", "XMLHttpRequest", "WebSocket", "sendBeacon", "import(", ".href", ".src", "window.location",
                  "setTimeout(\"", "setAttribute(\"style"):
         assert sink not in js, sink
+    # the one URL the script sets is the blob: URL of the CSV it made itself (a download)
+    assert re.findall(r'setAttribute\("(?:href|src)[^)]*\)', js) == ['setAttribute("href", url)']
+    assert "var url = URL.createObjectURL(new Blob(" in js
     # URLs in the page are text to read (data sources, policy sources) or data in the JSON
     assert "https://" in "".join(page.text)
 
@@ -169,9 +194,9 @@ def test_hostile_values_stay_text(hostile: dict[str, Any]) -> None:
     page = Page(text)
     assert {t for t, _ in page.tags} <= EMITTED_TAGS
     assert [t for t, _ in page.tags].count("script") == 2
-    for _tag, attrs in page.tags:
+    for tag, attrs in page.tags:
         assert not any(name.startswith("on") for name in attrs)
-        assert not set(attrs) & URL_ATTRIBUTES
+        assert not set(attrs) & URL_ATTRIBUTES or is_allowed_link(tag, attrs), (tag, attrs)
     for s in HOSTILE_STRINGS:
         if any(c in s for c in "<>\"'&"):
             assert s not in text, s
@@ -308,7 +333,7 @@ def test_provenance_lists_every_source_and_input(example_policy: dict[str, Any])
     for i in example_policy["inputs"]:
         assert i["sha256"] in text and i["path"] in text and str(i["size"]) in text
     assert page.testids["tool-version"][0] == f"datareach {example_policy['tool']['version']}"
-    assert page.testids["generated-at"][0] == example_policy["generated_at"]
+    assert page.testids["generated-at"][0] == example_policy["generated_at"].replace("T", " ").split(".")[0] + "Z"
 
 
 def test_map_has_a_point_for_every_jurisdiction_of_the_knowledge_base(example: dict[str, Any]) -> None:
@@ -350,3 +375,38 @@ def test_assets_ship_in_the_package() -> None:
     assert "report/assets/*" in pyproject
     names = {p.name for p in (root / "src/datareach/report/assets").iterdir()}
     assert {"report.css", "report.js", "world-110m.json"} <= names
+
+
+def test_only_plain_official_urls_become_links(example: dict[str, Any]) -> None:
+    doc = copy.deepcopy(example)
+    law_id = next(law["id"] for d in doc["destinations"] for r in d["reach"] for law in r["laws"])
+    good = "https://example.org/law?a=1&b=2"
+    bad = ["javascript:alert(1)", 'https://x.example/"><script>alert(2)</script>', "data:text/html,<b>x</b>",
+           "https://x.example/ space", "\u202ehttps://x.example/"]
+    doc["laws"][law_id]["sources"] = [good, *bad]
+    page = Page(render_html(doc))
+    hrefs = [a.get("href") for t, a in page.tags if t == "a" and (a.get("href") or "").startswith(("http", "java", "data"))]
+    assert good in hrefs
+    for b in bad:
+        assert b not in hrefs
+    for t, a in page.tags:
+        if t == "a":
+            assert is_allowed_link(t, a), a
+    assert "javascript:alert(1)" in "".join(page.text)  # shown, as text
+
+
+def test_who_can_reach_what_names_only_the_receivers(example: dict[str, Any]) -> None:
+    page = Page(render_html(example))
+    de = next(c for c in page.testids["jurisdiction-row"] if "Germany" in c)
+    assert "Alibaba" not in de and "Amazon.com, Inc." in de
+    assert "us-doj:covered-personal-identifiers" not in de  # the plain words, the id in a footnote
+    assert "identifiers covered by the US bulk data rule" in de
+    assert "us-doj:covered-personal-identifiers" in page.testids["category-notes"][0].replace("<wbr>", "")
+
+
+def test_category_labels() -> None:
+    from datareach.report.wording import category_label
+
+    assert category_label("gdpr:special:sex-life") == "special category under the GDPR: sex life"
+    assert category_label("sent_in_cleartext") == "sent without encryption"
+    assert category_label("x:unknown") == "x:unknown"

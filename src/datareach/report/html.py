@@ -8,7 +8,8 @@ id="datareach-data">``.
 Everything in the document that came from a capture (host names, URLs, app names, header
 values...) is attacker-controlled, so:
 
-* the parts rendered here (summary, who-can-reach-what, policy, map, flow, violations,
+* the parts rendered here (summary, who-can-reach-what, policy, map, flow, app by app, where
+  each kind of personal data went, timeline, local and private addresses, violations, laws,
   provenance) escape every value with :func:`html.escape`, after showing control and format
   characters (C0 but tab and line breaks, DEL, C1, bidi embeddings, overrides, isolates and
   marks, zero-width characters: :data:`~datareach.report.terminal.CONTROL_CHARS`) as visible
@@ -16,8 +17,13 @@ values...) is attacker-controlled, so:
   would still reverse the text around it; they are readable without JavaScript;
 * the embedded JSON escapes ``<``, ``>``, ``&``, U+2028 and U+2029 (and all other non-ASCII) as
   ``\\uXXXX``, so that ``</script>`` in a host name cannot close the element;
+* the only links are the laws' and rules' official sources, and only when a source is a plain
+  ``http(s)`` URL (:func:`link`; anything else stays text), opened in a new tab with
+  ``rel="noopener noreferrer"`` (the page also sets ``no-referrer``), plus links to the page's
+  own sections (``#id``);
 * the script (destinations table, evidence) builds the page with DOM calls and
-  ``textContent`` only, and no element gets an ``href`` or ``src``;
+  ``textContent`` only; the one URL it sets is the ``blob:`` URL of the CSV export it makes
+  itself (a download of the destinations that match the filters), and no element gets a ``src``;
 * a Content-Security-Policy in a ``<meta>`` allows exactly the inline script and style by their
   SHA-256 (computed here), nothing else: ``default-src 'none'``, no ``unsafe-inline`` or
   ``unsafe-eval``, no base URI, no form targets, and Trusted Types required so that no HTML
@@ -34,12 +40,14 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
 from datareach.report.terminal import CONTROL_CHARS, safe
 from datareach.report.units import human_bytes
+from datareach.report.wording import category_label
 
 #: Nodes per column of the flow diagram before the rest are grouped as "N others".
 FLOW_MAX_NODES = 12
@@ -114,6 +122,47 @@ def _int(value: Any) -> int:
 
 def _data_label(t: str) -> str:
     return DATA_LABELS.get(t, t.replace("_", " "))
+
+
+#: Where a long id or name may wrap: after these separators (a ``<wbr>``), never mid-word.
+_BREAK_AFTER = re.compile(r"(?<=[./:_@=?&,;+-])(?=.)")
+_FRACTION = re.compile(r"(\d{2}:\d{2}:\d{2})\.\d+")
+_LINKABLE = re.compile(r"https?://[^\s\"'<>`\\]+", re.IGNORECASE)
+#: ``ip_scope`` values of destinations on the local network or at private addresses: listed apart,
+#: not as destinations on the internet (the others, null included, are in the destinations table).
+LOCAL_SCOPES = ("private", "loopback", "link-local", "multicast", "unspecified")
+
+
+def brk(value: object) -> str:
+    """:func:`esc`, with a ``<wbr>`` after each separator (``.``, ``/``, ``:``, ``-``...), so that host
+    names, ids and URLs wrap at their separators instead of in the middle of a word."""
+    return "<wbr>".join(html.escape(p, quote=True) for p in _BREAK_AFTER.split(_clean(value)))
+
+
+def ts(value: object) -> str:
+    """A document time for people: ``2024-05-14T08:12:05.865999Z`` -> ``2024-05-14 08:12:05Z``
+    (no fractions of a second; the JSON keeps them)."""
+    text = _FRACTION.sub(r"\1", _clean(value))
+    return text.replace("T", " ", 1) if re.match(r"\d{4}-\d{2}-\d{2}T", text) else text
+
+
+def link(url: object) -> str:
+    """An official source as a link when it is a plain ``http(s)`` URL (anything else stays text):
+    opened without referrer or opener, the URL escaped as an attribute value."""
+    text = _clean(url)
+    if _LINKABLE.fullmatch(text) is None:
+        return f'<span class="url">{brk(text)}</span>'
+    return (f'<a class="source" href="{esc(text)}" rel="noopener noreferrer" target="_blank" '
+            f'data-testid="source-link">{brk(text)}</a>')
+
+
+def _cat(c: str) -> str:
+    """A finding category in plain words, the legal id on hover (and in the footnote)."""
+    return f'<span class="tag cat" title="{esc(c)}" data-category="{esc(c)}">{esc(category_label(c))}</span>'
+
+
+def _public(d: dict[str, Any]) -> bool:
+    return d.get("ip_scope") not in LOCAL_SCOPES
 
 
 def _plural(n: int, one: str, many: str | None = None) -> str:
@@ -193,13 +242,13 @@ def _header(f: _Facts) -> str:
     inputs = [_clean(_dict(i).get("path")) for i in _list(f.doc.get("inputs"))]
     firsts = sorted(_clean(d["first_seen"]) for d in f.dests if d.get("first_seen"))
     lasts = sorted(_clean(d["last_seen"]) for d in f.dests if d.get("last_seen"))
-    span = f"traffic from {firsts[0]} to {lasts[-1]}" if firsts and lasts else "no traffic"
+    span = f"traffic from {ts(firsts[0])} to {ts(lasts[-1])}" if firsts and lasts else "no traffic"
     return (
         '<header class="top"><div class="inner">'
         "<h1>Where did the data go?</h1>"
         f'<p data-testid="report-inputs">{esc(", ".join(inputs) or "no input")} · {esc(span)}</p>'
         f'<p class="small">datareach {esc(_dict(f.doc.get("tool")).get("version"))} · report made '
-        f'{esc(f.doc.get("generated_at"))}</p>'
+        f'{esc(ts(f.doc.get("generated_at")))}</p>'
         "</div></header>"
     )
 
@@ -234,26 +283,32 @@ def _verdict(f: _Facts) -> str:
 
 
 def _jurisdiction_rows(f: _Facts) -> list[dict[str, Any]]:
+    """Each jurisdiction with what it can reach: the personal data of the destinations it reaches
+    that received some, and the companies (ultimate parents) of those very destinations, never
+    of every destination it reaches (a state that reaches a company's servers that received
+    nothing does not reach anyone's data through them)."""
     rows: dict[str, dict[str, Any]] = {}
     for idx, d in enumerate(f.dests):
         types = [_clean(t) for t in _list(d.get("data_types"))]
         cats = [_clean(c) for c in _list(d.get("data_categories"))]
-        up = _dict(_dict(d.get("owner")).get("ultimate_parent")).get("name")
+        o = _dict(d.get("owner"))
+        up = _dict(o.get("ultimate_parent")).get("name") or o.get("name")
         for r in _list(d.get("reach")):
             if not isinstance(r, dict) or not r.get("jurisdiction"):
                 continue
             j = _clean(r["jurisdiction"])
             row = rows.setdefault(j, {"code": j, "name": f.juris_names.get(j, ""), "bases": defaultdict(set),
-                                      "dests": set(), "types": set(), "cats": set(), "companies": set(),
-                                      "pd_dests": set()})
-            row["bases"][_clean(r.get("basis"))].add(idx)
+                                      "dests": set(), "types": set(), "cats": set(),
+                                      "companies": defaultdict(set), "pd_dests": set()})
             row["dests"].add(idx)
+            if not types:
+                continue
+            row["bases"][_clean(r.get("basis"))].add(idx)
+            row["pd_dests"].add(idx)
             row["types"].update(types)
-            row["cats"].update(c for c in cats if c != "sent_in_cleartext")
-            if types:
-                row["pd_dests"].add(idx)
-            if up and r.get("basis") in ("owner", "host"):
-                row["companies"].add(_clean(up))
+            row["cats"].update(cats)
+            company = _clean(up) if up else f"{_clean(d.get('host'))} (owner not known)"
+            row["companies"][company].update(types)
     return sorted(rows.values(), key=lambda r: (-len(r["pd_dests"]), -len(r["dests"]), r["code"]))
 
 
@@ -294,31 +349,62 @@ def _summary(f: _Facts) -> str:
         lead.append(f"The laws of {', '.join(pd_juris)} can reach that personal data.")
     out = ['<section id="summary"><h2>Summary</h2>', _verdict(f), f'<p class="lead">{esc(" ".join(lead))}</p>',
            '<div class="cards">', *cards, "</div>"]
-    out.append("<h3>Who can reach what</h3>")
-    if not rows:
-        out.append('<p class="muted">No destination has a known owner or server location.</p>')
-    else:
-        out.append('<table data-testid="jurisdiction-table"><thead><tr><th>Jurisdiction</th>'
-                   "<th>Personal data it can reach</th><th>Through</th><th>Companies</th>"
-                   '<th class="num">Destinations</th></tr></thead><tbody>')
-        for r in rows:
-            data = "".join(f'<span class="tag pd">{esc(_data_label(t))}</span>' for t in sorted(r["types"]))
-            data += "".join(f'<span class="tag">{esc(c)}</span>' for c in sorted(r["cats"]))
-            through = ", ".join(f"{BASIS_LABELS.get(b, b)} ({len(ix)})"
-                                for b, ix in sorted(r["bases"].items(), key=lambda kv: list(BASIS_LABELS).index(kv[0])
-                                                    if kv[0] in BASIS_LABELS else 9))
-            out.append(
-                f'<tr data-testid="jurisdiction-row" data-jurisdiction="{esc(r["code"])}">'
-                f'<td><strong>{esc(r["code"])}</strong> {esc(r["name"])}</td>'
-                f'<td>{data or "<span class=muted>none found</span>"}</td><td>{esc(through)}</td>'
-                f'<td class="wrap">{esc(", ".join(sorted(r["companies"])))}</td>'
-                f'<td class="num">{len(r["dests"])}</td></tr>')
-        out.append("</tbody></table>")
-        out.append('<p class="small muted">Through: <em>owner</em> — a company of the control chain is '
-                   "headquartered, incorporated or operating there; <em>network host</em> — the same for the "
-                   "operator of the server's network; <em>server location</em> — the server is there.</p>")
+    out.append(_who_can_reach_what(rows))
     out.append("</section>")
     return "".join(out)
+
+
+def _bases(bases: dict[str, set[int]]) -> str:
+    order = list(BASIS_LABELS)
+    return ", ".join(f"{BASIS_LABELS.get(b, b)} ({len(ix)})"
+                     for b, ix in sorted(bases.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 9, kv[0])))
+
+
+def _who_can_reach_what(rows: list[dict[str, Any]]) -> str:
+    out = ["<h3>Who can reach what</h3>"]
+    if not rows:
+        out.append('<p class="muted">No destination has a known owner or server location.</p>')
+        return "".join(out)
+    out.append('<p class="small muted">For each state: the personal data that went to destinations its laws '
+               "reach, the companies (ultimate parents) that received it there, and how the state reaches them.</p>"
+               '<div class="scroll"><table class="stack" data-testid="jurisdiction-table"><thead><tr>'
+               "<th>Jurisdiction</th><th>Personal data it can reach</th><th>Received by</th><th>Through</th>"
+               '<th class="num">Destinations it reaches</th></tr></thead><tbody>')
+    cats_seen: set[str] = set()
+    for r in rows:
+        data = "".join(f'<span class="tag pd">{esc(_data_label(t))}</span>' for t in sorted(r["types"]))
+        cats = sorted(r["cats"])
+        cats_seen.update(cats)
+        if cats:
+            data += '<div class="cats">' + "".join(_cat(c) for c in cats) + "</div>"
+        companies = "".join(
+            f'<li data-testid="jurisdiction-company"><span class="name">{esc(c)}</span>: '
+            f'{esc(", ".join(_data_label(t) for t in sorted(ts_)))}</li>'
+            for c, ts_ in sorted(r["companies"].items()))
+        others = len(r["dests"]) - len(r["pd_dests"])
+        count = (f"{len(r['pd_dests'])} with personal data" if r["pd_dests"] else "none with personal data") + \
+            (f", {others} without" if others and r["pd_dests"] else f" ({others})" if others else "")
+        out.append(
+            f'<tr data-testid="jurisdiction-row" data-jurisdiction="{esc(r["code"])}">'
+            f'<td data-label="Jurisdiction"><strong>{esc(r["code"])}</strong> {esc(r["name"])}</td>'
+            f'<td data-label="Personal data">{data or "<span class=muted>none found</span>"}</td>'
+            f'<td data-label="Received by"><ul class="plain bare">{companies}</ul></td>'
+            f'<td data-label="Through">{esc(_bases(r["bases"]))}</td>'
+            f'<td class="num" data-label="Destinations">{esc(count)}</td></tr>')
+    out.append("</tbody></table></div>")
+    out.append('<p class="small muted">Through: <em>owner</em> — a company of the control chain is '
+               "headquartered, incorporated or operating there; <em>network host</em> — the same for the "
+               "operator of the server's network; <em>server location</em> — the server is there.</p>")
+    out.append(_category_notes(cats_seen))
+    return "".join(out)
+
+
+def _category_notes(cats: Iterable[str]) -> str:
+    cats = sorted(set(cats))
+    if not cats:
+        return ""
+    return ('<p class="small muted">Legal categories:</p><ul class="plain small notes" data-testid="category-notes">'
+            + "".join(f'<li>{esc(category_label(c))}: <code>{brk(c)}</code></li>' for c in cats) + "</ul>")
 
 
 def _policies(f: _Facts) -> str:
@@ -373,7 +459,7 @@ def _violation(v: dict[str, Any], f: _Facts, index: int) -> str:
         ("Jurisdictions", ", ".join(_clean(j) for j in _list(v.get("jurisdictions")))
          + (f" (through {', '.join(BASIS_LABELS.get(_clean(b), _clean(b)) for b in _list(v.get('bases')))})"
             if _list(v.get("bases")) else "")),
-        ("Personal data", types + (f" — {', '.join(_clean(c) for c in _list(v.get('data_categories')))}"
+        ("Personal data", types + (f" — {', '.join(category_label(_clean(c)) for c in _list(v.get('data_categories')))}"
                                    if _list(v.get("data_categories")) else "")),
         ("Findings", ", ".join(_clean(i) if isinstance(i, str) else f"#{_clean(i)}"  # ids; 1.x: indexes
                                for i in _list(v.get("findings")))),
@@ -398,7 +484,7 @@ def _violation(v: dict[str, Any], f: _Facts, index: int) -> str:
     srcs = _list(v.get("sources"))
     if srcs:
         out.append('<p class="small muted">Sources:</p><ul class="plain small mono">'
-                   + "".join(f'<li class="wrap">{esc(s)}</li>' for s in srcs) + "</ul>")
+                   + "".join(f"<li>{link(s)}</li>" for s in srcs) + "</ul>")
     out.append("</div>")
     return "".join(out)
 
@@ -636,15 +722,224 @@ def _flow(f: _Facts) -> str:
 
 
 # ------------------------------------------------------------------------------------------
+# Views: by app, by kind of personal data, in time; local traffic; the laws
+
+
+def _owner_text(d: dict[str, Any]) -> str:
+    o = _dict(d.get("owner"))
+    if not o:
+        return "not in the knowledge base"
+    up = _dict(o.get("ultimate_parent"))
+    name = _clean(o.get("name"))
+    return f"{name} → {_clean(up.get('name'))}" if up and up.get("entity") != o.get("entity") else name
+
+
+def _reach_text(d: dict[str, Any]) -> str:
+    by: dict[str, list[str]] = defaultdict(list)
+    for r in _list(d.get("reach")):
+        if isinstance(r, dict) and r.get("jurisdiction"):
+            b = BASIS_LABELS.get(_clean(r.get("basis")), _clean(r.get("basis")))
+            if b not in by[_clean(r["jurisdiction"])]:
+                by[_clean(r["jurisdiction"])].append(b)
+    return "; ".join(f"{j} ({', '.join(bs)})" for j, bs in by.items())
+
+
+def _apps(f: _Facts) -> str:
+    unknown = "(app not known)"
+    apps: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for d in f.dests:
+        if _public(d):
+            apps[_clean(d.get("app")) if d.get("app") else unknown].append(d)
+    out = ['<section id="apps"><h2>App by app</h2>']
+    if not apps:
+        out.append('<p class="muted">No destination on the internet.</p></section>')
+        return "".join(out)
+    out.append('<div class="scroll"><table class="stack" data-testid="app-table"><thead><tr><th>App</th>'
+               '<th class="num">Destinations</th><th>Companies (ultimate parents)</th><th>Personal data it sent, '
+               "and where</th><th>States that can reach that data</th></tr></thead><tbody>")
+    for app, ds in sorted(apps.items(), key=lambda kv: (kv[0] == unknown, -len(kv[1]), kv[0])):
+        companies = sorted({_clean(_dict(_dict(d.get("owner")).get("ultimate_parent")).get("name")
+                                   or _dict(d.get("owner")).get("name")) for d in ds if d.get("owner")})
+        sent: dict[str, list[str]] = defaultdict(list)
+        states: set[str] = set()
+        for d in ds:
+            for t in _list(d.get("data_types")):
+                sent[_clean(t)].append(_clean(d.get("host")))
+            if _list(d.get("data_types")):
+                states.update(_clean(r.get("jurisdiction")) for r in _list(d.get("reach"))
+                              if isinstance(r, dict) and r.get("jurisdiction"))
+        data = "".join(f'<li><span class="tag pd">{esc(_data_label(t))}</span> to '
+                       + ", ".join(f'<span class="host">{brk(h)}</span>' for h in sorted(set(hs))) + "</li>"
+                       for t, hs in sorted(sent.items()))
+        out.append(f'<tr data-testid="app-row" data-app="{esc(app)}"><td data-label="App"><strong>{brk(app)}'
+                   f'</strong></td><td class="num" data-label="Destinations">{len(ds)}</td>'
+                   f'<td data-label="Companies">{esc(", ".join(companies)) or "<span class=muted>none known</span>"}</td>'
+                   f'<td data-label="Personal data">'
+                   f'{"<ul class=" + chr(34) + "plain bare" + chr(34) + ">" + data + "</ul>" if data else "<span class=muted>none found</span>"}</td>'
+                   f'<td data-label="States">{esc(", ".join(sorted(states)))}</td></tr>')
+    out.append("</tbody></table></div></section>")
+    return "".join(out)
+
+
+def _data_types(f: _Facts) -> str:
+    by_host: dict[tuple[str, str], dict[str, Any]] = {}
+    for d in f.dests:
+        by_host.setdefault((_clean(d.get("host")), _clean(d.get("app"))), d)
+    kinds: dict[str, dict[tuple[str, str, str, str], dict[str, Any]]] = defaultdict(dict)
+    for x in f.findings:
+        key = (_clean(x.get("host")), _clean(x.get("app")))
+        enc = " › ".join(_clean(e) for e in _list(x.get("encoding"))) or "as is"
+        row = kinds[_clean(x.get("data_type"))].setdefault((*key, enc, _clean(x.get("location"))), {
+            "dest": by_host.get(key, {}), "host": key[0], "app": key[1], "enc": enc, "where": _clean(x.get("location")),
+            "clear": False, "n": 0})
+        row["n"] += 1
+        row["clear"] = row["clear"] or "sent_in_cleartext" in _list(x.get("categories"))
+    out = ['<section id="data-types"><h2>Where each kind of personal data went</h2>']
+    if not kinds:
+        out.append('<p class="muted">No personal data was found in the requests that could be read.</p></section>')
+        return "".join(out)
+    out.append('<p class="small muted">Jump to: ' + " · ".join(
+        f'<a class="jump" href="#data-type-{esc(re.sub(r"[^A-Za-z0-9_-]", "_", t))}">{esc(_data_label(t))}</a>'
+        for t in sorted(kinds)) + "</p>")
+    for t, rows in sorted(kinds.items()):
+        anchor = re.sub(r"[^A-Za-z0-9_-]", "_", t)
+        out.append(f'<div class="kind" id="data-type-{esc(anchor)}" data-testid="data-type-view" data-type="{esc(t)}">'
+                   f'<h3>Where did the {esc(_data_label(t))} go?</h3><div class="scroll"><table class="stack"><thead><tr>'
+                   "<th>Destination</th><th>Owner (operator → ultimate parent)</th><th>States that can reach it</th>"
+                   "<th>Encoding</th><th>Where in the request</th></tr></thead><tbody>")
+        for (host, app, enc, where), r in sorted(rows.items()):
+            d = r["dest"]
+            app_txt = f' <span class="muted small">({esc(app)})</span>' if app else ""
+            clear = ' <span class="tag warn">not encrypted</span>' if r["clear"] else ""
+            out.append(f'<tr data-testid="data-type-row" data-host="{esc(host)}"><td data-label="Destination">'
+                       f'<span class="host">{brk(host)}</span>{app_txt}</td>'
+                       f'<td data-label="Owner">{esc(_owner_text(d)) if d else "<span class=muted>not known</span>"}</td>'
+                       f'<td data-label="States">{esc(_reach_text(d)) if d else ""}</td>'
+                       f'<td data-label="Encoding"><span class="chain">{brk(enc)}</span></td>'
+                       f'<td data-label="Where"><code>{brk(where)}</code>{clear}'
+                       f'{" (" + str(r["n"]) + " requests)" if r["n"] > 1 else ""}</td></tr>')
+        out.append("</tbody></table></div></div>")
+    out.append("</section>")
+    return "".join(out)
+
+
+def _timeline(f: _Facts) -> str:
+    def when(v: object) -> float | None:
+        if not v:
+            return None
+        try:
+            t = datetime.fromisoformat(_clean(v).replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
+
+    items = []
+    for i, d in enumerate(f.dests):
+        a, b = when(d.get("first_seen")), when(d.get("last_seen"))
+        if a is not None:
+            items.append((a, max(a, b if b is not None else a), i, d))
+    out = ['<section id="timeline"><h2>Timeline: first and last contact</h2>']
+    if not items:
+        out.append('<p class="muted">No times recorded.</p></section>')
+        return "".join(out)
+    items.sort(key=lambda x: (x[0], x[2]))
+    t0, t1 = min(x[0] for x in items), max(x[1] for x in items)
+    span = (t1 - t0) or 1.0
+    label_w, bar_w, row_h, top = 300, 660, 20, 24
+    width, height = label_w + bar_w + 20, top + row_h * len(items) + 6
+    svg = [f'<svg viewBox="0 0 {width} {height}" role="img" aria-labelledby="timeline-title" data-testid="timeline">'
+           '<title id="timeline-title">When each destination was first and last contacted</title>']
+    for k in range(5):
+        x = label_w + bar_w * k / 4
+        label = datetime.fromtimestamp(t0 + span * k / 4, tz=UTC).strftime("%H:%M:%S")
+        svg.append(f'<line class="tick" x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{height}"></line>'
+                   f'<text class="ctitle" x="{x:.1f}" y="14" text-anchor="{("start", "middle", "middle", "middle", "end")[k]}">'
+                   f"{label}</text>")
+    for n, (a, b, i, d) in enumerate(items):
+        y = top + n * row_h
+        x0 = label_w + bar_w * (a - t0) / span
+        w = max(3.0, bar_w * (b - a) / span)
+        name = _clean(d.get("host")) + (f" ({_clean(d.get('app'))})" if d.get("app") else "")
+        pd = bool(_list(d.get("data_types")))
+        tip = f"{name}: first {ts(d.get('first_seen'))}, last {ts(d.get('last_seen') or d.get('first_seen'))}"
+        svg.append(f'<g data-testid="timeline-row" data-index="{i}" data-first="{esc(ts(d.get("first_seen")))}" '
+                   f'data-last="{esc(ts(d.get("last_seen") or d.get("first_seen")))}"><title>{esc(tip)}</title>'
+                   f'<text class="ntext" x="{label_w - 8}" y="{y + 14}" text-anchor="end">{esc(_short(name, 40))}</text>'
+                   f'<rect class="bar{" pd" if pd else ""}" x="{x0:.1f}" y="{y + 4}" width="{w:.1f}" height="12" rx="3">'
+                   "</rect></g>")
+    svg.append("</svg>")
+    out.append(f'<div class="figure">{"".join(svg)}<div class="legend"><span><span class="sw pd"></span>received '
+               f"personal data</span><span>times in UTC, from {datetime.fromtimestamp(t0, tz=UTC).strftime('%Y-%m-%d %H:%M:%S')}Z"
+               f"</span></div></div></section>")
+    return "".join(out)
+
+
+def _local(f: _Facts) -> str:
+    private = [(i, d) for i, d in enumerate(f.dests) if not _public(d)]
+    local = [_dict(g) for g in _list(f.doc.get("local"))]
+    out = ['<section id="local"><h2>Local and private addresses</h2>'
+           '<p class="small muted">Traffic that stayed on the local network or went to private addresses (the '
+           "router, the device itself, multicast): counted apart from the destinations on the internet.</p>"]
+    if not private and not local:
+        out.append('<p class="muted" data-testid="no-local">None.</p></section>')
+        return "".join(out)
+    if private:
+        out.append('<div class="scroll"><table class="stack" data-testid="private-table"><thead><tr><th>Address</th>'
+                   '<th>App</th><th>Scope</th><th>Personal data</th><th class="num">Sent</th><th class="num">Conns</th>'
+                   "<th>Seen</th></tr></thead><tbody>")
+        for i, d in private:
+            data = "".join(f'<span class="tag pd">{esc(_data_label(_clean(t)))}</span>' for t in _list(d.get("data_types")))
+            out.append(f'<tr data-testid="private-row" data-index="{i}"><td data-label="Address">'
+                       f'<span class="host">{brk(d.get("host"))}</span></td><td data-label="App">{esc(d.get("app") or "")}</td>'
+                       f'<td data-label="Scope">{esc(d.get("ip_scope"))}</td><td data-label="Personal data">{data}</td>'
+                       f'<td class="num" data-label="Sent">{esc(human_bytes(_int(d.get("bytes_out"))))}</td>'
+                       f'<td class="num" data-label="Conns">{_int(d.get("connections"))}</td>'
+                       f'<td data-label="Seen">{esc(ts(d.get("first_seen")))} – {esc(ts(d.get("last_seen")))}</td></tr>')
+        out.append("</tbody></table></div>")
+    if local:
+        out.append("<h3>Local network traffic, by protocol</h3>")
+        out.append(_table(["Protocol", "Connections", "Packets", "Bytes", "Addresses"],
+                          ([g.get("protocol"), g.get("connections"), g.get("packets"), g.get("bytes"),
+                            ", ".join(_clean(a) for a in _list(g.get("addresses")))] for g in local), "local-row"))
+    out.append("</section>")
+    return "".join(out)
+
+
+def _laws(f: _Facts) -> str:
+    laws = _dict(f.doc.get("laws"))
+    named = {_clean(law.get("id")) for d in f.dests for r in _list(d.get("reach")) if isinstance(r, dict)
+             for law in map(_dict, _list(r.get("laws")))}
+    ids = sorted(k for k in laws if _clean(k) in named) or sorted(laws)
+    out = ['<section id="laws"><h2>The laws that reach the data, with their official sources</h2>']
+    if not ids:
+        out.append('<p class="muted">The knowledge base records no law for these jurisdictions.</p></section>')
+        return "".join(out)
+    out.append('<ul class="plain laws">')
+    for k in ids:
+        law = _dict(laws[k])
+        srcs = _list(law.get("sources"))
+        out.append(f'<li data-testid="law" data-law="{esc(k)}"><strong>{esc(law.get("jurisdiction"))}</strong> '
+                   f'{esc(law.get("title"))} ({esc(law.get("year"))}), {esc(law.get("article"))} '
+                   f'<span class="muted small">— reaches through {esc(", ".join(_clean(x) for x in _list(law.get("reaches"))))}</span>'
+                   + (f'<div class="small">{esc(law.get("effect"))}</div>' if law.get("effect") else "")
+                   + (f'<div class="small muted">Not confirmed: {esc(law.get("unverified"))}</div>' if law.get("unverified") else "")
+                   + ('<div class="small">Sources: ' + " · ".join(link(u) for u in srcs) + "</div>" if srcs else "")
+                   + "</li>")
+    out.append("</ul></section>")
+    return "".join(out)
+
+
+# ------------------------------------------------------------------------------------------
 # Provenance
 
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[object]], testid: str) -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = "".join(
-        f'<tr data-testid="{testid}">' + "".join(f'<td class="wrap">{esc("" if c is None else c)}</td>' for c in row) + "</tr>"
+        f'<tr data-testid="{testid}">' + "".join(f'<td class="wrap" data-label="{esc(h)}">{brk("" if c is None else c)}</td>'
+                                                 for h, c in zip(headers, row, strict=False)) + "</tr>"
         for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="scroll"><table class="stack"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _provenance(f: _Facts) -> str:
@@ -654,7 +949,7 @@ def _provenance(f: _Facts) -> str:
     out = ['<section id="provenance"><h2>Provenance</h2>',
            '<dl class="kv">',
            f'<dt>Tool</dt><dd data-testid="tool-version">{esc(tool.get("name") or "datareach")} {esc(tool.get("version"))}</dd>',
-           f'<dt>Report made</dt><dd data-testid="generated-at">{esc(doc.get("generated_at"))}</dd>',
+           f'<dt>Report made</dt><dd data-testid="generated-at">{esc(ts(doc.get("generated_at")))}</dd>',
            f'<dt>JSON schema</dt><dd>{esc(doc.get("schema_version"))}</dd>',
            f'<dt>Detection</dt><dd>{esc("on" if det.get("enabled") else "off")}; profile '
            f'{esc("given" if det.get("profile") else "not given")}; matcher {esc(det.get("engine") or "-")}; values '
@@ -666,12 +961,6 @@ def _provenance(f: _Facts) -> str:
                         i.get("records_read"), len(_list(i.get("errors")))] for i in inputs), "input-row"))
     for w in _list(_dict(doc.get("summary")).get("undecoded_warnings")):
         out.append(f'<p class="caution wrap" data-testid="undecoded-warning">Warning: {esc(w)}</p>')
-    local = [_dict(g) for g in _list(doc.get("local"))]
-    if local:
-        out.append("<h3>Local network traffic (not destinations)</h3>")
-        out.append(_table(["Protocol", "Connections", "Packets", "Bytes", "Addresses"],
-                          ([g.get("protocol"), g.get("connections"), g.get("packets"), g.get("bytes"),
-                            ", ".join(str(a) for a in _list(g.get("addresses")))] for g in local), "local-row"))
     errors = [(i.get("path"), _dict(e)) for i in inputs for e in _list(i.get("errors"))]
     if errors:
         out.append(f'<details><summary>{_plural(len(errors), "input error")}</summary><ul class="plain small">')
@@ -701,9 +990,18 @@ def _provenance(f: _Facts) -> str:
 # The page
 
 
-def _dynamic_sections() -> str:
+def _category_labels(f: _Facts) -> str:
+    """The categories' plain words for the script (it reads them as text): a hidden list."""
+    cats = sorted({_clean(c) for x in f.findings for c in _list(x.get("categories"))})
+    return ('<dl id="category-labels" hidden>'
+            + "".join(f"<dt>{esc(c)}</dt><dd>{esc(category_label(c))}</dd>" for c in cats) + "</dl>")
+
+
+def _dynamic_sections(f: _Facts) -> str:
     return (
-        '<section id="destinations"><h2>Destinations</h2>'
+        '<section id="destinations"><h2>Destinations on the internet</h2>'
+        '<p class="small muted">Local and private addresses are listed apart, below. Under 900 pixels wide each '
+        "destination is a card.</p>"
         '<div class="controls" id="destination-controls" hidden>'
         '<input type="search" id="filter-text" data-testid="filter-text" placeholder="Filter: host, app, company, '
         'country…" aria-label="Filter destinations">'
@@ -711,18 +1009,20 @@ def _dynamic_sections() -> str:
         '<option value="">any</option></select></label>'
         '<label><input type="checkbox" id="filter-personal" data-testid="filter-personal"> with personal data</label>'
         '<label><input type="checkbox" id="filter-violations" data-testid="filter-violations"> violations only</label>'
+        '<button type="button" class="more" id="destinations-csv" data-testid="destinations-csv" hidden>'
+        "Download CSV</button>"
         '<span id="destinations-count" data-testid="destinations-count" class="muted"></span></div>'
         '<noscript><p class="nojs">The sortable table of destinations and the evidence of each finding are drawn '
         "by the page's own inline script (it loads nothing); with JavaScript off, the summary, map, flow, violations "
         "and provenance above and below are complete, and the JSON document holds everything.</p></noscript>"
-        '<table id="destinations-table" data-testid="destinations-table"></table>'
+        '<div class="scroll"><table id="destinations-table" class="stack" data-testid="destinations-table"></table></div>'
         '<p><button type="button" class="more" id="destinations-more" data-testid="destinations-more" hidden>'
         "Show all</button></p></section>"
         '<section id="findings"><h2>Personal data found, with the evidence</h2>'
         '<p class="small muted">Each request as recorded (values found in the URL are redacted unless the audit ran '
         "with --reveal), where in it the value was, the layers it was found under, outermost first, and how sure "
         "the detector is.</p>"
-        '<div id="findings-list" data-testid="findings-list"></div>'
+        f'{_category_labels(f)}<div id="findings-list" data-testid="findings-list"></div>'
         '<p><button type="button" class="more" id="findings-more" hidden>Show all</button></p></section>'
     )
 
@@ -757,8 +1057,13 @@ def render_html(doc: dict[str, Any]) -> str:
         _policies(facts),
         _map(facts),
         _flow(facts),
-        _dynamic_sections(),
+        _apps(facts),
+        _data_types(facts),
+        _dynamic_sections(facts),
+        _timeline(facts),
+        _local(facts),
         _violations(facts),
+        _laws(facts),
         _provenance(facts),
         "</main>",
     ])

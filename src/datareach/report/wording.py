@@ -22,7 +22,9 @@ from typing import Any
 
 __all__ = [
     "BASIS_NOTES",
+    "CATEGORY_LABELS",
     "OwnerWording",
+    "category_label",
     "company",
     "owner_chain_line",
     "owner_line",
@@ -36,6 +38,32 @@ __all__ = [
 
 #: How an owner found other than by the host's own domain is marked (``owner.basis``).
 BASIS_NOTES = {"as": "by AS", "cname": "by CNAME"}
+
+
+#: Plain-language names of the findings' legal categories (``findings[].categories``); the id
+#: itself stays available to the reader (a tooltip, a footnote).
+CATEGORY_LABELS = {
+    "us-doj:covered-personal-identifiers": "identifiers covered by the US bulk data rule",
+    "us-doj:precise-geolocation": "precise location (US bulk data rule)",
+    "us-doj:biometric": "biometric identifiers (US bulk data rule)",
+    "us-doj:human-omic": "genetic and other 'omic data (US bulk data rule)",
+    "us-doj:health": "health data (US bulk data rule)",
+    "us-doj:financial": "financial data (US bulk data rule)",
+    "gdpr:personal-data": "personal data under the GDPR",
+    "sent_in_cleartext": "sent without encryption",
+}
+_SPECIAL = "gdpr:special:"
+
+
+def category_label(category: str) -> str:
+    """A category id in plain words (``gdpr:special:health`` -> "special category under the GDPR:
+    health"); an unknown id as it is."""
+    if category in CATEGORY_LABELS:
+        return CATEGORY_LABELS[category]
+    if category.startswith(_SPECIAL) and len(category) > len(_SPECIAL):
+        kind = category[len(_SPECIAL):].replace("-", " ")
+        return f"special category under the GDPR: {kind}"
+    return category
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
  * Inlined into the page and allowed by its sha256 in the CSP. Every value comes from the
  * embedded JSON document, which holds attacker-controlled strings: they are only ever set
  * with textContent or as non-URL attributes; nothing builds HTML from strings, no element
- * gets an href or src, and nothing is fetched. */
+ * gets a src, the only href set is the blob: URL of the CSV this script makes (a download),
+ * and nothing is fetched. */
 (function () {
   "use strict";
   var PAGE = 300, FINDING_PAGE = 100;
@@ -35,6 +36,30 @@
     return parent;
   }
   function tag(text, cls) { return el("span", "tag" + (cls ? " " + cls : ""), text); }
+  // A host name, id or URL that may wrap after its separators (a <wbr>), never mid-word.
+  function breakable(text, cls) {
+    var s = el("span", cls || null);
+    vis(str(text)).split(/(?<=[./:_@=?&,;+-])(?=.)/).forEach(function (p, i) {
+      if (i) { s.appendChild(document.createElement("wbr")); }
+      s.appendChild(document.createTextNode(p));
+    });
+    return s;
+  }
+  // Document times for people: no fractions of a second, a space for the T.
+  function when(x) { return str(x).replace(/(\d{2}:\d{2}:\d{2})\.\d+/, "$1").replace(/^(\d{4}-\d{2}-\d{2})T/, "$1 "); }
+  // Category ids in plain words, from the page's own list (rendered by the server).
+  var catLabels = Object.create(null);
+  Array.prototype.forEach.call(document.querySelectorAll("#category-labels dt"), function (dt) {
+    var dd = dt.nextElementSibling;
+    if (dd) { catLabels[dt.textContent] = dd.textContent; }
+  });
+  function catTag(c) {
+    c = str(c);
+    var t = tag(catLabels[c] || c, "cat");
+    t.title = c;
+    t.setAttribute("data-category", c);
+    return t;
+  }
   function bytes(n) {
     n = Number(n) || 0;
     var units = ["B", "kB", "MB", "GB", "TB"], i = 0;
@@ -99,8 +124,13 @@
     var up = o.ultimate_parent || {};
     return up.entity && up.entity !== o.entity ? str(o.name) + " \u2192 " + str(up.name) : str(o.name);
   }
-  var rows = dests.map(function (d, i) {
+  // as LOCAL_SCOPES in html.py
+  var LOCAL = { "private": true, "loopback": true, "link-local": true, "multicast": true, "unspecified": true };
+  var rows = [];
+  dests.forEach(function (d, i) {
     d = d && typeof d === "object" ? d : {};
+    // local and private addresses are listed apart (server-rendered), not as destinations
+    if (typeof d.ip_scope === "string" && LOCAL[d.ip_scope] === true) { return; }
     var juris = uniq(arr(d.reach).map(function (r) { return r && r.jurisdiction; }));
     var server = str(d.ip_scope && d.ip_scope !== "public" ? d.ip_scope : arr(d.countries).join(",") || d.country || "?");
     var row = {
@@ -111,7 +141,7 @@
     row.policy = row.v.deny * 1000000 + row.v.warn * 1000 + row.v.allowed;
     row.search = [row.host, row.app, row.owner, server, str(d.as_org), juris.join(" "), row.pd.join(" "),
       arr(d.ips).join(" "), str(d.registrable_domain)].join("\u0000").toLowerCase();
-    return row;
+    rows.push(row);
   });
 
   /* ---------------------------------------------------------------- destinations table */
@@ -200,20 +230,21 @@
     var tr = el("tr", "dest");
     tr.setAttribute("data-testid", "destination-row");
     tr.setAttribute("data-index", String(r.i));
-    var hostTd = el("td", "host wrap");
+    var hostTd = el("td", "host");
     var t = el("button", "toggle", state.open[r.i] ? "\u2212" : "+");
     t.type = "button";
     t.setAttribute("aria-label", "details");
     t.setAttribute("aria-expanded", state.open[r.i] ? "true" : "false");
-    add(hostTd, t, el("span", "host-name", r.host));
+    add(hostTd, t, breakable(r.host, "host-name"));
     if (r.d.ech) { add(hostTd, " ", tag("ECH")); }
     var jt = el("td");
     r.juris.forEach(function (j) { add(jt, tag(j)); });
     var pt = el("td");
     r.pd.forEach(function (p) { add(pt, tag(p, "pd")); });
-    add(tr, hostTd, el("td", "app wrap", r.app), el("td", "owner wrap", r.owner || "not in the knowledge base"),
+    add(tr, hostTd, el("td", "app", r.app), el("td", "owner", r.owner || "not in the knowledge base"),
       el("td", "server", r.server), jt, pt, el("td", "num", bytes(r.out)), el("td", "num", bytes(r.inb)),
       el("td", "num", r.conns), policyCell(r));
+    Array.prototype.forEach.call(tr.children, function (td, k) { td.setAttribute("data-label", COLS[k].label); });
     return tr;
   }
 
@@ -230,7 +261,7 @@
         return str(s.ip) + " " + str(s.country || s.ip_scope) + (s.as_org ? " (" + str(s.as_org) + ")" : "");
       }).join("; ")],
       ["Ports", arr(d.ports).join(", ") + " " + arr(d.protocols).join("/")],
-      ["Seen", str(d.first_seen) + " \u2013 " + str(d.last_seen)]
+      ["Seen", when(d.first_seen) + " \u2013 " + when(d.last_seen)]
     ]));
     if (o && typeof o === "object") {
       add(td, el("h3", null, "Owner"));
@@ -307,6 +338,38 @@
     render(true);
   });
   moreBtn.addEventListener("click", function () { state.limit = Infinity; render(true); });
+
+  /* CSV of the rows that match the filters (all of them, not only those drawn), made here and
+     handed to the browser as a download of a blob: URL: nothing is fetched or navigated to. */
+  function csvCell(x) {
+    var s = str(x);
+    if (/^[=+\-@\t\r]/.test(s)) { s = "'" + s; }  // not a formula in a spreadsheet
+    return /[",\r\n']/.test(s) ? "\"" + s.replace(/"/g, "\"\"") + "\"" : s;
+  }
+  function csv() {
+    var head = ["host", "app", "operator", "ultimate_parent", "server", "jurisdictions", "personal_data", "bytes_out",
+      "bytes_in", "connections", "deny", "warn", "allowed", "first_seen", "last_seen"];
+    var lines = [head.join(",")];
+    filtered().forEach(function (r) {
+      var o = r.d.owner && typeof r.d.owner === "object" ? r.d.owner : {};
+      var up = o.ultimate_parent && typeof o.ultimate_parent === "object" ? o.ultimate_parent : {};
+      lines.push([r.host, r.app, str(o.name), str(up.name || o.name), r.server, r.juris.join(" "), r.pd.join(" "),
+        r.out, r.inb, r.conns, r.v.deny, r.v.warn, r.v.allowed, str(r.d.first_seen), str(r.d.last_seen)].map(csvCell).join(","));
+    });
+    return lines.join("\r\n") + "\r\n";
+  }
+  var csvBtn = document.getElementById("destinations-csv");
+  if (csvBtn) {
+    csvBtn.hidden = false;
+    csvBtn.addEventListener("click", function () {
+      var url = URL.createObjectURL(new Blob(["\ufeff" + csv()], { type: "text/csv;charset=utf-8" }));
+      var a = document.createElement("a");
+      a.download = "destinations.csv";
+      a.setAttribute("href", url);  // the only URL the script sets: its own blob
+      a.click();
+      setTimeout(function () { URL.revokeObjectURL(url); }, 60000);
+    });
+  }
   textIn.addEventListener("input", function () { render(); });
   [jurSel, pdBox, violBox].forEach(function (x) { x.addEventListener("change", function () { render(); }); });
   render();
@@ -324,7 +387,7 @@
       add(val, el("span", "redacted", str(f.value_redacted)));
       if (typeof f.value === "string") { add(val, el("div", "revealed", f.value), tag("revealed", "warn")); }
       var cats = el("div", "small");
-      arr(f.categories).forEach(function (c) { add(cats, tag(c)); });
+      arr(f.categories).forEach(function (c) { add(cats, catTag(c)); });
       var tr = add(el("tr"), add(el("td"), tag(str(f.data_type), "pd"), cats), el("td", "mono wrap", str(f.location)),
         add(el("td"), chain(f.encoding)), val,
         el("td", "num", typeof f.confidence === "number" ? f.confidence.toFixed(2) : str(f.confidence)),
@@ -355,7 +418,7 @@
         var ex = g.ex && typeof g.ex === "object" ? g.ex : {};
         add(box, add(el("div", "req"), el("strong", null, str(ex.method || "?")), " ", el("span", "url", str(ex.url || g.host))));
         add(box, kv([
-          ["Host", g.host], ["App", g.app], ["Sent", str(ex.ts)],
+          ["Host", g.host], ["App", g.app], ["Sent", when(ex.ts)],
           ["Server", ex.server_ip ? str(ex.server_ip) + (ex.server_port ? " port " + str(ex.server_port) : "") : ""],
           ["Protocol", str(ex.scheme) + (ex.http_version ? " " + str(ex.http_version) : "") + (ex.scheme === "http" ? " (clear text)" : "")],
           ["Status", ex.status === null || ex.status === undefined ? "no response seen" : str(ex.status)],
