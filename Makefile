@@ -2,23 +2,36 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+RUNTIME := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
+MITM := $(VENV)/mitmproxy/.installed
 EXAMPLE := examples/mobile-app-session.pcapng
 
-.PHONY: demo test lint typecheck unit system-deps example bench bench-decrypt bench-detect bench-mitm bench-memory bench-corpus clean fuzz
+.PHONY: demo mitmproxy test lint typecheck unit system-deps example bench bench-decrypt bench-detect bench-mitm bench-memory bench-corpus clean fuzz
 
-$(STAMP): pyproject.toml
+# Two layers in the one .venv. `make demo` installs the runtime alone (what `pip install .` and
+# `pipx install .` give); `make test` and the benchmarks add the test and benchmark tools (the
+# `test` extra) and mitmproxy's environment.
+$(RUNTIME): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
-	# mitmproxy (flow files, the live addon, `datareach proxy`) pins Brotli<=1.1, cryptography<44.1
-	# and aioquic<=1.2, which datareach cannot share (brotli>=1.2 bounds decompression): it gets an
-	# environment of its own inside .venv, where datareach finds it. 9.0 to 11.0 run on Python 3.11.
-	$(BIN)/python -m venv $(VENV)/mitmproxy
-	$(VENV)/mitmproxy/bin/pip install --quiet "mitmproxy>=9,<12"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
 	# byte-compile our own modules, as a wheel install would (the editable install does not)
 	$(BIN)/python -m compileall -q src >/dev/null
+	touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test]"
 	touch $(STAMP)
+
+# mitmproxy (flow files, the live addon, `datareach proxy`) pins Brotli<=1.1, cryptography<44.1
+# and aioquic<=1.2, which datareach cannot share (brotli>=1.2 bounds decompression): it gets an
+# environment of its own inside .venv, where datareach finds it. datareach also makes it by itself
+# the first time a mitmproxy feature is used (datareach.sources.mitm.install_mitmproxy).
+$(MITM): $(RUNTIME)
+	$(BIN)/python -m datareach.mitm --install
+	touch $(MITM)
+
+mitmproxy: $(MITM)
 
 # Debian packages the tests need: tshark is the independent reference the capture tests
 # compare against (its wireshark-common brings dumpcap and editcap, which the decryption tests
@@ -48,14 +61,20 @@ system-deps:
 	    || { echo "could not install chromium: run 'apt-get install chromium' as root"; exit 1; }; \
 	fi
 
-demo: $(STAMP)
-	$(BIN)/datareach audit $(EXAMPLE) --profile examples/profile.toml
+demo: $(RUNTIME)
+	@$(BIN)/datareach audit $(EXAMPLE) --profile examples/profile.toml; status=$$?; \
+	echo; \
+	echo "datareach is installed in $(CURDIR)/$(BIN)/datareach. To run it as \`datareach\`:"; \
+	echo "  . $(BIN)/activate            (bash/zsh; activate.fish for fish), or call $(BIN)/datareach directly"; \
+	echo "Shell completion: datareach completion bash|zsh|fish (see README). mitmproxy's environment is made"; \
+	echo "on first use of a mitmproxy feature, or now with \`make mitmproxy\`."; \
+	exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples fuzz
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(MITM)
 	$(BIN)/python -m pytest -n auto
 
 test: $(STAMP) system-deps lint unit
@@ -68,7 +87,7 @@ bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/bench_vs_tshark.py
 
 # 2,000 HTTPS requests from 50 clients through mitmdump, with and without datareach's addon
-bench-mitm: $(STAMP)
+bench-mitm: $(STAMP) $(MITM)
 	$(BIN)/python benchmarks/bench_mitm_load.py
 
 # peak memory of the whole process tree on a million distinct destinations and a million HAR entries

@@ -80,6 +80,8 @@ RANKS: dict[str, int] = {
     "datareach.plugins": 9,
     # 10 frontends
     "datareach.cli": 10,
+    "datareach.config": 10,
+    "datareach.completion": 10,
     "datareach.__main__": 10,
     "datareach.mitm": 10,
     "datareach.testing": 10,

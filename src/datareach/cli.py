@@ -212,6 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     from datareach.mitm.proxy import add_proxy_parser
 
     add_proxy_parser(sub)
+    from datareach.completion import add_completion_parser
+    from datareach.config import add_config_parser
+
+    add_config_parser(sub)
+    add_completion_parser(sub)
     k = sub.add_parser("kb", help="the knowledge base: status, check, import datasets",
                        description="The curated knowledge base ships with datareach; datasets you "
                                    "already have can be imported into your data directory.",
@@ -905,6 +910,13 @@ def _main(argv: list[str]) -> int:
     except SystemExit as e:  # argparse exits 2 on usage errors, 0 on --help
         return int(e.code or 0)
     if args.command == "audit":
+        from datareach.config import ConfigError, apply_to_audit
+
+        try:  # the configuration files' defaults (datareach.toml): the command line wins
+            args = apply_to_audit(parser, argv)
+        except ConfigError as exc:
+            _error(exc)
+            return EXIT_USAGE
         return _audit(args)
     if args.command == "profile":
         return _profile(args, parser)
@@ -916,6 +928,11 @@ def _main(argv: list[str]) -> int:
         return _kb(args, parser)
     if args.command == "diff":
         return _diff(args)
+    if args.command in ("config", "completion"):
+        from datareach.completion import run_completion
+        from datareach.config import run_config
+
+        return run_config(args) if args.command == "config" else run_completion(args, parser)
     if args.command == "proxy":
         from datareach.mitm.proxy import run_proxy
 

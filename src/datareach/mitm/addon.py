@@ -9,8 +9,9 @@ Options (mitmproxy's option system, ``--set NAME=VALUE``):
 * ``datareach_report`` -- report path without extension (default ``datareach-report``): the
   addon saves the flows to ``REPORT.mitm`` and, when the proxy stops, writes ``REPORT.json``
   and ``REPORT.html``, as ``datareach audit`` does;
-* ``datareach_python`` -- the Python that runs datareach (default: ``$DATAREACH_PYTHON``, this
-  Python if it has datareach, the virtualenv this file is installed in, or ``datareach`` on PATH).
+* ``datareach_python`` -- the Python that runs datareach (default: ``$DATAREACH_PYTHON``, the
+  Python named by the launcher ``python -m datareach.mitm --path`` printed, this Python if it has
+  datareach, the virtualenv this file is installed in, or ``datareach`` on PATH).
 
 This file runs inside mitmproxy's Python and imports only the standard library and mitmproxy
 (mitmproxy's pinned dependencies keep it out of datareach's environment). The event loop only
@@ -52,6 +53,10 @@ def _load_bridge() -> Any:
 
 bridge = _load_bridge()
 _STOP = object()
+#: Set by the launcher that ``python -m datareach.mitm --path`` writes (datareach.mitm.addon_path):
+#: ``python``, the Python that printed it; ``import_path``, where that Python imports datareach
+#: from when datareach is not installed in it ("" otherwise).
+EMBEDDED: dict[str, str] = {}
 #: how long the saving thread waits to gather a batch of flows
 BATCH_SECONDS = 0.25
 #: request and response bodies kept in memory before the flows are written out
@@ -63,6 +68,9 @@ def default_datareach_python() -> str:
     env = os.environ.get("DATAREACH_PYTHON")
     if env:
         return env
+    embedded = EMBEDDED.get("python", "")
+    if embedded and os.path.isfile(embedded):
+        return embedded
     if importlib.util.find_spec("datareach") is not None:
         return sys.executable
     for parent in HERE.parents:  # installed into a virtualenv's site-packages
@@ -70,6 +78,15 @@ def default_datareach_python() -> str:
             return str(parent / "bin" / "python")
     found = shutil.which("datareach")
     return (bridge.shebang_python(os.path.realpath(found)) or "") if found else ""
+
+
+def worker_env() -> dict[str, str]:
+    """The worker's environment: this one, plus the launcher's ``import_path`` on PYTHONPATH."""
+    env = dict(os.environ)
+    extra = EMBEDDED.get("import_path", "")
+    if extra:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (extra, env.get("PYTHONPATH", "")) if p)
+    return env
 
 
 class DatareachAddon:
@@ -174,7 +191,7 @@ class DatareachAddon:
                     cmd += ["--geo-db", geo_db]
             try:
                 # its own session: Ctrl-C stops mitmdump, which then closes the worker's input
-                self.worker = subprocess.Popen(cmd, stdin=subprocess.PIPE, start_new_session=True)
+                self.worker = subprocess.Popen(cmd, stdin=subprocess.PIPE, start_new_session=True, env=worker_env())
             except OSError as exc:
                 log.warning("datareach: cannot start the worker (%s): %s", python, exc)
                 self.worker_dead = True

@@ -49,6 +49,9 @@ def add_proxy_parser(sub: Any) -> None:
     p.add_argument("--confdir", metavar="DIR", help="mitmproxy's configuration directory, where its CA is "
                                                     "(default ~/.mitmproxy)")
     p.add_argument("--show-flows", action="store_true", help="let mitmdump print every flow too")
+    p.add_argument("--addon-path", action="store_true",
+                   help="print the addon file for your own mitmproxy and exit: "
+                        'mitmdump -s "$(datareach proxy --addon-path)" --set datareach_profile=profile.toml')
     p.add_argument("mitmdump_args", nargs=argparse.REMAINDER, metavar="-- MITMDUMP_ARGS",
                    help="further arguments for mitmdump, after --")
 
@@ -166,6 +169,11 @@ def proxy(options: ProxyOptions) -> int:
 
 def run_proxy(args: argparse.Namespace) -> int:
     """``datareach proxy``: :func:`proxy` with the command line's options (exit 2 for bad ones)."""
+    if getattr(args, "addon_path", False):
+        from datareach.mitm import addon_path
+
+        print(addon_path())
+        return 0
     options = ProxyOptions(
         listen_host=args.listen_host, listen_port=args.listen_port, mode=args.mode, profile=args.profile,
         policy=tuple(args.policy), geo_db=tuple(args.geo_db), report=args.report, confdir=args.confdir,

@@ -123,11 +123,12 @@ def _can_import_mitmproxy(python: str) -> bool:
 _found: dict[str, str] = {}
 
 
-def find_mitmproxy_python() -> str:
+def find_mitmproxy_python(install: bool = True) -> str:
     """A Python interpreter that can import mitmproxy, in this order: ``$DATAREACH_MITMPROXY_PYTHON``;
     this interpreter; the environment ``mitmproxy/`` inside this one's (``sys.prefix``, where
     ``make`` puts it); the interpreter of the ``mitmdump`` found next to this Python or on PATH.
-    Raises :class:`MitmproxyNotFound`."""
+    When none is found and ``install`` is true, that environment is made (:func:`install_mitmproxy`)
+    if :func:`auto_install_allowed`. Raises :class:`MitmproxyNotFound`."""
     env = os.environ.get(ENV_PYTHON)
     if env:
         if not _can_import_mitmproxy(env):
@@ -151,7 +152,60 @@ def find_mitmproxy_python() -> str:
         if _can_import_mitmproxy(py):
             _found["python"] = py
             return py
+    if install and auto_install_allowed():
+        py = install_mitmproxy()
+        _found["python"] = py
+        return py
     raise MitmproxyNotFound("mitmproxy was not found")
+
+
+#: Set to 0 to never install mitmproxy by itself (the first use of a mitmproxy feature otherwise does).
+ENV_AUTO_INSTALL = "DATAREACH_MITMPROXY_AUTO_INSTALL"
+#: What :func:`install_mitmproxy` installs (9.0 to 11.0 run on Python 3.11).
+MITMPROXY_REQUIREMENT = "mitmproxy>=9,<12"
+
+
+def mitmproxy_env_dir() -> Path:
+    """Where datareach keeps mitmproxy's environment: ``mitmproxy/`` inside its own (``sys.prefix``)."""
+    return Path(sys.prefix) / "mitmproxy"
+
+
+def auto_install_allowed() -> bool:
+    """True when mitmproxy may be installed without being asked: datareach runs in a virtual
+    environment of its own (a venv, pipx) that can be written, and ``$DATAREACH_MITMPROXY_AUTO_INSTALL``
+    is not 0. A system-wide Python is never changed."""
+    if os.environ.get(ENV_AUTO_INSTALL, "") == "0" or sys.prefix == sys.base_prefix:
+        return False
+    return os.access(sys.prefix, os.W_OK)
+
+
+def install_mitmproxy(quiet: bool = False) -> str:
+    """Make mitmproxy's environment (:func:`mitmproxy_env_dir`) and return its Python; says what
+    it does on standard error. Raises :class:`MitmproxyNotFound` when it cannot."""
+    target = mitmproxy_env_dir()
+    python = target / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    if not quiet:
+        print(f"datareach: installing mitmproxy ({MITMPROXY_REQUIREMENT}, about 130 MB, once) into an "
+              f"environment of its own, {target} -- its pinned dependencies cannot share datareach's. "
+              f"Set {ENV_PYTHON} to use a mitmproxy you have, or {ENV_AUTO_INSTALL}=0 to never do this.",
+              file=sys.stderr, flush=True)
+    steps = [[sys.executable, "-m", "venv", str(target)],
+             [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", MITMPROXY_REQUIREMENT]]
+    for step in steps:
+        if step[0] == str(python) and not python.is_file():
+            break
+        try:
+            r = subprocess.run(step, capture_output=True, text=True, check=False)
+        except OSError as exc:
+            raise MitmproxyNotFound(f"could not install mitmproxy into {target}: {exc}") from exc
+        if r.returncode != 0:
+            last = (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[-1]
+            raise MitmproxyNotFound(f"could not install mitmproxy into {target}: {last[:300]}")
+    if not _can_import_mitmproxy(str(python)):
+        raise MitmproxyNotFound(f"mitmproxy was installed into {target} but cannot be imported there")
+    if not quiet:
+        print(f"datareach: mitmproxy installed in {target}", file=sys.stderr, flush=True)
+    return str(python)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from datareach.sources.mitm import MitmproxyNotFound, find_mitmproxy_python  # n
 
 def mitmproxy_python() -> str | None:
     try:
-        return find_mitmproxy_python()
+        return find_mitmproxy_python(install=False)
     except MitmproxyNotFound:
         return None
 
