@@ -47,13 +47,13 @@ def test_config_defaults_and_command_line_wins(project: Path, capsys: pytest.Cap
                                             'geo_db = "geo/a.mmdb"\nprofile = "p.toml"\n')
     parser = build_parser()
     args = apply_to_audit(parser, ["audit", "x.pcap"])
-    assert args.format == "json"
+    assert args.format == ["json"]
     assert args.policy == ["us-padfa", str(project / "gate.toml")]
     assert args.geo_db == [str(project / "geo" / "a.mmdb")]
     assert args.profile == str(project / "p.toml")
     args = apply_to_audit(build_parser(), ["audit", "x.pcap", "--format", "table", "--policy", "eu-gdpr-transfers",
                                            "--profile", "q.toml"])
-    assert (args.format, args.policy, args.profile) == ("table", ["eu-gdpr-transfers"], "q.toml")
+    assert (args.format, args.policy, args.profile) == (["table"], ["eu-gdpr-transfers"], "q.toml")
     assert args.geo_db == [str(project / "geo" / "a.mmdb")]
 
 
@@ -142,7 +142,7 @@ def test_bash_completion(tmp_path: Path) -> None:
     assert _complete(script, "datareach policy ") == ["list", "show", "check"]
     assert _complete(script, "datareach kb im") == ["import"]
     assert "--format" in _complete(script, "datareach audit --f")
-    assert _complete(script, "datareach audit --format ") == ["table", "json", "md", "html"]
+    assert {"table", "json", "md", "html", "sarif", "junit", "csv"} <= set(_complete(script, "datareach audit --format "))
     assert _complete(script, "datareach completion ") == ["bash", "zsh", "fish"]
     assert _complete(script, "datareach audit --profile p.toml capt") == ["capture.pcapng"]
     assert _complete(script, "datareach --debug config s") == ["show"]

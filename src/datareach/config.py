@@ -197,6 +197,8 @@ def apply_to_audit(parser: argparse.ArgumentParser, argv: list[str]) -> argparse
     if audit is None or not merged.values:
         return parser.parse_args(argv)
     defaults = {KEYS[k][1]: v for k, v in merged.values.items()}
+    if isinstance(defaults.get("format"), str):  # (--format may be given several times: a list)
+        defaults["format"] = [defaults["format"]]
     lists = {dest: v for dest, v in defaults.items() if isinstance(v, list)}
     for dest, v in lists.items():
         defaults[dest] = list(v)
