@@ -43,9 +43,9 @@ system-deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark >/dev/null) \
 	    || { echo "could not install tshark: run 'apt-get install tshark' as root"; exit 1; }; \
 	fi
-	@for tool in openssl curl; do \
+	@for tool in openssl curl zsh fish; do \
 	  if ! command -v $$tool >/dev/null 2>&1; then \
-	    echo "installing $$tool (Debian package) for the decryption tests (real TLS peers on loopback)"; \
+	    echo "installing $$tool (Debian package) for the tests (real TLS peers on loopback; shell completion)"; \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$tool >/dev/null) \
 	      || { echo "could not install $$tool: run 'apt-get install $$tool' as root"; exit 1; }; \
 	  fi; \
