@@ -410,3 +410,22 @@ def test_category_labels() -> None:
     assert category_label("gdpr:special:sex-life") == "special category under the GDPR: sex life"
     assert category_label("sent_in_cleartext") == "sent without encryption"
     assert category_label("x:unknown") == "x:unknown"
+
+
+def test_ownership_and_policy_sources_are_links() -> None:
+    """The records an owner's chain rests on, and the policies' sources, are links (plain http(s)
+    only, opened without opener or referrer), each owner once."""
+    import re
+
+    import datareach
+    from datareach.report.html import render_html
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "mobile-app-session.pcapng"
+    doc = datareach.audit([example], detect=False, policies=["us-doj-bulk-data"]).to_dict()
+    page = render_html(doc)
+    section = page[page.index('id="ownership-sources"'):page.index("</section>", page.index('id="ownership-sources"'))]
+    owners = {d["owner"]["name"] for d in doc["destinations"] if d["owner"] and d["owner"].get("sources")}
+    assert owners and section.count('data-testid="ownership-source"') == len(owners)
+    links = re.findall(r'<a class="source" href="([^"]+)" rel="noopener noreferrer"', section)
+    assert links and all(u.startswith(("https://", "http://")) for u in links)
+    assert 'data-testid="policy-sources"' in page

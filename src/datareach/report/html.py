@@ -929,6 +929,29 @@ def _laws(f: _Facts) -> str:
     return "".join(out)
 
 
+def _ownership_sources(f: _Facts) -> str:
+    """Each owner the destinations were attributed to, with the records its chain rests on
+    (filings, registers) as links and the date they hold at."""
+    owners: dict[str, dict[str, Any]] = {}
+    for d in f.dests:
+        o = d.get("owner")
+        if isinstance(o, dict) and _list(o.get("sources")):
+            owners.setdefault(_clean(o.get("name")), o)
+    out = ['<section id="ownership-sources"><h2>Where the ownership facts come from</h2>']
+    if not owners:
+        out.append('<p class="muted">No destination was attributed to an owner.</p></section>')
+        return "".join(out)
+    out.append('<ul class="plain">')
+    for name, o in sorted(owners.items()):
+        parents = " → ".join(_clean(_dict(c).get("name")) for c in _list(o.get("chain")))
+        out.append(f'<li data-testid="ownership-source"><strong>{esc(name)}</strong>'
+                   + (f' <span class="muted small">({esc(parents)})</span>' if parents else "")
+                   + (f' <span class="muted small">as of {esc(o.get("as_of"))}</span>' if o.get("as_of") else "")
+                   + '<div class="small">Sources: ' + " · ".join(link(u) for u in _list(o.get("sources"))) + "</div></li>")
+    out.append("</ul></section>")
+    return "".join(out)
+
+
 # ------------------------------------------------------------------------------------------
 # Provenance
 
@@ -980,6 +1003,10 @@ def _provenance(f: _Facts) -> str:
         out.append(_table(["Id", "Name", "Origin", "SHA-256", "As of", "Sources"],
                           ([p.get("id"), p.get("name"), p.get("origin"), p.get("sha256"), p.get("as_of"),
                             " ".join(_clean(s) for s in _list(p.get("sources")))] for p in f.policies), "policy-row"))
+        srcs = list(dict.fromkeys(_clean(u) for p in f.policies for u in _list(p.get("sources"))))
+        if srcs:
+            out.append('<p class="small" data-testid="policy-sources">The policies\' sources: '
+                       + " · ".join(link(u) for u in srcs) + "</p>")
     else:
         out.append('<p class="muted">No policy given.</p>')
     out.append("</section>")
@@ -1064,6 +1091,7 @@ def render_html(doc: dict[str, Any]) -> str:
         _local(facts),
         _violations(facts),
         _laws(facts),
+        _ownership_sources(facts),
         _provenance(facts),
         "</main>",
     ])
