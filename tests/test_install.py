@@ -63,6 +63,8 @@ def test_config_user_then_project(project: Path, tmp_path: Path, capsys: pytest.
     user.write_text('format = "md"\nprofile = "/abs/profile.toml"\n')
     (project / "datareach.toml").write_text('format = "html"\n')
     assert main(["config", "show", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["config", "show", "--format", "json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["values"]["format"] == {"value": "html", "source": str(project / "datareach.toml")}
     assert shown["values"]["profile"] == {"value": "/abs/profile.toml", "source": str(user)}

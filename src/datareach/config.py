@@ -220,12 +220,13 @@ def add_config_parser(sub: Any) -> None:
                        description=__doc__.split("\n\n")[1] if __doc__ else None)
     csub = p.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
     show = csub.add_parser("show", help="the merged configuration, with the file each value comes from")
-    show.add_argument("--json", action="store_true", help="as JSON")
+    show.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
+    show.add_argument("--json", action="store_const", const="json", dest="format", help="same as --format json")
 
 
 def run_config(args: argparse.Namespace) -> int:
     if getattr(args, "config_command", None) != "show":
-        print("usage: datareach config show [--json]", file=sys.stderr)
+        print("usage: datareach config show [--format table|json]", file=sys.stderr)
         return 2
     from datareach.report.terminal import safe
 
@@ -234,7 +235,7 @@ def run_config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"datareach: error: {exc}", file=sys.stderr)
         return 2
-    if args.json:
+    if args.format == "json":
         import json
 
         out = {
