@@ -72,10 +72,10 @@ NON_IP_ETHERTYPES: Final = {
     0x9000: "Ethernet loopback", 0x88F7: "PTP", 0x8808: "Ethernet flow control", 0x8809: "slow protocols (LACP)",
     0x8863: "PPPoE discovery", 0x88E1: "HomePlug", 0x8912: "HomePlug", 0x893A: "IEEE 1905.1", 0x8899: "Realtek",
     0x88B5: "local experimental ethertype", 0x88B6: "local experimental ethertype", 0x8902: "CFM (802.1ag)",
-    0x9100: "VLAN", 0x6002: "DEC MOP", 0x6003: "DECnet", 0x6004: "DEC LAT", 0x809B: "AppleTalk",
+    0x6002: "DEC MOP", 0x6003: "DECnet", 0x6004: "DEC LAT", 0x809B: "AppleTalk",
     0x80F3: "AARP", 0x8906: "FCoE", 0x8914: "FCoE initialization", 0x22F0: "AVTP", 0x88BA: "IEC 61850 SV",
     0x88B8: "IEC 61850 GOOSE", 0x8892: "PROFINET", 0x88A4: "EtherCAT", 0x8942: "Nintendo",
-    0x88E3: "MRP", 0x22EA: "SRP", 0x2001: "NHRP", 0x88BB: "HSR", 0x8100: "VLAN", 0x88F5: "MVRP", 0x88F6: "MMRP", 0x893F: "802.1BR",
+    0x88E3: "MRP", 0x22EA: "SRP", 0x2001: "NHRP", 0x88BB: "HSR", 0x88F5: "MVRP", 0x88F6: "MMRP",
 }
 ENCRYPTED_ETHERTYPES: Final = {0x88E5: "MACsec (802.1AE)"}
 

@@ -42,15 +42,7 @@ if TYPE_CHECKING:
     from datareach.dissect.keylog import KeyStore
     from datareach.dissect.tlsdecrypt import TlsDecryptor
 
-# Link types (https://www.tcpdump.org/linktypes.html)
-LINKTYPE_NULL: Final = 0
-LINKTYPE_ETHERNET: Final = 1
-LINKTYPE_RAW: Final = 101
-LINKTYPE_LOOP: Final = 108
-LINKTYPE_LINUX_SLL: Final = 113
-LINKTYPE_IPV4: Final = 228
-LINKTYPE_IPV6: Final = 229
-LINKTYPE_LINUX_SLL2: Final = 276
+# Link types: https://www.tcpdump.org/linktypes.html (named in datareach.dissect.encap)
 #: Where the IP header starts, for the link types read inline (by the IP version) besides
 #: Ethernet and Linux cooked captures; every other layer is walked by :mod:`datareach.dissect.encap`.
 LINK_OFFSETS: Final = {0: 4, 108: 4, 12: 0, 14: 0, 101: 0, 228: 0, 229: 0}
@@ -62,9 +54,9 @@ LOCAL_DNS_PORTS: Final = {5353: "mdns", 5355: "llmnr"}
 MALFORMED: Final = "malformed or truncated IP/TCP/UDP header"
 ENCRYPTED_ESP: Final = encap.Outcome("encrypted: IPsec ESP")
 
-ETH_IPV4: Final = 0x0800
-ETH_IPV6: Final = 0x86DD
-VLAN_TYPES: Final = frozenset({0x8100, 0x88A8, 0x9100})
+ETH_IPV4: Final = encap.ETH_IPV4
+ETH_IPV6: Final = encap.ETH_IPV6
+VLAN_TYPES: Final = encap.VLAN_TYPES
 IPV6_EXT_HEADERS: Final = frozenset({0, 43, 60, 51})
 
 # Connection inspection states
@@ -544,12 +536,7 @@ class PacketDecoder:
             head, payload, ts = first
             frames -= 1
             nbytes -= len(head) + len(payload)
-            if head[0] >> 4 == 4:
-                n = len(head) + len(payload)
-                self._ipv4(ts, head[:2] + n.to_bytes(2, "big") + head[4:6] + b"\x00\x00" + head[8:] + payload,
-                           0, None)
-            else:
-                self._ipv6(ts, head[:4] + len(payload).to_bytes(2, "big") + head[6:] + payload, 0, None)
+            self._datagram(ts, head, payload, None)
         if frames > 0:
             encap_count(self.accounting.not_decoded, reason, frames, max(0, nbytes))
 
@@ -562,10 +549,7 @@ class PacketDecoder:
         done = self.defrag.add(key, ts, offset, bool(flags & 0x20), data[ip + ihl : ip + total], head, len(data),
                                not self.overlap)
         if done is not None:
-            h, payload = done
-            n = len(h) + len(payload)
-            whole = h[:2] + n.to_bytes(2, "big") + h[4:6] + b"\x00\x00" + h[8:] + payload
-            self._ipv4(ts, whole, 0, app)
+            self._datagram(ts, *done, app)
 
     def _fragment6(self, ts: float, data: bytes, ip: int, frag: int, end: int, app: str | None) -> None:
         """An IPv6 fragment (its fragment header at ``frag``): the datagram is read once whole."""
@@ -576,9 +560,16 @@ class PacketDecoder:
         done = self.defrag.add(key, ts, offset, bool(fo & 1), data[frag + 8 : end], head, len(data),
                                not self.overlap)
         if done is not None:
-            h, payload = done
-            whole = h[:4] + len(payload).to_bytes(2, "big") + h[6:] + payload
-            self._ipv6(ts, whole, 0, app)
+            self._datagram(ts, *done, app)
+
+    def _datagram(self, ts: float, head: bytes, payload: bytes, app: str | None) -> None:
+        """A datagram put together from fragments (or a first fragment read as far as it goes):
+        its header (the first fragment's) with the whole length and no fragmentation, then read."""
+        if head[0] >> 4 == 4:
+            n = len(head) + len(payload)
+            self._ipv4(ts, head[:2] + n.to_bytes(2, "big") + head[4:6] + b"\x00\x00" + head[8:] + payload, 0, app)
+        else:
+            self._ipv6(ts, head[:4] + len(payload).to_bytes(2, "big") + head[6:] + payload, 0, app)
 
     def _encapsulated(self, ts: float, data: bytes, linktype: int, app: str | None) -> None:
         """A frame whose IP header is not where Ethernet or the link type puts it: the layers in
@@ -656,11 +647,8 @@ class PacketDecoder:
                 self._tcp(ts, data, l4, end, key, False, app)
             else:
                 self._udp(ts, data, l4, end, key, False, app)
-        elif proto in encap.TUNNEL_PROTOCOLS:
-            self._tunnel(ts, data, encap.ip_tunnel(data, l4, ip + total, proto), encap.TUNNEL_PROTOCOLS[proto],
-                         data[ip + 12 : ip + 20], False, app)
-        elif proto == 50:
-            self._outcome(ENCRYPTED_ESP, data)
+        else:
+            self._carried(ts, data, l4, ip + total, proto, data[ip + 12 : ip + 20], False, app)
 
     def _ipv6(self, ts: float, data: bytes, ip: int, app: str | None) -> None:
         plen = (data[ip + 4] << 8) | data[ip + 5]
@@ -697,10 +685,17 @@ class PacketDecoder:
                 self._tcp(ts, data, l4, end, key, True, app)
             else:
                 self._udp(ts, data, l4, end, key, True, app)
-        elif nh in encap.TUNNEL_PROTOCOLS:
-            self._tunnel(ts, data, encap.ip_tunnel(data, l4, end, nh), encap.TUNNEL_PROTOCOLS[nh],
-                         data[ip + 8 : ip + 40], True, app)
-        elif nh == 50:
+        else:
+            self._carried(ts, data, l4, end, nh, data[ip + 8 : ip + 40], True, app)
+
+    def _carried(self, ts: float, data: bytes, l4: int, end: int, proto: int, outer: bytes, v6: bool,
+                 app: str | None) -> None:
+        """What an IP packet carries besides TCP and UDP: a tunnel is read, IPsec ESP counted (as
+        encrypted), anything else (ICMP, OSPF...) is IP traffic with no connection to follow."""
+        if proto in encap.TUNNEL_PROTOCOLS:
+            self._tunnel(ts, data, encap.ip_tunnel(data, l4, end, proto), encap.TUNNEL_PROTOCOLS[proto], outer, v6,
+                         app)
+        elif proto == 50:
             self._outcome(ENCRYPTED_ESP, data)
 
     def _new_flow(self, table: dict[bytes, tuple[Flow, bool]], key: bytes, v6: bool, tcp: bool,
