@@ -9,6 +9,8 @@ hundreds of thousands of hosts per second.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -36,9 +38,6 @@ def explain(
 def host_of(raw: str) -> str:
     """The host in what was given: a host name, a URL (``https://host:8443/path?q``), ``host:port``,
     an IP address, ``[v6]`` or ``[v6]:port``; stripped, lower case, no root dot ("" for a blank)."""
-    import re
-    import unicodedata
-
     text = raw.strip()
     if any(unicodedata.category(c) in ("Cc", "Cf", "Zs") for c in text):
         return text.lower()  # (no URL, host or address: the name as given, which reports show inert)

@@ -282,11 +282,9 @@ class Preamble:
                 kind = self.kind
             if kind == SMTP:
                 self._smtp()
-                kind = self.kind
+                kind = self.kind  # (its first command may show the server is FTP's)
             if kind == FTP:
                 self._ftp()
-            elif kind == SMTP:
-                pass
             elif kind == IMAP:
                 self._imap()
             elif kind == POP3:

@@ -173,8 +173,6 @@ def split_local(conns: pa.Table) -> tuple[pa.Table, list[dict[str, Any]]]:
     (mDNS, LLMNR, SSDP, NetBIOS, DHCP...) is no internet destination. Returns the rest, and the
     local traffic counted by protocol (the document's ``local``): a link-local server that
     carried HTTP or TLS stays a destination (a cloud metadata service, a device's web page)."""
-    import numpy as np
-
     if conns.num_rows == 0:
         return conns, []
     ip = pc.fill_null(conns.column("server_ip"), "")
@@ -207,7 +205,6 @@ def split_local(conns: pa.Table) -> tuple[pa.Table, list[dict[str, Any]]]:
     out = sorted(groups.values(), key=lambda g: (-g["connections"], g["protocol"]))
     for g in out:
         g["addresses"] = sorted(g["addresses"])
-    del np
     return conns.filter(pc.invert(local)), out
 
 
