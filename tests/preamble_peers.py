@@ -19,6 +19,7 @@ import struct
 import subprocess
 import threading
 from pathlib import Path
+from typing import Self
 
 #: the LDAP ExtendedResponse to StartTLS: message id 1, success
 LDAP_STARTTLS_OK = bytes.fromhex("300c02010178070a010004000400")
@@ -53,18 +54,19 @@ class _Lines:
         return bytes(out)
 
 
-class StartTlsServer:
-    """One protocol's server, upgrading to TLS when asked (``refuse``: refusing the upgrade)."""
+class _Server:
+    """A loopback server, each connection handled by ``_connection`` in a thread of its own,
+    while the ``with`` block runs."""
 
-    def __init__(self, proto: str, cert: tuple[Path, Path], port: int, refuse: bool = False) -> None:
-        self.proto, self.refuse = proto, refuse
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(*cert)
+    def __init__(self, port: int) -> None:
         self.sock = socket.create_server(("127.0.0.1", port))
         self.stop = threading.Event()
         self.thread = threading.Thread(target=_serve, args=(self.sock, self._connection, self.stop), daemon=True)
 
-    def __enter__(self) -> StartTlsServer:
+    def _connection(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
@@ -72,6 +74,16 @@ class StartTlsServer:
         self.stop.set()
         self.thread.join(timeout=10)
         self.sock.close()
+
+
+class StartTlsServer(_Server):
+    """One protocol's server, upgrading to TLS when asked (``refuse``: refusing the upgrade)."""
+
+    def __init__(self, proto: str, cert: tuple[Path, Path], port: int, refuse: bool = False) -> None:
+        self.proto, self.refuse = proto, refuse
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(*cert)
+        super().__init__(port)
 
     def _connection(self, conn: socket.socket) -> None:
         with contextlib.suppress(OSError, ssl.SSLError), conn:
@@ -203,23 +215,12 @@ def s_client(proto: str, port: int, name: str, keylog: Path) -> None:
     subprocess.run(args, input=b"", capture_output=True, timeout=30, check=False)
 
 
-class Proxy:
+class Proxy(_Server):
     """A SOCKS4/4a/5 and HTTP CONNECT proxy (``auth``: SOCKS5 asks for a username and password)."""
 
     def __init__(self, port: int, auth: bool = False) -> None:
         self.auth = auth
-        self.sock = socket.create_server(("127.0.0.1", port))
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=_serve, args=(self.sock, self._connection, self.stop), daemon=True)
-
-    def __enter__(self) -> Proxy:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(timeout=10)
-        self.sock.close()
+        super().__init__(port)
 
     @staticmethod
     def _recv(conn: socket.socket, n: int) -> bytes:

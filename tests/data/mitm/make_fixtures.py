@@ -55,22 +55,32 @@ def requests() -> list[tuple[str, bytes | None, dict[str, str]]]:
     ]
 
 
+def _version(python: str) -> str:
+    return subprocess.run([python, "-c", "from mitmproxy.version import VERSION; print(VERSION)"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _send(proxy: harness.Mitmdump, up: harness.Upstream,
+          reqs: list[tuple[str, bytes | None, dict[str, str]]]) -> None:
+    """The requests through the proxy (each must get a 200), then the proxy and upstream stop."""
+    try:
+        for url, body, headers in reqs:
+            status, _ = harness.curl(proxy.proxy, proxy.ca, url, data=body, headers=headers)
+            if status != 200:
+                raise RuntimeError(f"{url}: status {status}: {proxy.stderr()[-2000:]}")
+    finally:
+        proxy.stop()
+        up.close()
+
+
 def record(python: str, out_dir: Path) -> Path:
-    version = subprocess.run([python, "-c", "from mitmproxy.version import VERSION; print(VERSION)"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    version = _version(python)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         up = harness.Upstream(work)
         dump = work / "flows.mitm"
         proxy = harness.Mitmdump(python, work, up, extra=["-w", str(dump)])
-        try:
-            for url, body, headers in requests():
-                status, _ = harness.curl(proxy.proxy, proxy.ca, url, data=body, headers=headers)
-                if status != 200:
-                    raise RuntimeError(f"{url}: status {status}: {proxy.stderr()[-2000:]}")
-        finally:
-            proxy.stop()
-            up.close()
+        _send(proxy, up, requests())
         target = out_dir / f"flows-{version}.mitm"
         target.write_bytes(dump.read_bytes())
     return target
@@ -78,24 +88,16 @@ def record(python: str, out_dir: Path) -> Path:
 
 def zhar(python: str, har_dir: Path) -> Path:
     """The requests, through a real mitmdump that saves them as ``.zhar`` when it stops."""
-    version = subprocess.run([python, "-c", "from mitmproxy.version import VERSION; print(VERSION)"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    version = _version(python)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         up = harness.Upstream(work)
         out = work / "flows.zhar"
         proxy = harness.Mitmdump(python, work, up, options={"hardump": str(out)})
-        try:
-            reqs = requests()
-            url, _, headers = reqs[-1]
-            reqs[-1] = (url, f"email={EMAIL}&lat=52.516274".encode(), headers)
-            for url, body, headers in reqs:
-                status, _ = harness.curl(proxy.proxy, proxy.ca, url, data=body, headers=headers)
-                if status != 200:
-                    raise RuntimeError(f"{url}: status {status}: {proxy.stderr()[-2000:]}")
-        finally:
-            proxy.stop()
-            up.close()
+        reqs = requests()
+        url, _, headers = reqs[-1]
+        reqs[-1] = (url, f"email={EMAIL}&lat=52.516274".encode(), headers)
+        _send(proxy, up, reqs)
         target = har_dir / f"savehar-{version}.zhar"
         target.write_bytes(out.read_bytes())
     return target
