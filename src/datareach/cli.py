@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from datareach._version import __version__
 from datareach.report.json_report import render_json
-from datareach.report.junit import FAIL_ON
+from datareach.report.junit import FAIL_ON, fails
 from datareach.report.terminal import inert_json, safe
 
 if TYPE_CHECKING:
@@ -603,8 +603,8 @@ def _finish_audit(result: Any, summary: dict[str, Any], fail_on: str = "deny") -
         counts = summary["violations"]
         print(f"datareach: policy verdict: {summary['verdict']} ({counts['deny']} deny, {counts['warn']} warn, "
               f"{counts['allowed']} allowed)" + ("" if fail_on == "deny" else f"; --fail-on {fail_on}"), file=sys.stderr)
-    if (fail_on == "deny" and result.failed) or (fail_on == "warn" and summary.get("verdict") in ("fail", "warn")):
-        return EXIT_POLICY
+    if any(v["allowed"] is None and fails(v["action"], fail_on) for v in result.violations):
+        return EXIT_POLICY  # (the rule the JUnit report's failures follow too)
     if result.has_errors:
         return EXIT_INPUT_ERROR
     return EXIT_OK
