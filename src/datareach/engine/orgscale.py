@@ -160,6 +160,8 @@ def enrich_and_assess(pipeline: Pipeline, options: AuditOptions, reports: list[I
     for d in dests:
         d["clients"] = clients.get(d["host"])
     audit.destinations = dests
+    if audit.counts is not None:  # (every request the logs describe was read, not only those kept)
+        audit.counts["exchanges"] = detected.requests
     return audit
 
 

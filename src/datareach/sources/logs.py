@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["LOG_KINDS", "LogFile", "LogSet", "discover", "is_log", "sniff_log"]
+__all__ = ["LOG_KINDS", "LogFile", "LogSet", "discover", "is_log", "read_head", "sniff_log"]
 
 #: The Zeek logs datareach reads (others in a directory are listed as skipped).
 LOG_KINDS = ("conn", "ssl", "quic", "dns", "http", "x509", "dhcp", "files")
@@ -76,7 +76,7 @@ class LogSet:
         return sum(f.size for f in self.files)
 
 
-def _head(path: Path) -> tuple[bytes, str | None]:
+def read_head(path: Path) -> tuple[bytes, str | None]:
     with open(path, "rb") as fh:
         raw = fh.read(HEAD)
     if raw[:2] == b"\x1f\x8b":
@@ -221,7 +221,7 @@ def discover(inputs: Sequence[str | os.PathLike[str]], since: float | None = Non
         found = 0
         for path in _walk(root):
             try:
-                head, compression = _head(path)
+                head, compression = read_head(path)
                 size = path.stat().st_size
             except OSError as exc:
                 out.skipped.append((str(path), f"cannot be read: {exc.strerror or exc}"))
