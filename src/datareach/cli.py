@@ -486,6 +486,7 @@ def _audit_logs(args: argparse.Namespace) -> int:
     from datareach.assess import PolicyError, load_policy
     from datareach.report.formats import find as find_format
     from datareach.report.formats import plan_outputs
+    from datareach.schema.entrypoints import PluginError
 
     try:
         since, until = _log_time(args.since, "--since"), _log_time(args.until, "--until")
@@ -514,7 +515,7 @@ def _audit_logs(args: argparse.Namespace) -> int:
     try:
         plan = plan_outputs(args.format, outputs)
         report_formats = [(find_format(name), out_path) for name, out_path in plan]
-    except (ValueError, LookupError, ImportError) as exc:  # (a format or output problem: said before reading)
+    except (ValueError, PluginError) as exc:  # (a format or output problem: said before reading)
         _error(exc)
         return EXIT_USAGE
     for _name, out_path in plan:
