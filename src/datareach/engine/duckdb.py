@@ -72,13 +72,26 @@ def _read_sql(files: list[LogFile], d: logsql.Dialect) -> str:
                f"strict_mode=false, null_padding=true, ignore_errors=true, store_rejects=true)")
         present = names
     else:
+        # JSON lines read as lines (a line that does not parse is counted, not lost: json_valid)
         wanted = NEEDED[f.kind]
-        cols = "{" + ", ".join(f"{d.quote(n)}: '{'VARCHAR[]' if c == 'list' else 'VARCHAR'}'" for n, c in wanted) + "}"
-        picked = ", ".join(f'"{n}" AS {column(n)}' for n, _ in wanted)
-        src = (f"(SELECT {picked} FROM read_json({paths}, format='newline_delimited', columns={cols}, "
-               f"ignore_errors=true))")
+        picked = ", ".join(
+            (f"CASE WHEN ok THEN TRY_CAST(json_extract(line, {d.quote('$.' + _json_key(n))}) AS VARCHAR[]) END "
+             f"AS {column(n)}" if c == "list"
+             else f"CASE WHEN ok THEN json_extract_string(line, {d.quote('$.' + _json_key(n))}) END AS {column(n)}")
+            for n, c in wanted)
+        src = f"(SELECT {picked} FROM (SELECT line, json_valid(line) AS ok FROM {_json_lines(paths, d)}) WHERE ok)"
         present = [column(n) for n, _ in wanted]
     return f"SELECT {', '.join(typed_columns(f, present, d))} FROM {src}"
+
+
+def _json_key(field: str) -> str:
+    return f'"{field}"' if "." in field else field
+
+
+def _json_lines(paths: str, d: logsql.Dialect) -> str:
+    """JSON-lines files as one text column ``line`` (a record separator never appears raw in JSON)."""
+    return (f"read_csv({paths}, delim=chr(30), header=false, comment='#', quote='', escape='', "
+            f"columns={{'line': 'VARCHAR'}}, auto_detect=false, strict_mode=false)")
 
 
 def register_logs(con: duckdb.DuckDBPyConnection, logs: LogSet, since: float | None = None,
@@ -336,6 +349,16 @@ def _input_reports(inputs: Sequence[str | os.PathLike[str]], logs: LogSet, con: 
             GROUP BY s.file_path""").fetchall()
     except Exception:
         rejected = []
+    for f in logs.files:  # JSON lines that do not parse
+        if f.form != "json":
+            continue
+        bad = con.execute(f"""
+            SELECT count(*), min(n) FROM (
+              SELECT line, row_number() OVER () AS n FROM {_json_lines(logsql.DUCKDB.quote(f.path), logsql.DUCKDB)})
+            WHERE NOT json_valid(line)""").fetchall()
+        if bad and bad[0][0] and f.input_index < len(reports):
+            reports[f.input_index].errors.append(InputError(
+                f"{f.path}: {bad[0][0]} line(s) are not JSON and were not read (the first is data line {bad[0][1]})"))
     by_path = {f.path: f.input_index for f in logs.files}
     for path, n, line, message in rejected:
         idx = by_path.get(path, 0)

@@ -9,9 +9,10 @@ file declares. The rows themselves are read by an engine (DuckDB, Spark) with th
 :mod:`datareach.sources.zeek` and :mod:`datareach.sources.eve`: a day of logs is larger than
 memory, and no Python loop touches a row.
 
-``since``/``until`` prune whole files whose time span (the ``#open``/``#close`` header, or the
-rotated name ``conn.00:00:00-01:00:00.log.gz`` under a ``YYYY-MM-DD`` directory) is outside the
-window; the engines also filter the rows themselves.
+``since``/``until`` prune whole files whose rotated name (``conn.00:00:00-01:00:00.log.gz``
+under a ``YYYY-MM-DD`` directory, Zeek's archive layout) puts them outside the window; the
+engines filter the rows themselves in every case (a file's ``#open``/``#close`` say when Zeek
+wrote it, not when its rows happened: Zeek reading a capture writes today's date).
 """
 
 from __future__ import annotations
@@ -153,13 +154,18 @@ def sniff_log(head: bytes, name: str = "") -> dict[str, object] | None:
                 "set_separator": _unescape(meta.get("set_separator", ",")),
                 "empty_field": meta.get("empty_field", "(empty)"), "unset_field": meta.get("unset_field", "-"),
                 "opened": _zeek_time(meta.get("open", "")), "closed": _zeek_time(meta.get("close", ""))}
-    first = next((ln for ln in lines if ln.strip()), "")
-    if not first.lstrip().startswith("{"):
-        return None
-    try:
-        obj = json.loads(first)
-    except ValueError:
-        return None
+    obj = None
+    candidates = [ln for ln in lines if ln.strip()][:8]
+    for line in candidates:  # (the first line may be broken: look further)
+        if not line.lstrip().startswith("{"):
+            return None
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        break
+    if obj is None and candidates and len(candidates) > 1:
+        return {"kind": "", "form": "broken-json"}
     if not isinstance(obj, dict):
         return None
     if "event_type" in obj and ("timestamp" in obj or "src_ip" in obj):
@@ -167,13 +173,12 @@ def sniff_log(head: bytes, name: str = "") -> dict[str, object] | None:
     path = obj.get("_path")
     if isinstance(path, str) and path:
         return {"kind": path, "form": "json"}
-    if "uid" in obj or "fuid" in obj or "fingerprint" in obj or "assigned_addr" in obj:
+    if "uid" in obj or "fuid" in obj or "fingerprint" in obj or "assigned_addr" in obj or "id.orig_h" in obj:
         for kind, keys in _JSON_KINDS:
             if all(k in obj for k in keys):
                 return {"kind": kind, "form": "json"}
         stem = os.path.basename(name).split(".", 1)[0]
-        if stem in LOG_KINDS:
-            return {"kind": stem, "form": "json"}
+        return {"kind": stem if stem.isidentifier() else "", "form": "json"}
     return None
 
 
@@ -232,20 +237,21 @@ def discover(inputs: Sequence[str | os.PathLike[str]], since: float | None = Non
                     out.skipped.append((str(path), "not a Zeek or Suricata log"))
                 continue
             kind = str(info["kind"])
+            if info["form"] == "broken-json":
+                out.skipped.append((str(path), "its lines start as JSON objects but none of the first ones parses"))
+                continue
             if info["form"] != "eve" and kind not in LOG_KINDS:
                 out.skipped.append((str(path), f"Zeek {kind or 'unknown'}.log: not used"))
                 continue
             f = LogFile(path=str(path), input_index=index, compression=compression, size=size,
                         **info)
-            start, end = f.opened, f.closed
-            if start is None or end is None:
-                start, end = _span_from_name(path)
+            # (a rotated file's name says when it was written; its #open/#close do not bound its
+            # rows: Zeek reading a capture writes them at the time it runs)
+            start, end = _span_from_name(path)
             if (since is not None and end is not None and end < since) or (
                     until is not None and start is not None and start >= until):
                 out.skipped.append((str(path), "outside --since/--until"))
                 continue
-            if f.opened is None and start is not None:
-                f = LogFile(**{**f.__dict__, "opened": start, "closed": end})
             out.files.append(f)
             found += 1
         if not found and not any(p.startswith(str(root)) for p, _ in out.skipped):
