@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from datareach.sources import eve
+from datareach.sources.sql import DUCKDB, SPARK
 
 DATA = Path(__file__).parent / "data" / "logs" / "eve"
 TENZIR = DATA / "tenzir-suricata.eve.json"
@@ -23,33 +24,11 @@ DOCS_FLOW = DATA / "suricata-docs-flow1676750115612680.eve.json"
 DOCS_SNIPPETS = DATA / "suricata-docs-snippets.eve.json"
 
 
-class DuckDialect:
-    """Stand-in for engine.logsql.Dialect('duckdb') until the lead's exists."""
-
-    name = "duckdb"
-
-    def epoch(self, iso_text: str) -> str:
-        return f"epoch(TRY_CAST({iso_text} AS TIMESTAMPTZ))"
-
-    def explode(self, list_expr: str) -> str:
-        return f"unnest({list_expr})"
-
-
-class SparkDialect:
-    name = "spark"
-
-    def epoch(self, iso_text: str) -> str:
-        return f"unix_micros(try_to_timestamp({iso_text})) / 1e6"
-
-    def explode(self, list_expr: str) -> str:
-        return f"explode({list_expr})"
-
-
 def run(files: list[tuple[Path, int]]) -> dict[str, list[dict[str, Any]]]:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     out = {}
-    for table, sql in eve.table_sql(DuckDialect(), files).items():
+    for table, sql in eve.table_sql(DUCKDB, files).items():
         rel = con.sql(sql)
         out[table] = [dict(zip(rel.columns, row, strict=True)) for row in rel.fetchall()]
     return out
@@ -91,7 +70,7 @@ def test_sources_group_by_input_and_directory(tmp_path: Path) -> None:
         (0, str(tmp_path / "a"), 2), (1, str(tmp_path), 1)]
     assert len({s.view for s in srcs}) == 2
     with pytest.raises(ValueError):
-        eve.table_sql(DuckDialect(), [])
+        eve.table_sql(DUCKDB, [])
 
 
 def test_tenzir_conn_names_http() -> None:
@@ -298,7 +277,7 @@ def test_spark_gives_duckdbs_rows(tmp_path: Path) -> None:
         for src in eve.sources(files):
             spark.read.schema(eve.spark_ddl()).json(list(src.paths)).createOrReplaceTempView(src.view)
         duck = run(files)
-        for table, sql in eve.table_sql(SparkDialect(), files).items():
+        for table, sql in eve.table_sql(SPARK, files).items():
             df = spark.sql(sql)
             assert df.columns == list(duck[table][0]) if duck[table] else True
             rows = [r.asDict() for r in df.collect()]

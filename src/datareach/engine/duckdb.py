@@ -69,7 +69,7 @@ def _read_sql(files: list[LogFile], d: logsql.Dialect) -> str:
         cols = "{" + ", ".join(f"{d.quote(n)}: 'VARCHAR'" for n in names) + "}"
         src = (f"read_csv({paths}, delim={d.quote(f.separator)}, header=false, comment='#', quote='', "
                f"escape='', columns={cols}, nullstr={d.quote(f.unset_field)}, auto_detect=false, "
-               f"strict_mode=false, null_padding=true, ignore_errors=true, store_rejects=true)")
+               f"strict_mode=false, null_padding=false, ignore_errors=true, store_rejects=true)")
         present = names
     else:
         # JSON lines read as lines (a line that does not parse is counted, not lost: json_valid)
@@ -116,7 +116,11 @@ def register_logs(con: duckdb.DuckDBPyConnection, logs: LogSet, since: float | N
     if eve_files:
         from datareach.sources import eve
 
-        for name, sql in eve.normalised(d, [(f.path, f.input_index) for f in eve_files], since, until).items():
+        window = " AND ".join([*([f"ts >= {since!r}"] if since is not None else []),
+                               *([f"ts < {until!r}"] if until is not None else [])]) or "true"
+        for name, sql in eve.table_sql(d, [(f.path, f.input_index) for f in eve_files]).items():
+            if name != "names":
+                sql = f"SELECT * FROM ({sql}) eve_rows WHERE {window}"
             views[name] = f"{views[name]}\nUNION ALL BY NAME\n{sql}"
     for name, sql in views.items():
         con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}").fetchall()
@@ -344,13 +348,13 @@ def _input_reports(inputs: Sequence[str | os.PathLike[str]], logs: LogSet, con: 
     # the lines DuckDB's readers could not read, by file
     try:
         rejected = con.execute("""
-            SELECT s.file_path, count(*), min(e.line), any_value(e.error_message)
+            SELECT s.file_path, count(DISTINCT e.line), min(e.line), any_value(e.error_message)
             FROM reject_errors e JOIN reject_scans s ON e.scan_id = s.scan_id AND e.file_id = s.file_id
             GROUP BY s.file_path""").fetchall()
     except Exception:
         rejected = []
     for f in logs.files:  # JSON lines that do not parse
-        if f.form != "json":
+        if f.form not in ("json", "eve"):
             continue
         bad = con.execute(f"""
             SELECT count(*), min(n) FROM (

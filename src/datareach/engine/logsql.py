@@ -26,9 +26,8 @@ What each statement gives:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from datareach.enrich.naming import DNS_CLOCK_SLACK
+from datareach.sources.sql import DUCKDB, SPARK, Dialect
 
 __all__ = ["DUCKDB", "SPARK", "Dialect", "client_key", "groups_sql", "named_sql"]
 
@@ -39,80 +38,6 @@ INTERNAL = (r"^(10\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.|100\.(6[4-9]|[7-9][
             r"[fF][fF]|::1?$)")
 
 
-@dataclass(frozen=True)
-class Dialect:
-    """What differs between DuckDB's SQL and Spark's."""
-
-    name: str
-
-    def quote(self, text: str) -> str:
-        """``text`` as a string literal (Spark's literals take backslash escapes; DuckDB's do not)."""
-        if self.name == "duckdb":
-            return "'" + text.replace("'", "''") + "'"
-        return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-    def lam(self, var: str, body: str) -> str:
-        return f"lambda {var}: {body}" if self.name == "duckdb" else f"{var} -> {body}"
-
-    def list_filter(self, lst: str, var: str, cond: str) -> str:
-        fn = "list_filter" if self.name == "duckdb" else "filter"
-        return f"{fn}({lst}, {self.lam(var, cond)})"
-
-    def split(self, text: str, sep: str) -> str:
-        """``text`` cut at each ``sep`` (a literal string)."""
-        if self.name == "duckdb":
-            return f"string_split({text}, {self.quote(sep)})"
-        import re
-
-        return f"split({text}, {self.quote(re.escape(sep))}, -1)"
-
-    def at(self, lst: str, i: str) -> str:
-        """The ``i``-th element of a list, from 1; NULL past its end."""
-        return f"list_extract({lst}, {i})" if self.name == "duckdb" else f"try_element_at({lst}, {i})"
-
-    def empty_list(self) -> str:
-        return "CAST([] AS VARCHAR[])" if self.name == "duckdb" else "CAST(array() AS ARRAY<STRING>)"
-
-    def size(self, lst: str) -> str:
-        return f"len({lst})" if self.name == "duckdb" else f"size({lst})"
-
-    def explode_range(self, n: str) -> str:
-        """A row per 1..n (n >= 1), in a SELECT list."""
-        return f"unnest(range(1, {n} + 1))" if self.name == "duckdb" else f"explode(sequence(1, {n}))"
-
-    def matches(self, text: str, pattern: str) -> str:
-        """Whether ``text`` matches the regular expression ``pattern`` somewhere."""
-        if self.name == "duckdb":
-            return f"regexp_matches({text}, {self.quote(pattern)})"
-        return f"({text} RLIKE {self.quote(pattern)})"
-
-    def last_ignore_nulls(self, expr: str) -> str:
-        return f"last_value({expr} IGNORE NULLS)" if self.name == "duckdb" else f"last({expr}, true)"
-
-    def sorted_set(self, expr: str) -> str:
-        """The distinct non-null values of a group, sorted (an aggregate)."""
-        if self.name == "duckdb":
-            return f"list_sort(list(DISTINCT {expr}) FILTER (WHERE {expr} IS NOT NULL))"
-        return f"array_sort(collect_set({expr}))"
-
-    def epoch(self, text: str) -> str:
-        """Seconds since the epoch of a time given as a number, or as ISO 8601 text."""
-        if self.name == "duckdb":
-            return (f"coalesce(TRY_CAST({text} AS DOUBLE), "
-                    f"epoch(TRY_CAST(regexp_replace({text}, '([+-]\\d\\d)(\\d\\d)$', '\\1:\\2') AS TIMESTAMPTZ)))")
-        return (f"coalesce(TRY_CAST({text} AS DOUBLE), "
-                f"unix_micros(try_to_timestamp(regexp_replace({text}, '([+-][0-9][0-9])([0-9][0-9])$', '$1:$2')))"
-                f" / 1e6)")
-
-    def latest(self, value: str, order: str) -> str:
-        """The ``value`` of the group's row with the greatest ``order`` (then the greatest value)."""
-        if self.name == "duckdb":
-            return f"arg_max({value}, ({order}, {value}))"
-        return f"max_by({value}, struct({order}, {value}))"
-
-
-DUCKDB = Dialect("duckdb")
-SPARK = Dialect("spark")
 
 
 

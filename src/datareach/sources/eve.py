@@ -28,7 +28,8 @@ import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+
+from datareach.sources.sql import Dialect
 
 __all__ = [
     "EVE_SCHEMA",
@@ -49,24 +50,6 @@ TABLES = ("conn", "names", "dns", "http", "dhcp")
 
 # The longest line DuckDB reads (its default is 16 MiB); Spark has no such limit.
 MAX_LINE_BYTES = 64 * 1024 * 1024
-
-
-class Dialect(Protocol):
-    """What this module needs of ``datareach.engine.logsql.Dialect``."""
-
-    @property
-    def name(self) -> str:
-        """'duckdb' or 'spark'."""
-        ...
-
-    def epoch(self, iso_text: str) -> str:
-        """SQL: the ISO 8601 text (``2024-01-01T12:00:00.123456+0000``; also ``Z`` or no zone,
-        taken as UTC) as DOUBLE epoch seconds, NULL for NULL or unreadable text."""
-        ...
-
-    def explode(self, list_expr: str) -> str:
-        """SQL for the SELECT list: one row for each element of the list (none for NULL or [])."""
-        ...
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,54 +182,13 @@ def sources(files: Iterable[tuple[str | os.PathLike[str], int]]) -> list[EveSour
 # The few SQL differences not in Dialect (candidates for it): kept here, by dialect name.
 
 
-class _Sql:
-    def __init__(self, d: Dialect) -> None:
-        if d.name not in ("duckdb", "spark"):
-            raise ValueError(f"unknown SQL dialect {d.name!r}")
-        self.d = d
-        self.spark = d.name == "spark"
-
-    def epoch(self, expr: str) -> str:
-        return f"CAST({self.d.epoch(expr)} AS DOUBLE)"
-
-    def explode(self, expr: str) -> str:
-        return self.d.explode(expr)
-
-    def q(self, ident: str) -> str:
-        """A quoted identifier (field names that are SQL words: end, type, timestamp ...)."""
-        return f"`{ident}`" if self.spark else f'"{ident}"'
-
-    def lit(self, text: str) -> str:
-        text = text.replace("'", "''")
-        if self.spark:  # Spark reads backslash escapes in literals
-            text = text.replace("\\", "\\\\")
-        return f"'{text}'"
-
-    def first(self, list_expr: str) -> str:
-        """The first element of a list, NULL if there is none."""
-        return f"try_element_at({list_expr}, 1)" if self.spark else f"list_extract({list_expr}, 1)"
-
-    def list_of(self, expr: str) -> str:
-        return f"array({expr})" if self.spark else f"list_value({expr})"
-
-    def filter_map(self, list_expr: str, var: str, where: str, value: str) -> str:
-        """``[value for var in list if where]``."""
-        if self.spark:
-            return f"transform(filter({list_expr}, {var} -> {where}), {var} -> {value})"
-        return f"list_transform(list_filter({list_expr}, lambda {var}: {where}), lambda {var}: {value})"
-
-    def map(self, list_expr: str, var: str, value: str) -> str:
-        if self.spark:
-            return f"transform({list_expr}, {var} -> {value})"
-        return f"list_transform({list_expr}, lambda {var}: {value})"
-
-    def relation(self, src: EveSource) -> str:
-        if self.spark:
-            return src.view
-        paths = "[" + ", ".join(self.lit(p) for p in src.paths) + "]"
-        columns = "{" + ", ".join(f"{self.lit(n)}: {self.lit(t)}" for n, t in duckdb_columns().items()) + "}"
-        return (f"read_json({paths}, format = 'newline_delimited', columns = {columns}, "
-                f"ignore_errors = true, maximum_object_size = {MAX_LINE_BYTES})")
+def _relation(s: Dialect, src: EveSource) -> str:
+    if s.spark:
+        return src.view
+    paths = "[" + ", ".join(s.lit(p) for p in src.paths) + "]"
+    columns = "{" + ", ".join(f"{s.lit(n)}: {s.lit(t)}" for n, t in duckdb_columns().items()) + "}"
+    return (f"read_json({paths}, format = 'newline_delimited', columns = {columns}, "
+            f"ignore_errors = true, maximum_object_size = {MAX_LINE_BYTES})")
 
 
 def _name(expr: str) -> str:
@@ -268,13 +210,15 @@ def table_sql(d: Dialect, files: Sequence[tuple[str | os.PathLike[str], int]]) -
 
     ``files`` are (path, input_index) pairs. For Spark, register the views of :func:`sources`
     (same files) first."""
-    s = _Sql(d)
+    if d.name not in ("duckdb", "spark"):
+        raise ValueError(f"unknown SQL dialect {d.name!r}")
+    s = d
     srcs = sources(files)
     if not srcs:
         raise ValueError("no EVE files")
     union = "\nUNION ALL\n".join(
         f"SELECT *, CAST({src.input_index} AS INTEGER) AS input_index, {s.lit(src.directory)} AS eve_dir "
-        f"FROM {s.relation(src)}" for src in srcs)
+        f"FROM {_relation(s, src)}" for src in srcs)
     eve = f"WITH eve AS (\n{union}\n)\n"
     return {
         "conn": eve + _conn(s),
@@ -285,7 +229,7 @@ def table_sql(d: Dialect, files: Sequence[tuple[str | os.PathLike[str], int]]) -
     }
 
 
-def _conn(s: _Sql) -> str:
+def _conn(s: Dialect) -> str:
     start, end = f"flow.{s.q('start')}", f"flow.{s.q('end')}"
     protocol = ("CASE lower(app_proto) WHEN 'tls' THEN 'tls' WHEN 'ssl' THEN 'tls' WHEN 'quic' THEN 'quic' "
                 "WHEN 'http' THEN 'http' WHEN 'http1' THEN 'http' WHEN 'http2' THEN 'http' "
@@ -312,7 +256,7 @@ FROM eve
 WHERE event_type = 'flow' AND flow_id IS NOT NULL"""
 
 
-def _names(s: _Sql) -> str:
+def _names(s: Dialect) -> str:
     cn = "NULLIF(regexp_extract(tls.subject, 'CN=([^,]+)', 1), '')"
     return f"""SELECT
   uid,
@@ -335,7 +279,7 @@ WHERE sni IS NOT NULL OR quic_sni IS NOT NULL OR http_host IS NOT NULL OR cert_n
 GROUP BY uid"""
 
 
-def _dns(s: _Sql) -> str:
+def _dns(s: Dialect) -> str:
     typ, version = f"dns.{s.q('type')}", f"dns.{s.q('version')}"
     # The client: the side that is not port 53; else by layout (version 3 responses come
     # from the responder, earlier layouts keep the flow's client as src_ip).
@@ -403,7 +347,7 @@ def _dns(s: _Sql) -> str:
 WHERE rtype IN ('A', 'AAAA') AND qname IS NOT NULL AND address IS NOT NULL"""
 
 
-def _http(s: _Sql) -> str:
+def _http(s: Dialect) -> str:
     sha = "lower(fileinfo.sha256)"
     path = (f"CASE WHEN fileinfo.stored AND regexp_extract({sha}, '^([0-9a-f]{{64}})$', 1) = {sha} "
             f"THEN eve_dir || '/filestore/' || substr({sha}, 1, 2) || '/' || {sha} END")
@@ -435,7 +379,7 @@ LEFT JOIN (
 WHERE h.event_type = 'http' AND h.flow_id IS NOT NULL"""
 
 
-def _dhcp(s: _Sql) -> str:
+def _dhcp(s: Dialect) -> str:
     typ = f"dhcp.{s.q('type')}"
     assigned = (f"CASE WHEN (dhcp.dhcp_type = 'ack' OR (dhcp.dhcp_type IS NULL AND {typ} = 'reply')) "
                 f"AND dhcp.assigned_ip <> '0.0.0.0' THEN dhcp.assigned_ip END")

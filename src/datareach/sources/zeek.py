@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from datareach.engine.logsql import Dialect
     from datareach.sources.logs import LogFile
+    from datareach.sources.sql import Dialect
 
 __all__ = ["NEEDED", "column", "normalised", "typed_columns"]
 
