@@ -67,7 +67,9 @@ def _read_sql(files: list[LogFile], d: logsql.Dialect) -> str:
     if f.form == "tsv":
         names = [column(n) for n in f.fields]
         cols = "{" + ", ".join(f"{d.quote(n)}: 'VARCHAR'" for n in names) + "}"
-        src = (f"read_csv({paths}, delim={d.quote(f.separator)}, header=false, comment='#', quote='', "
+        # (no comment='#': DuckDB would cut every line at a '#', a URI's fragment included; the
+        # header is skipped by its length, and the #close line is a rejected line not reported)
+        src = (f"read_csv({paths}, delim={d.quote(f.separator)}, header=false, skip={f.header_lines}, quote='', "
                f"escape='', columns={cols}, nullstr={d.quote(f.unset_field)}, auto_detect=false, "
                f"strict_mode=false, null_padding=false, ignore_errors=true, store_rejects=true)")
         present = names
@@ -90,7 +92,7 @@ def _json_key(field: str) -> str:
 
 def _json_lines(paths: str, d: logsql.Dialect) -> str:
     """JSON-lines files as one text column ``line`` (a record separator never appears raw in JSON)."""
-    return (f"read_csv({paths}, delim=chr(30), header=false, comment='#', quote='', escape='', "
+    return (f"read_csv({paths}, delim=chr(30), header=false, quote='', escape='', "
             f"columns={{'line': 'VARCHAR'}}, auto_detect=false, strict_mode=false)")
 
 
@@ -104,7 +106,8 @@ def register_logs(con: duckdb.DuckDBPyConnection, logs: LogSet, since: float | N
     for kind in zeek.NEEDED:
         groups: dict[tuple[Any, ...], list[LogFile]] = {}
         for f in logs.of(kind):
-            key = (f.form, f.fields, f.separator, f.set_separator, f.empty_field, f.unset_field, f.input_index)
+            key = (f.form, f.fields, f.separator, f.set_separator, f.empty_field, f.unset_field, f.header_lines,
+                   f.input_index)
             groups.setdefault(key, []).append(f)
         parts = [_read_sql(files, d) for files in groups.values()]
         if not parts:
@@ -121,7 +124,7 @@ def register_logs(con: duckdb.DuckDBPyConnection, logs: LogSet, since: float | N
         for name, sql in eve.table_sql(d, [(f.path, f.input_index) for f in eve_files]).items():
             if name != "names":
                 sql = f"SELECT * FROM ({sql}) eve_rows WHERE {window}"
-            views[name] = f"{views[name]}\nUNION ALL BY NAME\n{sql}"
+            views[name] = f"SELECT * FROM ({views[name]}) zeek_rows\nUNION ALL BY NAME\nSELECT * FROM ({sql}) eve_all"
     for name, sql in views.items():
         con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}").fetchall()
 
@@ -350,6 +353,7 @@ def _input_reports(inputs: Sequence[str | os.PathLike[str]], logs: LogSet, con: 
         rejected = con.execute("""
             SELECT s.file_path, count(DISTINCT e.line), min(e.line), any_value(e.error_message)
             FROM reject_errors e JOIN reject_scans s ON e.scan_id = s.scan_id AND e.file_id = s.file_id
+            WHERE NOT starts_with(coalesce(e.csv_line, ''), '#')
             GROUP BY s.file_path""").fetchall()
     except Exception:
         rejected = []
@@ -359,7 +363,7 @@ def _input_reports(inputs: Sequence[str | os.PathLike[str]], logs: LogSet, con: 
         bad = con.execute(f"""
             SELECT count(*), min(n) FROM (
               SELECT line, row_number() OVER () AS n FROM {_json_lines(logsql.DUCKDB.quote(f.path), logsql.DUCKDB)})
-            WHERE NOT json_valid(line)""").fetchall()
+            WHERE NOT json_valid(line) AND NOT starts_with(line, '#')""").fetchall()
         if bad and bad[0][0] and f.input_index < len(reports):
             reports[f.input_index].errors.append(InputError(
                 f"{f.path}: {bad[0][0]} line(s) are not JSON and were not read (the first is data line {bad[0][1]})"))

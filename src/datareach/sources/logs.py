@@ -53,6 +53,9 @@ class LogFile:
     set_separator: str = ","
     empty_field: str = "(empty)"
     unset_field: str = "-"
+    #: TSV: the lines of the header before the first row (the rows after it that start with "#",
+    #: ``#close``, are no rows)
+    header_lines: int = 0
     #: The span the file covers, where its header or name says (epoch seconds)
     opened: float | None = None
     closed: float | None = None
@@ -127,17 +130,21 @@ def sniff_log(head: bytes, name: str = "") -> dict[str, object] | None:
     keyword arguments of its :class:`LogFile` (kind, form, header)."""
     text = head.decode("utf-8", "replace")
     lines = text.split("\n")
-    # (btest's baselines start with one "###" line; real logs do not)
+    # (btest's baselines start with "###" lines; real logs do not)
+    skipped = 0
     while lines and lines[0].startswith("###"):
         lines = lines[1:]
+        skipped += 1
     if lines and lines[0].startswith("#separator "):
         sep = _unescape(lines[0][len("#separator "):].strip()) or "\t"
         meta: dict[str, str] = {}
         fields: tuple[str, ...] = ()
         types: tuple[str, ...] = ()
+        header = skipped + 1
         for line in lines[1:]:
             if not line.startswith("#"):
                 break
+            header += 1
             key, _, value = line[1:].partition(sep)
             if key == "fields":
                 fields = tuple(value.rstrip("\r").split(sep))
@@ -153,7 +160,8 @@ def sniff_log(head: bytes, name: str = "") -> dict[str, object] | None:
         return {"kind": kind, "form": "tsv", "fields": fields, "types": types, "separator": sep,
                 "set_separator": _unescape(meta.get("set_separator", ",")),
                 "empty_field": meta.get("empty_field", "(empty)"), "unset_field": meta.get("unset_field", "-"),
-                "opened": _zeek_time(meta.get("open", "")), "closed": _zeek_time(meta.get("close", ""))}
+                "opened": _zeek_time(meta.get("open", "")), "closed": _zeek_time(meta.get("close", "")),
+                "header_lines": header}
     obj = None
     candidates = [ln for ln in lines if ln.strip()][:8]
     for line in candidates:  # (the first line may be broken: look further)
