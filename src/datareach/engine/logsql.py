@@ -13,7 +13,8 @@ What each statement gives:
 ``named``        every connection with ``host`` and ``name_source``: the TLS server name, the
                  QUIC one, the HTTP Host, else the name of the latest DNS answer the same client
                  got for the server's address up to :data:`~datareach.enrich.naming.DNS_CLOCK_SLACK`
-                 seconds after the connection started (ties: the greatest name), else the address
+                 seconds after the connection started (ties: the greatest name; a connection or an
+                 answer without a time names nothing), else the address
                  (the same evidence, in the same order, as :mod:`datareach.enrich.naming`);
 ``internal``     whether the server is on the organisation's side (private, loopback,
                  link-local, multicast): such connections are counted, not destinations;
@@ -58,12 +59,13 @@ WITH c AS (
 ),
 unnamed AS (
   SELECT uid, client_ip, server_ip, ts FROM c
-  WHERE sni IS NULL AND quic_sni IS NULL AND http_host IS NULL
+  WHERE sni IS NULL AND quic_sni IS NULL AND http_host IS NULL AND ts IS NOT NULL
 ),
 pairs AS (SELECT DISTINCT client_ip, server_ip FROM unnamed),
 answers AS (
   SELECT a.client_ip, a.address AS server_ip, a.ts, max(a.qname) AS qname
   FROM dns a JOIN pairs p ON a.client_ip = p.client_ip AND a.address = p.server_ip
+  WHERE a.ts IS NOT NULL
   GROUP BY a.client_ip, a.address, a.ts
 ),
 events AS (

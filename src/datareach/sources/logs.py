@@ -256,7 +256,7 @@ def discover(inputs: Sequence[str | os.PathLike[str]], since: float | None = Non
             # (a rotated file's name says when it was written; its #open/#close do not bound its
             # rows: Zeek reading a capture writes them at the time it runs)
             start, end = _span_from_name(path)
-            if (since is not None and end is not None and end < since) or (
+            if (since is not None and end is not None and end <= since) or (
                     until is not None and start is not None and start >= until):
                 out.skipped.append((str(path), "outside --since/--until"))
                 continue
