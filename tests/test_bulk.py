@@ -283,3 +283,11 @@ def test_a_bytedance_host_is_covered_and_a_us_one_is_not() -> None:
 def test_a_policy_without_the_rule_is_refused() -> None:
     with pytest.raises(PolicyError, match="no rule 'covered-person'"):
         covered_counterparties([], "eu-gdpr-transfers")
+
+
+def test_unit_of_and_no_policy_means_the_preset(example_audit: dict[str, Any]) -> None:
+    from datareach.assess.bulk import unit_of
+
+    assert (unit_of(GEO), unit_of(IDS), unit_of(cats.DOJ_HEALTH)) == ("devices", "persons", "persons")
+    assert unit_of("gdpr:personal-data") is None and unit_of(UNKNOWN) is None
+    assert set(covered_counterparties(example_audit["destinations"], None)) == {"tencent", "umeng"}

@@ -110,6 +110,7 @@ __all__ = [
     "coverage",
     "covered_counterparties",
     "judge",
+    "unit_of",
     "window",
 ]
 
@@ -174,6 +175,13 @@ _ORDER = {c: i for i, c in enumerate((*_COMBINING, GOVERNMENT_RELATED, COMBINED,
 _COMBINED_CITATION = "28 CFR 202.205(g)"
 #: The lowest threshold of (a)-(f): what a counterparty whose data is not known is held against.
 _LOWEST = min((CATEGORY_THRESHOLDS[c] for c in _COMBINING), key=lambda t: t.more_than)
+
+
+def unit_of(category: str) -> str | None:
+    """What a category's threshold counts: ``devices`` (precise geolocation) or ``persons``;
+    None for a label without a threshold (not ``us-doj:``, or unknown)."""
+    t = CATEGORY_THRESHOLDS.get(category)
+    return t.unit if t is not None else None
 
 
 # -- the period -------------------------------------------------------------------------------
@@ -249,7 +257,7 @@ def window(period: Mapping[str, Any]) -> tuple[float, float]:
 
 def covered_counterparties(
     destinations: Iterable[Mapping[str, Any]],
-    policy: Policy | str = "us-doj-bulk-data",
+    policy: Policy | str | None = "us-doj-bulk-data",
     *,
     rule_id: str = "covered-person",
     date: str | None = None,
@@ -268,11 +276,15 @@ def covered_counterparties(
     entries are not applied (the bulk counts are the data, and an allowed restricted
     transaction still has its thresholds).
 
+    ``policy``: a :class:`Policy`, a preset name or policy file, or None for the
+    ``us-doj-bulk-data`` preset (the counts are for that rule even when the audit was not judged
+    against it).
+
     Each value: ``counterparty_id``, ``counterparty`` (the operator's name), ``parent_id`` and
     ``parent`` (its ultimate parent), ``jurisdictions``, ``paths`` (per ground: ``jurisdiction``,
     ``basis``, ``path``, as in violations), ``hosts`` and ``destinations`` (ids, where the rows
     have them), in the order first met."""
-    pol = load_policy(policy) if isinstance(policy, str) else policy
+    pol = load_policy(policy or "us-doj-bulk-data") if not isinstance(policy, Policy) else policy
     rule = next((r for r in pol.rules if r.id == rule_id), None)
     if rule is None:
         raise PolicyError(f"policy {pol.id} has no rule {rule_id!r}")
