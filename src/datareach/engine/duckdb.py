@@ -215,7 +215,9 @@ class DuckDBEngine:
         report = options.log_progress
         with _Progress(con, estimate, report) as prog:
             prog.phase = "naming connections"
-            con.execute(f"CREATE OR REPLACE TEMP TABLE named AS {logsql.named_sql(d)}").fetchall()
+            for name, sql, table in logsql.naming_steps(d):
+                kind = "TABLE" if table else "VIEW"
+                con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS {sql}").fetchall()
             con.execute(f"CREATE OR REPLACE TEMP TABLE leases AS {logsql.leases_sql(d)}").fetchall()
             t = self._phase("read_and_name", t0)
             self.rows = {"conn": _count(con, "named")}
@@ -242,7 +244,8 @@ class DuckDBEngine:
         audit = orgscale.enrich_and_assess(pipeline, options, reports, groups, answers, exchanges, clients, internal)
         t = self._phase("enrich_and_assess", t)
         out = Path(options.output_dir) if options.output_dir is not None else None
-        orgscale.organise(DuckRunner(con), audit, pipeline, exchanges, options, self.rows, out)
+        orgscale.organise(DuckRunner(con), audit, pipeline, exchanges, options, self.rows, out,
+                          [(p, why) for p, why in logs.skipped if not why.startswith("cannot be read")])
         self._phase("organisation", t)
         self.timings["total"] = round(time.perf_counter() - t0, 3)
         return audit
@@ -342,11 +345,11 @@ def _input_reports(inputs: Sequence[str | os.PathLike[str]], logs: LogSet, con: 
             if path == str(given):
                 rep.errors.append(InputError(problem, fatal=True))
         root = str(given)
-        skipped = [(p, why) for p, why in logs.skipped if p.startswith(root)]
-        for p, why in skipped[:20]:
-            rep.errors.append(InputError(f"{p}: {why}"))
-        if len(skipped) > 20:
-            rep.errors.append(InputError(f"{len(skipped) - 20} more files skipped"))
+        # (a file that could not be opened is an error; one that is no log, or outside the
+        # window, is listed in the organisation section's ``skipped``)
+        for p, why in logs.skipped:
+            if p.startswith(root) and why.startswith("cannot be read"):
+                rep.errors.append(InputError(f"{p}: {why}"))
         reports.append(rep)
     # the lines DuckDB's readers could not read, by file
     try:

@@ -183,8 +183,13 @@ def _owner_rows(destinations: Sequence[dict[str, Any]], covered: set[str]) -> li
     return out
 
 
+#: Files listed by name in the organisation section's ``skipped`` at most (all are counted).
+MAX_SKIPPED_LISTED = 50
+
+
 def organise(runner: SqlRunner, audit: Audit, pipeline: Pipeline, detected: Detected, options: AuditOptions,
-             rows: dict[str, int], output_dir: Path | None = None) -> dict[str, Any]:
+             rows: dict[str, int], output_dir: Path | None = None,
+             skipped: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     """The organisation section (set on ``audit.organisation``) and, with ``output_dir``, the
     Parquet tables. Needs the engine's ``named`` and ``leases`` relations."""
     import pyarrow as pa
@@ -304,6 +309,7 @@ def organise(runner: SqlRunner, audit: Audit, pipeline: Pipeline, detected: Dete
         "rows": dict(rows, requests=detected.requests, requests_with_findings=detected.with_findings),
         "limits": {"exchanges_in_document": MAX_EXCHANGES, "exchanges_left_out": detected.dropped,
                    "clients_in_document": MAX_CLIENTS, "clients_left_out": max(0, len(clients) - MAX_CLIENTS)},
+        "skipped": {"files": len(skipped), "listed": [{"path": p, "why": why} for p, why in skipped[:MAX_SKIPPED_LISTED]]},
         "owners": owners,
         "clients": clients[:MAX_CLIENTS],
         "bulk": judged,
