@@ -81,9 +81,13 @@ COPY (
     SELECT c.ts, c.uid, c.orig_h, c.resp_h, coalesce(c.orig_bytes, 0) AS bo, coalesce(c.resp_bytes, 0) AS bi,
            s.server_name AS sni
     FROM conn c LEFT JOIN (SELECT uid, min(server_name) AS server_name FROM ssl GROUP BY uid) s USING (uid)
-  ), named AS (
-    SELECT c.*, a.qname
-    FROM c ASOF LEFT JOIN answers a ON c.orig_h = a.client AND c.resp_h = a.address AND c.ts + 1.0 >= a.ts
+  ), named AS (  -- the latest answer for (client, address) at or before ts + 1 s: a running last value
+    SELECT * FROM (
+      SELECT *, last_value(q IGNORE NULLS) OVER (PARTITION BY orig_h, resp_h ORDER BY t, k
+                                                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS qname
+      FROM (SELECT ts + 1.0 AS t, 1 AS k, orig_h, resp_h, bo, bi, sni, NULL::VARCHAR AS q FROM c
+            UNION ALL SELECT ts, 0, client, address, NULL, NULL, NULL, qname FROM answers)
+    ) WHERE k = 1
   )
   SELECT coalesce(sni, qname, resp_h) AS host, sum(bo) AS bytes_out, sum(bi) AS bytes_in, count(*) AS connections,
          count(DISTINCT orig_h) AS clients

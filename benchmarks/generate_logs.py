@@ -308,8 +308,9 @@ def _zeek_time(ts: float) -> str:
 
 
 # ---- SQL ------------------------------------------------------------------------------------------
-# Every random value is a hash of the row's (or slot's) index, the seed and a salt: deterministic,
-# no state, computed in parallel by DuckDB.
+# Every random value is a hash of the row's (or slot's) index times 64 plus a salt, and the seed:
+# deterministic, no state, computed in parallel by DuckDB. (hash(j, seed, k) for several k would not
+# do: DuckDB's hash of several values is strongly correlated across the last one.)
 
 def _sql_list(items: Sequence[str]) -> str:
     return "[" + ", ".join("'" + x.replace("'", "''") + "'" for x in items) + "]"
@@ -317,11 +318,11 @@ def _sql_list(items: Sequence[str]) -> str:
 
 def _macros(con: object, seed: int) -> None:
     sql = f"""
-    CREATE OR REPLACE MACRO uni(j, k) AS (hash(j, {seed}, k) >> 11)::DOUBLE / 9007199254740992.0;
+    CREATE OR REPLACE MACRO uni(j, k) AS (hash(j * 64 + k, {seed}) >> 11)::DOUBLE / 9007199254740992.0;
     CREATE OR REPLACE MACRO ip4(x) AS concat((x >> 24) & 255, '.', (x >> 16) & 255, '.', (x >> 8) & 255, '.', x & 255);
     CREATE OR REPLACE MACRO zt(x) AS printf('%.6f', x);
     CREATE OR REPLACE MACRO iso(x) AS strftime(make_timestamp((x * 1000000)::BIGINT), '%Y-%m-%dT%H:%M:%S.%f') || '+0000';
-    CREATE OR REPLACE MACRO hx(j, k, n) AS substr(printf('%016x', hash(j, {seed}, k)), 1, n);
+    CREATE OR REPLACE MACRO hx(j, k, n) AS substr(printf('%016x', hash(j * 64 + k, {seed})), 1, n);
     CREATE OR REPLACE MACRO uri_of(j) AS {_sql_list(_URIS)}[1 + (hash(j, 31) % {len(_URIS)})::INTEGER];
     CREATE OR REPLACE MACRO ua_of(j) AS {_sql_list(_USER_AGENTS)}[1 + (hash(j, 32) % {len(_USER_AGENTS)})::INTEGER];
     """
