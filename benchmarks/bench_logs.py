@@ -24,7 +24,6 @@ command's whole process tree (the /proc sampler of bench_vs_tshark.py). Until th
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import shutil
 import statistics
@@ -97,13 +96,19 @@ SELECT count(*) FROM read_parquet('{out}');
 """
 
 
-def _engine_ready() -> str | None:
-    """None when ``datareach audit --engine duckdb`` can run, else why not."""
+def _engine_ready(datareach: str) -> str | None:
+    """None when ``datareach audit --engine duckdb`` can run, else why not (asked of the interpreter
+    the ``datareach`` command runs in, which may import another checkout than this one)."""
+    python = sys.executable
     try:
-        if importlib.util.find_spec("datareach.engine.duckdb") is None:
-            return "datareach.engine.duckdb does not exist yet (the lead is writing it)"
-    except ModuleNotFoundError as exc:
-        return f"datareach is not importable: {exc}"
+        first = Path(datareach).read_text(errors="replace").split("\n", 1)[0]
+        if first.startswith("#!") and Path(first[2:].strip()).exists():
+            python = first[2:].strip()
+    except OSError:
+        pass
+    probe = subprocess.run([python, "-c", "import datareach.engine.duckdb"], capture_output=True, text=True)
+    if probe.returncode:
+        return "datareach.engine.duckdb is not importable yet (the lead is writing it)"
     return None
 
 
@@ -149,8 +154,8 @@ def main() -> None:
     size = sum(p.stat().st_size for p in logs.rglob("*.log*"))
     print(f"logs: {logs} ({conn_rows:,} conn rows, {size / 1e9:.2f} GB)")
 
-    why_not = _engine_ready()
     datareach = shutil.which("datareach", path=str(Path(sys.executable).parent)) or "datareach"
+    why_not = _engine_ready(datareach)
     with tempfile.TemporaryDirectory(prefix="bench-logs-") as tmp:
         ref_sql = Path(tmp) / "reference.sql"
         ref_sql.write_text(REFERENCE_SQL.format(threads=args.threads, memory=args.memory, dir=logs,
