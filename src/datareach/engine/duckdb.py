@@ -51,7 +51,7 @@ MEMORY_LIMIT = "1GB"
 #: Request bodies read from extracted files at most (bytes).
 MAX_BODY = 1 << 20
 #: DNS answers handed to the destinations' ``names`` and CNAME chains at most.
-MAX_DNS_NAMES = 1_000_000
+MAX_DNS_NAMES = 200_000
 #: Requests with findings kept in the JSON document at most (all are in findings.parquet).
 MAX_EXCHANGES = 10_000
 #: Clients listed in the document's organisation section.
@@ -228,7 +228,9 @@ class DuckDBEngine:
             clients = dict(con.execute(logsql.host_clients_sql(d)).fetchall())
             internal = [dict(zip(("protocol", "connections", "bytes", "servers"), r, strict=True))
                         for r in con.execute(logsql.internal_sql(d) + " ORDER BY 2 DESC, 1").fetchall()]
-            dns_rows = con.execute(_DNS_NAMES_SQL, [MAX_DNS_NAMES]).fetchall()
+            con.register("kept_groups", groups)
+            dns_rows = con.execute(logsql.dns_names_sql(d, MAX_DNS_NAMES)).fetchall()
+            self.rows["servers_cut"] = int(con.execute(logsql.servers_cut_sql(d)).fetchall()[0][0])
             t = self._phase("group", t)
         self.rows["http"] = _count(con, "http")
         self.rows["dns"] = _count(con, "dns")
@@ -272,16 +274,6 @@ class DuckRunner:
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()
     return int(rows[0][0]) if rows else 0
-
-
-#: The DNS answers for the external destinations' addresses: one row per distinct (name, address,
-#: chain, input), the first time it was seen.
-_DNS_NAMES_SQL = """
-SELECT min(ts), qname, min(rtype), address, cname_chain, min(ttl), input_index
-FROM dns WHERE address IN (SELECT DISTINCT server_ip FROM named WHERE NOT internal)
-GROUP BY qname, address, cname_chain, input_index
-ORDER BY 1, 2, 4 LIMIT ?
-"""
 
 
 def _http_batches(con: duckdb.DuckDBPyConnection, logs: LogSet) -> Iterator[list[Exchange]]:

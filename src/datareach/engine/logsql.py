@@ -110,17 +110,63 @@ FROM dhcp WHERE assigned_addr IS NOT NULL GROUP BY assigned_addr
 """
 
 
+#: Server addresses kept per destination (by bytes): a CDN host is served from thousands, and
+#: each one listed costs a geo look-up and a place in every report. The others' connections are
+#: counted with the destination's first server (its totals stay exact); ``organisation.limits``
+#: says how many destinations had more.
+MAX_SERVERS = 32
+
+
 def groups_sql(d: Dialect) -> str:
-    """``groups``: the external named connections as Connection rows of groups (over ``named``)."""
-    return """
-SELECT min(uid) AS uid, transport, min(client_ip) AS client_ip, min(client_port) AS client_port,
-       server_ip, server_port, min(ts) AS first_seen, max(ts + coalesce(duration, 0.0)) AS last_seen,
-       CAST(sum(coalesce(packets_out, 0)) AS BIGINT) AS packets_out, CAST(sum(coalesce(bytes_out, 0)) AS BIGINT) AS bytes_out,
-       CAST(sum(coalesce(packets_in, 0)) AS BIGINT) AS packets_in, CAST(sum(coalesce(bytes_in, 0)) AS BIGINT) AS bytes_in,
-       max(sni) AS sni, max(quic_sni) AS quic_sni, max(http_host) AS http_host, protocol, input_index,
-       count(*) AS flows, host, name_source
-FROM named WHERE NOT internal
-GROUP BY host, name_source, server_ip, server_port, transport, protocol, input_index
+    """``groups``: the external named connections as Connection rows of groups (over ``named``):
+    one per (host, name source, server, port, transport, protocol, input), with at most
+    :data:`MAX_SERVERS` servers per host."""
+    return f"""
+WITH g AS (
+  SELECT min(uid) AS uid, transport, server_ip, server_port, min(ts) AS first_seen,
+         max(ts + coalesce(duration, 0.0)) AS last_seen,
+         CAST(sum(coalesce(packets_out, 0)) AS BIGINT) AS packets_out, CAST(sum(coalesce(bytes_out, 0)) AS BIGINT) AS bytes_out,
+         CAST(sum(coalesce(packets_in, 0)) AS BIGINT) AS packets_in, CAST(sum(coalesce(bytes_in, 0)) AS BIGINT) AS bytes_in,
+         protocol, input_index, count(*) AS flows, host, name_source
+  FROM named WHERE NOT internal
+  GROUP BY host, name_source, server_ip, server_port, transport, protocol, input_index
+),
+ranked AS (
+  SELECT host, server_ip, row_number() OVER (PARTITION BY host ORDER BY b DESC, server_ip) AS rn
+  FROM (SELECT host, server_ip, sum(bytes_out + bytes_in) AS b FROM g GROUP BY host, server_ip) x
+),
+kept AS (
+  SELECT g.*, CASE WHEN r.rn <= {MAX_SERVERS} THEN g.server_ip ELSE f.server_ip END AS kept_ip
+  FROM g JOIN ranked r ON g.host = r.host AND g.server_ip = r.server_ip
+         JOIN ranked f ON f.host = g.host AND f.rn = 1
+)
+SELECT min(uid) AS uid, transport, kept_ip AS server_ip, server_port, min(first_seen) AS first_seen,
+       max(last_seen) AS last_seen, CAST(sum(packets_out) AS BIGINT) AS packets_out,
+       CAST(sum(bytes_out) AS BIGINT) AS bytes_out, CAST(sum(packets_in) AS BIGINT) AS packets_in,
+       CAST(sum(bytes_in) AS BIGINT) AS bytes_in, protocol, input_index, CAST(sum(flows) AS BIGINT) AS flows,
+       host, name_source
+FROM kept
+GROUP BY host, name_source, kept_ip, server_port, transport, protocol, input_index
+"""
+
+
+def servers_cut_sql(d: Dialect) -> str:
+    """How many destinations had more than :data:`MAX_SERVERS` servers."""
+    return f"""
+SELECT count(*) AS hosts FROM (
+  SELECT host FROM named WHERE NOT internal GROUP BY host HAVING count(DISTINCT server_ip) > {MAX_SERVERS}) x
+"""
+
+
+def dns_names_sql(d: Dialect, limit: int) -> str:
+    """The DNS answers for the kept servers' addresses (``kept_groups``: the rows of
+    :func:`groups_sql`): one row per distinct (name, address, chain, input), when first seen; at
+    most ``limit``, the first seen first."""
+    return f"""
+SELECT min(ts) AS ts, qname, min(rtype) AS rtype, address, cname_chain, min(ttl) AS ttl, input_index
+FROM dns WHERE address IN (SELECT DISTINCT server_ip FROM kept_groups)
+GROUP BY qname, address, cname_chain, input_index
+ORDER BY 1, 2, 4 LIMIT {int(limit)}
 """
 
 
