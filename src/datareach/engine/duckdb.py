@@ -218,6 +218,8 @@ class DuckDBEngine:
             for name, sql, table in logsql.naming_steps(d):
                 kind = "TABLE" if table else "VIEW"
                 con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS {sql}").fetchall()
+            for name in ("names_by_uid", "conn_named", "dns_named"):  # (named holds what they did)
+                con.execute(f"DROP TABLE IF EXISTS {name}").fetchall()
             con.execute(f"CREATE OR REPLACE TEMP TABLE leases AS {logsql.leases_sql(d)}").fetchall()
             t = self._phase("read_and_name", t0)
             self.rows = {"conn": _count(con, "named")}
