@@ -112,3 +112,21 @@ def test_dns_naming_agrees_with_a_plain_python_as_of_join(tmp_path: Path) -> Non
     conns = pq.read_table(out / "connections.parquet").to_pylist()
     got = {c["uid"]: c["host"] for c in conns if c["name_source"] == "dns"}
     assert got == want
+
+
+def test_a_new_covered_counterparty_is_a_regression_between_two_periods(planted: Path) -> None:
+    import copy
+
+    from datareach.report.diff import diff_audits, diff_exit_status
+
+    new = datareach.audit([planted], engine="duckdb").to_dict()
+    covered = [o for o in new["organisation"]["owners"] if o["covered"]]
+    assert {o["owner_id"] for o in covered} >= {"tiktok-pte"}
+    old = copy.deepcopy(new)  # the earlier period: the same, without TikTok's traffic
+    old["organisation"]["owners"] = [o for o in old["organisation"]["owners"] if o["owner_id"] != "tiktok-pte"]
+    d = diff_audits(old, new)
+    assert d["summary"]["covered_counterparties_added"] == ["TikTok Pte. Ltd."]
+    assert d["summary"]["regression"] and diff_exit_status(d) == 3
+    back = diff_audits(new, old)
+    assert back["summary"]["covered_counterparties_removed"] == ["TikTok Pte. Ltd."]
+    assert not back["summary"]["regression"]
