@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from datareach.engine import AuditOptions, Pipeline, logsql
+from datareach.engine.orgscale import MAX_DNS_NAMES
 from datareach.schema import DnsAnswer, Exchange, InputError, InputReport
 
 if TYPE_CHECKING:
@@ -50,8 +51,6 @@ __all__ = ["MEMORY_LIMIT", "DuckDBEngine", "register_logs"]
 MEMORY_LIMIT = "1GB"
 #: Request bodies read from extracted files at most (bytes).
 MAX_BODY = 1 << 20
-#: DNS answers handed to the destinations' ``names`` and CNAME chains at most.
-MAX_DNS_NAMES = 200_000
 #: Requests with findings kept in the JSON document at most (all are in findings.parquet).
 MAX_EXCHANGES = 10_000
 #: Clients listed in the document's organisation section.
@@ -241,10 +240,8 @@ class DuckDBEngine:
         reports = _input_reports(inputs, logs, con, self.rows)
         answers = [DnsAnswer(ts=r[0], qname=r[1], rtype=r[2], address=r[3], cname_chain=tuple(r[4] or (r[1],)),
                              ttl=int(r[5] or 0), input_index=int(r[6])) for r in dns_rows]
-        if len(dns_rows) >= MAX_DNS_NAMES:
-            reports[0].errors.append(InputError(
-                f"more than {MAX_DNS_NAMES:,} distinct DNS answers for the destinations' addresses: the "
-                f"destinations' names and CNAME chains use the first {MAX_DNS_NAMES:,}"))
+        # (a limit, not an input error: said in organisation.limits)
+        self.rows["dns_names_cut"] = int(len(dns_rows) >= MAX_DNS_NAMES)
         audit = orgscale.enrich_and_assess(pipeline, options, reports, groups, answers, exchanges, clients, internal)
         t = self._phase("enrich_and_assess", t)
         out = Path(options.output_dir) if options.output_dir is not None else None

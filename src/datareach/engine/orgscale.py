@@ -36,6 +36,8 @@ __all__ = ["Detected", "SqlRunner", "detect_requests", "enrich_and_assess", "org
 MAX_EXCHANGES = 10_000
 #: Client devices listed in the document (all of them are in clients.parquet).
 MAX_CLIENTS = 100
+#: Distinct DNS answers (name, address) that give the destinations' ``names`` and CNAME chains.
+MAX_DNS_NAMES = 200_000
 #: Distinct requests whose findings detection remembers.
 MAX_MEMO = 1 << 16
 #: Distinct DNS answers listed in the document's ``dns`` (the first seen).
@@ -325,13 +327,15 @@ def organise(runner: SqlRunner, audit: Audit, pipeline: Pipeline, detected: Dete
     judged = bulk.judge(counts, period)
     org: dict[str, Any] = {
         "period": period,
-        "rows": dict({k: v for k, v in rows.items() if k != "servers_cut"}, requests=detected.requests,
+        "rows": dict({k: v for k, v in rows.items() if k not in ("servers_cut", "dns_names_cut")},
+                     requests=detected.requests,
                      requests_with_findings=detected.with_findings),
         "limits": {"exchanges_in_document": MAX_EXCHANGES, "exchanges_left_out": detected.dropped,
                    "clients_in_document": MAX_CLIENTS, "clients_left_out": max(0, len(clients) - MAX_CLIENTS),
                    "dns_in_document": MAX_DNS_IN_DOCUMENT,
                    "dns_left_out": max(0, detected.dns_answers - MAX_DNS_IN_DOCUMENT),
-                   "servers_per_destination": MAX_SERVERS, "destinations_with_more_servers": rows.get("servers_cut", 0)},
+                   "servers_per_destination": MAX_SERVERS, "destinations_with_more_servers": rows.get("servers_cut", 0),
+                   "dns_answers_for_names": MAX_DNS_NAMES, "dns_answers_for_names_cut": bool(rows.get("dns_names_cut"))},
         "skipped": {"files": len(skipped), "listed": [{"path": p, "why": why} for p, why in skipped[:MAX_SKIPPED_LISTED]]},
         "owners": owners,
         "clients": clients[:MAX_CLIENTS],
