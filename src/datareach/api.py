@@ -88,8 +88,23 @@ def audit(
     reach_options: ReachOptions | None = None,
     policies: Sequence[str | os.PathLike[str] | Policy] | str | os.PathLike[str] | Policy = (),
     keylog: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] = (),
+    matcher: str = "auto",
+    since: float | None = None,
+    until: float | None = None,
+    output_dir: str | os.PathLike[str] | None = None,
+    master: str | None = None,
+    memory_limit: str | None = None,
+    log_progress: Callable[[str, int, int], None] | None = None,
 ) -> Audit:
-    """Audit capture files (pcap, pcapng, HAR, mitmproxy flows; detected from content).
+    """Audit capture files (pcap, pcapng, HAR, mitmproxy flows) or sensor logs (Zeek, Suricata
+    EVE; files or directories of rotated logs), each detected from its content.
+
+    ``engine``: "local" (captures: this machine's cores), "duckdb" (logs: out of core, the
+    default for logs), "spark" (logs, on a Spark cluster at ``master``; ``local[2]`` without
+    one), or "auto" (duckdb for logs, local otherwise). For logs: ``since``/``until`` (epoch
+    seconds) bound the rows read; ``output_dir`` receives the Parquet tables (connections,
+    destinations, owners, clients, bulk); ``memory_limit`` is DuckDB's (e.g. "2GB");
+    ``log_progress(phase, rows, rows_expected)`` is called while the engine reads.
 
     ``geo_db``: MaxMind-format .mmdb files to use instead of the shipped geo data.
     ``keep_bodies``: keep request headers and bodies in :attr:`Audit.raw_exchanges`.
@@ -113,9 +128,25 @@ def audit(
     """
     from datareach.sources.folders import expand_inputs
 
+    given = _paths(inputs, "inputs")
+    if engine in MATCHERS[1:]:  # (before 0.2, ``engine`` named the matcher)
+        import warnings
+
+        warnings.warn(f"audit(engine={engine!r}) names a matcher: use matcher={engine!r}", DeprecationWarning,
+                      stacklevel=2)
+        engine, matcher = "auto", engine
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if matcher not in MATCHERS:
+        raise ValueError(f"matcher must be one of {', '.join(MATCHERS)}, not {matcher!r}")
+    logs = engine in ("duckdb", "spark") or (engine == "auto" and bool(given) and all(is_log_input(p) for p in given))
     skipped: list[str] = []  # (a folder's files in no format datareach reads: reported as such, not left out)
-    inputs, folder_keys = expand_inputs(_paths(inputs, "inputs"), skipped)  # (a PiRogue folder: capture and key log)
-    inputs += [p for p in skipped if os.path.isfile(p)]
+    folder_keys: list[Path] = []
+    if logs:
+        inputs = list(given)
+    else:
+        inputs, folder_keys = expand_inputs(given, skipped)  # (a PiRogue folder: capture and key log)
+        inputs += [p for p in skipped if os.path.isfile(p)]
     geo_db = _paths(geo_db or (), "geo_db")
     if isinstance(policies, str | os.PathLike | Policy):  # one policy given on its own
         policies = [policies]
@@ -129,16 +160,46 @@ def audit(
 
         if not isinstance(profile, ProfileClass):
             raise TypeError(f"profile: {type(profile).__name__} is not a Profile or a profile file")
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     options = AuditOptions(geo_db=geo_db, keep_bodies=keep_bodies, progress=progress, profile=profile,
-                           reveal=reveal, detect=detect, matcher=engine, reach_options=reach_options,
-                           policies=policies, keylogs=[*_paths(keylog, "keylog"), *folder_keys])
-    return LocalEngine().run(inputs, build_pipeline(options), options)
+                           reveal=reveal, detect=detect, matcher=matcher, reach_options=reach_options,
+                           policies=policies, keylogs=[*_paths(keylog, "keylog"), *folder_keys],
+                           since=since, until=until, output_dir=output_dir, master=master,
+                           log_progress=log_progress)
+    if not logs:
+        return LocalEngine().run(inputs, build_pipeline(options), options)
+    if engine == "spark":
+        from datareach.engine.spark import SparkEngine
+
+        return SparkEngine(master=master).run(inputs, build_pipeline(options), options)
+    from datareach.engine.duckdb import DuckDBEngine
+
+    return DuckDBEngine(memory_limit=memory_limit).run(inputs, build_pipeline(options), options)
 
 
-#: The matchers ``audit(engine=...)`` takes.
-ENGINES = ("auto", "hyperscan", "portable")
+#: The engines ``audit(engine=...)`` takes.
+ENGINES = ("auto", "local", "duckdb", "spark")
+#: The known-value matchers ``audit(matcher=...)`` takes.
+MATCHERS = ("auto", "hyperscan", "portable")
+
+
+def is_log_input(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a Zeek or Suricata log, or a directory with one below it (and no
+    capture: a folder of captures goes to the local engine)."""
+    from datareach.sources.logs import read_head, sniff_log
+
+    p = Path(path)
+    if p.is_file():
+        try:
+            head, _ = read_head(p)
+        except OSError:
+            return False
+        return sniff_log(head, p.name) is not None
+    if p.is_dir():
+        for root, _dirs, files in os.walk(p):
+            for name in sorted(files)[:64]:
+                if is_log_input(Path(root) / name):
+                    return True
+    return False
 
 
 def _paths(value: Any, name: str) -> list[str | os.PathLike[str]]:

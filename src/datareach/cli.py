@@ -22,6 +22,7 @@ import gc
 import os
 import stat
 import sys
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -159,8 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a TLS key log (SSLKEYLOGFILE format: browsers, curl, PCAPdroid, PiRogue, mitmproxy): "
                         "TLS connections it has secrets for are decrypted and their requests read "
                         "(repeatable; keys inside a pcapng are read without it)")
-    a.add_argument("--engine", choices=("auto", "hyperscan", "portable"), default="auto",
+    a.add_argument("--engine", choices=("auto", "local", "duckdb", "spark", "hyperscan", "portable"), default="auto",
+                   help="what runs the audit: local (captures, HAR, flows: this machine's cores), duckdb (Zeek "
+                        "and Suricata logs, out of core: the default for logs), spark (logs on a Spark "
+                        "cluster, --master); auto picks by the inputs' content")
+    a.add_argument("--matcher", choices=("auto", "hyperscan", "portable"), default="auto",
                    help=argparse.SUPPRESS)
+    a.add_argument("--master", metavar="URL",
+                   help="with --engine spark: the Spark master (spark://host:7077, yarn, k8s://...; "
+                        "default local[2])")
+    a.add_argument("--since", metavar="TIME",
+                   help="logs: read rows from TIME on (ISO 8601 date or time, UTC unless it says; or epoch seconds)")
+    a.add_argument("--until", metavar="TIME", help="logs: read rows before TIME")
+    a.add_argument("--memory-limit", metavar="SIZE",
+                   help="logs, duckdb engine: DuckDB's memory limit (e.g. 2GB; default 1GB); past it, DuckDB "
+                        "spills to disk in the cache directory")
     a.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     p = sub.add_parser("profile", help="write a profile template (the values to look for)",
                        description="Profiles list the test device's and account's values so that "
@@ -444,8 +458,133 @@ def _audit(args: argparse.Namespace) -> int:
         os.unlink(spool.name)
 
 
+def _is_log_input(path: str) -> bool:
+    from datareach.api import is_log_input
+
+    return is_log_input(path)
+
+
+def _log_time(text: str | None, flag: str) -> float | None:
+    """A --since/--until value as epoch seconds (ValueError with the flag's name when unreadable)."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{flag} {text!r}: give an ISO 8601 date or time (2026-12-01, 2026-12-01T08:00) "
+                         f"or epoch seconds") from None
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
+
+
+def _audit_logs(args: argparse.Namespace) -> int:
+    """An audit of sensor logs (Zeek, Suricata EVE) on the DuckDB or Spark engine."""
+    from datareach.api import audit
+    from datareach.assess import PolicyError, load_policy
+    from datareach.report.formats import find as find_format
+    from datareach.report.formats import plan_outputs
+    from datareach.schema.entrypoints import PluginError
+
+    try:
+        since, until = _log_time(args.since, "--since"), _log_time(args.until, "--until")
+    except ValueError as exc:
+        _error(exc)
+        return EXIT_USAGE
+    if since is not None and until is not None and until <= since:
+        _error(f"--until ({args.until}) is not after --since ({args.since})")
+        return EXIT_USAGE
+    # -o DIR/ (or an existing directory): the Parquet tables and report.json go there
+    out_dir = None
+    outputs = []
+    for o in args.output:
+        if o.endswith(("/", os.sep)) or os.path.isdir(o):
+            out_dir = o
+        else:
+            outputs.append(o)
+    if out_dir is not None:
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+        except OSError as exc:
+            _error(f"cannot make the output directory {out_dir}: {exc.strerror or exc}")
+            return EXIT_USAGE
+        if not outputs and not args.format:
+            outputs = [os.path.join(out_dir, "report.json")]
+    try:
+        plan = plan_outputs(args.format, outputs)
+        report_formats = [(find_format(name), out_path) for name, out_path in plan]
+    except (ValueError, PluginError) as exc:  # (a format or output problem: said before reading)
+        _error(exc)
+        return EXIT_USAGE
+    for _name, out_path in plan:
+        problem = out_path and output_problem(out_path)
+        if problem:
+            _error(problem)
+            return EXIT_USAGE
+    for p in args.inputs:
+        if not os.path.exists(p):
+            _error(f"{p}: no such file or directory")
+            return EXIT_USAGE
+    policy_path = _policy_path(args.policy_path)
+    if policy_path is None:
+        return EXIT_USAGE
+    try:
+        policies = [load_policy(p, policy_path=policy_path) for p in args.policy]
+    except PolicyError as exc:
+        _error(exc)
+        return EXIT_USAGE
+    profile = None
+    if args.profile:
+        from datareach.detect.profile import ProfileError, load_profile
+
+        try:
+            profile = load_profile(Path(args.profile))
+        except ProfileError as exc:
+            _error(exc)
+            return EXIT_USAGE
+    show = not args.no_progress and sys.stderr.isatty()
+    started = time.perf_counter()
+
+    def progress(phase: str, rows: int, expected: int) -> None:
+        if show:
+            rate = rows / max(time.perf_counter() - started, 1e-6)
+            print(f"\r\033[Kdatareach: {phase}: {rows:,} rows ({rate:,.0f} rows/s)", end="", file=sys.stderr,
+                  flush=True)
+
+    engine = args.engine if args.engine in ("duckdb", "spark") else "duckdb"
+    from datareach.enrich.geo import GeoDatabaseError
+    from datareach.kb import KBError
+
+    try:
+        result = audit(args.inputs, geo_db=args.geo_db, profile=profile, policies=policies, reveal=args.reveal,
+                       detect=not args.no_detect, engine=engine, matcher=args.matcher,
+                       reach_options=_reach_options(args), since=since, until=until, output_dir=out_dir,
+                       master=args.master, memory_limit=args.memory_limit, log_progress=progress)
+    except (GeoDatabaseError, KBError, PolicyError, ImportError) as exc:
+        _error(exc)
+        return EXIT_USAGE
+    finally:
+        if show:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+    rows = (result.organisation or {}).get("rows", {}).get("conn", 0)
+    took = time.perf_counter() - started
+    if not args.no_progress:
+        print(f"datareach: {rows:,} connections read in {took:.1f} s ({rows / max(took, 1e-6):,.0f} rows/s)"
+              + (f"; Parquet tables in {out_dir}" if out_dir else ""), file=sys.stderr)
+    return _write_reports(args, result, report_formats)
+
+
 def _audit_inputs(args: argparse.Namespace) -> int:
     from datareach.sources.folders import expand_inputs
+
+    if args.engine in ("hyperscan", "portable"):  # (before 0.2, --engine named the matcher)
+        args.matcher, args.engine = args.engine, "auto"
+    if args.engine in ("duckdb", "spark") or (
+            args.engine == "auto" and args.inputs and args.stdin_spool is None
+            and all(_is_log_input(p) for p in args.inputs)):
+        return _audit_logs(args)
 
     # a PiRogue output folder is its capture and its key log; another folder, the files in it
     skipped: list[str] = []
@@ -523,7 +662,7 @@ def _audit_inputs(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         _error(exc)
         return EXIT_USAGE
-    options = {"profile": profile, "policies": policies, "reveal": args.reveal, "detect": not args.no_detect, "engine": args.engine,
+    options = {"profile": profile, "policies": policies, "reveal": args.reveal, "detect": not args.no_detect, "matcher": args.matcher,
                "reach_options": _reach_options(args), "keylog": args.keylog}
     sizes = [os.path.getsize(p) if os.path.isfile(p) else 0 for p in args.inputs]
     show_progress = not args.no_progress and sys.stderr.isatty() and sum(sizes) > PROGRESS_MIN_BYTES

@@ -49,6 +49,15 @@ class AuditOptions:
     policies: Sequence[str | os.PathLike[str] | Policy] = ()
     #: TLS key log files (NSS SSLKEYLOGFILE format): connections they have secrets for are decrypted
     keylogs: Sequence[str | os.PathLike[str]] = ()
+    #: log audits: the rows (and rotated files) to read, epoch seconds, [since, until)
+    since: float | None = None
+    until: float | None = None
+    #: log audits: where the Parquet tables go (None: none written)
+    output_dir: str | os.PathLike[str] | None = None
+    #: log audits: called with (phase, rows done, rows expected) while the engine reads
+    log_progress: Callable[[str, int, int], None] | None = None
+    #: the Spark engine's master URL (local[2] when None)
+    master: str | None = None
 
 
 @dataclass

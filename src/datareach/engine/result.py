@@ -126,6 +126,8 @@ class Audit:
     counts: dict[str, Any] | None = field(default=None, repr=False, compare=False)
     #: Local-network traffic (multicast, broadcast, link-local), by protocol: not destinations.
     local: list[dict[str, Any]] = field(default_factory=list)
+    #: Log audits: the organisation's view (period, owners, client devices, bulk-data counts).
+    organisation: dict[str, Any] | None = None
 
     @property
     def has_errors(self) -> bool:
@@ -182,4 +184,5 @@ class Audit:
             "laws": self.laws,
             "policies": self.policies,
             "violations": self.violations,
+            **({"organisation": self.organisation} if self.organisation is not None else {}),
         }

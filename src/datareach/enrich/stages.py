@@ -391,7 +391,7 @@ def _destination_rows(conns: pa.Table, bounds: Any, apps: list[str], hosts: list
             if 853 in cols["server_port_distinct"][i] and protocols & {"tls", "quic"}
             else "dns-over-https" if host in DOH_HOSTS and protocols & {"tls", "quic", "http"} else None)
     n = len(rows["host"])
-    for name in ("registrable_domain", "ip_scope", "country", "asn", "as_org", "owner"):
+    for name in ("registrable_domain", "ip_scope", "country", "asn", "as_org", "owner", "clients"):
         rows[name] = [None] * n
     for name in ("countries", "data_types", "data_categories"):
         rows[name] = [[] for _ in range(n)]

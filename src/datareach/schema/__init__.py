@@ -3,6 +3,8 @@ JSON contract derived from them (:mod:`datareach.schema.contract`)."""
 
 from datareach.schema.records import (
     CONNECTION_FIELDS,
+    BulkCount,
+    ClientSummary,
     Col,
     Connection,
     ConnectionBatch,
@@ -15,6 +17,7 @@ from datareach.schema.records import (
     InputError,
     InputReport,
     JsonCodec,
+    OwnerSummary,
     PacketAccounting,
     ProgressCallback,
     Reader,
@@ -36,6 +39,8 @@ from datareach.schema.records import (
 
 __all__ = [
     "CONNECTION_FIELDS",
+    "BulkCount",
+    "ClientSummary",
     "Col",
     "Connection",
     "ConnectionBatch",
@@ -48,6 +53,7 @@ __all__ = [
     "InputError",
     "InputReport",
     "JsonCodec",
+    "OwnerSummary",
     "PacketAccounting",
     "ProgressCallback",
     "Reader",

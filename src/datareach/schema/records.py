@@ -377,6 +377,63 @@ class Destination:
     data_types: Annotated[list[str], _c("list<string>", "enrich data types", "list[str]")] = field(
         default_factory=list)
     data_categories: Annotated[list[str], _c("list<string>", "", "list[str]")] = field(default_factory=list)
+    clients: Annotated[int | None, _c("int64", "distinct client devices (log audits; null for a capture)",
+                                      "int?")] = None
+
+
+@record
+class OwnerSummary:
+    """An organisation's traffic to one owner (born in :mod:`datareach.engine.orgscale`, log audits)."""
+
+    owner_id: Annotated[str, _c("string", "the owner's knowledge-base entity", "str", True)]
+    owner: Annotated[str, _c("string", "", "str", True)]
+    parent_id: Annotated[str | None, _c("string", "its ultimate parent's entity", "str?")]
+    parent: Annotated[str | None, _c("string", "", "str?")]
+    jurisdictions: Annotated[list[str], _c("list<string>", "every state whose laws reach it, any basis", "list[str]")]
+    bases: Annotated[list[str], _c("list<string>", "'<jurisdiction>: <bases>' for each", "list[str]")]
+    covered: Annotated[bool, _c("bool", "a covered person under us-doj-bulk-data (28 CFR 202.211)", "bool")]
+    bytes_out: Annotated[int, _c("int64", "", "int", True)]
+    bytes_in: Annotated[int, _c("int64", "", "int", True)]
+    connections: Annotated[int, _c("int64", "", "int", True)]
+    clients: Annotated[int, _c("int64", "distinct client devices (MAC where logged, else address)", "int", True)]
+    destinations: Annotated[int, _c("int64", "distinct hosts", "int")]
+    first_seen: Annotated[str | None, _c("string", "", "time")]
+    last_seen: Annotated[str | None, _c("string", "", "time")]
+
+
+@record
+class ClientSummary:
+    """One client device's traffic to covered owners (born in :mod:`datareach.engine.orgscale`)."""
+
+    client: Annotated[str, _c("string", "the device's key: its MAC where logged, else its address", "str", True)]
+    client_ip: Annotated[str | None, _c("string", "", "str?")]
+    client_mac: Annotated[str | None, _c("string", "", "str?")]
+    host_name: Annotated[str | None, _c("string", "from its DHCP lease", "str?")]
+    owners: Annotated[list[str], _c("list<string>", "the covered owners it talks to", "list[str]")]
+    bytes_out: Annotated[int, _c("int64", "", "int", True)]
+    bytes_in: Annotated[int, _c("int64", "", "int", True)]
+    connections: Annotated[int, _c("int64", "", "int", True)]
+
+
+@record
+class BulkCount:
+    """The bulk-data count for one covered counterparty and data category, judged against the
+    thresholds of 28 CFR 202.205 (born in :mod:`datareach.assess.bulk`)."""
+
+    counterparty_id: Annotated[str, _c("string", "the covered owner's entity", "str", True)]
+    counterparty: Annotated[str, _c("string", "", "str", True)]
+    parent: Annotated[str | None, _c("string", "", "str?")]
+    category: Annotated[str | None, _c("string", "us-doj category; null: nothing readable", "str?")]
+    unit: Annotated[str | None, _c("string", "devices or persons", "str?")]
+    threshold: Annotated[int | None, _c("int64", "more than this many is bulk", "int?")]
+    identified: Annotated[int, _c("int64", "distinct identifiers found in readable payloads", "int", True)]
+    identifier_kinds: Annotated[list[str], _c("list<string>", "", "list[str]")]
+    screening: Annotated[int, _c("int64", "distinct client devices in the metadata", "int", True)]
+    period_days: Annotated[float, _c("float64", "days the logs cover", "float")]
+    readable_share: Annotated[float, _c("float64", "share of its connections whose payload was read", "float")]
+    verdict: Annotated[str, _c("string", "above, below or cannot tell", "str", True)]
+    reason: Annotated[str, _c("string", "", "str", True)]
+    bounds: Annotated[str, _c("string", "what the count can and cannot show", "str", True)]
 
 
 @record

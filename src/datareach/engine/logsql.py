@@ -1,0 +1,135 @@
+"""The SQL of a log audit, written once for DuckDB and Spark.
+
+A log audit's rows never pass through Python: the readers' SQL (:mod:`datareach.sources.zeek`,
+:mod:`datareach.sources.eve`) makes the normalised relations ``conn``, ``names``, ``dns``,
+``http`` and ``dhcp``, and the statements here name the connections and reduce them to what
+the enrich stages work on. The statements are in the subset of SQL both engines speak; the few
+places where they differ (lambdas, list functions, regular expressions, ignoring nulls in a
+window) go through a :class:`Dialect`. Same statements, same results: a test runs both engines
+on the same logs and compares their Parquet files.
+
+What each statement gives:
+
+``named``        every connection with ``host`` and ``name_source``: the TLS server name, the
+                 QUIC one, the HTTP Host, else the name of the latest DNS answer the same client
+                 got for the server's address up to :data:`~datareach.enrich.naming.DNS_CLOCK_SLACK`
+                 seconds after the connection started (ties: the greatest name; a connection or an
+                 answer without a time names nothing), else the address
+                 (the same evidence, in the same order, as :mod:`datareach.enrich.naming`);
+``internal``     whether the server is on the organisation's side (private, loopback,
+                 link-local, multicast): such connections are counted, not destinations;
+``groups``       the named external connections reduced to one row per (host, server, port,
+                 transport, protocol, name source, input): the table of
+                 :class:`~datareach.schema.Connection` columns the destination group-by takes
+                 (``flows`` says how many connections a row stands for);
+``host_clients`` distinct client devices per host.
+"""
+
+from __future__ import annotations
+
+from datareach.enrich.naming import DNS_CLOCK_SLACK
+from datareach.sources.sql import DUCKDB, SPARK, Dialect
+
+__all__ = ["DUCKDB", "SPARK", "Dialect", "client_key", "groups_sql", "named_sql"]
+
+#: Server addresses on the organisation's own side: RFC 1918, shared address space (RFC 6598),
+#: loopback, link-local, multicast and broadcast, IPv6 unique-local, link-local and multicast.
+INTERNAL = (r"^(10\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.|100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.|"
+            r"127\.|169\.254\.|22[4-9]\.|23[0-9]\.|255\.255\.255\.255$|0\.0\.0\.0$|[fF][cdCD]|[fF][eE][89abAB]|"
+            r"[fF][fF]|::1?$)")
+
+
+
+
+
+
+def client_key(conn: str = "c", lease: str = "l") -> str:
+    """A client device's key: its MAC where a log gives one (the connection's, else the DHCP
+    lease of its address), else its address."""
+    return f"coalesce({conn}.client_mac, {lease}.mac, {conn}.client_ip)"
+
+
+def named_sql(d: Dialect) -> str:
+    """``named``: the connections with ``host`` and ``name_source`` (over the views ``conn``,
+    ``names`` and ``dns``)."""
+    return f"""
+WITH c AS (
+  SELECT conn.*, n.sni, n.quic_sni, n.http_host, n.cert_name
+  FROM conn LEFT JOIN names n ON conn.uid = n.uid
+),
+unnamed AS (
+  SELECT uid, client_ip, server_ip, ts FROM c
+  WHERE sni IS NULL AND quic_sni IS NULL AND http_host IS NULL AND ts IS NOT NULL
+),
+pairs AS (SELECT DISTINCT client_ip, server_ip FROM unnamed),
+answers AS (
+  SELECT a.client_ip, a.address AS server_ip, a.ts, max(a.qname) AS qname
+  FROM dns a JOIN pairs p ON a.client_ip = p.client_ip AND a.address = p.server_ip
+  WHERE a.ts IS NOT NULL
+  GROUP BY a.client_ip, a.address, a.ts
+),
+events AS (
+  SELECT client_ip, server_ip, ts - {DNS_CLOCK_SLACK!r} AS t, 0 AS k, qname, CAST(NULL AS VARCHAR(64)) AS uid
+  FROM answers
+  UNION ALL
+  SELECT client_ip, server_ip, ts AS t, 1 AS k, CAST(NULL AS VARCHAR(64)) AS qname, uid FROM unnamed
+),
+by_dns AS (
+  SELECT uid, dns_name FROM (
+    SELECT uid, k, {d.last_ignore_nulls("qname")} OVER (
+      PARTITION BY client_ip, server_ip ORDER BY t, k
+      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS dns_name
+    FROM events) e
+  WHERE k = 1
+)
+SELECT c.uid, c.ts, c.duration, c.client_ip, c.client_port, c.server_ip, c.server_port, c.transport,
+       c.protocol, c.bytes_out, c.bytes_in, c.packets_out, c.packets_in, c.client_mac, c.community_id,
+       c.input_index, c.sni, c.quic_sni, c.http_host, c.cert_name,
+       coalesce(c.sni, c.quic_sni, c.http_host, b.dns_name, c.server_ip) AS host,
+       CASE WHEN c.sni IS NOT NULL THEN 'sni' WHEN c.quic_sni IS NOT NULL THEN 'quic'
+            WHEN c.http_host IS NOT NULL THEN 'http' WHEN b.dns_name IS NOT NULL THEN 'dns'
+            ELSE 'ip' END AS name_source,
+       {d.matches("c.server_ip", INTERNAL)} AS internal
+FROM c LEFT JOIN by_dns b ON c.uid = b.uid
+"""
+
+
+def leases_sql(d: Dialect) -> str:
+    """``leases``: each address's latest DHCP lease (mac, host name)."""
+    return f"""
+SELECT assigned_addr AS ip, {d.latest("mac", "ts")} AS mac, {d.latest("host_name", "ts")} AS host_name
+FROM dhcp WHERE assigned_addr IS NOT NULL GROUP BY assigned_addr
+"""
+
+
+def groups_sql(d: Dialect) -> str:
+    """``groups``: the external named connections as Connection rows of groups (over ``named``)."""
+    return """
+SELECT min(uid) AS uid, transport, min(client_ip) AS client_ip, min(client_port) AS client_port,
+       server_ip, server_port, min(ts) AS first_seen, max(ts + coalesce(duration, 0.0)) AS last_seen,
+       sum(coalesce(packets_out, 0)) AS packets_out, sum(coalesce(bytes_out, 0)) AS bytes_out,
+       sum(coalesce(packets_in, 0)) AS packets_in, sum(coalesce(bytes_in, 0)) AS bytes_in,
+       max(sni) AS sni, max(quic_sni) AS quic_sni, max(http_host) AS http_host, protocol, input_index,
+       count(*) AS flows, host, name_source
+FROM named WHERE NOT internal
+GROUP BY host, name_source, server_ip, server_port, transport, protocol, input_index
+"""
+
+
+def host_clients_sql(d: Dialect) -> str:
+    """``host_clients``: distinct client devices per host."""
+    return f"""
+SELECT c.host, count(DISTINCT {client_key()}) AS clients
+FROM named c LEFT JOIN leases l ON c.client_ip = l.ip
+WHERE NOT c.internal GROUP BY c.host
+"""
+
+
+def internal_sql(d: Dialect) -> str:
+    """What stayed inside: connections to the organisation's own side, by protocol."""
+    return """
+SELECT coalesce(protocol, transport || '/' || CAST(server_port AS VARCHAR(8))) AS protocol,
+       count(*) AS connections, sum(coalesce(bytes_out, 0) + coalesce(bytes_in, 0)) AS bytes,
+       count(DISTINCT server_ip) AS servers
+FROM named WHERE internal GROUP BY 1
+"""

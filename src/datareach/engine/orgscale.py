@@ -1,0 +1,334 @@
+"""What a log audit adds to an audit: the organisation's view, whatever engine ran the SQL.
+
+The DuckDB and Spark engines both end here, with the same statements (in their
+:class:`~datareach.engine.logsql.Dialect`) run through a :class:`SqlRunner`:
+
+* :func:`detect_requests` -- the HTTP requests the logs describe through the pipeline's
+  per-request stage (detection); the device and person identifiers found become rows for the
+  bulk count (their values hashed, never kept);
+* :func:`enrich_and_assess` -- the connection groups through the local engine's group-by,
+  destination stages and policies (the same code a capture goes through);
+* :func:`organise` -- the organisation section and the Parquet tables: every connection
+  with its destination's owner and reach; per owner (and ultimate parent); per client device;
+  and the bulk-data counts per covered counterparty, judged by :mod:`datareach.assess.bulk`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from datareach.engine import AuditOptions, Pipeline
+from datareach.engine.logsql import Dialect, client_key
+from datareach.schema import Exchange, InputReport
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from datareach.engine.result import Audit
+
+__all__ = ["Detected", "SqlRunner", "detect_requests", "enrich_and_assess", "organise"]
+
+#: Requests with findings kept in the JSON document at most (all of them are in findings.parquet).
+MAX_EXCHANGES = 10_000
+#: Client devices listed in the document (all of them are in clients.parquet).
+MAX_CLIENTS = 100
+#: Data types that identify a device, and a person, for the bulk count (28 CFR 202.205 counts
+#: "U.S. devices" for precise geolocation and "U.S. persons" for the others).
+DEVICE_IDS = frozenset({"advertising_id", "gaid", "idfa", "aaid", "oaid", "maid", "idfv", "vendor_id",
+                        "android_id", "imei", "meid", "device_id", "udid", "serial", "serial_number",
+                        "iccid", "imsi", "sim_serial"})
+PERSON_IDS = frozenset({"email", "phone", "email_md5", "email_sha1", "email_sha256", "hashed_email"})
+
+
+class SqlRunner(Protocol):
+    """How :func:`organise` runs its statements on an engine."""
+
+    dialect: Dialect
+
+    def table(self, sql: str) -> pa.Table:
+        """The rows of a query, as an Arrow table."""
+        ...
+
+    def register(self, name: str, table: pa.Table) -> None:
+        """Make an Arrow table queryable under ``name``."""
+        ...
+
+    def write_parquet(self, sql: str, path: Path) -> None:
+        """Write the rows of a query to a Parquet file."""
+        ...
+
+
+@dataclass
+class Detected:
+    """What detection made of the logs' requests."""
+
+    #: the exchanges with findings, as the local engine keeps them (JSON rows)
+    exchanges: Any
+    requests: int = 0
+    with_findings: int = 0
+    #: (host, client_ip, client_mac, uid, ts, category, unit, kind, hash) of each device or
+    #: person identifier found next to data of a US DOJ category
+    identifiers: list[tuple[Any, ...]] = field(default_factory=list)
+    #: (uid, host, data_type, categories, source, location, value_redacted) of every finding
+    findings: list[tuple[Any, ...]] = field(default_factory=list)
+    dropped: int = 0
+
+
+def _hash(value: str) -> str:
+    return hashlib.sha256(value.strip().lower().encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
+
+def detect_requests(batches: Iterable[list[Exchange]], pipeline: Pipeline, options: AuditOptions,
+                    macs: dict[str, str] | None = None) -> Detected:
+    """Each request through the per-request stage; the exchanges with findings kept (at most
+    :data:`MAX_EXCHANGES` in the document), and the identifiers the bulk count needs."""
+    from datareach.engine.local import ExchangeRows
+
+    rows = ExchangeRows(options.reveal)
+    out = Detected(exchanges=rows)
+    per_request = pipeline.per_request
+    for batch in batches:
+        for ex in batch:
+            out.requests += 1
+            if per_request is not None:
+                per_request(ex)
+            found = ex.findings or []
+            if not found:
+                continue
+            out.with_findings += 1
+            cats = sorted({c for f in found for c in f.categories if c.startswith("us-doj:")})
+            devices = sorted({_hash(f.value) for f in found if f.data_type in DEVICE_IDS and f.value})
+            persons = sorted({_hash(f.value) for f in found if f.data_type in PERSON_IDS and f.value})
+            mac = (macs or {}).get(ex.uid or "")
+            for cat in cats:
+                for unit, ids in (("devices", devices), ("persons", persons)):
+                    for h in ids:
+                        out.identifiers.append((ex.host, ex.client_ip, mac, ex.uid, ex.ts, cat, unit, h))
+            for f in found:
+                out.findings.append((ex.uid, ex.host, ex.client_ip, ex.ts, f.data_type, list(f.categories),
+                                     f.source, f.location, f.value_redacted))
+            if len(rows.rows) < MAX_EXCHANGES:
+                ex.request_body = b""
+                rows.add(ex)
+            else:
+                out.dropped += 1
+    return out
+
+
+def enrich_and_assess(pipeline: Pipeline, options: AuditOptions, reports: list[InputReport], groups: pa.Table,
+                      answers: Sequence[Any], detected: Detected, clients: dict[str, int],
+                      internal: list[dict[str, Any]]) -> Audit:
+    """The connection groups (``logsql.groups_sql``) through the local engine's enrich and
+    assess stages: destinations, owners, reach, violations."""
+    import pyarrow as pa
+
+    from datareach.engine.local import ConnectionTables, LocalEngine, prepare, user_geo
+    from datareach.kb import knowledge_base
+    from datareach.schema import Connection, arrow_schema
+
+    schema = arrow_schema(Connection)
+    n = groups.num_rows
+    cols: dict[str, Any] = {}
+    for f in schema:
+        if f.name in groups.column_names:
+            cols[f.name] = groups.column(f.name).cast(f.type)
+        elif f.name == "ech":
+            cols[f.name] = pa.array([False] * n, f.type)
+        elif f.name == "alpn":
+            cols[f.name] = pa.array([[]] * n, f.type)
+        else:
+            cols[f.name] = pa.nulls(n, f.type)
+    table = pa.table(cols, schema=schema)
+    table = table.append_column("host", groups.column("host").cast(pa.string()))
+    table = table.append_column("name_source", groups.column("name_source").cast(pa.string()))
+
+    class _Grouped(ConnectionTables):
+        def take(self) -> pa.Table:
+            return table
+
+    detected.exchanges.hosts = {}
+    geo = prepare(user_geo(options))
+    audit = LocalEngine()._enrich_and_assess(replace(pipeline, connection_stages=()), options, reports,
+                                             _Grouped(), list(answers), detected.exchanges, geo, knowledge_base())
+    audit.local = [{"protocol": g["protocol"], "connections": g["connections"], "packets": 0, "bytes": g["bytes"],
+                    "addresses": [], "servers": g["servers"], "internal": True} for g in internal]
+    dests = list(audit.destinations)
+    for d in dests:
+        d["clients"] = clients.get(d["host"])
+    audit.destinations = dests
+    if audit.counts is not None:  # (every request the logs describe was read, not only those kept)
+        audit.counts["exchanges"] = detected.requests
+    return audit
+
+
+def _owner_rows(destinations: Sequence[dict[str, Any]], covered: set[str]) -> list[dict[str, Any]]:
+    """Each destination host with its owner, parent, reach and whether the owner is covered."""
+    out = []
+    for d in destinations:
+        owner = d.get("owner") or {}
+        parent = owner.get("ultimate_parent") or {}
+        reach = d.get("reach") or []
+        out.append({
+            "host": d["host"], "destination": d["id"], "owner_id": owner.get("entity"), "owner": owner.get("name"),
+            "parent_id": parent.get("entity"), "parent": parent.get("name"),
+            "jurisdictions": sorted({r["jurisdiction"] for r in reach}),
+            "owner_jurisdictions": sorted({r["jurisdiction"] for r in reach if r.get("basis") in ("owner", "parent")}),
+            "covered": bool(owner.get("entity")) and owner.get("entity") in covered,
+            "country": d.get("country"),
+        })
+    return out
+
+
+def organise(runner: SqlRunner, audit: Audit, pipeline: Pipeline, detected: Detected, options: AuditOptions,
+             rows: dict[str, int], output_dir: Path | None = None) -> dict[str, Any]:
+    """The organisation section (set on ``audit.organisation``) and, with ``output_dir``, the
+    Parquet tables. Needs the engine's ``named`` and ``leases`` relations."""
+    import pyarrow as pa
+
+    from datareach.assess import bulk
+    from datareach.schema import BulkCount, ClientSummary, OwnerSummary, arrow_schema, table_from_dicts
+    from datareach.timestamps import iso
+
+    d = runner.dialect
+    dests = list(audit.destinations)
+    policy = next((p for p in pipeline.policies if getattr(p, "id", "") == "us-doj-bulk-data"), None)
+    covered = bulk.covered_counterparties(dests, policy)
+    owners_by_host = _owner_rows(dests, set(covered))
+    enrich = pa.Table.from_pylist(owners_by_host, schema=pa.schema([
+        ("host", pa.string()), ("destination", pa.string()), ("owner_id", pa.string()), ("owner", pa.string()),
+        ("parent_id", pa.string()), ("parent", pa.string()), ("jurisdictions", pa.list_(pa.string())),
+        ("owner_jurisdictions", pa.list_(pa.string())), ("covered", pa.bool_()), ("country", pa.string())]))
+    runner.register("host_enrich", enrich)
+    key = client_key("n", "l")
+    period_row = runner.table("SELECT min(ts) AS first, max(ts + coalesce(duration, 0.0)) AS last FROM named").to_pylist()
+    first = period_row[0]["first"] if period_row else None
+    last = period_row[0]["last"] if period_row else None
+    days = (last - first) / 86400.0 if first is not None and last is not None else 0.0
+    window_start = (last - 365 * 86400.0) if last is not None else None
+    # -- per owner --------------------------------------------------------------------------------------
+    owner_counts = runner.table(f"""
+        SELECT e.owner_id, sum(coalesce(n.bytes_out, 0)) AS bytes_out, sum(coalesce(n.bytes_in, 0)) AS bytes_in,
+               count(*) AS connections, count(DISTINCT {key}) AS clients, count(DISTINCT n.host) AS destinations,
+               min(n.ts) AS first_seen, max(n.ts + coalesce(n.duration, 0.0)) AS last_seen
+        FROM named n JOIN host_enrich e ON n.host = e.host LEFT JOIN leases l ON n.client_ip = l.ip
+        WHERE e.owner_id IS NOT NULL AND NOT n.internal
+        GROUP BY e.owner_id""").to_pylist()
+    bases: dict[str, dict[str, set[str]]] = {}
+    names: dict[str, tuple[str, str | None, str | None]] = {}
+    for dst in dests:
+        owner = dst.get("owner") or {}
+        oid = owner.get("entity")
+        if not oid:
+            continue
+        parent = owner.get("ultimate_parent") or {}
+        names[oid] = (owner.get("name") or oid, parent.get("entity"), parent.get("name"))
+        for r in dst.get("reach") or []:
+            bases.setdefault(oid, {}).setdefault(r["jurisdiction"], set()).add(r.get("basis") or "")
+    owners = []
+    for c in sorted(owner_counts, key=lambda c: (-(c["bytes_out"] or 0), c["owner_id"])):
+        oid = c["owner_id"]
+        name, pid, pname = names.get(oid, (oid, None, None))
+        js = bases.get(oid, {})
+        owners.append({
+            "owner_id": oid, "owner": name, "parent_id": pid, "parent": pname,
+            "jurisdictions": sorted(js), "bases": [f"{j}: {', '.join(sorted(b))}" for j, b in sorted(js.items())],
+            "covered": oid in covered,
+            "bytes_out": int(c["bytes_out"] or 0), "bytes_in": int(c["bytes_in"] or 0),
+            "connections": int(c["connections"]), "clients": int(c["clients"]), "destinations": int(c["destinations"]),
+            "first_seen": iso(c["first_seen"]), "last_seen": iso(c["last_seen"])})
+    # -- per client device (the covered owners it talks to) ------------------------------------------------
+    clients = runner.table(f"""
+        SELECT {key} AS client, min(n.client_ip) AS client_ip, max(coalesce(n.client_mac, l.mac)) AS client_mac,
+               max(l.host_name) AS host_name, {d.sorted_set('e.owner')} AS owners,
+               sum(coalesce(n.bytes_out, 0)) AS bytes_out, sum(coalesce(n.bytes_in, 0)) AS bytes_in,
+               count(*) AS connections
+        FROM named n JOIN host_enrich e ON n.host = e.host LEFT JOIN leases l ON n.client_ip = l.ip
+        WHERE e.covered AND NOT n.internal
+        GROUP BY {key}""").to_pylist()
+    clients.sort(key=lambda c: (-(c["bytes_out"] or 0), c["client"]))
+    for c in clients:
+        c["owners"] = list(c["owners"] or [])
+    # -- bulk-data counts per covered counterparty -------------------------------------------------------
+    found = pa.table({name: pa.array([r[i] for r in detected.identifiers], typ) for i, (name, typ) in enumerate((
+        ("host", pa.string()), ("client_ip", pa.string()), ("client_mac", pa.string()), ("uid", pa.string()),
+        ("ts", pa.float64()), ("category", pa.string()), ("unit", pa.string()), ("id_hash", pa.string())))})
+    runner.register("found_ids", found)
+    since = f"{window_start!r}" if window_start is not None else "0"
+    ident = {(r["owner_id"], r["category"], r["unit"]): int(r["ids"]) for r in runner.table(f"""
+        SELECT e.owner_id, f.category, f.unit, count(DISTINCT f.id_hash) AS ids
+        FROM found_ids f JOIN host_enrich e ON f.host = e.host
+        WHERE e.covered AND f.ts >= {since} GROUP BY e.owner_id, f.category, f.unit""").to_pylist()}
+    categories: dict[str, set[str]] = {}
+    for r in runner.table("""
+        SELECT DISTINCT e.owner_id, f.category FROM found_ids f JOIN host_enrich e ON f.host = e.host
+        WHERE e.covered""").to_pylist():
+        categories.setdefault(r["owner_id"], set()).add(r["category"])
+    cat_by_host: dict[str, set[str]] = {}
+    for dst in dests:
+        for cat in dst.get("data_categories") or []:
+            if cat.startswith("us-doj:"):
+                cat_by_host.setdefault(dst["host"], set()).add(cat)
+    for row in owners_by_host:
+        if row["covered"]:
+            categories.setdefault(row["owner_id"], set()).update(cat_by_host.get(row["host"], set()))
+    screening = {r["owner_id"]: r for r in runner.table(f"""
+        SELECT e.owner_id, count(DISTINCT {key}) AS clients, count(*) AS connections,
+               sum(CASE WHEN n.protocol = 'http' THEN 1 ELSE 0 END) AS readable
+        FROM named n JOIN host_enrich e ON n.host = e.host LEFT JOIN leases l ON n.client_ip = l.ip
+        WHERE e.covered AND NOT n.internal AND n.ts >= {since}
+        GROUP BY e.owner_id""").to_pylist()}
+    counts = []
+    for oid in sorted(covered):
+        name, pid, pname = names.get(oid, (oid, None, None))
+        s = screening.get(oid, {"clients": 0, "connections": 0, "readable": 0})
+        share = (s["readable"] / s["connections"]) if s["connections"] else 0.0
+        cats: list[str | None] = [*sorted(categories.get(oid, set()))] or [None]
+        for cat in cats:
+            unit = bulk.unit_of(cat) if cat else None
+            counts.append({
+                "counterparty_id": oid, "counterparty": name, "parent": pname, "category": cat,
+                "identified": ident.get((oid, cat, unit), 0) if cat and unit else 0,
+                "identifier_kinds": _kinds(unit), "screening": int(s["clients"]), "readable_share": share,
+                "connections": int(s["connections"])})
+    period = {"first": iso(first), "last": iso(last), "days": round(days, 3)}
+    judged = bulk.judge(counts, period)
+    org: dict[str, Any] = {
+        "period": period,
+        "rows": dict(rows, requests=detected.requests, requests_with_findings=detected.with_findings),
+        "limits": {"exchanges_in_document": MAX_EXCHANGES, "exchanges_left_out": detected.dropped,
+                   "clients_in_document": MAX_CLIENTS, "clients_left_out": max(0, len(clients) - MAX_CLIENTS)},
+        "owners": owners,
+        "clients": clients[:MAX_CLIENTS],
+        "bulk": judged,
+    }
+    audit.organisation = org
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        runner.write_parquet("""
+            SELECT n.uid, n.ts, n.duration, n.client_ip, n.client_port, n.client_mac, n.server_ip, n.server_port,
+                   n.transport, n.protocol, n.bytes_out, n.bytes_in, n.packets_out, n.packets_in, n.community_id,
+                   n.input_index, n.host, n.name_source, n.internal, e.destination, e.owner_id, e.owner,
+                   e.parent_id, e.parent, e.jurisdictions, e.covered, e.country
+            FROM named n LEFT JOIN host_enrich e ON n.host = e.host""", output_dir / "connections.parquet")
+        import pyarrow.parquet as pq
+
+        from datareach.schema import Destination
+
+        pq.write_table(table_from_dicts(Destination, dests), output_dir / "destinations.parquet")
+        pq.write_table(table_from_dicts(OwnerSummary, owners), output_dir / "owners.parquet")
+        pq.write_table(table_from_dicts(ClientSummary, clients), output_dir / "clients.parquet")
+        pq.write_table(table_from_dicts(BulkCount, judged) if judged else arrow_schema(BulkCount).empty_table(),
+                       output_dir / "bulk.parquet")
+    return org
+
+
+def _kinds(unit: str | None) -> list[str]:
+    if unit == "devices":
+        return ["advertising or device identifiers"]
+    if unit == "persons":
+        return ["e-mail addresses, hashed e-mail addresses, phone numbers"]
+    return []
