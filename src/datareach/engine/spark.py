@@ -23,7 +23,7 @@ What this module holds:
 
 from __future__ import annotations
 
-import gzip
+import json
 import os
 import pickle
 import re
@@ -32,19 +32,34 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark import Broadcast
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
+    from datareach.engine import AuditOptions, Pipeline
+    from datareach.engine.result import Audit
     from datareach.enrich.ownership import ReachOptions
     from datareach.enrich.stages import EnrichContext, Stage
+    from datareach.schema import Exchange, InputReport
+    from datareach.sources.logs import LogFile, LogSet
 
-__all__ = ["DEFAULT_MASTER", "EnrichPayload", "ZeekLog", "enrich_partitions", "enrich_payload", "register_zeek",
-           "spark_session", "spark_type", "zeek_column"]
+__all__ = [
+    "DEFAULT_MASTER",
+    "EnrichPayload",
+    "SparkEngine",
+    "SparkRunner",
+    "enrich_partitions",
+    "enrich_payload",
+    "executor_stage",
+    "register_eve",
+    "register_logs",
+    "register_zeek",
+    "spark_session",
+]
 
 #: The master when ``--master`` is not given: this machine, two cores (what the tests use).
 DEFAULT_MASTER = "local[2]"
@@ -61,6 +76,8 @@ SESSION_CONF: dict[str, str] = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.execution.arrow.pyspark.fallback.enabled": "false",
     "spark.sql.ansi.enabled": "true",
+    # (the SQL's CAST(... AS VARCHAR(n)), written for DuckDB: plain strings, without a warning each)
+    "spark.sql.legacy.charVarcharAsString": "true",
     "spark.sql.adaptive.enabled": "true",
     "spark.sql.sources.ignoreCorruptFiles": "false",
     # a Python worker serves many tasks in turn: the stages' context is made once per worker
@@ -121,245 +138,117 @@ def spark_session(master: str | None = None, *, app_name: str = "datareach", dri
 # -- Zeek logs as raw views -----------------------------------------------------------------------
 
 
-class ZeekLog(Protocol):
-    """What :func:`register_zeek` needs of a log file (``sources.logs.LogFile`` has it)."""
-
-    @property
-    def path(self) -> str | os.PathLike[str]: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def form(self) -> str: ...
-    @property
-    def fields(self) -> Sequence[str] | None: ...
-    @property
-    def types(self) -> Sequence[str] | None: ...
-    @property
-    def separator(self) -> str | None: ...
-    @property
-    def set_separator(self) -> str | None: ...
-    @property
-    def empty_field(self) -> str | None: ...
-    @property
-    def unset_field(self) -> str | None: ...
-    @property
-    def input_index(self) -> int: ...
-
-
-#: Types of the Zeek fields the normalisation reads, for JSON logs (which carry no ``#types``
-#: line); a field not listed is read as text. From Zeek's own ``#types`` lines (base scripts).
-ZEEK_FIELD_TYPES: dict[str, str] = {
-    "ts": "time", "uid": "string", "id.orig_h": "addr", "id.orig_p": "port", "id.resp_h": "addr",
-    "id.resp_p": "port", "proto": "enum", "service": "string", "duration": "interval",
-    "orig_bytes": "count", "resp_bytes": "count", "conn_state": "string", "local_orig": "bool",
-    "local_resp": "bool", "missed_bytes": "count", "history": "string", "orig_pkts": "count",
-    "orig_ip_bytes": "count", "resp_pkts": "count", "resp_ip_bytes": "count", "tunnel_parents": "set[string]",
-    "orig_l2_addr": "string", "resp_l2_addr": "string", "community_id": "string", "ip_proto": "count",
-    # ssl.log / quic.log
-    "version": "string", "cipher": "string", "curve": "string", "server_name": "string", "resumed": "bool",
-    "established": "bool", "cert_chain_fps": "vector[string]", "client_protocol": "string",
-    "client_initial_dcid": "string", "client_scid": "string", "server_scid": "string", "history_": "string",
-    # dns.log
-    "trans_id": "count", "rtt": "interval", "query": "string", "qclass": "count", "qclass_name": "string",
-    "qtype": "count", "qtype_name": "string", "rcode": "count", "rcode_name": "string", "AA": "bool",
-    "TC": "bool", "RD": "bool", "RA": "bool", "Z": "count", "answers": "vector[string]",
-    "TTLs": "vector[interval]", "rejected": "bool",
-    # http.log
-    "trans_depth": "count", "method": "string", "host": "string", "uri": "string", "referrer": "string",
-    "user_agent": "string", "origin": "string", "request_body_len": "count", "response_body_len": "count",
-    "status_code": "count", "status_msg": "string", "tags": "set[enum]", "orig_fuids": "vector[string]",
-    "resp_fuids": "vector[string]", "orig_mime_types": "vector[string]", "resp_mime_types": "vector[string]",
-    # x509.log
-    "fingerprint": "string", "certificate.subject": "string", "san.dns": "vector[string]",
-    # dhcp.log
-    "uids": "set[string]", "client_addr": "addr", "server_addr": "addr", "mac": "string",
-    "host_name": "string", "client_fqdn": "string", "domain": "string", "requested_addr": "addr",
-    "assigned_addr": "addr", "lease_time": "interval", "msg_types": "vector[string]",
-    # files.log
-    "fuid": "string", "tx_hosts": "set[addr]", "rx_hosts": "set[addr]", "conn_uids": "set[string]",
-    "source": "string", "depth": "count", "analyzers": "set[string]", "mime_type": "string",
-    "filename": "string", "is_orig": "bool", "seen_bytes": "count", "total_bytes": "count",
-    "extracted": "string", "sha256": "string", "sha1": "string", "md5": "string",
-}
-
-
-def zeek_column(name: str) -> str:
-    """A Zeek field's column name in the raw views: ``id.orig_h`` -> ``id_orig_h``."""
-    return name.replace(".", "_")
-
-
-def spark_type(zeek_type: str) -> str:
-    """The SQL type of a Zeek type in the raw views (the DuckDB reader's alike): time and
-    interval DOUBLE (epoch seconds), count/int/port BIGINT, double DOUBLE, bool BOOLEAN, sets and
-    vectors ARRAY<STRING>, the rest (addr, string, enum, subnet, pattern, ...) STRING."""
-    t = zeek_type.strip().lower()
-    if t.startswith(("set[", "vector[", "table[")):
-        return "ARRAY<STRING>"
-    return {"time": "DOUBLE", "interval": "DOUBLE", "double": "DOUBLE", "count": "BIGINT", "int": "BIGINT",
-            "port": "BIGINT", "bool": "BOOLEAN"}.get(t, "STRING")
-
-
-def _sql_text(s: str) -> str:
-    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _scalar(col: Column, typ: str, *, json: bool) -> Column:
-    """A text column cast to ``typ`` (:func:`spark_type`), NULL where it does not parse (the
-    masked timestamps of Zeek's test baselines, ``XXXXXXXXXX.XXXXXX``, are NULL on both engines)."""
-    from pyspark.sql import functions as F
-
-    if typ == "DOUBLE":
-        number = col.try_cast("double")
-        if not json:
-            return number
-        # Zeek's JSON writer gives times as numbers, or as ISO 8601 text (JSON::TS_ISO8601)
-        iso = F.unix_micros(col.try_cast("timestamp")) / F.lit(1_000_000.0)
-        return F.when(number.isNotNull(), number).otherwise(iso)
-    if typ == "BIGINT":
-        return col.try_cast("bigint")
-    if typ == "BOOLEAN":
-        return (F.when(col.isin("T", "true"), F.lit(True)).when(col.isin("F", "false"), F.lit(False))
-                .otherwise(F.lit(None).cast("boolean")))
-    return col
-
-
-def _tsv_frame(spark: SparkSession, logs: Sequence[ZeekLog]) -> DataFrame:
-    """One group of TSV files of the same kind, header and input, as a raw frame."""
-    from pyspark.sql import functions as F
-    from pyspark.sql.types import StringType, StructField, StructType
-
-    head = logs[0]
-    names = list(head.fields or ())
-    types = list(head.types or ["string"] * len(names))
-    sep = head.separator or "\t"
-    set_sep = head.set_separator or ","
-    empty = head.empty_field if head.empty_field is not None else "(empty)"
-    unset = head.unset_field if head.unset_field is not None else "-"
-    raw = StructType([StructField(f"c{i}", StringType(), True) for i in range(len(names))])
-    # no quoting and no escapes (Zeek writes neither: a separator inside a value is \xHH),
-    # '#' lines (the header, #close) skipped, the unset field NULL
-    df = spark.read.csv([_hadoop_path(log.path) for log in logs], schema=raw, sep=sep, comment="#", header=False,
-                        nullValue=unset, quote="\u0000", escape="\u0000", mode="PERMISSIVE",
-                        ignoreLeadingWhiteSpace=False, ignoreTrailingWhiteSpace=False, multiLine=False,
-                        enforceSchema=True)
-    cols: list[Column] = []
-    for i, (name, ztype) in enumerate(zip(names, types, strict=True)):
-        c = F.col(f"c{i}")
-        typ = spark_type(ztype)
-        if typ == "ARRAY<STRING>":
-            # '(empty)' is the empty set; the others are split on the set separator (literal)
-            out = F.when(c == F.lit(empty), F.array().cast("array<string>")).otherwise(
-                F.split(c, re.escape(set_sep)))
-        elif typ == "STRING":
-            out = F.when(c == F.lit(empty), F.lit("")).otherwise(c)
-        else:
-            out = _scalar(c, typ, json=False)
-        cols.append(out.cast(typ.lower()).alias(zeek_column(name)))
-    cols.append(F.lit(head.input_index).cast("int").alias("_input"))
-    return df.select(*cols)
-
-
-def _json_frame(spark: SparkSession, logs: Sequence[ZeekLog], fields: Sequence[str]) -> DataFrame:
-    """One group of JSON-lines files of the same kind and input, as a raw frame with ``fields``."""
-    from pyspark.sql import functions as F
-    from pyspark.sql.types import ArrayType, StringType, StructField, StructType
-
-    head = logs[0]
-    given = dict(zip(head.fields or (), head.types or (), strict=False))
-    types = {f: given.get(f) or ZEEK_FIELD_TYPES.get(f, "string") for f in fields}
-    # read as text (a number read as text is its JSON text), then cast as the TSV reader does
-    schema = StructType([StructField(f, ArrayType(StringType()) if spark_type(types[f]) == "ARRAY<STRING>"
-                                     else StringType(), True) for f in fields])
-    # only the lines that hold an object (a '#' comment line, as Zeek's test baselines carry, is
-    # no record), parsed by Spark's JSON reader (a malformed line: NULLs)
-    lines = spark.read.text([_hadoop_path(log.path) for log in logs])
-    df = (lines.where(F.ltrim(F.col("value")).startswith("{"))
-          .select(F.from_json(F.col("value"), schema, {"mode": "PERMISSIVE"}).alias("r")).select("r.*"))
-    cols: list[Column] = []
-    for f in fields:
-        typ = spark_type(types[f])
-        c = F.col(f"`{f}`")
-        cols.append(_scalar(c, typ, json=True).cast(typ.lower()).alias(zeek_column(f)))
-    cols.append(F.lit(head.input_index).cast("int").alias("_input"))
-    return df.select(*cols)
-
-
 def _hadoop_path(path: str | os.PathLike[str]) -> str:
-    """A local path as Spark reads it: absolute, with Hadoop's glob characters escaped (a rotated
-    log's name may hold ':' and, in principle, '[' or '{')."""
-    text = str(Path(path).absolute()) if "://" not in str(path) else str(path)
+    """A local path as Spark reads it: absolute, with Hadoop's glob characters escaped."""
+    text = str(path) if "://" in str(path) else str(Path(path).absolute())
     return re.sub(r"([\\*?\[\]{}])", r"\\\1", text)
 
 
-def _json_fields(logs: Sequence[ZeekLog]) -> list[str]:
-    """The fields of JSON logs: those their spec lists, else read from the first object."""
-    import json
-
-    out: dict[str, None] = {}
-    for log in logs:
-        if log.fields:
-            out.update(dict.fromkeys(log.fields))
-            continue
-        opener = gzip.open if str(log.path).endswith(".gz") else open
-        with opener(Path(log.path), "rb") as f:
-            for line in f:
-                line = line.strip()
-                if line.startswith(b"{"):
-                    try:
-                        out.update(dict.fromkeys(json.loads(line)))
-                    except ValueError:
-                        continue  # (a malformed line: Spark reads it as NULLs)
-                    break
-    return list(out)
-
-
-def register_zeek(spark: SparkSession, files: Iterable[ZeekLog],
-                  columns: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, DataFrame]:
-    """Register the Zeek logs as temporary views ``zeek_<kind>``, one per kind found.
-
-    Each view has a column per Zeek field (``.`` made ``_``), typed by :func:`spark_type`, and
-    ``_input`` (INT) the input's index. TSV: the unset field (``-``) is NULL, the empty field
-    (``(empty)``) an empty list or ``''``, sets and vectors split on the set separator, values
-    that do not parse as their type NULL; ``.gz`` is read through Spark's codec. Files of one kind
-    with different headers are read apart and put together by column name (a field one file
-    lacks is NULL). ``columns``: per kind, fields (Zeek names and types) the views must have even
-    when no file has them (NULL then), for the SQL that reads them. Returns the frames by kind.
-    """
-    groups: dict[tuple[Any, ...], list[ZeekLog]] = {}
-    for log in files:
-        if log.form == "tsv":
-            key: tuple[Any, ...] = (log.kind, "tsv", log.input_index, tuple(log.fields or ()), tuple(log.types or ()),
-                                    log.separator, log.set_separator, log.empty_field, log.unset_field)
-        elif log.form == "json":
-            key = (log.kind, "json", log.input_index)
-        else:
-            continue
-        groups.setdefault(key, []).append(log)
-    frames: dict[str, list[DataFrame]] = {}
-    for key, logs in groups.items():
-        frame = _tsv_frame(spark, logs) if key[1] == "tsv" else _json_frame(spark, logs, _json_fields(logs))
-        frames.setdefault(key[0], []).append(frame)
-    out: dict[str, DataFrame] = {}
+def _zeek_text(spark: SparkSession, files: Sequence[LogFile]) -> tuple[DataFrame, list[str]]:
+    """Zeek files of one kind and layout as text columns (named by ``zeek.column``), as the
+    DuckDB engine reads them: TSV every field text, the unset field NULL, a line with too few or
+    too many fields not read (DuckDB rejects it); JSON lines the fields of ``zeek.NEEDED``, lists
+    as lists of text and the rest as text (a number's JSON text), a line that is not JSON not
+    read (a field of the wrong type is NULL)."""
     from pyspark.sql import functions as F
+    from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 
-    for kind in sorted(set(frames) | set(columns or {})):
-        parts = frames.get(kind, [])
-        wanted = {zeek_column(f): spark_type(t) for f, t in (columns or {}).get(kind, {}).items()}
-        if not parts:
-            if not wanted:
-                continue
-            df = spark.createDataFrame([], ", ".join(f"`{c}` {t}" for c, t in {**wanted, "_input": "INT"}.items()))
+    from datareach.sources.zeek import NEEDED, column
+
+    f = files[0]
+    paths = [_hadoop_path(x.path) for x in files]
+    if f.form == "tsv":
+        names = [column(n) for n in f.fields]
+        schema = StructType([StructField(n, StringType(), True) for n in names])
+        # no quoting and no escapes (Zeek writes neither); only lines *starting* with '#' are
+        # skipped (the header, #close): Spark's comment option, unlike DuckDB's, does not cut a
+        # line at a '#' inside it
+        df = spark.read.csv(paths, schema=schema, sep=f.separator, comment="#", header=False, nullValue=f.unset_field,
+                            quote="\u0000", escape="\u0000", mode="DROPMALFORMED", ignoreLeadingWhiteSpace=False,
+                            ignoreTrailingWhiteSpace=False, multiLine=False, enforceSchema=True)
+        return df, names
+    wanted = NEEDED[f.kind]
+    schema = StructType([StructField(n, ArrayType(StringType()) if c == "list" else StringType(), True)
+                         for n, c in wanted])
+    lines = spark.read.text(paths)
+    parsed = (lines.where(F.get_json_object(F.col("value"), "$").isNotNull())
+              .select(F.from_json(F.col("value"), schema, {"mode": "PERMISSIVE"}).alias("r")))
+    names = [column(n) for n, _ in wanted]
+    return parsed.select(*[F.col("r").getField(n).alias(column(n)) for n, _ in wanted]), names
+
+
+def register_zeek(spark: SparkSession, logs: Iterable[LogFile]) -> None:
+    """The raw views ``zeek_<kind>`` of every kind of ``zeek.NEEDED`` (empty where no file is of
+    it), with the columns and types the DuckDB engine's have: the files read as text
+    (:func:`_zeek_text`), typed by :func:`datareach.sources.zeek.typed_columns` in Spark's dialect.
+    Files of one kind with different headers are read apart and put together by column name;
+    ``.gz`` is read through Spark's codec."""
+    from datareach.sources import zeek
+    from datareach.sources.sql import SPARK
+
+    by_kind: dict[str, dict[tuple[Any, ...], list[LogFile]]] = {}
+    for f in logs:
+        if f.form not in ("tsv", "json") or f.kind not in zeek.NEEDED:
+            continue
+        key = (f.form, f.fields, f.separator, f.set_separator, f.empty_field, f.unset_field, f.input_index)
+        by_kind.setdefault(f.kind, {}).setdefault(key, []).append(f)
+    for kind, needed in zeek.NEEDED.items():
+        frames: list[DataFrame] = []
+        for files in by_kind.get(kind, {}).values():
+            text, present = _zeek_text(spark, files)
+            frames.append(text.selectExpr(*zeek.typed_columns(files[0], present, SPARK)))
+        if frames:
+            df = frames[0]
+            for more in frames[1:]:
+                df = df.unionByName(more)
         else:
-            df = parts[0]
-            for more in parts[1:]:
-                df = df.unionByName(more, allowMissingColumns=True)
-            for c, t in wanted.items():
-                if c not in df.columns:
-                    df = df.withColumn(c, F.lit(None).cast(t.lower()))
-            df = df.select(*[c for c in df.columns if c != "_input"], "_input")
+            ddl = ", ".join(f"`{zeek.column(n)}` {zeek.sql_type(c, SPARK)}" for n, c in needed)
+            df = spark.createDataFrame([], f"{ddl}, _input INT")
         df.createOrReplaceTempView(f"zeek_{kind}")
-        out[kind] = df
-    return out
+
+
+#: ``rtrim(x, '.')``: in DuckDB "x without its trailing dots"; in Spark the two-argument form is
+#: the deprecated ``rtrim(trimStr, str)`` (arguments the other way round), which gives ''. Until
+#: the readers' SQL says it through the Dialect, the Spark engine rewrites it to the standard
+#: form both engines read alike.
+_RTRIM = re.compile(r"\brtrim\((\w+), '([^'\\]*)'\)")
+
+
+def spark_sql(sql: str) -> str:
+    """The readers' SQL as Spark must be given it (see :data:`_RTRIM`)."""
+    return _RTRIM.sub(r"trim(TRAILING '\2' FROM \1)", sql)
+
+
+def register_eve(spark: SparkSession, logs: Iterable[LogFile]) -> dict[str, str]:
+    """The EVE files as the views :func:`datareach.sources.eve.sources` names (read with
+    :func:`~datareach.sources.eve.spark_ddl`); returns the normalised tables' SQL over them
+    (empty without EVE files)."""
+    from datareach.sources import eve
+    from datareach.sources.sql import SPARK
+
+    files = [(f.path, f.input_index) for f in logs if f.form == "eve"]
+    if not files:
+        return {}
+    for src in eve.sources(files):
+        spark.read.schema(eve.spark_ddl()).json([_hadoop_path(p) for p in src.paths]).createOrReplaceTempView(src.view)
+    return eve.table_sql(SPARK, files)
+
+
+def register_logs(spark: SparkSession, logs: LogSet, since: float | None = None, until: float | None = None) -> None:
+    """The raw views and the normalised views (``conn``, ``names``, ``dns``, ``http``, ``dhcp``)
+    of a log set, as :func:`datareach.engine.duckdb.register_logs` makes them on DuckDB."""
+    from datareach.sources import zeek
+    from datareach.sources.sql import SPARK
+
+    register_zeek(spark, logs.files)
+    views = {name: spark.sql(spark_sql(sql)) for name, sql in zeek.normalised(SPARK, since, until).items()}
+    window = " AND ".join([*([f"ts >= {since!r}"] if since is not None else []),
+                           *([f"ts < {until!r}"] if until is not None else [])]) or "true"
+    for name, sql in register_eve(spark, logs.files).items():
+        eve_rows = spark.sql(spark_sql(sql if name == "names" else f"SELECT * FROM ({sql}) eve_rows WHERE {window}"))
+        views[name] = views[name].unionByName(eve_rows, allowMissingColumns=True)
+    for name, df in views.items():
+        df.createOrReplaceTempView(name)
 
 
 # -- the destination stages on the executors ----------------------------------------------------
@@ -507,3 +396,238 @@ def enrich_partitions(df: DataFrame, payload: Broadcast[EnrichPayload]) -> DataF
 def payload_size(payload: EnrichPayload) -> int:
     """Bytes of the pickled payload: what a broadcast sends each executor once."""
     return len(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def executor_stage(spark: SparkSession, stages: Sequence[Stage], options: AuditOptions,
+                   partitions: int | None = None) -> Stage:
+    """One stage that runs ``stages`` on Spark's executors (:func:`enrich_partitions`) over each
+    chunk of destinations the local engine's group-by gives it: the same stage code, run
+    elsewhere. The payload is made from the driver's context on the first chunk (the knowledge
+    base, reach options, date and findings the local stages would have used); the laws the
+    executors' ownership stage cited are gathered on the driver, as that stage does."""
+    from datareach.enrich.stages import Stage
+
+    state: dict[str, Any] = {}
+    requires = tuple(dict.fromkeys(c for s in stages for c in s.requires))
+    provides = tuple(dict.fromkeys(c for s in stages for c in s.provides))
+
+    def run(t: pa.Table, ctx: EnrichContext) -> pa.Table:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from datareach.enrich.ownership import cited_laws
+
+        if t.num_rows == 0:
+            return t
+        assert ctx.resolver is not None
+        if "payload" not in state:
+            state["payload"] = enrich_payload(spark, ctx.resolver.kb, reach_options=ctx.resolver.options,
+                                              date=ctx.date, findings=ctx.findings, geo_db=options.geo_db,
+                                              stages=stages)
+        n = partitions or spark.sparkContext.defaultParallelism
+        frame = spark.createDataFrame(t.append_column("_row", pa.array(range(t.num_rows), pa.int64())))
+        out = enrich_partitions(frame.repartition(max(1, min(n, t.num_rows // 256 + 1))), state["payload"]).toArrow()
+        out = out.take(pc.sort_indices(out.column("_row"))).drop_columns(["_row"])
+        if "reach" in provides and ctx.resolver is not None:
+            reaches = [json.loads(r) if r else [] for r in out.column("reach").to_pylist()]
+            ctx.laws.update(cited_laws(ctx.resolver.kb, (r for rs in reaches for r in rs)))
+        return out
+
+    return Stage("executors", requires, provides, run)
+
+
+class SparkRunner:
+    """:class:`~datareach.engine.orgscale.SqlRunner` on a Spark session."""
+
+    from datareach.sources.sql import SPARK as dialect
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.spark = spark
+
+    def table(self, sql: str) -> pa.Table:
+        return self.spark.sql(sql).toArrow()
+
+    def register(self, name: str, table: pa.Table) -> None:
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        frame = (self.spark.createDataFrame(table) if table.num_rows
+                 else self.spark.createDataFrame([], from_arrow_schema(table.schema)))
+        frame.createOrReplaceTempView(name)
+
+    def write_parquet(self, sql: str, path: Path) -> None:
+        """The rows of ``sql`` as Parquet at ``path``: written by the executors (a directory of
+        part files, as Spark writes) and, on a local master, then made one file at ``path`` a
+        part file at a time (one row group each: memory bounded by a part, not by the table)."""
+        import shutil
+
+        import pyarrow.parquet as pq
+
+        frame = self.spark.sql(sql)
+        if not (self.spark.sparkContext.master or "").startswith("local"):
+            frame.write.mode("overwrite").option("compression", "zstd").parquet(str(path))
+            return
+        parts_dir = path.with_name(f".{path.name}.parts")
+        shutil.rmtree(parts_dir, ignore_errors=True)
+        frame.write.mode("overwrite").option("compression", "zstd").parquet(_hadoop_path(parts_dir))
+        parts = sorted(parts_dir.glob("part-*.parquet"))
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        schema = to_arrow_schema(frame.schema)
+        with pq.ParquetWriter(path, schema, compression="zstd") as w:
+            for part in parts:
+                w.write_table(pq.read_table(part).cast(schema))
+        shutil.rmtree(parts_dir, ignore_errors=True)
+
+
+class SparkEngine:
+    """Runs a pipeline over sensor logs on Spark: the DuckDB engine's SQL (Spark's dialect), the
+    destination stages on the executors."""
+
+    name = "spark"
+
+    def __init__(self, master: str | None = None, *, spark: SparkSession | None = None, driver_memory: str = "1g",
+                 conf: Mapping[str, str] | None = None, stages_on_executors: bool = True) -> None:
+        self.master = master
+        self.spark = spark
+        self.driver_memory = driver_memory
+        self.conf = dict(conf or {})
+        self.stages_on_executors = stages_on_executors
+        self.timings: dict[str, float] = {}
+        self.rows: dict[str, int] = {}
+
+    def run(self, inputs: Sequence[str | os.PathLike[str]], pipeline: Pipeline, options: AuditOptions) -> Audit:
+        from datareach.sources.logs import discover
+
+        logs = discover(inputs, options.since, options.until)
+        spark = self.spark or spark_session(self.master or options.master, driver_memory=self.driver_memory,
+                                            conf=self.conf)
+        try:
+            return self.run_on(spark, inputs, logs, pipeline, options)
+        finally:
+            if self.spark is None:
+                spark.stop()
+
+    def _phase(self, name: str, started: float) -> float:
+        now = time.perf_counter()
+        self.timings[name] = round(now - started, 3)
+        return now
+
+    def run_on(self, spark: SparkSession, inputs: Sequence[str | os.PathLike[str]], logs: LogSet,
+               pipeline: Pipeline, options: AuditOptions) -> Audit:
+        """The audit of ``logs`` on a running session (the DuckDB engine's ``run_on``, step by step)."""
+        from dataclasses import replace
+
+        from pyspark import StorageLevel
+
+        from datareach.engine import logsql, orgscale
+        from datareach.engine.duckdb import _DNS_NAMES_SQL, MAX_DNS_NAMES
+        from datareach.schema import DnsAnswer, InputError
+        from datareach.sources.sql import SPARK
+
+        t0 = time.perf_counter()
+        register_logs(spark, logs, options.since, options.until)
+        report = options.log_progress
+        # (named: computed once, kept in memory and spilled to the executors' disks past it)
+        named = spark.sql(logsql.named_sql(SPARK)).persist(StorageLevel.MEMORY_AND_DISK)
+        named.createOrReplaceTempView("named")
+        leases = spark.sql(logsql.leases_sql(SPARK)).persist(StorageLevel.MEMORY_AND_DISK)
+        leases.createOrReplaceTempView("leases")
+        try:
+            self.rows = {"conn": named.count()}
+            t = self._phase("read_and_name", t0)
+            if report is not None:
+                report("naming connections", self.rows["conn"], self.rows["conn"])
+            groups = spark.sql(logsql.groups_sql(SPARK)).toArrow()
+            clients = {r[0]: int(r[1]) for r in spark.sql(logsql.host_clients_sql(SPARK)).collect()}
+            internal = [dict(zip(("protocol", "connections", "bytes", "servers"), r, strict=True))
+                        for r in spark.sql(logsql.internal_sql(SPARK) + " ORDER BY 2 DESC, 1").collect()]
+            dns_rows = spark.sql(_DNS_NAMES_SQL.replace("LIMIT ?", f"LIMIT {MAX_DNS_NAMES}")).collect()
+            t = self._phase("group", t)
+            self.rows["http"] = spark.table("http").count()
+            self.rows["dns"] = spark.table("dns").count()
+            exchanges = orgscale.detect_requests(_http_batches(spark, logs), pipeline, options)
+            t = self._phase("detect", t)
+            reports = _input_reports(inputs, logs, self.rows)
+            answers = [DnsAnswer(ts=r[0], qname=r[1], rtype=r[2], address=r[3], cname_chain=tuple(r[4] or (r[1],)),
+                                 ttl=int(r[5] or 0), input_index=int(r[6])) for r in dns_rows]
+            if len(dns_rows) >= MAX_DNS_NAMES:
+                reports[0].errors.append(InputError(
+                    f"more than {MAX_DNS_NAMES:,} distinct DNS answers for the destinations' addresses: the "
+                    f"destinations' names and CNAME chains use the first {MAX_DNS_NAMES:,}"))
+            run_pipeline = pipeline
+            if self.stages_on_executors and pipeline.destination_stages:
+                run_pipeline = replace(pipeline, destination_stages=(
+                    executor_stage(spark, pipeline.destination_stages, options),))
+            audit = orgscale.enrich_and_assess(run_pipeline, options, reports, groups, answers, exchanges, clients,
+                                               internal)
+            t = self._phase("enrich_and_assess", t)
+            out = Path(options.output_dir) if options.output_dir is not None else None
+            orgscale.organise(SparkRunner(spark), audit, pipeline, exchanges, options, self.rows, out)
+            self._phase("organisation", t)
+        finally:
+            named.unpersist()
+            leases.unpersist()
+        self.timings["total"] = round(time.perf_counter() - t0, 3)
+        return audit
+
+
+def _http_batches(spark: SparkSession, logs: LogSet, size: int = 4096) -> Iterator[list[Exchange]]:
+    """The HTTP requests of the logs as exchanges, a batch at a time, in time order (the DuckDB
+    engine's, from Spark's rows)."""
+    from datareach.engine.duckdb import _body
+    from datareach.schema import Exchange
+
+    dirs = {f.input_index: Path(f.path).parent for f in logs.files if f.kind in ("http", "files", "eve")}
+    rows = spark.sql("""
+        SELECT h.ts, h.method, h.host, h.uri, h.user_agent, h.referrer, h.request_body_len, h.status,
+               h.server_ip, h.server_port, h.client_ip, h.uid, h.input_index, h.body_file
+        FROM http h ORDER BY h.ts, h.uid""").toLocalIterator()
+    batch: list[Exchange] = []
+    for (ts, method, host, uri, ua, ref, body_len, status, sip, sport, cip, uid, idx, body_file) in rows:
+        host = host or sip or ""
+        uri = uri or "/"
+        headers = [("Host", host)]
+        if ua:
+            headers.append(("User-Agent", ua))
+        if ref:
+            headers.append(("Referer", ref))
+        body = _body(dirs.get(idx), body_file)
+        batch.append(Exchange(
+            ts=float(ts or 0.0), scheme="http", method=method or "GET", host=host.lower(),
+            url=f"http://{host}{uri if uri.startswith('/') else '/' + uri}", target=uri, http_version="HTTP/1.1",
+            request_headers=headers, request_body=body, request_body_size=body_len if not body else None,
+            status=status, server_ip=sip, server_port=sport, client_ip=cip, uid=uid, input_index=int(idx or 0)))
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _input_reports(inputs: Sequence[str | os.PathLike[str]], logs: LogSet, rows: dict[str, int]) -> list[InputReport]:
+    """One report per input: its logs, the rows read, the files skipped (the DuckDB engine's,
+    without its counts of rejected lines, which Spark's readers drop without counting)."""
+    import hashlib
+
+    from datareach.schema import InputError, InputReport
+
+    reports: list[InputReport] = []
+    for i, given in enumerate(inputs):
+        mine = [f for f in logs.files if f.input_index == i]
+        forms = sorted({f"zeek-{f.form}" if f.form != "eve" else "suricata-eve" for f in mine})
+        h = hashlib.sha256()
+        for f in sorted(mine, key=lambda f: f.path):
+            h.update(f"{f.path}\0{f.size}\n".encode())
+        rep = InputReport(str(given), "+".join(forms) or None, h.hexdigest() if mine else "",
+                          sum(f.size for f in mine))
+        rep.records_read = rows.get("conn", 0) if i == 0 and len(inputs) == 1 else 0
+        for path, problem in logs.errors:
+            if path == str(given):
+                rep.errors.append(InputError(problem, fatal=True))
+        skipped = [(p, why) for p, why in logs.skipped if p.startswith(str(given))]
+        for p, why in skipped[:20]:
+            rep.errors.append(InputError(f"{p}: {why}"))
+        if len(skipped) > 20:
+            rep.errors.append(InputError(f"{len(skipped) - 20} more files skipped"))
+        reports.append(rep)
+    return reports
