@@ -28,9 +28,9 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from datareach.engine import AuditOptions, Pipeline  # noqa: E402
-from datareach.engine.local import destination_stages, enrich_context, prepare  # noqa: E402
-from datareach.engine.spark import (  # noqa: E402
+from datareach.engine import AuditOptions, Pipeline
+from datareach.engine.local import destination_stages, enrich_context, prepare
+from datareach.engine.spark import (
     _CONTEXTS,
     EnrichPayload,
     enrich_partitions,
@@ -39,9 +39,9 @@ from datareach.engine.spark import (  # noqa: E402
     spark_session,
     worker_context,
 )
-from datareach.enrich.stages import DESTINATION_STAGES  # noqa: E402
-from datareach.kb import knowledge_base  # noqa: E402
-from datareach.schema import Destination, arrow_schema  # noqa: E402
+from datareach.enrich.stages import DESTINATION_STAGES
+from datareach.kb import knowledge_base
+from datareach.schema import Destination, arrow_schema
 
 
 def destinations(n: int, seed: int = 1) -> pa.Table:
