@@ -179,11 +179,17 @@ def validator_problems(specs: dict[int, Spec], sections: dict[str, type] = SECTI
 
 
 def _entries(doc: dict[str, Any], section: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(JSON path, entry) of every entry of a section (``inputs[].errors[]``: every input's)."""
+    """(JSON path, entry) of every entry of a section (``inputs[].errors[]``: every input's).
+    A part without ``[]`` is an object (``organisation.owners[]``: the entries of the list
+    ``owners`` of the object ``organisation``), and may be absent (a capture's document has no
+    ``organisation``): then the section has no entries."""
     level: list[tuple[str, Any]] = [("$", doc)]
     for part in section.split("."):
         key = part.removesuffix("[]")
-        level = [(f"{where}.{key}[{i}]", item) for where, node in level for i, item in enumerate(node[key])]
+        if part.endswith("[]"):
+            level = [(f"{where}.{key}[{i}]", item) for where, node in level for i, item in enumerate(node[key])]
+        else:
+            level = [(f"{where}.{key}", node[key]) for where, node in level if key in node]
     yield from level
 
 

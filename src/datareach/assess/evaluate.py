@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 
     from datareach.schema import JsonCodec
 
-__all__ = ["assess", "country_set", "sort_violations", "verdict", "violation_order"]
+__all__ = ["Ground", "RuleGrounds", "assess", "country_set", "jurisdiction_hits", "sort_violations", "verdict",
+           "violation_order"]
 
 #: control links that pass full ownership in the aggregate count when no share is recorded
 #: (a subsidiary recorded without a share is a majority one; a VIE is contractual control
@@ -46,7 +47,9 @@ _FULL_WITHOUT_SHARE = frozenset({"equity", "voting", "vie", "state", "controllin
 
 
 @dataclass(frozen=True)
-class _Ground:
+class Ground:
+    """One ground on which a jurisdiction reaches a destination: the basis and the path of steps."""
+
     jurisdiction: str | None
     basis: str
     path: tuple[str, ...]
@@ -142,7 +145,10 @@ def _owner_names(owner: dict[str, Any] | None) -> set[str]:
     return {n.casefold() for n in names if n}
 
 
-class _Judge:
+class RuleGrounds:
+    """A rule's grounds for destinations (:meth:`grounds`), with the rule's country sets and the
+    ownership test memoised across destinations."""
+
     def __init__(self, kb: KnowledgeBase, resolver: OwnershipResolver, date: str) -> None:
         self.kb = kb
         self.resolver = resolver
@@ -157,10 +163,10 @@ class _Judge:
             hit = self._sets[key] = country_set(self.kb, codes, lists, where)
         return hit
 
-    def grounds(self, rule: Rule, d: dict[str, Any], wanted: frozenset[str]) -> list[_Ground]:
+    def grounds(self, rule: Rule, d: dict[str, Any], wanted: frozenset[str]) -> list[Ground]:
         date = (d.get("first_seen") or self.date)[:10]
         owner = d.get("owner")
-        out: list[_Ground] = []
+        out: list[Ground] = []
         for basis in rule.bases:
             if basis == "owner" and rule.owner_test == "operator":
                 if owner and owner["basis"] != "as":
@@ -169,7 +175,7 @@ class _Judge:
                     for code, ground in ((owner.get("hq_country"), "headquarters"),
                                          (link.get("incorporated"), "place of incorporation")):
                         if code:
-                            out.append(_Ground(code, "owner", (start, f"{owner['name']} ({owner['hq_country']})",
+                            out.append(Ground(code, "owner", (start, f"{owner['name']} ({owner['hq_country']})",
                                                                f"{code}: {ground} of {owner['name']}")))
                 continue
             if basis in ("owner", "host") and rule.owner_test == "ownership":
@@ -186,11 +192,41 @@ class _Judge:
                         continue
                     hit = self.ownership(eid, wanted, rule.ownership_threshold, rule.us_persons_excluded, date)
                     if hit is not None:
-                        out.append(_Ground(hit[0], basis, (start, *hit[1])))
+                        out.append(Ground(hit[0], basis, (start, *hit[1])))
                 continue
-            out += [_Ground(r["jurisdiction"], r["basis"], tuple(r["path"]))
+            out += [Ground(r["jurisdiction"], r["basis"], tuple(r["path"]))
                     for r in d.get("reach", ()) if r["basis"] == basis]
         return out
+
+
+def jurisdiction_hits(rule: Rule, grounds: Iterable[Ground], wanted: frozenset[str], excluded: frozenset[str],
+                      ) -> tuple[list[Ground], list[str], bool]:
+    """The jurisdiction condition of a rule over a destination's grounds (step 4 of the module
+    docstring): the grounds that meet it (each once, in order), the notes of the ``conditional``
+    jurisdictions met, and whether only conditional ones were. ``wanted`` and ``excluded`` are
+    the rule's jurisdictions and exceptions as country sets (:meth:`RuleGrounds.countries`). A
+    rule without jurisdictions, exceptions or conditional ones keeps every ground."""
+    jurisdictional = bool(wanted or excluded or rule.conditional)
+    hits: list[Ground] = []
+    notes: list[str] = []
+    conditional_only = True
+    for g in grounds:
+        code = g.jurisdiction
+        if jurisdictional:
+            if code is None:
+                continue
+            if code in rule.conditional:
+                if rule.conditional[code] not in notes:
+                    notes.append(rule.conditional[code])
+            elif (wanted and code not in wanted) or code in excluded:
+                continue
+            else:
+                conditional_only = False
+        else:
+            conditional_only = False
+        if g not in hits:
+            hits.append(g)
+    return hits, notes, conditional_only
 
 
 def _data(rule: Rule, findings: Sequence[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
@@ -201,7 +237,7 @@ def _data(rule: Rule, findings: Sequence[tuple[int, dict[str, Any]]]) -> list[tu
             or any(fnmatchcase(c, p) for c in f["categories"] for p in rule.data_categories)]
 
 
-def _reasoning(rule: Rule, d: dict[str, Any], hits: list[_Ground], found: list[tuple[int, dict[str, Any]]],
+def _reasoning(rule: Rule, d: dict[str, Any], hits: list[Ground], found: list[tuple[int, dict[str, Any]]],
                notes: list[str]) -> str:
     owner = d.get("owner")
     host = d["host"]
@@ -269,7 +305,7 @@ def assess(
 ) -> list[dict[str, Any]]:
     """The violations of ``policies`` by an audit's destinations and findings (sorted: deny,
     then warn, then allowed; each by destination)."""
-    judge = _Judge(kb, resolver, date)
+    judge = RuleGrounds(kb, resolver, date)
     by_dest: dict[tuple[str | None, str], list[tuple[int, dict[str, Any]]]] = {}
     for i, f in enumerate(findings):
         by_dest.setdefault((f.get("app"), f["host"]), []).append((i, f))
@@ -294,31 +330,13 @@ def assess(
                     continue
                 if rule.data == "not-found" and found:
                     continue
-                hits: list[_Ground] = []
-                notes: list[str] = []
-                conditional_only = True
-                for g in judge.grounds(rule, d, wanted):
-                    code = g.jurisdiction
-                    if jurisdictional:
-                        if code is None:
-                            continue
-                        if code in rule.conditional:
-                            if rule.conditional[code] not in notes:
-                                notes.append(rule.conditional[code])
-                        elif (wanted and code not in wanted) or code in excluded:
-                            continue
-                        else:
-                            conditional_only = False
-                    else:
-                        conditional_only = False
-                    if g not in hits:
-                        hits.append(g)
+                hits, notes, conditional_only = jurisdiction_hits(rule, judge.grounds(rule, d, wanted), wanted, excluded)
                 if jurisdictional and not hits:
                     continue
                 if not hits and rule.owners and d.get("owner"):
                     o = d["owner"]
                     conditional_only = False
-                    hits.append(_Ground(None, "owner", (d["host"], *[f"{c['name']} ({c['hq_country']})" for c in o["chain"]])))
+                    hits.append(Ground(None, "owner", (d["host"], *[f"{c['name']} ({c['hq_country']})" for c in o["chain"]])))
                 action = "warn" if conditional_only and notes else rule.action
                 jurisdictions = list(dict.fromkeys(g.jurisdiction for g in hits if g.jurisdiction))
                 allowed, expired = _allowed(policy.allow, policy, rule, d, names, jurisdictions,

@@ -75,12 +75,12 @@ events AS (
   SELECT client_ip, server_ip, ts AS t, 1 AS k, CAST(NULL AS VARCHAR(64)) AS qname, uid FROM unnamed
 ),
 by_dns AS (
-  SELECT uid, dns_name FROM (
+  SELECT uid, max(dns_name) AS dns_name FROM (
     SELECT uid, k, {d.last_ignore_nulls("qname")} OVER (
       PARTITION BY client_ip, server_ip ORDER BY t, k
       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS dns_name
     FROM events) e
-  WHERE k = 1
+  WHERE k = 1 GROUP BY uid
 )
 SELECT c.uid, c.ts, c.duration, c.client_ip, c.client_port, c.server_ip, c.server_port, c.transport,
        c.protocol, c.bytes_out, c.bytes_in, c.packets_out, c.packets_in, c.client_mac, c.community_id,
@@ -107,8 +107,8 @@ def groups_sql(d: Dialect) -> str:
     return """
 SELECT min(uid) AS uid, transport, min(client_ip) AS client_ip, min(client_port) AS client_port,
        server_ip, server_port, min(ts) AS first_seen, max(ts + coalesce(duration, 0.0)) AS last_seen,
-       sum(coalesce(packets_out, 0)) AS packets_out, sum(coalesce(bytes_out, 0)) AS bytes_out,
-       sum(coalesce(packets_in, 0)) AS packets_in, sum(coalesce(bytes_in, 0)) AS bytes_in,
+       CAST(sum(coalesce(packets_out, 0)) AS BIGINT) AS packets_out, CAST(sum(coalesce(bytes_out, 0)) AS BIGINT) AS bytes_out,
+       CAST(sum(coalesce(packets_in, 0)) AS BIGINT) AS packets_in, CAST(sum(coalesce(bytes_in, 0)) AS BIGINT) AS bytes_in,
        max(sni) AS sni, max(quic_sni) AS quic_sni, max(http_host) AS http_host, protocol, input_index,
        count(*) AS flows, host, name_source
 FROM named WHERE NOT internal
@@ -129,7 +129,7 @@ def internal_sql(d: Dialect) -> str:
     """What stayed inside: connections to the organisation's own side, by protocol."""
     return """
 SELECT coalesce(protocol, transport || '/' || CAST(server_port AS VARCHAR(8))) AS protocol,
-       count(*) AS connections, sum(coalesce(bytes_out, 0) + coalesce(bytes_in, 0)) AS bytes,
+       count(*) AS connections, CAST(sum(coalesce(bytes_out, 0) + coalesce(bytes_in, 0)) AS BIGINT) AS bytes,
        count(DISTINCT server_ip) AS servers
 FROM named WHERE internal GROUP BY 1
 """

@@ -208,10 +208,12 @@ def organise(runner: SqlRunner, audit: Audit, pipeline: Pipeline, detected: Dete
     first = period_row[0]["first"] if period_row else None
     last = period_row[0]["last"] if period_row else None
     days = (last - first) / 86400.0 if first is not None and last is not None else 0.0
-    window_start = (last - 365 * 86400.0) if last is not None else None
+    period = {"first": iso(first), "last": iso(last), "days": round(days, 3)}
+    # (the twelve months the verdicts speak of: the calendar year of days ending on the last day)
+    window_start = bulk.window(period)[0] if last is not None else None
     # -- per owner --------------------------------------------------------------------------------------
     owner_counts = runner.table(f"""
-        SELECT e.owner_id, sum(coalesce(n.bytes_out, 0)) AS bytes_out, sum(coalesce(n.bytes_in, 0)) AS bytes_in,
+        SELECT e.owner_id, CAST(sum(coalesce(n.bytes_out, 0)) AS BIGINT) AS bytes_out, CAST(sum(coalesce(n.bytes_in, 0)) AS BIGINT) AS bytes_in,
                count(*) AS connections, count(DISTINCT {key}) AS clients, count(DISTINCT n.host) AS destinations,
                min(n.ts) AS first_seen, max(n.ts + coalesce(n.duration, 0.0)) AS last_seen
         FROM named n JOIN host_enrich e ON n.host = e.host LEFT JOIN leases l ON n.client_ip = l.ip
@@ -244,14 +246,16 @@ def organise(runner: SqlRunner, audit: Audit, pipeline: Pipeline, detected: Dete
     clients = runner.table(f"""
         SELECT {key} AS client, min(n.client_ip) AS client_ip, max(coalesce(n.client_mac, l.mac)) AS client_mac,
                max(l.host_name) AS host_name, {d.sorted_set('e.owner')} AS owners,
-               sum(coalesce(n.bytes_out, 0)) AS bytes_out, sum(coalesce(n.bytes_in, 0)) AS bytes_in,
+               CAST(sum(coalesce(n.bytes_out, 0)) AS BIGINT) AS bytes_out, CAST(sum(coalesce(n.bytes_in, 0)) AS BIGINT) AS bytes_in,
                count(*) AS connections
         FROM named n JOIN host_enrich e ON n.host = e.host LEFT JOIN leases l ON n.client_ip = l.ip
         WHERE e.covered AND NOT n.internal
         GROUP BY {key}""").to_pylist()
-    clients.sort(key=lambda c: (-(c["bytes_out"] or 0), c["client"]))
-    for c in clients:
+    for c in clients:  # (DuckDB's sums are 128-bit: plain ints here)
         c["owners"] = list(c["owners"] or [])
+        for k in ("bytes_out", "bytes_in", "connections"):
+            c[k] = int(c[k] or 0)
+    clients.sort(key=lambda c: (-c["bytes_out"], c["client"]))
     # -- bulk-data counts per covered counterparty -------------------------------------------------------
     found = pa.table({name: pa.array([r[i] for r in detected.identifiers], typ) for i, (name, typ) in enumerate((
         ("host", pa.string()), ("client_ip", pa.string()), ("client_mac", pa.string()), ("uid", pa.string()),
@@ -277,7 +281,7 @@ def organise(runner: SqlRunner, audit: Audit, pipeline: Pipeline, detected: Dete
             categories.setdefault(row["owner_id"], set()).update(cat_by_host.get(row["host"], set()))
     screening = {r["owner_id"]: r for r in runner.table(f"""
         SELECT e.owner_id, count(DISTINCT {key}) AS clients, count(*) AS connections,
-               sum(CASE WHEN n.protocol = 'http' THEN 1 ELSE 0 END) AS readable
+               CAST(sum(CASE WHEN n.protocol = 'http' THEN 1 ELSE 0 END) AS BIGINT) AS readable
         FROM named n JOIN host_enrich e ON n.host = e.host LEFT JOIN leases l ON n.client_ip = l.ip
         WHERE e.covered AND NOT n.internal AND n.ts >= {since}
         GROUP BY e.owner_id""").to_pylist()}
@@ -294,7 +298,6 @@ def organise(runner: SqlRunner, audit: Audit, pipeline: Pipeline, detected: Dete
                 "identified": ident.get((oid, cat, unit), 0) if cat and unit else 0,
                 "identifier_kinds": _kinds(unit), "screening": int(s["clients"]), "readable_share": share,
                 "connections": int(s["connections"])})
-    period = {"first": iso(first), "last": iso(last), "days": round(days, 3)}
     judged = bulk.judge(counts, period)
     org: dict[str, Any] = {
         "period": period,

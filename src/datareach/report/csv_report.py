@@ -7,6 +7,15 @@ so that a CI job's file set does not depend on the result); to standard output, 
 destinations. List cells join their items with ``; ``; a finding's
 ``value`` is empty unless ``--reveal``.
 
+A log audit (a document with ``organisation``) adds three tables, one file each next to the
+destinations (:func:`extra_tables`): ``report.owners.csv`` (``organisation.owners``),
+``report.clients.csv`` (``organisation.clients``: the top 100; clients.parquet has them all) and
+``report.bulk.csv`` (``organisation.bulk``: the bulk-data counts, their verdicts, reasons and
+bounds), their columns the records' declared fields (:class:`~datareach.schema.OwnerSummary`,
+:class:`~datareach.schema.ClientSummary`, :class:`~datareach.schema.BulkCount`); its
+destinations have a ``clients`` column (distinct client devices). The period the logs cover is
+in the bulk rows' ``period_days`` (and the JSON document's ``organisation.period``).
+
 Every cell that comes from the input is made inert: control, bidi and other non-printable
 characters are written as escapes (:func:`~datareach.report.terminal.safe`), and a cell that a
 spreadsheet would read as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a
@@ -21,6 +30,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from datareach.report.terminal import safe
+from datareach.schema.contract import document_fields
+from datareach.schema.records import BulkCount, ClientSummary, OwnerSummary
 
 DESTINATION_COLUMNS = ("id", "host", "app", "registrable_domain", "owner", "owner_country", "ultimate_parent",
                        "ultimate_parent_country", "countries", "jurisdictions", "data_types", "bytes_out",
@@ -28,6 +39,12 @@ DESTINATION_COLUMNS = ("id", "host", "app", "registrable_domain", "owner", "owne
 FINDING_COLUMNS = ("id", "exchange", "host", "app", "data_type", "categories", "source", "location", "encoding",
                    "value_redacted", "value", "confidence", "encrypted_in_transit")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
+#: The organisation's tables of a log audit: (file suffix, key in ``organisation``, columns).
+ORGANISATION_TABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("owners", "owners", tuple(document_fields(OwnerSummary))),
+    ("clients", "clients", tuple(document_fields(ClientSummary))),
+    ("bulk", "bulk", tuple(document_fields(BulkCount))),
+)
 
 
 def cell(value: object) -> str | int | float:
@@ -70,7 +87,38 @@ def destination_row(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def render_destinations_csv(doc: dict[str, Any]) -> str:
-    return _rows(DESTINATION_COLUMNS, (destination_row(d) for d in doc.get("destinations", [])))
+    """The destinations; a log audit's have a ``clients`` column too (distinct client devices)."""
+    log = isinstance(doc.get("organisation"), dict)
+    columns = (*DESTINATION_COLUMNS, "clients") if log else DESTINATION_COLUMNS
+    return _rows(columns, ({**destination_row(d), "clients": d.get("clients")} if log else destination_row(d)
+                           for d in doc.get("destinations", [])))
+
+
+def render_organisation_csv(doc: dict[str, Any], table: str) -> str:
+    """One of the organisation's tables (``owners``, ``clients``, ``bulk``) of a log audit; the
+    header only when the document has none."""
+    org = doc.get("organisation")
+    for name, key, columns in ORGANISATION_TABLES:
+        if name == table:
+            rows = org.get(key) if isinstance(org, dict) else None
+            return _rows(columns, (r for r in rows or [] if isinstance(r, dict)))
+    raise KeyError(table)
+
+
+def table_path(path: str, table: str) -> str:
+    """Where a second table goes when the destinations go to ``path``: ``x.csv`` ->
+    ``x.<table>.csv``."""
+    stem = path[:-4] if path.lower().endswith(".csv") else path
+    return f"{stem}.{table}.csv"
+
+
+def extra_tables(doc: dict[str, Any], path: str) -> list[tuple[str, str]]:
+    """The files ``-o path`` writes besides the destinations: the findings always; a log
+    audit's owners, clients and bulk counts too. (path, text) each."""
+    out = [(findings_path(path), render_findings_csv(doc))]
+    if isinstance(doc.get("organisation"), dict):
+        out += [(table_path(path, name), render_organisation_csv(doc, name)) for name, _, _ in ORGANISATION_TABLES]
+    return out
 
 
 def render_findings_csv(doc: dict[str, Any]) -> str:
@@ -80,5 +128,4 @@ def render_findings_csv(doc: dict[str, Any]) -> str:
 def findings_path(path: str) -> str:
     """Where the findings go when the destinations go to ``path``: ``x.csv`` -> ``x.findings.csv``
     (``x`` -> ``x.findings.csv``)."""
-    stem = path[:-4] if path.lower().endswith(".csv") else path
-    return stem + ".findings.csv"
+    return table_path(path, "findings")

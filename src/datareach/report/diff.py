@@ -45,7 +45,18 @@ from datareach._version import __version__
 from datareach.report.markdown import md_code, md_list, md_table, md_text, sha_cell
 from datareach.report.terminal import inert_json, safe
 from datareach.report.wording import company, reach_line
-from datareach.schema import DataSource, Destination, DnsAnswer, Exchange, Finding, InputReport, Violation
+from datareach.schema import (
+    BulkCount,
+    ClientSummary,
+    DataSource,
+    Destination,
+    DnsAnswer,
+    Exchange,
+    Finding,
+    InputReport,
+    OwnerSummary,
+    Violation,
+)
 from datareach.schema.contract import CURRENT_MAJOR, READABLE_MAJORS, Spec, record_spec, schema_major
 
 #: Version of the diff document's own layout.
@@ -143,6 +154,12 @@ def _document_spec(major: int) -> Spec:
         "policies": ("list[dict]", False, _POLICY),
         "violations": ("list[dict]", False, record_spec(Violation, major, {"allowed": _ALLOWED})),
         "detection": ("dict", False, None),
+        "organisation": ("dict", False, {
+            "period": ("dict", False, None), "rows": ("dict", False, None), "limits": ("dict", False, None),
+            "owners": ("list[dict]", False, record_spec(OwnerSummary, major)),
+            "clients": ("list[dict]", False, record_spec(ClientSummary, major)),
+            "bulk": ("list[dict]", False, record_spec(BulkCount, major)),
+        }),
     }
 
 

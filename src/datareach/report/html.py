@@ -39,7 +39,7 @@ import json
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache, lru_cache
 from importlib import resources
@@ -47,7 +47,18 @@ from typing import Any
 
 from datareach.report.terminal import CONTROL_CHARS, safe
 from datareach.report.units import human_bytes
-from datareach.report.wording import category_label
+from datareach.report.wording import (
+    BY_AS_NOTE,
+    ROW_LABELS,
+    VERDICT_LABELS,
+    bases_line,
+    bulk_order,
+    bulk_title,
+    by_network_only,
+    category_label,
+    owner_summary_line,
+    period_line,
+)
 
 #: Nodes per column of the flow diagram before the rest are grouped as "N others".
 FLOW_MAX_NODES = 12
@@ -929,6 +940,111 @@ def _laws(f: _Facts) -> str:
     return "".join(out)
 
 
+_BULK_TAGS = {"above": "deny", "cannot tell": "warn", "below": "allowed"}
+
+
+def _num(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else "?"
+
+
+def _readable(b: Mapping[str, Any]) -> str:
+    """``41% of its connections readable, over 365 days of logs``."""
+    share, days = b.get("readable_share"), b.get("period_days")
+    read = f"{share:.0%}" if isinstance(share, int | float) and not isinstance(share, bool) else "?"
+    span = f"{days:g}" if isinstance(days, int | float) and not isinstance(days, bool) else "?"
+    return f"{read} of its connections readable, over {span} days of logs"
+
+
+def _organisation(f: _Facts) -> str:
+    """The organisation section of a log audit (nothing for a capture's document): the period
+    and rows read, the bulk-data counts per covered counterparty (verdict, identified against the
+    threshold, screening bound, why, bounds), the owners (covered ones marked) and the client
+    devices that talk to covered owners."""
+    org = f.doc.get("organisation")
+    if not isinstance(org, dict):
+        return ""
+    rows = _dict(org.get("rows"))
+    read = ", ".join(f"{_num(v)} {ROW_LABELS.get(str(k), _clean(k))}" for k, v in rows.items())
+    out = ['<section id="organisation" data-testid="organisation"><h2>Organisation</h2>',
+           f'<p data-testid="organisation-period">Logs from {esc(period_line(org.get("period")))}. Rows read: '
+           f'{esc(read or "none")}.</p>',
+           f"<h3>{esc(bulk_title())}</h3>"]
+    bulk = bulk_order([_dict(b) for b in _list(org.get("bulk")) if isinstance(b, dict)])
+    if not bulk:
+        out.append('<p class="muted" data-testid="no-bulk">No covered counterparty in the traffic.</p>')
+    else:
+        common = {_clean(b.get("bounds") or "") for b in bulk}
+        out.append('<div class="scroll"><table class="stack" data-testid="bulk-table"><thead><tr><th>Verdict</th>'
+                   "<th>Counterparty → ultimate parent</th><th>Data category</th>"
+                   '<th class="num">Identified</th><th class="num">Threshold (more than)</th>'
+                   '<th class="num">Screening bound</th><th>Readable, over</th><th>Why</th>'
+                   + ("<th>Bounds</th>" if len(common) > 1 else "") + "</tr></thead><tbody>")
+        for b in bulk:
+            verdict = _clean(b.get("verdict"))
+            who = _clean(b.get("counterparty") or b.get("counterparty_id") or "?")
+            if b.get("parent") and b.get("parent") != b.get("counterparty"):
+                who += " → " + _clean(b["parent"])
+            cat = b.get("category")
+            unit = _clean(b.get("unit") or "")
+            out.append(
+                f'<tr data-testid="bulk-row" data-verdict="{esc(verdict)}" data-counterparty="{esc(b.get("counterparty_id"))}">'
+                f'<td data-label="Verdict"><span class="tag {_BULK_TAGS.get(verdict, "")}">'
+                f"{esc(VERDICT_LABELS.get(verdict, verdict))}</span></td>"
+                f'<td data-label="Counterparty"><strong>{esc(who)}</strong></td>'
+                f'<td data-label="Data category">{_cat(_clean(cat)) if cat else "no data category read"}</td>'
+                f'<td class="num" data-label="Identified">{esc(_num(b.get("identified")))} {esc(unit)}</td>'
+                f'<td class="num" data-label="Threshold">{esc(_num(b.get("threshold")) if b.get("threshold") is not None else "none")}</td>'
+                f'<td class="num" data-label="Screening bound">{esc(_num(b.get("screening")))} client devices</td>'
+                f'<td class="small" data-label="Readable, over">{esc(_readable(b))}</td>'
+                f'<td class="wrap" data-label="Why">{esc(b.get("reason") or "")}</td>'
+                + (f'<td class="wrap small" data-label="Bounds">{esc(b.get("bounds") or "")}</td>' if len(common) > 1 else "")
+                + "</tr>")
+        out.append("</tbody></table></div>")
+        if len(common) == 1:
+            out.append(f'<p class="small" data-testid="bulk-bounds"><strong>Bounds of every count:</strong> '
+                       f"{esc(common.pop())}</p>")
+    owners = [_dict(o) for o in _list(org.get("owners")) if isinstance(o, dict)]
+    if owners:
+        network_only = by_network_only(f.dests)
+        out.append(f"<h3>Owners the traffic went to ({len(owners)})</h3>"
+                   '<div class="scroll"><table class="stack" data-testid="org-owners-table"><thead><tr>'
+                   "<th>Owner → ultimate parent</th><th>Reach (basis)</th>"
+                   '<th class="num">Sent</th><th class="num">Received</th><th class="num">Connections</th>'
+                   '<th class="num">Client devices</th><th class="num">Hosts</th><th>Seen</th></tr></thead><tbody>')
+        for o in owners:
+            covered = bool(o.get("covered"))
+            out.append(
+                f'<tr data-testid="org-owner-row" data-owner="{esc(o.get("owner_id"))}" '
+                f'data-covered="{"true" if covered else "false"}">'
+                f'<td data-label="Owner"><span class="name">{esc(owner_summary_line(o, network_only))}</span>'
+                + (' <span class="tag deny" title="a covered person under us-doj-bulk-data (28 CFR 202.211)">'
+                   "covered person</span>" if covered else "")
+                + f'</td><td data-label="Reach">{esc(bases_line(_list(o.get("bases")) or _list(o.get("jurisdictions"))))}</td>'
+                f'<td class="num" data-label="Sent">{esc(human_bytes(_int(o.get("bytes_out"))))}</td>'
+                f'<td class="num" data-label="Received">{esc(human_bytes(_int(o.get("bytes_in"))))}</td>'
+                f'<td class="num" data-label="Connections">{esc(_num(o.get("connections")))}</td>'
+                f'<td class="num" data-label="Client devices">{esc(_num(o.get("clients")))}</td>'
+                f'<td class="num" data-label="Hosts">{esc(_num(o.get("destinations")))}</td>'
+                f'<td data-label="Seen">{esc(ts(o.get("first_seen")))} – {esc(ts(o.get("last_seen")))}</td></tr>')
+        out.append("</tbody></table></div>")
+        if any(_clean(o.get("owner_id")) in network_only for o in owners):
+            out.append(f'<p class="small muted">[{esc(BY_AS_NOTE)}]</p>')
+    clients = [_dict(c) for c in _list(org.get("clients")) if isinstance(c, dict)]
+    if clients:
+        left = _int(_dict(org.get("limits")).get("clients_left_out"))
+        out.append(f"<h3>Client devices that talk to covered owners ({len(clients) + left:,})</h3>")
+        out.append(_table(["Device", "Address", "Host name (DHCP)", "Covered owners", "Sent", "Received",
+                           "Connections"],
+                          ([c.get("client"), c.get("client_ip"), c.get("host_name"),
+                            ", ".join(_clean(x) for x in _list(c.get("owners"))), human_bytes(_int(c.get("bytes_out"))),
+                            human_bytes(_int(c.get("bytes_in"))), _num(c.get("connections"))] for c in clients),
+                          "org-client-row"))
+        if left:
+            out.append(f'<p class="small muted">{left:,} more client devices: in clients.parquet (-o DIR/).</p>')
+    out.append("</section>")
+    return "".join(out)
+
+
 def _ownership_sources(f: _Facts) -> str:
     """Each owner the destinations were attributed to, with the records its chain rests on
     (filings, registers) as links and the date they hold at."""
@@ -1082,6 +1198,7 @@ def render_html(doc: dict[str, Any]) -> str:
         "<main>",
         _summary(facts),
         _policies(facts),
+        _organisation(facts),
         _map(facts),
         _flow(facts),
         _apps(facts),

@@ -9,6 +9,13 @@ case (warnings under ``deny``, everything under ``never``, allowed ones) are lis
 ``<system-out>``; a rule without violations passes. Every input with read errors adds a test
 case with an ``<error>`` in a suite ``datareach.inputs`` (exit status 4).
 
+A log audit (a document with ``organisation``) adds a suite ``us-doj-bulk-data.bulk``: one test
+case per bulk-data count (per covered counterparty and data category; classname the suite, name
+``<counterparty id>/<category>``). A count whose verdict is ``above`` fails (under ``--fail-on``
+``deny`` and ``warn``, as a deny violation does: :func:`bulk_fails`); ``cannot tell`` is
+skipped, with the reason (the logs cannot decide it); ``below`` passes. Each case's
+``<system-out>`` states the count, the threshold, the screening bound, the period and the bounds.
+
 Every string from the input is written through :func:`~datareach.report.terminal.safe`, so no
 control character reaches the XML (XML 1.0 forbids most of them) or a terminal.
 """
@@ -25,6 +32,65 @@ FAIL_ON = ("deny", "warn", "never")
 def fails(action: str, fail_on: str) -> bool:
     """Whether a violation (not allowed) of this action fails the gate under ``fail_on``."""
     return (fail_on == "warn" and action in ("deny", "warn")) or (fail_on == "deny" and action == "deny")
+
+
+BULK_SUITE = "us-doj-bulk-data.bulk"
+
+
+def _bulk(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    org = doc.get("organisation")
+    rows = org.get("bulk") if isinstance(org, dict) else None
+    return [b for b in rows or [] if isinstance(b, dict)]
+
+
+def bulk_fails(doc: dict[str, Any], fail_on: str) -> bool:
+    """Whether a bulk-data count of a log audit fails the gate under ``fail_on``: a verdict
+    ``above`` does, as a deny violation would."""
+    return any(b.get("verdict") == "above" for b in _bulk(doc)) and fails("deny", fail_on)
+
+
+def _bulk_text(b: dict[str, Any], period: object) -> str:
+    from datareach.report.wording import bulk_count_line, period_line
+
+    who = str(b.get("counterparty") or b.get("counterparty_id"))
+    if b.get("parent") and b.get("parent") != who:
+        who += f" (ultimately {b['parent']})"
+    lines = [f"[{b.get('verdict')}] {who}, {b.get('category') or 'no data category read'}: {bulk_count_line(b)}.",
+             f"  Logs from {period_line(period)}.", f"  Why: {b.get('reason') or ''}", f"  Bounds: {b.get('bounds') or ''}"]
+    return "\n".join(safe(x) for x in lines)
+
+
+def _bulk_suite(root: Any, doc: dict[str, Any], fail_on: str, timestamp: str) -> tuple[int, int]:
+    """The bulk-data counts as a suite; (tests, failures)."""
+    import xml.etree.ElementTree as ET
+
+    rows = _bulk(doc)
+    org = doc.get("organisation")
+    period = org.get("period") if isinstance(org, dict) else None
+    suite = ET.SubElement(root, "testsuite", name=BULK_SUITE, timestamp=timestamp)
+    n_fail = n_skip = 0
+    for b in rows:
+        name = f"{b.get('counterparty_id')}/{b.get('category') or 'none'}"
+        case = ET.SubElement(suite, "testcase", classname=BULK_SUITE, name=safe(name), time="0")
+        verdict = b.get("verdict")
+        if verdict == "above" and fails("deny", fail_on):
+            n_fail += 1
+            threshold = b.get("threshold")
+            failure = ET.SubElement(case, "failure", type="above", message=safe(
+                f"Bulk threshold (28 CFR 202.205) crossed: {b.get('identified')} {b.get('unit') or ''} of "
+                f"{b.get('category')} sent to {b.get('counterparty')}, a covered person (more than {threshold})"))
+            failure.text = _bulk_text(b, period)
+        elif verdict == "cannot tell":
+            n_skip += 1
+            ET.SubElement(case, "skipped", message=safe(f"cannot tell: {b.get('reason') or ''}"))
+            ET.SubElement(case, "system-out").text = _bulk_text(b, period)
+        else:
+            ET.SubElement(case, "system-out").text = _bulk_text(b, period)
+    suite.set("tests", str(len(rows)))
+    suite.set("failures", str(n_fail))
+    suite.set("errors", "0")
+    suite.set("skipped", str(n_skip))
+    return len(rows), n_fail
 
 
 def _describe(v: dict[str, Any]) -> str:
@@ -79,6 +145,10 @@ def render_junit(doc: dict[str, Any], fail_on: str = "deny") -> str:
         suite.set("errors", "0")
         suite.set("skipped", "0")
         total += len(policy.get("rules", []))
+        failed += n_fail
+    if isinstance(doc.get("organisation"), dict) and _bulk(doc):
+        tests, n_fail = _bulk_suite(root, doc, fail_on, timestamp)
+        total += tests
         failed += n_fail
     inputs = doc.get("inputs", [])
     if any(i.get("errors") for i in inputs):

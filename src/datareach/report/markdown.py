@@ -31,7 +31,22 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from datareach.report.wording import owner_parts, reach_by_jurisdiction, where_parts
+from datareach.report.wording import (
+    BY_AS_NOTE,
+    ROW_LABELS,
+    VERDICT_LABELS,
+    bases_line,
+    bulk_count_line,
+    bulk_order,
+    bulk_title,
+    by_network_only,
+    category_label,
+    owner_parts,
+    owner_summary_line,
+    period_line,
+    reach_by_jurisdiction,
+    where_parts,
+)
 
 #: Tables longer than this are folded in ``<details>``.
 FOLD_ROWS = 10
@@ -252,6 +267,8 @@ def render_markdown(doc: dict[str, Any], *, max_rows: int = MAX_ROWS) -> str:
         out.append(f"- Policies: {md_list([p.get('id', '?') for p in policies], code=True)}")
     out.append("")
 
+    out += _organisation(doc, max_rows)
+
     reach = _reach_of_data(doc)
     if reach:
         out += ["### Who can reach which data", ""]
@@ -297,6 +314,85 @@ def render_markdown(doc: dict[str, Any], *, max_rows: int = MAX_ROWS) -> str:
 
     out += _provenance(doc, max_rows)
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+_BULK_ICONS = {"above": "❌", "cannot tell": "❔", "below": "✅"}
+
+
+def _dicts(value: object) -> list[dict[str, Any]]:
+    return [x for x in value if isinstance(x, dict)] if isinstance(value, list) else []
+
+
+def _num(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else "?"
+
+
+def _organisation(doc: dict[str, Any], max_rows: int) -> list[str]:
+    """The organisation section of a log audit (nothing for a capture's document): the period,
+    the bulk-data counts with their verdicts and bounds, the owners and the client devices that
+    talk to covered owners."""
+    org = doc.get("organisation")
+    if not isinstance(org, dict):
+        return []
+    rows: dict[str, Any] = org["rows"] if isinstance(org.get("rows"), dict) else {}
+    out = ["### Organisation", "",
+           f"- Period: {md_text(period_line(org.get('period')))}",
+           "- Rows read: " + (md_text(", ".join(f"{_num(v)} {ROW_LABELS.get(str(k), k)}" for k, v in rows.items()))
+                              or "none"), ""]
+    bulk = bulk_order(_dicts(org.get("bulk")))
+    out += [f"#### {md_text(bulk_title())}", ""]
+    if not bulk:
+        out += ["No covered counterparty in the traffic.", ""]
+    common = {str(b.get("bounds") or "") for b in bulk}
+    for b in bulk[:max_rows]:
+        verdict = str(b.get("verdict"))
+        who = md_text(b.get("counterparty") or b.get("counterparty_id") or "?")
+        if b.get("parent") and b.get("parent") != b.get("counterparty"):
+            who += " → " + md_text(b["parent"])
+        cat = b.get("category")
+        what = md_text(category_label(str(cat))) + f" ({md_code(cat)})" if cat else "no data category read"
+        out.append(f"- {_BULK_ICONS.get(verdict, '•')} **{md_text(VERDICT_LABELS.get(verdict, verdict))}**: "
+                   f"{who}; {what}")
+        out.append(f"  - Count: {md_text(bulk_count_line(b), limit=1000)}")
+        out.append(f"  - Why: {md_text(b.get('reason') or '', limit=1000)}")
+        if len(common) > 1:
+            out.append(f"  - Bounds: {md_text(b.get('bounds') or '', limit=1000)}")
+    if len(bulk) > max_rows:
+        out.append(f"- … and {len(bulk) - max_rows} more: see the JSON document.")
+    if bulk:
+        out.append("")
+        if len(common) == 1:
+            out += [f"Bounds of every count: {md_text(common.pop(), limit=1000)}", ""]
+    owners = _dicts(org.get("owners"))
+    if owners:
+        network_only = by_network_only(_dicts(doc.get("destinations")))
+        out += [f"#### Owners the traffic went to ({len(owners)})", ""]
+        table = [[md_text(owner_summary_line(o, network_only)), "**covered**" if o.get("covered") else "",
+                  md_text(bases_line(o.get("bases") or o.get("jurisdictions") or [])),
+                  _bytes(o.get("bytes_out")), _bytes(o.get("bytes_in")), _num(o.get("connections")),
+                  _num(o.get("clients")), _num(o.get("destinations")), md_text(o.get("first_seen") or "?"),
+                  md_text(o.get("last_seen") or "?")] for o in owners]
+        out += [md_table(["Owner → ultimate parent", "Covered person", "Reach (basis)", "Sent", "Received",
+                          "Connections", "Client devices", "Hosts", "First seen", "Last seen"], table,
+                         what="owners", max_rows=max_rows), ""]
+        if any(str(o.get("owner_id")) in network_only for o in owners):
+            out += [md_text(f"[{BY_AS_NOTE}]"), ""]
+    clients = _dicts(org.get("clients"))
+    if clients:
+        limits: dict[str, Any] = org["limits"] if isinstance(org.get("limits"), dict) else {}
+        left = limits.get("clients_left_out")
+        total = len(clients) + (left if isinstance(left, int) and not isinstance(left, bool) else 0)
+        out += [f"#### Client devices that talk to covered owners ({total})", ""]
+        table = [[md_code(c.get("client") or "?", table=True),
+                  md_code(c["client_ip"], table=True) if c.get("client_ip") else "",
+                  md_code(c["host_name"], table=True) if c.get("host_name") else "",
+                  md_list(c.get("owners") or []), _bytes(c.get("bytes_out")), _bytes(c.get("bytes_in")),
+                  _num(c.get("connections"))] for c in clients]
+        out += [md_table(["Device", "Address", "Host name (DHCP)", "Covered owners", "Sent", "Received",
+                          "Connections"], table, what="client devices", max_rows=max_rows), ""]
+        if total > len(clients):
+            out += [f"{total - len(clients)} more client devices: in clients.parquet (`-o DIR/`).", ""]
+    return out
 
 
 def sha_cell(value: object) -> str:

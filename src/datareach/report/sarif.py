@@ -14,6 +14,15 @@ scanning and every other SARIF viewer.
 * ``partialFingerprints``: a hash of (policy, rule, app, host), so an alert keeps its identity
   across runs.
 
+A log audit (a document with ``organisation``) adds the bulk-data counts of us-doj-bulk-data
+(28 CFR 202.205) under one more rule, ``us-doj-bulk-data/bulk-threshold``: a count whose verdict
+is ``above`` (a covered counterparty received a category of sensitive data of more US devices or
+persons than the threshold) is a result of level ``error``; ``cannot tell`` a result of level
+``note`` (the metadata does not rule it out and the readable payloads cannot establish it);
+``below`` no result. The message names the counterparty, the category, the count against the
+threshold, the screening bound, the period the logs cover, the reason and the bounds; the
+properties carry the whole count and the period.
+
 Every string is written through :func:`~datareach.report.terminal.inert_json` (control and bidi
 characters escaped): the file is safe to ``cat``, and the same JSON value.
 """
@@ -123,9 +132,78 @@ def _message(v: dict[str, Any], dest: dict[str, Any] | None) -> str:
     return head + tail
 
 
+#: The rule the bulk-data counts of a log audit are results of.
+BULK_RULE = "us-doj-bulk-data/bulk-threshold"
+_BULK_LEVEL = {"above": "error", "cannot tell": "note"}
+
+
+def _bulk_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The bulk counts of a log audit that are results: verdict ``above`` or ``cannot tell``."""
+    org = doc.get("organisation")
+    rows = org.get("bulk") if isinstance(org, dict) else None
+    return [b for b in rows or [] if isinstance(b, dict) and b.get("verdict") in _BULK_LEVEL]
+
+
+def _bulk_rule() -> dict[str, Any]:
+    title = "Sensitive personal data of more US devices or persons than the bulk threshold sent to a covered person"
+    citation = "28 CFR 202.205, 202.206"
+    text = (f"{title} ({citation}). Policy: us-doj-bulk-data, over the period the logs cover (the rule counts any "
+            "12 months).\n\nThe count is of distinct advertising or device identifiers and (hashed) e-mail "
+            "addresses read in payloads; distinct client devices in the metadata are a screening bound only (NAT, "
+            "address churn, MAC randomisation). 'above': the identifiers read exceed the threshold; 'cannot "
+            "tell': the screening bound exceeds it but what could be read does not establish it.")
+    return {
+        "id": BULK_RULE, "name": BULK_RULE, "shortDescription": {"text": title},
+        "fullDescription": {"text": f"{title} ({citation})"}, "help": {"text": text, "markdown": text},
+        "defaultConfiguration": {"level": "error"},
+        "properties": {"tags": ["privacy", "data-transfer", "us-doj-bulk-data", "bulk-data"], "action": "deny",
+                       "citation": citation, "policy": "us-doj-bulk-data", "security-severity": _SEVERITY["deny"]},
+    }
+
+
+def _bulk_message(b: dict[str, Any], period: dict[str, Any]) -> str:
+    who = str(b.get("counterparty") or b.get("counterparty_id"))
+    if b.get("parent") and b.get("parent") != who:
+        who += f" (ultimately {b['parent']})"
+    threshold = b.get("threshold")
+    limit = f"more than {threshold:,}" if isinstance(threshold, int) else "no threshold"
+    span = (f"{period.get('first')} to {period.get('last')}" if period.get("first") and period.get("last")
+            else "no timestamped rows")
+    return (f"[{b.get('verdict')}] Bulk threshold ({b.get('category') or 'no data category read'}): "
+            f"{b.get('identified')} {b.get('unit') or 'devices or persons'} identified in readable payloads sent "
+            f"to {who}, a covered person ({limit}); screening bound {b.get('screening')} client devices; logs from "
+            f"{span} ({b.get('period_days')} days). {b.get('reason') or ''} Bounds: {b.get('bounds') or ''}")
+
+
+def _bulk_results(doc: dict[str, Any], uris: list[str], rule_index: int | None) -> list[dict[str, Any]]:
+    org = doc.get("organisation")
+    period: dict[str, Any] = org["period"] if isinstance(org, dict) and isinstance(org.get("period"), dict) else {}
+    out = []
+    for b in _bulk_rows(doc):
+        name = str(b.get("counterparty") or b.get("counterparty_id"))
+        logical = [{"name": name, "fullyQualifiedName": f"{b.get('counterparty_id')}/{b.get('category')}",
+                    "kind": "resource"}]
+        locations: list[dict[str, Any]] = (
+            [{"physicalLocation": {"artifactLocation": {"uri": uris[0], "index": 0}, "region": {"startLine": 1}},
+              "logicalLocations": logical}] if uris else [{"logicalLocations": logical}])
+        key = "\x00".join(("bulk", str(b.get("counterparty_id")), str(b.get("category"))))
+        result: dict[str, Any] = {
+            "ruleId": BULK_RULE, "level": _BULK_LEVEL[str(b["verdict"])],
+            "message": {"text": _bulk_message(b, period)}, "locations": locations,
+            "partialFingerprints": {"datareachBulk/v1": hashlib.sha256(key.encode()).hexdigest()},
+            "properties": {**b, "policy": "us-doj-bulk-data", "period": period},
+        }
+        if rule_index is not None:
+            result["ruleIndex"] = rule_index
+        out.append(result)
+    return out
+
+
 def sarif_log(doc: dict[str, Any]) -> dict[str, Any]:
     """The SARIF log as a dict (see the module's documentation)."""
     rules = _rules(doc)
+    if _bulk_rows(doc):
+        rules.append(_bulk_rule())
     index = {r["id"]: n for n, r in enumerate(rules)}
     inputs = doc.get("inputs", [])
     uris = [artifact_uri(i["path"]) for i in inputs]
@@ -168,6 +246,7 @@ def sarif_log(doc: dict[str, Any]) -> dict[str, Any]:
             result["suppressions"] = [{"kind": "external", "status": "accepted",
                                        "justification": str(v["allowed"].get("reason") or "")}]
         results.append(result)
+    results += _bulk_results(doc, uris, index.get(BULK_RULE))
     tool = doc.get("tool") or {}
     run: dict[str, Any] = {
         "tool": {"driver": {"name": "datareach", "version": str(tool.get("version", "")),

@@ -28,7 +28,22 @@ from rich.text import Text
 
 from datareach.report.terminal import safe
 from datareach.report.units import human_bytes
-from datareach.report.wording import owner_line, reach_line, where
+from datareach.report.wording import (
+    BY_AS_NOTE,
+    ROW_LABELS,
+    VERDICT_LABELS,
+    bases_line,
+    bulk_count_line,
+    bulk_order,
+    bulk_title,
+    by_network_only,
+    category_label,
+    owner_line,
+    owner_summary_line,
+    period_line,
+    reach_line,
+    where,
+)
 
 #: Findings listed under the table; the JSON has them all.
 MAX_FINDINGS_SHOWN = 30
@@ -323,6 +338,7 @@ def render_table(doc: dict[str, Any], *, color: bool = False, width: int | None 
         parts = ", ".join(f"{g['protocol']} {g['connections']}" for g in local[:12])
         console.print(Text(safe(f"Local network traffic, not counted as destinations (connections by protocol): "
                                 f"{parts}{', ...' if len(local) > 12 else ''}"), style="dim"))
+    _print_organisation(console, doc, width)
     tables = build_table(doc, width) if width >= WIDE_MIN else []
     if tables and all(_host_width(groups) <= width * HOST_SHARE for _, groups in ordered(doc)) \
             and all(_fits(console, t) for t in tables):
@@ -357,6 +373,141 @@ def render_table(doc: dict[str, Any], *, color: bool = False, width: int | None 
     console.print(Text(safe(f"datareach {doc['tool']['version']}, {doc['generated_at']}; inputs: {inputs}"),
                        style="dim"))
     return _trimmed(buf.getvalue())
+
+
+# ------------------------------------------------------------------------------------------
+# The organisation's view (log audits: the document's ``organisation``)
+
+#: Owners and client devices listed in the terminal; the JSON and the Parquet tables have them all.
+MAX_OWNERS_SHOWN = 40
+MAX_CLIENTS_SHOWN = 20
+_BULK_STYLE = {"above": "bold red", "below": "green", "cannot tell": "bold yellow"}
+
+
+def _as_dicts(value: object) -> list[dict[str, Any]]:
+    return [x for x in value if isinstance(x, dict)] if isinstance(value, list) else []
+
+
+def _obj(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+def _seen(row: dict[str, Any]) -> str:
+    first, last = (str(row.get(k) or "?")[:19].replace("T", " ") for k in ("first_seen", "last_seen"))
+    return f"{first} – {last}"
+
+
+def _print_organisation(console: Console, doc: dict[str, Any], width: int) -> None:
+    """The organisation section of a log audit: the period and rows read, the bulk-data counts
+    with their verdicts and bounds, the owners (covered ones marked) and the client devices that
+    talk to covered owners. Nothing when the document has no ``organisation``."""
+    org = doc.get("organisation")
+    if not isinstance(org, dict):
+        return
+    rows = _obj(org.get("rows"))
+    read = ", ".join(f"{_int(v):,} {ROW_LABELS.get(k, k)}" for k, v in rows.items())
+    console.print(Text(safe(f"Organisation: logs from {period_line(org.get('period'))}; rows read: {read or 'none'}"),
+                       style="bold"))
+    bulk = bulk_order(_as_dicts(org.get("bulk")))
+    common = {str(b.get("bounds") or "") for b in bulk}
+    console.print(Text(safe(bulk_title() + (":" if bulk else ": no covered counterparty in the traffic.")),
+                       style="bold"))
+    for b in bulk:
+        verdict = str(b.get("verdict"))
+        head = Text("  ")
+        head.append(safe(VERDICT_LABELS.get(verdict, verdict)), style=_BULK_STYLE.get(verdict, "bold"))
+        who = str(b.get("counterparty") or b.get("counterparty_id") or "?")
+        if b.get("parent") and b.get("parent") != who:
+            who += f" → {b['parent']}"
+        cat = b.get("category")
+        head.append(safe(f"  {who}: {category_label(str(cat)) if cat else 'no data category read'}"))
+        console.print(head)
+        lines = [("Count", Text(safe(bulk_count_line(b)))), ("Why", Text(safe(b.get("reason") or "")))]
+        if len(common) > 1:
+            lines.append(("Bounds", Text(safe(b.get("bounds") or ""), style="dim")))
+        console.print(_details(lines, 6))
+    if len(common) == 1 and bulk:
+        console.print(_details([("Bounds (all)", Text(safe(common.pop()), style="dim"))], 2))
+    owners = _as_dicts(org.get("owners"))
+    network_only = by_network_only(_as_dicts(doc.get("destinations")))
+    if owners:
+        console.print(Text(f"Owners the traffic went to ({len(owners)}), most bytes sent first; [covered]: a covered "
+                           "person under us-doj-bulk-data:", style="bold"))
+        shown = owners[:MAX_OWNERS_SHOWN]
+        t = Table(show_lines=False, expand=False)
+        t.add_column(OWNER_LABEL, overflow="fold")
+        t.add_column(REACH_LABEL, overflow="fold")
+        for label in (SENT_LABEL, RECEIVED_LABEL, CONNS_LABEL, "Clients"):
+            t.add_column(label, justify="right", no_wrap=True)
+        t.add_column("First – last seen", overflow="fold", max_width=21)
+        cells = []
+        for o in shown:
+            name = Text(safe(owner_summary_line(o, network_only)))
+            if o.get("covered"):
+                name.append(" [covered]", style="bold red")
+            cells.append((name, Text(safe(bases_line(o.get("bases") or o.get("jurisdictions") or [])))))
+        for (name, reach), o in zip(cells, shown, strict=True):
+            t.add_row(name, reach, Text(human_bytes(_int(o.get("bytes_out")))),
+                      Text(human_bytes(_int(o.get("bytes_in")))), Text(f"{_int(o.get('connections')):,}"),
+                      Text(f"{_int(o.get('clients')):,}"), Text(safe(_seen(o))))
+        if width >= WIDE_MIN and _fits(console, t):
+            console.print(t)
+        else:
+            for (name, reach), o in zip(cells, shown, strict=True):
+                conns, devices = _int(o.get("connections")), _int(o.get("clients"))
+                traffic = (f"{human_bytes(_int(o.get('bytes_out')))} sent, {human_bytes(_int(o.get('bytes_in')))} "
+                           f"received; {conns:,} connection{'s' if conns != 1 else ''} from {devices:,} client "
+                           f"device{'s' if devices != 1 else ''} to {_plural(_int(o.get('destinations')), 'host')}")
+                console.print(Text("  ").append_text(name))
+                console.print(_details([(REACH_LABEL, reach), ("Traffic", Text(traffic, style="dim")),
+                                        ("Seen", Text(safe(_seen(o)), style="dim"))], 6))
+        if len(owners) > len(shown):
+            console.print(Text(f"  ... and {len(owners) - len(shown)} more: see --format json or owners.parquet"))
+        if any(str(o.get("owner_id")) in network_only for o in shown):
+            console.print(Text(f"  [{BY_AS_NOTE}]", style="dim"))
+    clients = _as_dicts(org.get("clients"))
+    if clients:
+        total = len(clients) + _int(_obj(org.get("limits")).get("clients_left_out"))
+        console.print(Text(f"Client devices that talk to covered owners ({total}), most bytes sent first:",
+                           style="bold"))
+        shown_c = clients[:MAX_CLIENTS_SHOWN]
+        t = Table(show_lines=False, expand=False)
+        t.add_column("Device", no_wrap=True)
+        t.add_column("Address", no_wrap=True)
+        t.add_column("Host name (DHCP)", overflow="fold")
+        t.add_column("Covered owners", overflow="fold")
+        for label in (SENT_LABEL, RECEIVED_LABEL, CONNS_LABEL):
+            t.add_column(label, justify="right", no_wrap=True)
+        for c in shown_c:
+            t.add_row(Text(safe(c.get("client") or "?")), Text(safe(c.get("client_ip") or "")),
+                      Text(safe(c.get("host_name") or "")), Text(safe(", ".join(map(str, c.get("owners") or [])))),
+                      Text(human_bytes(_int(c.get("bytes_out")))), Text(human_bytes(_int(c.get("bytes_in")))),
+                      Text(f"{_int(c.get('connections')):,}"))
+        if width >= WIDE_MIN and _fits(console, t):
+            console.print(t)
+        else:
+            for c in shown_c:
+                conns = _int(c.get("connections"))
+                _print_host(console, Text(safe(f"  {c.get('client') or '?'}"), style="bold"))
+                device = [("Address", Text(safe(c.get("client_ip") or "?")))]
+                if c.get("host_name"):
+                    device.append(("Host name (DHCP)", Text(safe(c["host_name"]))))
+                device += [("Covered owners", Text(safe(", ".join(map(str, c.get("owners") or []))))),
+                        ("Traffic", Text(f"{human_bytes(_int(c.get('bytes_out')))} sent, "
+                                         f"{human_bytes(_int(c.get('bytes_in')))} received; {conns:,} "
+                                         f"connection{'s' if conns != 1 else ''}", style="dim"))]
+                console.print(_details(device, 6))
+        if total > len(shown_c):
+            console.print(Text(f"  ... and {total - len(shown_c)} more: see --format json (the top 100) or "
+                               "clients.parquet (all)"))
 
 
 def _fits(console: Console, table: Table) -> bool:

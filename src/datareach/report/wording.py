@@ -22,13 +22,23 @@ from typing import Any
 
 __all__ = [
     "BASIS_NOTES",
+    "BY_AS_NOTE",
     "CATEGORY_LABELS",
+    "ROW_LABELS",
+    "VERDICT_LABELS",
     "OwnerWording",
+    "bases_line",
+    "bulk_count_line",
+    "bulk_order",
+    "bulk_title",
+    "by_network_only",
     "category_label",
     "company",
     "owner_chain_line",
     "owner_line",
     "owner_parts",
+    "owner_summary_line",
+    "period_line",
     "reach_by_jurisdiction",
     "reach_line",
     "reach_pairs",
@@ -197,3 +207,103 @@ def where(destination: Mapping[str, Any], *, unknown: str = "?") -> str:
     if len(countries) > 1:
         return ",".join(map(str, countries))
     return str(destination.get("country") or unknown)
+
+
+# ------------------------------------------------------------------------------------------
+# The organisation's view of a log audit (the document's ``organisation``)
+
+#: A bulk-data verdict (``organisation.bulk[].verdict``) in words.
+VERDICT_LABELS = {"above": "ABOVE the threshold", "below": "below the threshold", "cannot tell": "cannot tell"}
+
+#: The labels of ``organisation.rows``.
+ROW_LABELS = {"conn": "conn rows", "http": "HTTP rows", "dns": "DNS rows", "requests": "HTTP requests read",
+              "requests_with_findings": "with personal data"}
+_VERDICT_ORDER = {"above": 0, "cannot tell": 1, "below": 2}
+
+
+def bulk_order(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The bulk counts as the reports list them: above first, then cannot tell, then below (each
+    in the document's order)."""
+    return sorted(rows, key=lambda r: _VERDICT_ORDER.get(str(r.get("verdict")), 3))
+
+
+#: The note under an owner known only from the network that hosts its servers.
+BY_AS_NOTE = ("by AS: only the network that hosts the servers is known (its operator is named), not who runs "
+              "the service")
+
+
+def bulk_title() -> str:
+    """The heading of the bulk-data counts."""
+    return "Bulk data (us-doj-bulk-data, 28 CFR 202.205): distinct US devices or persons per covered counterparty"
+
+
+def period_line(period: object) -> str:
+    """``2026-12-01 00:00:00Z to 2026-12-02 00:00:00Z (1 days of logs; the rule counts any 12
+    months)`` from ``organisation.period``; ``no timestamped rows`` when the logs gave none."""
+    p: Mapping[str, Any] = period if isinstance(period, Mapping) else {}
+    first, last, days = p.get("first"), p.get("last"), p.get("days")
+    span = f"{_second(first)} to {_second(last)}" if first and last else "no timestamped rows"
+    n = f"{days:g}" if isinstance(days, int | float) and not isinstance(days, bool) else "?"
+    return f"{span} ({n} days of logs; the rule counts any 12 months)"
+
+
+def _second(value: object) -> str:
+    """A document time to the second: ``2026-12-01T08:00:00.250113Z`` -> ``2026-12-01 08:00:00Z``."""
+    text = str(value)
+    if len(text) > 19 and text[10:11] == "T":
+        return f"{text[:10]} {text[11:19]}" + ("Z" if text.endswith("Z") else "")
+    return text
+
+
+def _n(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else "?"
+
+
+def bulk_count_line(row: Mapping[str, Any]) -> str:
+    """What a bulk count rests on, in one line: ``1,204 devices identified in readable payloads
+    (threshold: more than 1,000); screening bound 1,530 client devices in the metadata; 12% of
+    its connections readable; 30 days of logs``."""
+    unit = str(row.get("unit") or "devices or persons")
+    threshold = row.get("threshold")
+    limit = f"more than {_n(threshold)}" if threshold is not None else "none applies"
+    share = row.get("readable_share")
+    readable = (f"{share:.0%} of its connections readable" if isinstance(share, int | float)
+                and not isinstance(share, bool) else "readable share unknown")
+    days = row.get("period_days")
+    span = f"{days:g} days of logs" if isinstance(days, int | float) and not isinstance(days, bool) else "period unknown"
+    return (f"{_n(row.get('identified'))} {unit} identified in readable payloads (threshold: {limit}); "
+            f"screening bound {_n(row.get('screening'))} client devices in the metadata; {readable}; {span}")
+
+
+def owner_summary_line(row: Mapping[str, Any], network_only: set[str] | frozenset[str] = frozenset()) -> str:
+    """An owner summary (``organisation.owners[]``) as ``Owner → ultimate parent``, marked
+    ``[by AS]`` when it is only the network operator (:func:`by_network_only`)."""
+    name = str(row.get("owner") or row.get("owner_id") or "?")
+    parent = row.get("parent")
+    text = name if not parent or row.get("parent_id") == row.get("owner_id") else f"{name} → {parent}"
+    if str(row.get("owner_id")) in network_only:
+        text += f" [{BASIS_NOTES['as']}]"
+    return text
+
+
+def bases_line(bases: Iterable[object]) -> str:
+    """An owner summary's ``bases`` (``["AU: location", "US: host, owner"]``) as the reach is
+    worded elsewhere: ``AU (location), US (host, owner)``."""
+    items = []
+    for b in bases:
+        j, sep, rest = str(b).partition(": ")
+        items.append(f"{j} ({rest})" if sep and rest else j)
+    return ", ".join(items) or "none known"
+
+
+def by_network_only(destinations: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The entities (``owner.entity``) that every destination attributed to them was attributed
+    by AS: the operator of the network that hosts the servers, not a known owner of the service.
+    A report marks them (:data:`BY_AS_NOTE`) instead of calling them the owner."""
+    as_only: dict[str, bool] = {}
+    for d in destinations:
+        o = d.get("owner") if isinstance(d, Mapping) else None
+        if isinstance(o, Mapping) and o.get("entity"):
+            key = str(o["entity"])
+            as_only[key] = as_only.get(key, True) and o.get("basis") == "as"
+    return {k for k, v in as_only.items() if v}

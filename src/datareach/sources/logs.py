@@ -252,7 +252,7 @@ def discover(inputs: Sequence[str | os.PathLike[str]], since: float | None = Non
                 out.skipped.append((str(path), f"Zeek {kind or 'unknown'}.log: not used"))
                 continue
             f = LogFile(path=str(path), input_index=index, compression=compression, size=size,
-                        **info)
+                        **info)  # type: ignore[arg-type]
             # (a rotated file's name says when it was written; its #open/#close do not bound its
             # rows: Zeek reading a capture writes them at the time it runs)
             start, end = _span_from_name(path)
