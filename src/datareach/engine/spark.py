@@ -76,6 +76,8 @@ SESSION_CONF: dict[str, str] = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.execution.arrow.pyspark.fallback.enabled": "false",
     "spark.sql.ansi.enabled": "true",
+    # (the plans of the log SQL are wide: no warning that their text was shortened)
+    "spark.sql.debug.maxToStringFields": "1000",
     # (the SQL's CAST(... AS VARCHAR(n)), written for DuckDB: plain strings, without a warning each)
     "spark.sql.legacy.charVarcharAsString": "true",
     "spark.sql.adaptive.enabled": "true",
