@@ -568,6 +568,13 @@ def _audit_logs(args: argparse.Namespace) -> int:
     finally:
         if show:
             print("\r\033[K", end="", file=sys.stderr, flush=True)
+    skipped = (result.organisation or {}).get("skipped") or {}
+    if skipped.get("files"):
+        listed = [s["path"] for s in skipped["listed"][:5]]
+        more = skipped["files"] - len(listed)
+        print(f"datareach: note: {skipped['files']} files in the inputs were skipped (not a Zeek or Suricata log "
+              f"datareach reads, or outside --since/--until; listed in the report's organisation.skipped): "
+              f"{', '.join(safe(p) for p in listed)}" + (f" and {more} more" if more > 0 else ""), file=sys.stderr)
     rows = (result.organisation or {}).get("rows", {}).get("conn", 0)
     took = time.perf_counter() - started
     if not args.no_progress:
@@ -713,9 +720,9 @@ def _write_reports(args: argparse.Namespace, result: Any, report_formats: list[t
             else:
                 files.append((out_path, report_format.render(doc)))
             if report_format is CSV and out_path is not None:
-                from datareach.report.csv_report import findings_path, render_findings_csv
+                from datareach.report.csv_report import extra_tables
 
-                files.append((findings_path(out_path), render_findings_csv(doc)))
+                files += extra_tables(doc, out_path)
         except Exception as exc:
             if any(report_format is f for f in BUILTIN_FORMATS):
                 raise
@@ -744,6 +751,11 @@ def _finish_audit(result: Any, summary: dict[str, Any], fail_on: str = "deny") -
               f"{counts['allowed']} allowed)" + ("" if fail_on == "deny" else f"; --fail-on {fail_on}"), file=sys.stderr)
     if any(v["allowed"] is None and fails(v["action"], fail_on) for v in result.violations):
         return EXIT_POLICY  # (the rule the JUnit report's failures follow too)
+    if result.organisation is not None:
+        from datareach.report.junit import bulk_fails
+
+        if bulk_fails({"policies": result.policies, "organisation": result.organisation}, fail_on):
+            return EXIT_POLICY  # (a bulk-data count above its threshold, with us-doj-bulk-data judged)
     if result.has_errors:
         return EXIT_INPUT_ERROR
     return EXIT_OK

@@ -51,7 +51,7 @@ MEMORY_LIMIT = "1GB"
 #: Request bodies read from extracted files at most (bytes).
 MAX_BODY = 1 << 20
 #: DNS answers handed to the destinations' ``names`` and CNAME chains at most.
-MAX_DNS_NAMES = 1_000_000
+MAX_DNS_NAMES = 200_000
 #: Requests with findings kept in the JSON document at most (all are in findings.parquet).
 MAX_EXCHANGES = 10_000
 #: Clients listed in the document's organisation section.
@@ -215,7 +215,9 @@ class DuckDBEngine:
         report = options.log_progress
         with _Progress(con, estimate, report) as prog:
             prog.phase = "naming connections"
-            con.execute(f"CREATE OR REPLACE TEMP TABLE named AS {logsql.named_sql(d)}").fetchall()
+            for name, sql, table in logsql.naming_steps(d):
+                kind = "TABLE" if table else "VIEW"
+                con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS {sql}").fetchall()
             con.execute(f"CREATE OR REPLACE TEMP TABLE leases AS {logsql.leases_sql(d)}").fetchall()
             t = self._phase("read_and_name", t0)
             self.rows = {"conn": _count(con, "named")}
@@ -226,7 +228,9 @@ class DuckDBEngine:
             clients = dict(con.execute(logsql.host_clients_sql(d)).fetchall())
             internal = [dict(zip(("protocol", "connections", "bytes", "servers"), r, strict=True))
                         for r in con.execute(logsql.internal_sql(d) + " ORDER BY 2 DESC, 1").fetchall()]
-            dns_rows = con.execute(_DNS_NAMES_SQL, [MAX_DNS_NAMES]).fetchall()
+            con.register("kept_groups", groups)
+            dns_rows = con.execute(logsql.dns_names_sql(d, MAX_DNS_NAMES)).fetchall()
+            self.rows["servers_cut"] = int(con.execute(logsql.servers_cut_sql(d)).fetchall()[0][0])
             t = self._phase("group", t)
         self.rows["http"] = _count(con, "http")
         self.rows["dns"] = _count(con, "dns")
@@ -242,7 +246,8 @@ class DuckDBEngine:
         audit = orgscale.enrich_and_assess(pipeline, options, reports, groups, answers, exchanges, clients, internal)
         t = self._phase("enrich_and_assess", t)
         out = Path(options.output_dir) if options.output_dir is not None else None
-        orgscale.organise(DuckRunner(con), audit, pipeline, exchanges, options, self.rows, out)
+        orgscale.organise(DuckRunner(con), audit, pipeline, exchanges, options, self.rows, out,
+                          [(p, why) for p, why in logs.skipped if not why.startswith("cannot be read")])
         self._phase("organisation", t)
         self.timings["total"] = round(time.perf_counter() - t0, 3)
         return audit
@@ -269,16 +274,6 @@ class DuckRunner:
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()
     return int(rows[0][0]) if rows else 0
-
-
-#: The DNS answers for the external destinations' addresses: one row per distinct (name, address,
-#: chain, input), the first time it was seen.
-_DNS_NAMES_SQL = """
-SELECT min(ts), qname, min(rtype), address, cname_chain, min(ttl), input_index
-FROM dns WHERE address IN (SELECT DISTINCT server_ip FROM named WHERE NOT internal)
-GROUP BY qname, address, cname_chain, input_index
-ORDER BY 1, 2, 4 LIMIT ?
-"""
 
 
 def _http_batches(con: duckdb.DuckDBPyConnection, logs: LogSet) -> Iterator[list[Exchange]]:
@@ -342,11 +337,11 @@ def _input_reports(inputs: Sequence[str | os.PathLike[str]], logs: LogSet, con: 
             if path == str(given):
                 rep.errors.append(InputError(problem, fatal=True))
         root = str(given)
-        skipped = [(p, why) for p, why in logs.skipped if p.startswith(root)]
-        for p, why in skipped[:20]:
-            rep.errors.append(InputError(f"{p}: {why}"))
-        if len(skipped) > 20:
-            rep.errors.append(InputError(f"{len(skipped) - 20} more files skipped"))
+        # (a file that could not be opened is an error; one that is no log, or outside the
+        # window, is listed in the organisation section's ``skipped``)
+        for p, why in logs.skipped:
+            if p.startswith(root) and why.startswith("cannot be read"):
+                rep.errors.append(InputError(f"{p}: {why}"))
         reports.append(rep)
     # the lines DuckDB's readers could not read, by file
     try:

@@ -30,7 +30,7 @@ from __future__ import annotations
 from datareach.enrich.naming import DNS_CLOCK_SLACK
 from datareach.sources.sql import DUCKDB, SPARK, Dialect
 
-__all__ = ["DUCKDB", "SPARK", "Dialect", "client_key", "groups_sql", "named_sql"]
+__all__ = ["DUCKDB", "SPARK", "Dialect", "client_key", "groups_sql", "naming_steps"]
 
 #: Server addresses on the organisation's own side: RFC 1918, shared address space (RFC 6598),
 #: loopback, link-local, multicast and broadcast, IPv6 unique-local, link-local and multicast.
@@ -49,16 +49,22 @@ def client_key(conn: str = "c", lease: str = "l") -> str:
     return f"coalesce({conn}.client_mac, {lease}.mac, {conn}.client_ip)"
 
 
-def named_sql(d: Dialect) -> str:
+#: The naming statements, in order: (relation, SELECT, whether the engine materialises it). The
+#: engines run them as they are (DuckDB: a temporary table, spilled to disk past its memory
+#: limit; Spark: a cached view), so that no statement reads the logs twice.
+def naming_steps(d: Dialect) -> list[tuple[str, str, bool]]:
     """``named``: the connections with ``host`` and ``name_source`` (over the views ``conn``,
-    ``names`` and ``dns``)."""
-    return f"""
-WITH c AS (
-  SELECT conn.*, n.sni, n.quic_sni, n.http_host, n.cert_name
-  FROM conn LEFT JOIN names n ON conn.uid = n.uid
-),
-unnamed AS (
-  SELECT uid, client_ip, server_ip, ts FROM c
+    ``names`` and ``dns``), through ``conn_named`` (connections with their hello's and first
+    request's names) and ``dns_named`` (the DNS name of those without)."""
+    conn_named = """
+SELECT c.uid, c.ts, c.duration, c.client_ip, c.client_port, c.server_ip, c.server_port, c.transport,
+       c.protocol, c.bytes_out, c.bytes_in, c.packets_out, c.packets_in, c.client_mac, c.community_id,
+       c.input_index, n.sni, n.quic_sni, n.http_host
+FROM conn c LEFT JOIN names_by_uid n ON c.uid = n.uid
+"""
+    dns_named = f"""
+WITH unnamed AS (
+  SELECT uid, client_ip, server_ip, ts FROM conn_named
   WHERE sni IS NULL AND quic_sni IS NULL AND http_host IS NULL AND ts IS NOT NULL
 ),
 pairs AS (SELECT DISTINCT client_ip, server_ip FROM unnamed),
@@ -73,25 +79,27 @@ events AS (
   FROM answers
   UNION ALL
   SELECT client_ip, server_ip, ts AS t, 1 AS k, CAST(NULL AS VARCHAR(64)) AS qname, uid FROM unnamed
-),
-by_dns AS (
-  SELECT uid, max(dns_name) AS dns_name FROM (
-    SELECT uid, k, {d.last_ignore_nulls("qname")} OVER (
-      PARTITION BY client_ip, server_ip ORDER BY t, k
-      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS dns_name
-    FROM events) e
-  WHERE k = 1 GROUP BY uid
 )
+SELECT uid, max(dns_name) AS dns_name FROM (
+  SELECT uid, k, {d.last_ignore_nulls("qname")} OVER (
+    PARTITION BY client_ip, server_ip ORDER BY t, k
+    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS dns_name
+  FROM events) e
+WHERE k = 1 AND dns_name IS NOT NULL GROUP BY uid
+"""
+    named = f"""
 SELECT c.uid, c.ts, c.duration, c.client_ip, c.client_port, c.server_ip, c.server_port, c.transport,
        c.protocol, c.bytes_out, c.bytes_in, c.packets_out, c.packets_in, c.client_mac, c.community_id,
-       c.input_index, c.sni, c.quic_sni, c.http_host, c.cert_name,
+       c.input_index, c.sni, c.quic_sni, c.http_host,
        coalesce(c.sni, c.quic_sni, c.http_host, b.dns_name, c.server_ip) AS host,
        CASE WHEN c.sni IS NOT NULL THEN 'sni' WHEN c.quic_sni IS NOT NULL THEN 'quic'
             WHEN c.http_host IS NOT NULL THEN 'http' WHEN b.dns_name IS NOT NULL THEN 'dns'
             ELSE 'ip' END AS name_source,
        {d.matches("c.server_ip", INTERNAL)} AS internal
-FROM c LEFT JOIN by_dns b ON c.uid = b.uid
+FROM conn_named c LEFT JOIN dns_named b ON c.uid = b.uid
 """
+    return [("names_by_uid", "SELECT * FROM names", True), ("conn_named", conn_named, True),
+            ("dns_named", dns_named, True), ("named", named, False)]
 
 
 def leases_sql(d: Dialect) -> str:
@@ -102,17 +110,63 @@ FROM dhcp WHERE assigned_addr IS NOT NULL GROUP BY assigned_addr
 """
 
 
+#: Server addresses kept per destination (by bytes): a CDN host is served from thousands, and
+#: each one listed costs a geo look-up and a place in every report. The others' connections are
+#: counted with the destination's first server (its totals stay exact); ``organisation.limits``
+#: says how many destinations had more.
+MAX_SERVERS = 32
+
+
 def groups_sql(d: Dialect) -> str:
-    """``groups``: the external named connections as Connection rows of groups (over ``named``)."""
-    return """
-SELECT min(uid) AS uid, transport, min(client_ip) AS client_ip, min(client_port) AS client_port,
-       server_ip, server_port, min(ts) AS first_seen, max(ts + coalesce(duration, 0.0)) AS last_seen,
-       CAST(sum(coalesce(packets_out, 0)) AS BIGINT) AS packets_out, CAST(sum(coalesce(bytes_out, 0)) AS BIGINT) AS bytes_out,
-       CAST(sum(coalesce(packets_in, 0)) AS BIGINT) AS packets_in, CAST(sum(coalesce(bytes_in, 0)) AS BIGINT) AS bytes_in,
-       max(sni) AS sni, max(quic_sni) AS quic_sni, max(http_host) AS http_host, protocol, input_index,
-       count(*) AS flows, host, name_source
-FROM named WHERE NOT internal
-GROUP BY host, name_source, server_ip, server_port, transport, protocol, input_index
+    """``groups``: the external named connections as Connection rows of groups (over ``named``):
+    one per (host, name source, server, port, transport, protocol, input), with at most
+    :data:`MAX_SERVERS` servers per host."""
+    return f"""
+WITH g AS (
+  SELECT min(uid) AS uid, transport, server_ip, server_port, min(ts) AS first_seen,
+         max(ts + coalesce(duration, 0.0)) AS last_seen,
+         CAST(sum(coalesce(packets_out, 0)) AS BIGINT) AS packets_out, CAST(sum(coalesce(bytes_out, 0)) AS BIGINT) AS bytes_out,
+         CAST(sum(coalesce(packets_in, 0)) AS BIGINT) AS packets_in, CAST(sum(coalesce(bytes_in, 0)) AS BIGINT) AS bytes_in,
+         protocol, input_index, count(*) AS flows, host, name_source
+  FROM named WHERE NOT internal
+  GROUP BY host, name_source, server_ip, server_port, transport, protocol, input_index
+),
+ranked AS (
+  SELECT host, server_ip, row_number() OVER (PARTITION BY host ORDER BY b DESC, server_ip) AS rn
+  FROM (SELECT host, server_ip, sum(bytes_out + bytes_in) AS b FROM g GROUP BY host, server_ip) x
+),
+kept AS (
+  SELECT g.*, CASE WHEN r.rn <= {MAX_SERVERS} THEN g.server_ip ELSE f.server_ip END AS kept_ip
+  FROM g JOIN ranked r ON g.host = r.host AND g.server_ip = r.server_ip
+         JOIN ranked f ON f.host = g.host AND f.rn = 1
+)
+SELECT min(uid) AS uid, transport, kept_ip AS server_ip, server_port, min(first_seen) AS first_seen,
+       max(last_seen) AS last_seen, CAST(sum(packets_out) AS BIGINT) AS packets_out,
+       CAST(sum(bytes_out) AS BIGINT) AS bytes_out, CAST(sum(packets_in) AS BIGINT) AS packets_in,
+       CAST(sum(bytes_in) AS BIGINT) AS bytes_in, protocol, input_index, CAST(sum(flows) AS BIGINT) AS flows,
+       host, name_source
+FROM kept
+GROUP BY host, name_source, kept_ip, server_port, transport, protocol, input_index
+"""
+
+
+def servers_cut_sql(d: Dialect) -> str:
+    """How many destinations had more than :data:`MAX_SERVERS` servers."""
+    return f"""
+SELECT count(*) AS hosts FROM (
+  SELECT host FROM named WHERE NOT internal GROUP BY host HAVING count(DISTINCT server_ip) > {MAX_SERVERS}) x
+"""
+
+
+def dns_names_sql(d: Dialect, limit: int) -> str:
+    """The DNS answers for the kept servers' addresses (``kept_groups``: the rows of
+    :func:`groups_sql`): one row per distinct (name, address, chain, input), when first seen; at
+    most ``limit``, the first seen first."""
+    return f"""
+SELECT min(ts) AS ts, qname, min(rtype) AS rtype, address, cname_chain, min(ttl) AS ttl, input_index
+FROM dns WHERE address IN (SELECT DISTINCT server_ip FROM kept_groups)
+GROUP BY qname, address, cname_chain, input_index
+ORDER BY 1, 2, 4 LIMIT {int(limit)}
 """
 
 

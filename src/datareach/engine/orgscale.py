@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from datareach.engine import AuditOptions, Pipeline
-from datareach.engine.logsql import Dialect, client_key
+from datareach.engine.logsql import MAX_SERVERS, Dialect, client_key
 from datareach.schema import Exchange, InputReport
 
 if TYPE_CHECKING:
@@ -36,6 +36,8 @@ __all__ = ["Detected", "SqlRunner", "detect_requests", "enrich_and_assess", "org
 MAX_EXCHANGES = 10_000
 #: Client devices listed in the document (all of them are in clients.parquet).
 MAX_CLIENTS = 100
+#: Distinct DNS answers listed in the document's ``dns`` (the first seen).
+MAX_DNS_IN_DOCUMENT = 10_000
 #: Data types that identify a device, and a person, for the bulk count (28 CFR 202.205 counts
 #: "U.S. devices" for precise geolocation and "U.S. persons" for the others).
 DEVICE_IDS = frozenset({"advertising_id", "gaid", "idfa", "aaid", "oaid", "maid", "idfv", "vendor_id",
@@ -76,6 +78,8 @@ class Detected:
     #: (uid, host, data_type, categories, source, location, value_redacted) of every finding
     findings: list[tuple[Any, ...]] = field(default_factory=list)
     dropped: int = 0
+    #: distinct DNS answers for the destinations' servers (the document lists the first ones)
+    dns_answers: int = 0
 
 
 def _hash(value: str) -> str:
@@ -160,6 +164,9 @@ def enrich_and_assess(pipeline: Pipeline, options: AuditOptions, reports: list[I
     for d in dests:
         d["clients"] = clients.get(d["host"])
     audit.destinations = dests
+    # (the document's distinct DNS answers: the first ones; the logs hold them all)
+    detected.dns_answers = len(audit.dns)
+    audit.dns = audit.dns[:MAX_DNS_IN_DOCUMENT]
     if audit.counts is not None:  # (every request the logs describe was read, not only those kept)
         audit.counts["exchanges"] = detected.requests
     return audit
@@ -183,8 +190,13 @@ def _owner_rows(destinations: Sequence[dict[str, Any]], covered: set[str]) -> li
     return out
 
 
+#: Files listed by name in the organisation section's ``skipped`` at most (all are counted).
+MAX_SKIPPED_LISTED = 50
+
+
 def organise(runner: SqlRunner, audit: Audit, pipeline: Pipeline, detected: Detected, options: AuditOptions,
-             rows: dict[str, int], output_dir: Path | None = None) -> dict[str, Any]:
+             rows: dict[str, int], output_dir: Path | None = None,
+             skipped: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     """The organisation section (set on ``audit.organisation``) and, with ``output_dir``, the
     Parquet tables. Needs the engine's ``named`` and ``leases`` relations."""
     import pyarrow as pa
@@ -301,9 +313,14 @@ def organise(runner: SqlRunner, audit: Audit, pipeline: Pipeline, detected: Dete
     judged = bulk.judge(counts, period)
     org: dict[str, Any] = {
         "period": period,
-        "rows": dict(rows, requests=detected.requests, requests_with_findings=detected.with_findings),
+        "rows": dict({k: v for k, v in rows.items() if k != "servers_cut"}, requests=detected.requests,
+                     requests_with_findings=detected.with_findings),
         "limits": {"exchanges_in_document": MAX_EXCHANGES, "exchanges_left_out": detected.dropped,
-                   "clients_in_document": MAX_CLIENTS, "clients_left_out": max(0, len(clients) - MAX_CLIENTS)},
+                   "clients_in_document": MAX_CLIENTS, "clients_left_out": max(0, len(clients) - MAX_CLIENTS),
+                   "dns_in_document": MAX_DNS_IN_DOCUMENT,
+                   "dns_left_out": max(0, detected.dns_answers - MAX_DNS_IN_DOCUMENT),
+                   "servers_per_destination": MAX_SERVERS, "destinations_with_more_servers": rows.get("servers_cut", 0)},
+        "skipped": {"files": len(skipped), "listed": [{"path": p, "why": why} for p, why in skipped[:MAX_SKIPPED_LISTED]]},
         "owners": owners,
         "clients": clients[:MAX_CLIENTS],
         "bulk": judged,

@@ -138,7 +138,10 @@ _BULK_LEVEL = {"above": "error", "cannot tell": "note"}
 
 
 def _bulk_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """The bulk counts of a log audit that are results: verdict ``above`` or ``cannot tell``."""
+    """The bulk counts of a log audit that are results: verdict ``above`` or ``cannot tell`` (when
+    the audit judged us-doj-bulk-data: without it they are information, not results)."""
+    if not any(isinstance(p, dict) and p.get("id") == "us-doj-bulk-data" for p in doc.get("policies") or ()):
+        return []
     org = doc.get("organisation")
     rows = org.get("bulk") if isinstance(org, dict) else None
     return [b for b in rows or [] if isinstance(b, dict) and b.get("verdict") in _BULK_LEVEL]

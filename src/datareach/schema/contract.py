@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from datareach.schema.records import (
+    BulkCount,
+    ClientSummary,
     Col,
     DataSource,
     Destination,
@@ -33,6 +35,7 @@ from datareach.schema.records import (
     Finding,
     InputError,
     InputReport,
+    OwnerSummary,
     Server,
     Violation,
     json_fields,
@@ -60,6 +63,9 @@ SECTIONS: dict[str, type] = {
     "dns[]": DnsAnswer,
     "findings[]": Finding,
     "violations[]": Violation,
+    "organisation.owners[]": OwnerSummary,
+    "organisation.clients[]": ClientSummary,
+    "organisation.bulk[]": BulkCount,
 }
 
 #: Records nested in another record's field: (record, field) -> the nested record.
