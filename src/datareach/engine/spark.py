@@ -522,20 +522,27 @@ class SparkEngine:
         from pyspark import StorageLevel
 
         from datareach.engine import logsql, orgscale
-        from datareach.engine.duckdb import _DNS_NAMES_SQL, MAX_DNS_NAMES
+        from datareach.engine.duckdb import MAX_DNS_NAMES
         from datareach.schema import DnsAnswer, InputError
         from datareach.sources.sql import SPARK
 
         t0 = time.perf_counter()
         register_logs(spark, logs, options.since, options.until)
         report = options.log_progress
-        # (named: computed once, kept in memory and spilled to the executors' disks past it)
-        named = spark.sql(logsql.named_sql(SPARK)).persist(StorageLevel.MEMORY_AND_DISK)
-        named.createOrReplaceTempView("named")
+        # the naming statements in order; those the DuckDB engine makes tables of are computed
+        # once and kept (in memory, spilled to the executors' disks past it)
+        kept: list[DataFrame] = []
+        for name, sql, table in logsql.naming_steps(SPARK):
+            frame = spark.sql(sql)
+            if table:
+                frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+                kept.append(frame)
+            frame.createOrReplaceTempView(name)
         leases = spark.sql(logsql.leases_sql(SPARK)).persist(StorageLevel.MEMORY_AND_DISK)
+        kept.append(leases)
         leases.createOrReplaceTempView("leases")
         try:
-            self.rows = {"conn": named.count()}
+            self.rows = {"conn": spark.table("named").count()}
             t = self._phase("read_and_name", t0)
             if report is not None:
                 report("naming connections", self.rows["conn"], self.rows["conn"])
@@ -543,7 +550,9 @@ class SparkEngine:
             clients = {r[0]: int(r[1]) for r in spark.sql(logsql.host_clients_sql(SPARK)).collect()}
             internal = [dict(zip(("protocol", "connections", "bytes", "servers"), r, strict=True))
                         for r in spark.sql(logsql.internal_sql(SPARK) + " ORDER BY 2 DESC, 1").collect()]
-            dns_rows = spark.sql(_DNS_NAMES_SQL.replace("LIMIT ?", f"LIMIT {MAX_DNS_NAMES}")).collect()
+            SparkRunner(spark).register("kept_groups", groups)
+            dns_rows = spark.sql(logsql.dns_names_sql(SPARK, MAX_DNS_NAMES)).collect()
+            self.rows["servers_cut"] = int(spark.sql(logsql.servers_cut_sql(SPARK)).collect()[0][0])
             t = self._phase("group", t)
             self.rows["http"] = spark.table("http").count()
             self.rows["dns"] = spark.table("dns").count()
@@ -564,11 +573,12 @@ class SparkEngine:
                                                internal)
             t = self._phase("enrich_and_assess", t)
             out = Path(options.output_dir) if options.output_dir is not None else None
-            orgscale.organise(SparkRunner(spark), audit, pipeline, exchanges, options, self.rows, out)
+            orgscale.organise(SparkRunner(spark), audit, pipeline, exchanges, options, self.rows, out,
+                              [(p, why) for p, why in logs.skipped if not why.startswith("cannot be read")])
             self._phase("organisation", t)
         finally:
-            named.unpersist()
-            leases.unpersist()
+            for frame in kept:
+                frame.unpersist()
         self.timings["total"] = round(time.perf_counter() - t0, 3)
         return audit
 
@@ -626,10 +636,10 @@ def _input_reports(inputs: Sequence[str | os.PathLike[str]], logs: LogSet, rows:
         for path, problem in logs.errors:
             if path == str(given):
                 rep.errors.append(InputError(problem, fatal=True))
-        skipped = [(p, why) for p, why in logs.skipped if p.startswith(str(given))]
-        for p, why in skipped[:20]:
-            rep.errors.append(InputError(f"{p}: {why}"))
-        if len(skipped) > 20:
-            rep.errors.append(InputError(f"{len(skipped) - 20} more files skipped"))
+        # (a file that could not be opened is an error; one that is no log, or outside the
+        # window, is listed in the organisation section's ``skipped``)
+        for p, why in logs.skipped:
+            if p.startswith(str(given)) and why.startswith("cannot be read"):
+                rep.errors.append(InputError(f"{p}: {why}"))
         reports.append(rep)
     return reports
