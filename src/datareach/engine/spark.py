@@ -104,31 +104,38 @@ def spark_session(master: str | None = None, *, app_name: str = "datareach", dri
                   conf: Mapping[str, str] | None = None) -> SparkSession:
     """A Spark session for the engine (the active one when it is already running).
 
-    ``master``: ``local[N]``, ``spark://host:port``, ``yarn``, ``k8s://...`` (default
-    :data:`DEFAULT_MASTER`). ``driver_memory`` bounds the driver JVM's heap; it only takes effect
-    when this call starts the JVM (under ``spark-submit``, its ``--driver-memory`` does).
-    ``conf``: more settings, which win over the engine's.
+    ``master``: ``local[N]``, ``spark://host:port``, ``yarn``, ``k8s://...`` (default: the one
+    ``spark-submit`` was given when it runs this process, else :data:`DEFAULT_MASTER`).
+    ``driver_memory`` bounds the driver JVM's heap when this call starts the JVM (under
+    ``spark-submit``, its ``--driver-memory`` does). ``conf``: more settings, which win over the
+    engine's.
     """
-    # executors started by a local master run this very Python (the venv datareach is in);
-    # a cluster's executors use what the cluster's settings say (spark.pyspark.python)
-    master = master or DEFAULT_MASTER
-    if master.startswith("local"):
+    from pyspark.sql import SparkSession
+
+    # spark-submit started the JVM already (and gave it the master, the memory, the logging)
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+    master = master or (None if submitted else DEFAULT_MASTER)
+    local = master is not None and master.startswith("local")
+    if local:
+        # executors started by a local master run this very Python (the venv datareach is in);
+        # a cluster's executors run what its settings say (spark.pyspark.python)
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # (no look-up of the host's name)
-    from pyspark.sql import SparkSession
-
-    builder = SparkSession.builder.master(master).appName(app_name)
+    builder = SparkSession.builder.appName(app_name)
+    if master is not None:
+        builder = builder.master(master)
     settings = dict(SESSION_CONF)
-    if master.startswith("local"):
+    if local:
         settings.update(LOCAL_CONF)
-    settings["spark.driver.memory"] = driver_memory
-    log4j = Path(__file__).with_name("spark-log4j2.properties")
-    if log4j.is_file():
-        option = f"-Dlog4j2.configurationFile={log4j.as_uri()}"
-        settings["spark.driver.extraJavaOptions"] = option
-        if master.startswith("local"):
-            settings["spark.executor.extraJavaOptions"] = option
+    if not submitted:
+        settings["spark.driver.memory"] = driver_memory
+        log4j = Path(__file__).with_name("spark-log4j2.properties")
+        if log4j.is_file():
+            option = f"-Dlog4j2.configurationFile={log4j.as_uri()}"
+            settings["spark.driver.extraJavaOptions"] = option
+            if local:
+                settings["spark.executor.extraJavaOptions"] = option
     settings.update(conf or {})
     for key, value in settings.items():
         builder = builder.config(key, value)
