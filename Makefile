@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 MITM := $(VENV)/mitmproxy/.installed
 EXAMPLE := examples/mobile-app-session.pcapng
 
-.PHONY: demo mitmproxy test lint typecheck unit system-deps example bench bench-decrypt bench-detect bench-mitm bench-memory bench-corpus bench-logs clean fuzz
+.PHONY: demo mitmproxy test lint typecheck unit system-deps example bench bench-decrypt bench-detect bench-mitm bench-memory bench-corpus bench-logs bench-spark clean fuzz
 
 # Two layers in the one .venv. `make demo` installs the runtime alone (what `pip install .` and
 # `pipx install .` give); `make test` and the benchmarks add the test and benchmark tools (the
@@ -115,6 +115,11 @@ bench-corpus: $(STAMP) system-deps
 LOG_ROWS ?= 10000000
 bench-logs: $(STAMP)
 	$(BIN)/python benchmarks/bench_logs.py --rows $(LOG_ROWS)
+
+# the Spark engine's parts (docs/scaling.md): session start, the broadcast knowledge base, the
+# destination stages per 1,000 destinations in the executors' workers (Spark in local[2])
+bench-spark: $(STAMP) system-deps
+	PYTHONPATH=src $(BIN)/python benchmarks/bench_spark_stages.py
 
 bench-detect: $(STAMP)
 	$(BIN)/python benchmarks/bench_detection.py
