@@ -9,9 +9,8 @@ import re
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
-
-duckdb = pytest.importorskip("duckdb")
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("generate_logs", ROOT / "benchmarks" / "generate_logs.py")

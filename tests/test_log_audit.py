@@ -96,3 +96,14 @@ def test_since_and_until_on_the_command_line(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "datareach", "audit", str(logs), "--since", "yesterday"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "--since 'yesterday'" in bad.stderr
+
+
+def test_real_eve_records_give_destinations_with_owners_and_reach() -> None:
+    eve = Path(__file__).parent / "data" / "logs" / "eve"
+    audit = datareach.audit([eve / "suricatalog-eve2-suricata7.eve.json"])  # (auto: DuckDB, by content)
+    assert audit.organisation is not None
+    got = destinations(audit)
+    owner, parent, reach, *_rest, evidence = got["www.bing.com"]
+    assert (owner, evidence) == ("Microsoft Bing", "sni")
+    assert ("US", "owner") in reach
+    assert audit.inputs[0].format == "suricata-eve" and not audit.inputs[0].errors

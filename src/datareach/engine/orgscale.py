@@ -36,6 +36,8 @@ __all__ = ["Detected", "SqlRunner", "detect_requests", "enrich_and_assess", "org
 MAX_EXCHANGES = 10_000
 #: Client devices listed in the document (all of them are in clients.parquet).
 MAX_CLIENTS = 100
+#: Distinct requests whose findings detection remembers.
+MAX_MEMO = 1 << 16
 #: Distinct DNS answers listed in the document's ``dns`` (the first seen).
 MAX_DNS_IN_DOCUMENT = 10_000
 #: Data types that identify a device, and a person, for the bulk count (28 CFR 202.205 counts
@@ -95,11 +97,21 @@ def detect_requests(batches: Iterable[list[Exchange]], pipeline: Pipeline, optio
     rows = ExchangeRows(options.reveal)
     out = Detected(exchanges=rows)
     per_request = pipeline.per_request
+    # (a request the logs repeat -- the same method, host, target, user agent and referrer, no
+    # body -- is found the same: its findings are looked up, not searched again)
+    memo: dict[tuple[Any, ...], tuple[Any, Any]] = {}
     for batch in batches:
         for ex in batch:
             out.requests += 1
             if per_request is not None:
-                per_request(ex)
+                key = None if ex.request_body else (ex.method, ex.host, ex.target, tuple(ex.request_headers))
+                known = memo.get(key) if key is not None else None
+                if known is not None:
+                    ex.findings, ex.decode_cuts = list(known[0] or []), known[1]
+                else:
+                    per_request(ex)
+                    if key is not None and len(memo) < MAX_MEMO:
+                        memo[key] = (ex.findings, ex.decode_cuts)
             found = ex.findings or []
             if not found:
                 continue

@@ -578,6 +578,7 @@ def diff_audits(old: dict[str, Any], new: dict[str, Any], *, old_name: str | Non
     data_reach = _added_removed(_data_reach(old), _data_reach(new))
     findings = _added_removed(_findings(old), _findings(new))
     violations = _diff_violations(old, new)
+    covered = _added_removed(_covered(old), _covered(new))
     sources = _source_changes(old, new)
     summary = {
         "destinations_added": len(destinations["added"]),
@@ -595,13 +596,17 @@ def diff_audits(old: dict[str, Any], new: dict[str, Any], *, old_name: str | Non
         "violations_added": len(violations["added"]), "violations_removed": len(violations["removed"]),
         "violations_still_present": len(violations["still_present"]),
         "regressions": len(violations["regressions"]),
+        "covered_counterparties_added": [e["owner"] for e in covered["added"]],
+        "covered_counterparties_removed": [e["owner"] for e in covered["removed"]],
         "verdict_old": old["summary"].get("verdict"), "verdict_new": new["summary"].get("verdict"),
     }
     summary["changed"] = any(
         v for k, v in summary.items()
         if k not in ("violations_still_present", "verdict_old", "verdict_new")) or summary["verdict_old"] != summary[
         "verdict_new"]
-    summary["regression"] = bool(violations["regressions"])
+    # (a log audit's new covered counterparty -- a company under a country of concern's control
+    # that the organisation's devices did not talk to before -- is a regression too)
+    summary["regression"] = bool(violations["regressions"]) or bool(covered["added"])
     return {
         "schema_version": DIFF_SCHEMA_VERSION,
         "kind": "datareach-diff",
@@ -619,7 +624,17 @@ def diff_audits(old: dict[str, Any], new: dict[str, Any], *, old_name: str | Non
         "data_reach": data_reach,
         "findings": findings,
         "violations": violations,
+        "covered_counterparties": covered,
     }
+
+
+def _covered(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A log audit's covered counterparties (``organisation.owners`` with ``covered``), by entity."""
+    org = doc.get("organisation") or {}
+    return {o["owner_id"]: {"owner": o["owner"], "owner_id": o["owner_id"], "parent": o.get("parent"),
+                            "jurisdictions": o.get("jurisdictions") or [], "clients": o.get("clients"),
+                            "bytes_out": o.get("bytes_out")}
+            for o in org.get("owners") or [] if o.get("covered")}
 
 
 def diff_exit_status(d: dict[str, Any]) -> int:
@@ -717,7 +732,10 @@ def _violation_rows(d: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 def _headline(d: dict[str, Any]) -> str:
     s = d["summary"]
     if s["regression"]:
-        return f"policy regression: {s['regressions']} new deny violation(s)"
+        parts = [f"{s['regressions']} new deny violation(s)"] if s["regressions"] else []
+        if s.get("covered_counterparties_added"):
+            parts.append("new covered counterparties: " + ", ".join(s["covered_counterparties_added"]))
+        return "policy regression: " + "; ".join(parts)
     if not s["changed"]:
         return "no changes"
     return "changes, no policy regression"

@@ -70,10 +70,12 @@ class Dialect:
         return f"array_sort(collect_set({expr}))"
 
     def epoch(self, text: str) -> str:
-        """Seconds since the epoch of a time given as a number, or as ISO 8601 text."""
+        """Seconds since the epoch of a time given as a number, or as ISO 8601 text (microseconds
+        divided by 1e6 in both engines: the same double, to the last bit)."""
         if self.name == "duckdb":
             return (f"coalesce(TRY_CAST({text} AS DOUBLE), "
-                    f"epoch(TRY_CAST(regexp_replace({text}, '([+-]\\d\\d)(\\d\\d)$', '\\1:\\2') AS TIMESTAMPTZ)))")
+                    f"epoch_us(TRY_CAST(regexp_replace({text}, '([+-]\\d\\d)(\\d\\d)$', '\\1:\\2') AS TIMESTAMPTZ))"
+                    f" / 1e6)")
         return (f"coalesce(TRY_CAST({text} AS DOUBLE), "
                 f"unix_micros(try_to_timestamp(regexp_replace({text}, '([+-][0-9][0-9])([0-9][0-9])$', '$1:$2')))"
                 f" / 1e6)")
