@@ -33,12 +33,6 @@ ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / "tests" / "data" / "logs"
 TABLES = ("connections", "destinations", "owners", "clients", "bulk")
 
-#: DuckDB's epoch() of an ISO 8601 time is one ulp off (the DuckDB dialect's epoch in
-#: sources/sql.py; epoch_us(...) / 1e6 is exact, and with it these cases agree); strict, so that
-#: the mark goes once it is fixed.
-_ISO_EPOCH = pytest.mark.xfail(strict=True, reason="DuckDB epoch() of ISO times is one ulp off")
-
-
 def _generator() -> Any:
     spec = importlib.util.spec_from_file_location("generate_logs", ROOT / "benchmarks" / "generate_logs.py")
     assert spec and spec.loader
@@ -119,14 +113,13 @@ def test_requests_are_read_once(spark: Any, tmp_path: Path) -> None:
     assert duck.organisation["rows"]["requests"] == duck.organisation["rows"]["http"]
 
 
-@_ISO_EPOCH
 def test_real_eve_records(spark: Any, tmp_path: Path) -> None:
     duck, spark_audit = audit_both(spark, sorted((LOGS / "eve").glob("*.json")), tmp_path)
     assert assert_same_tables(tmp_path) > 0
     assert_same_organisation(duck, spark_audit)
 
 
-@pytest.mark.parametrize("form", ["zeek-tsv", "zeek-json", pytest.param("eve", marks=_ISO_EPOCH)])
+@pytest.mark.parametrize("form", ["zeek-tsv", "zeek-json", "eve"])
 def test_generated_logs(spark: Any, tmp_path: Path, form: str) -> None:
     generated = _generator().generate(tmp_path / "logs", rows=2000, form=form, days=2, hours=2, gzip=True, seed=7,
                                       plants=["alog.umeng.com:location:40", "mc.yandex.ru:identifiers:25"])

@@ -50,14 +50,9 @@ def duckdb_view(logs: LogSet, name: str) -> pa.Table:
     return con.sql(f"SELECT * FROM {name}").to_arrow_table()
 
 
-#: DuckDB's epoch() of an ISO 8601 time is one ulp off (1521911720.6725209 for
-#: 2018-03-24T17:15:20.672521Z, whose TSV form is 1521911720.672521); Spark's unix_micros()/1e6
-#: gives the TSV's value. Fixed when the DuckDB dialect's epoch is epoch_us(...) / 1e6
-#: (sources/sql.py); strict, so that the mark goes once it is.
-_ISO_EPOCH = pytest.mark.xfail(strict=True, reason="DuckDB epoch() of ISO times is one ulp off")
-CASES = ["wikipedia", "wikipedia-zeek3.3", "gre-over-udp", "quic-chromium", "rotated",
-         pytest.param("wrccdc-2018", marks=_ISO_EPOCH), "conn-orig_l2_addr.log", "dhcp.log", "files-extracted.log",
-         "ssl.log", "x509.log"]
+#: (wrccdc-2018: ISO 8601 times in JSON lines, the same double on both engines: microseconds / 1e6)
+CASES = ["wikipedia", "wikipedia-zeek3.3", "gre-over-udp", "quic-chromium", "rotated", "wrccdc-2018",
+         "conn-orig_l2_addr.log", "dhcp.log", "files-extracted.log", "ssl.log", "x509.log"]
 
 
 def test_session_is_offline_utc_and_arrow(spark: Any) -> None:
