@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 MITM := $(VENV)/mitmproxy/.installed
 EXAMPLE := examples/mobile-app-session.pcapng
 
-.PHONY: demo mitmproxy test lint typecheck unit system-deps example bench bench-decrypt bench-detect bench-mitm bench-memory bench-corpus bench-logs clean fuzz
+.PHONY: demo mitmproxy test lint typecheck unit system-deps example bench bench-decrypt bench-detect bench-mitm bench-memory bench-corpus bench-logs bench-spark clean fuzz
 
 # Two layers in the one .venv. `make demo` installs the runtime alone (what `pip install .` and
 # `pipx install .` give); `make test` and the benchmarks add the test and benchmark tools (the
@@ -36,7 +36,8 @@ mitmproxy: $(MITM)
 # Debian packages the tests need: tshark is the independent reference the capture tests
 # compare against (its wireshark-common brings dumpcap and editcap, which the decryption tests
 # capture with and embed key logs with); openssl and curl are the real TLS peers of those tests;
-# chromium runs the HTML report in the browser tests (tests/test_report_browser.py).
+# chromium runs the HTML report in the browser tests (tests/test_report_browser.py); a Java
+# runtime runs Spark for the Spark engine's tests.
 system-deps:
 	@if ! command -v tshark >/dev/null 2>&1; then \
 	  echo "installing tshark (Debian package) for the cross-check tests"; \
@@ -54,6 +55,11 @@ system-deps:
 	  echo "installing tmux (Debian package) for the terminal table's tests in a real terminal"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null) \
 	    || { echo "could not install tmux: run 'apt-get install tmux' as root"; exit 1; }; \
+	fi
+	@if ! command -v java >/dev/null 2>&1; then \
+	  echo "installing a Java runtime (Debian package) for the Spark engine's tests (Spark in local[2])"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null) \
+	    || { echo "could not install a Java runtime: run 'apt-get install default-jre-headless' as root"; exit 1; }; \
 	fi
 	@if ! command -v chromium >/dev/null 2>&1; then \
 	  echo "installing chromium (Debian package) for the HTML report's browser tests"; \
@@ -109,6 +115,11 @@ bench-corpus: $(STAMP) system-deps
 LOG_ROWS ?= 10000000
 bench-logs: $(STAMP)
 	$(BIN)/python benchmarks/bench_logs.py --rows $(LOG_ROWS)
+
+# the Spark engine's parts (docs/scaling.md): session start, the broadcast knowledge base, the
+# destination stages per 1,000 destinations in the executors' workers (Spark in local[2])
+bench-spark: $(STAMP) system-deps
+	PYTHONPATH=src $(BIN)/python benchmarks/bench_spark_stages.py
 
 bench-detect: $(STAMP)
 	$(BIN)/python benchmarks/bench_detection.py

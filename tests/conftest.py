@@ -12,12 +12,15 @@ modules import; no test module imports another test module or this file.
 * ``naming_pcap``: :func:`datareach.testing.builders.naming_capture` in the test's directory.
 * ``count_calls``: replace a function or method by a :class:`~datareach.testing.counting.Calls`
   counter for the test.
+* ``spark``: a Spark session in ``local[2]`` (:func:`datareach.engine.spark.spark_session`),
+  started once per test process (~4 s) and stopped at the end.
 """
 
 from __future__ import annotations
 
 import inspect
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -116,3 +119,19 @@ def count_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Calls[Any]]:
         return calls
 
     return replace
+
+
+# ---------------------------------------------------------------------------------------------
+# Spark
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """The Spark engine's session in ``local[2]``, shared by the tests of one process."""
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.fail("no Java runtime for Spark: `make test` installs one (apt-get install default-jre-headless)")
+    from datareach.engine.spark import spark_session
+
+    session = spark_session("local[2]")
+    yield session
+    session.stop()
