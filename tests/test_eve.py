@@ -246,7 +246,7 @@ def test_huge_string_line(tmp_path: Path) -> None:
 
 
 def test_spark_gives_duckdbs_rows(tmp_path: Path) -> None:
-    pyspark_sql = pytest.importorskip("pyspark.sql")
+    import pyspark.sql as pyspark_sql
     files = [(TENZIR, 0), (VERIFY, 0), (SL7, 1), (SL6_DHCP, 2)]
     spark = (pyspark_sql.SparkSession.builder.master("local[1]").appName("test_eve")
              .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC")

@@ -104,6 +104,7 @@ def test_real_eve_records_give_destinations_with_owners_and_reach() -> None:
     assert audit.organisation is not None
     got = destinations(audit)
     owner, parent, reach, *_rest, evidence = got["www.bing.com"]
+    assert parent == "Microsoft Corporation"
     assert (owner, evidence) == ("Microsoft Bing", "sni")
     assert ("US", "owner") in reach
     assert audit.inputs[0].format == "suricata-eve" and not audit.inputs[0].errors

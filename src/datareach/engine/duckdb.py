@@ -284,15 +284,15 @@ def _http_batches(con: duckdb.DuckDBPyConnection, logs: LogSet) -> Iterator[list
     dirs = {f.input_index: Path(f.path).parent for f in logs.files if f.kind in ("http", "files", "eve")}
     cur = con.execute("""
         SELECT h.ts, h.method, h.host, h.uri, h.user_agent, h.referrer, h.request_body_len, h.status,
-               h.server_ip, h.server_port, h.client_ip, h.uid, h.input_index, h.body_file, n.client_mac
-        FROM http h LEFT JOIN named n ON h.uid = n.uid
+               h.server_ip, h.server_port, h.client_ip, h.uid, h.input_index, h.body_file
+        FROM http h
         ORDER BY h.ts, h.uid""")
     while True:
         rows = cur.fetchmany(4096)
         if not rows:
             return
         batch: list[Exchange] = []
-        for (ts, method, host, uri, ua, ref, body_len, status, sip, sport, cip, uid, idx, body_file, _mac) in rows:
+        for (ts, method, host, uri, ua, ref, body_len, status, sip, sport, cip, uid, idx, body_file) in rows:
             host = host or sip or ""
             uri = uri or "/"
             headers = [("Host", host)]

@@ -216,18 +216,6 @@ def register_zeek(spark: SparkSession, logs: Iterable[LogFile]) -> None:
         df.createOrReplaceTempView(f"zeek_{kind}")
 
 
-#: ``rtrim(x, '.')``: in DuckDB "x without its trailing dots"; in Spark the two-argument form is
-#: the deprecated ``rtrim(trimStr, str)`` (arguments the other way round), which gives ''. Until
-#: the readers' SQL says it through the Dialect, the Spark engine rewrites it to the standard
-#: form both engines read alike.
-_RTRIM = re.compile(r"\brtrim\((\w+), '([^'\\]*)'\)")
-
-
-def spark_sql(sql: str) -> str:
-    """The readers' SQL as Spark must be given it (see :data:`_RTRIM`)."""
-    return _RTRIM.sub(r"trim(TRAILING '\2' FROM \1)", sql)
-
-
 def register_eve(spark: SparkSession, logs: Iterable[LogFile]) -> dict[str, str]:
     """The EVE files as the views :func:`datareach.sources.eve.sources` names (read with
     :func:`~datareach.sources.eve.spark_ddl`); returns the normalised tables' SQL over them
@@ -250,11 +238,11 @@ def register_logs(spark: SparkSession, logs: LogSet, since: float | None = None,
     from datareach.sources.sql import SPARK
 
     register_zeek(spark, logs.files)
-    views = {name: spark.sql(spark_sql(sql)) for name, sql in zeek.normalised(SPARK, since, until).items()}
+    views = {name: spark.sql(sql) for name, sql in zeek.normalised(SPARK, since, until).items()}
     window = " AND ".join([*([f"ts >= {since!r}"] if since is not None else []),
                            *([f"ts < {until!r}"] if until is not None else [])]) or "true"
     for name, sql in register_eve(spark, logs.files).items():
-        eve_rows = spark.sql(spark_sql(sql if name == "names" else f"SELECT * FROM ({sql}) eve_rows WHERE {window}"))
+        eve_rows = spark.sql(sql if name == "names" else f"SELECT * FROM ({sql}) eve_rows WHERE {window}")
         views[name] = views[name].unionByName(eve_rows, allowMissingColumns=True)
     for name, df in views.items():
         df.createOrReplaceTempView(name)
@@ -529,8 +517,8 @@ class SparkEngine:
         from pyspark import StorageLevel
 
         from datareach.engine import logsql, orgscale
-        from datareach.engine.duckdb import MAX_DNS_NAMES
-        from datareach.schema import DnsAnswer, InputError
+        from datareach.engine.orgscale import MAX_DNS_NAMES
+        from datareach.schema import DnsAnswer
         from datareach.sources.sql import SPARK
 
         t0 = time.perf_counter()
@@ -568,10 +556,8 @@ class SparkEngine:
             reports = _input_reports(inputs, logs, self.rows)
             answers = [DnsAnswer(ts=r[0], qname=r[1], rtype=r[2], address=r[3], cname_chain=tuple(r[4] or (r[1],)),
                                  ttl=int(r[5] or 0), input_index=int(r[6])) for r in dns_rows]
-            if len(dns_rows) >= MAX_DNS_NAMES:
-                reports[0].errors.append(InputError(
-                    f"more than {MAX_DNS_NAMES:,} distinct DNS answers for the destinations' addresses: the "
-                    f"destinations' names and CNAME chains use the first {MAX_DNS_NAMES:,}"))
+            # (a limit, not an input error: said in organisation.limits)
+            self.rows["dns_names_cut"] = int(len(dns_rows) >= MAX_DNS_NAMES)
             run_pipeline = pipeline
             if self.stages_on_executors and pipeline.destination_stages:
                 run_pipeline = replace(pipeline, destination_stages=(

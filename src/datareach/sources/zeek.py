@@ -135,7 +135,7 @@ def normalised(d: Dialect, since: float | None = None, until: float | None = Non
     file of a kind, the engine makes it empty)."""
     is_ip = "^[0-9.]+$|:"
     dns_rows = f"""
-SELECT ts, id_orig_h AS client_ip, lower(rtrim(query, '.')) AS qname, answers, TTLs, _input,
+SELECT ts, id_orig_h AS client_ip, lower(trim(TRAILING '.' FROM query)) AS qname, answers, TTLs, _input,
        {d.list_filter('answers', 'x', 'NOT ' + d.matches('x', is_ip))} AS cnames
 FROM zeek_dns
 WHERE query IS NOT NULL AND answers IS NOT NULL AND {d.size('answers')} > 0 AND {_window('ts', since, until)}
@@ -156,11 +156,11 @@ FROM zeek_conn WHERE uid IS NOT NULL AND id_resp_h IS NOT NULL AND {_window('ts'
         "names": f"""
 SELECT uid, max(sni) AS sni, max(quic_sni) AS quic_sni, max(http_host) AS http_host, max(cert_name) AS cert_name
 FROM (
-  SELECT uid, lower(rtrim(server_name, '.')) AS sni, CAST(NULL AS VARCHAR(255)) AS quic_sni,
+  SELECT uid, lower(trim(TRAILING '.' FROM server_name)) AS sni, CAST(NULL AS VARCHAR(255)) AS quic_sni,
          CAST(NULL AS VARCHAR(255)) AS http_host, CAST(NULL AS VARCHAR(255)) AS cert_name
   FROM zeek_ssl WHERE server_name IS NOT NULL AND server_name <> ''
   UNION ALL
-  SELECT uid, NULL, lower(rtrim(server_name, '.')), NULL, NULL FROM zeek_quic
+  SELECT uid, NULL, lower(trim(TRAILING '.' FROM server_name)), NULL, NULL FROM zeek_quic
   WHERE server_name IS NOT NULL AND server_name <> ''
   UNION ALL
   SELECT uid, NULL, NULL, {_host('host', d)}, NULL FROM (
