@@ -19,7 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from datareach.engine.duckdb import DuckDBEngine, _input_reports, register_logs
+from datareach.engine.duckdb import DuckDBEngine, DuckRunner, register_logs
+from datareach.engine.orgscale import input_reports
 from datareach.sources.logs import discover, sniff_log
 
 DATA = Path(__file__).parent / "data" / "logs" / "zeek"
@@ -40,6 +41,10 @@ def zeek_rows(path: Path) -> list[dict[str, str | None]]:
             values = line.split("\t")
             rows.append({f: (None if v == "-" else v) for f, v in zip(fields, values, strict=True)})
     return rows
+
+
+def _input_reports(inputs: list[Path], logs: Any, con: Any, rows: dict[str, int]) -> Any:
+    return input_reports(inputs, logs, rows, DuckRunner(con).rejected(logs))
 
 
 def is_ip(text: str) -> bool:

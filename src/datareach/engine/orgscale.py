@@ -16,7 +16,9 @@ The DuckDB and Spark engines both end here, with the same statements (in their
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -29,8 +31,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from datareach.engine.result import Audit
+    from datareach.sources.logs import LogSet
 
-__all__ = ["Detected", "SqlRunner", "detect_requests", "enrich_and_assess", "organise"]
+__all__ = ["Detected", "LogRunner", "SqlRunner", "detect_requests", "enrich_and_assess", "organise", "run_logs"]
 
 #: Requests with findings kept in the JSON document at most (all of them are in findings.parquet).
 MAX_EXCHANGES = 10_000
@@ -65,6 +68,37 @@ class SqlRunner(Protocol):
 
     def write_parquet(self, sql: str, path: Path) -> None:
         """Write the rows of a query to a Parquet file."""
+        ...
+
+
+class LogRunner(SqlRunner, Protocol):
+    """An engine's side of :func:`run_logs`: what differs between DuckDB and Spark."""
+
+    #: what the engine is doing, for its progress line
+    phase: str
+
+    def materialise(self, name: str, sql: str, table: bool) -> None:
+        """``sql`` under ``name``: computed once and kept (``table``), or a view."""
+        ...
+
+    def release(self, names: Sequence[str]) -> None:
+        """Let kept relations go."""
+        ...
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """The rows of a query, as tuples."""
+        ...
+
+    def batches(self, sql: str, size: int) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows of a query, ``size`` at a time, without holding them all."""
+        ...
+
+    def rejected(self, logs: LogSet) -> list[tuple[int, str]]:
+        """(input index, message) of each file's lines the engine's readers could not read."""
+        ...
+
+    def stages(self, pipeline: Pipeline, options: AuditOptions) -> Pipeline:
+        """The pipeline whose destination stages this engine runs (Spark: on its executors)."""
         ...
 
 
@@ -368,3 +402,142 @@ def _kinds(unit: str | None) -> list[str]:
     if unit == "persons":
         return ["e-mail addresses, hashed e-mail addresses, phone numbers"]
     return []
+
+
+# -- the run, for both engines ------------------------------------------------------------------------
+
+#: Request bodies read from extracted files at most (bytes).
+MAX_BODY = 1 << 20
+#: The HTTP requests of the logs, in time order.
+HTTP_SQL = """
+SELECT h.ts, h.method, h.host, h.uri, h.user_agent, h.referrer, h.request_body_len, h.status,
+       h.server_ip, h.server_port, h.client_ip, h.uid, h.input_index, h.body_file
+FROM http h ORDER BY h.ts, h.uid"""
+
+
+def run_logs(runner: LogRunner, inputs: Sequence[str | os.PathLike[str]], logs: LogSet, pipeline: Pipeline,
+             options: AuditOptions, timings: dict[str, float]) -> tuple[Audit, dict[str, int]]:
+    """A log audit on an engine whose normalised relations (``conn``, ``names``, ``dns``,
+    ``http``, ``dhcp``) are registered: naming, grouping, detection, the local engine's
+    destination stages and policies, the organisation section and the Parquet tables. Returns
+    the audit and the rows counted; ``timings`` gets each phase's seconds."""
+    from datareach.engine import logsql
+    from datareach.schema import DnsAnswer
+
+    d = runner.dialect
+    t0 = t = time.perf_counter()
+
+    def phase(name: str) -> None:
+        nonlocal t
+        now = time.perf_counter()
+        timings[name] = round(now - t, 3)
+        t = now
+
+    report = options.log_progress
+    runner.phase = "naming connections"
+    steps = logsql.naming_steps(d)
+    for name, sql, table in steps:
+        runner.materialise(name, sql, table)
+    runner.release([name for name, _sql, _table in steps if name != "named"])  # (named holds what they did)
+    runner.materialise("leases", logsql.leases_sql(d), True)
+    rows = {"conn": int(runner.rows("SELECT count(*) FROM named")[0][0])}
+    phase("read_and_name")
+    if report is not None:
+        report("naming connections", rows["conn"], rows["conn"])
+    runner.phase = "grouping"
+    groups = runner.table(logsql.groups_sql(d))
+    clients = {str(h): int(n) for h, n in runner.rows(logsql.host_clients_sql(d))}
+    internal = [dict(zip(("protocol", "connections", "bytes", "servers"), r, strict=True))
+                for r in runner.rows(logsql.internal_sql(d) + " ORDER BY 2 DESC, 1")]
+    runner.register("kept_groups", groups)
+    dns_rows = runner.rows(logsql.dns_names_sql(d, MAX_DNS_NAMES))
+    rows["servers_cut"] = int(runner.rows(logsql.servers_cut_sql(d))[0][0])
+    phase("group")
+    runner.phase = "detecting personal data in requests"
+    rows["http"] = int(runner.rows("SELECT count(*) FROM http")[0][0])
+    rows["dns"] = int(runner.rows("SELECT count(*) FROM dns")[0][0])
+    exchanges = detect_requests(_exchanges(runner.batches(HTTP_SQL, 4096), logs), pipeline, options)
+    phase("detect")
+    runner.phase = "enriching destinations"
+    reports = input_reports(inputs, logs, rows, runner.rejected(logs))
+    answers = [DnsAnswer(ts=r[0], qname=r[1], rtype=r[2], address=r[3], cname_chain=tuple(r[4] or (r[1],)),
+                         ttl=int(r[5] or 0), input_index=int(r[6])) for r in dns_rows]
+    rows["dns_names_cut"] = int(len(dns_rows) >= MAX_DNS_NAMES)  # (a limit, not an input error)
+    audit = enrich_and_assess(runner.stages(pipeline, options), options, reports, groups, answers, exchanges,
+                              clients, internal)
+    phase("enrich_and_assess")
+    runner.phase = "writing the organisation's tables"
+    out = Path(options.output_dir) if options.output_dir is not None else None
+    organise(runner, audit, pipeline, exchanges, options, rows, out,
+             [(p, why) for p, why in logs.skipped if not why.startswith("cannot be read")])
+    phase("organisation")
+    runner.release(["named", "leases"])
+    timings["total"] = round(time.perf_counter() - t0, 3)
+    return audit, rows
+
+
+def _exchanges(batches: Iterable[list[tuple[Any, ...]]], logs: LogSet) -> Iterator[list[Exchange]]:
+    """The rows of :data:`HTTP_SQL` as exchanges, a batch at a time."""
+    dirs = {f.input_index: Path(f.path).parent for f in logs.files if f.kind in ("http", "files", "eve")}
+    for rows in batches:
+        batch: list[Exchange] = []
+        for (ts, method, host, uri, ua, ref, body_len, status, sip, sport, cip, uid, idx, body_file) in rows:
+            host = host or sip or ""
+            uri = uri or "/"
+            headers = [("Host", host)]
+            if ua:
+                headers.append(("User-Agent", ua))
+            if ref:
+                headers.append(("Referer", ref))
+            body = read_body(dirs.get(idx), body_file)
+            batch.append(Exchange(
+                ts=float(ts or 0.0), scheme="http", method=method or "GET", host=host.lower(),
+                url=f"http://{host}{uri if uri.startswith('/') else '/' + uri}", target=uri, http_version="HTTP/1.1",
+                request_headers=headers, request_body=body, request_body_size=body_len if not body else None,
+                status=status, server_ip=sip, server_port=sport, client_ip=cip, uid=uid, input_index=int(idx or 0)))
+        yield batch
+
+
+def read_body(base: Path | None, name: str | None) -> bytes:
+    """An extracted request body (Zeek's ``extract_files/`` or Suricata's filestore) next to the logs."""
+    if not name or base is None:
+        return b""
+    candidates = [Path(name)] if os.path.isabs(name) else [base / name, base / "extract_files" / name]
+    for p in candidates:
+        try:
+            with open(p, "rb") as fh:
+                return fh.read(MAX_BODY)
+        except OSError:
+            continue
+    return b""
+
+
+def input_reports(inputs: Sequence[str | os.PathLike[str]], logs: LogSet, rows: dict[str, int],
+                  rejected: Sequence[tuple[int, str]] = ()) -> list[InputReport]:
+    """One report per input: its logs (the hash of their names and sizes), the rows read, the
+    files that could not be opened, and the ``rejected`` lines (input index, message)."""
+    from datareach.schema import InputError
+
+    reports: list[InputReport] = []
+    for i, given in enumerate(inputs):
+        mine = [f for f in logs.files if f.input_index == i]
+        forms = sorted({f"zeek-{f.form}" if f.form != "eve" else "suricata-eve" for f in mine})
+        h = hashlib.sha256()
+        for f in sorted(mine, key=lambda f: f.path):
+            h.update(f"{f.path}\0{f.size}\n".encode())
+        rep = InputReport(str(given), "+".join(forms) or None, h.hexdigest() if mine else "",
+                          sum(f.size for f in mine))
+        rep.records_read = rows.get("conn", 0) if i == 0 and len(inputs) == 1 else 0
+        for path, problem in logs.errors:
+            if path == str(given):
+                rep.errors.append(InputError(problem, fatal=True))
+        # (a file that could not be opened is an error; one that is no log, or outside the
+        # window, is listed in the organisation section's ``skipped``)
+        for p, why in logs.skipped:
+            if p.startswith(str(given)) and why.startswith("cannot be read"):
+                rep.errors.append(InputError(f"{p}: {why}"))
+        reports.append(rep)
+    for idx, message in rejected:
+        if 0 <= idx < len(reports):
+            reports[idx].errors.append(InputError(message))
+    return reports

@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from datareach.engine.result import Audit
     from datareach.enrich.ownership import ReachOptions
     from datareach.enrich.stages import EnrichContext, Stage
-    from datareach.schema import Exchange, InputReport
     from datareach.sources.logs import LogFile, LogSet
 
 __all__ = [
@@ -438,11 +437,54 @@ class SparkRunner:
 
     from datareach.sources.sql import SPARK as dialect
 
-    def __init__(self, spark: SparkSession) -> None:
+    def __init__(self, spark: SparkSession, *, stages_on_executors: bool = True) -> None:
         self.spark = spark
+        self.phase = ""
+        self.stages_on_executors = stages_on_executors
+        self._kept: dict[str, DataFrame] = {}
 
     def table(self, sql: str) -> pa.Table:
         return self.spark.sql(sql).toArrow()
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self.spark.sql(sql).collect()]
+
+    def batches(self, sql: str, size: int) -> Iterator[list[tuple[Any, ...]]]:
+        batch: list[tuple[Any, ...]] = []
+        for r in self.spark.sql(sql).toLocalIterator():
+            batch.append(tuple(r))
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def materialise(self, name: str, sql: str, table: bool) -> None:
+        """A cached view (in memory, spilled to the executors' disks past it) where DuckDB makes a table."""
+        from pyspark import StorageLevel
+
+        frame = self.spark.sql(sql)
+        if table:
+            frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+            self._kept[name] = frame
+        frame.createOrReplaceTempView(name)
+
+    def release(self, names: Sequence[str]) -> None:
+        for name in names:
+            frame = self._kept.pop(name, None)
+            if frame is not None:
+                frame.unpersist()
+
+    def rejected(self, logs: LogSet) -> list[tuple[int, str]]:
+        return []  # (Spark's readers drop the lines they cannot read without counting them: the README says so)
+
+    def stages(self, pipeline: Pipeline, options: AuditOptions) -> Pipeline:
+        """The destination stages as one stage run on the executors (``mapInArrow``)."""
+        from dataclasses import replace
+
+        if not self.stages_on_executors or not pipeline.destination_stages:
+            return pipeline
+        return replace(pipeline, destination_stages=(executor_stage(self.spark, pipeline.destination_stages, options),))
 
     def register(self, name: str, table: pa.Table) -> None:
         from pyspark.sql.pandas.types import from_arrow_schema
@@ -504,135 +546,17 @@ class SparkEngine:
             if self.spark is None:
                 spark.stop()
 
-    def _phase(self, name: str, started: float) -> float:
-        now = time.perf_counter()
-        self.timings[name] = round(now - started, 3)
-        return now
-
     def run_on(self, spark: SparkSession, inputs: Sequence[str | os.PathLike[str]], logs: LogSet,
                pipeline: Pipeline, options: AuditOptions) -> Audit:
-        """The audit of ``logs`` on a running session (the DuckDB engine's ``run_on``, step by step)."""
-        from dataclasses import replace
+        """The audit of ``logs`` on a running session (:func:`~datareach.engine.orgscale.run_logs`,
+        as the DuckDB engine runs it)."""
+        from datareach.engine import orgscale
 
-        from pyspark import StorageLevel
-
-        from datareach.engine import logsql, orgscale
-        from datareach.engine.orgscale import MAX_DNS_NAMES
-        from datareach.schema import DnsAnswer
-        from datareach.sources.sql import SPARK
-
-        t0 = time.perf_counter()
         register_logs(spark, logs, options.since, options.until)
-        report = options.log_progress
-        # the naming statements in order; those the DuckDB engine makes tables of are computed
-        # once and kept (in memory, spilled to the executors' disks past it)
-        kept: list[DataFrame] = []
-        for name, sql, table in logsql.naming_steps(SPARK):
-            frame = spark.sql(sql)
-            if table:
-                frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
-                kept.append(frame)
-            frame.createOrReplaceTempView(name)
-        leases = spark.sql(logsql.leases_sql(SPARK)).persist(StorageLevel.MEMORY_AND_DISK)
-        kept.append(leases)
-        leases.createOrReplaceTempView("leases")
+        runner = SparkRunner(spark, stages_on_executors=self.stages_on_executors)
+        self.timings = {}
         try:
-            self.rows = {"conn": spark.table("named").count()}
-            t = self._phase("read_and_name", t0)
-            if report is not None:
-                report("naming connections", self.rows["conn"], self.rows["conn"])
-            groups = spark.sql(logsql.groups_sql(SPARK)).toArrow()
-            clients = {r[0]: int(r[1]) for r in spark.sql(logsql.host_clients_sql(SPARK)).collect()}
-            internal = [dict(zip(("protocol", "connections", "bytes", "servers"), r, strict=True))
-                        for r in spark.sql(logsql.internal_sql(SPARK) + " ORDER BY 2 DESC, 1").collect()]
-            SparkRunner(spark).register("kept_groups", groups)
-            dns_rows = spark.sql(logsql.dns_names_sql(SPARK, MAX_DNS_NAMES)).collect()
-            self.rows["servers_cut"] = int(spark.sql(logsql.servers_cut_sql(SPARK)).collect()[0][0])
-            t = self._phase("group", t)
-            self.rows["http"] = spark.table("http").count()
-            self.rows["dns"] = spark.table("dns").count()
-            exchanges = orgscale.detect_requests(_http_batches(spark, logs), pipeline, options)
-            t = self._phase("detect", t)
-            reports = _input_reports(inputs, logs, self.rows)
-            answers = [DnsAnswer(ts=r[0], qname=r[1], rtype=r[2], address=r[3], cname_chain=tuple(r[4] or (r[1],)),
-                                 ttl=int(r[5] or 0), input_index=int(r[6])) for r in dns_rows]
-            # (a limit, not an input error: said in organisation.limits)
-            self.rows["dns_names_cut"] = int(len(dns_rows) >= MAX_DNS_NAMES)
-            run_pipeline = pipeline
-            if self.stages_on_executors and pipeline.destination_stages:
-                run_pipeline = replace(pipeline, destination_stages=(
-                    executor_stage(spark, pipeline.destination_stages, options),))
-            audit = orgscale.enrich_and_assess(run_pipeline, options, reports, groups, answers, exchanges, clients,
-                                               internal)
-            t = self._phase("enrich_and_assess", t)
-            out = Path(options.output_dir) if options.output_dir is not None else None
-            orgscale.organise(SparkRunner(spark), audit, pipeline, exchanges, options, self.rows, out,
-                              [(p, why) for p, why in logs.skipped if not why.startswith("cannot be read")])
-            self._phase("organisation", t)
+            audit, self.rows = orgscale.run_logs(runner, inputs, logs, pipeline, options, self.timings)
         finally:
-            for frame in kept:
-                frame.unpersist()
-        self.timings["total"] = round(time.perf_counter() - t0, 3)
+            runner.release(list(runner._kept))
         return audit
-
-
-def _http_batches(spark: SparkSession, logs: LogSet, size: int = 4096) -> Iterator[list[Exchange]]:
-    """The HTTP requests of the logs as exchanges, a batch at a time, in time order (the DuckDB
-    engine's, from Spark's rows)."""
-    from datareach.engine.duckdb import _body
-    from datareach.schema import Exchange
-
-    dirs = {f.input_index: Path(f.path).parent for f in logs.files if f.kind in ("http", "files", "eve")}
-    rows = spark.sql("""
-        SELECT h.ts, h.method, h.host, h.uri, h.user_agent, h.referrer, h.request_body_len, h.status,
-               h.server_ip, h.server_port, h.client_ip, h.uid, h.input_index, h.body_file
-        FROM http h ORDER BY h.ts, h.uid""").toLocalIterator()
-    batch: list[Exchange] = []
-    for (ts, method, host, uri, ua, ref, body_len, status, sip, sport, cip, uid, idx, body_file) in rows:
-        host = host or sip or ""
-        uri = uri or "/"
-        headers = [("Host", host)]
-        if ua:
-            headers.append(("User-Agent", ua))
-        if ref:
-            headers.append(("Referer", ref))
-        body = _body(dirs.get(idx), body_file)
-        batch.append(Exchange(
-            ts=float(ts or 0.0), scheme="http", method=method or "GET", host=host.lower(),
-            url=f"http://{host}{uri if uri.startswith('/') else '/' + uri}", target=uri, http_version="HTTP/1.1",
-            request_headers=headers, request_body=body, request_body_size=body_len if not body else None,
-            status=status, server_ip=sip, server_port=sport, client_ip=cip, uid=uid, input_index=int(idx or 0)))
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _input_reports(inputs: Sequence[str | os.PathLike[str]], logs: LogSet, rows: dict[str, int]) -> list[InputReport]:
-    """One report per input: its logs, the rows read, the files skipped (the DuckDB engine's,
-    without its counts of rejected lines, which Spark's readers drop without counting)."""
-    import hashlib
-
-    from datareach.schema import InputError, InputReport
-
-    reports: list[InputReport] = []
-    for i, given in enumerate(inputs):
-        mine = [f for f in logs.files if f.input_index == i]
-        forms = sorted({f"zeek-{f.form}" if f.form != "eve" else "suricata-eve" for f in mine})
-        h = hashlib.sha256()
-        for f in sorted(mine, key=lambda f: f.path):
-            h.update(f"{f.path}\0{f.size}\n".encode())
-        rep = InputReport(str(given), "+".join(forms) or None, h.hexdigest() if mine else "",
-                          sum(f.size for f in mine))
-        rep.records_read = rows.get("conn", 0) if i == 0 and len(inputs) == 1 else 0
-        for path, problem in logs.errors:
-            if path == str(given):
-                rep.errors.append(InputError(problem, fatal=True))
-        # (a file that could not be opened is an error; one that is no log, or outside the
-        # window, is listed in the organisation section's ``skipped``)
-        for p, why in logs.skipped:
-            if p.startswith(str(given)) and why.startswith("cannot be read"):
-                rep.errors.append(InputError(f"{p}: {why}"))
-        reports.append(rep)
-    return reports
