@@ -464,6 +464,22 @@ def _is_log_input(path: str) -> bool:
     return is_log_input(path)
 
 
+def _load_profile(args: argparse.Namespace) -> tuple[Any] | None:
+    """(the --profile, or None), its warnings said; None when it cannot be read (said too)."""
+    if not args.profile:
+        return (None,)
+    from datareach.detect.profile import ProfileError, load_profile
+
+    try:
+        profile = load_profile(Path(args.profile))
+    except ProfileError as exc:
+        _error(exc)
+        return None
+    for warning in profile.warnings:
+        print(f"datareach: warning: {safe(warning)}", file=sys.stderr)
+    return (profile,)
+
+
 def _log_time(text: str | None, flag: str) -> float | None:
     """A --since/--until value as epoch seconds (ValueError with the flag's name when unreadable)."""
     if text is None:
@@ -535,15 +551,10 @@ def _audit_logs(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         _error(exc)
         return EXIT_USAGE
-    profile = None
-    if args.profile:
-        from datareach.detect.profile import ProfileError, load_profile
-
-        try:
-            profile = load_profile(Path(args.profile))
-        except ProfileError as exc:
-            _error(exc)
-            return EXIT_USAGE
+    loaded = _load_profile(args)
+    if loaded is None:
+        return EXIT_USAGE
+    profile = loaded[0]
     show = not args.no_progress and sys.stderr.isatty()
     started = time.perf_counter()
 
@@ -650,17 +661,10 @@ def _audit_inputs(args: argparse.Namespace) -> int:
     except PluginError as exc:  # before the audit, which may take a while
         _error(exc)
         return EXIT_USAGE
-    profile = None
-    if args.profile:
-        from datareach.detect.profile import ProfileError, load_profile
-
-        try:
-            profile = load_profile(Path(args.profile))
-        except ProfileError as exc:
-            _error(exc)
-            return EXIT_USAGE
-        for warning in profile.warnings:
-            print(f"datareach: warning: {safe(warning)}", file=sys.stderr)
+    loaded = _load_profile(args)
+    if loaded is None:
+        return EXIT_USAGE
+    profile = loaded[0]
     from datareach.api import audit
     from datareach.assess import PolicyError, load_policy
 
