@@ -245,23 +245,18 @@ def test_huge_string_line(tmp_path: Path) -> None:
 # The same SQL on Spark
 
 
-def test_spark_gives_duckdbs_rows(tmp_path: Path) -> None:
-    import pyspark.sql as pyspark_sql
+def test_spark_gives_duckdbs_rows(spark: Any) -> None:
+    # (the suite's one Spark session, local[2]: a second one in the same process would be the
+    # same session, and stopping it would stop every other Spark test's)
     files = [(TENZIR, 0), (VERIFY, 0), (SL7, 1), (SL6_DHCP, 2)]
-    spark = (pyspark_sql.SparkSession.builder.master("local[1]").appName("test_eve")
-             .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC")
-             .config("spark.sql.shuffle.partitions", "1").getOrCreate())
-    try:
-        for src in eve.sources(files):
-            spark.read.schema(eve.spark_ddl()).json(list(src.paths)).createOrReplaceTempView(src.view)
-        duck = run(files)
-        for table, sql in eve.table_sql(SPARK, files).items():
-            df = spark.sql(sql)
-            assert df.columns == list(duck[table][0]) if duck[table] else True
-            rows = [r.asDict() for r in df.collect()]
-            assert canon(rows) == canon(duck[table]), table
-    finally:
-        spark.stop()
+    for src in eve.sources(files):
+        spark.read.schema(eve.spark_ddl()).json(list(src.paths)).createOrReplaceTempView(src.view)
+    duck = run(files)
+    for table, sql in eve.table_sql(SPARK, files).items():
+        df = spark.sql(sql)
+        assert df.columns == list(duck[table][0]) if duck[table] else True
+        rows = [r.asDict() for r in df.collect()]
+        assert canon(rows) == canon(duck[table]), table
 
 
 def canon(rows: list[dict[str, Any]]) -> list[str]:

@@ -440,7 +440,7 @@ def test_the_api_reports_such_inputs_and_ends(tmp_path: Path) -> None:
 def test_api_arguments(tmp_path: Path) -> None:
     one = datareach.audit(str(EXAMPLE), detect=False).to_dict()  # one path on its own: not its letters
     assert [i["path"] for i in one["inputs"]] == [str(EXAMPLE)]
-    with pytest.raises(ValueError, match="engine must be one of auto, hyperscan, portable"):
+    with pytest.raises(ValueError, match="engine must be one of auto, local, duckdb, spark"):
         datareach.audit([EXAMPLE], engine="fastest")
     with pytest.raises(TypeError, match="inputs: int is not a file path"):
         datareach.audit([1])  # type: ignore[list-item]

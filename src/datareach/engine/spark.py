@@ -535,15 +535,20 @@ class SparkEngine:
         self.rows: dict[str, int] = {}
 
     def run(self, inputs: Sequence[str | os.PathLike[str]], pipeline: Pipeline, options: AuditOptions) -> Audit:
+        from pyspark.sql import SparkSession
+
         from datareach.sources.logs import discover
 
         logs = discover(inputs, options.since, options.until)
+        # (a session already running in this process -- a notebook's, a test suite's -- is used
+        # and left running; one made here is stopped here)
+        mine = self.spark is None and SparkSession.getActiveSession() is None
         spark = self.spark or spark_session(self.master or options.master, driver_memory=self.driver_memory,
                                             conf=self.conf)
         try:
             return self.run_on(spark, inputs, logs, pipeline, options)
         finally:
-            if self.spark is None:
+            if mine:
                 spark.stop()
 
     def run_on(self, spark: SparkSession, inputs: Sequence[str | os.PathLike[str]], logs: LogSet,
