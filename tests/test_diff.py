@@ -279,7 +279,7 @@ def test_schema_11_audit_of_the_same_capture_has_no_changes(docs: dict[str, Path
     # the previous release's 1.1 audit and this one's 2.0 audit of the same capture: 2.0 changed
     # how records refer to each other (ids instead of list positions), which is no change
     old, new = schema_11_audit(), audited(V1_OF_SCHEMA_11)
-    assert old["schema_version"] == "1.1" and new["schema_version"] == "2.0"
+    assert old["schema_version"] == "1.1" and new["schema_version"] == "2.1"
     assert isinstance(old["violations"][0]["destination"], int)
     assert isinstance(new["violations"][0]["destination"], str)
     _no_changes(diff_audits(old, new))
@@ -298,7 +298,7 @@ def test_schema_11_and_20_documents_diff_alike() -> None:
     # v1 as 1.1 against v2 as 2.0 says what v1 as 2.0 against v2 says
     old11, old20, new = schema_11_audit(), audited(V1_OF_SCHEMA_11), audited(V2)
     d11, d20 = diff_audits(old11, new), diff_audits(old20, new)
-    assert d11["old"]["schema_version"] == "1.1" and d20["old"]["schema_version"] == "2.0"
+    assert d11["old"]["schema_version"] == "1.1" and d20["old"]["schema_version"] == "2.1"
     assert {k: v for k, v in d11.items() if k != "old"} == {k: v for k, v in d20.items() if k != "old"}
     assert d11["summary"]["regression"]
     assert {k: v for k, v in diff_audits(new, old11).items() if k != "new"} == \
