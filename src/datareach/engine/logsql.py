@@ -99,7 +99,7 @@ SELECT c.uid, c.ts, c.duration, c.client_ip, c.client_port, c.server_ip, c.serve
 FROM conn_named c LEFT JOIN dns_named b ON c.uid = b.uid
 """
     # (each materialised once: the statements after these read ``named`` five or six times)
-    return [("names_by_uid", "SELECT * FROM names", True), ("conn_named", conn_named, True),
+    return [("names_by_uid", "SELECT uid, sni, quic_sni, http_host FROM names", True), ("conn_named", conn_named, True),
             ("dns_named", dns_named, True), ("named", named, True)]
 
 
