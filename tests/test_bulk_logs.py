@@ -130,3 +130,14 @@ def test_a_new_covered_counterparty_is_a_regression_between_two_periods(planted:
     back = diff_audits(new, old)
     assert back["summary"]["covered_counterparties_removed"] == ["TikTok Pte. Ltd."]
     assert not back["summary"]["regression"]
+
+
+def test_a_memory_limit_reached_is_said_with_what_to_change(tmp_path: Path) -> None:
+    from datareach.engine import EngineLimitError
+
+    generate(tmp_path / "logs", rows=60_000, form="zeek-tsv", seed=2, clients=500, tail=200)
+    with pytest.raises(EngineLimitError, match=r"memory limit \(4MB\) while naming connections.*--memory-limit"):
+        datareach.audit([tmp_path / "logs"], engine="duckdb", memory_limit="4MB")
+    run = subprocess.run([sys.executable, "-m", "datareach", "audit", str(tmp_path / "logs"), "--memory-limit", "4MB"],
+                         capture_output=True, text=True)
+    assert run.returncode == 4 and "--memory-limit" in run.stderr and "internal error" not in run.stderr

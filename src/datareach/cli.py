@@ -565,6 +565,7 @@ def _audit_logs(args: argparse.Namespace) -> int:
                   flush=True)
 
     engine = args.engine if args.engine in ("duckdb", "spark") else "duckdb"
+    from datareach.engine import EngineLimitError
     from datareach.enrich.geo import GeoDatabaseError
     from datareach.kb import KBError
 
@@ -576,6 +577,9 @@ def _audit_logs(args: argparse.Namespace) -> int:
     except (GeoDatabaseError, KBError, PolicyError, ImportError) as exc:
         _error(exc)
         return EXIT_USAGE
+    except EngineLimitError as exc:  # (the logs could not be read within the limits given)
+        _error(exc)
+        return EXIT_INPUT_ERROR
     finally:
         if show:
             print("\r\033[K", end="", file=sys.stderr, flush=True)

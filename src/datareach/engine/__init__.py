@@ -30,7 +30,12 @@ if TYPE_CHECKING:
     from datareach.enrich.stages import Stage
     from datareach.schema import Exchange
 
-__all__ = ["AuditOptions", "Engine", "Pipeline"]
+__all__ = ["AuditOptions", "Engine", "EngineLimitError", "Pipeline"]
+
+
+class EngineLimitError(RuntimeError):
+    """An engine ran out of what it was given (DuckDB's memory limit): the message says which
+    limit, where, and what to change."""
 
 
 @dataclass

@@ -175,23 +175,38 @@ class DuckDBEngine:
                                       "autoload_known_extensions": False})
 
     def run(self, inputs: Sequence[str | os.PathLike[str]], pipeline: Pipeline, options: AuditOptions) -> Audit:
+        import duckdb
+
+        from datareach.engine import EngineLimitError
         from datareach.sources.logs import discover
 
         logs = discover(inputs, options.since, options.until)
         con = self.connect()
+        runner_phase: list[str] = []
         try:
-            return self.run_on(con, inputs, logs, pipeline, options)
+            return self.run_on(con, inputs, logs, pipeline, options, runner_phase)
+        except duckdb.OutOfMemoryException as exc:
+            where = runner_phase[0] if runner_phase else "reading the logs"
+            raise EngineLimitError(
+                f"DuckDB reached its memory limit ({self.memory_limit}) while {where} "
+                f"({logs.bytes / 1e9:.1f} GB of logs): give it more with --memory-limit, or audit a shorter period "
+                f"with --since/--until. ({exc})") from exc
         finally:
             con.close()
 
     def run_on(self, con: duckdb.DuckDBPyConnection, inputs: Sequence[str | os.PathLike[str]], logs: LogSet,
-               pipeline: Pipeline, options: AuditOptions) -> Audit:
-        """The audit of ``logs`` on an open connection (:func:`~datareach.engine.orgscale.run_logs`)."""
+               pipeline: Pipeline, options: AuditOptions, phase: list[str] | None = None) -> Audit:
+        """The audit of ``logs`` on an open connection (:func:`~datareach.engine.orgscale.run_logs`);
+        ``phase`` gets the phase it was in should it fail."""
         register_logs(con, logs, options.since, options.until)
         runner = DuckRunner(con)
         self.timings = {}
-        with _Progress(runner, max(1, logs.bytes // 200), options.log_progress):
-            audit, self.rows = orgscale.run_logs(runner, inputs, logs, pipeline, options, self.timings)
+        try:
+            with _Progress(runner, max(1, logs.bytes // 200), options.log_progress):
+                audit, self.rows = orgscale.run_logs(runner, inputs, logs, pipeline, options, self.timings)
+        finally:
+            if phase is not None:
+                phase[:] = [runner.phase]
         return audit
 
 
