@@ -156,7 +156,7 @@ class DuckDBEngine:
     def __init__(self, memory_limit: str | None = None, threads: int | None = None,
                  temp_directory: str | os.PathLike[str] | None = None) -> None:
         self.memory_limit = memory_limit or os.environ.get("DATAREACH_DUCKDB_MEMORY") or MEMORY_LIMIT
-        self.threads = threads or os.cpu_count() or 1
+        self.threads = threads or int(os.environ.get("DATAREACH_DUCKDB_THREADS") or 0) or os.cpu_count() or 1
         self.temp_directory = temp_directory
         #: seconds each phase took, and the rows read (for the benchmark and the progress line)
         self.timings: dict[str, float] = {}
