@@ -44,9 +44,10 @@ from datareach.kb import knowledge_base
 from datareach.schema import Destination, arrow_schema
 
 
-def destinations(n: int, seed: int = 1) -> pa.Table:
+def destinations(n: int, seed: int = 1, *, undated_every: int = 0) -> pa.Table:
     """``n`` destinations before the destination stages: a third the knowledge base's domains,
-    a third names under them, a third names it does not know; 1-3 public servers each."""
+    a third names under them, a third names it does not know; 1-3 public servers each. With
+    ``undated_every`` k, every k-th has no first_seen (the stages judge it at the context's date)."""
     rng = random.Random(seed)
     domains = sorted(knowledge_base().domains)
     schema = arrow_schema(Destination)
@@ -59,7 +60,7 @@ def destinations(n: int, seed: int = 1) -> pa.Table:
         rows["id"][i], rows["host"][i], rows["ips"][i], rows["uids"][i] = f"D{i}", host, ips, [f"C{i}"]
         rows["servers"][i] = json.dumps([{"ip": ip, "ip_scope": None, "country": None, "asn": None, "as_org": None}
                                          for ip in ips])
-        rows["first_seen"][i] = "2026-11-01T00:00:00Z"
+        rows["first_seen"][i] = None if undated_every and i % undated_every == 0 else "2026-11-01T00:00:00Z"
         rows["cname_chain"][i], rows["inputs"][i], rows["reach"][i] = [], [0], "[]"
         rows["countries"][i], rows["data_types"][i], rows["data_categories"][i] = [], [], []
         rows["bytes_out"][i] = i

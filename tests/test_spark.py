@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 from typing import Any
 
@@ -86,31 +85,6 @@ def test_views_are_duckdbs(spark: Any, case: str) -> None:
 # -- the destination stages on the executors ------------------------------------------------------
 
 
-def destinations(n: int, seed: int = 1) -> pa.Table:
-    """``n`` destination rows before the destination stages: hosts under the knowledge base's
-    domains (and names it does not know), 1-3 public servers each."""
-    from datareach.kb import knowledge_base
-    from datareach.schema import Destination, arrow_schema
-
-    rng = random.Random(seed)
-    domains = sorted(knowledge_base().domains)
-    schema = arrow_schema(Destination)
-    rows: dict[str, list[Any]] = {f.name: [None] * n for f in schema}
-    for i in range(n):
-        d = domains[(i * 7919) % len(domains)]
-        host = d if i % 3 == 0 else f"h{i}.{d}" if i % 3 == 1 else f"h{i}.unknown-{i}.example"
-        ips = [f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
-               for _ in range(rng.randint(1, 3))]
-        rows["id"][i], rows["host"][i], rows["ips"][i], rows["uids"][i] = f"D{i}", host, ips, [f"C{i}"]
-        rows["servers"][i] = json.dumps([{"ip": ip, "ip_scope": None, "country": None, "asn": None, "as_org": None}
-                                         for ip in ips])
-        rows["first_seen"][i] = "2026-11-01T00:00:00Z" if i % 5 else None
-        rows["cname_chain"][i], rows["inputs"][i], rows["reach"][i] = [], [0], "[]"
-        rows["countries"][i], rows["data_types"][i], rows["data_categories"][i] = [], [], []
-        rows["bytes_out"][i] = i
-    return pa.table([pa.array(rows[f.name], f.type) for f in schema], schema=schema)
-
-
 def test_destination_stages_on_executors_give_the_local_table(spark: Any) -> None:
     from datareach.engine import AuditOptions, Pipeline
     from datareach.engine.local import destination_stages, enrich_context, prepare
@@ -118,7 +92,9 @@ def test_destination_stages_on_executors_give_the_local_table(spark: Any) -> Non
     from datareach.kb import knowledge_base
 
     kb = knowledge_base()
-    table = destinations(3000)
+    from benchmarks.bench_spark_stages import destinations
+
+    table = destinations(3000, undated_every=5)
     ctx = enrich_context(AuditOptions(), kb, prepare(), date="2026-12-01")
     local = destination_stages(Pipeline(destination_stages=DESTINATION_STAGES), table, ctx)
     payload = enrich_payload(spark, kb, date="2026-12-01")

@@ -300,6 +300,17 @@ def _dns(s: Dialect) -> str:
                      f"ELSE concat({s.list_of('qname')}, {s.map('dns.grouped.CNAME', 'x', _name('x'))}) END")
     v1_name = _name("dns.rrname")
     v1_qname = "coalesce(q.qn, r.owner)"
+    # (a v2 answer logged "grouped" only: one branch per address type)
+    grouped = "".join(f"""  UNION ALL
+  SELECT ts, client_ip, qname, '{rtype}' AS rtype, lower(address) AS address, CAST(NULL AS BIGINT) AS ttl,
+         cname_chain, input_index
+  FROM (
+    SELECT ts, client_ip, qname, {s.explode('dns.grouped.' + rtype)} AS address, {grouped_chain} AS cname_chain,
+           input_index
+    FROM ({base}) b
+    WHERE dns.answers IS NULL
+  ) g_{rtype}
+""" for rtype in ("A", "AAAA"))
     return f"""SELECT ts, client_ip, qname, rtype, address, ttl, cname_chain, input_index FROM (
   SELECT ts, client_ip, qname, a.rrtype AS rtype, lower(a.rdata) AS address,
          CAST(a.ttl AS BIGINT) AS ttl, cname_chain, input_index
@@ -308,25 +319,7 @@ def _dns(s: Dialect) -> str:
     FROM ({base}) b
     WHERE dns.answers IS NOT NULL
   ) d
-  UNION ALL
-  SELECT ts, client_ip, qname, 'A' AS rtype, lower(address) AS address, CAST(NULL AS BIGINT) AS ttl,
-         cname_chain, input_index
-  FROM (
-    SELECT ts, client_ip, qname, {s.explode('dns.grouped.A')} AS address, {grouped_chain} AS cname_chain,
-           input_index
-    FROM ({base}) b
-    WHERE dns.answers IS NULL
-  ) g4
-  UNION ALL
-  SELECT ts, client_ip, qname, 'AAAA' AS rtype, lower(address) AS address, CAST(NULL AS BIGINT) AS ttl,
-         cname_chain, input_index
-  FROM (
-    SELECT ts, client_ip, qname, {s.explode('dns.grouped.AAAA')} AS address, {grouped_chain} AS cname_chain,
-           input_index
-    FROM ({base}) b
-    WHERE dns.answers IS NULL
-  ) g6
-  UNION ALL
+{grouped}  UNION ALL
   SELECT r.ts, r.client_ip, {v1_qname} AS qname, r.rtype, r.address, r.ttl,
          CASE WHEN q.qn IS NULL OR q.qn = r.owner THEN {s.list_of(v1_qname)}
               ELSE concat({s.list_of('q.qn')}, {s.list_of('r.owner')}) END AS cname_chain,
