@@ -464,6 +464,24 @@ def _is_log_input(path: str) -> bool:
     return is_log_input(path)
 
 
+def _output_plan(formats: list[str], outputs: list[str]) -> list[tuple[str, str | None]] | None:
+    """Each report asked for with where it goes, every output path checked before anything is
+    read (a typo there must not cost the reading of the inputs); None when one is wrong (said)."""
+    from datareach.report.formats import plan_outputs
+
+    try:
+        plan = plan_outputs(formats, outputs)
+    except ValueError as exc:
+        _error(exc)
+        return None
+    for _name, out_path in plan:
+        problem = out_path and output_problem(out_path)
+        if problem:
+            _error(problem)
+            return None
+    return plan
+
+
 def _load_profile(args: argparse.Namespace) -> tuple[Any] | None:
     """(the --profile, or None), its warnings said; None when it cannot be read (said too)."""
     if not args.profile:
@@ -501,7 +519,6 @@ def _audit_logs(args: argparse.Namespace) -> int:
     from datareach.api import audit
     from datareach.assess import PolicyError, load_policy
     from datareach.report.formats import find as find_format
-    from datareach.report.formats import plan_outputs
     from datareach.schema.entrypoints import PluginError
 
     try:
@@ -528,17 +545,14 @@ def _audit_logs(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         if not outputs and not args.format:
             outputs = [os.path.join(out_dir, "report.json")]
+    plan = _output_plan(args.format, outputs)
+    if plan is None:
+        return EXIT_USAGE
     try:
-        plan = plan_outputs(args.format, outputs)
         report_formats = [(find_format(name), out_path) for name, out_path in plan]
-    except (ValueError, PluginError) as exc:  # (a format or output problem: said before reading)
+    except PluginError as exc:  # (a format problem: said before reading)
         _error(exc)
         return EXIT_USAGE
-    for _name, out_path in plan:
-        problem = out_path and output_problem(out_path)
-        if problem:
-            _error(problem)
-            return EXIT_USAGE
     for p in args.inputs:
         if not os.path.exists(p):
             _error(f"{p}: no such file or directory")
@@ -627,18 +641,9 @@ def _audit_inputs(args: argparse.Namespace) -> int:
     args.keylog = [*args.keylog, *(str(k) for k in folder_keys)]
     # everything given is checked before anything is read (the outputs first: a typo there must
     # not cost the reading of the inputs' heads)
-    from datareach.report.formats import plan_outputs
-
-    try:
-        plan = plan_outputs(args.format, args.output)
-    except ValueError as exc:
-        _error(exc)
+    plan = _output_plan(args.format, args.output)
+    if plan is None:
         return EXIT_USAGE
-    for _name, out_path in plan:
-        problem = out_path and output_problem(out_path)
-        if problem:
-            _error(problem)
-            return EXIT_USAGE
     for p in args.inputs:
         problem = input_problem(p) or _input_format_problem(p, args.stdin_spool)
         if problem:
