@@ -69,7 +69,8 @@ class KnowledgeBase:
             return hit, host
         labels = host.split(".")
         n = len(labels)
-        for i in range(max(1, n - self._max_labels), n - 1):
+        # down to the top-level label: a brand TLD (``yandex``) may be a KB domain
+        for i in range(max(1, n - self._max_labels), n):
             suffix = ".".join(labels[i:])
             hit = domains.get(suffix)
             if hit is not None:
