@@ -60,6 +60,8 @@ class KnowledgeBase:
         #: KB domains that are registrable domains with no public suffix below them: every name
         #: under such a domain has it as its registrable domain (saves a suffix-list look-up)
         self.registrable: frozenset[str] = frozenset(data["registrable"])
+        #: KB domains that are whole top-level domains (brand TLDs such as ``yandex``)
+        self._tld_domains: frozenset[str] = frozenset(d for d in self.domains if "." not in d)
 
     def owner_of_name(self, host: str) -> tuple[str, str] | None:
         """(entity id, the KB domain that matched) for a host name, most specific first."""
@@ -69,12 +71,14 @@ class KnowledgeBase:
             return hit, host
         labels = host.split(".")
         n = len(labels)
-        # down to the top-level label: a brand TLD (``yandex``) may be a KB domain
-        for i in range(max(1, n - self._max_labels), n):
+        for i in range(max(1, n - self._max_labels), n - 1):
             suffix = ".".join(labels[i:])
             hit = domains.get(suffix)
             if hit is not None:
                 return hit, suffix
+        # least specific: a brand top-level domain (``yandex``) that is itself a KB domain
+        if n > 1 and labels[-1] in self._tld_domains:
+            return domains[labels[-1]], labels[-1]
         return None
 
     def owner_of_as(self, asn: int | None, as_org: str | None) -> tuple[str, str] | None:
