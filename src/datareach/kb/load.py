@@ -81,6 +81,20 @@ def is_domain(name: object) -> bool:
     return all(_LABEL.match(label) for label in name.split("."))
 
 
+def is_brand_tld(name: object) -> bool:
+    """A single label that is a top-level domain of the public suffix list (``yandex``).
+
+    An entity may list a whole top-level domain when it is the TLD's registry and sole
+    registrant (a ``.brand`` TLD such as ``yandex``): every name under it is then its own.
+    Whether the TLD really is such a brand TLD is for the record's sources to show.
+    """
+    if not isinstance(name, str) or "." in name or not 2 <= len(name) <= 63 or not _LABEL.match(name):
+        return False
+    from datareach.kb import psl
+
+    return name in psl.suffix_rules()
+
+
 class _File:
     """One TOML file: its data and where each array-of-tables entry starts."""
 
@@ -324,8 +338,9 @@ def read_kb(root: Path) -> RawKB:
             check_sources(f, line, what, rec["sources"])
             seen_domains: set[str] = set()
             for d in _check_str_list(f, line, what, "domains", rec.get("domains", [])):
-                if not is_domain(d):
-                    raise f.error(f.line_of_text(f'"{d}"', line), f"{what}: {d!r} is not a lower-case domain name")
+                if not (is_domain(d) or is_brand_tld(d)):
+                    raise f.error(f.line_of_text(f'"{d}"', line),
+                                  f"{what}: {d!r} is not a lower-case domain name or a top-level domain")
                 if d in seen_domains:
                     raise f.error(f.line_of_text(f'"{d}"', line), f"{what}: domain {d!r} is listed twice")
                 seen_domains.add(d)
