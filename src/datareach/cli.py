@@ -980,7 +980,14 @@ def _kb_check(args: argparse.Namespace) -> int:
     """``kb check``: load errors fail; modelling gaps are warnings (``--strict``: failures)."""
     import orjson
 
-    from datareach.kb.gaps import ALLOW_FILE, find_gaps, load_allow, load_dataset_file, load_mappings, shipped_datasets
+    from datareach.kb.gaps import (
+        ALLOW_FILE,
+        find_gaps,
+        load_allow,
+        load_dataset_file,
+        load_mappings,
+        shipped_datasets,
+    )
     from datareach.kb.index import DATA_DIR
     from datareach.kb.load import read_kb
 

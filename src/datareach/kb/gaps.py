@@ -43,6 +43,7 @@ from datareach.kb.load import KBError, RawKB
 __all__ = [
     "ALLOW_FILE",
     "CHECKS",
+    "DatasetOwners",
     "Gap",
     "find_gaps",
     "load_allow",
@@ -177,7 +178,7 @@ def _names(rec: Mapping[str, Any]) -> set[str]:
         short = _LEGAL_TAIL.sub("", n).strip(" ,")
         for cand in (n, short):
             # short or lower-case spellings ("X", "iQ", "jd") match too much running text
-            if len(cand) >= 3 and any(c.isupper() for c in cand) or len(cand) >= 2 and not cand.isascii():
+            if (len(cand) >= 3 and any(c.isupper() for c in cand)) or (len(cand) >= 2 and not cand.isascii()):
                 out.add(cand)
     return out
 
@@ -207,9 +208,8 @@ def _controller_mentions(text: str, names: _NameIndex) -> Iterator[tuple[str, se
             before = sentence[max(0, start - 60):start]
             after = sentence[end:end + 60]
             hit = False
-            m = None
-            for m in _BEFORE.finditer(before):
-                pass
+            found = list(_BEFORE.finditer(before))
+            m = found[-1] if found else None
             if m is not None and not before[m.end():].strip(" ,'\"()").count(" ") > 3:
                 gap_text = before[m.end():]
                 if not _NOT_CONTROL.search(before[max(0, m.start() - 25):]) and "," not in gap_text:
@@ -362,12 +362,12 @@ def load_mappings(root: Path) -> dict[tuple[str, str], str]:
 
 
 @dataclass(frozen=True)
-class _Dataset:
+class DatasetOwners:
     name: str
     entities: list[dict[str, Any]]  # {"name", "parent", "domains", "entity_id"}
 
 
-def _dataset_from_obj(obj: Any, name: str) -> _Dataset:
+def _dataset_from_obj(obj: Any, name: str) -> DatasetOwners:
     """A dataset in the store's JSON format (``kb import`` output), or a shipped dataset's JSON
     with an ``entities`` list of ``{name, domains, parent?}``."""
     if not isinstance(obj, dict) or not isinstance(obj.get("entities"), list):
@@ -380,12 +380,12 @@ def _dataset_from_obj(obj: Any, name: str) -> _Dataset:
         parent = e.get("parent") if isinstance(e.get("parent"), str) else None
         eid = e.get("entity_id") if isinstance(e.get("entity_id"), str) else None
         ents.append({"name": e["name"], "parent": parent, "domains": doms, "entity_id": eid})
-    label = obj.get("id") if isinstance(obj.get("id"), str) else name
-    kind = obj.get("kind") if isinstance(obj.get("kind"), str) else None
-    return _Dataset(f"{label}" + (f" ({kind})" if kind and kind not in label else ""), ents)
+    label: str = obj["id"] if isinstance(obj.get("id"), str) else name
+    kind: str | None = obj["kind"] if isinstance(obj.get("kind"), str) else None
+    return DatasetOwners(f"{label}" + (f" ({kind})" if kind and kind not in label else ""), ents)
 
 
-def load_dataset_file(path: Path) -> _Dataset:
+def load_dataset_file(path: Path) -> DatasetOwners:
     """An imported dataset's JSON (as ``kb import`` stores it) or a shipped dataset file.
     Raises ``ValueError`` saying what is wrong."""
     try:
@@ -398,9 +398,9 @@ def load_dataset_file(path: Path) -> _Dataset:
         raise ValueError(f"{path}: {e}") from None
 
 
-def shipped_datasets(root: Path) -> list[_Dataset]:
+def shipped_datasets(root: Path) -> list[DatasetOwners]:
     """The JSON datasets shipped under ``root/datasets/*/`` (none is fine; unreadable ones are skipped)."""
-    out: list[_Dataset] = []
+    out: list[DatasetOwners] = []
     base = root / "datasets"
     if not base.is_dir():
         return out
@@ -421,7 +421,7 @@ def _kb_owner(owner: Mapping[str, str], domain: str) -> tuple[str, str] | None:
     return None
 
 
-def _dataset_owner(datasets: Sequence[_Dataset], raw: RawKB, mappings: Mapping[tuple[str, str], str],
+def _dataset_owner(datasets: Sequence[DatasetOwners], raw: RawKB, mappings: Mapping[tuple[str, str], str],
                    threshold: float, date: str | None) -> Iterator[Gap]:
     owner = {d: eid for eid, rec in raw.entities.items() for d in rec.get("domains", [])}
     keys: dict[str, set[str]] = {}
@@ -486,7 +486,7 @@ def _top(raw: RawKB, eid: str, threshold: float, date: str | None) -> str:
 # --- the entry point -------------------------------------------------------------------------
 
 
-def find_gaps(raw: RawKB, *, datasets: Iterable[_Dataset] = (), mappings: Mapping[tuple[str, str], str] | None = None,
+def find_gaps(raw: RawKB, *, datasets: Iterable[DatasetOwners] = (), mappings: Mapping[tuple[str, str], str] | None = None,
               threshold: float = 0.5, date: str | None = None) -> list[Gap]:
     """Every modelling gap in ``raw`` (see the module's docstring), in check order."""
     names = _NameIndex(raw)
