@@ -44,12 +44,12 @@ PENDING = {
     # official texts not found with the project's search tools by 2026-12-07 (translations and
     # commentary cited meanwhile); to be replaced by npc.gov.cn, elegislation.gov.hk, pravo.gov.ru ...
     **dict.fromkeys([
-        "cn-nil-7", "cn-nil-14", "cn-csl-28", "cn-csl-2025-amendment", "cn-csl-37", "cn-dsl-35", "cn-dsl-36",
+        "cn-csl-28", "cn-csl-2025-amendment", "cn-csl-37", "cn-dsl-35", "cn-dsl-36",
         "cn-pipl-38", "cn-pipl-40", "cn-pipl-41",
         "hk-nsl-43-sch4", "hk-nsl-43-sch6", "hk-nsl-43-sch5", "hk-snso-2024",
         "mo-law-2-2009", "mo-csl-13-2019", "mo-pdpa-8-2005",
         "ru-sorm", "ru-yarovaya", "ru-242-fz",
-        "us-eo-14086", "eu-gdpr-48",
+        "eu-gdpr-48",
         "de-tkg-110", "fr-loi-renseignement", "fr-cpp-interception", "ie-interception-1993", "nl-tw-13",
         "nl-wiv-2017", "se-signals-intelligence", "es-lecrim-588ter", "it-cpp-266",
         "in-it-act-69", "in-dpdp-2023", "ir-messaging-localisation-2016", "vn-csl-2018-decree-53",
