@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from pathlib import Path
@@ -191,6 +192,12 @@ def test_bad_dataset_files_are_errors_not_crashes(tmp_path):
         p.write_text(text, encoding="utf-8", errors="surrogateescape")
         with pytest.raises(ValueError):
             load_dataset_file(p)
+    gz = tmp_path / "bad.json.gz"
+    gz.write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage")
+    with pytest.raises(ValueError):
+        load_dataset_file(gz)
+    gz.write_bytes(gzip.compress(b'{"entities": [{"name": "A", "domains": ["a.example"]}]}'))
+    assert load_dataset_file(gz).entities[0]["domains"] == ["a.example"]
     p = tmp_path / "odd.json"
     p.write_text(json.dumps({"entities": [3, {"name": 5}, {"name": "X", "domains": "a.example", "parent": []}]}))
     assert load_dataset_file(p).entities == [{"name": "X", "parent": None, "domains": [], "entity_id": None}]

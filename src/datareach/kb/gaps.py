@@ -30,9 +30,11 @@ so the list does not rot.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import tomllib
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -389,8 +391,11 @@ def load_dataset_file(path: Path) -> DatasetOwners:
     """An imported dataset's JSON (as ``kb import`` stores it) or a shipped dataset file.
     Raises ``ValueError`` saying what is wrong."""
     try:
-        obj = json.loads(path.read_bytes())
-    except (OSError, ValueError) as e:
+        data = path.read_bytes()
+        if path.name.endswith(".gz"):
+            data = gzip.decompress(data)
+        obj = json.loads(data)
+    except (OSError, ValueError, EOFError, zlib.error) as e:
         raise ValueError(f"{path}: {e}") from None
     try:
         return _dataset_from_obj(obj, path.stem)
@@ -399,12 +404,14 @@ def load_dataset_file(path: Path) -> DatasetOwners:
 
 
 def shipped_datasets(root: Path) -> list[DatasetOwners]:
-    """The JSON datasets shipped under ``root/datasets/*/`` (none is fine; unreadable ones are skipped)."""
+    """The JSON datasets (``.json`` or ``.json.gz``) shipped under ``root/datasets/*/``: objects
+    with an ``entities`` list of ``{name, domains, parent?}`` (the store's format). None is fine;
+    files in another shape are skipped."""
     out: list[DatasetOwners] = []
     base = root / "datasets"
     if not base.is_dir():
         return out
-    for path in sorted(base.glob("*/*.json")):
+    for path in sorted([*base.glob("*/*.json"), *base.glob("*/*.json.gz")]):
         try:
             out.append(load_dataset_file(path))
         except ValueError:
