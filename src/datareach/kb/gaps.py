@@ -63,7 +63,7 @@ _NOT_COMPANIES = frozenset({"state", "state-body", "fund", "consortium", "cooper
 
 #: words before a name that make it the controller or parent ("controlled by X")
 _BEFORE = re.compile(
-    r"(?:controlled|owned|held|acquired|bought|purchased|taken over)\s+(?:\w+\s+){0,2}?by"
+    r"(?:controlled|owned|held|acquired|bought|purchased|taken over|taken private)\s+(?:\w+\s+){0,2}?by"
     r"|(?:subsidiary|unit|arm|division|affiliate|member|part|brand|business)\s+of"
     r"|merged\s+into|sold\s+to|parent\s+(?:company\s+)?is|controller\s+is|controlling\s+shareholder\s+is"
     r"|majority[- ](?:owned|held|controlled)(?:\s+by)?",
