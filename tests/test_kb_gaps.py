@@ -258,3 +258,29 @@ def test_kb_check_json_and_dataset_option(kb_dir, tmp_path, capsys, user_dirs):
 
 def test_the_shipped_knowledge_base_passes_strict(capsys, user_dirs):
     assert main(["kb", "check", "--strict"]) == 0, capsys.readouterr().out
+
+
+def test_mapping_files_in_the_shared_format(kb_dir, tmp_path):
+    from datareach.kb.gaps import load_mappings
+
+    (kb_dir / "mappings").mkdir()
+    (kb_dir / "mappings" / "x.toml").write_text(
+        '[[map]]\ndataset = "*"\ncompany = "Other Corp."\nentity = "unlinked"\n\n'
+        '[[map]]\ndataset = ["disconnect", "xray"]\ncompany = "Third"\nentity = "via-chain"\n\n'
+        '[[map]]\ndataset = "adguard-companiesdb"\ncompany = "Nobody"\ncountry = "FR"\n')
+    (kb_dir / "mappings" / "broken.toml").write_text("[[map]\n")
+    maps = load_mappings(kb_dir)
+    assert maps == {("*", "other"): "unlinked", ("disconnect", "third"): "via-chain", ("xray", "third"): "via-chain"}
+    ds = load_dataset_file(_dataset(tmp_path, [{"name": "Other Corp", "domains": ["unlinked.example"]},
+                                               {"name": "Third", "domains": ["chain.example", "bigco.example"]}]))
+    gaps = [g for g in find_gaps(read_kb(kb_dir), datasets=[ds], mappings=maps) if g.check == "dataset-owner"]
+    # Other Corp is mapped to unlinked (same owner); Third is via-chain, whose group holds bigco.example too
+    assert gaps == []
+
+
+def test_dataset_company_names_match_in_camel_case_and_by_domain(kb_dir, tmp_path):
+    ds = load_dataset_file(_dataset(tmp_path, [
+        {"name": "BigHolding", "domains": ["bigco.example"]},          # CamelCase of "Big Holding"
+        {"name": "unlinked.example", "domains": ["unlinked.example"]},  # a company named by its domain
+    ]))
+    assert not [g for g in find_gaps(read_kb(kb_dir), datasets=[ds]) if g.check == "dataset-owner"]

@@ -347,9 +347,22 @@ def _name_key(name: str) -> str:
     return name_key(name)
 
 
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+
+
+def _name_keys(name: str) -> set[str]:
+    """The keys a company name may match under: the name key, with CamelCase split
+    ("AlibabaGroup"), and without spaces ("Bytedance" for "Byte Dance")."""
+    keys = {_name_key(name), _name_key(_CAMEL.sub(" ", name))}
+    keys |= {k.replace(" ", "") for k in keys}
+    return {k for k in keys if k}
+
+
 def load_mappings(root: Path) -> dict[tuple[str, str], str]:
-    """``[[map]]`` records of ``mappings/*.toml`` under ``root``: (dataset, company name key) -> entity id.
-    Files that are not readable are skipped (the loader of the mapping checks them)."""
+    """``[[map]]`` records of ``mappings/*.toml`` under ``root``: (dataset, company name key) ->
+    entity id. ``dataset`` is a dataset kind, a list of them or ``"*"`` (any dataset); records
+    with only a ``country`` (companies the KB does not model) give no entity. Files that are not
+    readable are skipped (the mapping's own loader checks them)."""
     out: dict[tuple[str, str], str] = {}
     for path in sorted((root / "mappings").glob("*.toml")) if (root / "mappings").is_dir() else []:
         try:
@@ -358,9 +371,25 @@ def load_mappings(root: Path) -> dict[tuple[str, str], str]:
             continue
         items = data.get("map", [])
         for m in items if isinstance(items, list) else []:
-            if isinstance(m, dict) and all(isinstance(m.get(k), str) for k in ("dataset", "company", "entity")):
-                out[(m["dataset"], _name_key(m["company"]))] = m["entity"]
+            if not isinstance(m, dict) or not isinstance(m.get("company"), str) or not isinstance(m.get("entity"), str):
+                continue
+            kinds = m.get("dataset")
+            for kind in kinds if isinstance(kinds, list) else [kinds]:
+                if isinstance(kind, str):
+                    out[(kind, _name_key(m["company"]))] = m["entity"]
     return out
+
+
+def _mapped(mappings: Mapping[tuple[str, str], str], dataset: str, company: str) -> str | None:
+    """The KB entity a mapping gives a dataset's company: an exact dataset id, a kind the id
+    starts with (``disconnect`` for ``disconnect-0123abcd``), or ``*``."""
+    hit = mappings.get((dataset, company))
+    if hit is not None:
+        return hit
+    for (kind, key), eid in mappings.items():
+        if key == company and kind != "*" and dataset.startswith(kind):
+            return eid
+    return mappings.get(("*", company))
 
 
 @dataclass(frozen=True)
@@ -433,9 +462,9 @@ def _dataset_owner(datasets: Sequence[DatasetOwners], raw: RawKB, mappings: Mapp
     owner = {d: eid for eid, rec in raw.entities.items() for d in rec.get("domains", [])}
     keys: dict[str, set[str]] = {}
     for eid, rec in raw.entities.items():
-        for n in [rec.get("name", ""), *rec.get("aliases", []), eid]:
-            if isinstance(n, str) and _name_key(n):
-                keys.setdefault(_name_key(n), set()).add(eid)
+        for n in [rec.get("name", ""), *rec.get("aliases", []), eid.replace("-", " ")]:
+            for k in _name_keys(n) if isinstance(n, str) else ():
+                keys.setdefault(k, set()).add(eid)
     groups: dict[str, set[str]] = {}
 
     def group(eid: str) -> set[str]:
@@ -451,12 +480,15 @@ def _dataset_owner(datasets: Sequence[DatasetOwners], raw: RawKB, mappings: Mapp
             for n in (ent["name"], ent["parent"]):
                 if not n:
                     continue
-                k = _name_key(n)
-                mapped = mappings.get((ds_key, k)) or next(
-                    (v for (d, c), v in mappings.items() if c == k and ds_key.startswith(d)), None)
-                if mapped:
-                    cand.add(mapped)
-                cand |= keys.get(k, set())
+                for k in _name_keys(n):
+                    mapped = _mapped(mappings, ds_key, k)
+                    if mapped:
+                        cand.add(mapped)
+                    cand |= keys.get(k, set())
+                # a company named by its domain ("360.cn") is the KB owner of that domain
+                named = _kb_owner(owner, n.strip().lower().rstrip("."))
+                if named is not None and "." in n:
+                    cand.add(named[0])
             if ent["entity_id"] and ent["entity_id"] in raw.entities:
                 cand.add(ent["entity_id"])
             cand &= set(raw.entities)
