@@ -282,5 +282,6 @@ def test_dataset_company_names_match_in_camel_case_and_by_domain(kb_dir, tmp_pat
     ds = load_dataset_file(_dataset(tmp_path, [
         {"name": "BigHolding", "domains": ["bigco.example"]},          # CamelCase of "Big Holding"
         {"name": "unlinked.example", "domains": ["unlinked.example"]},  # a company named by its domain
+        {"name": "BigCo Online Systems", "domains": ["cdn.bigco.example"]},  # generic words after the name
     ]))
     assert not [g for g in find_gaps(read_kb(kb_dir), datasets=[ds]) if g.check == "dataset-owner"]

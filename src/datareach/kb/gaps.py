@@ -350,10 +350,21 @@ def _name_key(name: str) -> str:
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 
 
+#: words a dataset adds after a company's name ("Adobe Systems", "Nielsen Online")
+_GENERIC_TAIL = frozenset({"systems", "online", "labs", "software", "media", "interactive", "digital", "network",
+                           "networks", "mobile", "solutions", "services", "international", "global", "inc"})
+
+
 def _name_keys(name: str) -> set[str]:
     """The keys a company name may match under: the name key, with CamelCase split
-    ("AlibabaGroup"), and without spaces ("Bytedance" for "Byte Dance")."""
+    ("AlibabaGroup"), without spaces ("Bytedance" for "Byte Dance"), and without generic
+    trailing words ("Adobe Systems")."""
     keys = {_name_key(name), _name_key(_CAMEL.sub(" ", name))}
+    for k in list(keys):
+        words = k.split()
+        while len(words) > 1 and words[-1] in _GENERIC_TAIL:
+            words = words[:-1]
+            keys.add(" ".join(words))
     keys |= {k.replace(" ", "") for k in keys}
     return {k for k in keys if k}
 
