@@ -179,11 +179,22 @@ def test_a_domain_a_dataset_gives_to_another_group_is_reported_never_resolved(kb
 
 def test_shipped_datasets_are_read_from_the_datasets_folder(kb_dir, tmp_path):
     assert shipped_datasets(kb_dir) == []
+    sha = "0123abcd" + "0" * 56
+    doc = {"format": "datareach-import/1", "id": "disconnect-0123abcd", "kind": "disconnect", "file": "x.json",
+           "sha256": sha, "imported_at": "2026-12-07T00:00:00Z", "dataset_date": None, "licence_note": "test",
+           "prefer": False, "mmdb": None,
+           "entities": [{"name": "Other Corp", "aliases": [], "country": None, "parent": None,
+                         "domains": ["unlinked.example"]}]}
     (kb_dir / "datasets" / "x").mkdir(parents=True)
-    shutil.copy(_dataset(tmp_path, [{"name": "Other Corp", "domains": ["unlinked.example"]}]),
-                kb_dir / "datasets" / "x" / "x.json")
-    (kb_dir / "datasets" / "x" / "broken.json").write_text("{not json")
-    assert len(shipped_datasets(kb_dir)) == 1
+    (kb_dir / "datasets" / "x" / "dataset.json").write_text(json.dumps(doc))
+    shipped = shipped_datasets(kb_dir)
+    assert [d.name for d in shipped] == ["disconnect-0123abcd"]
+    gaps = [g for g in find_gaps(read_kb(kb_dir), datasets=shipped) if g.check == "dataset-owner"]
+    assert [(g.entity, g.target) for g in gaps] == [("unlinked", "unlinked.example")]
+    # a malformed shipped dataset is a packaging error
+    (kb_dir / "datasets" / "x" / "dataset.json").write_text("{not json")
+    with pytest.raises(KBError):
+        shipped_datasets(kb_dir)
 
 
 def test_bad_dataset_files_are_errors_not_crashes(tmp_path):
@@ -268,7 +279,6 @@ def test_mapping_files_in_the_shared_format(kb_dir, tmp_path):
         '[[map]]\ndataset = "*"\ncompany = "Other Corp."\nentity = "unlinked"\n\n'
         '[[map]]\ndataset = ["disconnect", "xray"]\ncompany = "Third"\nentity = "via-chain"\n\n'
         '[[map]]\ndataset = "adguard-companiesdb"\ncompany = "Nobody"\ncountry = "FR"\n')
-    (kb_dir / "mappings" / "broken.toml").write_text("[[map]\n")
     maps = load_mappings(kb_dir)
     assert maps == {("*", "other"): "unlinked", ("disconnect", "third"): "via-chain", ("xray", "third"): "via-chain"}
     ds = load_dataset_file(_dataset(tmp_path, [{"name": "Other Corp", "domains": ["unlinked.example"]},
@@ -276,6 +286,9 @@ def test_mapping_files_in_the_shared_format(kb_dir, tmp_path):
     gaps = [g for g in find_gaps(read_kb(kb_dir), datasets=[ds], mappings=maps) if g.check == "dataset-owner"]
     # Other Corp is mapped to unlinked (same owner); Third is via-chain, whose group holds bigco.example too
     assert gaps == []
+    (kb_dir / "mappings" / "broken.toml").write_text("[[map]\n")
+    with pytest.raises(KBError):
+        load_mappings(kb_dir)
 
 
 def test_dataset_company_names_match_in_camel_case_and_by_domain(kb_dir, tmp_path):

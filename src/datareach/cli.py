@@ -985,15 +985,18 @@ def _kb_check(args: argparse.Namespace) -> int:
         find_gaps,
         load_allow,
         load_dataset_file,
-        load_mappings,
+        mapping_keys,
         shipped_datasets,
     )
     from datareach.kb.index import DATA_DIR
     from datareach.kb.load import read_kb
+    from datareach.kb.mappings import read_mappings
 
     root = Path(args.path) if args.path else DATA_DIR
     raw = read_kb(root)
+    cmap = read_mappings(root, raw.entities)
     datasets = shipped_datasets(root)
+    shipped = len(datasets)
     for name in args.dataset:
         try:
             datasets.append(load_dataset_file(Path(name)))
@@ -1001,7 +1004,7 @@ def _kb_check(args: argparse.Namespace) -> int:
             _error(exc)
             return EXIT_USAGE
     allow = load_allow(root / ALLOW_FILE)
-    gaps = find_gaps(raw, datasets=datasets, mappings=load_mappings(root))
+    gaps = find_gaps(raw, datasets=datasets, mappings=mapping_keys(cmap))
     open_gaps = [g for g in gaps if g.key not in allow]
     accepted = [g for g in gaps if g.key in allow]
     stale = sorted(set(allow) - {g.key for g in gaps})
@@ -1014,7 +1017,8 @@ def _kb_check(args: argparse.Namespace) -> int:
         domains = sum(len(e.get("domains", [])) for e in raw.entities.values())
         asns = sum(len(a.get("numbers", [])) for a in raw.autonomous_systems)
         print(f"{safe(str(root))}: OK: {len(raw.entities)} entities, {domains} domains, {asns} AS numbers, "
-              f"{len(raw.jurisdictions)} jurisdictions, {len(raw.lists)} lists, {len(raw.sources)} sources")
+              f"{len(raw.jurisdictions)} jurisdictions, {len(raw.lists)} lists, {len(raw.sources)} sources, "
+              f"{len(cmap)} company mappings, {shipped} shipped datasets")
         counts: dict[str, int] = {}
         for g in open_gaps:
             counts[g.check] = counts.get(g.check, 0) + 1
@@ -1074,16 +1078,26 @@ def _kb_status(args: argparse.Namespace) -> int:
           f"jurisdictions, {c['laws']} laws, {c['lists']} lists, {c['sources']} cited sources")
     if doc["as_of"]:
         print(f"  records checked between {doc['as_of'][0]} and {doc['as_of'][1]}")
+    shipped = [imp for imp in kb.imports if imp.get("shipped")]
+    if shipped:
+        print("shipped datasets (separately licensed; curated records win):")
+    for imp in shipped:
+        print(f"  {imp['id']}: {imp['kind']} {imp['file']}, data of {imp['dataset_date'] or 'unknown date'}; "
+              f"licence: {imp['licence_note']}; {imp['entities_added']} new entities "
+              f"({imp.get('entities_without_country', 0)} without country), {imp.get('companies_mapped', 0)} "
+              f"companies mapped to curated entities, {imp['domains_lost_to_curated']} domains kept by curated")
+    user = [imp for imp in kb.imports if not imp.get("shipped")]
     print(f"imported datasets (in {doc['data_dir']}):")
-    if not kb.imports:
+    if not user:
         print("  none (see `datareach kb import --help`)")
-    for imp in kb.imports:
+    for imp in user:
         rule = "wins over curated records" if imp["prefer"] else "curated records win"
         print(f"  {imp['id']}: {imp['kind']} {imp['file']} (sha256 {imp['sha256'][:12]}…), "
               f"data of {imp['dataset_date'] or 'unknown date'}, imported {imp['imported_at']}; "
               f"licence: {imp['licence_note'] or 'not stated'}; {rule}; "
               f"{imp['entities_added']} new entities, {imp['domains_lost_to_curated']} domains kept by curated, "
-              f"{imp['domains_won_over_curated']} taken over")
+              f"{imp['domains_won_over_curated']} taken over, {imp.get('companies_mapped', 0)} companies mapped, "
+              f"{imp.get('entities_without_country', 0)} new entities without country (flagged)")
     for p in problems:
         print(f"  warning: {p}")
     return EXIT_OK

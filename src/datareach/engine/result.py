@@ -15,7 +15,7 @@ from datareach._version import __version__
 from datareach.assess import verdict
 from datareach.schema import Exchange, InputReport
 
-SCHEMA_VERSION = "2.1"
+SCHEMA_VERSION = "2.2"
 
 
 class SummaryCounts:

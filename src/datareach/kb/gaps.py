@@ -51,6 +51,7 @@ __all__ = [
     "load_allow",
     "load_dataset_file",
     "load_mappings",
+    "mapping_keys",
     "shipped_datasets",
 ]
 
@@ -76,8 +77,9 @@ _AFTER = re.compile(
     r"took\s+(?:a\s+)?(?:majority|\d+(?:\.\d+)?\s*%))\b",
     re.IGNORECASE,
 )
-#: a holding that does not control: these words in the span between name and verb (or just after)
-_NOT_CONTROL = re.compile(r"\b(?:minority|small|former(?:ly)?|no\s+longer|not|never|until|stake\s+in)\b",
+#: a holding that does not control (or no longer does): these words near the name and the verb
+_NOT_CONTROL = re.compile(r"\b(?:minority|small|former(?:ly)?|once|previously|earlier|no\s+longer|not|never|until|"
+                          r"stake\s+in)\b",
                           re.IGNORECASE)
 #: text that says a parent has a majority of the votes
 _VOTES = (
@@ -369,26 +371,23 @@ def _name_keys(name: str) -> set[str]:
     return {k for k in keys if k}
 
 
-def load_mappings(root: Path) -> dict[tuple[str, str], str]:
-    """``[[map]]`` records of ``mappings/*.toml`` under ``root``: (dataset, company name key) ->
-    entity id. ``dataset`` is a dataset kind, a list of them or ``"*"`` (any dataset); records
-    with only a ``country`` (companies the KB does not model) give no entity. Files that are not
-    readable are skipped (the mapping's own loader checks them)."""
+def mapping_keys(cmap: Iterable[Any] | Any) -> dict[tuple[str, str], str]:
+    """(dataset kind or ``*``, company name key) -> entity id, from the KB's company mappings
+    (:func:`datareach.kb.mappings.read_mappings`); records with only a country give no entity."""
     out: dict[tuple[str, str], str] = {}
-    for path in sorted((root / "mappings").glob("*.toml")) if (root / "mappings").is_dir() else []:
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-            continue
-        items = data.get("map", [])
-        for m in items if isinstance(items, list) else []:
-            if not isinstance(m, dict) or not isinstance(m.get("company"), str) or not isinstance(m.get("entity"), str):
-                continue
-            kinds = m.get("dataset")
-            for kind in kinds if isinstance(kinds, list) else [kinds]:
-                if isinstance(kind, str):
-                    out[(kind, _name_key(m["company"]))] = m["entity"]
+    for r in getattr(cmap, "records", cmap):
+        if getattr(r, "entity", None):
+            for kind in r.datasets:
+                out[(kind, _name_key(r.company))] = r.entity
     return out
+
+
+def load_mappings(root: Path) -> dict[tuple[str, str], str]:
+    """The mappings of ``root/mappings/*.toml`` as :func:`mapping_keys` gives them.
+    Raises :class:`KBError` when a mappings file is malformed."""
+    from datareach.kb.mappings import read_mappings
+
+    return mapping_keys(read_mappings(root))
 
 
 def _mapped(mappings: Mapping[tuple[str, str], str], dataset: str, company: str) -> str | None:
@@ -444,18 +443,14 @@ def load_dataset_file(path: Path) -> DatasetOwners:
 
 
 def shipped_datasets(root: Path) -> list[DatasetOwners]:
-    """The JSON datasets (``.json`` or ``.json.gz``) shipped under ``root/datasets/*/``: objects
-    with an ``entities`` list of ``{name, domains, parent?}`` (the store's format). None is fine;
-    files in another shape are skipped."""
+    """The datasets shipped under ``root/datasets/`` (:func:`datareach.kb.mappings.shipped_datasets`),
+    as owner lists. None is fine; a malformed one is a :class:`KBError` (a packaging error)."""
+    from datareach.kb.mappings import shipped_datasets as _shipped
+
     out: list[DatasetOwners] = []
-    base = root / "datasets"
-    if not base.is_dir():
-        return out
-    for path in sorted([*base.glob("*/*.json"), *base.glob("*/*.json.gz")]):
-        try:
-            out.append(load_dataset_file(path))
-        except ValueError:
-            continue
+    for ds in _shipped(root):
+        out.append(DatasetOwners(ds.id, [{"name": e.name, "parent": e.parent, "domains": list(e.domains),
+                                          "entity_id": e.entity_id} for e in ds.entities]))
     return out
 
 

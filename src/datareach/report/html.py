@@ -56,6 +56,7 @@ from datareach.report.wording import (
     bulk_title,
     by_network_only,
     category_label,
+    hosted_by,
     owner_summary_line,
     period_line,
 )
@@ -739,7 +740,9 @@ def _flow(f: _Facts) -> str:
 def _owner_text(d: dict[str, Any]) -> str:
     o = _dict(d.get("owner"))
     if not o:
-        return "not in the knowledge base"
+        hosts = hosted_by(d.get("hosting"))
+        return "owner unknown, hosted by " + ", ".join(_clean(h) for h in hosts) if hosts \
+            else "not in the knowledge base"
     up = _dict(o.get("ultimate_parent"))
     name = _clean(o.get("name"))
     return f"{name} → {_clean(up.get('name'))}" if up and up.get("entity") != o.get("entity") else name

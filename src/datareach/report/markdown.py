@@ -41,6 +41,7 @@ from datareach.report.wording import (
     bulk_title,
     by_network_only,
     category_label,
+    hosted_by,
     owner_parts,
     owner_summary_line,
     period_line,
@@ -141,7 +142,8 @@ def owner_cell(d: dict[str, Any]) -> str:
     """``Owner → ultimate parent (HQ) \\[by as\\]`` (see :mod:`.wording`), every name escaped."""
     w = owner_parts(d.get("owner"))
     if w is None:
-        return "not in the knowledge base"
+        hosts = hosted_by(d.get("hosting"))
+        return "owner unknown, hosted by " + md_list(hosts) if hosts else "not in the knowledge base"
     text = md_text(w.name)
     if w.parent is not None:
         text += " → " + md_text(w.parent)

@@ -38,7 +38,7 @@ from datareach.report.wording import (
     bulk_title,
     by_network_only,
     category_label,
-    owner_line,
+    destination_owner_line,
     owner_summary_line,
     period_line,
     reach_line,
@@ -95,7 +95,7 @@ def _console(buf: io.StringIO, color: bool, width: int) -> Console:
 def owner_text(d: dict[str, Any]) -> str:
     """``Owner → ultimate parent`` for a destination (or an explained host); see :mod:`.wording`.
     Made printable (:func:`~datareach.report.terminal.safe`)."""
-    return safe(owner_line(d.get("owner")))
+    return safe(destination_owner_line(d))
 
 
 def reach_text(d: dict[str, Any]) -> str:

@@ -372,6 +372,9 @@ class Destination:
                                                       "the client's look-ups went to, encrypted", "str?")]
     uids: Annotated[list[str], _c("list<string>", "uids of its connections (not in the JSON document)")]
     owner: Annotated[dict[str, Any] | None, _c("json", "enrich.ownership", "dict?")] = None
+    hosting: Annotated[list[dict[str, Any]], _c("json", "enrich.ownership: who hosts it (platform, CNAME target, "
+                                                "network operator), never the owner", "list[dict]")] = field(
+        default_factory=list)
     reach: Annotated[list[dict[str, Any]], _c("json", "enrich.ownership", "list[dict]")] = field(
         default_factory=list)
     data_types: Annotated[list[str], _c("list<string>", "enrich data types", "list[str]")] = field(
