@@ -46,9 +46,8 @@ PENDING = {
     **dict.fromkeys([
         "cn-csl-28", "cn-csl-2025-amendment", "cn-csl-37", "cn-dsl-35", "cn-dsl-36",
         "cn-pipl-38", "cn-pipl-40", "cn-pipl-41",
-        "hk-snso-2024",
         "ru-sorm", "ru-242-fz",
-        "de-tkg-110", "fr-loi-renseignement", "fr-cpp-interception", "ie-interception-1993", "nl-tw-13",
+        "de-tkg-110", "fr-cpp-interception", "nl-tw-13",
         "nl-wiv-2017", "se-signals-intelligence", "es-lecrim-588ter", "it-cpp-266",
         "in-it-act-69", "in-dpdp-2023", "ir-messaging-localisation-2016", "vn-csl-2018-decree-53",
         "tr-law-5651-2020",
