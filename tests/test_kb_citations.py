@@ -48,7 +48,7 @@ PENDING = {
         "cn-pipl-38", "cn-pipl-40", "cn-pipl-41",
         "ru-sorm", "ru-242-fz",
         "de-tkg-110", "fr-cpp-interception", "nl-tw-13",
-        "nl-wiv-2017", "se-signals-intelligence", "es-lecrim-588ter", "it-cpp-266",
+        "nl-wiv-2017", "es-lecrim-588ter", "it-cpp-266",
         "in-it-act-69", "in-dpdp-2023", "ir-messaging-localisation-2016", "vn-csl-2018-decree-53",
         "tr-law-5651-2020",
     ], "official text not yet located; a translation or commentary is cited"),
