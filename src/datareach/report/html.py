@@ -1100,6 +1100,8 @@ def _provenance(f: _Facts) -> str:
                         i.get("records_read"), len(_list(i.get("errors")))] for i in inputs), "input-row"))
     for w in _list(_dict(doc.get("summary")).get("undecoded_warnings")):
         out.append(f'<p class="caution wrap" data-testid="undecoded-warning">Warning: {esc(w)}</p>')
+    for w in _list(_dict(doc.get("summary")).get("data_warnings")):
+        out.append(f'<p class="caution wrap" data-testid="data-warning">Warning: {esc(w)}</p>')
     errors = [(i.get("path"), _dict(e)) for i in inputs for e in _list(i.get("errors"))]
     if errors:
         out.append(f'<details><summary>{_plural(len(errors), "input error")}</summary><ul class="plain small">')
@@ -1111,8 +1113,9 @@ def _provenance(f: _Facts) -> str:
             out.append(f"<li>… and {len(errors) - 1000} more (in the JSON)</li>")
         out.append("</ul></details>")
     out.append("<h3>Data sources</h3>")
-    out.append(_table(["Name", "Kind", "Version", "Date", "Licence", "Note"],
-                      ([s.get("name"), s.get("kind"), s.get("version"), s.get("date"), s.get("licence"), s.get("note")]
+    out.append(_table(["Name", "Kind", "Version", "Date", "Licence", "Credit", "Note"],
+                      ([s.get("name"), s.get("kind"), s.get("version"), s.get("date"), s.get("licence"),
+                        s.get("credit"), s.get("note")]
                        for s in map(_dict, _list(doc.get("data_sources")))), "data-source-row"))
     out.append("<h3>Policies</h3>")
     if f.policies:
