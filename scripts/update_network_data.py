@@ -80,7 +80,7 @@ _NAME_OK = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 
 def _get(url: str) -> bytes:
     req = urllib.request.Request(url, headers={"User-Agent": "datareach-update-network-data"})
-    with urllib.request.urlopen(req, timeout=120) as resp:  # noqa: S310 (https, the npm registry)
+    with urllib.request.urlopen(req, timeout=120) as resp:
         data: bytes = resp.read()
     return data
 
@@ -381,7 +381,7 @@ def build(asn_pkg: Package, country_pkg: Package) -> tuple[bytes, dict[str, Any]
     offset = 0
     for name, arr in arrays.items():
         raw = np.ascontiguousarray(arr).tobytes()
-        header["arrays"][name] = {"dtype": np.asarray(arr).dtype.str, "count": int(len(arr)), "offset": offset}
+        header["arrays"][name] = {"dtype": np.asarray(arr).dtype.str, "count": len(arr), "offset": offset}
         blobs.append(raw)
         offset += len(raw)
     head = json.dumps(header, sort_keys=True, ensure_ascii=True).encode("ascii")

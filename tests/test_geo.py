@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import lzma
 import ipaddress
+import lzma
 import random
 import re
 import sys

@@ -1069,8 +1069,8 @@ def fill_servers(destinations: list[dict[str, Any]], paths: Sequence[str]) -> No
     """Fill the AS numbers (and any missing country or AS name) of destinations' servers.
 
     For the .mmdb files the user imported (``datareach kb import mmdb``): they add to the
-    shipped geo data rather than replace it, because the shipped data has AS organisation names
-    but no AS numbers, which an imported ASN database supplies. A file that went missing or
+    shipped geo data rather than replace it, filling what it left empty (an address the shipped
+    AS data has no announcement for, a network without a country). A file that went missing or
     bad since it was imported is skipped (``kb status`` lists the imports).
     """
     files = []
