@@ -880,3 +880,53 @@ def test_numpy_path_searches_each_distinct_address_once(
     assert work == _batched(ips)
     assert work["batches"] == [len(set(ips))] == [100_000]
     assert work["v4"][0][1] > 40_000 and work["v6"][0][1] > 10_000  # both families, searched in bulk
+
+
+# ---------------------------------------------------------------------------------------------
+# Honest dates: the traffic's date against the location data's
+
+
+def test_data_age_warnings() -> None:
+    from datareach.engine.result import data_age_warnings
+
+    geo = [{"name": "IP to country", "kind": "geo-country", "date": "2026-06-17"},
+           {"name": "IP to AS", "kind": "geo-asn", "date": "2026-06-17"},
+           {"name": "Public Suffix List", "kind": "public-suffix-list", "date": "2020-01-01"}]
+    (old,) = data_age_warnings("2005-03-01T10:00:00.000000Z", "2005-03-01T11:00:00.000000Z", geo)
+    assert old == ("the capture is from 2005-03-01; the location data is of 2026-06-17: locations and networks "
+                   "are the data's, not the capture's (21 years apart)")
+    (new,) = data_age_warnings("2027-06-01T00:00:00Z", "2027-06-03T00:00:00Z", geo)
+    assert "2027-06-01 to 2027-06-03" in new and "2026-06-17" in new and "12 months older" in new
+    assert data_age_warnings("2026-10-01T00:00:00Z", "2026-10-02T00:00:00Z", geo) == []  # a few months newer
+    (days,) = data_age_warnings("2026-06-01T00:00:00Z", "2026-06-01T00:00:00Z", geo)
+    assert "(16 days apart)" in days
+    assert data_age_warnings(None, None, geo) == []
+    assert data_age_warnings("2005-03-01T10:00:00Z", "2005-03-01T10:00:00Z", geo[2:]) == []  # no location data
+    assert data_age_warnings("junk", 7, [{"kind": "geo-asn", "date": "not a date"}]) == []
+
+
+def test_old_capture_is_warned_about_in_every_format() -> None:
+    # A real capture of 2012 (Zeek's test suite): its locations are of the data's date, not 2012's.
+    from datareach.api import audit
+    from datareach.report.html import render_html
+    from datareach.report.markdown import render_markdown
+    from datareach.report.table import render_table
+
+    capture = Path(__file__).resolve().parent / "data" / "captures" / "zeek" / "http-methods.pcap.gz"
+    doc = audit([capture]).to_dict()
+    summary = doc["summary"]
+    assert summary["first_seen"].startswith("2012-12-01") and summary["last_seen"].startswith("2012-12-01")
+    (warning,) = summary["data_warnings"]
+    assert warning.startswith("the capture is from 2012-12-01; the location data is of 20")
+    assert "years apart" in warning
+    google = [d for d in doc["destinations"] if d["asn"] == 15169]
+    assert google and all(d["as_org"] == "Google LLC" for d in google)  # AS numbers reach the destinations
+    assert all(s["asn"] == 15169 for d in google for s in d["servers"])
+    assert "the capture is from 2012-12-01" in render_table(doc, width=400)
+    assert "the capture is from 2012-12-01" in render_markdown(doc).replace("\\", "")  # (markdown escapes)
+    html = render_html(doc)
+    assert 'data-testid="data-warning"' in html and "the capture is from 2012-12-01" in html
+    # the shipped data's licence and credit are in every format's data-source section
+    for text in (render_table(doc, width=400), render_markdown(doc), html):
+        flat = " ".join(text.replace("\\", "").split())
+        assert "nro.net" in flat and "db-ip.com" in flat and "CC BY 4.0" in flat
