@@ -358,8 +358,11 @@ def _summary(f: _Facts) -> str:
     pd_juris = [r["code"] for r in rows if r["pd_dests"]]
     if pd_juris:
         lead.append(f"The laws of {', '.join(pd_juris)} can reach that personal data.")
-    out = ['<section id="summary"><h2>Summary</h2>', _verdict(f), f'<p class="lead">{esc(" ".join(lead))}</p>',
-           '<div class="cards">', *cards, "</div>"]
+    out = ['<section id="summary"><h2>Summary</h2>', _verdict(f), f'<p class="lead">{esc(" ".join(lead))}</p>']
+    # (the traffic older than the location data, or much newer: said before any location is read)
+    out += [f'<p class="caution wrap" data-testid="summary-data-warning">Dates: {esc(w)}</p>'
+            for w in _list(f.summary.get("data_warnings"))]
+    out += ['<div class="cards">', *cards, "</div>"]
     out.append(_who_can_reach_what(rows))
     out.append("</section>")
     return "".join(out)
