@@ -927,6 +927,7 @@ def test_old_capture_is_warned_about_in_every_format() -> None:
     html = render_html(doc)
     assert 'data-testid="data-warning"' in html and "the capture is from 2012-12-01" in html
     assert 'data-testid="summary-data-warning">Dates: the capture is from 2012-12-01' in html
+    assert 'data-testid="data-credit">IP Geolocation by DB-IP: <a class="source" href="https://db-ip.com"' in html
     # the shipped data's licence and credit are in every format's data-source section
     for text in (render_table(doc, width=400), render_markdown(doc), html):
         flat = " ".join(text.replace("\\", "").split())

@@ -1120,6 +1120,9 @@ def _provenance(f: _Facts) -> str:
                       ([s.get("name"), s.get("kind"), s.get("version"), s.get("date"), s.get("licence"),
                         s.get("credit"), s.get("note")]
                        for s in map(_dict, _list(doc.get("data_sources")))), "data-source-row"))
+    if any("db-ip.com" in _clean(s.get("credit")) for s in map(_dict, _list(doc.get("data_sources")))):
+        # (DB-IP's CC BY 4.0 terms ask pages that show its data for a link back)
+        out.append(f'<p class="small" data-testid="data-credit">IP Geolocation by DB-IP: {link("https://db-ip.com")}</p>')
     out.append("<h3>Policies</h3>")
     if f.policies:
         out.append(_table(["Id", "Name", "Origin", "SHA-256", "As of", "Sources"],
