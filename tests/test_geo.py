@@ -590,6 +590,9 @@ def test_damaged_or_missing_shipped_data_is_an_error(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("DATAREACH_CACHE_DIR", str(tmp_path / "cache"))
     for name, content in (("missing.dat.xz", None), ("garbage.dat.xz", b"\x00" * 100),
                           ("notours.dat.xz", lzma.compress(b"hello")),
+                          ("magic-only.dat.xz", lzma.compress(geo_module.NETWORK_MAGIC)),
+                          ("bad-header.dat.xz", lzma.compress(geo_module.NETWORK_MAGIC + b"\x05\x00\x00\x00{nope")),
+                          ("no-arrays.dat.xz", lzma.compress(geo_module.NETWORK_MAGIC + b"\x0d\x00\x00\x00{\"format\": 1}")),
                           ("truncated.dat.xz", geo_module.NETWORK_FILE.read_bytes()[:5000])):
         path = tmp_path / name
         if content is not None:

@@ -310,10 +310,10 @@ class _NetworkFile:
         if len(raw) > _MAX_NETWORK_BYTES or not raw.startswith(NETWORK_MAGIC):
             raise GeoDatabaseError(f"{path}: not a datareach network data file")
         at = len(NETWORK_MAGIC)
-        (head_len,) = struct.unpack_from("<I", raw, at)
         try:
+            (head_len,) = struct.unpack_from("<I", raw, at)
             header = json.loads(raw[at + 4 : at + 4 + head_len])
-        except ValueError as err:
+        except (struct.error, ValueError) as err:
             raise GeoDatabaseError(f"{path}: damaged header: {err}") from err
         if not isinstance(header, dict) or header.get("format") != NETWORK_FORMAT:
             raise GeoDatabaseError(f"{path}: network data format {header.get('format')!r} is not {NETWORK_FORMAT}")
