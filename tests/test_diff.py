@@ -92,6 +92,9 @@ def with_geo_of(doc: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
                       + [x for x in r["reach"] if x["basis"] == "location"])
     doc["data_sources"] = ([s for s in doc["data_sources"] if not s["kind"].startswith("geo")]
                            + [s for s in ref["data_sources"] if s["kind"].startswith("geo")])
+    # the knowledge base of its day, likewise (its date moves with every curated fact)
+    doc["data_sources"] = ([s for s in doc["data_sources"] if s["kind"] != "knowledge-base"]
+                           + [s for s in ref["data_sources"] if s["kind"] == "knowledge-base"])
     for key in ("countries", "jurisdictions"):
         doc["summary"][key] = ref["summary"][key]
     return doc
