@@ -53,6 +53,8 @@ class KnowledgeBase:
         self.lists: dict[str, dict[str, Any]] = data["lists"]
         self.sources: dict[str, dict[str, Any]] = data["sources"]
         self.imports: list[dict[str, Any]] = data["imports"]
+        #: the datasets shipped with datareach (``data/datasets/``), in the shape of ``imports``
+        self.shipped: list[dict[str, Any]] = data.get("shipped", [])
         self.meta: dict[str, Any] = data["meta"]
         self.mmdb_paths: list[str] = data["mmdb_paths"]
         # the longest name in the table bounds how many labels a look-up tries
@@ -115,7 +117,7 @@ class KnowledgeBase:
                   f"{counts['autonomous_systems']} AS numbers, {counts['jurisdictions']} jurisdictions, "
                   f"{counts['laws']} laws; records checked {as_of[0]} to {as_of[1]}" if as_of else None),
         )]
-        for imp in self.imports:
+        for imp in [*self.shipped, *self.imports]:
             if imp.get("shipped"):
                 out.append(DataSource(
                     name=f"shipped dataset {imp['kind']}: {imp['file']}",
@@ -195,6 +197,7 @@ def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shippe
             by_name.setdefault(name_key(n), eid)
     sources = dict(raw.sources)
     import_docs: list[dict[str, Any]] = []
+    shipped_docs: list[dict[str, Any]] = []
     mmdb_paths: list[str] = []
     shipped_ids = {ds.id for ds in shipped}
     for ds in [*shipped, *imports]:
@@ -247,6 +250,8 @@ def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shippe
             for d in item.get("domains") or []:
                 if not is_domain(d):
                     continue
+                if is_shipped and _above(entities, _covered_by(domains, d), eid):
+                    continue  # a name below a domain of the same entity (or its subsidiary): adds nothing
                 current = domains.get(d)
                 if current is None or (ds.prefer and current != eid):
                     if current is not None:
@@ -264,7 +269,7 @@ def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shippe
                 })
         if ds.mmdb:
             mmdb_paths.append(str(ds.mmdb_path))
-        import_docs.append({
+        (shipped_docs if is_shipped else import_docs).append({
             "id": ds.id, "kind": ds.kind, "file": ds.file, "sha256": ds.sha256, "imported_at": ds.imported_at,
             "dataset_date": ds.dataset_date, "licence_note": ds.licence_note, "prefer": ds.prefer,
             "entities_added": added, "domains_lost_to_curated": lost, "domains_won_over_curated": won,
@@ -284,6 +289,7 @@ def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shippe
         "lists": raw.lists,
         "sources": sources,
         "imports": import_docs,
+        "shipped": shipped_docs,
         "mmdb_paths": mmdb_paths,
         "max_labels": max((d.count(".") + 1 for d in domains), default=2),
         "registrable": _registrable_kb_domains(domains),
@@ -305,6 +311,31 @@ def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shippe
             "as_of": [as_of[0], as_of[-1]] if as_of else None,
         },
     }
+
+
+def _covered_by(domains: Mapping[str, str], name: str) -> str | None:
+    """The owner of the closest parent domain of ``name`` in ``domains`` (not ``name`` itself)."""
+    labels = name.split(".")
+    for i in range(1, len(labels) - 1):
+        hit = domains.get(".".join(labels[i:]))
+        if hit is not None:
+            return hit
+    return None
+
+
+def _above(entities: Mapping[str, dict[str, Any]], start: str | None, target: str) -> bool:
+    """``target`` is ``start`` or one of its parents (any link, any date)."""
+    seen: set[str] = set()
+    todo = [start] if start else []
+    while todo:
+        cur = todo.pop()
+        if cur == target:
+            return True
+        if cur in seen or cur not in entities or len(seen) > 64:
+            continue
+        seen.add(cur)
+        todo += [p["entity"] for p in entities[cur]["parents"]]
+    return False
 
 
 def _registrable_kb_domains(domains: Iterable[str]) -> list[str]:
