@@ -65,11 +65,13 @@ class Owner:
 @dataclass
 class Result:
     ddg_app: tuple[int, int] = (0, 0)
+    ddg_app_country: tuple[int, int] = (0, 0)
     cn: tuple[int, int] = (0, 0)
     ru: tuple[int, int] = (0, 0)
     per_dataset: dict[str, tuple[int, int]] = field(default_factory=dict)
     per_dataset_curated: dict[str, tuple[int, int]] = field(default_factory=dict)
     verdicts: Counter[str] = field(default_factory=Counter)
+    verdicts_curated: Counter[str] = field(default_factory=Counter)
     disagreements: list[dict[str, str]] = field(default_factory=list)
     unreviewed: list[dict[str, str]] = field(default_factory=list)
     reviewed: Counter[str] = field(default_factory=Counter)
@@ -87,6 +89,13 @@ class Result:
         return agree, agree + self.verdicts["disagree"]
 
     @property
+    def agreement_curated(self) -> tuple[int, int]:
+        """Agreement where our owner is a curated entity (the shipped datasets' own entities left out)."""
+        v = self.verdicts_curated
+        agree = v["owner"] + v["chain"] + v["different level"]
+        return agree, agree + v["disagree"]
+
+    @property
     def agreement_after_review(self) -> tuple[int, int]:
         """Disagreements reviewed as ours right or a different level are not errors of ours."""
         agree, total = self.agreement
@@ -97,8 +106,10 @@ class Result:
             return {"hits": pair[0], "total": pair[1], "share": round(self.share(pair), 4)}
 
         return {
-            "ddg_app_with_owner": pc(self.ddg_app), "cn_reach": pc(self.cn), "ru_reach": pc(self.ru),
+            "ddg_app_with_owner": pc(self.ddg_app), "ddg_app_owner_with_country": pc(self.ddg_app_country),
+            "cn_reach": pc(self.cn), "ru_reach": pc(self.ru),
             "agreement": pc(self.agreement), "agreement_after_review": pc(self.agreement_after_review),
+            "agreement_curated_owner": pc(self.agreement_curated),
             "verdicts": dict(self.verdicts), "reviewed": dict(self.reviewed),
             "unreviewed_disagreements": self.unreviewed,
             "unmatched_companies": [{"dataset": d, "company": c, "rows": n} for (d, c), n in self.unmatched.most_common()],
@@ -109,18 +120,27 @@ class Result:
 
 
 def load_reviewed(path: Path = REVIEWED) -> dict[tuple[str, str], dict[str, Any]]:
-    """The reviewed disagreements, by (domain, dataset); checks each record's fields."""
+    """The reviewed disagreements, by (domain, dataset); checks each record's fields. A record
+    names ``domain`` or ``domains`` (a list) and ``dataset`` or ``datasets``: one verdict for
+    every (domain, dataset) pair it names."""
     if not path.is_file():
         return {}
     data = tomllib.loads(path.read_text("utf-8"))
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for i, rec in enumerate(data.get("disagreement", [])):
-        for key in ("domain", "dataset", "dataset_company", "datareach_owner", "who_is_right", "reason", "source"):
+        for key in ("dataset_company", "datareach_owner", "who_is_right", "reason", "source"):
             if not isinstance(rec.get(key), str) or not rec[key]:
                 raise ValueError(f"{path}: disagreement {i + 1}: {key!r} is required")
+        domains = rec.get("domains", [rec.get("domain")])
+        datasets = rec.get("datasets", [rec.get("dataset")])
+        for key, values in (("domain(s)", domains), ("dataset(s)", datasets)):
+            if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
+                raise ValueError(f"{path}: disagreement {i + 1}: {key} is required")
         if rec["who_is_right"] not in VERDICTS:
             raise ValueError(f"{path}: disagreement {i + 1}: who_is_right must be one of {VERDICTS}")
-        out[(rec["domain"], rec["dataset"])] = rec
+        for d in domains:
+            for ds in datasets:
+                out[(d, ds)] = rec
     return out
 
 
@@ -157,6 +177,8 @@ def compute(rows: Iterable[Row], kb: Any, cmap: Any, reviewed: Mapping[tuple[str
     # coverage figures, by unique domain
     app_hosts = {r.domain for r in rows if r.dataset == "ddg-app"}
     out.ddg_app = (sum(1 for d in app_hosts if owner(d)), len(app_hosts))
+    out.ddg_app_country = (sum(1 for d in app_hosts if (o := owner(d)) is not None and kb.entities[o.ultimate]["hq"]),
+                           len(app_hosts))
     for group, attr, missed in ((CN_GROUP, "cn", out.missed_cn), (frozenset({"RU"}), "ru", out.missed_ru)):
         doms = sorted({r.domain for r in rows if r.country in group})
         hit = 0
@@ -219,6 +241,8 @@ def compute(rows: Iterable[Row], kb: Any, cmap: Any, reviewed: Mapping[tuple[str
             if verdict == "disagree" and info["ultimate_parent"]["entity"] == o.ultimate:
                 verdict = "chain"  # siblings under one ultimate parent
         out.verdicts[verdict] += 1
+        if o.origin == "curated":
+            out.verdicts_curated[verdict] += 1
         if verdict == "disagree":
             rec = {"domain": r.domain, "dataset": r.dataset, "dataset_company": r.company,
                    "dataset_entity": ent, "datareach_owner": o.entity, "datareach_ultimate": o.ultimate}
@@ -238,10 +262,12 @@ def render(res: Result) -> str:
 
     out = ["coverage of the shipped knowledge base (curated + shipped datasets + mappings; no user imports)",
            line("DuckDuckGo app tracker list: hosts with an owner", res.ddg_app, TARGETS["ddg_app"]),
+           line("  ... whose ultimate parent has a known country", res.ddg_app_country),
            line("domains of CN/HK/MO companies: owner chain reaches CN", res.cn, TARGETS["cn"]),
            line("domains of RU companies: owner chain reaches RU", res.ru, TARGETS["ru"]),
            line("agreement with the datasets' owners (raw)", res.agreement, TARGETS["agreement"]),
            line("agreement, reviewed disagreements counted by verdict", res.agreement_after_review),
+           line("agreement where our owner is a curated entity (raw)", res.agreement_curated),
            f"  verdicts: {dict(res.verdicts)}; reviewed disagreements: {dict(res.reviewed)}; "
            f"UNREVIEWED disagreements: {len(res.unreviewed)}",
            f"  rows whose company could not be identified (no [[map]], name or consensus): "

@@ -209,7 +209,7 @@ def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shippe
             "title": f"{ds.kind} dataset {'shipped with datareach' if is_shipped else 'imported by the user'} ({ds.file})",
             "seen": ds.imported_at[:10], "licence": ds.licence_note, "note": f"sha256 {ds.sha256}",
         }
-        won = lost = added = mapped = no_country = 0
+        won = lost = added = mapped = no_country = under_curated = 0
         local: dict[str, str] = {}
         pending_parents: list[tuple[str, str]] = []
         for item in ds.entities:
@@ -250,8 +250,9 @@ def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shippe
             for d in item.get("domains") or []:
                 if not is_domain(d):
                     continue
-                if is_shipped and _above(entities, _covered_by(domains, d), eid):
-                    continue  # a name below a domain of the same entity (or its subsidiary): adds nothing
+                if is_shipped and _under_curated(domains, origin, d):
+                    under_curated += 1
+                    continue
                 current = domains.get(d)
                 if current is None or (ds.prefer and current != eid):
                     if current is not None:
@@ -274,7 +275,7 @@ def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shippe
             "dataset_date": ds.dataset_date, "licence_note": ds.licence_note, "prefer": ds.prefer,
             "entities_added": added, "domains_lost_to_curated": lost, "domains_won_over_curated": won,
             "counts": dict(ds.counts), "shipped": is_shipped, "companies_mapped": mapped,
-            "entities_without_country": no_country,
+            "entities_without_country": no_country, "domains_under_curated": under_curated,
         })
     _break_import_cycles(entities)
     curated_domains = sum(1 for o in origin.values() if o == "curated")
@@ -313,28 +314,18 @@ def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shippe
     }
 
 
-def _covered_by(domains: Mapping[str, str], name: str) -> str | None:
-    """The owner of the closest parent domain of ``name`` in ``domains`` (not ``name`` itself)."""
+def _under_curated(domains: Mapping[str, str], origin: Mapping[str, str], name: str) -> bool:
+    """``name`` is below a curated domain that holds its registrable domain: the curated record
+    decides that name (a shipped dataset may add a tenant's name below a shared platform's
+    suffix, such as ``d1234.cloudfront.net``, not a name inside a company's own domain)."""
+    from datareach.kb import psl
+
     labels = name.split(".")
     for i in range(1, len(labels) - 1):
-        hit = domains.get(".".join(labels[i:]))
-        if hit is not None:
-            return hit
-    return None
-
-
-def _above(entities: Mapping[str, dict[str, Any]], start: str | None, target: str) -> bool:
-    """``target`` is ``start`` or one of its parents (any link, any date)."""
-    seen: set[str] = set()
-    todo = [start] if start else []
-    while todo:
-        cur = todo.pop()
-        if cur == target:
-            return True
-        if cur in seen or cur not in entities or len(seen) > 64:
-            continue
-        seen.add(cur)
-        todo += [p["entity"] for p in entities[cur]["parents"]]
+        parent = ".".join(labels[i:])
+        if parent in domains and origin.get(parent) == "curated":
+            reg = psl.registrable_domain(name)
+            return reg is None or not reg.endswith("." + parent)
     return False
 
 
