@@ -950,10 +950,15 @@ def _kb(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
             root = Path(args.path) if args.path else DATA_DIR
             raw = read_kb(root)
+            from datareach.kb.mappings import read_mappings, shipped_datasets
+
+            maps = read_mappings(root, raw.entities)
+            shipped = shipped_datasets(root)
             domains = sum(len(e.get("domains", [])) for e in raw.entities.values())
             asns = sum(len(a.get("numbers", [])) for a in raw.autonomous_systems)
             print(f"{root}: OK: {len(raw.entities)} entities, {domains} domains, {asns} AS numbers, "
-                  f"{len(raw.jurisdictions)} jurisdictions, {len(raw.lists)} lists, {len(raw.sources)} sources")
+                  f"{len(raw.jurisdictions)} jurisdictions, {len(raw.lists)} lists, {len(raw.sources)} sources, "
+                  f"{len(maps)} company mappings, {len(shipped)} shipped datasets")
             return EXIT_OK
         if args.kb_command == "import":
             return _kb_import(args)
@@ -1014,16 +1019,26 @@ def _kb_status(args: argparse.Namespace) -> int:
           f"jurisdictions, {c['laws']} laws, {c['lists']} lists, {c['sources']} cited sources")
     if doc["as_of"]:
         print(f"  records checked between {doc['as_of'][0]} and {doc['as_of'][1]}")
+    shipped = [imp for imp in kb.imports if imp.get("shipped")]
+    if shipped:
+        print("shipped datasets (separately licensed; curated records win):")
+    for imp in shipped:
+        print(f"  {imp['id']}: {imp['kind']} {imp['file']}, data of {imp['dataset_date'] or 'unknown date'}; "
+              f"licence: {imp['licence_note']}; {imp['entities_added']} new entities "
+              f"({imp.get('entities_without_country', 0)} without country), {imp.get('companies_mapped', 0)} "
+              f"companies mapped to curated entities, {imp['domains_lost_to_curated']} domains kept by curated")
+    user = [imp for imp in kb.imports if not imp.get("shipped")]
     print(f"imported datasets (in {doc['data_dir']}):")
-    if not kb.imports:
+    if not user:
         print("  none (see `datareach kb import --help`)")
-    for imp in kb.imports:
+    for imp in user:
         rule = "wins over curated records" if imp["prefer"] else "curated records win"
         print(f"  {imp['id']}: {imp['kind']} {imp['file']} (sha256 {imp['sha256'][:12]}…), "
               f"data of {imp['dataset_date'] or 'unknown date'}, imported {imp['imported_at']}; "
               f"licence: {imp['licence_note'] or 'not stated'}; {rule}; "
               f"{imp['entities_added']} new entities, {imp['domains_lost_to_curated']} domains kept by curated, "
-              f"{imp['domains_won_over_curated']} taken over")
+              f"{imp['domains_won_over_curated']} taken over, {imp.get('companies_mapped', 0)} companies mapped, "
+              f"{imp.get('entities_without_country', 0)} new entities without country (flagged)")
     for p in problems:
         print(f"  warning: {p}")
     return EXIT_OK

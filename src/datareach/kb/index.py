@@ -27,7 +27,7 @@ from datareach.schema import DataSource
 __all__ = ["DATA_DIR", "KnowledgeBase", "knowledge_base", "reset"]
 
 DATA_DIR = Path(__file__).parent / "data"
-_FORMAT = 4  # bump when the compiled layout changes
+_FORMAT = 6  # bump when the compiled layout changes (6: shipped datasets, company mappings)
 _LEGAL_SUFFIX = re.compile(
     r"\b(inc|incorporated|ltd|limited|llc|l\.l\.c|corp|corporation|co|company|gmbh|ag|sa|s\.a|sas|bv|b\.v|nv|n\.v|plc|"
     r"pte|pty|ab|oy|as|spa|srl|kk|group|holdings?|technology|technologies)\b\.?"
@@ -116,6 +116,18 @@ class KnowledgeBase:
                   f"{counts['laws']} laws; records checked {as_of[0]} to {as_of[1]}" if as_of else None),
         )]
         for imp in self.imports:
+            if imp.get("shipped"):
+                out.append(DataSource(
+                    name=f"shipped dataset {imp['kind']}: {imp['file']}",
+                    kind="kb-dataset",
+                    path=None,
+                    version=imp["sha256"][:16],
+                    date=imp["dataset_date"] or imp["imported_at"][:10],
+                    licence=imp["licence_note"],
+                    note=f"shipped with datareach as a separately licensed file; yields to curated records; "
+                         f"{imp.get('companies_mapped', 0)} companies mapped to curated entities",
+                ))
+                continue
             out.append(DataSource(
                 name=f"imported {imp['kind']}: {imp['file']}",
                 kind="kb-import",
@@ -128,8 +140,12 @@ class KnowledgeBase:
         return [s.to_json() for s in out]
 
 
-def _compile(raw: RawKB, imports: Sequence[Any]) -> dict[str, Any]:
-    """Plain, marshal-able dicts from checked records and imported datasets."""
+def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shipped: Sequence[Any] = ()) -> dict[str, Any]:
+    """Plain, marshal-able dicts from checked records, shipped datasets (``shipped``, which come
+    first) and imported datasets; ``company_map`` (:class:`~datareach.kb.mappings.CompanyMap`)
+    maps the datasets' companies to entities."""
+    from datareach.kb.mappings import resolve_company
+
     entities: dict[str, dict[str, Any]] = {}
     domains: dict[str, str] = {}
     origin: dict[str, str] = {}
@@ -180,37 +196,47 @@ def _compile(raw: RawKB, imports: Sequence[Any]) -> dict[str, Any]:
     sources = dict(raw.sources)
     import_docs: list[dict[str, Any]] = []
     mmdb_paths: list[str] = []
-    for ds in imports:
-        sid = f"import-{ds.id}"
+    shipped_ids = {ds.id for ds in shipped}
+    for ds in [*shipped, *imports]:
+        is_shipped = ds.id in shipped_ids
+        tag = "shipped" if is_shipped else "import"
+        sid = f"{tag}-{ds.id}"
         sources[sid] = {
-            "url": f"file:{ds.file}", "title": f"{ds.kind} dataset imported by the user ({ds.file})",
+            "url": f"file:{ds.file}",
+            "title": f"{ds.kind} dataset {'shipped with datareach' if is_shipped else 'imported by the user'} ({ds.file})",
             "seen": ds.imported_at[:10], "licence": ds.licence_note, "note": f"sha256 {ds.sha256}",
         }
-        won = lost = added = 0
+        won = lost = added = mapped = no_country = 0
         local: dict[str, str] = {}
         pending_parents: list[tuple[str, str]] = []
         for item in ds.entities:
             name = str(item.get("name") or "")
             given = item.get("entity_id")
             found: str | None = given if isinstance(given, str) and given in entities else None
+            rule = resolve_company(company_map, ds.kind, name, [str(a) for a in item.get("aliases") or []])
+            if found is None and rule is not None and rule.entity in entities:
+                found = rule.entity
+                mapped += 1
             if found is None:
                 found = by_name.get(name_key(name)) or local.get(name_key(name))
             if found is not None:
                 eid = found
             else:
                 slug = re.sub(r"[^a-z0-9]+", "-", name.casefold()).strip("-")[:40] or "entity"
-                eid = f"import-{ds.id}-{slug}"
+                eid = f"{tag}-{ds.id}-{slug}"
                 n = 2
                 while eid in entities:
-                    eid, n = f"import-{ds.id}-{slug}-{n}", n + 1
-                country = item.get("country")
+                    eid, n = f"{tag}-{ds.id}-{slug}-{n}", n + 1
+                country = item.get("country") or (rule.country if rule is not None else None)
+                if not (isinstance(country, str) and len(country) == 2):
+                    no_country += 1
                 entities[eid] = {
                     "id": eid, "name": name or eid, "aliases": list(item.get("aliases") or []), "kind": "company",
                     "hq": country if isinstance(country, str) and len(country) == 2 else None,
                     "incorporated": None, "operates_in": [], "roles": [], "parents": [], "listings": [],
                     "sources": [sid], "as_of": (ds.dataset_date or ds.imported_at[:10]), "unverified":
                     "from an imported dataset: owner country and parents as the dataset gives them",
-                    "origin": f"import:{ds.id}",
+                    "origin": f"{tag}:{ds.id}",
                 }
                 local[name_key(name)] = eid
                 for alias in item.get("aliases") or []:
@@ -226,7 +252,7 @@ def _compile(raw: RawKB, imports: Sequence[Any]) -> dict[str, Any]:
                     if current is not None:
                         won += 1
                     domains[d] = eid
-                    origin[d] = f"import:{ds.id}"
+                    origin[d] = f"{tag}:{ds.id}"
                 elif current != eid:
                     lost += 1
         for eid, parent_name in pending_parents:
@@ -242,7 +268,8 @@ def _compile(raw: RawKB, imports: Sequence[Any]) -> dict[str, Any]:
             "id": ds.id, "kind": ds.kind, "file": ds.file, "sha256": ds.sha256, "imported_at": ds.imported_at,
             "dataset_date": ds.dataset_date, "licence_note": ds.licence_note, "prefer": ds.prefer,
             "entities_added": added, "domains_lost_to_curated": lost, "domains_won_over_curated": won,
-            "counts": dict(ds.counts),
+            "counts": dict(ds.counts), "shipped": is_shipped, "companies_mapped": mapped,
+            "entities_without_country": no_country,
         })
     _break_import_cycles(entities)
     curated_domains = sum(1 for o in origin.values() if o == "curated")
@@ -272,6 +299,8 @@ def _compile(raw: RawKB, imports: Sequence[Any]) -> dict[str, Any]:
                 "sources": len(raw.sources),
                 "imported_entities": sum(1 for e in entities.values() if e["origin"] != "curated"),
                 "imported_domains": len(domains) - curated_domains,
+                "imported_without_country": sum(1 for e in entities.values() if e["origin"] != "curated" and not e["hq"]),
+                "company_mappings": len(company_map) if company_map is not None else 0,
             },
             "as_of": [as_of[0], as_of[-1]] if as_of else None,
         },
@@ -332,7 +361,9 @@ def knowledge_base(root: Path | None = None, *, use_imports: bool = True, use_ca
     contribution). Raises :class:`~datareach.kb.load.KBError` when a file is malformed.
     """
     base = root or DATA_DIR
-    files = data_files(base)
+    from datareach.kb import mappings
+
+    files = [*data_files(base), *mappings.mapping_files(base), *mappings.dataset_files(base)]
     from datareach.kb.psl import psl_version
 
     key = {
@@ -357,7 +388,8 @@ def knowledge_base(root: Path | None = None, *, use_imports: bool = True, use_ca
                     data = None
         if data is None:
             raw = read_kb(base)
-            data = _compile(raw, _imports() if use_imports else [])
+            company_map = mappings.read_mappings(base, raw.entities)
+            data = _compile(raw, _imports() if use_imports else [], company_map, mappings.shipped_datasets(base))
             if use_cache:
                 cache.store(path, key, {"kb": (marshal.dumps(data), None, None)})
         kb = KnowledgeBase(data)
