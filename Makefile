@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 MITM := $(VENV)/mitmproxy/.installed
 EXAMPLE := examples/mobile-app-session.pcapng
 
-.PHONY: demo mitmproxy test lint typecheck unit system-deps example bench bench-decrypt bench-detect bench-mitm bench-memory bench-corpus bench-logs bench-spark clean fuzz
+.PHONY: demo mitmproxy test lint typecheck unit system-deps example bench bench-decrypt bench-detect bench-mitm bench-memory bench-corpus bench-logs bench-spark bench-coverage clean fuzz
 
 # Two layers in the one .venv. `make demo` installs the runtime alone (what `pip install .` and
 # `pipx install .` give); `make test` and the benchmarks add the test and benchmark tools (the
@@ -120,6 +120,14 @@ bench-logs: $(STAMP)
 # destination stages per 1,000 destinations in the executors' workers (Spark in local[2])
 bench-spark: $(STAMP) system-deps
 	PYTHONPATH=src $(BIN)/python benchmarks/bench_spark_stages.py
+
+# coverage of the shipped knowledge base against public tracker datasets (DuckDuckGo, AdGuard, Ghostery,
+# Disconnect, X-Ray; issue 15): DATASETS is a directory of their repositories (git clone URLs in
+# benchmarks/coverage_data.py; nothing is downloaded here); disagreements are reviewed in
+# benchmarks/coverage-disagreements.toml
+DATASETS ?= /work/.mirror
+bench-coverage: $(STAMP)
+	PYTHONPATH=src:. $(BIN)/python benchmarks/bench_coverage.py --datasets $(DATASETS)
 
 bench-detect: $(STAMP)
 	$(BIN)/python benchmarks/bench_detection.py

@@ -72,7 +72,8 @@ country = "RU"
     assert "CN" in {r["jurisdiction"] for r in reach if r["basis"] == "owner"}  # through Group Ltd. (CN)
     co = kb.entities[kb.domains["countryonly.example"]]
     assert co["hq"] == "RU" and co["origin"].startswith("shipped:")
-    imp = kb.imports[0]
+    assert kb.imports == []
+    imp = kb.shipped[0]
     assert imp["shipped"] and imp["companies_mapped"] == 1 and imp["entities_without_country"] == 1
     assert kb.counts()["imported_without_country"] == 1
     src = [s for s in kb.data_sources() if s["kind"] == "kb-dataset"]

@@ -242,10 +242,15 @@ def build_parser() -> argparse.ArgumentParser:
     ck = ksub.add_parser("check", help="check a directory of KB files (default: the shipped one)")
     ck.add_argument("path", nargs="?", metavar="DIR")
     imp = ksub.add_parser("import", help="import a dataset into your data directory")
-    imp.add_argument("kind", choices=("tracker-radar", "disconnect", "xray", "domains", "mmdb"),
+    imp.add_argument("kind", choices=("tracker-radar", "disconnect", "xray", "domains", "mmdb", "ddg-app",
+                                      "adguard-companiesdb", "ghostery-trackerdb", "exodus"),
                      help="tracker-radar: DuckDuckGo Tracker Radar entity files (a file, entities/ or the "
                           "repository); disconnect: Disconnect entities.json; xray: X-Ray owner list (JSON); "
-                          "domains: a plain domain list for one entity (--entity); mmdb: a MaxMind-format .mmdb")
+                          "domains: a plain domain list for one entity (--entity); mmdb: a MaxMind-format .mmdb; "
+                          "ddg-app: DuckDuckGo's app tracker list (app/android-tds.json or the tracker-blocklists "
+                          "repository); adguard-companiesdb: the AdGuard companiesdb repository or its "
+                          "dist/trackers.json; ghostery-trackerdb: the Ghostery trackerdb repository or its JSON "
+                          "export; exodus: Exodus Privacy's tracker list (JSON of its /api/trackers)")
     imp.add_argument("path", metavar="PATH")
     imp.add_argument("--entity", metavar="ID_OR_NAME", help="for 'domains': the entity (a KB id or a new name)")
     imp.add_argument("--name", help="for 'domains': the entity's name, when new")
@@ -1009,7 +1014,8 @@ def _kb_status(args: argparse.Namespace) -> int:
     problems: list[str] = []
     store.list_imports(problems)  # files in the data directory that are not valid datasets
     doc: dict[str, Any] = {"data_dir": str(store.data_dir()), "counts": kb.counts(), "as_of": kb.meta.get("as_of"),
-                           "sources": kb.data_sources(), "imports": kb.imports, "problems": problems}
+                           "sources": kb.data_sources(), "shipped": kb.shipped, "imports": kb.imports,
+                           "problems": problems}
     if args.format == "json":
         sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
         return EXIT_OK
@@ -1019,7 +1025,7 @@ def _kb_status(args: argparse.Namespace) -> int:
           f"jurisdictions, {c['laws']} laws, {c['lists']} lists, {c['sources']} cited sources")
     if doc["as_of"]:
         print(f"  records checked between {doc['as_of'][0]} and {doc['as_of'][1]}")
-    shipped = [imp for imp in kb.imports if imp.get("shipped")]
+    shipped = kb.shipped
     if shipped:
         print("shipped datasets (separately licensed; curated records win):")
     for imp in shipped:
@@ -1027,7 +1033,7 @@ def _kb_status(args: argparse.Namespace) -> int:
               f"licence: {imp['licence_note']}; {imp['entities_added']} new entities "
               f"({imp.get('entities_without_country', 0)} without country), {imp.get('companies_mapped', 0)} "
               f"companies mapped to curated entities, {imp['domains_lost_to_curated']} domains kept by curated")
-    user = [imp for imp in kb.imports if not imp.get("shipped")]
+    user = kb.imports
     print(f"imported datasets (in {doc['data_dir']}):")
     if not user:
         print("  none (see `datareach kb import --help`)")

@@ -53,6 +53,8 @@ class KnowledgeBase:
         self.lists: dict[str, dict[str, Any]] = data["lists"]
         self.sources: dict[str, dict[str, Any]] = data["sources"]
         self.imports: list[dict[str, Any]] = data["imports"]
+        #: the datasets shipped with datareach (``data/datasets/``), in the shape of ``imports``
+        self.shipped: list[dict[str, Any]] = data.get("shipped", [])
         self.meta: dict[str, Any] = data["meta"]
         self.mmdb_paths: list[str] = data["mmdb_paths"]
         # the longest name in the table bounds how many labels a look-up tries
@@ -115,7 +117,7 @@ class KnowledgeBase:
                   f"{counts['autonomous_systems']} AS numbers, {counts['jurisdictions']} jurisdictions, "
                   f"{counts['laws']} laws; records checked {as_of[0]} to {as_of[1]}" if as_of else None),
         )]
-        for imp in self.imports:
+        for imp in [*self.shipped, *self.imports]:
             if imp.get("shipped"):
                 out.append(DataSource(
                     name=f"shipped dataset {imp['kind']}: {imp['file']}",
@@ -195,6 +197,7 @@ def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shippe
             by_name.setdefault(name_key(n), eid)
     sources = dict(raw.sources)
     import_docs: list[dict[str, Any]] = []
+    shipped_docs: list[dict[str, Any]] = []
     mmdb_paths: list[str] = []
     shipped_ids = {ds.id for ds in shipped}
     for ds in [*shipped, *imports]:
@@ -206,7 +209,7 @@ def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shippe
             "title": f"{ds.kind} dataset {'shipped with datareach' if is_shipped else 'imported by the user'} ({ds.file})",
             "seen": ds.imported_at[:10], "licence": ds.licence_note, "note": f"sha256 {ds.sha256}",
         }
-        won = lost = added = mapped = no_country = 0
+        won = lost = added = mapped = no_country = under_curated = 0
         local: dict[str, str] = {}
         pending_parents: list[tuple[str, str]] = []
         for item in ds.entities:
@@ -247,6 +250,9 @@ def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shippe
             for d in item.get("domains") or []:
                 if not is_domain(d):
                     continue
+                if is_shipped and _under_curated(domains, origin, d):
+                    under_curated += 1
+                    continue
                 current = domains.get(d)
                 if current is None or (ds.prefer and current != eid):
                     if current is not None:
@@ -264,12 +270,12 @@ def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shippe
                 })
         if ds.mmdb:
             mmdb_paths.append(str(ds.mmdb_path))
-        import_docs.append({
+        (shipped_docs if is_shipped else import_docs).append({
             "id": ds.id, "kind": ds.kind, "file": ds.file, "sha256": ds.sha256, "imported_at": ds.imported_at,
             "dataset_date": ds.dataset_date, "licence_note": ds.licence_note, "prefer": ds.prefer,
             "entities_added": added, "domains_lost_to_curated": lost, "domains_won_over_curated": won,
             "counts": dict(ds.counts), "shipped": is_shipped, "companies_mapped": mapped,
-            "entities_without_country": no_country,
+            "entities_without_country": no_country, "domains_under_curated": under_curated,
         })
     _break_import_cycles(entities)
     curated_domains = sum(1 for o in origin.values() if o == "curated")
@@ -284,6 +290,7 @@ def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shippe
         "lists": raw.lists,
         "sources": sources,
         "imports": import_docs,
+        "shipped": shipped_docs,
         "mmdb_paths": mmdb_paths,
         "max_labels": max((d.count(".") + 1 for d in domains), default=2),
         "registrable": _registrable_kb_domains(domains),
@@ -305,6 +312,21 @@ def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shippe
             "as_of": [as_of[0], as_of[-1]] if as_of else None,
         },
     }
+
+
+def _under_curated(domains: Mapping[str, str], origin: Mapping[str, str], name: str) -> bool:
+    """``name`` is below a curated domain that holds its registrable domain: the curated record
+    decides that name (a shipped dataset may add a tenant's name below a shared platform's
+    suffix, such as ``d1234.cloudfront.net``, not a name inside a company's own domain)."""
+    from datareach.kb import psl
+
+    labels = name.split(".")
+    for i in range(1, len(labels) - 1):
+        parent = ".".join(labels[i:])
+        if parent in domains and origin.get(parent) == "curated":
+            reg = psl.registrable_domain(name)
+            return reg is None or not reg.endswith("." + parent)
+    return False
 
 
 def _registrable_kb_domains(domains: Iterable[str]) -> list[str]:
