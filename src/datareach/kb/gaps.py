@@ -466,6 +466,21 @@ def _kb_owner(owner: Mapping[str, str], domain: str) -> tuple[str, str] | None:
 def _dataset_owner(datasets: Sequence[DatasetOwners], raw: RawKB, mappings: Mapping[tuple[str, str], str],
                    threshold: float, date: str | None) -> Iterator[Gap]:
     owner = {d: eid for eid, rec in raw.entities.items() for d in rec.get("domains", [])}
+    from datareach.kb.index import _platforms
+
+    platforms = _platforms(raw, owner)
+
+    def tenant(name: str, kb_domain: str) -> bool:
+        """``name`` is a tenant below a shared platform's suffix that ``kb_domain`` does not go
+        below: the KB names no owner for it (the platform hosts it), so there is nothing to
+        disagree with."""
+        labels = name.split(".")
+        for i in range(1, len(labels) - 1):
+            suffix = ".".join(labels[i:])
+            if suffix in platforms:
+                return len(kb_domain) <= len(suffix)
+        return False
+
     keys: dict[str, set[str]] = {}
     for eid, rec in raw.entities.items():
         for n in [rec.get("name", ""), *rec.get("aliases", []), eid.replace("-", " ")]:
@@ -503,6 +518,8 @@ def _dataset_owner(datasets: Sequence[DatasetOwners], raw: RawKB, mappings: Mapp
                 if hit is None:
                     continue
                 eid, kb_domain = hit
+                if tenant(d.lower().rstrip("."), kb_domain):
+                    continue
                 if cand and any(c in group(eid) or eid in group(c)
                                 or _top(raw, c, threshold, date) == _top(raw, eid, threshold, date) for c in cand):
                     continue
