@@ -116,7 +116,7 @@ def test_a_domain_cnamed_to_a_chinese_cdn_is_hosted_not_owned_by_it(resolver):
     chain = ["static.shop-unknown.example", "static.shop-unknown.example.w.kunlunca.com"]
     owner, hosting, reach = resolver.resolve_all("static.shop-unknown.example", "2026-03-01", cname_chain=chain)
     assert owner is None
-    assert [(h["entity"], h["basis"], h["evidence"]) for h in hosting] == [("alibaba-cloud", "cname", chain)]
+    assert [(h["entity"], h["basis"], h["evidence"]) for h in hosting] == [("alibaba-cloud", "platform", [*chain, "kunlunca.com"])]
     assert hosting[0]["ultimate_parent"]["entity"] == "alibaba-group"
     assert ("CN", "host") in bases(reach) and not any(r["basis"] == "owner" for r in reach)
 
@@ -152,7 +152,7 @@ def test_an_audit_carries_owner_and_reach_end_to_end(tmp_path: Path) -> None:
     d = {x["host"]: x for x in doc["destinations"]}
     img = d["img.shop-unknown.example"]
     assert img["owner"] is None
-    assert img["hosting"][0]["basis"] == "cname" and img["hosting"][0]["ultimate_parent"]["entity"] == "alibaba-group"
+    assert img["hosting"][0]["basis"] == "platform" and img["hosting"][0]["ultimate_parent"]["entity"] == "alibaba-group"
     assert {("CN", "host"), ("US", "location")} <= bases(img["reach"])
     bare = d["161.117.1.1"]
     assert bare["owner"] is None
