@@ -239,8 +239,20 @@ def build_parser() -> argparse.ArgumentParser:
     st = ksub.add_parser("status", help="every source in use, with its date and counts")
     st.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
     st.add_argument("--json", action="store_const", const="json", dest="format", help="same as --format json")
-    ck = ksub.add_parser("check", help="check a directory of KB files (default: the shipped one)")
+    ck = ksub.add_parser("check", help="check a directory of KB files (default: the shipped one)",
+                         description="Load errors fail (exit 2). Modelling gaps (a note naming a controller "
+                                     "with no parent link, voting control recorded as a minority equity share, "
+                                     "a leaf company with no domains, a domain a dataset gives to another group) "
+                                     "are warnings for review; those accepted in DIR/gaps-allow.toml, each with "
+                                     "its reason, are counted but not shown. --strict fails (exit 3) on any "
+                                     "other warning.")
     ck.add_argument("path", nargs="?", metavar="DIR")
+    ck.add_argument("--strict", action="store_true", help="fail (exit 3) on warnings not in the allow-list")
+    ck.add_argument("--dataset", action="append", default=[], metavar="FILE",
+                    help="also compare the owners an imported dataset (its JSON, as `kb import` stores it) "
+                         "gives to domains with the KB's (repeatable; shipped datasets are always compared)")
+    ck.add_argument("--all", action="store_true", dest="show_all", help="show accepted gaps too")
+    ck.add_argument("--json", action="store_true", help="the gaps as JSON")
     imp = ksub.add_parser("import", help="import a dataset into your data directory")
     imp.add_argument("kind", choices=("tracker-radar", "disconnect", "xray", "domains", "mmdb", "ddg-app",
                                       "adguard-companiesdb", "ghostery-trackerdb", "exodus"),
@@ -950,21 +962,7 @@ def _kb(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if args.kb_command == "status":
             return _kb_status(args)
         if args.kb_command == "check":
-            from datareach.kb.index import DATA_DIR
-            from datareach.kb.load import read_kb
-
-            root = Path(args.path) if args.path else DATA_DIR
-            raw = read_kb(root)
-            from datareach.kb.mappings import read_mappings, shipped_datasets
-
-            maps = read_mappings(root, raw.entities)
-            shipped = shipped_datasets(root)
-            domains = sum(len(e.get("domains", [])) for e in raw.entities.values())
-            asns = sum(len(a.get("numbers", [])) for a in raw.autonomous_systems)
-            print(f"{root}: OK: {len(raw.entities)} entities, {domains} domains, {asns} AS numbers, "
-                  f"{len(raw.jurisdictions)} jurisdictions, {len(raw.lists)} lists, {len(raw.sources)} sources, "
-                  f"{len(maps)} company mappings, {len(shipped)} shipped datasets")
-            return EXIT_OK
+            return _kb_check(args)
         if args.kb_command == "import":
             return _kb_import(args)
         if args.kb_command == "remove":
@@ -981,6 +979,67 @@ def _kb(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return EXIT_USAGE
     parser.parse_args(["kb", "--help"])
     return EXIT_USAGE
+
+
+def _kb_check(args: argparse.Namespace) -> int:
+    """``kb check``: load errors fail; modelling gaps are warnings (``--strict``: failures)."""
+    import orjson
+
+    from datareach.kb.gaps import (
+        ALLOW_FILE,
+        find_gaps,
+        load_allow,
+        load_dataset_file,
+        mapping_keys,
+        shipped_datasets,
+    )
+    from datareach.kb.index import DATA_DIR
+    from datareach.kb.load import read_kb
+    from datareach.kb.mappings import read_mappings
+
+    root = Path(args.path) if args.path else DATA_DIR
+    raw = read_kb(root)
+    cmap = read_mappings(root, raw.entities)
+    datasets = shipped_datasets(root)
+    shipped = len(datasets)
+    for name in args.dataset:
+        try:
+            datasets.append(load_dataset_file(Path(name)))
+        except ValueError as exc:
+            _error(exc)
+            return EXIT_USAGE
+    allow = load_allow(root / ALLOW_FILE)
+    gaps = find_gaps(raw, datasets=datasets, mappings=mapping_keys(cmap))
+    open_gaps = [g for g in gaps if g.key not in allow]
+    accepted = [g for g in gaps if g.key in allow]
+    stale = sorted(set(allow) - {g.key for g in gaps})
+    if args.json:
+        doc = {"path": str(root), "ok": True, "gaps": [g.to_json() for g in open_gaps],
+               "accepted": [{**g.to_json(), "reason": allow[g.key]} for g in accepted],
+               "stale_allow_entries": [{"check": c, "entity": e, "target": t} for c, e, t in stale]}
+        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        domains = sum(len(e.get("domains", [])) for e in raw.entities.values())
+        asns = sum(len(a.get("numbers", [])) for a in raw.autonomous_systems)
+        print(f"{safe(str(root))}: OK: {len(raw.entities)} entities, {domains} domains, {asns} AS numbers, "
+              f"{len(raw.jurisdictions)} jurisdictions, {len(raw.lists)} lists, {len(raw.sources)} sources, "
+              f"{len(cmap)} company mappings, {shipped} shipped datasets")
+        counts: dict[str, int] = {}
+        for g in open_gaps:
+            counts[g.check] = counts.get(g.check, 0) + 1
+        summary = ", ".join(f"{n} {c}" for c, n in counts.items()) or "none"
+        print(f"modelling gaps for review: {len(open_gaps)} ({summary}); {len(accepted)} accepted in {ALLOW_FILE}"
+              + (f"; {len(datasets)} dataset(s) compared" if datasets else ""))
+        for g in open_gaps:
+            print(f"  warning: {safe(str(g))}")
+        if args.show_all:
+            for g in accepted:
+                print(f"  accepted: {safe(str(g))} -- {safe(allow[g.key])}")
+        for c, e, t in stale:
+            print(f"  warning: {ALLOW_FILE}: accepted gap {c} {e} {t} no longer occurs: remove it")
+    if args.strict and (open_gaps or stale):
+        return EXIT_POLICY
+    return EXIT_OK
 
 
 def _kb_import(args: argparse.Namespace) -> int:

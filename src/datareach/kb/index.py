@@ -27,7 +27,7 @@ from datareach.schema import DataSource
 __all__ = ["DATA_DIR", "KnowledgeBase", "knowledge_base", "reset"]
 
 DATA_DIR = Path(__file__).parent / "data"
-_FORMAT = 6  # bump when the compiled layout changes (6: shipped datasets, company mappings)
+_FORMAT = 7  # bump when the compiled layout changes (6: shipped datasets, company mappings; 7: platforms)
 _LEGAL_SUFFIX = re.compile(
     r"\b(inc|incorporated|ltd|limited|llc|l\.l\.c|corp|corporation|co|company|gmbh|ag|sa|s\.a|sas|bv|b\.v|nv|n\.v|plc|"
     r"pte|pty|ab|oy|as|spa|srl|kk|group|holdings?|technology|technologies)\b\.?"
@@ -62,6 +62,11 @@ class KnowledgeBase:
         #: KB domains that are registrable domains with no public suffix below them: every name
         #: under such a domain has it as its registrable domain (saves a suffix-list look-up)
         self.registrable: frozenset[str] = frozenset(data["registrable"])
+        #: shared platforms by suffix (:func:`_platforms`)
+        self.platforms: dict[str, dict[str, Any]] = data["platforms"]
+        self._platform_labels: int = data["platform_labels"]
+        #: KB domains that are whole top-level domains (brand TLDs such as ``yandex``)
+        self._tld_domains: frozenset[str] = frozenset(d for d in self.domains if "." not in d)
 
     def owner_of_name(self, host: str) -> tuple[str, str] | None:
         """(entity id, the KB domain that matched) for a host name, most specific first."""
@@ -76,6 +81,22 @@ class KnowledgeBase:
             hit = domains.get(suffix)
             if hit is not None:
                 return hit, suffix
+        # least specific: a brand top-level domain (``yandex``) that is itself a KB domain
+        if n > 1 and labels[-1] in self._tld_domains:
+            return domains[labels[-1]], labels[-1]
+        return None
+
+    def platform_of(self, host: str) -> tuple[str, dict[str, Any]] | None:
+        """(suffix, platform) when ``host`` is a name strictly *below* a shared platform's
+        suffix (a tenant's service), the most specific suffix first; None otherwise."""
+        platforms = self.platforms
+        labels = host.split(".")
+        n = len(labels)
+        for i in range(max(1, n - self._platform_labels), n - 1):
+            suffix = ".".join(labels[i:])
+            hit = platforms.get(suffix)
+            if hit is not None:
+                return suffix, hit
         return None
 
     def owner_of_as(self, asn: int | None, as_org: str | None) -> tuple[str, str] | None:
@@ -191,6 +212,7 @@ def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shippe
             as_names[name.casefold()] = a["entity"]
         entities[a["entity"]].setdefault("as_sources", []).extend(a["sources"])
 
+    platforms = _platforms(raw, domains)
     by_name: dict[str, str] = {}
     for eid, e in entities.items():
         for n in [e["name"], *e["aliases"]]:
@@ -293,6 +315,8 @@ def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shippe
         "shipped": shipped_docs,
         "mmdb_paths": mmdb_paths,
         "max_labels": max((d.count(".") + 1 for d in domains), default=2),
+        "platforms": platforms,
+        "platform_labels": max((d.count(".") + 1 for d in platforms), default=2),
         "registrable": _registrable_kb_domains(domains),
         "meta": {
             "counts": {
@@ -314,6 +338,40 @@ def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shippe
     }
 
 
+def _platforms(raw: RawKB, domains: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """Shared platforms by suffix: names *below* one are a tenant's service, which the platform's
+    operator hosts (``host`` evidence) but does not own.
+
+    From the public suffix list's PRIVATE section (the suffixes companies declare for names they
+    give to other people: ``cloudfront.net``, ``appspot.com``, ``herokuapp.com`` ...; the operator
+    is the knowledge-base entity of the suffix's domain, and the list's own name for it) and from
+    the curated ``[[platform]]`` records, which add what the list lacks (``amazonaws.com``,
+    ``firebaseio.com``, ``aliyuncs.com``, CDN CNAME targets ...) and take out, with
+    ``tenants = false``, suffixes whose names are the operator's own services
+    (``googleapis.com``)."""
+    from datareach.kb import psl
+
+    out: dict[str, dict[str, Any]] = {}
+    for suffix, org in psl.private_suffixes().items():
+        entity = _domain_owner(domains, suffix)
+        out[suffix] = {"name": org, "entity": entity, "origin": "public-suffix-list", "kind": None}
+    for rec in raw.platforms:
+        for d in rec["domains"]:
+            if rec.get("tenants", True) is False:
+                out.pop(d, None)
+                continue
+            out[d] = {"name": rec["name"], "entity": rec["entity"], "origin": "curated",
+                      "kind": rec.get("kind", "hosting"), "sources": list(rec["sources"])}
+    return out
+
+
+def _domain_owner(domains: Mapping[str, str], name: str) -> str | None:
+    labels = name.split(".")
+    for i in range(len(labels) - 1):
+        hit = domains.get(".".join(labels[i:]))
+        if hit is not None:
+            return hit
+    return None
 def _under_curated(domains: Mapping[str, str], origin: Mapping[str, str], name: str) -> bool:
     """``name`` is below a curated domain that holds its registrable domain: the curated record
     decides that name (a shipped dataset may add a tenant's name below a shared platform's
