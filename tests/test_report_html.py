@@ -291,9 +291,11 @@ def test_summary_and_violations_with_a_policy(example_policy: dict[str, Any]) ->
     page = Page(render_html(example_policy))
     nums = _numbers(page)
     counts = example_policy["summary"]["violations"]
-    # what the example breaks (datareach.testing.reports.GATE_POLICY); two of the warnings are
-    # about the advertising ID sent to the app's API inside HTTPS (the capture carries its key log)
-    assert counts == {"deny": 1, "warn": 4, "allowed": 1}
+    # what the example breaks (datareach.testing.reports.GATE_POLICY); one of the warnings is
+    # about the advertising ID sent to the app's API inside HTTPS (the capture carries its key log):
+    # its server's location. (Its owner is not known: the app's own API on CloudFront is hosted by
+    # Amazon, not owned by it, so no third-country-recipient warning on the owner basis.)
+    assert counts == {"deny": 1, "warn": 3, "allowed": 1}
     assert nums["summary-deny"] == str(counts["deny"])
     assert nums["summary-warn"] == str(counts["warn"])
     assert nums["summary-policies"] == "Report test gate"
@@ -398,7 +400,9 @@ def test_only_plain_official_urls_become_links(example: dict[str, Any]) -> None:
 def test_who_can_reach_what_names_only_the_receivers(example: dict[str, Any]) -> None:
     page = Page(render_html(example))
     de = next(c for c in page.testids["jurisdiction-row"] if "Germany" in c)
-    assert "Alibaba" not in de and "Amazon.com, Inc." in de
+    assert "Alibaba" not in de
+    # the servers in Germany are the app's own, on AWS: owner unknown, hosted by Amazon (owner is not host)
+    assert "events.weatherapp.example.com (owner unknown, hosted by Amazon Web Services, Inc. (US; network))" in de
     assert "us-doj:covered-personal-identifiers" not in de  # the plain words, the id in a footnote
     assert "identifiers covered by the US bulk data rule" in de
     assert "us-doj:covered-personal-identifiers" in page.testids["category-notes"][0].replace("<wbr>", "")

@@ -319,7 +319,10 @@ def _jurisdiction_rows(f: _Facts) -> list[dict[str, Any]]:
             row["pd_dests"].add(idx)
             row["types"].update(types)
             row["cats"].update(cats)
-            company = _clean(up) if up else f"{_clean(d.get('host'))} (owner not known)"
+            hosts = hosted_by(d.get("hosting"))
+            company = _clean(up) if up else (
+                f"{_clean(d.get('host'))} (owner unknown, hosted by {', '.join(_clean(h) for h in hosts)})" if hosts
+                else f"{_clean(d.get('host'))} (owner not known)")
             row["companies"][company].update(types)
     return sorted(rows.values(), key=lambda r: (-len(r["pd_dests"]), -len(r["dests"]), r["code"]))
 
