@@ -57,7 +57,7 @@ class SummaryCounts:
                 self.owners.add(d["owner"]["ultimate_parent"]["name"])
             else:
                 self.unattributed += 1
-            self.jurisdictions.update(r["jurisdiction"] for r in d.get("reach", ()))
+            self.jurisdictions.update(r["jurisdiction"] for r in d.get("reach", ()) if r.get("jurisdiction"))
 
     def add_findings(self, rows: Iterable[dict[str, Any]]) -> None:
         for f in rows:

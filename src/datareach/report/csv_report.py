@@ -79,7 +79,7 @@ def destination_row(d: dict[str, Any]) -> dict[str, Any]:
         "id": d.get("id"), "host": d.get("host"), "app": d.get("app"), "registrable_domain": d.get("registrable_domain"),
         "owner": owner.get("name"), "owner_country": owner.get("hq_country"), "ultimate_parent": top.get("name"),
         "ultimate_parent_country": top.get("hq_country"), "countries": d.get("countries") or [],
-        "jurisdictions": sorted({r["jurisdiction"] for r in d.get("reach") or []}),
+        "jurisdictions": sorted({r["jurisdiction"] for r in d.get("reach") or [] if r.get("jurisdiction")}),
         "data_types": d.get("data_types") or [], "bytes_out": d.get("bytes_out"), "bytes_in": d.get("bytes_in"),
         "connections": d.get("connections"), "first_seen": d.get("first_seen"), "last_seen": d.get("last_seen"),
         "name_source": d.get("name_source"), "ips": d.get("ips") or [],
