@@ -218,7 +218,8 @@ def _violation_block(v: dict[str, Any], doc: dict[str, Any]) -> list[str]:
     for p in (v.get("paths") or [])[:5]:
         if isinstance(p, dict):
             steps = " → ".join(md_text(s) for s in p.get("path") or [])
-            out.append(f"  - Path ({md_text(p.get('jurisdiction', '?'))}, {md_text(p.get('basis', '?'))}): {steps}")
+            j = p.get("jurisdiction") or ("not determinable" if p.get("basis") == "location" else "?")
+            out.append(f"  - Path ({md_text(j)}, {md_text(p.get('basis', '?'))}): {steps}")
     if v.get("citation"):
         out.append(f"  - Citation: {md_text(v['citation'])}")
     if v.get("mechanism"):

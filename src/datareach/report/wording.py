@@ -176,6 +176,18 @@ def anycast_label(label: object) -> str | None:
     return f"{what}: {label.get('name') or label.get('operator') or '?'}"
 
 
+def violation_reach(v: Mapping[str, Any]) -> str:
+    """The jurisdictions of a violation (``CN, US``), or, when its only location ground is an
+    anycast / CDN edge server's, ``a server whose location is not determinable from its address``."""
+    jur = ", ".join(str(j) for j in v.get("jurisdictions") or [])
+    undet = any(isinstance(p, Mapping) and p.get("basis") == "location" and p.get("jurisdiction") is None
+                for p in v.get("paths") or [])
+    if undet:
+        more = "a server whose location is not determinable from its address"
+        return f"{jur} and {more}" if jur else more
+    return jur
+
+
 def undeterminable_locations(reach: Iterable[Mapping[str, Any]]) -> list[str]:
     """``location not determinable (CDN edge: Meta Platforms, Inc.)`` for each distinct
     location entry of an anycast / CDN edge server."""
@@ -234,8 +246,13 @@ def where(destination: Mapping[str, Any], *, unknown: str = "?") -> str:
     scope = destination.get("ip_scope")
     if scope and scope != "public":
         return str(scope)
-    if any(isinstance(s, Mapping) and s.get("anycast") for s in destination.get("servers") or ()):
-        return ",".join(where_parts(destination)) or unknown
+    servers = [s for s in destination.get("servers") or () if isinstance(s, Mapping)]
+    if any(s.get("anycast") for s in servers):
+        # (short: the reach names the operator) "? (CDN edge)", "DE,? (anycast)"
+        firm = sorted({str(s["country"]) for s in servers if s.get("country") and not s.get("anycast")})
+        kinds = dict.fromkeys("anycast" if s["anycast"].get("kind") == "anycast" else "CDN edge"
+                              for s in servers if isinstance(s.get("anycast"), Mapping))
+        return ",".join([*firm, *(f"? ({k})" for k in kinds)])
     countries = destination.get("countries") or []
     if len(countries) > 1:
         return ",".join(map(str, countries))
