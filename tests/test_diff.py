@@ -68,8 +68,21 @@ def docs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def schema_11_audit() -> dict[str, Any]:
-    """:data:`V1_SCHEMA_11`, a fresh copy."""
-    return json.loads(V1_SCHEMA_11.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    """:data:`V1_SCHEMA_11`, a fresh copy, its locations as this release gives them: the 1.1
+    document predates the anycast / CDN edge labels, so its location entries of such servers (a
+    CloudFront and a Meta edge address) are written as this release writes them (not
+    determinable), so that what is compared is the schema change alone."""
+    from datareach.enrich.anycast import anycast_table
+    from datareach.enrich.ownership import _undeterminable_location
+
+    doc = json.loads(V1_SCHEMA_11.read_text(encoding="utf-8"))
+    for d in doc["destinations"]:
+        reach = []
+        for r in d["reach"]:
+            label = anycast_table().lookup(r["path"][0]) if r["basis"] == "location" and r["path"] else None
+            reach.append(_undeterminable_location(r["jurisdiction"], r["path"][0], label) if label else r)
+        d["reach"] = reach
+    return doc  # type: ignore[no-any-return]
 
 
 def by(entries: list[dict[str, Any]], *keys: str) -> dict[tuple[Any, ...], dict[str, Any]]:
@@ -288,9 +301,11 @@ def test_schema_11_audit_of_the_same_capture_has_no_changes(docs: dict[str, Path
     v1 = docs["v1"].with_name("v1-of-1.1.json")
     assert main(["audit", str(V1_OF_SCHEMA_11), "--profile", str(PROFILE), "--policy", POLICY, "--format", "json",
                  "-o", str(v1), "--no-progress"]) == 0
-    assert main(["diff", str(V1_SCHEMA_11), str(v1)]) == 0
+    v11 = docs["v1"].with_name("v1-schema-1.1.json")  # (its locations as this release gives them)
+    v11.write_text(json.dumps(schema_11_audit()), encoding="utf-8")
+    assert main(["diff", str(v11), str(v1)]) == 0
     assert "no changes" in capsys.readouterr().out
-    assert main(["diff", str(v1), str(V1_SCHEMA_11), "--format", "md"]) == 0
+    assert main(["diff", str(v1), str(v11), "--format", "md"]) == 0
     assert "✅ no changes" in capsys.readouterr().out
 
 
