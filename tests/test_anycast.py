@@ -284,3 +284,14 @@ def test_the_document_passes_the_validator(doc: dict[str, Any]) -> None:
     from datareach.report.diff import check_audit
 
     check_audit(json.loads(json.dumps(doc)))
+
+
+def test_explain_an_address_gives_the_label() -> None:
+    from datareach.explainer import explain
+
+    [doc] = explain(["157.240.1.1"], at="2026-03-01")
+    assert doc["network"]["anycast"]["operator"] == "meta"
+    loc = [r for r in doc["reach"] if r["basis"] == "location"]
+    assert [r["determinable"] for r in loc] == [False] and loc[0]["jurisdiction"] is None
+    [plain] = explain(["10.1.2.3"])
+    assert plain["network"]["anycast"] is None

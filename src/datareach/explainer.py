@@ -100,10 +100,14 @@ def explain_ip(ip: str, resolver: OwnershipResolver, date: str, network: _Networ
         e = resolver.kb.entities[hit[0]]
         operator = {"entity": hit[0], "name": e["name"], "hq_country": e["hq"], "matched": hit[1], "basis": "as"}
         reach += resolver.entity_reach(hit[0], f"{ip} (AS {hit[1]})", "host", date)
+    from datareach.enrich.anycast import anycast_table
+
+    anycast = (anycast_table().label(ip, server.get("asn"), server.get("as_org"), server.get("country"))
+               if server.get("ip_scope") == "public" else None)
     if server.get("country"):
-        reach += resolver.location_reach(server["country"], date, ip)
+        reach += resolver.location_reach(server["country"], date, ip, anycast=anycast)
     return {"host": ip, "registrable_domain": None, "date": date, "owner": None,
-            "network": {**server, "operator": operator}, "reach": reach}
+            "network": {**server, "operator": operator, "anycast": anycast}, "reach": reach}
 
 
 def explain_iter(hosts: Iterable[str], resolver: OwnershipResolver, date: str) -> Iterator[dict[str, Any]]:

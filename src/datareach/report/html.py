@@ -537,8 +537,8 @@ def _map(f: _Facts) -> str:
             # an anycast / CDN edge server's country is the geo database's guess: not on the map
             here = here if servers and not servers[0].get("anycast") else None
             firm = sorted({_clean(s["country"]) for s in servers if s.get("country") and not s.get("anycast")})
-            for c in firm:
-                srv[c] += 1
+            for code in firm:
+                srv[code] += 1
         else:
             for c in _list(d.get("countries")) or ([here] if here else []):
                 srv[_clean(c)] += 1
