@@ -295,3 +295,31 @@ def test_explain_an_address_gives_the_label() -> None:
     assert [r["determinable"] for r in loc] == [False] and loc[0]["jurisdiction"] is None
     [plain] = explain(["10.1.2.3"])
     assert plain["network"]["anycast"] is None
+
+
+def _judge(servers: list[dict[str, Any]], date: str = "2026-03-01") -> list[dict[str, Any]]:
+    from datareach.assess import load_policy
+    from datareach.assess.evaluate import assess
+    from datareach.enrich.ownership import OwnershipResolver
+    from datareach.kb import knowledge_base
+
+    resolver = OwnershipResolver(knowledge_base())
+    label_servers(servers)
+    host = "api.unknown-vendor.example"
+    owner, reach = resolver.resolve(host, date, servers=servers)
+    d = {"id": "D0", "host": host, "app": None, "owner": owner, "reach": reach, "servers": servers,
+         "first_seen": f"{date}T00:00:00Z", "cname_chain": []}
+    f = {"id": "F0", "app": None, "host": host, "data_type": "email", "categories": ["gdpr:personal-data"]}
+    return assess([load_policy("eu-gdpr-transfers")], [d], [f], resolver.kb, resolver, date)
+
+
+def test_a_firm_location_beside_an_anycast_one_is_still_a_deny() -> None:
+    edge = {"ip": META_EDGE, "ip_scope": "public", "country": "IN", "asn": None, "as_org": None}
+    india = {"ip": INDIA_HOST, "ip_scope": "public", "country": "IN", "asn": None, "as_org": None}
+    [v] = _judge([dict(edge), dict(india)])  # (the same country as the edge server's guess)
+    assert v["action"] == "deny" and v["jurisdictions"] == ["IN"]
+    assert {p["jurisdiction"] for p in v["paths"]} == {None, "IN"}
+    [v] = _judge([dict(edge)])
+    assert v["action"] == "warn" and v["jurisdictions"] == []
+    # an anycast address the geo data places in the EEA: the rule does not fire on a guess either
+    assert _judge([{**edge, "country": "DE"}]) == []

@@ -365,12 +365,14 @@ class OwnershipResolver:
                 if r["jurisdiction"] not in seen_host:
                     seen_host.add(r["jurisdiction"])
                     reach.append(r)
-        seen_loc: set[str] = set()
+        seen_loc: set[tuple[str, str | None]] = set()
         for s in servers:
             c = s.get("country")
-            if c and c not in seen_loc:
-                seen_loc.add(c)
-                reach += self.location_reach(c, date, s.get("ip") or host, anycast=s.get("anycast"))
+            label = s.get("anycast") if isinstance(s.get("anycast"), dict) else None
+            key = (c, label.get("operator") if label else None)  # (an anycast server's country is a guess)
+            if c and key not in seen_loc:
+                seen_loc.add(key)
+                reach += self.location_reach(c, date, s.get("ip") or host, anycast=label)
         return owner, reach
 
 
