@@ -365,7 +365,7 @@ class OwnershipResolver:
                 if r["jurisdiction"] not in seen_host:
                     seen_host.add(r["jurisdiction"])
                     reach.append(r)
-        seen_loc: set[tuple[str, str | None]] = set()
+        seen_loc: set[tuple[Any, Any]] = set()
         for s in servers:
             c = s.get("country")
             label = s.get("anycast") if isinstance(s.get("anycast"), dict) else None
