@@ -323,3 +323,8 @@ def test_a_firm_location_beside_an_anycast_one_is_still_a_deny() -> None:
     assert v["action"] == "warn" and v["jurisdictions"] == []
     # an anycast address the geo data places in the EEA: the rule does not fire on a guess either
     assert _judge([{**edge, "country": "DE"}]) == []
+
+
+def test_the_audit_names_the_data_source(doc: dict[str, Any]) -> None:
+    [src] = [s for s in doc["data_sources"] if s["kind"] == "anycast-ranges"]
+    assert src["date"] and "meta" in src["note"] and "CC0-1.0" in src["licence"]

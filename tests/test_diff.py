@@ -71,8 +71,9 @@ def schema_11_audit() -> dict[str, Any]:
     """:data:`V1_SCHEMA_11`, a fresh copy, its locations as this release gives them: the 1.1
     document predates the anycast / CDN edge labels, so its location entries of such servers (a
     CloudFront and a Meta edge address) are written as this release writes them (not
-    determinable), so that what is compared is the schema change alone."""
-    from datareach.enrich.anycast import anycast_table
+    determinable), and it gets the data source of the anycast ranges, so that what is compared is
+    the schema change alone."""
+    from datareach.enrich.anycast import anycast_source, anycast_table
     from datareach.enrich.ownership import _undeterminable_location
 
     doc = json.loads(V1_SCHEMA_11.read_text(encoding="utf-8"))
@@ -82,6 +83,7 @@ def schema_11_audit() -> dict[str, Any]:
             label = anycast_table().lookup(r["path"][0]) if r["basis"] == "location" and r["path"] else None
             reach.append(_undeterminable_location(r["jurisdiction"], r["path"][0], label) if label else r)
         d["reach"] = reach
+    doc["data_sources"].append(anycast_source().to_json())
     return doc  # type: ignore[no-any-return]
 
 

@@ -33,7 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AnycastTable", "anycast_table", "label_servers", "location_note"]
+from datareach.schema import DataSource
+
+__all__ = ["AnycastTable", "anycast_source", "anycast_table", "label_servers", "location_note"]
 
 DATA = Path(__file__).resolve().parent.parent / "kb" / "data" / "anycast.toml"
 KINDS = ("anycast", "cdn-edge")
@@ -193,10 +195,37 @@ class AnycastTable:
 
 
 @functools.cache
+def _data(path: str | None = None) -> dict[str, Any]:
+    with open(path or DATA, "rb") as fh:
+        return tomllib.load(fh)
+
+
+@functools.cache
 def anycast_table(path: str | None = None) -> AnycastTable:
     """The shipped table (``kb/data/anycast.toml``), loaded once."""
-    with open(path or DATA, "rb") as fh:
-        return AnycastTable(tomllib.load(fh))
+    return AnycastTable(_data(path))
+
+
+def anycast_source() -> DataSource:
+    """The ``data_sources`` entry of the shipped ranges (dated by their oldest copy)."""
+    from datareach._version import __version__
+
+    data = _data(None)
+    sets = data.get("set", ())
+    dates = sorted(str(s["as_of"]) for s in sets)
+    operators = sorted({str(s["operator"]) for s in [*sets, *data.get("as_rule", ())]})
+    return DataSource(
+        name="anycast and CDN edge ranges",
+        path=None,
+        kind="anycast-ranges",
+        version=__version__,
+        date=dates[0] if dates else None,
+        licence="operators' published address lists (facts); copies read from MISP warninglists and "
+                "rezmoss/cloud-provider-ip-addresses (CC0-1.0); kb/data/anycast.toml names each",
+        note=(f"{len(anycast_table())} ranges and the edge-only autonomous systems of {len(operators)} operators "
+              f"({', '.join(operators)}), copies of {dates[0]} to {dates[-1]}: an address there is labelled "
+              "anycast or CDN edge, and its country is not where the data goes" if dates else None),
+    )
 
 
 def label_servers(servers: Iterable[MutableMapping[str, Any]], table: AnycastTable | None = None) -> None:
