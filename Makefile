@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 MITM := $(VENV)/mitmproxy/.installed
 EXAMPLE := examples/mobile-app-session.pcapng
 
-.PHONY: demo mitmproxy test lint typecheck unit system-deps example bench bench-decrypt bench-detect bench-mitm bench-memory bench-corpus bench-logs bench-spark clean fuzz
+.PHONY: demo mitmproxy test lint typecheck unit system-deps example bench bench-decrypt bench-detect bench-mitm bench-memory bench-corpus bench-logs bench-spark bench-coverage clean fuzz update-network-data
 
 # Two layers in the one .venv. `make demo` installs the runtime alone (what `pip install .` and
 # `pipx install .` give); `make test` and the benchmarks add the test and benchmark tools (the
@@ -121,6 +121,14 @@ bench-logs: $(STAMP)
 bench-spark: $(STAMP) system-deps
 	PYTHONPATH=src $(BIN)/python benchmarks/bench_spark_stages.py
 
+# coverage of the shipped knowledge base against public tracker datasets (DuckDuckGo, AdGuard, Ghostery,
+# Disconnect, X-Ray; issue 15): DATASETS is a directory of their repositories (git clone URLs in
+# benchmarks/coverage_data.py; nothing is downloaded here); disagreements are reviewed in
+# benchmarks/coverage-disagreements.toml
+DATASETS ?= /work/.mirror
+bench-coverage: $(STAMP)
+	PYTHONPATH=src:. $(BIN)/python benchmarks/bench_coverage.py --datasets $(DATASETS)
+
 bench-detect: $(STAMP)
 	$(BIN)/python benchmarks/bench_detection.py
 	$(BIN)/python benchmarks/bench_matcher.py
@@ -130,6 +138,12 @@ bench-detect: $(STAMP)
 FUZZ_SECONDS ?= 60
 fuzz: $(STAMP)
 	nice -n 10 $(BIN)/python -m fuzz run --seconds $(FUZZ_SECONDS)
+
+# The shipped IP-to-AS and IP-to-country data (src/datareach/enrich/data/network.dat.xz), rebuilt
+# from the latest @ip-location-db/asn and @ip-location-db/geo-whois-asn-country packages of the
+# npm registry (no other download): every row checked, the counts and the data's date printed.
+update-network-data: $(RUNTIME)
+	$(BIN)/python scripts/update_network_data.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

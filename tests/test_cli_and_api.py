@@ -52,7 +52,7 @@ def test_json_contract_on_the_example(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     assert main(["audit", str(EXAMPLE), "--format", "json", "-o", str(out)]) == 0
     doc = json.loads(out.read_text())
-    assert doc["schema_version"] == "2.1"
+    assert doc["schema_version"] == "2.2"
     assert doc["policies"] == [] and doc["violations"] == [] and doc["summary"]["verdict"] is None
     [inp] = doc["inputs"]
     assert inp["format"] == "pcapng" and len(inp["sha256"]) == 64 and inp["errors"] == []

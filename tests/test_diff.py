@@ -68,23 +68,37 @@ def docs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def schema_11_audit() -> dict[str, Any]:
-    """:data:`V1_SCHEMA_11`, a fresh copy, its locations as this release gives them: the 1.1
-    document predates the anycast / CDN edge labels, so its location entries of such servers (a
-    CloudFront and a Meta edge address) are written as this release writes them (not
-    determinable), and it gets the data source of the anycast ranges, so that what is compared is
-    the schema change alone."""
-    from datareach.enrich.anycast import anycast_source, anycast_table
-    from datareach.enrich.ownership import _undeterminable_location
+    """:data:`V1_SCHEMA_11`, a fresh copy."""
+    return json.loads(V1_SCHEMA_11.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
-    doc = json.loads(V1_SCHEMA_11.read_text(encoding="utf-8"))
+
+def with_geo_of(doc: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` (a stored document, made with the geo data of its day) with the geo answers of
+    ``ref`` (an audit of the same capture now): so that what is compared is the rest, not a
+    change of the shipped geo data (which ``diff`` reports, as it should)."""
+    doc = copy.deepcopy(doc)
+    now = {(d["app"], d["host"]): d for d in ref["destinations"]}
     for d in doc["destinations"]:
-        reach = []
-        for r in d["reach"]:
-            label = anycast_table().lookup(r["path"][0]) if r["basis"] == "location" and r["path"] else None
-            reach.append(_undeterminable_location(r["jurisdiction"], r["path"][0], label) if label else r)
-        d["reach"] = reach
-    doc["data_sources"].append(anycast_source().to_json())
-    return doc  # type: ignore[no-any-return]
+        r = now.get((d["app"], d["host"]))
+        if r is None:
+            continue
+        for key in ("country", "countries", "asn", "as_org"):
+            d[key] = r[key]
+        servers = {s["ip"]: s for s in r["servers"]}
+        for s in d["servers"]:
+            for key in ("country", "asn", "as_org"):
+                s[key] = servers.get(s["ip"], {}).get(key)
+        d["reach"] = ([x for x in d["reach"] if x["basis"] != "location"]
+                      + [x for x in r["reach"] if x["basis"] == "location"])
+    doc["data_sources"] = ([s for s in doc["data_sources"] if not s["kind"].startswith("geo")]
+                           + [s for s in ref["data_sources"] if s["kind"].startswith("geo")])
+    # the knowledge base of its day, likewise (its date moves with every curated fact), and the
+    # anycast / CDN edge ranges (which make some locations not determinable: in ``reach`` above)
+    doc["data_sources"] = ([s for s in doc["data_sources"] if s["kind"] not in ("knowledge-base", "anycast-ranges")]
+                           + [s for s in ref["data_sources"] if s["kind"] in ("knowledge-base", "anycast-ranges")])
+    for key in ("countries", "jurisdictions"):
+        doc["summary"][key] = ref["summary"][key]
+    return doc
 
 
 def by(entries: list[dict[str, Any]], *keys: str) -> dict[tuple[Any, ...], dict[str, Any]]:
@@ -203,7 +217,8 @@ def test_rotation_within_a_registrable_domain() -> None:
     assert rot["data_types_added"] == ["email"]
     assert not d["summary"]["regression"]
     # the same rename to a host run by someone else is a new destination, not a rotation
-    dest["owner"] = {**dest["owner"], "ultimate_parent": {"entity": "other", "name": "Other Corp", "hq_country": "CN"}}
+    dest["owner"] = {**(dest["owner"] or {"entity": "other", "name": "Other Corp", "hq_country": "CN"}),
+                     "ultimate_parent": {"entity": "other", "name": "Other Corp", "hq_country": "CN"}}
     d = diff_audits(old, new)
     assert [e["host"] for e in d["destinations"]["added"]] == ["api-eu-7.weatherapp.example.com"]
     # the old host's domain is still there, run by the same company (events.weatherapp.example.com):
@@ -219,7 +234,7 @@ def test_changed_destination_and_data_source_warnings() -> None:
     new = copy.deepcopy(old)
     fb = next(x for x in new["destinations"] if x["host"] == "graph.facebook.com")
     fb["data_types"] = ["email"]
-    fb["reach"].append({"jurisdiction": "IE", "name": "Ireland", "basis": "location", "path": [], "laws": [],
+    fb["reach"].append({"jurisdiction": "FR", "name": "France", "basis": "location", "path": [], "laws": [],
                         "linked_from": None})
     for s in new["data_sources"]:
         if s["kind"] == "knowledge-base":
@@ -231,8 +246,8 @@ def test_changed_destination_and_data_source_warnings() -> None:
     [changed] = d["destinations"]["changed"]
     assert changed["host"] == "graph.facebook.com"
     assert changed["data_types_added"] == ["email"]
-    assert changed["reach_added"] == [{"jurisdiction": "IE", "basis": "location"}]
-    assert [(j["jurisdiction"], j["basis"]) for j in d["jurisdictions"]["added"]] == [("IE", "location")]
+    assert changed["reach_added"] == [{"jurisdiction": "FR", "basis": "location"}]
+    assert [(j["jurisdiction"], j["basis"]) for j in d["jurisdictions"]["added"]] == [("FR", "location")]
     text = "\n".join(d["warnings"])
     assert "the knowledge base differs" in text and "0.2.0 of 2027-01-10" in text
     assert "the geo data differs" in text
@@ -289,12 +304,36 @@ def _no_changes(d: dict[str, Any]) -> None:
     assert any("same capture files" in w for w in d["warnings"])
 
 
+#: The one destination whose attribution changed with 2.2 (owner is not host): its name CNAMEs to
+#: an AWS load balancer, which made AWS its owner before; since 2.2 AWS hosts it, owner unknown.
+CNAMED_TO_AWS = "api.weatherapp.example.com"
+
+
+def as_22_attribution(doc: dict[str, Any]) -> dict[str, Any]:
+    """The stored 1.1 document with its one pre-2.2 CNAME-to-a-cloud owner stated as 2.2 states it."""
+    doc = copy.deepcopy(doc)
+    for d in doc["destinations"]:
+        if d["host"] == CNAMED_TO_AWS:
+            assert d["owner"]["basis"] == "cname" and d["owner"]["entity"] == "aws"
+            d["owner"] = None
+            d["reach"] = [r for r in d["reach"] if r["basis"] != "owner"]
+    return doc
+
+
+def test_the_22_attribution_change_is_reported_as_exactly_that() -> None:
+    new = audited(V1_OF_SCHEMA_11)
+    changed = diff_audits(with_geo_of(schema_11_audit(), new), new)["destinations"]["changed"]
+    assert [(c["host"], c["owners_removed"], c["reach_removed"]) for c in changed] == [
+        (CNAMED_TO_AWS, ["Amazon.com, Inc."], [{"jurisdiction": "US", "basis": "owner"}])]
+
+
 def test_schema_11_audit_of_the_same_capture_has_no_changes(docs: dict[str, Path],
                                                              capsys: pytest.CaptureFixture[str]) -> None:
-    # the previous release's 1.1 audit and this one's 2.0 audit of the same capture: 2.0 changed
+    # the previous release's 1.1 audit and this one's 2.x audit of the same capture: 2.0 changed
     # how records refer to each other (ids instead of list positions), which is no change
-    old, new = schema_11_audit(), audited(V1_OF_SCHEMA_11)
-    assert old["schema_version"] == "1.1" and new["schema_version"] == "2.1"
+    new = audited(V1_OF_SCHEMA_11)
+    old = with_geo_of(as_22_attribution(schema_11_audit()), new)  # (the 1.1 audit used the geo data of its day)
+    assert old["schema_version"] == "1.1" and new["schema_version"] == "2.2"
     assert isinstance(old["violations"][0]["destination"], int)
     assert isinstance(new["violations"][0]["destination"], str)
     _no_changes(diff_audits(old, new))
@@ -303,19 +342,23 @@ def test_schema_11_audit_of_the_same_capture_has_no_changes(docs: dict[str, Path
     v1 = docs["v1"].with_name("v1-of-1.1.json")
     assert main(["audit", str(V1_OF_SCHEMA_11), "--profile", str(PROFILE), "--policy", POLICY, "--format", "json",
                  "-o", str(v1), "--no-progress"]) == 0
-    v11 = docs["v1"].with_name("v1-schema-1.1.json")  # (its locations as this release gives them)
-    v11.write_text(json.dumps(schema_11_audit()), encoding="utf-8")
-    assert main(["diff", str(v11), str(v1)]) == 0
+    stored = docs["v1"].with_name("v1-1.1-as-2.2-with-todays-geo.json")
+    stored.write_text(json.dumps(old), encoding="utf-8")
+    assert main(["diff", str(stored), str(v1)]) == 0
     assert "no changes" in capsys.readouterr().out
-    assert main(["diff", str(v1), str(v11), "--format", "md"]) == 0
+    assert main(["diff", str(v1), str(stored), "--format", "md"]) == 0
     assert "✅ no changes" in capsys.readouterr().out
 
 
 def test_schema_11_and_20_documents_diff_alike() -> None:
     # v1 as 1.1 against v2 as 2.0 says what v1 as 2.0 against v2 says
-    old11, old20, new = schema_11_audit(), audited(V1_OF_SCHEMA_11), audited(V2)
+    old20, new = audited(V1_OF_SCHEMA_11), audited(V2)
+    old11 = with_geo_of(as_22_attribution(schema_11_audit()), old20)
+    # kinds of data source added since the 1.1 document was made (shipped datasets) are not what this compares
+    known = {s["kind"] for s in old11["data_sources"]}
+    old11["data_sources"] += [s for s in old20["data_sources"] if s["kind"] not in known]
     d11, d20 = diff_audits(old11, new), diff_audits(old20, new)
-    assert d11["old"]["schema_version"] == "1.1" and d20["old"]["schema_version"] == "2.1"
+    assert d11["old"]["schema_version"] == "1.1" and d20["old"]["schema_version"] == "2.2"
     assert {k: v for k, v in d11.items() if k != "old"} == {k: v for k, v in d20.items() if k != "old"}
     assert d11["summary"]["regression"]
     assert {k: v for k, v in diff_audits(new, old11).items() if k != "new"} == \

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
-import gzip
 import ipaddress
-import pickle
+import lzma
 import random
 import re
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -141,7 +140,30 @@ def test_default_answers_google_dns(default_geo: GeoResolver) -> None:
         assert row["ip_scope"] == "public"
         assert row["country"] == "US"
         assert "GOOGLE" in row["as_org"].upper()
-        assert row["asn"] is None  # the shipped data has no AS numbers (see DataSource.note)
+        assert row["asn"] == 15169  # the shipped data has AS numbers
+
+
+# AS numbers checked against the operators' own pages and PeeringDB (AS15169 Google, AS13335
+# Cloudflare, AS13238 Yandex, AS32934 Meta, AS16509 Amazon, AS132203 Tencent), and the
+# countries of the networks against the registries' records (RIPE: 77.88.0.0/18 RU; APNIC:
+# 203.205.128.0/17 CN).
+@pytest.mark.parametrize(("ip", "asn", "org", "country"), [
+    ("8.8.8.8", 15169, "Google", "US"),
+    ("1.1.1.1", 13335, "Cloudflare", None),  # anycast: the registry says AU, the geofeed may differ
+    ("77.88.8.8", 13238, "YANDEX", "RU"),
+    ("2a02:6b8::2:242", 13238, "YANDEX", "RU"),
+    ("157.240.221.35", 32934, "Facebook", None),
+    ("52.94.236.248", 16509, "Amazon", None),
+    ("203.205.254.157", 132203, "Tencent", "CN"),
+])
+def test_default_known_networks(default_geo: GeoResolver, ip: str, asn: int, org: str, country: str | None) -> None:
+    (row,) = default_geo.enrich(pa.array([ip])).to_pylist()
+    assert row["asn"] == asn
+    assert org.upper() in row["as_org"].upper()
+    if country is not None:
+        assert row["country"] == country
+    else:
+        assert row["country"] is not None and re.fullmatch(r"[A-Z]{2}", row["country"])
 
 
 def test_default_non_public_scopes_get_no_country_or_as(default_geo: GeoResolver) -> None:
@@ -208,15 +230,32 @@ def test_empty_and_all_null(default_geo: GeoResolver) -> None:
 
 
 def test_default_sources(default_geo: GeoResolver) -> None:
-    (src,) = default_geo.sources()
-    assert isinstance(src, DataSource)
-    assert src.kind == "geo-country-asn"
-    assert src.path is not None and src.path.endswith("geoip2fast-asn-ipv6.dat.gz")
-    assert src.date is not None and re.fullmatch(r"\d{4}-\d{2}-\d{2}", src.date)
-    assert src.date.replace("-", "") in src.version  # e.g. ...GeoLite2-CountryASN-...-20240618
-    assert "GeoLite2" in src.version and "GeoLite2" in (src.licence or "")
-    assert "AS number" in (src.note or "")
-    assert src.to_json()["kind"] == "geo-country-asn"
+    asn, country = default_geo.sources()
+    for src in (asn, country):
+        assert isinstance(src, DataSource)
+        assert src.path is not None and src.path.endswith("network.dat.xz")
+        assert src.date is not None and re.fullmatch(r"\d{4}-\d{2}-\d{2}", src.date)
+        assert src.date.replace("-", "") in src.version  # the package version carries its date
+        assert "@ip-location-db/" in src.version and "npm registry" in src.version
+        assert "CC BY 4.0" in (src.licence or "")
+        assert src.credit and "nro.net" in src.credit
+        assert src.to_json()["credit"] == src.credit
+    assert asn.kind == "geo-asn" and country.kind == "geo-country"
+    assert "db-ip.com" in (asn.credit or "") and "routeviews.org" in (asn.credit or "")
+    assert "anycast" in (country.note or "")
+
+
+def test_shipped_data_is_recent_enough_and_credited() -> None:
+    # The shipped file's header: both datasets, no older than the release allows (six months
+    # before the data was last rebuilt: make update-network-data), with their licence texts.
+    from datareach.enrich.geo import NETWORK_FILE, _NetworkFile
+
+    data = _NetworkFile(NETWORK_FILE)
+    assert [s["package"] for s in data.sources_info] == ["@ip-location-db/asn", "@ip-location-db/geo-whois-asn-country"]
+    assert data.date is not None and data.date >= "2026-06-01"
+    licence = (NETWORK_FILE.parent / "LICENSE-network-data.txt").read_text(encoding="utf-8")
+    assert "Creative Commons Attribution 4.0" in licence and "DB-IP" in licence and "NRO" in licence
+    assert (NETWORK_FILE.parent / "README.md").is_file()
 
 
 def test_default_loads_lazily_and_silently(capsys: pytest.CaptureFixture[str]) -> None:
@@ -544,21 +583,139 @@ def test_mmdb_enrich_never_raises(geolite2_country: Path) -> None:
     assert t.column("country").null_count == len(junk)
 
 
-def test_default_falls_back_to_geoip2fast_api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    # Should a future geoip2fast change its data layout, its public lookup() takes over.
+def test_damaged_or_missing_shipped_data_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # A broken install says which file is wrong rather than answering from half a table.
     from datareach.enrich import geo as geo_module
 
-    def refuse(self: Any, path: Path) -> None:
-        raise ValueError("unexpected layout")
+    monkeypatch.setenv("DATAREACH_CACHE_DIR", str(tmp_path / "cache"))
+    for name, content in (("missing.dat.xz", None), ("garbage.dat.xz", b"\x00" * 100),
+                          ("notours.dat.xz", lzma.compress(b"hello")),
+                          ("magic-only.dat.xz", lzma.compress(geo_module.NETWORK_MAGIC)),
+                          ("bad-header.dat.xz", lzma.compress(geo_module.NETWORK_MAGIC + b"\x05\x00\x00\x00{nope")),
+                          ("no-arrays.dat.xz", lzma.compress(geo_module.NETWORK_MAGIC + b"\x0d\x00\x00\x00{\"format\": 1}")),
+                          ("truncated.dat.xz", geo_module.NETWORK_FILE.read_bytes()[:5000])):
+        path = tmp_path / name
+        if content is not None:
+            path.write_bytes(content)
+        monkeypatch.setattr(geo_module, "NETWORK_FILE", path)
+        with pytest.raises(GeoDatabaseError, match=re.escape(str(path))):
+            GeoResolver().load()
 
-    monkeypatch.setenv("DATAREACH_CACHE_DIR", str(tmp_path))  # no compiled index to fall back on
-    monkeypatch.setattr(geo_module._Geoip2fastData, "__init__", refuse)
-    geo = GeoResolver()
-    rows = geo.enrich(pa.array(["8.8.8.8", "10.0.0.1", None])).to_pylist()
-    assert rows[0]["country"] == "US" and "GOOGLE" in rows[0]["as_org"]
-    assert rows[1] == {"ip_scope": "private", "country": None, "asn": None, "as_org": None}
-    (src,) = geo.sources()
-    assert src.date is not None and src.kind == "geo-country-asn"
+
+# ---------------------------------------------------------------------------------------------
+# Building the shipped file (scripts/update_network_data.py): the rows it rejects
+
+
+def _update_script() -> Any:
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "update_network_data.py"
+    spec = importlib.util.spec_from_file_location("update_network_data", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # (its dataclasses look their module up)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _n(ip: str) -> int:
+    return int(ipaddress.ip_address(ip))
+
+
+_ASN_ROWS = [
+    ("8.8.8.0", "8.8.8.255", "15169", "Google LLC"),
+    ("1.1.1.0", "1.1.1.255", "13335", "Cloudflare, Inc."),
+    ("9.9.9.0", "9.9.9.255", "0", "bogus: AS0"),
+    ("9.9.10.0", "9.9.10.255", "23456", "bogus: AS_TRANS"),
+    ("9.9.11.0", "9.9.11.255", "64512", "bogus: private"),
+    ("10.0.0.0", "10.0.255.255", "64500", "bogus and private"),
+    ("192.168.0.0", "192.168.0.255", "3320", "private range"),
+    ("20.0.0.9", "20.0.0.1", "8075", "reversed"),
+    ("30.0.0.0", "30.0.0.255", "x", "malformed"),
+    ("1.1.1.128", "1.1.2.10", "666", "partial overlap"),
+    ("1.1.1.16", "1.1.1.31", "64496", "bogus: documentation"),
+    ("2001:4860::", "2001:4860:ffff:ffff:ffff:ffff:ffff:ffff", "15169", "Google LLC"),
+    ("fc00::", "fc00::ffff", "15169", "ULA"),
+]
+_COUNTRY_ROWS = [
+    ("8.8.8.0", "8.8.8.255", "US"),
+    ("8.8.8.16", "8.8.8.31", "DE"),  # nested: a geofeed entry inside the block
+    ("8.8.8.16", "8.8.8.31", "DE"),  # duplicate
+    ("8.8.8.200", "8.8.9.10", "FR"),  # partial overlap
+    ("1.1.1.0", "1.1.1.255", "AU"),
+    ("2.2.2.0", "2.2.2.255", "EU"),  # pseudo code
+    ("3.3.3.0", "3.3.3.255", "usa"),
+    ("100.64.0.0", "100.64.0.255", "US"),  # CGNAT
+    ("2001:4860::", "2001:4860:ffff:ffff:ffff:ffff:ffff:ffff", "US"),
+]
+
+
+def _package(script: Any, name: str, version: str, files: dict[str, str]) -> Any:
+    return script.Package(name, version, "2026-06-17T19:00:00Z", b"tarball",
+                          {k: v.encode("utf-8") for k, v in files.items()})
+
+
+def _csv(rows: list[tuple[str, ...]], family: int) -> str:
+    out = []
+    for r in rows:
+        if (":" in r[0]) != (family == 6):
+            continue
+        try:
+            s, e = str(_n(r[0])), str(_n(r[1]))
+        except ValueError:
+            s, e = r[0], r[1]
+        out.append(",".join([s, e, *(f'"{x}"' if "," in x else x for x in r[2:])]))
+    return "\n".join(out) + "\n"
+
+
+@pytest.fixture(scope="module")
+def small_network(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A shipped-format file built by the update script from a few rows (compiles in milliseconds)."""
+    script = _update_script()
+    asn = _package(script, "@ip-location-db/asn", "2.3.2026061719", {
+        "asn-ipv4-num.csv": _csv(_ASN_ROWS, 4), "asn-ipv6-num.csv": _csv(_ASN_ROWS, 6)})
+    country = _package(script, "@ip-location-db/geo-whois-asn-country", "2.3.2026061719", {
+        "geo-whois-asn-country-ipv4-num.csv": _csv(_COUNTRY_ROWS, 4),
+        "geo-whois-asn-country-ipv6-num.csv": _csv(_COUNTRY_ROWS, 6)})
+    blob, report = script.build(asn, country)
+    path = tmp_path_factory.mktemp("network") / "network.dat.xz"
+    path.write_bytes(blob)
+    path.with_suffix(".report").write_text(repr({k: getattr(v, "__dict__", v) for k, v in report.items()}))
+    return path
+
+
+def test_update_script_rejects_bad_rows(small_network: Path) -> None:
+    report = eval(small_network.with_suffix(".report").read_text())  # (written by the fixture above)
+    v4 = report["asn v4"]
+    assert v4["bogus_asn"] == 5 and v4["special"] == 1 and v4["reversed"] == 1 and v4["malformed"] == 1
+    assert v4["partial_overlap"] == 1 and v4["kept"] == 2
+    assert report["asn v6"]["special"] == 1 and report["asn v6"]["kept"] == 1
+    c4 = report["country v4"]
+    assert c4["bad_country"] == 2 and c4["special"] == 1 and c4["nested"] == 1 and c4["duplicate"] == 1
+    assert c4["partial_overlap"] == 1 and c4["kept"] == 3
+
+
+def test_small_network_file_answers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, small_network: Path) -> None:
+    from datareach.enrich import geo as geo_module
+
+    monkeypatch.setattr(geo_module, "NETWORK_FILE", small_network)
+    monkeypatch.setenv("DATAREACH_CACHE_DIR", str(tmp_path))
+    ips = ["8.8.8.1", "8.8.8.20", "8.8.8.32", "8.8.9.1", "1.1.1.20", "1.1.1.200", "1.1.2.5", "9.9.9.9",
+           "2001:4860::1", "20.0.0.5", "2.2.2.2"]
+    for compiled in (True, False):
+        geo = GeoResolver()
+        geo._backend = geo_module._DefaultBackend(compiled=compiled)
+        got = {ip: (r["country"], r["asn"], r["as_org"]) for ip, r in zip(ips, geo.enrich(pa.array(ips)).to_pylist(),
+                                                                         strict=True)}
+        assert got == {
+            "8.8.8.1": ("US", 15169, "Google LLC"), "8.8.8.20": ("DE", 15169, "Google LLC"),
+            "8.8.8.32": ("US", 15169, "Google LLC"), "8.8.9.1": (None, None, None),
+            "1.1.1.20": ("AU", 13335, "Cloudflare, Inc."), "1.1.1.200": ("AU", 13335, "Cloudflare, Inc."),
+            "1.1.2.5": (None, None, None), "9.9.9.9": (None, None, None),
+            "2001:4860::1": ("US", 15169, "Google LLC"), "20.0.0.5": (None, None, None), "2.2.2.2": (None, None, None),
+        }
+    src = {s.kind: s for s in geo.sources()}
+    assert src["geo-asn"].date == src["geo-country"].date == "2026-06-17"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -567,33 +724,32 @@ def test_default_falls_back_to_geoip2fast_api(monkeypatch: pytest.MonkeyPatch, t
 
 @pytest.fixture(scope="module")
 def reference_geo() -> GeoResolver:
-    """The slow path: geoip2fast's tables read straight from the shipped file."""
-    from datareach.enrich.geo import _DefaultBackend, _Geoip2fastData
+    """The slow path: the shipped tables searched with bisect over Python lists."""
+    from datareach.enrich.geo import _DefaultBackend, _NetworkTables
 
     geo = GeoResolver()
     geo._backend = _DefaultBackend(compiled=False)
-    assert isinstance(geo._backend._impl, _Geoip2fastData)
+    assert isinstance(geo._backend._impl, _NetworkTables)
     return geo
 
 
 def _edge_addresses(reference_geo: GeoResolver) -> list[str]:
-    from datareach.enrich.geo import _Geoip2fastData
+    from datareach.enrich.geo import _NetworkTables
 
     backend = reference_geo._backend
-    assert backend is not None and isinstance(backend._impl, _Geoip2fastData)
+    assert backend is not None and isinstance(backend._impl, _NetworkTables)
     rng = random.Random(11)
     ints4: set[int] = {0, 1, 0xFFFFFFFF, 0xFFFFFFFE, 0x7FFFFFFF, 0x80000000}
     ints6: set[int] = {0, 1, (1 << 128) - 1, 1 << 64, (1 << 64) - 1, 0x2000 << 112, (0x2000 << 112) - 1}
-    for table in (backend._impl._country, backend._impl._org):
-        n4 = len(table.v4_starts)
+    for starts4, _ids4, starts6, _ids6 in backend._impl.tables.values():
+        n4 = len(starts4)
         for k in [*rng.sample(range(n4), min(n4, 3000)), 0, 1, n4 - 2, n4 - 1]:
-            s, e = table.v4_starts[k], table.v4_ends[k]
-            ints4.update({s, s - 1, e, e - 1})
-        n6 = len(table.v6_starts)
+            s = starts4[k]
+            ints4.update({s, s - 1, s + 1})
+        n6 = len(starts6)
         for k in [*rng.sample(range(n6), min(n6, 3000)), 0, 1, n6 - 2, n6 - 1]:
-            s = table.v6_starts[k]
-            e = s + (1 << (128 - table.v6_lens[k]))
-            ints6.update({s, s - 1, e, e - 1, s | 0xFFFF, s + 0x10000})
+            s = starts6[k]
+            ints6.update({s, s - 1, s + 1, s | 0xFFFF, s + 0x10000})
     ips = [str(ipaddress.IPv4Address(n)) for n in ints4 if 0 <= n < 1 << 32]
     ips += [str(ipaddress.IPv6Address(n)) for n in ints6 if 0 <= n < 1 << 128]
     ips += [f"::ffff:{ip}" for ip in ips[:2000]] + [f"64:ff9b::{ip}" for ip in ips[:2000]]
@@ -655,42 +811,15 @@ def test_compiled_index_is_cached_and_reused(_cache_dir: Path, default_geo: GeoR
     assert not list(_cache_dir.glob("*.tmp"))
 
 
-@pytest.fixture(scope="module")
-def small_geoip2fast(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory in place of geoip2fast's, holding a cut of its shipped data file in the same
-    layout: of the country and AS tables, the chunk of networks that holds 8.8.8.8 and the last
-    chunk (IPv6), about 17,000 networks instead of 1.5 million. It compiles in milliseconds."""
-    from datareach.enrich.geo import _DEFAULT_DAT, _geoip2fast_dir
-
-    with gzip.open(_geoip2fast_dir() / _DEFAULT_DAT, "rb") as f:
-        dat_version, info, _total, db = pickle.load(f)  # the package's own data file
-    _index, _index_asn, names_country, names_asn, first_ip, first_ip_asn, id_country, id_asn, netlen, netlen_asn = db
-    google = int(ipaddress.IPv4Address("8.8.8.8"))
-
-    def kept(chunks: list[list[int]]) -> list[int]:
-        return [bisect.bisect_right([c[0] for c in chunks], google) - 1, len(chunks) - 1]
-
-    kc, ka = kept(first_ip), kept(first_ip_asn)
-    small = (
-        [first_ip[k][0] for k in kc], [first_ip_asn[k][0] for k in ka], names_country, names_asn,
-        [first_ip[k] for k in kc], [first_ip_asn[k] for k in ka], [id_country[k] for k in kc],
-        [id_asn[k] for k in ka], [netlen[k] for k in kc], [netlen_asn[k] for k in ka],
-    )
-    directory = tmp_path_factory.mktemp("geoip2fast")
-    with gzip.open(directory / _DEFAULT_DAT, "wb") as f:
-        pickle.dump((dat_version, info, sum(len(first_ip[k]) for k in kc), small), f)
-    return directory
-
-
 @pytest.mark.parametrize("damage", ["truncate", "flip", "empty", "garbage"])
 def test_damaged_index_is_rebuilt(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, small_geoip2fast: Path,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, small_network: Path,
     count_calls: Callable[..., Calls[Any]], damage: str,
 ) -> None:
     from datareach.enrich import geo as geo_module
     from datareach.enrich.geo import _CompiledIndex, _DefaultBackend
 
-    monkeypatch.setattr(geo_module, "_geoip2fast_dir", lambda: small_geoip2fast)
+    monkeypatch.setattr(geo_module, "NETWORK_FILE", small_network)
     monkeypatch.setenv("DATAREACH_CACHE_DIR", str(tmp_path))
     compiled = count_calls(_CompiledIndex, "compile")
     first = _DefaultBackend()
@@ -754,3 +883,55 @@ def test_numpy_path_searches_each_distinct_address_once(
     assert work == _batched(ips)
     assert work["batches"] == [len(set(ips))] == [100_000]
     assert work["v4"][0][1] > 40_000 and work["v6"][0][1] > 10_000  # both families, searched in bulk
+
+
+# ---------------------------------------------------------------------------------------------
+# Honest dates: the traffic's date against the location data's
+
+
+def test_data_age_warnings() -> None:
+    from datareach.engine.result import data_age_warnings
+
+    geo = [{"name": "IP to country", "kind": "geo-country", "date": "2026-06-17"},
+           {"name": "IP to AS", "kind": "geo-asn", "date": "2026-06-17"},
+           {"name": "Public Suffix List", "kind": "public-suffix-list", "date": "2020-01-01"}]
+    (old,) = data_age_warnings("2005-03-01T10:00:00.000000Z", "2005-03-01T11:00:00.000000Z", geo)
+    assert old == ("the capture is from 2005-03-01; the location data is of 2026-06-17: locations and networks "
+                   "are the data's, not the capture's (21 years apart)")
+    (new,) = data_age_warnings("2027-06-01T00:00:00Z", "2027-06-03T00:00:00Z", geo)
+    assert "2027-06-01 to 2027-06-03" in new and "2026-06-17" in new and "12 months older" in new
+    assert data_age_warnings("2026-10-01T00:00:00Z", "2026-10-02T00:00:00Z", geo) == []  # a few months newer
+    (days,) = data_age_warnings("2026-06-01T00:00:00Z", "2026-06-01T00:00:00Z", geo)
+    assert "(16 days apart)" in days
+    assert data_age_warnings(None, None, geo) == []
+    assert data_age_warnings("2005-03-01T10:00:00Z", "2005-03-01T10:00:00Z", geo[2:]) == []  # no location data
+    assert data_age_warnings("junk", 7, [{"kind": "geo-asn", "date": "not a date"}]) == []
+
+
+def test_old_capture_is_warned_about_in_every_format() -> None:
+    # A real capture of 2012 (Zeek's test suite): its locations are of the data's date, not 2012's.
+    from datareach.api import audit
+    from datareach.report.html import render_html
+    from datareach.report.markdown import render_markdown
+    from datareach.report.table import render_table
+
+    capture = Path(__file__).resolve().parent / "data" / "captures" / "zeek" / "http-methods.pcap.gz"
+    doc = audit([capture]).to_dict()
+    summary = doc["summary"]
+    assert summary["first_seen"].startswith("2012-12-01") and summary["last_seen"].startswith("2012-12-01")
+    (warning,) = summary["data_warnings"]
+    assert warning.startswith("the capture is from 2012-12-01; the location data is of 20")
+    assert "years apart" in warning
+    google = [d for d in doc["destinations"] if d["asn"] == 15169]
+    assert google and all(d["as_org"] == "Google LLC" for d in google)  # AS numbers reach the destinations
+    assert all(s["asn"] == 15169 for d in google for s in d["servers"])
+    assert "the capture is from 2012-12-01" in render_table(doc, width=400)
+    assert "the capture is from 2012-12-01" in render_markdown(doc).replace("\\", "")  # (markdown escapes)
+    html = render_html(doc)
+    assert 'data-testid="data-warning"' in html and "the capture is from 2012-12-01" in html
+    assert 'data-testid="summary-data-warning">Dates: the capture is from 2012-12-01' in html
+    assert 'data-testid="data-credit">IP Geolocation by DB-IP: <a class="source" href="https://db-ip.com"' in html
+    # the shipped data's licence and credit are in every format's data-source section
+    for text in (render_table(doc, width=400), render_markdown(doc), html):
+        flat = " ".join(text.replace("\\", "").split())
+        assert "nro.net" in flat and "db-ip.com" in flat and "CC BY 4.0" in flat

@@ -131,8 +131,8 @@ def test_the_fast_json_lines_are_the_same_bytes_as_the_entries():
 
 
 def test_an_imported_asn_database_adds_as_numbers_to_an_audit(capsys, tmp_path):
-    """The shipped geo data has AS names only; an imported ASN .mmdb fills in the numbers (and
-    keeps the shipped countries), and attribution by AS number then works."""
+    """An imported ASN .mmdb gives the AS numbers (and keeps the shipped countries), and the
+    network's operator is then found by its number."""
     from datareach.testing.builders import CLIENT, write_pcap
     from datareach.testing.capture import TcpSession
     from datareach.testing.mmdb import write_mmdb
@@ -146,5 +146,6 @@ def test_an_imported_asn_database_adds_as_numbers_to_an_audit(capsys, tmp_path):
     d = datareach.audit([pcap]).to_dict()["destinations"][0]
     assert d["asn"] == 45102 and d["servers"][0]["asn"] == 45102
     assert d["country"] == "US"  # from the shipped data: the import adds, it does not replace
-    assert d["owner"]["basis"] == "as" and d["owner"]["matched"] == "AS45102"
-    assert d["owner"]["entity"] == "alibaba-cloud"
+    # the network's operator is its host, not its owner (owner is not host)
+    assert d["owner"] is None
+    assert [(h["entity"], h["basis"], h["matched"]) for h in d["hosting"]] == [("alibaba-cloud", "as", "AS45102")]

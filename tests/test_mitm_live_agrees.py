@@ -44,7 +44,7 @@ pytestmark = pytest.mark.skipif(MITM_PYTHON is None, reason="mitmproxy not insta
 
 #: name in the flow -> (server address it is given, whether the flow loses its name)
 SERVERS: dict[str, tuple[str, bool]] = {
-    "graph.facebook.com": ("157.240.0.35", False),  # the shipped data: DE, AS name only
+    "graph.facebook.com": ("157.240.0.35", False),  # the shipped data: US, AS32934 (ARIN: Facebook, Inc.)
     "t.appsflyer.com": ("2d00::a", False),  # unallocated global unicast: the shipped data has nothing
     "api16-normal-c-useast1a.tiktokv.com": ("2d00::b", False),
     "collector.example.net": ("2d00::c", False),
@@ -179,7 +179,7 @@ def test_the_shipped_data_lacks_what_the_test_databases_say() -> None:
 
     rows = prepare().enrich(pa.array(["157.240.0.35", "2d00::a", "8.8.8.8"])).to_pylist()
     assert [(r["ip_scope"], r["country"], r["asn"]) for r in rows] == [
-        ("public", "DE", None), ("public", None, None), ("public", "US", None)]
+        ("public", "US", 32934), ("public", None, None), ("public", "US", 15169)]
 
 
 def test_live_lines_agree_with_the_report_with_an_imported_mmdb(imported: None, flows: Path) -> None:
@@ -195,8 +195,9 @@ def test_live_lines_agree_with_the_report_with_an_imported_mmdb(imported: None, 
         assert "JP (location)" in _line(live, host)
         assert f"[{SERVERS[host][0]} JP, AS64496 Test Net JP]" in _line(live, host)
     fb = report["graph.facebook.com"]
-    assert (fb["country"], fb["asn"], fb["as_org"]) == ("DE", 32934, "FACEBOOK")
-    assert "[157.240.0.35 DE, AS32934 FACEBOOK]" in _line(live, "graph.facebook.com")
+    # (what the shipped data has is kept: the import's AS name for it does not replace it)
+    assert (fb["country"], fb["asn"], fb["as_org"]) == ("US", 32934, "Facebook, Inc.")
+    assert "[157.240.0.35 US, AS32934 Facebook, Inc.]" in _line(live, "graph.facebook.com")
     google = report["dns.google"]  # the TCP flow to 8.8.8.8, named by the DNS look-up before it
     assert (google["name_source"], google["ips"], google["asn"]) == ("dns", ["8.8.8.8"], 15169)
     assert "[8.8.8.8 US, AS15169" in _line(live, "dns.google")

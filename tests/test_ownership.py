@@ -93,15 +93,18 @@ def test_state_control_reaches_the_state(resolver):
     assert cn["path"][-2:] == ["The State (CN)", "CN (headquarters of The State)"]
 
 
-def test_an_unknown_name_on_a_known_as_is_attributed_by_the_as_and_says_so(resolver):
+def test_an_unknown_name_on_a_known_as_has_no_owner_only_a_host(resolver):
+    """Owner is not host: the operator of the network the servers sit on is hosting evidence,
+    never the owner of the service."""
     servers = [{"ip": "203.0.113.7", "country": "SG", "asn": None, "as_org": "CLOUD-HK-NET"}]
-    owner, reach = resolver.resolve("unknown.example", "2026-03-01", servers=servers)
-    assert owner["entity"] == "cloud" and owner["basis"] == "as" and owner["matched"] == "CLOUD-HK-NET"
-    assert ("HK", "owner") in bases(reach) and ("HK", "host") in bases(reach)
+    owner, hosting, reach = resolver.resolve_all("unknown.example", "2026-03-01", servers=servers)
+    assert owner is None
+    assert [(h["entity"], h["basis"], h["matched"]) for h in hosting] == [("cloud", "as", "CLOUD-HK-NET")]
+    assert ("HK", "host") in bases(reach) and ("HK", "owner") not in bases(reach)
     assert ("SG", "location") in bases(reach)
     by_number = [{"ip": "203.0.113.7", "country": None, "asn": 64500, "as_org": None}]
-    owner, _ = resolver.resolve("203.0.113.7", "2026-03-01", servers=by_number)
-    assert owner["entity"] == "cloud" and owner["matched"] == "AS64500"
+    owner, hosting, _ = resolver.resolve_all("203.0.113.7", "2026-03-01", servers=by_number)
+    assert owner is None and hosting[0]["entity"] == "cloud" and hosting[0]["matched"] == "AS64500"
 
 
 def test_a_cname_chain_is_evidence_of_who_serves_an_unknown_name(resolver):

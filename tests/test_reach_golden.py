@@ -110,20 +110,24 @@ def test_a_russian_sdk(resolver):
     assert owner["entity"] == "vk" and bases(reach) == {("RU", "owner")}
 
 
-def test_a_domain_cnamed_to_a_chinese_cdn(resolver):
+def test_a_domain_cnamed_to_a_chinese_cdn_is_hosted_not_owned_by_it(resolver):
+    """A CNAME to Alibaba Cloud's CDN says who serves the name, not who owns the service: the
+    owner stays unknown, Alibaba Cloud is the host (and brings CN on the host basis)."""
     chain = ["static.shop-unknown.example", "static.shop-unknown.example.w.kunlunca.com"]
-    owner, reach = resolver.resolve("static.shop-unknown.example", "2026-03-01", cname_chain=chain)
-    assert owner["basis"] == "cname" and owner["evidence"] == chain
-    assert owner["ultimate_parent"]["entity"] == "alibaba-group"
-    assert ("CN", "owner") in bases(reach)
+    owner, hosting, reach = resolver.resolve_all("static.shop-unknown.example", "2026-03-01", cname_chain=chain)
+    assert owner is None
+    assert [(h["entity"], h["basis"], h["evidence"]) for h in hosting] == [("alibaba-cloud", "platform", [*chain, "kunlunca.com"])]
+    assert hosting[0]["ultimate_parent"]["entity"] == "alibaba-group"
+    assert ("CN", "host") in bases(reach) and not any(r["basis"] == "owner" for r in reach)
 
 
 def test_an_unknown_domain_on_a_known_as(resolver):
     servers = [{"ip": "101.32.1.1", "country": "HK", "asn": None, "as_org": "Tencent Building, Kejizhongyi Avenue"}]
-    owner, reach = resolver.resolve("telemetry.vendor-unknown.example", "2026-03-01", servers=servers)
-    assert owner["basis"] == "as" and owner["ultimate_parent"]["entity"] == "tencent"
-    assert owner["matched"] == "Tencent Building, Kejizhongyi Avenue"
-    assert ("CN", "owner") in bases(reach) and ("CN", "host") in bases(reach)
+    owner, hosting, reach = resolver.resolve_all("telemetry.vendor-unknown.example", "2026-03-01", servers=servers)
+    assert owner is None
+    assert hosting[0]["basis"] == "as" and hosting[0]["ultimate_parent"]["entity"] == "tencent"
+    assert hosting[0]["matched"] == "Tencent Building, Kejizhongyi Avenue"
+    assert ("CN", "host") in bases(reach) and ("CN", "owner") not in bases(reach)
     assert ("HK", "location") in bases(reach)
     hk = next(r for r in reach if r["basis"] == "location")
     assert hk["path"] == ["101.32.1.1", "HK (server location)"]
@@ -147,12 +151,13 @@ def test_an_audit_carries_owner_and_reach_end_to_end(tmp_path: Path) -> None:
     doc = datareach.audit([write_pcap(tmp_path / "alibaba.pcap", pkts)]).to_dict()
     d = {x["host"]: x for x in doc["destinations"]}
     img = d["img.shop-unknown.example"]
-    assert img["owner"]["basis"] == "cname"
-    assert img["owner"]["ultimate_parent"]["entity"] == "alibaba-group"
-    assert {("CN", "owner"), ("US", "location")} <= bases(img["reach"])
+    assert img["owner"] is None
+    assert img["hosting"][0]["basis"] == "platform" and img["hosting"][0]["ultimate_parent"]["entity"] == "alibaba-group"
+    assert {("CN", "host"), ("US", "location")} <= bases(img["reach"])
     bare = d["161.117.1.1"]
-    assert bare["owner"]["basis"] == "as" and bare["owner"]["entity"] == "alibaba-cloud"
-    assert ("SG", "location") in bases(bare["reach"])
+    assert bare["owner"] is None
+    assert [(h["basis"], h["entity"]) for h in bare["hosting"]] == [("as", "alibaba-cloud")]
+    assert ("SG", "location") in bases(bare["reach"]) and ("CN", "host") in bases(bare["reach"])
     assert doc["laws"] and all(law_id in doc["laws"] for x in doc["destinations"] for r in x["reach"]
                                for law_id in (law["id"] for law in r["laws"]))
     assert "CN" in doc["summary"]["jurisdictions"]

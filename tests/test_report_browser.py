@@ -513,3 +513,24 @@ def test_readable_at_768_pixels(browser: Browser, example_policy_audit: dict[str
         r.assert_quiet()
     finally:
         r.close()
+
+
+def test_owner_unknown_hosted_by_in_the_browser(browser: Browser, example_audit: dict[str, Any], tmp_path: Path) -> None:
+    """Owner is not host: a destination known only by its host is "owner unknown, hosted by ..."
+    in the rendered table, and its details name the host with its evidence."""
+    doc = example_audit
+    unknown = [i for i, d in enumerate(doc["destinations"]) if d["owner"] is None and d["hosting"]
+               and d["ip_scope"] not in LOCAL_SCOPES]
+    assert unknown
+    r = Report(browser, _write(doc, tmp_path / "hosted.html"))
+    try:
+        table = r.page.get_by_test_id("destinations-table").inner_text()
+        assert "owner unknown, hosted by Amazon Web Services, Inc. (US; network)" in table
+        row = r.page.locator(f"[data-testid=destination-row][data-index='{unknown[0]}']")
+        row.click()
+        details = r.page.get_by_test_id("destination-details").first.inner_text()
+        assert "Hosted by (not the owner)" in details and "Amazon Web Services, Inc." in details
+        assert re.search(r"(platform|as|cname): ", details)
+        r.assert_quiet()
+    finally:
+        r.close()

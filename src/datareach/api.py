@@ -249,7 +249,8 @@ def check_policy(path: str | os.PathLike[str], *,
 
 
 #: The dataset kinds ``import_dataset`` (``datareach kb import``) takes.
-DATASET_KINDS = ("tracker-radar", "disconnect", "xray", "domains", "mmdb")
+DATASET_KINDS = ("tracker-radar", "disconnect", "xray", "domains", "mmdb", "ddg-app", "adguard-companiesdb",
+                 "ghostery-trackerdb", "exodus")
 
 
 def import_dataset(kind: str, path: str | os.PathLike[str], *, licence_note: str | None = None,
@@ -277,6 +278,14 @@ def import_dataset(kind: str, path: str | os.PathLike[str], *, licence_note: str
         ds = importers.import_domain_list(p, entity=entity, name=name, country=country, **common)
     elif kind == "mmdb":
         ds = importers.import_mmdb(p, **common)
+    elif kind == "ddg-app":
+        ds = importers.import_ddg_app(p, **common)
+    elif kind == "adguard-companiesdb":
+        ds = importers.import_adguard_companiesdb(p, **common)
+    elif kind == "ghostery-trackerdb":
+        ds = importers.import_ghostery_trackerdb(p, **common)
+    elif kind == "exodus":
+        ds = importers.import_exodus(p, **common)
     else:
         raise importers.KBImportError(f"unknown dataset kind {kind!r} (kinds: {', '.join(DATASET_KINDS)})")
     reset()

@@ -239,13 +239,30 @@ def build_parser() -> argparse.ArgumentParser:
     st = ksub.add_parser("status", help="every source in use, with its date and counts")
     st.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
     st.add_argument("--json", action="store_const", const="json", dest="format", help="same as --format json")
-    ck = ksub.add_parser("check", help="check a directory of KB files (default: the shipped one)")
+    ck = ksub.add_parser("check", help="check a directory of KB files (default: the shipped one)",
+                         description="Load errors fail (exit 2). Modelling gaps (a note naming a controller "
+                                     "with no parent link, voting control recorded as a minority equity share, "
+                                     "a leaf company with no domains, a domain a dataset gives to another group) "
+                                     "are warnings for review; those accepted in DIR/gaps-allow.toml, each with "
+                                     "its reason, are counted but not shown. --strict fails (exit 3) on any "
+                                     "other warning.")
     ck.add_argument("path", nargs="?", metavar="DIR")
+    ck.add_argument("--strict", action="store_true", help="fail (exit 3) on warnings not in the allow-list")
+    ck.add_argument("--dataset", action="append", default=[], metavar="FILE",
+                    help="also compare the owners an imported dataset (its JSON, as `kb import` stores it) "
+                         "gives to domains with the KB's (repeatable; shipped datasets are always compared)")
+    ck.add_argument("--all", action="store_true", dest="show_all", help="show accepted gaps too")
+    ck.add_argument("--json", action="store_true", help="the gaps as JSON")
     imp = ksub.add_parser("import", help="import a dataset into your data directory")
-    imp.add_argument("kind", choices=("tracker-radar", "disconnect", "xray", "domains", "mmdb"),
+    imp.add_argument("kind", choices=("tracker-radar", "disconnect", "xray", "domains", "mmdb", "ddg-app",
+                                      "adguard-companiesdb", "ghostery-trackerdb", "exodus"),
                      help="tracker-radar: DuckDuckGo Tracker Radar entity files (a file, entities/ or the "
                           "repository); disconnect: Disconnect entities.json; xray: X-Ray owner list (JSON); "
-                          "domains: a plain domain list for one entity (--entity); mmdb: a MaxMind-format .mmdb")
+                          "domains: a plain domain list for one entity (--entity); mmdb: a MaxMind-format .mmdb; "
+                          "ddg-app: DuckDuckGo's app tracker list (app/android-tds.json or the tracker-blocklists "
+                          "repository); adguard-companiesdb: the AdGuard companiesdb repository or its "
+                          "dist/trackers.json; ghostery-trackerdb: the Ghostery trackerdb repository or its JSON "
+                          "export; exodus: Exodus Privacy's tracker list (JSON of its /api/trackers)")
     imp.add_argument("path", metavar="PATH")
     imp.add_argument("--entity", metavar="ID_OR_NAME", help="for 'domains': the entity (a KB id or a new name)")
     imp.add_argument("--name", help="for 'domains': the entity's name, when new")
@@ -945,16 +962,7 @@ def _kb(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if args.kb_command == "status":
             return _kb_status(args)
         if args.kb_command == "check":
-            from datareach.kb.index import DATA_DIR
-            from datareach.kb.load import read_kb
-
-            root = Path(args.path) if args.path else DATA_DIR
-            raw = read_kb(root)
-            domains = sum(len(e.get("domains", [])) for e in raw.entities.values())
-            asns = sum(len(a.get("numbers", [])) for a in raw.autonomous_systems)
-            print(f"{root}: OK: {len(raw.entities)} entities, {domains} domains, {asns} AS numbers, "
-                  f"{len(raw.jurisdictions)} jurisdictions, {len(raw.lists)} lists, {len(raw.sources)} sources")
-            return EXIT_OK
+            return _kb_check(args)
         if args.kb_command == "import":
             return _kb_import(args)
         if args.kb_command == "remove":
@@ -971,6 +979,67 @@ def _kb(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return EXIT_USAGE
     parser.parse_args(["kb", "--help"])
     return EXIT_USAGE
+
+
+def _kb_check(args: argparse.Namespace) -> int:
+    """``kb check``: load errors fail; modelling gaps are warnings (``--strict``: failures)."""
+    import orjson
+
+    from datareach.kb.gaps import (
+        ALLOW_FILE,
+        find_gaps,
+        load_allow,
+        load_dataset_file,
+        mapping_keys,
+        shipped_datasets,
+    )
+    from datareach.kb.index import DATA_DIR
+    from datareach.kb.load import read_kb
+    from datareach.kb.mappings import read_mappings
+
+    root = Path(args.path) if args.path else DATA_DIR
+    raw = read_kb(root)
+    cmap = read_mappings(root, raw.entities)
+    datasets = shipped_datasets(root)
+    shipped = len(datasets)
+    for name in args.dataset:
+        try:
+            datasets.append(load_dataset_file(Path(name)))
+        except ValueError as exc:
+            _error(exc)
+            return EXIT_USAGE
+    allow = load_allow(root / ALLOW_FILE)
+    gaps = find_gaps(raw, datasets=datasets, mappings=mapping_keys(cmap))
+    open_gaps = [g for g in gaps if g.key not in allow]
+    accepted = [g for g in gaps if g.key in allow]
+    stale = sorted(set(allow) - {g.key for g in gaps})
+    if args.json:
+        doc = {"path": str(root), "ok": True, "gaps": [g.to_json() for g in open_gaps],
+               "accepted": [{**g.to_json(), "reason": allow[g.key]} for g in accepted],
+               "stale_allow_entries": [{"check": c, "entity": e, "target": t} for c, e, t in stale]}
+        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        domains = sum(len(e.get("domains", [])) for e in raw.entities.values())
+        asns = sum(len(a.get("numbers", [])) for a in raw.autonomous_systems)
+        print(f"{safe(str(root))}: OK: {len(raw.entities)} entities, {domains} domains, {asns} AS numbers, "
+              f"{len(raw.jurisdictions)} jurisdictions, {len(raw.lists)} lists, {len(raw.sources)} sources, "
+              f"{len(cmap)} company mappings, {shipped} shipped datasets")
+        counts: dict[str, int] = {}
+        for g in open_gaps:
+            counts[g.check] = counts.get(g.check, 0) + 1
+        summary = ", ".join(f"{n} {c}" for c, n in counts.items()) or "none"
+        print(f"modelling gaps for review: {len(open_gaps)} ({summary}); {len(accepted)} accepted in {ALLOW_FILE}"
+              + (f"; {len(datasets)} dataset(s) compared" if datasets else ""))
+        for g in open_gaps:
+            print(f"  warning: {safe(str(g))}")
+        if args.show_all:
+            for g in accepted:
+                print(f"  accepted: {safe(str(g))} -- {safe(allow[g.key])}")
+        for c, e, t in stale:
+            print(f"  warning: {ALLOW_FILE}: accepted gap {c} {e} {t} no longer occurs: remove it")
+    if args.strict and (open_gaps or stale):
+        return EXIT_POLICY
+    return EXIT_OK
 
 
 def _kb_import(args: argparse.Namespace) -> int:
@@ -1004,7 +1073,8 @@ def _kb_status(args: argparse.Namespace) -> int:
     problems: list[str] = []
     store.list_imports(problems)  # files in the data directory that are not valid datasets
     doc: dict[str, Any] = {"data_dir": str(store.data_dir()), "counts": kb.counts(), "as_of": kb.meta.get("as_of"),
-                           "sources": kb.data_sources(), "imports": kb.imports, "problems": problems}
+                           "sources": kb.data_sources(), "shipped": kb.shipped, "imports": kb.imports,
+                           "problems": problems}
     if args.format == "json":
         sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
         return EXIT_OK
@@ -1014,16 +1084,26 @@ def _kb_status(args: argparse.Namespace) -> int:
           f"jurisdictions, {c['laws']} laws, {c['lists']} lists, {c['sources']} cited sources")
     if doc["as_of"]:
         print(f"  records checked between {doc['as_of'][0]} and {doc['as_of'][1]}")
+    shipped = kb.shipped
+    if shipped:
+        print("shipped datasets (separately licensed; curated records win):")
+    for imp in shipped:
+        print(f"  {imp['id']}: {imp['kind']} {imp['file']}, data of {imp['dataset_date'] or 'unknown date'}; "
+              f"licence: {imp['licence_note']}; {imp['entities_added']} new entities "
+              f"({imp.get('entities_without_country', 0)} without country), {imp.get('companies_mapped', 0)} "
+              f"companies mapped to curated entities, {imp['domains_lost_to_curated']} domains kept by curated")
+    user = kb.imports
     print(f"imported datasets (in {doc['data_dir']}):")
-    if not kb.imports:
+    if not user:
         print("  none (see `datareach kb import --help`)")
-    for imp in kb.imports:
+    for imp in user:
         rule = "wins over curated records" if imp["prefer"] else "curated records win"
         print(f"  {imp['id']}: {imp['kind']} {imp['file']} (sha256 {imp['sha256'][:12]}…), "
               f"data of {imp['dataset_date'] or 'unknown date'}, imported {imp['imported_at']}; "
               f"licence: {imp['licence_note'] or 'not stated'}; {rule}; "
               f"{imp['entities_added']} new entities, {imp['domains_lost_to_curated']} domains kept by curated, "
-              f"{imp['domains_won_over_curated']} taken over")
+              f"{imp['domains_won_over_curated']} taken over, {imp.get('companies_mapped', 0)} companies mapped, "
+              f"{imp.get('entities_without_country', 0)} new entities without country (flagged)")
     for p in problems:
         print(f"  warning: {p}")
     return EXIT_OK

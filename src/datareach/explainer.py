@@ -93,21 +93,16 @@ def explain_ip(ip: str, resolver: OwnershipResolver, date: str, network: _Networ
     country (``location``). ``owner`` stays None: who runs the service behind an address is not
     known from the address (a cloud or CDN network hosts many owners' services)."""
     server = network.of(ip)
-    reach: list[dict[str, Any]] = []
-    operator = None
-    hit = resolver.kb.owner_of_as(server.get("asn"), server.get("as_org"))
-    if hit is not None:
-        e = resolver.kb.entities[hit[0]]
-        operator = {"entity": hit[0], "name": e["name"], "hq_country": e["hq"], "matched": hit[1], "basis": "as"}
-        reach += resolver.entity_reach(hit[0], f"{ip} (AS {hit[1]})", "host", date)
     from datareach.enrich.anycast import anycast_table
 
-    anycast = (anycast_table().label(ip, server.get("asn"), server.get("as_org"), server.get("country"))
-               if server.get("ip_scope") == "public" else None)
-    if server.get("country"):
-        reach += resolver.location_reach(server["country"], date, ip, anycast=anycast)
-    return {"host": ip, "registrable_domain": None, "date": date, "owner": None,
-            "network": {**server, "operator": operator, "anycast": anycast}, "reach": reach}
+    # (the anycast / CDN edge label, as the geo stage gives a server's: its location is then not determinable)
+    server["anycast"] = (anycast_table().label(ip, server.get("asn"), server.get("as_org"), server.get("country"))
+                         if server.get("ip_scope") == "public" else None)
+    owner, hosting, reach = resolver.resolve_all(ip, date, servers=[server])
+    operator = next(({k: h[k] for k in ("entity", "name", "hq_country", "matched", "basis")}
+                     for h in hosting if h["basis"] == "as"), None)
+    return {"host": ip, "registrable_domain": None, "date": date, "owner": owner,
+            "network": {**server, "operator": operator}, "hosting": hosting, "reach": reach}
 
 
 def explain_iter(hosts: Iterable[str], resolver: OwnershipResolver, date: str) -> Iterator[dict[str, Any]]:
@@ -120,13 +115,13 @@ def explain_iter(hosts: Iterable[str], resolver: OwnershipResolver, date: str) -
         if ip is not None:
             yield explain_ip(ip, resolver, date, network)
             continue
-        owner, reach = resolver.resolve(host, date)
+        owner, hosting, reach = resolver.resolve_all(host, date)
         yield {"host": host, "registrable_domain": registrable_domain(host), "date": date,
-               "owner": owner, "reach": reach}
+               "owner": owner, "hosting": hosting, "reach": reach}
 
 
 def explain_json_lines(hosts: Iterable[str], resolver: OwnershipResolver, date: str,
-                       seen_reach: dict[tuple[str, str, str] | None, list[dict[str, Any]]] | None = None,
+                       seen_reach: dict[tuple[object, ...], list[dict[str, Any]]] | None = None,
                        ) -> Iterator[bytes]:
     """:func:`explain_iter`'s entries as JSON bytes, one per host, byte for byte the same.
 
@@ -140,7 +135,7 @@ def explain_json_lines(hosts: Iterable[str], resolver: OwnershipResolver, date: 
     from datareach.kb.psl import registrable_domain_of_many as registrable_domain
 
     dumps = orjson.dumps
-    tails: dict[tuple[str, str, str] | None, bytes] = {}
+    tails: dict[tuple[object, ...], bytes] = {}
     date_part = b',"date":' + dumps(date)
     registrable = resolver.kb.registrable
     network = _Network()
@@ -152,14 +147,16 @@ def explain_json_lines(hosts: Iterable[str], resolver: OwnershipResolver, date: 
                 seen_reach[("ip", ip, "")] = doc["reach"]
             yield dumps(doc)
             continue
-        found = resolver.attribute(host)
-        key = None if found is None else (found[0], found[1], found[2])
+        key = resolver.key(host)
         tail = tails.get(key)
         if tail is None:
-            owner, reach = resolver.resolve(host, date)
-            tail = date_part + b',"owner":' + dumps(owner) + b',"reach":' + dumps(reach) + b"}"
+            owner, hosting, reach = resolver.resolve_all(host, date)
+            tail = (date_part + b',"owner":' + dumps(owner) + b',"hosting":' + dumps(hosting)
+                    + b',"reach":' + dumps(reach) + b"}")
             tails[key] = tail
             if seen_reach is not None:
                 seen_reach[key] = reach
-        rd = found[2] if found is not None and found[2] in registrable else registrable_domain(host)
+        matched = key[1]
+        rd = matched if isinstance(matched, str) and matched in registrable and key[2] is None \
+            else registrable_domain(host)
         yield b'{"host":' + dumps(host) + b',"registrable_domain":' + dumps(rd) + tail

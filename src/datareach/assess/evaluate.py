@@ -298,7 +298,9 @@ def _reasoning(rule: Rule, d: dict[str, Any], hits: list[Ground], found: list[tu
         if owner["basis"] == "as":
             who += " (known only by its network)"
     else:
-        who = "its owner is not in the knowledge base"
+        hosts = list(dict.fromkeys(str(h.get("name") or h.get("platform")) for h in d.get("hosting") or ()))
+        who = ("its owner is not known; it is hosted by " + ", ".join(hosts) if hosts
+               else "its owner is not in the knowledge base")
     by_basis: dict[str, list[str]] = {}
     for g in hits:
         if g.jurisdiction:

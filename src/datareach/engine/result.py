@@ -15,7 +15,7 @@ from datareach._version import __version__
 from datareach.assess import verdict
 from datareach.schema import Exchange, InputReport
 
-SCHEMA_VERSION = "2.1"
+SCHEMA_VERSION = "2.2"
 
 
 class SummaryCounts:
@@ -35,6 +35,9 @@ class SummaryCounts:
         self.jurisdictions: set[str] = set()
         self.data_types: set[str] = set()
         self.categories: set[str] = set()
+        #: the traffic's period: the earliest first_seen and the latest last_seen (ISO text)
+        self.first_seen: str | None = None
+        self.last_seen: str | None = None
 
     def add_destinations(self, rows: Iterable[dict[str, Any]], domains: Any = None) -> None:
         """Count destination rows; ``domains``: their registrable domains (the host where there
@@ -63,6 +66,11 @@ class SummaryCounts:
             else:
                 self.unattributed += 1
             self.jurisdictions.update(r["jurisdiction"] for r in d.get("reach", ()) if r.get("jurisdiction"))
+            first, last = d.get("first_seen"), d.get("last_seen")
+            if isinstance(first, str) and (self.first_seen is None or first < self.first_seen):
+                self.first_seen = first
+            if isinstance(last, str) and (self.last_seen is None or last > self.last_seen):
+                self.last_seen = last
 
     def add_findings(self, rows: Iterable[dict[str, Any]]) -> None:
         for f in rows:
@@ -97,7 +105,59 @@ class SummaryCounts:
             "owners": sorted(self.owners),
             "unattributed": self.unattributed,
             "jurisdictions": sorted(self.jurisdictions),
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
         }
+
+
+#: Location data this much older than the traffic gets a warning (networks move).
+STALE_DATA_DAYS = 183
+
+
+def _span(days: int) -> str:
+    """``days`` in words: days, months or years."""
+    if days < 60:
+        return f"{days} day{'s' if days != 1 else ''}"
+    if days < 730:
+        return f"{round(days / 30.44)} months"
+    return f"{round(days / 365.25)} years"
+
+
+def data_age_warnings(first_seen: object, last_seen: object, data_sources: Iterable[dict[str, Any]]) -> list[str]:
+    """Warnings when the traffic is older than the location data (the locations are the data's,
+    not the traffic's) or much newer (:data:`STALE_DATA_DAYS`: networks may have moved since).
+
+    ``first_seen`` and ``last_seen`` are the traffic's period (ISO text, from the destinations);
+    the location data is every ``geo-*`` data source with a date (the oldest of them counts for
+    the traffic after it, the newest for the traffic before it).
+    """
+    import datetime as _dt
+
+    def day(value: object) -> _dt.date | None:
+        if not isinstance(value, str) or len(value) < 10:
+            return None
+        try:
+            return _dt.date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+
+    dates = [(d, str(s.get("name") or "")) for s in data_sources if isinstance(s, dict)
+             and str(s.get("kind") or "").startswith("geo") for d in [day(s.get("date"))] if d is not None]
+    first, last = day(first_seen), day(last_seen)
+    if not dates or first is None or last is None:
+        return []
+    newest, oldest = max(dates)[0], min(dates)[0]
+    seen = first.isoformat() if first == last else f"{first.isoformat()} to {last.isoformat()}"
+    out: list[str] = []
+    if first < newest:
+        out.append(f"the capture is from {seen}; the location data is of {newest.isoformat()}: "
+                   f"locations and networks are the data's, not the capture's ({_span((newest - first).days)} "
+                   "apart)")
+    elif (last - oldest).days > STALE_DATA_DAYS:
+        out.append(f"the capture is from {seen}; the location data is of {oldest.isoformat()}, "
+                   f"{_span((last - oldest).days)} older: networks may have moved since "
+                   "(make update-network-data, or --geo-db with newer data)")
+    return out
 
 
 @dataclass
@@ -156,6 +216,8 @@ class Audit:
         counts["local_connections"] = sum(int(g["connections"]) for g in self.local)
         counts["undecoded_warnings"] = [f"{i.path}: {i.packets['warning']}" for i in self.inputs
                                         if i.packets is not None and i.packets.get("warning")]
+        counts["data_warnings"] = data_age_warnings(counts.get("first_seen"), counts.get("last_seen"),
+                                                    self.data_sources)
         return {**counts, **verdict(self.policies, self.violations)}
 
     @property

@@ -16,13 +16,15 @@ RFC 6052) are treated as the IPv4 address they carry: that is the server actuall
 
 Data sources:
 
-* By default the country + ASN data that ships inside the ``geoip2fast`` wheel
-  (``geoip2fast-asn-ipv6.dat.gz``, IPv4 and IPv6), which is MaxMind GeoLite2 data of a fixed
-  date (the label inside the file says so; :meth:`GeoResolver.sources` reports it). That file
-  keeps the AS *organisation name* for every network but **not the AS number** (it stores a
-  list of names and, per network, an index into it), so with the default data ``asn`` is
-  always null; the :class:`DataSource` says so in its ``note``. Nothing is ever fetched from
-  the network: geoip2fast's own updater is not used.
+* By default the IP-to-AS and IP-to-country data shipped in this package
+  (:data:`NETWORK_FILE`, rebuilt by ``make update-network-data`` from two packages of the npm
+  registry: ``@ip-location-db/asn``, RouteViews + NRO + DB-IP ASN Lite, CC BY 4.0; and
+  ``@ip-location-db/geo-whois-asn-country``, geofeeds + registry whois, CC BY 4.0 by the NRO).
+  It gives the AS number and the AS organisation name, and a country: where the operator's
+  geofeed puts the network, else its registry country. The file is compiled on first use into
+  an index of sorted integer arrays in the cache directory (:class:`_CompiledIndex`).
+  :meth:`GeoResolver.sources` reports each dataset with its version, date, licence and credit.
+  Nothing is ever fetched from the network.
 * ``GeoResolver([path, ...])``: one or more MaxMind DB (``.mmdb``) files read with
   ``maxminddb``. The layout is recognised from the metadata ``database_type`` and from the
   shape of the records: MaxMind GeoLite2/GeoIP2 Country, City and ASN, DB-IP lite country,
@@ -42,14 +44,11 @@ import bisect
 import contextlib
 import datetime as _dt
 import gc
-import gzip
-import importlib.metadata
-import importlib.util
-import io
 import ipaddress
-import pickle
+import json
 import re
 import socket
+import struct
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -265,193 +264,166 @@ def _text(value: object) -> str | None:
     return None
 
 
-def _iso_date_from_label(label: str) -> str | None:
-    """The date in a label such as ``...-en-20240618`` as ``2024-06-18``."""
-    for m in reversed(re.findall(r"(?<!\d)(\d{8})(?!\d)", label)):
-        try:
-            return _dt.datetime.strptime(m, "%Y%m%d").date().isoformat()
-        except ValueError:
-            continue
-    return None
-
-
 # --------------------------------------------------------------------------------------------
-# Default source: the GeoLite2 country + ASN data inside the geoip2fast wheel
+# Default source: the IP-to-AS and IP-to-country data shipped in this package
 # --------------------------------------------------------------------------------------------
 
-_DEFAULT_DAT = "geoip2fast-asn-ipv6.dat.gz"
-_GEOLITE2_LICENCE = (
-    "GeoLite2 End User License Agreement (MaxMind), redistributed by geoip2fast; attribution: "
-    "This product includes GeoLite2 data created by MaxMind, available from https://www.maxmind.com"
+#: The shipped data file (``make update-network-data`` rebuilds it: scripts/update_network_data.py).
+NETWORK_FILE = Path(__file__).resolve().parent / "data" / "network.dat.xz"
+#: First bytes of the file, once decompressed; then the header's length (uint32, little endian),
+#: the header (JSON: the sources with their versions, dates, licences and credits; the country
+#: codes; and, per array, its dtype, length and byte offset after the header), then the arrays.
+NETWORK_MAGIC = b"DRNET\x00\x01\n"
+NETWORK_FORMAT = 1
+_NETWORK_ARRAYS = (
+    "asn_v4_starts", "asn_v4_values", "asn_v6_hi", "asn_v6_lo", "asn_v6_values",
+    "country_v4_starts", "country_v4_values", "country_v6_hi", "country_v6_lo", "country_v6_values",
+    "as_numbers", "as_names",
 )
-_DEFAULT_NOTE = (
-    "The geoip2fast data keeps each network's AS organisation name but not the AS number, so "
-    "asn is null with this source; give a GeoLite2-ASN, DB-IP ASN or IPinfo .mmdb file with "
-    "--geo-db for AS numbers. Data of a fixed date: networks move, so check the date."
+_MAX_NETWORK_BYTES = 1 << 28  # the decompressed file: a bound, so that a damaged file cannot fill memory
+_NETWORK_NOTE = (
+    "Country is where the operator's geofeed puts the network, else the country of its registry "
+    "record (whois), else its AS's registry country: for an anycast or CDN address it is not where "
+    "the server that answered is. Data of a fixed date: networks move, so check the date."
 )
 
 
-def _geoip2fast_dir() -> Path:
-    """The installed geoip2fast package directory, found without importing the package."""
-    spec = importlib.util.find_spec("geoip2fast")
-    if spec is None or not spec.submodule_search_locations:
-        raise GeoDatabaseError("geoip2fast is not installed: it provides the default geo data")
-    return Path(next(iter(spec.submodule_search_locations)))
+class _NetworkFile:
+    """The shipped data file, read and checked: its header and its arrays (numpy, read-only).
 
-
-def _package_version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
-
-
-class _Geoip2fastData:
-    """Longest-prefix lookups straight on the arrays geoip2fast pickles into its data file.
-
-    geoip2fast's own ``lookup()`` works one address at a time through module globals and
-    builds a result object per call. Its data file (format 120/121) holds, per table, sorted
-    chunks of network start addresses with prefix lengths and an index into a list of names;
-    we flatten those into sorted lists, split IPv4 from IPv6, and give IPv4 a /16 bucket index
-    so that a lookup bisects only the handful of networks in its /16. Should the layout ever
-    change, :class:`_Geoip2fastAPI` takes over.
+    Each table is a partition of the address space: sorted starts from 0 (IPv4 as deltas,
+    IPv6 as high and low uint64 halves), and per interval a value, 0 meaning no answer (an
+    AS number; for countries, 1 + the position of the code in ``country_codes``). The AS
+    organisation names are ``as_names`` split on newlines, in the order of ``as_numbers``.
     """
 
     def __init__(self, path: Path) -> None:
-        with gzip.open(path, "rb") as f:
-            dat_version, info, _total, db = pickle.load(f)  # the package's own data file
-        if dat_version not in (120, 121) or not (info.get("country") and info.get("asn")):
-            raise ValueError(f"unexpected geoip2fast data layout {dat_version!r} {info!r}")
-        (
-            _index,
-            _index_asn,
-            names_country,
-            names_asn,
-            first_ip,
-            first_ip_asn,
-            id_country,
-            id_asn,
-            netlen,
-            netlen_asn,
-        ) = db
-        self.label: str = str(info.get("info", ""))
-        # The first 16 country entries are geoip2fast's reserved/private/not-found markers.
-        codes: list[str | None] = [
-            None if i < 16 else _country_code(str(item).split(":", 1)[0])
-            for i, item in enumerate(names_country)
-        ]
-        orgs: list[str | None] = [
-            None if (not n or n in ("<unknown>", "IANA.ORG")) else n for n in map(str, names_asn)
-        ]
-        self._country = _PrefixTable(first_ip, netlen, id_country, codes)
-        self._org = _PrefixTable(first_ip_asn, netlen_asn, id_asn, orgs)
+        import lzma
 
-    def lookup_many(self, versions: Sequence[int], ints: Sequence[int]) -> list[_Answer]:
-        # One fused loop over both tables (this is the hot path: keep it flat).
-        br = bisect.bisect_right
-        c, o = self._country, self._org
-        cs4, ce4, cv4, cb, cs6, cl6, cv6 = (
-            c.v4_starts,
-            c.v4_ends,
-            c.v4_values,
-            c.bucket,
-            c.v6_starts,
-            c.v6_lens,
-            c.v6_values,
-        )
-        os4, oe4, ov4, ob, os6, ol6, ov6 = (
-            o.v4_starts,
-            o.v4_ends,
-            o.v4_values,
-            o.bucket,
-            o.v6_starts,
-            o.v6_lens,
-            o.v6_values,
-        )
-        out: list[_Answer] = []
-        append = out.append
-        for v, n in zip(versions, ints, strict=True):
-            if v == 4:
-                h = n >> 16
-                k = br(cs4, n, cb[h], cb[h + 1]) - 1
-                j = br(os4, n, ob[h], ob[h + 1]) - 1
-                append(
-                    (
-                        cv4[k] if k >= 0 and n < ce4[k] else None,
-                        None,
-                        ov4[j] if j >= 0 and n < oe4[j] else None,
-                    )
-                )
-            else:
-                k = br(cs6, n) - 1
-                j = br(os6, n) - 1
-                append(
-                    (
-                        cv6[k] if k >= 0 and n < cs6[k] + (1 << (128 - cl6[k])) else None,
-                        None,
-                        ov6[j] if j >= 0 and n < os6[j] + (1 << (128 - ol6[j])) else None,
-                    )
-                )
+        import numpy as np
+
+        try:
+            with lzma.open(path, "rb") as f:
+                raw = f.read(_MAX_NETWORK_BYTES + 1)
+        except (OSError, lzma.LZMAError, EOFError) as err:
+            raise GeoDatabaseError(f"{path}: cannot read the shipped network data: {err}") from err
+        if len(raw) > _MAX_NETWORK_BYTES or not raw.startswith(NETWORK_MAGIC):
+            raise GeoDatabaseError(f"{path}: not a datareach network data file")
+        at = len(NETWORK_MAGIC)
+        try:
+            (head_len,) = struct.unpack_from("<I", raw, at)
+            header = json.loads(raw[at + 4 : at + 4 + head_len])
+        except (struct.error, ValueError) as err:
+            raise GeoDatabaseError(f"{path}: damaged header: {err}") from err
+        if not isinstance(header, dict) or header.get("format") != NETWORK_FORMAT:
+            raise GeoDatabaseError(f"{path}: network data format {header.get('format')!r} is not {NETWORK_FORMAT}")
+        body = memoryview(raw)[at + 4 + head_len :]
+        self.header: dict[str, Any] = header
+        self.arrays: dict[str, Any] = {}
+        try:
+            for name in _NETWORK_ARRAYS:
+                spec = header["arrays"][name]
+                dtype = np.dtype(str(spec["dtype"]))
+                count, offset = int(spec["count"]), int(spec["offset"])
+                if offset < 0 or count < 0 or offset + count * dtype.itemsize > len(body):
+                    raise ValueError(f"array {name} out of bounds")
+                self.arrays[name] = np.frombuffer(body, dtype=dtype, count=count, offset=offset)
+            self.country_codes: list[str] = [str(c) for c in header["country_codes"]]
+            self.sources_info: list[dict[str, Any]] = [dict(s) for s in header["sources"]]
+        except (KeyError, TypeError, ValueError) as err:
+            raise GeoDatabaseError(f"{path}: damaged network data: {err}") from err
+        self.path = path
+        self.date: str | None = header.get("date")
+        self.label = "; ".join(f"{s.get('package')} {s.get('version')}" for s in self.sources_info)
+
+    def index_arrays(self) -> dict[str, Any]:
+        """The arrays of a :class:`_CompiledIndex` (``country`` and ``org`` tables)."""
+        import numpy as np
+
+        a = self.arrays
+        out: dict[str, Any] = {}
+        for t, key in (("country", "country"), ("org", "asn")):
+            out[f"{t}_v4_starts"] = np.cumsum(a[f"{key}_v4_starts"], dtype=np.uint64).astype(np.uint32)
+            out[f"{t}_v6_hi"] = a[f"{key}_v6_hi"].astype(np.uint64)
+            out[f"{t}_v6_lo"] = a[f"{key}_v6_lo"].astype(np.uint64)
+        numbers = a["as_numbers"].astype(np.uint32)
+        names = bytes(a["as_names"]).decode("utf-8").split("\n") if len(numbers) else []
+        if len(names) != len(numbers) or np.any(np.diff(numbers.astype(np.int64)) <= 0):
+            raise ValueError("damaged AS name table")
+        for fam in ("v4", "v6"):
+            asn = a[f"asn_{fam}_values"].astype(np.uint32)
+            ids = np.searchsorted(numbers, asn) + 1
+            ids[asn == 0] = 0
+            if np.any(ids > len(numbers)) or np.any(numbers[np.minimum(ids, len(numbers)) - 1][asn != 0] != asn[asn != 0]):
+                raise ValueError("an AS number without an entry in the name table")
+            out[f"org_{fam}_ids"] = ids.astype(np.uint32)
+            out[f"country_{fam}_ids"] = a[f"country_{fam}_values"].astype(np.uint8)
+        if len(self.country_codes) > 255 or any(
+            int(a[f"country_{fam}_values"].max(initial=0)) > len(self.country_codes) for fam in ("v4", "v6")
+        ):
+            raise ValueError("a country id without a code")
+        for t, strings in (("country", self.country_codes), ("org", names)):
+            encoded = [b"", *(s.encode("utf-8") for s in strings)]
+            offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+            np.cumsum([len(e) for e in encoded], out=offsets[1:])
+            out[f"{t}_offsets"] = offsets
+            out[f"{t}_data"] = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+        out["org_asn"] = np.concatenate([np.zeros(1, dtype=np.uint32), numbers])
         return out
 
-
-class _PrefixTable:
-    """Sorted, non-overlapping networks -> value, searched with bisect."""
-
-    def __init__(
-        self,
-        starts: Sequence[Sequence[int]],
-        netlens: Sequence[Sequence[int]],
-        ids: Sequence[Sequence[int]],
-        names: Sequence[str | None],
-    ) -> None:
-        flat_starts = [x for chunk in starts for x in chunk]
-        flat_len = [x for chunk in netlens for x in chunk]
-        values = [names[x] for chunk in ids for x in chunk]
-        if not (len(flat_starts) == len(flat_len) == len(values)):
-            raise ValueError("geoip2fast data lists differ in length")
-        split = bisect.bisect_right(flat_starts, 0xFFFFFFFF)
-        # IPv4: (start, size) pairs; IPv6 likewise with 128-bit sizes.
-        self.v4_starts = flat_starts[:split]
-        self.v4_ends = [s + (1 << (32 - n)) for s, n in zip(self.v4_starts, flat_len[:split], strict=True)]
-        self.v4_values = values[:split]
-        self.v6_starts = flat_starts[split:]
-        self.v6_lens = flat_len[split:]
-        self.v6_values = values[split:]
-        br = bisect.bisect_right
-        v4 = self.v4_starts
-        # bucket[h] = number of networks starting at or before the /16 h. For an address n in
-        # that /16, bisecting only v4_starts[bucket[h]:bucket[h + 1]] gives the same answer as
-        # bisecting the whole list: when every start in the slice is above n, the network
-        # sought is the one just before the slice (index bucket[h] - 1).
-        self.bucket = [br(v4, h << 16) for h in range((1 << 16) + 1)]
+def _sources_of(header: Mapping[str, Any], path: Path) -> list[DataSource]:
+    """One :class:`DataSource` per dataset in the shipped file, from its header."""
+    out = []
+    for s in header.get("sources") or []:
+        kind = str(s.get("kind") or "geo")
+        out.append(DataSource(
+            name=str(s.get("title") or s.get("package")),
+            path=str(path),
+            kind=kind,
+            version=f"{s.get('package')} {s.get('version')} (npm registry, sha256 {str(s.get('sha256'))[:16]}...)",
+            date=s.get("date"),
+            licence=s.get("licence"),
+            note=_NETWORK_NOTE if kind == "geo-country" else
+            "AS number and organisation of the announced prefix (routing and registry data).",
+            credit=s.get("credit"),
+        ))
+    return out
 
 
-class _Geoip2fastAPI:
-    """Fallback through geoip2fast's public API, if its data layout is not the one we know."""
+class _NetworkTables:
+    """The reference look-ups: bisect over Python lists of the same tables (no numpy in the loop).
 
-    def __init__(self, path: Path) -> None:
-        sink = io.StringIO()
-        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-            from geoip2fast import GeoIP2Fast
+    Slow to build; the tests compare :class:`_CompiledIndex` with it.
+    """
 
-            self._g = GeoIP2Fast(verbose=False, geoip2fast_data_file=str(path))
-        self.label: str = str(getattr(self._g, "source_info", ""))
-
-    def lookup(self, version: int, n: int) -> _Answer:
-        text = str(ipaddress.IPv4Address(n) if version == 4 else ipaddress.IPv6Address(n))
-        sink = io.StringIO()
-        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-            r = self._g.lookup(text)
-        if getattr(r, "is_private", False):
-            return _NO_ANSWER
-        org = _text(getattr(r, "asn_name", None))
-        if org in ("<unknown>", "IANA.ORG"):
-            org = None
-        return _country_code(getattr(r, "country_code", None)), None, org
+    def __init__(self, data: _NetworkFile) -> None:
+        arrays = data.index_arrays()
+        self.label = data.label
+        self.header = data.header
+        self.tables: dict[str, tuple[list[int], list[int], list[int], list[int]]] = {}
+        for t in _CompiledIndex.TABLES:
+            v6 = [(h << 64) | lo for h, lo in zip(arrays[f"{t}_v6_hi"].tolist(), arrays[f"{t}_v6_lo"].tolist(), strict=True)]
+            self.tables[t] = (arrays[f"{t}_v4_starts"].tolist(), arrays[f"{t}_v4_ids"].tolist(), v6,
+                              arrays[f"{t}_v6_ids"].tolist())
+        offsets, blob = arrays["country_offsets"].tolist(), bytes(arrays["country_data"])
+        self.codes = [blob[offsets[i]:offsets[i + 1]].decode() or None for i in range(len(offsets) - 1)]
+        offsets, blob = arrays["org_offsets"].tolist(), bytes(arrays["org_data"])
+        self.names = [blob[offsets[i]:offsets[i + 1]].decode() or None for i in range(len(offsets) - 1)]
+        self.asns = [n or None for n in arrays["org_asn"].tolist()]
 
     def lookup_many(self, versions: Sequence[int], ints: Sequence[int]) -> list[_Answer]:
-        return [self.lookup(v, n) for v, n in zip(versions, ints, strict=True)]
+        br = bisect.bisect_right
+        c4s, c4i, c6s, c6i = self.tables["country"]
+        o4s, o4i, o6s, o6i = self.tables["org"]
+        codes, names, asns = self.codes, self.names, self.asns
+        out: list[_Answer] = []
+        for v, n in zip(versions, ints, strict=True):
+            if v == 4:
+                c, o = c4i[br(c4s, n) - 1], o4i[br(o4s, n) - 1]
+            else:
+                c, o = c6i[br(c6s, n) - 1], o6i[br(o6s, n) - 1]
+            out.append((codes[c], asns[o], names[o]))
+        return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -459,65 +431,29 @@ class _Geoip2fastAPI:
 # --------------------------------------------------------------------------------------------
 
 # Bump when the layout of the compiled index (or how it is derived) changes.
-_INDEX_FORMAT = 1
-_V6_TOP = 1 << 128
+_INDEX_FORMAT = 2
 _U64 = (1 << 64) - 1
 
 
-def _partition(
-    starts: Sequence[int], ends: Sequence[int], values: Sequence[str | None], top: int
-) -> tuple[list[int], list[str | None]]:
-    """Cover ``[0, top)`` with sorted intervals that give what :class:`_Geoip2fastData` gives.
-
-    The reference answer for ``n`` is the value of the last network starting at or before
-    ``n`` when ``n`` is below that network's end, else None. So each network holds from its
-    start to its end or the next start, whichever comes first, and a gap (None) follows when
-    its end comes first; addresses below the first start are a gap too. Neighbours with the
-    same value are merged. The result always starts at 0, so a search never falls off the left.
-    """
-    out_s: list[int] = [0]
-    out_v: list[str | None] = [None]
-    count = len(starts)
-    for k in range(count):
-        s, v = starts[k], values[k]
-        if k and s <= starts[k - 1]:
-            raise ValueError("geoip2fast networks are not sorted")
-        nxt = starts[k + 1] if k + 1 < count else top
-        if out_s[-1] == s:
-            out_v[-1] = v
-        elif out_v[-1] != v:
-            out_s.append(s)
-            out_v.append(v)
-        if ends[k] < nxt and out_v[-1] is not None:
-            out_s.append(ends[k])
-            out_v.append(None)
-    # merging can leave a value equal to its predecessor after an overwrite at the same start
-    ms: list[int] = []
-    mv: list[str | None] = []
-    for s, v in zip(out_s, out_v, strict=True):
-        if mv and mv[-1] == v:
-            continue
-        ms.append(s)
-        mv.append(v)
-    return ms, mv
-
-
 class _CompiledIndex:
-    """Country and AS organisation for whole numpy arrays of addresses.
+    """Country, AS number and AS organisation for whole numpy arrays of addresses.
 
     Per table (``country``, ``org``) and address family: sorted interval starts that cover the
     whole address space (IPv4 as uint32; IPv6 as two uint64 columns, high and low half) and,
-    per interval, an index into a string table where 0 means "no answer". Look-ups are
-    ``np.searchsorted`` over a batch. Built from :class:`_Geoip2fastData` (the reference) and
-    kept in the cache directory (see :mod:`datareach.cache`), memory-mapped on later runs.
+    per interval, an index into a string table where 0 means "no answer"; ``org_asn`` gives
+    the AS number of each ``org`` entry. Look-ups are ``np.searchsorted`` over a batch. Built
+    from the shipped file (:class:`_NetworkFile`) and kept in the cache directory (see
+    :mod:`datareach.cache`), memory-mapped on later runs.
     """
 
     TABLES = ("country", "org")
 
-    def __init__(self, arrays: Mapping[str, Any], label: str, path: Path | None) -> None:
+    def __init__(self, arrays: Mapping[str, Any], label: str, path: Path | None,
+                 header: Mapping[str, Any] | None = None) -> None:
         import numpy as np
 
         self.label = label
+        self.header: Mapping[str, Any] = header or {}
         self.path = path  # where the compiled file lives; None when built in memory only
         self.arrays = arrays
         self.v4_starts = {t: arrays[f"{t}_v4_starts"] for t in self.TABLES}
@@ -542,44 +478,21 @@ class _CompiledIndex:
                     raise ValueError(f"damaged index {t}")
             if len(self.v6_lo[t]) != len(self.v6_hi[t]):
                 raise ValueError(f"damaged index {t}")
+        self.org_asn = arrays["org_asn"]
+        if len(self.org_asn) != len(self.strings["org"]):
+            raise ValueError("damaged index org_asn")
+        # AS numbers as an Arrow array (0: none), and org names with "" as null
+        self.asn_values = pa.array(self.org_asn.astype(np.int64), mask=self.org_asn == 0)
+        org = self.strings["org"]
+        self.org_values = pc.if_else(pc.equal(org, ""), pa.scalar(None, pa.string()), org)
 
     # -- building ---------------------------------------------------------------------------
-
-    @classmethod
-    def build_arrays(cls, data: _Geoip2fastData) -> dict[str, Any]:
-        """The index arrays for the reference tables (the slow, cold-start path)."""
-        import numpy as np
-
-        out: dict[str, Any] = {}
-        for t, table in (("country", data._country), ("org", data._org)):
-            s4, v4 = _partition(table.v4_starts, table.v4_ends, table.v4_values, 1 << 32)
-            ends6 = [s + (1 << (128 - n)) for s, n in zip(table.v6_starts, table.v6_lens, strict=True)]
-            s6, v6 = _partition(table.v6_starts, ends6, table.v6_values, _V6_TOP)
-            names: list[str] = sorted({v for v in (*v4, *v6) if v is not None})
-            position = {name: i + 1 for i, name in enumerate(names)}
-            encoded = [b"", *(name.encode("utf-8", "surrogatepass") for name in names)]
-            offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
-            np.cumsum([len(e) for e in encoded], out=offsets[1:])
-            id_type = np.uint8 if len(encoded) <= 1 << 8 else np.uint16 if len(encoded) <= 1 << 16 else np.uint32
-            out[f"{t}_v4_starts"] = np.array(s4, dtype=np.uint32)
-            out[f"{t}_v4_ids"] = np.array([0 if v is None else position[v] for v in v4], dtype=id_type)
-            out[f"{t}_v6_hi"] = np.array([s >> 64 for s in s6], dtype=np.uint64)
-            out[f"{t}_v6_lo"] = np.array([s & _U64 for s in s6], dtype=np.uint64)
-            out[f"{t}_v6_ids"] = np.array([0 if v is None else position[v] for v in v6], dtype=id_type)
-            out[f"{t}_offsets"] = offsets
-            out[f"{t}_data"] = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-        return out
 
     @staticmethod
     def cache_key(source: Path) -> dict[str, object]:
         from datareach import cache
 
-        return {
-            "what": "geoip2fast-index",
-            "format": _INDEX_FORMAT,
-            "source": cache.source_key(source),
-            "geoip2fast": _package_version("geoip2fast"),
-        }
+        return {"what": "network-index", "format": _INDEX_FORMAT, "source": cache.source_key(source)}
 
     @classmethod
     def load(cls, source: Path) -> _CompiledIndex | None:
@@ -589,7 +502,7 @@ class _CompiledIndex:
         from datareach import cache
 
         key = cls.cache_key(source)
-        path = cache.cache_path("geoip2fast-index", key)
+        path = cache.cache_path("network-index", key)
         cached = cache.load(path, key)
         if cached is None:
             return None
@@ -601,24 +514,28 @@ class _CompiledIndex:
                 arr = np.frombuffer(cached.section(name), dtype=np.dtype(str(s["dtype"])))
                 arrays[name] = arr.reshape(tuple(s["shape"]))
             label = bytes(cached.section("label")).decode("utf-8")
-            return cls(arrays, label, path)
+            header = json.loads(bytes(cached.section("header")))
+            if not isinstance(header, dict):
+                return None
+            return cls(arrays, label, path, header)
         except (ValueError, KeyError, TypeError, UnicodeDecodeError):
             return None
 
     @classmethod
-    def compile(cls, source: Path, data: _Geoip2fastData) -> _CompiledIndex:
-        """Build from the reference tables and store in the cache directory when possible."""
+    def compile(cls, source: Path, data: _NetworkFile) -> _CompiledIndex:
+        """Build from the shipped file and store in the cache directory when possible."""
         from datareach import cache
 
-        arrays = cls.build_arrays(data)
+        arrays = data.index_arrays()
         key = cls.cache_key(source)
-        path = cache.cache_path("geoip2fast-index", key)
+        path = cache.cache_path("network-index", key)
         sections: dict[str, tuple[Any, str | None, list[int] | None]] = {
             name: (arr, arr.dtype.str, list(arr.shape)) for name, arr in arrays.items()
         }
         sections["label"] = (data.label.encode("utf-8"), None, None)
+        sections["header"] = (json.dumps(data.header).encode("utf-8"), None, None)
         stored = cache.store(path, key, sections)
-        return cls(arrays, data.label, path if stored else None)
+        return cls(arrays, data.label, path if stored else None, data.header)
 
     # -- look-ups -----------------------------------------------------------------------------
 
@@ -631,7 +548,7 @@ class _CompiledIndex:
         return self.v6_ids[table][_search128(self.v6_hi[table], self.v6_lo[table], qh, ql) - 1]
 
     def lookup_many(self, versions: Sequence[int], ints: Sequence[int]) -> list[_Answer]:
-        """Same contract as :meth:`_Geoip2fastData.lookup_many` (one row per address)."""
+        """Same contract as :meth:`_NetworkTables.lookup_many` (one row per address)."""
         import numpy as np
 
         v = np.asarray(versions, dtype=np.int8)
@@ -642,13 +559,13 @@ class _CompiledIndex:
         big = [ints[i] for i in pos6.tolist()]
         qh = np.array([n >> 64 for n in big], dtype=np.uint64)
         ql = np.array([n & _U64 for n in big], dtype=np.uint64)
-        strings = {t: self.strings[t].to_pylist() for t in self.TABLES}
+        cs, os_ = self.strings["country"].to_pylist(), self.org_values.to_pylist()
+        asns = self.asn_values.to_pylist()
         c4, o4 = self.ids_v4("country", q4).tolist(), self.ids_v4("org", q4).tolist()
         c6, o6 = self.ids_v6("country", qh, ql).tolist(), self.ids_v6("org", qh, ql).tolist()
-        cs, os_ = strings["country"], strings["org"]
         for positions, cids, oids in ((pos4.tolist(), c4, o4), (pos6.tolist(), c6, o6)):
             for i, c, o in zip(positions, cids, oids, strict=True):
-                out[i] = (cs[c] if c else None, None, os_[o] if o else None)
+                out[i] = (cs[c] if c else None, asns[o], os_[o])
         return out
 
 
@@ -772,43 +689,54 @@ def _enrich_distinct_fast(index: _CompiledIndex, distinct: Any) -> list[Any]:
         ids = np.zeros(d, dtype=np.uint32)
         ids[p4[pub4]] = index.ids_v4(t, q4[pub4])
         ids[p6[pub6]] = index.ids_v6(t, qh[pub6], ql[pub6])
-        columns.append(index.strings[t].take(pa.array(ids, mask=ids == 0)))
-    columns.insert(2, pa.nulls(d, type=pa.int64()))
+        if t == "country":
+            columns.append(index.strings[t].take(pa.array(ids, mask=ids == 0)))
+        else:
+            taken = pa.array(ids)
+            columns.append(index.asn_values.take(taken))
+            columns.append(index.org_values.take(taken))
     return columns
 
 
 class _DefaultBackend:
-    """The data shipped in geoip2fast.
+    """The network data shipped in this package (:data:`NETWORK_FILE`).
 
     ``compiled`` (the default): the :class:`_CompiledIndex` from the cache directory, compiled
     there from the shipped file on first use (or in memory when the directory cannot be
-    written). ``compiled=False``: the reference tables straight from the shipped file, as
-    every run used to load them (the tests compare the two).
+    written). ``compiled=False``: the reference tables (:class:`_NetworkTables`, bisect over
+    Python lists), which the tests compare with the index.
     """
 
-    def __init__(self, compiled: bool = True) -> None:
-        self.path = _geoip2fast_dir() / _DEFAULT_DAT
+    def __init__(self, compiled: bool = True, path: Path | None = None) -> None:
+        self.path = path or NETWORK_FILE
         if not self.path.is_file():
-            raise GeoDatabaseError(f"{self.path}: geoip2fast's shipped data file is missing")
+            raise GeoDatabaseError(f"{self.path}: the shipped network data file is missing")
         self.index: _CompiledIndex | None = None
-        impl: _CompiledIndex | _Geoip2fastData | _Geoip2fastAPI | None = None
+        self._data: _NetworkFile | None = None
         if compiled:
             self.index = _CompiledIndex.load(self.path)
         if self.index is None:
-            sink = io.StringIO()
-            try:
-                with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-                    data = _Geoip2fastData(self.path)
-                impl = data
-                if compiled:
+            data = self._file()
+            if compiled:
+                try:
                     self.index = _CompiledIndex.compile(self.path, data)
-            except (ValueError, TypeError, KeyError, AttributeError, pickle.UnpicklingError):
-                impl = _Geoip2fastAPI(self.path)
+                except ValueError as err:
+                    raise GeoDatabaseError(f"{self.path}: damaged network data: {err}") from err
+        impl: _CompiledIndex | _NetworkTables
         if self.index is not None:
-            impl = self.index  # the reference tables (if loaded) are not kept
-        assert impl is not None
-        self._impl: _CompiledIndex | _Geoip2fastData | _Geoip2fastAPI = impl
-        self.lookup_many: Callable[[Sequence[int], Sequence[int]], list[_Answer]] = self._impl.lookup_many
+            impl = self.index
+        else:
+            try:
+                impl = _NetworkTables(self._file())
+            except ValueError as err:
+                raise GeoDatabaseError(f"{self.path}: damaged network data: {err}") from err
+        self._impl = impl
+        self.lookup_many: Callable[[Sequence[int], Sequence[int]], list[_Answer]] = impl.lookup_many
+
+    def _file(self) -> _NetworkFile:
+        if self._data is None:
+            self._data = _NetworkFile(self.path)
+        return self._data
 
     def cache_info(self) -> str:
         """Where the compiled index lives (or why there is none)."""
@@ -818,20 +746,16 @@ class _DefaultBackend:
             return f"compiled index: {self.index.path}"
         if self.index is not None:
             return f"compiled index kept in memory ({cache.cache_dir()} is not writable)"
-        return "no compiled index (geoip2fast data read directly)"
+        return "no compiled index (the shipped data read directly)"
 
-    def source(self) -> DataSource:
-        label = self._impl.label
-        return DataSource(
-            name="MaxMind GeoLite2 Country + ASN (shipped in geoip2fast)",
-            path=str(self.path),
-            kind="geo-country-asn",
-            version=f"{label} (geoip2fast {_package_version('geoip2fast')}, {_DEFAULT_DAT})",
-            date=_iso_date_from_label(label),
-            licence=_GEOLITE2_LICENCE,
-            # (where the compiled index lives is machine-specific: cache_info(), not the report)
-            note=_DEFAULT_NOTE,
-        )
+    def sources(self) -> list[DataSource]:
+        return _sources_of(self._impl.header, self.path)
+
+    @property
+    def date(self) -> str | None:
+        """The date of the data (the older of the two datasets)."""
+        d = self._impl.header.get("date")
+        return d if isinstance(d, str) else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -1021,8 +945,9 @@ def _as_string_dictionary(ips: Any) -> Any:
 class GeoResolver:
     """Scope, country and autonomous system for columns of IP addresses.
 
-    ``geo_db`` None or empty: the data shipped in geoip2fast, loaded on the first
-    :meth:`enrich` (it takes a fraction of a second). Otherwise one or more ``.mmdb`` files,
+    ``geo_db`` None or empty: the network data shipped in this package, loaded on the first
+    :meth:`enrich` (compiled into the cache directory the first time: about a second; then a
+    few milliseconds). Otherwise one or more ``.mmdb`` files,
     opened (and checked) at once; :class:`GeoDatabaseError` names a file that cannot be used.
     """
 
@@ -1049,7 +974,7 @@ class GeoResolver:
         """The data files behind the answers, with their dates: this goes into every report."""
         backend = self._get_backend()
         if isinstance(backend, _DefaultBackend):
-            return [backend.source()]
+            return backend.sources()
         return [f.source() for f in backend.files]
 
     @staticmethod
@@ -1144,8 +1069,8 @@ def fill_servers(destinations: list[dict[str, Any]], paths: Sequence[str]) -> No
     """Fill the AS numbers (and any missing country or AS name) of destinations' servers.
 
     For the .mmdb files the user imported (``datareach kb import mmdb``): they add to the
-    shipped geo data rather than replace it, because the shipped data has AS organisation names
-    but no AS numbers, which an imported ASN database supplies. A file that went missing or
+    shipped geo data rather than replace it, filling what it left empty (an address the shipped
+    AS data has no announcement for, a network without a country). A file that went missing or
     bad since it was imported is skipped (``kb status`` lists the imports).
     """
     files = []

@@ -3,14 +3,19 @@
 This is where a destination gets its ``owner`` and ``reach``. :class:`OwnershipResolver` answers
 for one host name at one date, from the knowledge base (:mod:`datareach.kb`):
 
-**Owner.** The entity that runs the host, found by, in order:
+**Owner.** The entity that runs the service, found only from evidence about the service:
 
 * ``domain``: the host name, or the closest parent domain, is in the knowledge base;
 * ``cname``: the capture's DNS answers took the host through a CNAME chain to a known domain
-  (an app's own name that CNAMEs to a ByteDance CDN is served by ByteDance);
-* ``as``: neither is known, so the server's autonomous system names its operator (by AS number
-  with an ASN database, else by the AS organisation name in the shipped geo data). This is
-  weaker evidence, and says so.
+  of the service's own (an app's own name that CNAMEs to a ByteDance domain is ByteDance's).
+
+**Owner is not host.** Who runs the network or platform a service sits on is a different fact,
+kept in ``hosting[]`` with its own evidence (:meth:`OwnershipResolver.hosting`): the shared
+platform a name is a tenant of (``d1.cloudfront.net``, ``app.herokuapp.com``: the public
+suffix list's PRIVATE section and the curated ``[[platform]]`` records), a CNAME to a platform or
+to a network-only entity, and the operator of each server's autonomous system. With no owner
+evidence the owner stays unknown ("owner unknown, hosted by Amazon"); the network operator is
+never promoted to owner.
 
 Then the parent chain is walked at the capture's date: an edge gives control when its kind is
 ``vie``, ``state``, ``management`` or ``controlling``, or when an ``equity`` or ``voting`` share
@@ -25,9 +30,9 @@ above it stays in ``chain``); a state in the chain is reported as ``state_owner`
 * ``owner``: every entity in the control chain brings the states where it has its headquarters,
   its incorporation and its operating subsidiaries; each with the laws by which that state
   compels organisations under its jurisdiction (``reaches = ["owner"]`` in the KB);
-* ``host``: the same for the operator of the server's autonomous system (and of a CNAME target
-  that belongs to someone else than the owner): a US app hosted on Alibaba Cloud is within
-  reach of the laws that bind Alibaba;
+* ``host``: the same for each entity of ``hosting[]`` (the operator of the server's autonomous
+  system, the shared platform, a CNAME target run by someone else than the owner): a US app
+  hosted on Alibaba Cloud is within reach of the laws that bind Alibaba;
 * ``location``: the state where the server sits, with its laws that reach data on its
   territory (``reaches = ["location"]``).
 
@@ -48,6 +53,8 @@ __all__ = ["OwnershipResolver", "ReachOptions"]
 _CONTROL_ANY_SHARE = frozenset({"vie", "state", "management", "controlling"})
 _SHARE_BASED = frozenset({"equity", "voting"})
 STATE_KINDS = frozenset({"state", "state-body"})
+#: roles of an entity that only runs networks: a CNAME to it says who hosts, not who owns
+_NETWORK_ROLES = frozenset({"cdn", "cloud", "hosting", "telecom", "security"})
 #: kinds that can head a control chain but are not a company (the ultimate parent is the top company)
 _NOT_COMPANIES = STATE_KINDS | {"person-group"}
 _GROUNDS = (("hq", "headquarters"), ("incorporated", "incorporation"), ("operates_in", "operations"))
@@ -263,7 +270,7 @@ class OwnershipResolver:
             "basis": basis,
             "matched": matched,
             "evidence": [matched],
-            "origin": self.kb.domain_origin.get(matched, e["origin"]) if basis != "as" else "curated",
+            "origin": self.kb.domain_origin.get(matched, e["origin"]),
             "ultimate_parent": info["ultimate_parent"],
             "state_owner": info["state_owner"],
             "chain": info["main"],
@@ -272,8 +279,7 @@ class OwnershipResolver:
             "as_of": e["as_of"],
             "sources": info["sources"],
         }
-        start = matched if basis != "as" else f"{matched} (autonomous system; the host name is not known)"
-        hit = (owner, self.entity_reach(eid, start, "owner", date))
+        hit = (owner, self.entity_reach(eid, matched, "owner", date))
         self._owners[key] = hit
         return hit
 
@@ -302,66 +308,164 @@ class OwnershipResolver:
 
     # -- one destination ----------------------------------------------------------------------
 
-    def attribute(
-        self, host: str, cname_chain: Sequence[str] = (), asn: int | None = None, as_org: str | None = None,
-    ) -> tuple[str, str, str, list[str]] | None:
-        """(entity, basis, what matched, evidence) for a host, or None when nothing is known."""
+    def attribute(self, host: str, cname_chain: Sequence[str] = ()) -> tuple[str, str, str, list[str]] | None:
+        """(entity, basis, what matched, evidence) of the *owner* of a host, or None when nothing
+        about the service itself is known.
+
+        Only evidence about the service counts: the host name or a parent domain in the knowledge
+        base (``domain``), or a CNAME chain to a domain of the service's own (``cname``). A name
+        below a shared platform's suffix (``d1.cloudfront.net``, ``app.herokuapp.com``) is a
+        tenant's service: the platform's domain says who hosts it, not who owns it, unless the
+        knowledge base knows the tenant's own name. A CNAME to a platform or to an entity that only
+        runs networks (CDN, cloud, hosting, telecom) is hosting too. The network that carries the
+        servers is never owner evidence (:meth:`hosting`).
+        """
         kb = self.kb
-        if host and not _is_ip(host):
-            hit = kb.owner_of_name(host)
-            if hit is not None:
-                return hit[0], "domain", hit[1], [host]
-            for i, name in enumerate(cname_chain[1:], 1):
-                hit = kb.owner_of_name(name)
-                if hit is not None:
-                    return hit[0], "cname", hit[1], list(cname_chain[: i + 1])
-        hit = kb.owner_of_as(asn, as_org)
-        if hit is not None:
-            return hit[0], "as", hit[1], [host, hit[1]]
+        if not host or _is_ip(host):
+            return None
+        hit = kb.owner_of_name(host)
+        if hit is not None and self._owns(host, hit[1]):
+            return hit[0], "domain", hit[1], [host]
+        embedded = self._embedded(host)
+        if embedded is not None:
+            return embedded
+        for i, name in enumerate(cname_chain[1:], 1):
+            hit = kb.owner_of_name(name)
+            if hit is not None and self._owns(name, hit[1]) and not self._network_only(hit[0]):
+                return hit[0], "cname", hit[1], list(cname_chain[: i + 1])
         return None
+
+    def _embedded(self, host: str) -> tuple[str, str, str, list[str]] | None:
+        """A tenant name that carries the tenant's own host name in front of the platform's
+        suffix (``api.ring.com.cdn.cloudflare.net``, ``assets.example.com.s3.amazonaws.com``,
+        ``www.example.com.edgekey.net``: how Cloudflare, Akamai and S3 name a customer's
+        service) is evidence about the service: the embedded name's owner, when the knowledge base
+        knows it."""
+        plat = self.kb.platform_of(host)
+        if plat is None:
+            return None
+        inner = host[: -len(plat[0]) - 1]
+        if "." not in inner:
+            return None
+        hit = self.kb.owner_of_name(inner)
+        if hit is None or not self._owns(inner, hit[1]) or self._network_only(hit[0]):
+            return None
+        return hit[0], "domain", hit[1], [host, inner]
+
+    def _owns(self, name: str, matched: str) -> bool:
+        """Whether the knowledge-base domain ``matched`` (``name`` or a parent of it) names the
+        owner of ``name``: not when ``name`` is a tenant below a shared platform's suffix that is
+        ``matched`` or above it."""
+        plat = self.kb.platform_of(name)
+        return plat is None or len(matched) > len(plat[0])
+
+    def _network_only(self, eid: str) -> bool:
+        roles = self.kb.entities[eid]["roles"]
+        return bool(roles) and all(r in _NETWORK_ROLES for r in roles)
+
+    def key(self, host: str) -> tuple[object, ...]:
+        """What a name-only answer (no servers, no CNAME chain) depends on: hosts with the same
+        key get the same ``owner``, ``hosting`` and ``reach`` (``explain`` memoises on it)."""
+        found = self.attribute(host)
+        plat = None if _is_ip(host) else self.kb.platform_of(host)
+        return (found[0] if found else None, found[2] if found else None, plat[0] if plat else None)
+
+    def hosting(
+        self, host: str, cname_chain: Sequence[str], servers: Iterable[dict[str, Any]], owner_entity: str | None,
+        date: str,
+    ) -> list[dict[str, Any]]:
+        """Who hosts a destination, each with its evidence: the shared platform the name is a
+        tenant of (``platform``), a CNAME target run by someone else than the owner (``cname``),
+        and the operator of each server's autonomous system (``as``). Hosting is never ownership:
+        these entities bring a ``host`` basis of reach, not an owner."""
+        kb = self.kb
+        out: list[dict[str, Any]] = []
+        seen: set[str] = set()
+
+        def add(eid: str | None, name: str, basis: str, matched: str, evidence: list[str],
+                platform: str | None = None) -> None:
+            key = eid or f"platform:{name}"
+            if key in seen or (eid is not None and eid == owner_entity and basis == "cname"):
+                return
+            seen.add(key)
+            entry: dict[str, Any] = {"entity": eid, "name": name, "hq_country": None, "basis": basis,
+                                     "matched": matched, "evidence": evidence, "platform": platform,
+                                     "ultimate_parent": None}
+            if eid is not None:
+                e = kb.entities[eid]
+                entry["name"], entry["hq_country"] = e["name"], e["hq"]
+                entry["ultimate_parent"] = self.chain(eid, date)["ultimate_parent"]
+            out.append(entry)
+
+        names = [host] if host and not _is_ip(host) else []
+        names += [n for n in list(cname_chain)[1:] if n]
+        for i, name in enumerate(names):
+            plat = kb.platform_of(name)
+            if plat is not None:
+                suffix, info = plat
+                evidence = [name, suffix] if i == 0 else [*cname_chain[: i + 1], suffix]
+                add(info.get("entity"), str(info.get("name") or suffix), "platform", suffix, evidence,
+                    platform=str(info.get("name") or suffix))
+                continue
+            if i == 0:
+                continue
+            hit = kb.owner_of_name(name)
+            if hit is not None and hit[0] != owner_entity:
+                add(hit[0], "", "cname", hit[1], list(cname_chain[: i + 1]))
+        for srv in servers:
+            hit = kb.owner_of_as(srv.get("asn"), srv.get("as_org"))
+            if hit is not None:
+                add(hit[0], "", "as", hit[1], [str(srv.get("ip") or host), f"AS {hit[1]}"])
+        return out
+
+    @staticmethod
+    def hosting_start(entry: dict[str, Any]) -> str:
+        """The first step of a host-basis path for a hosting entry."""
+        ev = [str(x) for x in entry.get("evidence") or []]
+        if entry["basis"] == "as":
+            return f"{ev[0]} ({ev[-1]})" if ev else str(entry.get("matched"))
+        if entry["basis"] == "platform":
+            return " -> ".join(ev[:-1]) + f" (on {entry.get('platform')}, a shared platform: {entry.get('matched')})"
+        return " -> ".join(ev) + " (CNAME)"
 
     def host_operators(
         self, host: str, cname_chain: Sequence[str], servers: Iterable[dict[str, Any]], owner_entity: str | None,
+        date: str | None = None,
     ) -> dict[str, str]:
-        """The entities that host a destination, each with the first step of its path: the network
-        operator of each server (by autonomous system) and a CNAME target run by someone else
-        than the owner."""
-        operators: dict[str, str] = {}
-        for s in servers:
-            hit = self.kb.owner_of_as(s.get("asn"), s.get("as_org"))
-            if hit is not None:
-                operators.setdefault(hit[0], f"{s.get('ip') or host} (AS {hit[1]})")
-        for i, name in enumerate(list(cname_chain)[1:], 1):
-            hit = self.kb.owner_of_name(name)
-            if hit is not None and hit[0] != owner_entity:
-                operators.setdefault(hit[0], " -> ".join([*cname_chain[:i], name]) + " (CNAME)")
-        return operators
+        """The entities that host a destination (:meth:`hosting`), each with the first step of
+        its path."""
+        out: dict[str, str] = {}
+        for h in self.hosting(host, cname_chain, servers, owner_entity, date or "9999-12-31"):
+            if h["entity"] is not None:
+                out.setdefault(h["entity"], self.hosting_start(h))
+        return out
 
-    def resolve(
+    def resolve_all(
         self,
         host: str,
         date: str,
         *,
         cname_chain: Sequence[str] = (),
         servers: Iterable[dict[str, Any]] = (),
-    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-        """``owner`` and ``reach[]`` of a destination, as in the audit JSON."""
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]], list[dict[str, Any]]]:
+        """``owner``, ``hosting[]`` and ``reach[]`` of a destination, as in the audit JSON."""
         servers = list(servers)
-        primary = servers[0] if servers else {}
-        asn, as_org = primary.get("asn"), primary.get("as_org")
-        found = self.attribute(host, cname_chain, asn, as_org)
+        found = self.attribute(host, cname_chain)
         owner: dict[str, Any] | None = None
         reach: list[dict[str, Any]] = []
         owner_entity = None
         if found is not None:
             owner_entity, basis, matched, evidence = found
             owner, owner_reach = self._owner(owner_entity, basis, matched, date)
-            if basis == "cname":
+            if basis == "cname" or len(evidence) > 1:  # (a CNAME chain; a tenant name that embeds its own)
                 owner = {**owner, "evidence": evidence}
             reach = list(owner_reach)
+        hosting = self.hosting(host, cname_chain, servers, owner_entity, date)
         seen_host: set[str] = set()
-        for op, start in self.host_operators(host, cname_chain, servers, owner_entity).items():
-            for r in self.entity_reach(op, start, "host", date):
+        for h in hosting:
+            if h["entity"] is None:
+                continue
+            for r in self.entity_reach(h["entity"], self.hosting_start(h), "host", date):
                 if r["jurisdiction"] not in seen_host:
                     seen_host.add(r["jurisdiction"])
                     reach.append(r)
@@ -373,6 +477,18 @@ class OwnershipResolver:
             if c and key not in seen_loc:
                 seen_loc.add(key)
                 reach += self.location_reach(c, date, s.get("ip") or host, anycast=label)
+        return owner, hosting, reach
+
+    def resolve(
+        self,
+        host: str,
+        date: str,
+        *,
+        cname_chain: Sequence[str] = (),
+        servers: Iterable[dict[str, Any]] = (),
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """``owner`` and ``reach[]`` of a destination (:meth:`resolve_all` without ``hosting``)."""
+        owner, _, reach = self.resolve_all(host, date, cname_chain=cname_chain, servers=servers)
         return owner, reach
 
 
@@ -412,7 +528,7 @@ def attach_ownership(destinations: list[dict[str, Any]], resolver: OwnershipReso
     """
     for d in destinations:
         date = (d.get("first_seen") or default_date)[:10]
-        d["owner"], d["reach"] = resolver.resolve(
+        d["owner"], d["hosting"], d["reach"] = resolver.resolve_all(
             d["host"], date, cname_chain=d.get("cname_chain") or (), servers=d.get("servers") or (),
         )
     return cited_laws(resolver.kb, (r for d in destinations for r in d["reach"]))

@@ -396,6 +396,7 @@ def _destination_rows(conns: pa.Table, bounds: Any, apps: list[str], hosts: list
     for name in ("countries", "data_types", "data_categories"):
         rows[name] = [[] for _ in range(n)]
     rows["reach"] = ["[]"] * n
+    rows["hosting"] = ["[]"] * n
     rows["servers"] = json_texts(rows["servers"], ctx.codec)
     # each group's uids in the order of its connections (an input's reader numbers them in order)
     rows["uids"] = pa.ListArray.from_arrays(pa.array(bounds.astype(np.int32)), conns.column("uid").combine_chunks())
@@ -479,15 +480,20 @@ def _ownership(t: pa.Table, ctx: EnrichContext) -> pa.Table:
     from datareach.enrich.ownership import cited_laws
 
     owners: list[Any] = []
+    hostings: list[Any] = []
     reaches: list[Any] = []
     cols = {c: t.column(c).to_pylist() for c in ("host", "first_seen", "cname_chain")}
     servers = _loads(t.column("servers"), ctx)
     for host, first, chain, ss in zip(cols["host"], cols["first_seen"], cols["cname_chain"], servers, strict=True):
-        owner, reach = ctx.resolver.resolve(host, (first or ctx.date)[:10], cname_chain=chain or (), servers=ss)
+        owner, hosting, reach = ctx.resolver.resolve_all(
+            host, (first or ctx.date)[:10], cname_chain=chain or (), servers=ss)
         owners.append(owner)
+        hostings.append(hosting)
         reaches.append(reach)
     ctx.laws.update(cited_laws(ctx.resolver.kb, (r for rs in reaches for r in rs)))
-    return _set(_set(t, "owner", _dumps(owners, ctx)), "reach", _dumps(reaches, ctx))
+    t = _set(t, "owner", _dumps(owners, ctx))
+    t = _set(t, "hosting", _dumps(hostings, ctx))
+    return _set(t, "reach", _dumps(reaches, ctx))
 
 
 def _data_types(t: pa.Table, ctx: EnrichContext) -> pa.Table:
@@ -509,7 +515,8 @@ def _data_types(t: pa.Table, ctx: EnrichContext) -> pa.Table:
 
 GEO = Stage("geo", ("servers",), ("servers", "ip_scope", "country", "countries", "asn", "as_org"), _geo)
 DOMAINS = Stage("domains", ("host",), ("registrable_domain",), _domains)
-OWNERSHIP = Stage("ownership", ("host", "first_seen", "cname_chain", "servers"), ("owner", "reach"), _ownership)
+OWNERSHIP = Stage("ownership", ("host", "first_seen", "cname_chain", "servers"), ("owner", "hosting", "reach"),
+                  _ownership)
 DATA_TYPES = Stage("data_types", ("app", "host"), ("data_types", "data_categories"), _data_types)
 DESTINATION_STAGES: tuple[Stage, ...] = (GEO, DOMAINS, OWNERSHIP, DATA_TYPES)
 

@@ -52,8 +52,12 @@ from datareach.kb.store import ImportedDataset, ImportedEntity, MmdbInfo
 __all__ = [
     "KBImportError",
     "country_code",
+    "import_adguard_companiesdb",
+    "import_ddg_app",
     "import_disconnect",
     "import_domain_list",
+    "import_exodus",
+    "import_ghostery_trackerdb",
     "import_mmdb",
     "import_tracker_radar",
     "import_xray",
@@ -72,6 +76,11 @@ DEFAULT_LICENCE: Final[Mapping[str, str]] = {
     "xray": "X-Ray company data (Binns et al., University of Oxford); licence as stated by its source",
     "domain-list": "user-supplied domain list",
     "mmdb": "as stated by the database vendor",
+    "ddg-app": "CC BY-NC-SA 4.0 (DuckDuckGo app tracker list, Duck Duck Go, Inc.)",
+    "adguard-companiesdb": "CC BY-SA 4.0 (AdGuard companiesdb, AdGuard Software Ltd. and contributors; "
+                           "built on WhoTracks.me data)",
+    "ghostery-trackerdb": "CC BY-NC-SA 4.0 (Ghostery Tracker Database, Ghostery GmbH)",
+    "exodus": "Exodus Privacy tracker list (Exodus Privacy); licence as stated by its source",
 }
 
 
@@ -435,6 +444,7 @@ def _finish(
     licence_note: str,
     prefer: bool,
     dataset_date: str | None = None,
+    save: bool = True,
 ) -> ImportedDataset:
     builder.check_domains()
     entities = builder.entities()
@@ -451,7 +461,8 @@ def _finish(
         mmdb=None,
         counts={"entities": len(entities), "domains": sum(len(e.domains) for e in entities), **builder.counts()},
     )
-    _save(dataset, path)
+    if save:
+        _save(dataset, path)
     return dataset
 
 
@@ -943,3 +954,252 @@ def import_mmdb(path: PathLike, *, licence_note: str | None = None, prefer: bool
 
     _save(dataset, p, mmdb_source=p, mmdb_check=check)
     return dataset
+
+
+# --- DuckDuckGo app tracker list ---------------------------------------------------------------
+
+_DA_EXPECTED = 'a DuckDuckGo app tracker list ({"trackers": {"host": {"owner": {"name": ...}}}})'
+
+
+def import_ddg_app(path: PathLike, *, licence_note: str | None = None, prefer: bool = False) -> ImportedDataset:
+    """Import DuckDuckGo's app tracker list (``app/android-tds.json`` of duckduckgo/tracker-blocklists,
+    or the repository root): each tracker host goes to its ``owner.name``."""
+    p = _as_path(path)
+    if p.is_dir():
+        p = p / "app" / "android-tds.json" if (p / "app").is_dir() else p / "android-tds.json"
+    data = _read_bytes(p, _DA_EXPECTED)
+    obj = _parse_json(data, p, _DA_EXPECTED)
+    trackers = obj.get("trackers") if isinstance(obj, dict) else None
+    if not isinstance(trackers, dict) or not trackers:
+        raise _wrong(p, _DA_EXPECTED, obj, 'no "trackers" object')
+    builder = _Builder(p)
+    for host, rec in trackers.items():
+        owner = rec.get("owner") if isinstance(rec, dict) else None
+        name = owner.get("name") if isinstance(owner, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            builder.bad_entry(f"tracker {str(host)[:80]!r}: no owner name")
+            continue
+        display = owner.get("displayName") if isinstance(owner, dict) else None
+        builder.add(name, [host], f"tracker {str(host)[:80]!r}",
+                    aliases=[display] if isinstance(display, str) else [])
+    builder.check_entries(_DA_EXPECTED, unit="tracker")
+    return _finish("ddg-app", p, hashlib.sha256(data).hexdigest(), builder,
+                   licence_note=_licence(licence_note, DEFAULT_LICENCE["ddg-app"]), prefer=prefer)
+
+
+# --- AdGuard companiesdb -----------------------------------------------------------------------
+
+_AG_EXPECTED = ('AdGuard companiesdb dist/trackers.json ({"trackers": {...}, "trackerDomains": {...}}) '
+                'with dist/companies.json beside it')
+
+
+def _ag_paths(p: Path) -> tuple[Path, Path]:
+    if p.is_dir():
+        base = p / "dist" if (p / "dist").is_dir() else p
+        return base / "trackers.json", base / "companies.json"
+    return p, p.parent / "companies.json"
+
+
+def build_adguard_companiesdb(path: PathLike, *, licence_note: str | None = None, prefer: bool = False,
+                              save: bool = False) -> ImportedDataset:
+    """The AdGuard companiesdb as a dataset (not stored unless ``save``): each tracker domain of
+    ``trackers.json`` goes to its tracker's company (``companies.json``), else to the tracker."""
+    p = _as_path(path)
+    tpath, cpath = _ag_paths(p)
+    tdata = _read_bytes(tpath, _AG_EXPECTED)
+    tobj = _parse_json(tdata, tpath, _AG_EXPECTED)
+    if not isinstance(tobj, dict) or not isinstance(tobj.get("trackerDomains"), dict) \
+            or not isinstance(tobj.get("trackers"), dict):
+        raise _wrong(tpath, _AG_EXPECTED, tobj, 'no "trackers" and "trackerDomains" objects')
+    companies: dict[str, Any] = {}
+    cdata = b""
+    if cpath.is_file():
+        cdata = _read_bytes(cpath, "AdGuard companiesdb dist/companies.json")
+        cobj = _parse_json(cdata, cpath, "AdGuard companiesdb dist/companies.json")
+        if isinstance(cobj, dict) and isinstance(cobj.get("companies"), dict):
+            companies = cobj["companies"]
+    trackers: dict[str, Any] = tobj["trackers"]
+    by_name: dict[str, list[str]] = {}
+    builder = _Builder(tpath)
+    for dom, tid in tobj["trackerDomains"].items():
+        t = trackers.get(tid) if isinstance(tid, str) else None
+        if not isinstance(t, dict):
+            builder.bad_entry(f"domain {str(dom)[:80]!r}: tracker {str(tid)[:80]!r} is not defined")
+            continue
+        cid = t.get("companyId")
+        c = companies.get(cid) if isinstance(cid, str) else None
+        name = c.get("name") if isinstance(c, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            tname = t.get("name")
+            name = tname if isinstance(tname, str) and tname.strip() else str(tid)
+        by_name.setdefault(name, []).append(dom)
+    for name, doms in by_name.items():
+        builder.add(name, doms, f"company {name[:80]!r}")
+    builder.check_entries(_AG_EXPECTED, unit="domain")
+    stamp = tobj.get("timeUpdated")
+    date = stamp[:10] if isinstance(stamp, str) and re.match(r"^\d{4}-\d{2}-\d{2}", stamp) else None
+    sha = _dir_sha256([("trackers.json", tdata), ("companies.json", cdata)])
+    return _finish("adguard-companiesdb", p, sha, builder,
+                   licence_note=_licence(licence_note, DEFAULT_LICENCE["adguard-companiesdb"]),
+                   prefer=prefer, dataset_date=date, save=save)
+
+
+def import_adguard_companiesdb(path: PathLike, *, licence_note: str | None = None,
+                               prefer: bool = False) -> ImportedDataset:
+    """Import the AdGuard companiesdb (the repository, its ``dist/``, or ``dist/trackers.json``)."""
+    return build_adguard_companiesdb(path, licence_note=licence_note, prefer=prefer, save=True)
+
+
+# --- Ghostery trackerdb ------------------------------------------------------------------------
+
+_GH_EXPECTED = ("the Ghostery trackerdb repository (db/organizations/*.eno and db/patterns/*.eno) "
+                'or its JSON export ({"organizations": {...}, "patterns": {...}})')
+_ENO_FIELD = re.compile(r"^([a-z_]+):[ \t]*(.*)$")
+_MAX_ENO_FILES: Final = 100_000
+
+
+def _eno(text: str) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The ``key: value`` fields and ``--- name`` blocks of a trackerdb .eno file."""
+    fields: dict[str, str] = {}
+    blocks: dict[str, list[str]] = {}
+    cur: str | None = None
+    for line in text.splitlines():
+        if line.startswith("--- "):
+            name = line[4:].strip()
+            cur = None if cur == name else name
+            if cur is not None:
+                blocks.setdefault(cur, [])
+            continue
+        if cur is not None:
+            if line.strip():
+                blocks[cur].append(line.strip())
+            continue
+        m = _ENO_FIELD.match(line)
+        if m and m.group(1) not in fields:
+            fields[m.group(1)] = m.group(2).strip()
+    return fields, blocks
+
+
+def _eno_dir(base: Path, sub: str) -> list[tuple[str, bytes]]:
+    folder = base / sub
+    try:
+        files = sorted(f for f in folder.iterdir() if f.suffix == ".eno" and f.is_file())[:_MAX_ENO_FILES]
+    except OSError as err:
+        raise KBImportError(f"{folder}: cannot list: {err.strerror or err}") from err
+    return [(f"{sub}/{f.name}", _read_bytes(f, "a trackerdb .eno file")) for f in files]
+
+
+def import_ghostery_trackerdb(path: PathLike, *, licence_note: str | None = None,
+                              prefer: bool = False) -> ImportedDataset:
+    """Import Ghostery's trackerdb: the repository (or its ``db/``), or the JSON export. Each
+    pattern's domains go to its organisation, with the organisation's country; patterns
+    without an organisation are skipped and counted (``counts.patterns_without_organisation``)."""
+    p = _as_path(path)
+    orgs: dict[str, dict[str, Any]] = {}
+    patterns: list[tuple[str, dict[str, Any]]] = []
+    if p.is_dir():
+        base = p / "db" if (p / "db").is_dir() else p
+        if not (base / "organizations").is_dir() or not (base / "patterns").is_dir():
+            raise KBImportError(f"{p}: not {_GH_EXPECTED}")
+        contents = _eno_dir(base, "organizations") + _eno_dir(base, "patterns")
+        for rel, data in contents:
+            fields, blocks = _eno(data.decode("utf-8", "replace"))
+            key = Path(rel).stem
+            if rel.startswith("organizations/"):
+                orgs[key] = fields
+            else:
+                patterns.append((key, {**fields, "domains": blocks.get("domains", [])}))
+        sha = _dir_sha256(contents)
+    else:
+        data = _read_bytes(p, _GH_EXPECTED)
+        obj = _parse_json(data, p, _GH_EXPECTED)
+        if not isinstance(obj, dict) or not isinstance(obj.get("patterns"), dict) \
+                or not isinstance(obj.get("organizations"), dict):
+            raise _wrong(p, _GH_EXPECTED, obj, 'no "patterns" and "organizations" objects')
+        orgs = {k: v for k, v in obj["organizations"].items() if isinstance(v, dict)}
+        patterns = [(k, v) for k, v in obj["patterns"].items() if isinstance(v, dict)]
+        sha = hashlib.sha256(data).hexdigest()
+    builder = _Builder(p)
+    unowned = 0
+    for key, pat in patterns:
+        org_key = pat.get("organization")
+        org = orgs.get(org_key) if isinstance(org_key, str) else None
+        if org is None:
+            unowned += 1
+            continue
+        name = org.get("name")
+        doms = pat.get("domains")
+        if not isinstance(name, str) or not name.strip() or not isinstance(doms, list):
+            builder.bad_entry(f"pattern {key[:80]!r}: organisation without a name, or no domain list")
+            continue
+        if doms:
+            builder.add(name, doms, f"pattern {key[:80]!r}", country=country_code(org.get("country")))
+    builder.check_entries(_GH_EXPECTED, unit="pattern")
+    counts_extra = {"patterns_without_organisation": unowned}
+    ds = _finish("ghostery-trackerdb", p, sha, builder,
+                 licence_note=_licence(licence_note, DEFAULT_LICENCE["ghostery-trackerdb"]), prefer=prefer,
+                 save=False)
+    ds = ImportedDataset(**{**ds.__dict__, "counts": {**ds.counts, **counts_extra}})
+    _save(ds, p)
+    return ds
+
+
+# --- Exodus Privacy tracker signatures ---------------------------------------------------------
+
+_EX_EXPECTED = ('an Exodus Privacy tracker export ({"trackers": {"id": {"name": ..., '
+                '"network_signature": "a\\\\.com|b\\\\.net", ...}}})')
+_SIG_HOST = re.compile(r"^[a-z0-9_-]+(?:\.[a-z0-9_-]+)+$")
+
+
+def exodus_signature_domains(signature: object) -> list[str]:
+    """The literal host names in an Exodus network signature (a regular expression such as
+    ``\\.doubleclick\\.net|googleads\\.g\\.doubleclick\\.net``); parts with other regular
+    expression syntax (classes, groups, wildcards) are not host names and are left out."""
+    if not isinstance(signature, str) or len(signature) > 100_000:
+        return []
+    out: list[str] = []
+    for part in signature.split("|"):
+        s = part.strip().replace("\\.", ".").removeprefix("^").removesuffix("$").lstrip(".")
+        s = s.lower().split("/", 1)[0]
+        if _SIG_HOST.match(s) and not s.replace(".", "").isdigit():
+            out.append(s)
+    return out
+
+
+def import_exodus(path: PathLike, *, licence_note: str | None = None, prefer: bool = False) -> ImportedDataset:
+    """Import Exodus Privacy's tracker list (the JSON of its ``/api/trackers`` or ETIP export):
+    each tracker's name with the host names of its network signature. Exodus names trackers
+    (SDKs), not companies: map them to entities in ``data/mappings``."""
+    p = _as_path(path)
+    data = _read_bytes(p, _EX_EXPECTED)
+    obj = _parse_json(data, p, _EX_EXPECTED)
+    trackers = obj.get("trackers") if isinstance(obj, dict) else obj
+    items: Iterable[Any]
+    if isinstance(trackers, dict):
+        items = trackers.values()
+    elif isinstance(trackers, list):
+        items = trackers
+    else:
+        raise _wrong(p, _EX_EXPECTED, obj, 'no "trackers"')
+    builder = _Builder(p)
+    no_signature = 0
+    for i, t in enumerate(items):
+        if not isinstance(t, dict) or not isinstance(t.get("name"), str) or not t["name"].strip():
+            builder.bad_entry(f"tracker {i}: no name")
+            continue
+        sig = t.get("network_signature")
+        if sig is not None and not isinstance(sig, str):
+            builder.bad_entry(f"tracker {i}: network_signature is not a string")
+            continue
+        doms = exodus_signature_domains(sig)
+        if not doms:
+            no_signature += 1
+            builder.good_entries += 1
+            continue
+        builder.add(t["name"], doms, f"tracker {t['name'][:80]!r}")
+    builder.check_entries(_EX_EXPECTED, unit="tracker")
+    ds = _finish("exodus", p, hashlib.sha256(data).hexdigest(), builder,
+                 licence_note=_licence(licence_note, DEFAULT_LICENCE["exodus"]), prefer=prefer, save=False)
+    ds = ImportedDataset(**{**ds.__dict__, "counts": {**ds.counts, "trackers_without_host_signature": no_signature}})
+    _save(ds, p)
+    return ds

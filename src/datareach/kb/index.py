@@ -27,7 +27,7 @@ from datareach.schema import DataSource
 __all__ = ["DATA_DIR", "KnowledgeBase", "knowledge_base", "reset"]
 
 DATA_DIR = Path(__file__).parent / "data"
-_FORMAT = 4  # bump when the compiled layout changes
+_FORMAT = 7  # bump when the compiled layout changes (6: shipped datasets, company mappings; 7: platforms)
 _LEGAL_SUFFIX = re.compile(
     r"\b(inc|incorporated|ltd|limited|llc|l\.l\.c|corp|corporation|co|company|gmbh|ag|sa|s\.a|sas|bv|b\.v|nv|n\.v|plc|"
     r"pte|pty|ab|oy|as|spa|srl|kk|group|holdings?|technology|technologies)\b\.?"
@@ -53,6 +53,8 @@ class KnowledgeBase:
         self.lists: dict[str, dict[str, Any]] = data["lists"]
         self.sources: dict[str, dict[str, Any]] = data["sources"]
         self.imports: list[dict[str, Any]] = data["imports"]
+        #: the datasets shipped with datareach (``data/datasets/``), in the shape of ``imports``
+        self.shipped: list[dict[str, Any]] = data.get("shipped", [])
         self.meta: dict[str, Any] = data["meta"]
         self.mmdb_paths: list[str] = data["mmdb_paths"]
         # the longest name in the table bounds how many labels a look-up tries
@@ -60,6 +62,11 @@ class KnowledgeBase:
         #: KB domains that are registrable domains with no public suffix below them: every name
         #: under such a domain has it as its registrable domain (saves a suffix-list look-up)
         self.registrable: frozenset[str] = frozenset(data["registrable"])
+        #: shared platforms by suffix (:func:`_platforms`)
+        self.platforms: dict[str, dict[str, Any]] = data["platforms"]
+        self._platform_labels: int = data["platform_labels"]
+        #: KB domains that are whole top-level domains (brand TLDs such as ``yandex``)
+        self._tld_domains: frozenset[str] = frozenset(d for d in self.domains if "." not in d)
 
     def owner_of_name(self, host: str) -> tuple[str, str] | None:
         """(entity id, the KB domain that matched) for a host name, most specific first."""
@@ -74,6 +81,22 @@ class KnowledgeBase:
             hit = domains.get(suffix)
             if hit is not None:
                 return hit, suffix
+        # least specific: a brand top-level domain (``yandex``) that is itself a KB domain
+        if n > 1 and labels[-1] in self._tld_domains:
+            return domains[labels[-1]], labels[-1]
+        return None
+
+    def platform_of(self, host: str) -> tuple[str, dict[str, Any]] | None:
+        """(suffix, platform) when ``host`` is a name strictly *below* a shared platform's
+        suffix (a tenant's service), the most specific suffix first; None otherwise."""
+        platforms = self.platforms
+        labels = host.split(".")
+        n = len(labels)
+        for i in range(max(1, n - self._platform_labels), n - 1):
+            suffix = ".".join(labels[i:])
+            hit = platforms.get(suffix)
+            if hit is not None:
+                return suffix, hit
         return None
 
     def owner_of_as(self, asn: int | None, as_org: str | None) -> tuple[str, str] | None:
@@ -115,7 +138,19 @@ class KnowledgeBase:
                   f"{counts['autonomous_systems']} AS numbers, {counts['jurisdictions']} jurisdictions, "
                   f"{counts['laws']} laws; records checked {as_of[0]} to {as_of[1]}" if as_of else None),
         )]
-        for imp in self.imports:
+        for imp in [*self.shipped, *self.imports]:
+            if imp.get("shipped"):
+                out.append(DataSource(
+                    name=f"shipped dataset {imp['kind']}: {imp['file']}",
+                    kind="kb-dataset",
+                    path=None,
+                    version=imp["sha256"][:16],
+                    date=imp["dataset_date"] or imp["imported_at"][:10],
+                    licence=imp["licence_note"],
+                    note=f"shipped with datareach as a separately licensed file; yields to curated records; "
+                         f"{imp.get('companies_mapped', 0)} companies mapped to curated entities",
+                ))
+                continue
             out.append(DataSource(
                 name=f"imported {imp['kind']}: {imp['file']}",
                 kind="kb-import",
@@ -128,8 +163,12 @@ class KnowledgeBase:
         return [s.to_json() for s in out]
 
 
-def _compile(raw: RawKB, imports: Sequence[Any]) -> dict[str, Any]:
-    """Plain, marshal-able dicts from checked records and imported datasets."""
+def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shipped: Sequence[Any] = ()) -> dict[str, Any]:
+    """Plain, marshal-able dicts from checked records, shipped datasets (``shipped``, which come
+    first) and imported datasets; ``company_map`` (:class:`~datareach.kb.mappings.CompanyMap`)
+    maps the datasets' companies to entities."""
+    from datareach.kb.mappings import resolve_company
+
     entities: dict[str, dict[str, Any]] = {}
     domains: dict[str, str] = {}
     origin: dict[str, str] = {}
@@ -173,44 +212,56 @@ def _compile(raw: RawKB, imports: Sequence[Any]) -> dict[str, Any]:
             as_names[name.casefold()] = a["entity"]
         entities[a["entity"]].setdefault("as_sources", []).extend(a["sources"])
 
+    platforms = _platforms(raw, domains)
     by_name: dict[str, str] = {}
     for eid, e in entities.items():
         for n in [e["name"], *e["aliases"]]:
             by_name.setdefault(name_key(n), eid)
     sources = dict(raw.sources)
     import_docs: list[dict[str, Any]] = []
+    shipped_docs: list[dict[str, Any]] = []
     mmdb_paths: list[str] = []
-    for ds in imports:
-        sid = f"import-{ds.id}"
+    shipped_ids = {ds.id for ds in shipped}
+    for ds in [*shipped, *imports]:
+        is_shipped = ds.id in shipped_ids
+        tag = "shipped" if is_shipped else "import"
+        sid = f"{tag}-{ds.id}"
         sources[sid] = {
-            "url": f"file:{ds.file}", "title": f"{ds.kind} dataset imported by the user ({ds.file})",
+            "url": f"file:{ds.file}",
+            "title": f"{ds.kind} dataset {'shipped with datareach' if is_shipped else 'imported by the user'} ({ds.file})",
             "seen": ds.imported_at[:10], "licence": ds.licence_note, "note": f"sha256 {ds.sha256}",
         }
-        won = lost = added = 0
+        won = lost = added = mapped = no_country = under_curated = 0
         local: dict[str, str] = {}
         pending_parents: list[tuple[str, str]] = []
         for item in ds.entities:
             name = str(item.get("name") or "")
             given = item.get("entity_id")
             found: str | None = given if isinstance(given, str) and given in entities else None
+            rule = resolve_company(company_map, ds.kind, name, [str(a) for a in item.get("aliases") or []])
+            if found is None and rule is not None and rule.entity in entities:
+                found = rule.entity
+                mapped += 1
             if found is None:
                 found = by_name.get(name_key(name)) or local.get(name_key(name))
             if found is not None:
                 eid = found
             else:
                 slug = re.sub(r"[^a-z0-9]+", "-", name.casefold()).strip("-")[:40] or "entity"
-                eid = f"import-{ds.id}-{slug}"
+                eid = f"{tag}-{ds.id}-{slug}"
                 n = 2
                 while eid in entities:
-                    eid, n = f"import-{ds.id}-{slug}-{n}", n + 1
-                country = item.get("country")
+                    eid, n = f"{tag}-{ds.id}-{slug}-{n}", n + 1
+                country = item.get("country") or (rule.country if rule is not None else None)
+                if not (isinstance(country, str) and len(country) == 2):
+                    no_country += 1
                 entities[eid] = {
                     "id": eid, "name": name or eid, "aliases": list(item.get("aliases") or []), "kind": "company",
                     "hq": country if isinstance(country, str) and len(country) == 2 else None,
                     "incorporated": None, "operates_in": [], "roles": [], "parents": [], "listings": [],
                     "sources": [sid], "as_of": (ds.dataset_date or ds.imported_at[:10]), "unverified":
                     "from an imported dataset: owner country and parents as the dataset gives them",
-                    "origin": f"import:{ds.id}",
+                    "origin": f"{tag}:{ds.id}",
                 }
                 local[name_key(name)] = eid
                 for alias in item.get("aliases") or []:
@@ -221,12 +272,15 @@ def _compile(raw: RawKB, imports: Sequence[Any]) -> dict[str, Any]:
             for d in item.get("domains") or []:
                 if not is_domain(d):
                     continue
+                if is_shipped and _under_curated(domains, origin, d):
+                    under_curated += 1
+                    continue
                 current = domains.get(d)
                 if current is None or (ds.prefer and current != eid):
                     if current is not None:
                         won += 1
                     domains[d] = eid
-                    origin[d] = f"import:{ds.id}"
+                    origin[d] = f"{tag}:{ds.id}"
                 elif current != eid:
                     lost += 1
         for eid, parent_name in pending_parents:
@@ -238,11 +292,12 @@ def _compile(raw: RawKB, imports: Sequence[Any]) -> dict[str, Any]:
                 })
         if ds.mmdb:
             mmdb_paths.append(str(ds.mmdb_path))
-        import_docs.append({
+        (shipped_docs if is_shipped else import_docs).append({
             "id": ds.id, "kind": ds.kind, "file": ds.file, "sha256": ds.sha256, "imported_at": ds.imported_at,
             "dataset_date": ds.dataset_date, "licence_note": ds.licence_note, "prefer": ds.prefer,
             "entities_added": added, "domains_lost_to_curated": lost, "domains_won_over_curated": won,
-            "counts": dict(ds.counts),
+            "counts": dict(ds.counts), "shipped": is_shipped, "companies_mapped": mapped,
+            "entities_without_country": no_country, "domains_under_curated": under_curated,
         })
     _break_import_cycles(entities)
     curated_domains = sum(1 for o in origin.values() if o == "curated")
@@ -257,8 +312,11 @@ def _compile(raw: RawKB, imports: Sequence[Any]) -> dict[str, Any]:
         "lists": raw.lists,
         "sources": sources,
         "imports": import_docs,
+        "shipped": shipped_docs,
         "mmdb_paths": mmdb_paths,
         "max_labels": max((d.count(".") + 1 for d in domains), default=2),
+        "platforms": platforms,
+        "platform_labels": max((d.count(".") + 1 for d in platforms), default=2),
         "registrable": _registrable_kb_domains(domains),
         "meta": {
             "counts": {
@@ -272,10 +330,61 @@ def _compile(raw: RawKB, imports: Sequence[Any]) -> dict[str, Any]:
                 "sources": len(raw.sources),
                 "imported_entities": sum(1 for e in entities.values() if e["origin"] != "curated"),
                 "imported_domains": len(domains) - curated_domains,
+                "imported_without_country": sum(1 for e in entities.values() if e["origin"] != "curated" and not e["hq"]),
+                "company_mappings": len(company_map) if company_map is not None else 0,
             },
             "as_of": [as_of[0], as_of[-1]] if as_of else None,
         },
     }
+
+
+def _platforms(raw: RawKB, domains: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """Shared platforms by suffix: names *below* one are a tenant's service, which the platform's
+    operator hosts (``host`` evidence) but does not own.
+
+    From the public suffix list's PRIVATE section (the suffixes companies declare for names they
+    give to other people: ``cloudfront.net``, ``appspot.com``, ``herokuapp.com`` ...; the operator
+    is the knowledge-base entity of the suffix's domain, and the list's own name for it) and from
+    the curated ``[[platform]]`` records, which add what the list lacks (``amazonaws.com``,
+    ``firebaseio.com``, ``aliyuncs.com``, CDN CNAME targets ...) and take out, with
+    ``tenants = false``, suffixes whose names are the operator's own services
+    (``googleapis.com``)."""
+    from datareach.kb import psl
+
+    out: dict[str, dict[str, Any]] = {}
+    for suffix, org in psl.private_suffixes().items():
+        entity = _domain_owner(domains, suffix)
+        out[suffix] = {"name": org, "entity": entity, "origin": "public-suffix-list", "kind": None}
+    for rec in raw.platforms:
+        for d in rec["domains"]:
+            if rec.get("tenants", True) is False:
+                out.pop(d, None)
+                continue
+            out[d] = {"name": rec["name"], "entity": rec["entity"], "origin": "curated",
+                      "kind": rec.get("kind", "hosting"), "sources": list(rec["sources"])}
+    return out
+
+
+def _domain_owner(domains: Mapping[str, str], name: str) -> str | None:
+    labels = name.split(".")
+    for i in range(len(labels) - 1):
+        hit = domains.get(".".join(labels[i:]))
+        if hit is not None:
+            return hit
+    return None
+def _under_curated(domains: Mapping[str, str], origin: Mapping[str, str], name: str) -> bool:
+    """``name`` is below a curated domain that holds its registrable domain: the curated record
+    decides that name (a shipped dataset may add a tenant's name below a shared platform's
+    suffix, such as ``d1234.cloudfront.net``, not a name inside a company's own domain)."""
+    from datareach.kb import psl
+
+    labels = name.split(".")
+    for i in range(1, len(labels) - 1):
+        parent = ".".join(labels[i:])
+        if parent in domains and origin.get(parent) == "curated":
+            reg = psl.registrable_domain(name)
+            return reg is None or not reg.endswith("." + parent)
+    return False
 
 
 def _registrable_kb_domains(domains: Iterable[str]) -> list[str]:
@@ -332,7 +441,9 @@ def knowledge_base(root: Path | None = None, *, use_imports: bool = True, use_ca
     contribution). Raises :class:`~datareach.kb.load.KBError` when a file is malformed.
     """
     base = root or DATA_DIR
-    files = data_files(base)
+    from datareach.kb import mappings
+
+    files = [*data_files(base), *mappings.mapping_files(base), *mappings.dataset_files(base)]
     from datareach.kb.psl import psl_version
 
     key = {
@@ -357,7 +468,8 @@ def knowledge_base(root: Path | None = None, *, use_imports: bool = True, use_ca
                     data = None
         if data is None:
             raw = read_kb(base)
-            data = _compile(raw, _imports() if use_imports else [])
+            company_map = mappings.read_mappings(base, raw.entities)
+            data = _compile(raw, _imports() if use_imports else [], company_map, mappings.shipped_datasets(base))
             if use_cache:
                 cache.store(path, key, {"kb": (marshal.dumps(data), None, None)})
         kb = KnowledgeBase(data)

@@ -63,6 +63,7 @@ class RawKB:
     jurisdictions: dict[str, dict[str, Any]] = field(default_factory=dict)
     lists: dict[str, dict[str, Any]] = field(default_factory=dict)
     autonomous_systems: list[dict[str, Any]] = field(default_factory=list)
+    platforms: list[dict[str, Any]] = field(default_factory=list)
     where: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
 
 
@@ -78,6 +79,20 @@ def is_domain(name: object) -> bool:
     if not isinstance(name, str) or not 3 <= len(name) <= 253 or "." not in name:
         return False
     return all(_LABEL.match(label) for label in name.split("."))
+
+
+def is_brand_tld(name: object) -> bool:
+    """A single label that is a top-level domain of the public suffix list (``yandex``).
+
+    An entity may list a whole top-level domain when it is the TLD's registry and sole
+    registrant (a ``.brand`` TLD such as ``yandex``): every name under it is then its own.
+    Whether the TLD really is such a brand TLD is for the record's sources to show.
+    """
+    if not isinstance(name, str) or "." in name or not 2 <= len(name) <= 63 or not _LABEL.match(name):
+        return False
+    from datareach.kb import psl
+
+    return name in psl.suffix_rules()
 
 
 class _File:
@@ -174,6 +189,10 @@ _LISTING_FIELDS = {"list": str, "sources": list}
 _LISTING_OPTIONAL = {"since": str, "until": str, "note": str, "unverified": str}
 _AS_FIELDS = {"entity": str, "sources": list, "as_of": str}
 _AS_OPTIONAL: dict[str, type | tuple[type, ...]] = {"numbers": list, "names": list, "unverified": str, "note": str}
+_PLATFORM_FIELDS = {"entity": str, "name": str, "domains": list, "sources": list, "as_of": str}
+_PLATFORM_OPTIONAL: dict[str, type | tuple[type, ...]] = {"kind": str, "note": str, "unverified": str, "tenants": bool}
+#: what a shared platform gives its tenants (``[[platform]]`` ``kind``)
+PLATFORM_KINDS = ("cdn", "hosting", "cloud", "storage", "paas", "pages", "dns")
 _JUR_FIELDS = {"code": str, "name": str, "sources": list, "as_of": str}
 _JUR_OPTIONAL = {"linked_to": str, "law": list, "notes": str, "unverified": str, "treated_as": str}
 _LAW_FIELDS = {"id": str, "title": str, "reaches": list, "effect": str, "sources": list}
@@ -205,7 +224,7 @@ def read_kb(root: Path) -> RawKB:
     files = [_File(p, root) for p in data_files(root)]
     if not files:
         raise KBError(str(root), None, "no knowledge-base files here")
-    known_top = {"source", "entity", "as", "jurisdiction", "list"}
+    known_top = {"source", "entity", "as", "jurisdiction", "list", "platform"}
     # pass 1: sources (every file may define them)
     for f in files:
         for key in f.data:
@@ -319,8 +338,9 @@ def read_kb(root: Path) -> RawKB:
             check_sources(f, line, what, rec["sources"])
             seen_domains: set[str] = set()
             for d in _check_str_list(f, line, what, "domains", rec.get("domains", [])):
-                if not is_domain(d):
-                    raise f.error(f.line_of_text(f'"{d}"', line), f"{what}: {d!r} is not a lower-case domain name")
+                if not (is_domain(d) or is_brand_tld(d)):
+                    raise f.error(f.line_of_text(f'"{d}"', line),
+                                  f"{what}: {d!r} is not a lower-case domain name or a top-level domain")
                 if d in seen_domains:
                     raise f.error(f.line_of_text(f'"{d}"', line), f"{what}: domain {d!r} is listed twice")
                 seen_domains.add(d)
@@ -394,6 +414,29 @@ def read_kb(root: Path) -> RawKB:
                     raise f.error(f.line_of_text(name, line), f"AS name {name!r} is given to both {by_name[key]!r} and {rec['entity']!r}")
                 by_name[key] = rec["entity"]
             kb.autonomous_systems.append(rec)
+
+    # pass 5: shared platforms (names under them are their tenants' services)
+    platform_of: dict[str, str] = {}
+    for f in files:
+        for line, rec in _records(f, "platform"):
+            what = f"platform {rec.get('name')!r}"
+            _check_keys(f, line, rec, what, _PLATFORM_FIELDS, _PLATFORM_OPTIONAL)
+            if rec["entity"] not in kb.entities:
+                raise f.error(line, f"{what}: entity {rec['entity']!r} is not defined")
+            if rec.get("kind", "hosting") not in PLATFORM_KINDS:
+                raise f.error(line, f"{what}: kind must be one of {PLATFORM_KINDS}")
+            _check_date(f, line, what, "as_of", rec["as_of"])
+            check_sources(f, line, what, rec["sources"])
+            domains = _check_str_list(f, line, what, "domains", rec["domains"])
+            if not domains:
+                raise f.error(line, f"{what}: needs at least one domain")
+            for d in domains:
+                if not is_domain(d):
+                    raise f.error(f.line_of_text(f'"{d}"', line), f"{what}: {d!r} is not a lower-case domain name")
+                if d in platform_of:
+                    raise f.error(f.line_of_text(f'"{d}"', line), f"{what}: domain {d!r} is already the platform {platform_of[d]!r}")
+                platform_of[d] = rec["name"]
+            kb.platforms.append(rec)
     return kb
 
 

@@ -46,6 +46,7 @@ from datareach.schema import DataSource
 __all__ = [
     "list_source",
     "load",
+    "private_suffixes",
     "psl_version",
     "registrable_domain",
     "registrable_domain_of_many",
@@ -214,6 +215,47 @@ def suffix_rules() -> frozenset[str]:
     """The public suffix list's rules as parsed (``*.`` wildcards and ``!`` exceptions kept)."""
     rules = getattr(_get_psl(), "_publicsuffix", None)
     return rules if isinstance(rules, frozenset) else frozenset()
+
+
+def private_suffixes() -> dict[str, str]:
+    """The PRIVATE section's suffixes, each with the organisation that declared it (the
+    ``// Name : URL`` comment that opens its block), e.g. ``cloudfront.net`` -> ``Amazon
+    CloudFront``. Wildcards (``*.compute.amazonaws.com``) give their base; exceptions are left
+    out. Names *below* such a suffix are given to other people: a tenant's service on a shared
+    platform (:mod:`datareach.enrich.ownership` makes the platform a host, not the owner).
+    Parsed from the bundled list file (the knowledge base's compiled index keeps the result)."""
+    import publicsuffixlist
+
+    out: dict[str, str] = {}
+    org = "?"
+    in_private = False
+    fresh_block = True
+    with open(publicsuffixlist.PSLFILE, encoding="utf-8") as f:
+        for raw in f:
+            line = raw.strip()
+            if "===BEGIN PRIVATE DOMAINS===" in line:
+                in_private = True
+                continue
+            if "===END PRIVATE DOMAINS===" in line:
+                break
+            if not in_private:
+                continue
+            if not line:
+                fresh_block = True
+                continue
+            if line.startswith("//"):
+                if fresh_block:
+                    org = line[2:].split(" : ", 1)[0].strip() or "?"
+                    fresh_block = False
+                continue
+            fresh_block = False
+            rule = line.split()[0].lower()
+            if rule.startswith("!"):
+                continue
+            rule = rule.removeprefix("*.")
+            if rule and "*" not in rule:
+                out.setdefault(rule, org)
+    return out
 
 
 def psl_version() -> str:

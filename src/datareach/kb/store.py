@@ -12,7 +12,8 @@ never sees half a file. The normalized format (read by the knowledge-base loader
 
     {"format": "datareach-import/1",
      "id": "disconnect-3f2a9c1e",          # <kind>-<first 8 hex digits of sha256>
-     "kind": "tracker-radar" | "disconnect" | "xray" | "domain-list" | "mmdb",
+     "kind": "tracker-radar" | "disconnect" | "xray" | "domain-list" | "mmdb" | "ddg-app"
+             | "adguard-companiesdb" | "ghostery-trackerdb" | "exodus",
      "file": "entities.json",              # original file or directory name (no path)
      "sha256": "...",                      # of the file; for a directory, see importers
      "imported_at": "2026-11-24T10:00:00Z",
@@ -60,9 +61,10 @@ __all__ = [
 ]
 
 FORMAT: Final = "datareach-import/1"
-KINDS: Final = ("tracker-radar", "disconnect", "xray", "domain-list", "mmdb")
+KINDS: Final = ("tracker-radar", "disconnect", "xray", "domain-list", "mmdb",
+                 "ddg-app", "adguard-companiesdb", "ghostery-trackerdb", "exodus")
 
-_ID_RE = re.compile(r"^(tracker-radar|disconnect|xray|domain-list|mmdb)-[0-9a-f]{8}$")
+_ID_RE = re.compile(r"^(" + "|".join(re.escape(k) for k in KINDS) + r")-[0-9a-f]{8}$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _STAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")

@@ -30,12 +30,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from datareach.report.terminal import safe
-from datareach.report.wording import anycast_label
+from datareach.report.wording import anycast_label, hosted_by
 from datareach.schema.contract import document_fields
 from datareach.schema.records import BulkCount, ClientSummary, OwnerSummary
 
 DESTINATION_COLUMNS = ("id", "host", "app", "registrable_domain", "owner", "owner_country", "ultimate_parent",
-                       "ultimate_parent_country", "countries", "jurisdictions", "data_types", "bytes_out",
+                       "ultimate_parent_country", "hosted_by", "countries", "jurisdictions", "data_types", "bytes_out",
                        "bytes_in", "connections", "first_seen", "last_seen", "name_source", "ips",
                        "location_not_determinable")
 FINDING_COLUMNS = ("id", "exchange", "host", "app", "data_type", "categories", "source", "location", "encoding",
@@ -89,7 +89,8 @@ def destination_row(d: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": d.get("id"), "host": d.get("host"), "app": d.get("app"), "registrable_domain": d.get("registrable_domain"),
         "owner": owner.get("name"), "owner_country": owner.get("hq_country"), "ultimate_parent": top.get("name"),
-        "ultimate_parent_country": top.get("hq_country"), "countries": _countries(d),
+        "ultimate_parent_country": top.get("hq_country"), "hosted_by": hosted_by(d.get("hosting")),
+        "countries": _countries(d),
         "jurisdictions": sorted({r["jurisdiction"] for r in d.get("reach") or [] if r.get("jurisdiction")}),
         "data_types": d.get("data_types") or [], "bytes_out": d.get("bytes_out"), "bytes_in": d.get("bytes_in"),
         "connections": d.get("connections"), "first_seen": d.get("first_seen"), "last_seen": d.get("last_seen"),

@@ -249,6 +249,32 @@ def load_audit(path: str | os.PathLike[str]) -> dict[str, Any]:
 # The diff
 
 
+def _owner_not_host(doc: dict[str, Any]) -> dict[str, Any]:
+    """A document as 2.2 states ownership: before 2.2, a destination whose name was unknown took
+    its network's operator as owner (``owner.basis`` ``as``), with that operator's states on the
+    owner basis. Since 2.2 the operator is a host, not the owner: such an owner is read as none,
+    and its owner-basis reach as host-basis reach, so that a diff across the change shows what
+    changed in the traffic, not in the wording. Other documents are returned as they are."""
+    dests = doc.get("destinations") or []
+    if not any(isinstance(d.get("owner"), dict) and d["owner"].get("basis") == "as" for d in dests):
+        return doc
+    out_dests = []
+    for d in dests:
+        o = d.get("owner")
+        if isinstance(o, dict) and o.get("basis") == "as":
+            reach: list[dict[str, Any]] = []
+            seen: set[tuple[Any, Any]] = set()
+            for r in d.get("reach") or []:
+                r = {**r, "basis": "host"} if r.get("basis") == "owner" else r
+                key = (r.get("jurisdiction"), r.get("basis"))
+                if key not in seen:
+                    seen.add(key)
+                    reach.append(r)
+            d = {**d, "owner": None, "reach": reach}
+        out_dests.append(d)
+    return {**doc, "destinations": out_dests}
+
+
 def _top(d: dict[str, Any]) -> dict[str, Any] | None:
     o = d.get("owner")
     return o["ultimate_parent"] if o else None
@@ -563,6 +589,7 @@ def diff_audits(old: dict[str, Any], new: dict[str, Any], *, old_name: str | Non
     one raises :class:`AuditDocumentError`). ``old_name``/``new_name`` (file names) are recorded."""
     check_audit(old, old_name or "OLD")
     check_audit(new, new_name or "NEW")
+    old, new = _owner_not_host(old), _owner_not_host(new)
     destinations = _diff_destinations(old, new)
     owners = _added_removed(_owners(old), _owners(new))
     jurisdictions = _added_removed(_jurisdictions(old), _jurisdictions(new))

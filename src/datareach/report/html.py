@@ -56,6 +56,7 @@ from datareach.report.wording import (
     bulk_title,
     by_network_only,
     category_label,
+    hosted_by,
     owner_summary_line,
     period_line,
     undeterminable_locations,
@@ -359,8 +360,11 @@ def _summary(f: _Facts) -> str:
     pd_juris = [r["code"] for r in rows if r["pd_dests"]]
     if pd_juris:
         lead.append(f"The laws of {', '.join(pd_juris)} can reach that personal data.")
-    out = ['<section id="summary"><h2>Summary</h2>', _verdict(f), f'<p class="lead">{esc(" ".join(lead))}</p>',
-           '<div class="cards">', *cards, "</div>"]
+    out = ['<section id="summary"><h2>Summary</h2>', _verdict(f), f'<p class="lead">{esc(" ".join(lead))}</p>']
+    # (the traffic older than the location data, or much newer: said before any location is read)
+    out += [f'<p class="caution wrap" data-testid="summary-data-warning">Dates: {esc(w)}</p>'
+            for w in _list(f.summary.get("data_warnings"))]
+    out += ['<div class="cards">', *cards, "</div>"]
     out.append(_who_can_reach_what(rows))
     out.append("</section>")
     return "".join(out)
@@ -748,7 +752,9 @@ def _flow(f: _Facts) -> str:
 def _owner_text(d: dict[str, Any]) -> str:
     o = _dict(d.get("owner"))
     if not o:
-        return "not in the knowledge base"
+        hosts = hosted_by(d.get("hosting"))
+        return "owner unknown, hosted by " + ", ".join(_clean(h) for h in hosts) if hosts \
+            else "not in the knowledge base"
     up = _dict(o.get("ultimate_parent"))
     name = _clean(o.get("name"))
     return f"{name} → {_clean(up.get('name'))}" if up and up.get("entity") != o.get("entity") else name
@@ -1111,6 +1117,8 @@ def _provenance(f: _Facts) -> str:
                         i.get("records_read"), len(_list(i.get("errors")))] for i in inputs), "input-row"))
     for w in _list(_dict(doc.get("summary")).get("undecoded_warnings")):
         out.append(f'<p class="caution wrap" data-testid="undecoded-warning">Warning: {esc(w)}</p>')
+    for w in _list(_dict(doc.get("summary")).get("data_warnings")):
+        out.append(f'<p class="caution wrap" data-testid="data-warning">Warning: {esc(w)}</p>')
     errors = [(i.get("path"), _dict(e)) for i in inputs for e in _list(i.get("errors"))]
     if errors:
         out.append(f'<details><summary>{_plural(len(errors), "input error")}</summary><ul class="plain small">')
@@ -1122,9 +1130,13 @@ def _provenance(f: _Facts) -> str:
             out.append(f"<li>… and {len(errors) - 1000} more (in the JSON)</li>")
         out.append("</ul></details>")
     out.append("<h3>Data sources</h3>")
-    out.append(_table(["Name", "Kind", "Version", "Date", "Licence", "Note"],
-                      ([s.get("name"), s.get("kind"), s.get("version"), s.get("date"), s.get("licence"), s.get("note")]
+    out.append(_table(["Name", "Kind", "Version", "Date", "Licence", "Credit", "Note"],
+                      ([s.get("name"), s.get("kind"), s.get("version"), s.get("date"), s.get("licence"),
+                        s.get("credit"), s.get("note")]
                        for s in map(_dict, _list(doc.get("data_sources")))), "data-source-row"))
+    if any("db-ip.com" in _clean(s.get("credit")) for s in map(_dict, _list(doc.get("data_sources")))):
+        # (DB-IP's CC BY 4.0 terms ask pages that show its data for a link back)
+        out.append(f'<p class="small" data-testid="data-credit">IP Geolocation by DB-IP: {link("https://db-ip.com")}</p>')
     out.append("<h3>Policies</h3>")
     if f.policies:
         out.append(_table(["Id", "Name", "Origin", "SHA-256", "As of", "Sources"],

@@ -41,6 +41,7 @@ from datareach.report.wording import (
     bulk_title,
     by_network_only,
     category_label,
+    hosted_by,
     owner_parts,
     owner_summary_line,
     period_line,
@@ -142,7 +143,8 @@ def owner_cell(d: dict[str, Any]) -> str:
     """``Owner → ultimate parent (HQ) \\[by as\\]`` (see :mod:`.wording`), every name escaped."""
     w = owner_parts(d.get("owner"))
     if w is None:
-        return "not in the knowledge base"
+        hosts = hosted_by(d.get("hosting"))
+        return "owner unknown, hosted by " + md_list(hosts) if hosts else "not in the knowledge base"
     text = md_text(w.name)
     if w.parent is not None:
         text += " → " + md_text(w.parent)
@@ -264,6 +266,8 @@ def render_markdown(doc: dict[str, Any], *, max_rows: int = MAX_ROWS) -> str:
                    "(see the JSON document)")
     for w in s.get("undecoded_warnings") or []:
         out.append(f"- ⚠️ {md_text(w, 400)}")
+    for w in s.get("data_warnings") or []:
+        out.append(f"- ⚠️ Dates: {md_text(w, 400)}")
     local = doc.get("local") or []
     if local:
         out.append("- Local network traffic, not counted as destinations: "
@@ -415,10 +419,11 @@ def _provenance(doc: dict[str, Any], max_rows: int) -> list[str]:
             for i in doc.get("inputs") or [] if isinstance(i, dict)]
     out += ["Inputs:", "", md_table(["Path", "Format", "Size", "SHA-256", "Errors"], rows, what="inputs",
                                      max_rows=max_rows), ""]
-    rows = [[md_text(d.get("name", "?")), md_text(d.get("version") or "?"), md_text(d.get("date") or "undated")]
+    rows = [[md_text(d.get("name", "?")), md_text(d.get("version") or "?"), md_text(d.get("date") or "undated"),
+             md_text(d.get("licence") or ""), md_text(d.get("credit") or "")]
             for d in doc.get("data_sources") or [] if isinstance(d, dict)]
-    out += ["Data sources:", "", md_table(["Name", "Version", "Date"], rows, what="data sources",
-                                          max_rows=max_rows), ""]
+    out += ["Data sources:", "", md_table(["Name", "Version", "Date", "Licence", "Credit"], rows,
+                                          what="data sources", max_rows=max_rows), ""]
     policies = [p for p in doc.get("policies") or [] if isinstance(p, dict)]
     if policies:
         rows = [[md_code(p.get("id", "?"), table=True), md_code(p.get("origin", "?"), table=True),

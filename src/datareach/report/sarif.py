@@ -38,7 +38,7 @@ from urllib.parse import quote
 import orjson
 
 from datareach.report.terminal import inert_json
-from datareach.report.wording import violation_reach
+from datareach.report.wording import destination_owner_line, hosted_by, violation_reach
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -123,6 +123,8 @@ def _message(v: dict[str, Any], dest: dict[str, Any] | None) -> str:
     if owner:
         top = (owner.get("ultimate_parent") or {}).get("name")
         run_by = f" (run by {owner.get('name')}" + (f", ultimately {top}" if top and top != owner.get("name") else "") + ")"
+    elif dest is not None and dest.get("hosting"):
+        run_by = f" ({destination_owner_line(dest)})"
     jur = violation_reach(v)
     bases = ", ".join(v.get("bases") or [])
     head = (f"[{v['action']}] {v.get('title') or v['rule']}: {who} {data} to {v['host']}{run_by}; "
@@ -238,6 +240,7 @@ def sarif_log(doc: dict[str, Any]) -> dict[str, Any]:
                 "owner": owner.get("name") if owner else None,
                 "owner_country": owner.get("hq_country") if owner else None,
                 "ultimate_parent": (owner.get("ultimate_parent") or {}).get("name") if owner else None,
+                "hosted_by": hosted_by((dest or {}).get("hosting")),
                 "jurisdictions": v.get("jurisdictions", []), "bases": v.get("bases", []),
                 "reach_paths": v.get("paths", []), "data_types": v.get("data_types", []),
                 "data_categories": v.get("data_categories", []), "findings": v.get("findings", []),

@@ -39,7 +39,7 @@ from datareach.report.wording import (
     bulk_title,
     by_network_only,
     category_label,
-    owner_line,
+    destination_owner_line,
     owner_summary_line,
     period_line,
     reach_line,
@@ -96,7 +96,7 @@ def _console(buf: io.StringIO, color: bool, width: int) -> Console:
 def owner_text(d: dict[str, Any]) -> str:
     """``Owner → ultimate parent`` for a destination (or an explained host); see :mod:`.wording`.
     Made printable (:func:`~datareach.report.terminal.safe`)."""
-    return safe(owner_line(d.get("owner")))
+    return safe(destination_owner_line(d))
 
 
 def reach_text(d: dict[str, Any]) -> str:
@@ -337,6 +337,8 @@ def render_table(doc: dict[str, Any], *, color: bool = False, width: int | None 
     )))
     for w in s.get("undecoded_warnings") or []:
         console.print(Text(safe(f"warning: {w}"), style="bold yellow"))
+    for w in s.get("data_warnings") or []:
+        console.print(Text(safe(f"warning: {w}"), style="bold yellow"))
     local = doc.get("local") or []
     if local:
         parts = ", ".join(f"{g['protocol']} {g['connections']}" for g in local[:12])
@@ -373,6 +375,9 @@ def render_table(doc: dict[str, Any], *, color: bool = False, width: int | None 
             console.print(Text(safe(f"error in {inp['path']}{where}: {e['message']}"), style="red"))
     srcs = "; ".join(f"{d['name']} ({d.get('date') or d.get('version') or 'undated'})" for d in doc["data_sources"])
     console.print(Text(safe(f"Data: {srcs}"), style="dim"))
+    credits = list(dict.fromkeys(str(d["credit"]) for d in doc["data_sources"] if d.get("credit")))
+    if credits:
+        console.print(Text(safe("Data credits: " + "; ".join(credits)), style="dim"))
     inputs = "; ".join(f"{i['path']} (sha256 {i['sha256']})" for i in doc["inputs"])
     console.print(Text(safe(f"datareach {doc['tool']['version']}, {doc['generated_at']}; inputs: {inputs}"),
                        style="dim"))

@@ -34,6 +34,8 @@ __all__ = [
     "by_network_only",
     "category_label",
     "company",
+    "destination_owner_line",
+    "hosted_by",
     "owner_chain_line",
     "owner_line",
     "owner_parts",
@@ -141,6 +143,44 @@ def owner_line(owner: object, *, unknown: str = "?") -> str:
     if w.basis_note is not None:
         text += f" [{w.basis_note}]"
     return text
+
+
+#: How each kind of hosting evidence (``hosting[].basis``) is marked.
+HOSTING_NOTES = {"platform": "shared platform", "as": "network", "cname": "CNAME"}
+
+
+def hosted_by(hosting: object) -> list[str]:
+    """Who hosts a destination, one item each (``hosting[]``): ``Amazon Web Services, Inc. (US;
+    shared platform Amazon CloudFront)``, ``Alibaba Cloud (CN; network)``."""
+    out: list[str] = []
+    if not isinstance(hosting, list):
+        return out
+    for h in hosting:
+        if not isinstance(h, Mapping):
+            continue
+        name = str(h.get("name") or h.get("platform") or "?")
+        basis = str(h.get("basis") or "")
+        note = HOSTING_NOTES.get(basis, basis)
+        if basis == "platform" and h.get("platform") and h.get("platform") != name:
+            note = f"shared platform {h['platform']}"
+        country = h.get("hq_country")
+        item = f"{name} ({country}; {note})" if country else f"{name} ({note})"
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def destination_owner_line(d: Mapping[str, Any], *, unknown: str = "?") -> str:
+    """A destination's owner (:func:`owner_line`), or, with no evidence about the service's owner,
+    ``owner unknown, hosted by …`` (owner is not host: the hosting operator is named as such,
+    never as the owner); ``unknown`` when neither is known."""
+    owner = d.get("owner")
+    if isinstance(owner, Mapping) and owner:
+        return owner_line(owner)
+    hosts = hosted_by(d.get("hosting"))
+    if hosts:
+        return "owner unknown, hosted by " + ", ".join(hosts)
+    return unknown
 
 
 def owner_chain_line(owner: object, *, unknown: str = "owner unknown") -> str:

@@ -374,6 +374,9 @@ class Destination:
                                                       "the client's look-ups went to, encrypted", "str?")]
     uids: Annotated[list[str], _c("list<string>", "uids of its connections (not in the JSON document)")]
     owner: Annotated[dict[str, Any] | None, _c("json", "enrich.ownership", "dict?")] = None
+    hosting: Annotated[list[dict[str, Any]], _c("json", "enrich.ownership: who hosts it (platform, CNAME target, "
+                                                "network operator), never the owner", "list[dict]")] = field(
+        default_factory=list)
     reach: Annotated[list[dict[str, Any]], _c("json", "enrich.ownership", "list[dict]")] = field(
         default_factory=list)
     data_types: Annotated[list[str], _c("list<string>", "enrich data types", "list[str]")] = field(
@@ -611,8 +614,8 @@ class DataSource:
     ``kind`` is e.g. ``"geo-country"``, ``"geo-city"``, ``"geo-asn"``, ``"geo-country-asn"``,
     ``"geo-city-asn"`` or ``"public-suffix-list"``. ``date`` is the ISO date of the data (not
     of the software), ``licence`` the terms the data comes under as far as they are known, and
-    ``note`` anything a reader of the report must know about what the data can and cannot say.
-    Made by the geo data (:mod:`datareach.enrich.geo`), the public suffix list
+    ``note`` anything a reader of the report must know about what the data can and cannot say,
+    ``credit`` the attribution its licence asks every report to carry (CC BY data). Made by the geo data (:mod:`datareach.enrich.geo`), the public suffix list
     (:mod:`datareach.kb.psl`) and the knowledge base.
     """
 
@@ -623,6 +626,7 @@ class DataSource:
     date: Annotated[str | None, _c("string", "ISO date of the data", "str?")]
     licence: Annotated[str | None, _c("string", "licence of the data, where known", "str?")]
     note: Annotated[str | None, _c("string", "what the source cannot answer", "str?")] = None
+    credit: Annotated[str | None, _c("string", "the attribution the data's licence asks for", "str?")] = None
 
     def to_json(self) -> dict[str, object]:
         return {k: getattr(self, k) for k in fields(DataSource)}

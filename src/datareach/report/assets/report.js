@@ -118,9 +118,26 @@
     (findingsByHost[k] = findingsByHost[k] || []).push(i);
   });
 
+  // as report/wording.py hosted_by: who hosts a destination, one item each
+  var HOSTING_NOTES = { "platform": "shared platform", "as": "network", "cname": "CNAME" };
+  function hostedBy(d) {
+    var out = [];
+    arr(d.hosting).forEach(function (h) {
+      if (!h || typeof h !== "object") { return; }
+      var name = str(h.name || h.platform || "?"), basis = str(h.basis);
+      var note = HOSTING_NOTES[basis] || basis;
+      if (basis === "platform" && h.platform && str(h.platform) !== name) { note = "shared platform " + str(h.platform); }
+      var item = name + " (" + (h.hq_country ? str(h.hq_country) + "; " : "") + note + ")";
+      if (out.indexOf(item) < 0) { out.push(item); }
+    });
+    return out;
+  }
   function ownerText(d) {
     var o = d.owner;
-    if (!o || typeof o !== "object") { return ""; }
+    if (!o || typeof o !== "object") {
+      var hosts = hostedBy(d);
+      return hosts.length ? "owner unknown, hosted by " + hosts.join(", ") : "";
+    }
     var up = o.ultimate_parent || {};
     return up.entity && up.entity !== o.entity ? str(o.name) + " \u2192 " + str(up.name) : str(o.name);
   }
@@ -292,6 +309,12 @@
         ["Listed on", arr(o.listings).map(function (l) { return str(l.list_name || l.list) + ": " + str(l.name); }).join("; ")],
         ["As of", str(o.as_of)]
       ]));
+    }
+    if (hostedBy(d).length) {
+      add(td, el("h3", null, "Hosted by (not the owner)"));
+      add(td, kv(arr(d.hosting).filter(function (h) { return h && typeof h === "object"; }).map(function (h) {
+        return [str(h.name || h.platform), str(h.basis) + ": " + arr(h.evidence).join(" \u2192 ")];
+      })));
     }
     if (arr(d.reach).length) {
       add(td, el("h3", null, "Who can reach it"));
