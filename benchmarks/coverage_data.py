@@ -10,7 +10,8 @@ of this project's sessions: bare git mirrors under ``/work/.mirror/<owner>+<name
     git clone https://github.com/disconnectme/disconnect-tracking-protection
     git clone https://github.com/sociam/xray
     # Exodus Privacy: a JSON export of https://reports.exodus-privacy.eu.org/api/trackers
-    # saved as exodus-trackers.json in DIR (optional)
+    # saved as exodus-trackers.json in DIR, else the 2020 copy bundled in the Warden app:
+    git clone https://github.com/whyorean/Warden
 
 ``DIR`` may hold either layout: ``DIR/<name>/`` (a checkout) or ``DIR/<owner>+<name>/repo``
 (a bare mirror, read with ``git show HEAD:path``).
@@ -41,6 +42,7 @@ REPOS: dict[str, tuple[str, str]] = {
     "disconnect-tracking-protection": ("disconnectme", "disconnect-tracking-protection"),
     "xray": ("sociam", "xray"),
     "exodus": ("Exodus-Privacy", "exodus"),
+    "warden": ("whyorean", "Warden"),
 }
 
 DATASETS = ("ddg-app", "ddg-tds", "adguard", "ghostery", "disconnect", "xray", "exodus")
@@ -272,11 +274,19 @@ def exodus_domains(signature: str) -> list[str]:
 
 
 def read_exodus(root: Path) -> Raw:
+    """Exodus Privacy's tracker list: ``DIR/exodus-trackers.json`` (the JSON of
+    https://reports.exodus-privacy.eu.org/api/trackers), else the copy bundled in the Warden app
+    (github.com/whyorean/Warden, app/src/main/assets/trackers.json, a 2020 snapshot)."""
     p = root / "exodus-trackers.json"
-    if not p.is_file():
+    if p.is_file():
+        data: bytes | None = p.read_bytes()
+    else:
+        data = Repo(root, "warden").read("app/src/main/assets/trackers.json")
+    if not data:
         return
-    obj = json.loads(p.read_bytes())
-    for t in (obj.get("trackers") or {}).values():
+    obj = json.loads(data)
+    trackers = obj.get("trackers", obj) if isinstance(obj, dict) else {}
+    for t in trackers.values():
         if not isinstance(t, dict):
             continue
         name = str(t.get("name") or "")

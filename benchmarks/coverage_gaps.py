@@ -11,9 +11,11 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from coverage_data import CN_GROUP, load_rows
+try:
+    from benchmarks.coverage_data import CN_GROUP, load_rows
+except ImportError:  # run as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from coverage_data import CN_GROUP, load_rows  # type: ignore[no-redef,import-not-found]
 
 DATE = "2026-12-07"
 

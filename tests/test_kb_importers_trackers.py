@@ -48,9 +48,12 @@ def test_adguard_companiesdb_real_excerpt() -> None:
     assert "web-visor.com" in ents["Yandex"].domains and "adfox.ru" in ents["Yandex"].domains
     assert ents["163"].domains == ("analytics.163.com",)
     assert ds.dataset_date == "2026-07-20" and "CC BY-SA 4.0" in ds.licence_note
-    # the KB then gives the domains to the curated entities by name, or new entities (flagged: no country)
+    # the KB then gives the domains to curated entities (by [[map]] record or name) or to new ones,
+    # which are counted when they have no country
     kb = knowledge_base(use_cache=False)
-    assert kb.imports[0]["entities_without_country"] >= 1
+    imp = kb.imports[0]
+    assert imp["kind"] == "adguard-companiesdb" and imp["entities_added"] == imp["entities_without_country"]
+    assert kb.domains["web-visor.com"] == "yandex-llc" or kb.entities[kb.domains["web-visor.com"]]["hq"] == "RU"
 
 
 def test_adguard_companiesdb_wrong_file(tmp_path: Path) -> None:

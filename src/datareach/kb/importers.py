@@ -1173,7 +1173,8 @@ def import_exodus(path: PathLike, *, licence_note: str | None = None, prefer: bo
     p = _as_path(path)
     data = _read_bytes(p, _EX_EXPECTED)
     obj = _parse_json(data, p, _EX_EXPECTED)
-    trackers = obj.get("trackers") if isinstance(obj, dict) else obj
+    # the API answer wraps the trackers ({"trackers": {id: {...}}}); copies bundled in apps often do not
+    trackers = obj.get("trackers", obj) if isinstance(obj, dict) else obj
     items: Iterable[Any]
     if isinstance(trackers, dict):
         items = trackers.values()

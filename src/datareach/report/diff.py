@@ -551,7 +551,7 @@ def _warnings(old: dict[str, Any], new: dict[str, Any], sources: list[dict[str, 
 
     for change in sources:
         kind = change["kind"]
-        what = ("the knowledge base" if kind in ("knowledge-base", "kb-import")
+        what = ("the knowledge base" if kind in ("knowledge-base", "kb-import", "kb-dataset")
                 else "the geo data" if kind.startswith("geo") else f"the data source {kind!r}")
         out.append(f"{what} differs between the audits (OLD {label(change['old'])}, NEW {label(change['new'])}): "
                    "a change may come from the data, not from the app")
