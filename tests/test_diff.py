@@ -92,9 +92,10 @@ def with_geo_of(doc: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
                       + [x for x in r["reach"] if x["basis"] == "location"])
     doc["data_sources"] = ([s for s in doc["data_sources"] if not s["kind"].startswith("geo")]
                            + [s for s in ref["data_sources"] if s["kind"].startswith("geo")])
-    # the knowledge base of its day, likewise (its date moves with every curated fact)
-    doc["data_sources"] = ([s for s in doc["data_sources"] if s["kind"] != "knowledge-base"]
-                           + [s for s in ref["data_sources"] if s["kind"] == "knowledge-base"])
+    # the knowledge base of its day, likewise (its date moves with every curated fact), and the
+    # anycast / CDN edge ranges (which make some locations not determinable: in ``reach`` above)
+    doc["data_sources"] = ([s for s in doc["data_sources"] if s["kind"] not in ("knowledge-base", "anycast-ranges")]
+                           + [s for s in ref["data_sources"] if s["kind"] in ("knowledge-base", "anycast-ranges")])
     for key in ("countries", "jurisdictions"):
         doc["summary"][key] = ref["summary"][key]
     return doc

@@ -25,7 +25,7 @@ def destinations(audit: Any) -> dict[str, tuple[Any, ...]]:
     for d in audit.to_dict()["destinations"]:
         owner = d["owner"] or {}
         out[d["host"]] = (owner.get("name"), (owner.get("ultimate_parent") or {}).get("name"),
-                          sorted((r["jurisdiction"], r["basis"]) for r in d["reach"]),
+                          sorted((r["jurisdiction"] or "", r["basis"]) for r in d["reach"]),
                           d["bytes_out"], d["bytes_in"], d["connections"], d["name_source"])
     return out
 

@@ -93,6 +93,11 @@ def explain_ip(ip: str, resolver: OwnershipResolver, date: str, network: _Networ
     country (``location``). ``owner`` stays None: who runs the service behind an address is not
     known from the address (a cloud or CDN network hosts many owners' services)."""
     server = network.of(ip)
+    from datareach.enrich.anycast import anycast_table
+
+    # (the anycast / CDN edge label, as the geo stage gives a server's: its location is then not determinable)
+    server["anycast"] = (anycast_table().label(ip, server.get("asn"), server.get("as_org"), server.get("country"))
+                         if server.get("ip_scope") == "public" else None)
     owner, hosting, reach = resolver.resolve_all(ip, date, servers=[server])
     operator = next(({k: h[k] for k in ("entity", "name", "hq_country", "matched", "basis")}
                      for h in hosting if h["basis"] == "as"), None)

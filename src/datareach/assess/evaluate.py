@@ -53,6 +53,10 @@ class Ground:
     jurisdiction: str | None
     basis: str
     path: tuple[str, ...]
+    #: False for a location ground on an anycast / CDN edge server: ``jurisdiction`` is then only
+    #: the geo database's guess, and the ground alone turns a deny into a warning (``note`` says why)
+    determinable: bool = True
+    note: str | None = None
 
 
 class OwnershipTest:
@@ -194,9 +198,49 @@ class RuleGrounds:
                     if hit is not None:
                         out.append(Ground(hit[0], basis, (start, *hit[1])))
                 continue
-            out += [Ground(r["jurisdiction"], r["basis"], tuple(r["path"]))
-                    for r in d.get("reach", ()) if r["basis"] == basis]
+            for r in d.get("reach", ()):
+                if r["basis"] != basis:
+                    continue
+                if r.get("determinable") is False:
+                    out.append(Ground(_guessed_country(d, r), r["basis"], tuple(r["path"]), False, r.get("note")))
+                else:
+                    out.append(Ground(r["jurisdiction"], r["basis"], tuple(r["path"])))
         return out
+
+
+def _guessed_country(d: dict[str, Any], r: dict[str, Any]) -> str | None:
+    """The geo database's country for the server of an undeterminable location entry (its path
+    starts with the server's address): what the rule is matched on, as a guess."""
+    path = r.get("path") or []
+    ip = path[0] if path else None
+    for s in d.get("servers") or ():
+        if isinstance(s, dict) and s.get("ip") == ip:
+            c = s.get("country")
+            return c if isinstance(c, str) and c else None
+    return None
+
+
+def _firm(rule: Rule, hits: Sequence[Ground]) -> bool:
+    """Whether a ground other than an undeterminable location (and not a conditional
+    jurisdiction) makes the rule match."""
+    return any(g.determinable and g.jurisdiction not in rule.conditional for g in hits)
+
+
+def _undeterminable_text(hits: Sequence[Ground]) -> str:
+    """The reasoning's sentence on anycast / CDN edge servers among the grounds."""
+    names: list[str] = []
+    for g in hits:
+        if not g.determinable and len(g.path) > 1:
+            step = g.path[-1]
+            what = step[step.find("(") + 1: step.rfind(")")] if "(" in step else step
+            if what not in names:
+                names.append(what)
+    if not names:
+        return ""
+    guess = sorted({g.jurisdiction for g in hits if not g.determinable and g.jurisdiction})
+    said = f" (the geo database says {', '.join(guess)}, a guess)" if guess else ""
+    return (f" The server's location is not determinable from its address ({'; '.join(names)}){said}: "
+            "the same address answers from many places, so where the data goes cannot be told from it.")
 
 
 def jurisdiction_hits(rule: Rule, grounds: Iterable[Ground], wanted: frozenset[str], excluded: frozenset[str],
@@ -260,17 +304,19 @@ def _reasoning(rule: Rule, d: dict[str, Any], hits: list[Ground], found: list[tu
     by_basis: dict[str, list[str]] = {}
     for g in hits:
         if g.jurisdiction:
+            code = g.jurisdiction if g.determinable else f"{g.jurisdiction} (guessed)"
             by_basis.setdefault(g.basis, [])
-            if g.jurisdiction not in by_basis[g.basis]:
-                by_basis[g.basis].append(g.jurisdiction)
+            if code not in by_basis[g.basis]:
+                by_basis[g.basis].append(code)
     words = {"owner": "through its owner", "host": "through its host network", "location": "by the server's location"}
     reach = "; ".join(f"{', '.join(codes)} {words[b]}" for b, codes in by_basis.items())
     text = f"{what}; {who}"
     text += "" if text.endswith(".") else "."
     if reach:
         text += f" Grounds: {reach}."
-    if rule.explanation:
+    if rule.explanation and not (hits and all(not g.determinable for g in hits)):
         text += f" {rule.explanation}"
+    text += _undeterminable_text(hits)
     for n in notes:
         text += f" {n}"
     return text
@@ -340,8 +386,14 @@ def assess(
                     conditional_only = False
                     hits.append(Ground(None, "owner", (d["host"], *[f"{c['name']} ({c['hq_country']})" for c in o["chain"]])))
                 action = "warn" if conditional_only and notes else rule.action
+                if action == "deny" and hits and not _firm(rule, hits):
+                    action = "warn"  # only anycast / CDN edge servers' guessed countries: not determinable
+                reasoning = _reasoning(rule, d, hits, found, [*notes])
+                # (an undeterminable location names no jurisdiction: its country is a guess)
+                matched = list(dict.fromkeys(g.jurisdiction for g in hits if g.jurisdiction))
+                hits = [g if g.determinable else Ground(None, g.basis, g.path, False, g.note) for g in hits]
                 jurisdictions = list(dict.fromkeys(g.jurisdiction for g in hits if g.jurisdiction))
-                allowed, expired = _allowed(policy.allow, policy, rule, d, names, jurisdictions,
+                allowed, expired = _allowed(policy.allow, policy, rule, d, names, matched,
                                             (d.get("first_seen") or date)[:10])
                 out.append({
                     "policy": policy.id,
@@ -361,7 +413,7 @@ def assess(
                                                or any(fnmatchcase(c, p) for p in rule.data_categories)})
                     if rule.data != "not-found" else [],
                     "findings": [i for i, _ in found] if rule.data != "not-found" else [],
-                    "reasoning": _reasoning(rule, d, hits, found, [*notes, *expired]),
+                    "reasoning": reasoning + "".join(f" {n}" for n in expired),
                     "mechanism": rule.mechanism,
                     "sources": kb.cite(rule.sources),
                     "allowed": allowed,

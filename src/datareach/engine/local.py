@@ -260,6 +260,9 @@ class LocalEngine:
         sort_violations(violations)  # (each chunk's are in order; all of them, by destination)
         ctx.release_dns()
         sources = [s.to_json() for s in geo.sources()] + [psl_source().to_json()] + kb.data_sources()
+        from datareach.enrich.anycast import anycast_source
+
+        sources.append(anycast_source().to_json())
         result = Audit(
             inputs=reports,
             destinations=destinations.view(),

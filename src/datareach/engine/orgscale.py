@@ -230,8 +230,9 @@ def _owner_rows(destinations: Sequence[dict[str, Any]], covered: set[str]) -> li
         out.append({
             "host": d["host"], "destination": d["id"], "owner_id": owner.get("entity"), "owner": owner.get("name"),
             "parent_id": parent.get("entity"), "parent": parent.get("name"),
-            "jurisdictions": sorted({r["jurisdiction"] for r in reach}),
-            "owner_jurisdictions": sorted({r["jurisdiction"] for r in reach if r.get("basis") in ("owner", "parent")}),
+            "jurisdictions": sorted({r["jurisdiction"] for r in reach if r.get("jurisdiction")}),
+            "owner_jurisdictions": sorted({r["jurisdiction"] for r in reach if r.get("basis") in ("owner", "parent")
+                                         and r.get("jurisdiction")}),
             "covered": bool(owner.get("entity")) and owner.get("entity") in covered,
             "country": d.get("country"),
         })
@@ -289,6 +290,8 @@ def organise(runner: SqlRunner, audit: Audit, pipeline: Pipeline, detected: Dete
         parent = owner.get("ultimate_parent") or {}
         names[oid] = (owner.get("name") or oid, parent.get("entity"), parent.get("name"))
         for r in dst.get("reach") or []:
+            if not r.get("jurisdiction"):
+                continue  # (an anycast / CDN edge server's location: not determinable)
             bases.setdefault(oid, {}).setdefault(r["jurisdiction"], set()).add(r.get("basis") or "")
     owners = []
     for c in sorted(owner_counts, key=lambda c: (-(c["bytes_out"] or 0), c["owner_id"])):

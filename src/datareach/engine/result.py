@@ -53,14 +53,19 @@ class SummaryCounts:
             self.connections += d["connections"]
             self.bytes_out += d["bytes_out"]
             self.bytes_in += d["bytes_in"]
-            self.countries.update(d["countries"])
+            servers = [s for s in d.get("servers") or () if isinstance(s, dict)]
+            if any(s.get("anycast") for s in servers):
+                # (an anycast / CDN edge server's country is the geo database's guess)
+                self.countries.update(s["country"] for s in servers if s.get("country") and not s.get("anycast"))
+            else:
+                self.countries.update(d["countries"])
             if d["app"]:
                 self.apps.add(d["app"])
             if d.get("owner"):
                 self.owners.add(d["owner"]["ultimate_parent"]["name"])
             else:
                 self.unattributed += 1
-            self.jurisdictions.update(r["jurisdiction"] for r in d.get("reach", ()))
+            self.jurisdictions.update(r["jurisdiction"] for r in d.get("reach", ()) if r.get("jurisdiction"))
             first, last = d.get("first_seen"), d.get("last_seen")
             if isinstance(first, str) and (self.first_seen is None or first < self.first_seen):
                 self.first_seen = first

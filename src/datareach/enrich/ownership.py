@@ -288,11 +288,21 @@ class OwnershipResolver:
         e = self.kb.entities[eid]
         return f"{e['name']} ({e['hq']})" if e["hq"] else e["name"]
 
-    def location_reach(self, country: str, date: str, server: str) -> list[dict[str, Any]]:
+    def location_reach(self, country: str, date: str, server: str,
+                       anycast: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The ``location`` reach of a server in ``country``. An anycast / CDN edge server (its
+        ``anycast`` label, else its address in the published ranges: :mod:`.anycast`) has one
+        entry with no jurisdiction, ``determinable`` false and a ``note`` that gives the geo
+        database's country as a guess only; other entries have ``determinable`` true."""
+        if anycast is None:
+            anycast = _anycast_lookup(server)
+        if anycast:
+            return [_undeterminable_location(country, server, anycast)]
         key = (country, date)
         hit = self._location.get(key)
         if hit is None:
             hit = self._with_links([self._entry(country, "location", [f"{country} (server location)"], date)], date)
+            hit = [{**r, "determinable": True, "note": None} for r in hit]
             self._location[key] = hit
         return [{**r, "path": [server, *r["path"]]} for r in hit]
 
@@ -459,12 +469,14 @@ class OwnershipResolver:
                 if r["jurisdiction"] not in seen_host:
                     seen_host.add(r["jurisdiction"])
                     reach.append(r)
-        seen_loc: set[str] = set()
+        seen_loc: set[tuple[Any, Any]] = set()
         for s in servers:
             c = s.get("country")
-            if c and c not in seen_loc:
-                seen_loc.add(c)
-                reach += self.location_reach(c, date, s.get("ip") or host)
+            label = s.get("anycast") if isinstance(s.get("anycast"), dict) else None
+            key = (c, label.get("operator") if label else None)  # (an anycast server's country is a guess)
+            if c and key not in seen_loc:
+                seen_loc.add(key)
+                reach += self.location_reach(c, date, s.get("ip") or host, anycast=label)
         return owner, hosting, reach
 
     def resolve(
@@ -478,6 +490,29 @@ class OwnershipResolver:
         """``owner`` and ``reach[]`` of a destination (:meth:`resolve_all` without ``hosting``)."""
         owner, _, reach = self.resolve_all(host, date, cname_chain=cname_chain, servers=servers)
         return owner, reach
+
+
+def _anycast_lookup(server: str) -> dict[str, Any] | None:
+    from datareach.enrich.anycast import anycast_table
+
+    return anycast_table().lookup(server)
+
+
+def _undeterminable_location(country: str | None, server: str, label: dict[str, Any]) -> dict[str, Any]:
+    """The location reach entry of an anycast / CDN edge server: no jurisdiction, no laws."""
+    from datareach.enrich.anycast import location_note
+
+    what = "anycast" if label.get("kind") == "anycast" else "CDN edge"
+    return {
+        "jurisdiction": None,
+        "name": f"not determinable ({what}: {label.get('name')})",
+        "basis": "location",
+        "path": [server, f"location not determinable from the address ({what}: {label.get('name')})"],
+        "laws": [],
+        "linked_from": None,
+        "determinable": False,
+        "note": location_note(server, country, label),
+    }
 
 
 def _is_ip(host: str) -> bool:

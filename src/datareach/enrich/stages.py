@@ -370,8 +370,8 @@ def _destination_rows(conns: pa.Table, bounds: Any, apps: list[str], hosts: list
         rows["ports"].append(sorted(cols["server_port_distinct"][i]))
         rows["transports"].append(sorted(cols["transport_distinct"][i]))
         rows["protocols"].append(sorted(p for p in cols["protocol_distinct"][i] if p))
-        rows["servers"].append([{"ip": ip, "ip_scope": None, "country": None, "asn": None, "as_org": None}
-                                for ip in ips_])
+        rows["servers"].append([{"ip": ip, "ip_scope": None, "country": None, "asn": None, "as_org": None,
+                                 "anycast": None} for ip in ips_])
         rows["bytes_out"].append(cols["bytes_out_sum"][i])
         rows["bytes_in"].append(cols["bytes_in_sum"][i])
         rows["packets_out"].append(cols["packets_out_sum"][i])
@@ -459,6 +459,9 @@ def _geo(t: pa.Table, ctx: EnrichContext) -> pa.Table:
                      "countries": sorted({s["country"] for s in ss if s["country"]})})
     if ctx.extra_mmdb:
         fill_servers(docs, ctx.extra_mmdb)
+    from datareach.enrich.anycast import label_servers  # anycast / CDN edge addresses
+
+    label_servers(s for d in docs for s in d["servers"])
     t = _set(t, "servers", _dumps([d["servers"] for d in docs], ctx))
     for name in ("ip_scope", "country", "asn", "as_org", "countries"):
         t = _set(t, name, [d[name] for d in docs])

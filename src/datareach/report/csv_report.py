@@ -30,13 +30,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from datareach.report.terminal import safe
-from datareach.report.wording import hosted_by
+from datareach.report.wording import anycast_label, hosted_by
 from datareach.schema.contract import document_fields
 from datareach.schema.records import BulkCount, ClientSummary, OwnerSummary
 
 DESTINATION_COLUMNS = ("id", "host", "app", "registrable_domain", "owner", "owner_country", "ultimate_parent",
                        "ultimate_parent_country", "hosted_by", "countries", "jurisdictions", "data_types", "bytes_out",
-                       "bytes_in", "connections", "first_seen", "last_seen", "name_source", "ips")
+                       "bytes_in", "connections", "first_seen", "last_seen", "name_source", "ips",
+                       "location_not_determinable")
 FINDING_COLUMNS = ("id", "exchange", "host", "app", "data_type", "categories", "source", "location", "encoding",
                    "value_redacted", "value", "confidence", "encrypted_in_transit")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
@@ -73,6 +74,15 @@ def _rows(columns: tuple[str, ...], rows: Iterable[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
+def _countries(d: dict[str, Any]) -> list[Any]:
+    """The servers' countries, without an anycast / CDN edge server's (the geo database's guess:
+    ``location_not_determinable`` names those servers' operators instead)."""
+    servers = [s for s in d.get("servers") or [] if isinstance(s, dict)]
+    if not any(s.get("anycast") for s in servers):
+        return list(d.get("countries") or [])
+    return sorted({s["country"] for s in servers if s.get("country") and not s.get("anycast")})
+
+
 def destination_row(d: dict[str, Any]) -> dict[str, Any]:
     owner = d.get("owner") or {}
     top = owner.get("ultimate_parent") or {}
@@ -80,11 +90,13 @@ def destination_row(d: dict[str, Any]) -> dict[str, Any]:
         "id": d.get("id"), "host": d.get("host"), "app": d.get("app"), "registrable_domain": d.get("registrable_domain"),
         "owner": owner.get("name"), "owner_country": owner.get("hq_country"), "ultimate_parent": top.get("name"),
         "ultimate_parent_country": top.get("hq_country"), "hosted_by": hosted_by(d.get("hosting")),
-        "countries": d.get("countries") or [],
-        "jurisdictions": sorted({r["jurisdiction"] for r in d.get("reach") or []}),
+        "countries": _countries(d),
+        "jurisdictions": sorted({r["jurisdiction"] for r in d.get("reach") or [] if r.get("jurisdiction")}),
         "data_types": d.get("data_types") or [], "bytes_out": d.get("bytes_out"), "bytes_in": d.get("bytes_in"),
         "connections": d.get("connections"), "first_seen": d.get("first_seen"), "last_seen": d.get("last_seen"),
         "name_source": d.get("name_source"), "ips": d.get("ips") or [],
+        "location_not_determinable": [x for x in (anycast_label(s.get("anycast")) for s in d.get("servers") or []
+                                                  if isinstance(s, dict)) if x],
     }
 
 

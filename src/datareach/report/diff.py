@@ -131,7 +131,7 @@ def _is(v: object, kind: str) -> bool:
 # The specs of what is not a record (the records' come from their declarations: _document_spec)
 _PARENT: Spec = {"entity": ("str", True, None), "name": ("str", True, None), "hq_country": ("str?", False, None)}
 _OWNER: Spec = {"entity": ("str", True, None), "name": ("str", True, None), "ultimate_parent": ("dict", True, _PARENT)}
-_REACH: Spec = {"jurisdiction": ("str", True, None), "basis": ("str", True, None), "name": ("str?", False, None),
+_REACH: Spec = {"jurisdiction": ("str?", True, None), "basis": ("str", True, None), "name": ("str?", False, None),
                 "path": ("list[str]", False, None)}
 _POLICY: Spec = {"id": ("str", True, None), "origin": ("str?", False, None), "sha256": ("str?", False, None),
                  "name": ("str?", False, None)}
@@ -286,7 +286,7 @@ def _top_key(d: dict[str, Any]) -> str | None:
 
 
 def _pairs(d: dict[str, Any]) -> set[tuple[str, str]]:
-    return {(r["jurisdiction"], r["basis"]) for r in d.get("reach") or []}
+    return {(r["jurisdiction"], r["basis"]) for r in d.get("reach") or [] if r.get("jurisdiction")}
 
 
 def _countries(d: dict[str, Any]) -> set[str]:
@@ -407,6 +407,8 @@ def _jurisdictions(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for d in doc["destinations"]:
         for r in d.get("reach") or []:
+            if not r.get("jurisdiction"):
+                continue  # (an anycast / CDN edge server's location: not determinable)
             entry = out.setdefault((r["jurisdiction"], r["basis"]), {
                 "jurisdiction": r["jurisdiction"], "name": r.get("name"), "basis": r["basis"], "hosts": []})
             if d["host"] not in entry["hosts"]:
@@ -427,7 +429,7 @@ def _findings_by(doc: dict[str, Any], key: Callable[[dict[str, Any]], Iterable[A
 
 def _data_reach(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     """(jurisdiction, data type) -> the hosts through which that state can reach that data."""
-    reach = {(d.get("app"), d["host"]): {r["jurisdiction"] for r in d.get("reach") or []}
+    reach = {(d.get("app"), d["host"]): {r["jurisdiction"] for r in d.get("reach") or [] if r.get("jurisdiction")}
              for d in doc["destinations"]}
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for f in doc.get("findings") or []:

@@ -59,6 +59,7 @@ from datareach.report.wording import (
     hosted_by,
     owner_summary_line,
     period_line,
+    undeterminable_locations,
 )
 
 #: Nodes per column of the flow diagram before the rest are grouped as "N others".
@@ -538,8 +539,16 @@ def _map(f: _Facts) -> str:
     arcs_pd: set[tuple[str, str]] = set()
     for d in f.dests:
         here = _clean(d.get("country")) if d.get("country") else None
-        for c in _list(d.get("countries")) or ([here] if here else []):
-            srv[_clean(c)] += 1
+        servers = [s for s in _list(d.get("servers")) if isinstance(s, dict)]
+        if any(s.get("anycast") for s in servers):
+            # an anycast / CDN edge server's country is the geo database's guess: not on the map
+            here = here if servers and not servers[0].get("anycast") else None
+            firm = sorted({_clean(s["country"]) for s in servers if s.get("country") and not s.get("anycast")})
+            for code in firm:
+                srv[code] += 1
+        else:
+            for c in _list(d.get("countries")) or ([here] if here else []):
+                srv[_clean(c)] += 1
         o = _dict(d.get("owner"))
         up = _dict(o.get("ultimate_parent"))
         for ent in (o, up):
@@ -761,7 +770,9 @@ def _reach_text(d: dict[str, Any]) -> str:
             b = BASIS_LABELS.get(_clean(r.get("basis")), _clean(r.get("basis")))
             if b not in by[_clean(r["jurisdiction"])]:
                 by[_clean(r["jurisdiction"])].append(b)
-    return "; ".join(f"{j} ({', '.join(bs)})" for j, bs in by.items())
+    items = [f"{j} ({', '.join(bs)})" for j, bs in by.items()]
+    items += [_clean(x) for x in undeterminable_locations([r for r in _list(d.get("reach")) if isinstance(r, dict)])]
+    return "; ".join(items)
 
 
 def _apps(f: _Facts) -> str:

@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from datareach.report.terminal import safe
+from datareach.report.wording import violation_reach
 
 FAIL_ON = ("deny", "warn", "never")
 
@@ -99,14 +100,15 @@ def _bulk_suite(root: Any, doc: dict[str, Any], fail_on: str, timestamp: str) ->
 
 def _describe(v: dict[str, Any]) -> str:
     data = ", ".join(v.get("data_types") or []) or "personal data"
-    jur = ", ".join(v.get("jurisdictions") or [])
+    jur = violation_reach(v)
     line = (f"[{v['action']}] {v.get('app') or '(no app)'} -> {v['host']} ({v.get('destination')}): {data}; "
             f"reachable by {jur} through {', '.join(v.get('bases') or [])}.")
     if v.get("allowed"):
         line += f" ALLOWED: {v['allowed'].get('reason')}" + (f" (until {v['allowed'].get('until')})"
                                                               if v["allowed"].get("until") else "")
     lines = [line, *([f"  {v['reasoning']}"] if v.get("reasoning") else [])]
-    lines += [f"  {p.get('jurisdiction')} ({p.get('basis')}): {' > '.join(p.get('path', []))}" for p in v.get("paths", [])]
+    lines += [f"  {p.get('jurisdiction') or ('not determinable' if p.get('basis') == 'location' else '?')} "
+              f"({p.get('basis')}): {' > '.join(p.get('path', []))}" for p in v.get("paths", [])]
     return "\n".join(safe(x) for x in lines)
 
 

@@ -46,6 +46,7 @@ from datareach.report.wording import (
     owner_summary_line,
     period_line,
     reach_by_jurisdiction,
+    undeterminable_locations,
     where_parts,
 )
 
@@ -157,8 +158,10 @@ def owner_cell(d: dict[str, Any]) -> str:
 
 def reach_cell(d: dict[str, Any]) -> str:
     """``CN (owner), US (host, location)`` (see :mod:`.wording`), every name escaped."""
-    return ", ".join(f"{md_text(j)} ({md_list(b)})" for j, b in reach_by_jurisdiction(d.get("reach") or [])) \
-        or "none known"
+    reach = d.get("reach") or []
+    items = [f"{md_text(j)} ({md_list(b)})" for j, b in reach_by_jurisdiction(reach)]
+    items += [md_text(x) for x in undeterminable_locations(reach)]
+    return ", ".join(items) or "none known"
 
 
 def _server_cell(d: dict[str, Any]) -> str:
@@ -188,6 +191,8 @@ def _reach_of_data(doc: dict[str, Any]) -> list[tuple[str, list[str], list[str],
         if not types:
             continue
         for r in d.get("reach") or []:
+            if not r.get("jurisdiction"):
+                continue  # (an anycast / CDN edge server's location: not determinable)
             cats, kinds, hosts = by_j.setdefault(str(r.get("jurisdiction")), (set(), set(), set()))
             cats.update(map(str, d.get("data_categories") or []))
             kinds.update(map(str, types))
@@ -215,7 +220,8 @@ def _violation_block(v: dict[str, Any], doc: dict[str, Any]) -> list[str]:
     for p in (v.get("paths") or [])[:5]:
         if isinstance(p, dict):
             steps = " → ".join(md_text(s) for s in p.get("path") or [])
-            out.append(f"  - Path ({md_text(p.get('jurisdiction', '?'))}, {md_text(p.get('basis', '?'))}): {steps}")
+            j = p.get("jurisdiction") or ("not determinable" if p.get("basis") == "location" else "?")
+            out.append(f"  - Path ({md_text(j)}, {md_text(p.get('basis', '?'))}): {steps}")
     if v.get("citation"):
         out.append(f"  - Citation: {md_text(v['citation'])}")
     if v.get("mechanism"):

@@ -38,7 +38,7 @@ from urllib.parse import quote
 import orjson
 
 from datareach.report.terminal import inert_json
-from datareach.report.wording import destination_owner_line, hosted_by
+from datareach.report.wording import destination_owner_line, hosted_by, violation_reach
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -125,7 +125,7 @@ def _message(v: dict[str, Any], dest: dict[str, Any] | None) -> str:
         run_by = f" (run by {owner.get('name')}" + (f", ultimately {top}" if top and top != owner.get("name") else "") + ")"
     elif dest is not None and dest.get("hosting"):
         run_by = f" ({destination_owner_line(dest)})"
-    jur = ", ".join(v.get("jurisdictions") or [])
+    jur = violation_reach(v)
     bases = ", ".join(v.get("bases") or [])
     head = (f"[{v['action']}] {v.get('title') or v['rule']}: {who} {data} to {v['host']}{run_by}; "
             f"reachable by {jur or 'no jurisdiction named'}" + (f" through {bases}" if bases else "") + ".")

@@ -32,6 +32,7 @@ from datareach.report.wording import (
     BY_AS_NOTE,
     ROW_LABELS,
     VERDICT_LABELS,
+    anycast_label,
     bases_line,
     bulk_count_line,
     bulk_order,
@@ -178,7 +179,10 @@ def _unmatched(d: dict[str, Any]) -> str:
     op = net.get("operator")
     parts = [f"network {op['matched']} ({op['name']})" if op else
              f"network {net.get('as_org') or 'unknown'} (operator not in the knowledge base)"]
-    if net.get("country"):
+    label = anycast_label(net.get("anycast"))
+    if label:
+        parts.append(f"{label}, location not determinable from the address")
+    elif net.get("country"):
         parts.append(f"in {net['country']}")
     if net.get("ip_scope") and net["ip_scope"] != "public":
         parts.append(f"{net['ip_scope']} address")

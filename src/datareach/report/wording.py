@@ -197,10 +197,45 @@ def owner_chain_line(owner: object, *, unknown: str = "owner unknown") -> str:
 
 
 def reach_pairs(reach: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
-    """The distinct (jurisdiction, basis) pairs of a ``reach`` list, in order."""
+    """The distinct (jurisdiction, basis) pairs of a ``reach`` list, in order (an anycast / CDN
+    edge server's location, which names no jurisdiction, is :func:`undeterminable_locations`')."""
     out: dict[tuple[str, str], None] = {}
     for r in reach:
+        if r.get("determinable") is False or r.get("jurisdiction") is None:
+            continue
         out.setdefault((str(r.get("jurisdiction")), str(r.get("basis"))), None)
+    return list(out)
+
+
+def anycast_label(label: object) -> str | None:
+    """``CDN edge: Meta Platforms, Inc.`` / ``anycast: Cloudflare, Inc.`` for a server's
+    ``anycast`` label (None when there is none)."""
+    if not isinstance(label, Mapping):
+        return None
+    what = "anycast" if label.get("kind") == "anycast" else "CDN edge"
+    return f"{what}: {label.get('name') or label.get('operator') or '?'}"
+
+
+def violation_reach(v: Mapping[str, Any]) -> str:
+    """The jurisdictions of a violation (``CN, US``), or, when its only location ground is an
+    anycast / CDN edge server's, ``a server whose location is not determinable from its address``."""
+    jur = ", ".join(str(j) for j in v.get("jurisdictions") or [])
+    undet = any(isinstance(p, Mapping) and p.get("basis") == "location" and p.get("jurisdiction") is None
+                for p in v.get("paths") or [])
+    if undet:
+        more = "a server whose location is not determinable from its address"
+        return f"{jur} and {more}" if jur else more
+    return jur
+
+
+def undeterminable_locations(reach: Iterable[Mapping[str, Any]]) -> list[str]:
+    """``location not determinable (CDN edge: Meta Platforms, Inc.)`` for each distinct
+    location entry of an anycast / CDN edge server."""
+    out: dict[str, None] = {}
+    for r in reach:
+        if r.get("basis") == "location" and (r.get("determinable") is False or r.get("jurisdiction") is None):
+            path = r.get("path") or []
+            out.setdefault(str(path[-1]) if path else "location not determinable from the address", None)
     return list(out)
 
 
@@ -216,10 +251,12 @@ def reach_by_jurisdiction(reach: Iterable[Mapping[str, Any]]) -> list[tuple[str,
 def reach_line(reach: Iterable[Mapping[str, Any]], *, grouped: bool = True, unknown: str = "none known") -> str:
     """``CN (owner), US (host, location)``; with ``grouped=False`` one item per basis, as the live
     lines write it: ``CN (owner), US (host), US (location)``. ``unknown`` when there is no reach."""
+    reach = list(reach)
     if grouped:
         items = [f"{j} ({', '.join(b)})" for j, b in reach_by_jurisdiction(reach)]
     else:
         items = [f"{j} ({b})" for j, b in reach_pairs(reach)]
+    items += undeterminable_locations(reach)
     return ", ".join(items) or unknown
 
 
@@ -229,8 +266,14 @@ def where_parts(destination: Mapping[str, Any]) -> list[str]:
     scope = destination.get("ip_scope")
     if scope and scope != "public":
         return [str(scope)]
-    countries = destination.get("countries") or ([destination["country"]] if destination.get("country") else [])
-    return [str(c) for c in countries]
+    servers = [s for s in destination.get("servers") or () if isinstance(s, Mapping)]
+    labels = list(dict.fromkeys(x for x in (anycast_label(s.get("anycast")) for s in servers) if x))
+    if not labels:
+        countries = destination.get("countries") or ([destination["country"]] if destination.get("country") else [])
+        return [str(c) for c in countries]
+    # an anycast / CDN edge server's country is the geo database's guess: it is not shown
+    firm = sorted({str(s["country"]) for s in servers if s.get("country") and not s.get("anycast")})
+    return [*firm, *(f"not determinable ({x})" for x in labels)]
 
 
 def where(destination: Mapping[str, Any], *, unknown: str = "?") -> str:
@@ -243,6 +286,13 @@ def where(destination: Mapping[str, Any], *, unknown: str = "?") -> str:
     scope = destination.get("ip_scope")
     if scope and scope != "public":
         return str(scope)
+    servers = [s for s in destination.get("servers") or () if isinstance(s, Mapping)]
+    if any(s.get("anycast") for s in servers):
+        # (short: the reach names the operator) "? (CDN edge)", "DE,? (anycast)"
+        firm = sorted({str(s["country"]) for s in servers if s.get("country") and not s.get("anycast")})
+        kinds = dict.fromkeys("anycast" if s["anycast"].get("kind") == "anycast" else "CDN edge"
+                              for s in servers if isinstance(s.get("anycast"), Mapping))
+        return ",".join([*firm, *(f"? ({k})" for k in kinds)])
     countries = destination.get("countries") or []
     if len(countries) > 1:
         return ",".join(map(str, countries))

@@ -329,6 +329,8 @@ class Server:
     country: Annotated[str | None, _c("string", "", "str?")]
     asn: Annotated[int | None, _c("int64", "", "int?")]
     as_org: Annotated[str | None, _c("string", "", "str?")]
+    anycast: Annotated[dict[str, Any] | None, _c("json", "anycast / CDN edge label: the country is not where the data is",
+                                                  "dict?")]
 
 
 @record

@@ -141,6 +141,11 @@
     var up = o.ultimate_parent || {};
     return up.entity && up.entity !== o.entity ? str(o.name) + " \u2192 " + str(up.name) : str(o.name);
   }
+  // as anycast_label in wording.py
+  function anycastLabel(a) {
+    if (!a || typeof a !== "object") { return null; }
+    return (a.kind === "anycast" ? "anycast: " : "CDN edge: ") + str(a.name || a.operator || "?");
+  }
   // as LOCAL_SCOPES in html.py
   var LOCAL = { "private": true, "loopback": true, "link-local": true, "multicast": true, "unspecified": true };
   var rows = [];
@@ -148,8 +153,16 @@
     d = d && typeof d === "object" ? d : {};
     // local and private addresses are listed apart (server-rendered), not as destinations
     if (typeof d.ip_scope === "string" && LOCAL[d.ip_scope] === true) { return; }
-    var juris = uniq(arr(d.reach).map(function (r) { return r && r.jurisdiction; }));
+    var juris = uniq(arr(d.reach).map(function (r) { return r && r.jurisdiction; }).filter(Boolean));
     var server = str(d.ip_scope && d.ip_scope !== "public" ? d.ip_scope : arr(d.countries).join(",") || d.country || "?");
+    // an anycast / CDN edge server's country is only the geo database's guess (as where() in wording.py)
+    var edge = uniq(arr(d.servers).map(function (s) { return s && s.anycast ? anycastLabel(s.anycast) : null; })
+      .filter(Boolean));
+    if (edge.length && !(d.ip_scope && d.ip_scope !== "public")) {
+      var firm = uniq(arr(d.servers).filter(function (s) { return s && s.country && !s.anycast; })
+        .map(function (s) { return str(s.country); })).sort();
+      server = firm.concat(edge.map(function (x) { return "not determinable (" + x + ")"; })).join(",");
+    }
     var row = {
       i: i, d: d, host: str(d.host), app: str(d.app), owner: ownerText(d), server: server,
       juris: juris, pd: arr(d.data_types).map(str), out: Number(d.bytes_out) || 0, inb: Number(d.bytes_in) || 0,
@@ -308,7 +321,9 @@
       var ul = el("ul", "plain");
       arr(d.reach).forEach(function (rc) {
         var li = el("li");
-        add(li, tag(str(rc.jurisdiction) + " \u00b7 " + str(rc.basis)), " ", chain(rc.path));
+        var undet = rc.determinable === false || rc.jurisdiction === null || rc.jurisdiction === undefined;
+        add(li, tag((undet ? "not determinable" : str(rc.jurisdiction)) + " \u00b7 " + str(rc.basis)), " ", chain(rc.path));
+        if (undet && rc.note) { add(li, el("div", "small muted wrap", str(rc.note))); }
         var laws = arr(rc.laws).map(function (l) { return str(l.title); });
         if (laws.length) { add(li, el("div", "small muted wrap", laws.join("; "))); }
         ul.appendChild(li);
