@@ -20,13 +20,14 @@ ZEEK = Path(__file__).parent / "data" / "logs" / "zeek"
 
 
 def destinations(audit: Any) -> dict[str, tuple[Any, ...]]:
-    """host -> (owner, parent, reach (jurisdiction, basis), bytes out, bytes in, connections, evidence)."""
+    """host -> (owner, parent, reach (jurisdiction, basis), bytes out, bytes in, connections, evidence, hosts)."""
     out = {}
     for d in audit.to_dict()["destinations"]:
         owner = d["owner"] or {}
         out[d["host"]] = (owner.get("name"), (owner.get("ultimate_parent") or {}).get("name"),
                           sorted((r["jurisdiction"] or "", r["basis"]) for r in d["reach"]),
-                          d["bytes_out"], d["bytes_in"], d["connections"], d["name_source"])
+                          d["bytes_out"], d["bytes_in"], d["connections"], d["name_source"],
+                          sorted((h["name"], h["basis"]) for h in d["hosting"]))
     return out
 
 
@@ -49,8 +50,9 @@ def test_the_logs_of_a_trace_give_the_destinations_of_its_capture(
     for a, b in zip(sorted(only_in_capture), sorted(only_in_logs), strict=True):
         assert capture[a][3:6] == zeek[b][3:6]  # the same connection: the same bytes
     if logs == "gre-over-udp":
-        assert zeek["1.1.1.1"][0] == "Cloudflare, Inc."
-        assert ("US", "owner") in zeek["1.1.1.1"][2] and ("US", "host") in zeek["1.1.1.1"][2]
+        # the resolver's address: no owner (owner is not host), Cloudflare's network hosts it
+        assert zeek["1.1.1.1"][0] is None
+        assert ("US", "host") in zeek["1.1.1.1"][2] and ("US", "owner") not in zeek["1.1.1.1"][2]
 
 
 def test_auto_picks_duckdb_for_logs_and_local_for_captures() -> None:
@@ -103,8 +105,9 @@ def test_real_eve_records_give_destinations_with_owners_and_reach() -> None:
     audit = datareach.audit([eve / "suricatalog-eve2-suricata7.eve.json"])  # (auto: DuckDB, by content)
     assert audit.organisation is not None
     got = destinations(audit)
-    owner, parent, reach, *_rest, evidence = got["www.bing.com"]
+    owner, parent, reach, *_rest, evidence, hosts = got["www.bing.com"]
     assert parent == "Microsoft Corporation"
     assert (owner, evidence) == ("Microsoft Bing", "sni")
+    assert hosts == [("Microsoft Corporation", "as")]  # its network, by AS number: a host, beside the owner
     assert ("US", "owner") in reach
     assert audit.inputs[0].format == "suricata-eve" and not audit.inputs[0].errors
