@@ -953,7 +953,8 @@ def _kb(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             domains = sum(len(e.get("domains", [])) for e in raw.entities.values())
             asns = sum(len(a.get("numbers", [])) for a in raw.autonomous_systems)
             print(f"{root}: OK: {len(raw.entities)} entities, {domains} domains, {asns} AS numbers, "
-                  f"{len(raw.jurisdictions)} jurisdictions, {len(raw.lists)} lists, {len(raw.sources)} sources")
+                  f"{len(raw.jurisdictions)} jurisdictions, {len(raw.lists)} lists, {len(raw.services)} services, "
+                  f"{len(raw.sources)} sources")
             return EXIT_OK
         if args.kb_command == "import":
             return _kb_import(args)

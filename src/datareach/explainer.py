@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from datareach.enrich.ownership import OwnershipResolver, ReachOptions
+from datareach.enrich.services import ServiceResolver
 from datareach.kb import knowledge_base
 
 __all__ = ["explain", "explain_iter"]
@@ -102,7 +103,7 @@ def explain_ip(ip: str, resolver: OwnershipResolver, date: str, network: _Networ
         reach += resolver.entity_reach(hit[0], f"{ip} (AS {hit[1]})", "host", date)
     if server.get("country"):
         reach += resolver.location_reach(server["country"], date, ip)
-    return {"host": ip, "registrable_domain": None, "date": date, "owner": None,
+    return {"host": ip, "registrable_domain": None, "date": date, "owner": None, "service": None,
             "network": {**server, "operator": operator}, "reach": reach}
 
 
@@ -111,6 +112,7 @@ def explain_iter(hosts: Iterable[str], resolver: OwnershipResolver, date: str) -
     from datareach.kb.psl import registrable_domain_of_many as registrable_domain
 
     network = _Network()
+    services = ServiceResolver(resolver.kb, resolver.chain)
     for host in _names(hosts):
         ip = ip_of(host)
         if ip is not None:
@@ -118,7 +120,7 @@ def explain_iter(hosts: Iterable[str], resolver: OwnershipResolver, date: str) -
             continue
         owner, reach = resolver.resolve(host, date)
         yield {"host": host, "registrable_domain": registrable_domain(host), "date": date,
-               "owner": owner, "reach": reach}
+               "owner": owner, "service": services.service(host, (), owner, date), "reach": reach}
 
 
 def explain_json_lines(hosts: Iterable[str], resolver: OwnershipResolver, date: str,
@@ -126,9 +128,10 @@ def explain_json_lines(hosts: Iterable[str], resolver: OwnershipResolver, date: 
                        ) -> Iterator[bytes]:
     """:func:`explain_iter`'s entries as JSON bytes, one per host, byte for byte the same.
 
-    Hosts that match the same knowledge-base domain share their ``owner`` and ``reach``, so
-    those are serialised once per match and spliced in: a list of 100,000 hosts from a few
-    thousand domains costs one dictionary look-up and a few small writes per host.
+    Hosts that match the same knowledge-base domain share their ``owner`` and ``reach``, and
+    those that match the same service domain their ``service``, so those are serialised once
+    per match and spliced in: a list of 100,000 hosts from a few thousand domains costs two
+    suffix walks over dictionaries and a few small writes per host.
     ``seen_reach`` collects each distinct ``reach`` list (for the laws they cite).
     """
     import orjson
@@ -136,9 +139,12 @@ def explain_json_lines(hosts: Iterable[str], resolver: OwnershipResolver, date: 
     from datareach.kb.psl import registrable_domain_of_many as registrable_domain
 
     dumps = orjson.dumps
-    tails: dict[tuple[str, str, str] | None, bytes] = {}
+    tails: dict[tuple[str, str, str] | None, tuple[bytes, bytes, dict[str, Any] | None]] = {}
+    service_parts: dict[tuple[tuple[str, str, str] | None, tuple[str, str] | None], bytes] = {}
     date_part = b',"date":' + dumps(date)
     registrable = resolver.kb.registrable
+    service_of = resolver.kb.service_of_name
+    services = ServiceResolver(resolver.kb, resolver.chain)
     network = _Network()
     for host in _names(hosts):
         ip = ip_of(host)
@@ -153,9 +159,15 @@ def explain_json_lines(hosts: Iterable[str], resolver: OwnershipResolver, date: 
         tail = tails.get(key)
         if tail is None:
             owner, reach = resolver.resolve(host, date)
-            tail = date_part + b',"owner":' + dumps(owner) + b',"reach":' + dumps(reach) + b"}"
+            tail = (date_part + b',"owner":' + dumps(owner), b',"reach":' + dumps(reach) + b"}", owner)
             tails[key] = tail
             if seen_reach is not None:
                 seen_reach[key] = reach
+        service = service_of(host)
+        skey = (key, service)
+        spart = service_parts.get(skey)
+        if spart is None:
+            doc = None if service is None else services.of((service[0], "domain", service[1]), tail[2], date)
+            spart = service_parts[skey] = b',"service":' + dumps(doc)
         rd = found[2] if found is not None and found[2] in registrable else registrable_domain(host)
-        yield b'{"host":' + dumps(host) + b',"registrable_domain":' + dumps(rd) + tail
+        yield b'{"host":' + dumps(host) + b',"registrable_domain":' + dumps(rd) + tail[0] + spart + tail[1]

@@ -27,7 +27,7 @@ from datareach.schema import DataSource
 __all__ = ["DATA_DIR", "KnowledgeBase", "knowledge_base", "reset"]
 
 DATA_DIR = Path(__file__).parent / "data"
-_FORMAT = 4  # bump when the compiled layout changes
+_FORMAT = 5  # bump when the compiled layout changes
 _LEGAL_SUFFIX = re.compile(
     r"\b(inc|incorporated|ltd|limited|llc|l\.l\.c|corp|corporation|co|company|gmbh|ag|sa|s\.a|sas|bv|b\.v|nv|n\.v|plc|"
     r"pte|pty|ab|oy|as|spa|srl|kk|group|holdings?|technology|technologies)\b\.?"
@@ -60,6 +60,10 @@ class KnowledgeBase:
         #: KB domains that are registrable domains with no public suffix below them: every name
         #: under such a domain has it as its registrable domain (saves a suffix-list look-up)
         self.registrable: frozenset[str] = frozenset(data["registrable"])
+        #: ``[[service]]`` records by id, and their domains (suffix match: :meth:`service_of_name`)
+        self.services: dict[str, dict[str, Any]] = data["services"]
+        self.service_domains: dict[str, str] = data["service_domains"]
+        self._service_max_labels: int = data["service_max_labels"]
 
     def owner_of_name(self, host: str) -> tuple[str, str] | None:
         """(entity id, the KB domain that matched) for a host name, most specific first."""
@@ -70,6 +74,24 @@ class KnowledgeBase:
         labels = host.split(".")
         n = len(labels)
         for i in range(max(1, n - self._max_labels), n - 1):
+            suffix = ".".join(labels[i:])
+            hit = domains.get(suffix)
+            if hit is not None:
+                return hit, suffix
+        return None
+
+    def service_of_name(self, host: str) -> tuple[str, str] | None:
+        """(service id, the service domain that matched) for a host name, most specific first:
+        the same dictionary walk as :meth:`owner_of_name`, over the services' domains."""
+        domains = self.service_domains
+        if not domains:
+            return None
+        hit = domains.get(host)
+        if hit is not None:
+            return hit, host
+        labels = host.split(".")
+        n = len(labels)
+        for i in range(max(1, n - self._service_max_labels), n - 1):
             suffix = ".".join(labels[i:])
             hit = domains.get(suffix)
             if hit is not None:
@@ -245,6 +267,7 @@ def _compile(raw: RawKB, imports: Sequence[Any]) -> dict[str, Any]:
             "counts": dict(ds.counts),
         })
     _break_import_cycles(entities)
+    services, service_domains = _compile_services(raw)
     curated_domains = sum(1 for o in origin.values() if o == "curated")
     as_of = sorted(e["as_of"] for e in entities.values() if e["origin"] == "curated")
     return {
@@ -260,6 +283,9 @@ def _compile(raw: RawKB, imports: Sequence[Any]) -> dict[str, Any]:
         "mmdb_paths": mmdb_paths,
         "max_labels": max((d.count(".") + 1 for d in domains), default=2),
         "registrable": _registrable_kb_domains(domains),
+        "services": services,
+        "service_domains": service_domains,
+        "service_max_labels": max((d.count(".") + 1 for d in service_domains), default=2),
         "meta": {
             "counts": {
                 "entities": sum(1 for e in entities.values() if e["origin"] == "curated"),
@@ -269,6 +295,8 @@ def _compile(raw: RawKB, imports: Sequence[Any]) -> dict[str, Any]:
                 "jurisdictions": len(raw.jurisdictions),
                 "laws": sum(len(j["law"]) for j in raw.jurisdictions.values()),
                 "lists": len(raw.lists),
+                "services": len(services),
+                "service_domains": len(service_domains),
                 "sources": len(raw.sources),
                 "imported_entities": sum(1 for e in entities.values() if e["origin"] != "curated"),
                 "imported_domains": len(domains) - curated_domains,
@@ -276,6 +304,23 @@ def _compile(raw: RawKB, imports: Sequence[Any]) -> dict[str, Any]:
             "as_of": [as_of[0], as_of[-1]] if as_of else None,
         },
     }
+
+
+def _compile_services(raw: RawKB) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """The ``[[service]]`` records as plain dicts (sources as URLs), and their domains -> id."""
+    services: dict[str, dict[str, Any]] = {}
+    by_domain: dict[str, str] = {}
+    for sid, rec in raw.services.items():
+        services[sid] = {
+            "id": sid, "name": rec["name"], "vendor": rec["vendor"], "purpose": rec["purpose"],
+            "purposes": list(dict.fromkeys([rec["purpose"], *rec.get("also", [])])),
+            "domains": list(rec["domains"]),
+            "sources": [raw.sources[s]["url"] for s in rec["sources"] if s in raw.sources],
+            "as_of": rec["as_of"], "unverified": rec.get("unverified"),
+        }
+        for d in rec["domains"]:
+            by_domain[d] = sid
+    return services, by_domain
 
 
 def _registrable_kb_domains(domains: Iterable[str]) -> list[str]:

@@ -372,6 +372,8 @@ class Destination:
                                                       "the client's look-ups went to, encrypted", "str?")]
     uids: Annotated[list[str], _c("list<string>", "uids of its connections (not in the JSON document)")]
     owner: Annotated[dict[str, Any] | None, _c("json", "enrich.ownership", "dict?")] = None
+    service: Annotated[dict[str, Any] | None, _c("json", "enrich.services: the SDK or service product and its "
+                                                         "purpose", "dict?")] = None
     reach: Annotated[list[dict[str, Any]], _c("json", "enrich.ownership", "list[dict]")] = field(
         default_factory=list)
     data_types: Annotated[list[str], _c("list<string>", "enrich data types", "list[str]")] = field(
