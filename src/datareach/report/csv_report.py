@@ -4,7 +4,8 @@ for spreadsheets and data tools.
 ``-o report.csv`` writes the destinations to ``report.csv`` and the findings to
 ``report.findings.csv`` (always both, the second with its header only when nothing was found,
 so that a CI job's file set does not depend on the result); to standard output, only the
-destinations. List cells join their items with ``; ``; a finding's
+destinations. A destination's ``service``, ``service_purpose`` and ``service_vendor`` name the SDK or
+product it belongs to (``destinations[].service``), empty when none is known. List cells join their items with ``; ``; a finding's
 ``value`` is empty unless ``--reveal``.
 
 A log audit (a document with ``organisation``) adds three tables, one file each next to the
@@ -34,7 +35,7 @@ from datareach.schema.contract import document_fields
 from datareach.schema.records import BulkCount, ClientSummary, OwnerSummary
 
 DESTINATION_COLUMNS = ("id", "host", "app", "registrable_domain", "owner", "owner_country", "ultimate_parent",
-                       "ultimate_parent_country", "countries", "jurisdictions", "data_types", "bytes_out",
+                       "ultimate_parent_country", "service", "service_purpose", "service_vendor", "countries", "jurisdictions", "data_types", "bytes_out",
                        "bytes_in", "connections", "first_seen", "last_seen", "name_source", "ips")
 FINDING_COLUMNS = ("id", "exchange", "host", "app", "data_type", "categories", "source", "location", "encoding",
                    "value_redacted", "value", "confidence", "encrypted_in_transit")
@@ -75,10 +76,14 @@ def _rows(columns: tuple[str, ...], rows: Iterable[dict[str, Any]]) -> str:
 def destination_row(d: dict[str, Any]) -> dict[str, Any]:
     owner = d.get("owner") or {}
     top = owner.get("ultimate_parent") or {}
+    service = d.get("service") if isinstance(d.get("service"), dict) else {}
+    purposes = service.get("purposes")
     return {
         "id": d.get("id"), "host": d.get("host"), "app": d.get("app"), "registrable_domain": d.get("registrable_domain"),
         "owner": owner.get("name"), "owner_country": owner.get("hq_country"), "ultimate_parent": top.get("name"),
-        "ultimate_parent_country": top.get("hq_country"), "countries": d.get("countries") or [],
+        "ultimate_parent_country": top.get("hq_country"), "service": service.get("name"),
+        "service_purpose": purposes if isinstance(purposes, list) and purposes else service.get("purpose"),
+        "service_vendor": service.get("vendor_name"), "countries": d.get("countries") or [],
         "jurisdictions": sorted({r["jurisdiction"] for r in d.get("reach") or []}),
         "data_types": d.get("data_types") or [], "bytes_out": d.get("bytes_out"), "bytes_in": d.get("bytes_in"),
         "connections": d.get("connections"), "first_seen": d.get("first_seen"), "last_seen": d.get("last_seen"),
