@@ -139,12 +139,15 @@ def explain_json_lines(hosts: Iterable[str], resolver: OwnershipResolver, date: 
     from datareach.kb.psl import registrable_domain_of_many as registrable_domain
 
     dumps = orjson.dumps
-    tails: dict[tuple[str, str, str] | None, tuple[bytes, bytes, dict[str, Any] | None]] = {}
-    service_parts: dict[tuple[tuple[str, str, str] | None, tuple[str, str] | None], bytes] = {}
+    # per owner match: whether a name under the match can be a service's, the entry's end with
+    # no service, the owner's part and the reach part, and the owner
+    tails: dict[tuple[str, str, str] | None, tuple[bool, bytes, bytes, bytes, dict[str, Any] | None]] = {}
+    service_parts: dict[tuple[tuple[str, str, str] | None, tuple[str, str]], bytes] = {}
     date_part = b',"date":' + dumps(date)
     registrable = resolver.kb.registrable
-    service_of = resolver.kb.service_of_name
-    services = ServiceResolver(resolver.kb, resolver.chain)
+    kb = resolver.kb
+    service_of = kb.service_of_name
+    services = ServiceResolver(kb, resolver.chain)
     network = _Network()
     for host in _names(hosts):
         ip = ip_of(host)
@@ -159,15 +162,20 @@ def explain_json_lines(hosts: Iterable[str], resolver: OwnershipResolver, date: 
         tail = tails.get(key)
         if tail is None:
             owner, reach = resolver.resolve(host, date)
-            tail = (date_part + b',"owner":' + dumps(owner), b',"reach":' + dumps(reach) + b"}", owner)
+            head, end = date_part + b',"owner":' + dumps(owner), b',"reach":' + dumps(reach) + b"}"
+            possible = found is None or kb.service_possible(found[2])
+            tail = (possible, head + b',"service":null' + end, head, end, owner)
             tails[key] = tail
             if seen_reach is not None:
                 seen_reach[key] = reach
-        service = service_of(host)
+        rd = found[2] if found is not None and found[2] in registrable else registrable_domain(host)
+        service = service_of(host) if tail[0] else None
+        if service is None:
+            yield b'{"host":' + dumps(host) + b',"registrable_domain":' + dumps(rd) + tail[1]
+            continue
         skey = (key, service)
         spart = service_parts.get(skey)
         if spart is None:
-            doc = None if service is None else services.of((service[0], "domain", service[1]), tail[2], date)
-            spart = service_parts[skey] = b',"service":' + dumps(doc)
-        rd = found[2] if found is not None and found[2] in registrable else registrable_domain(host)
-        yield b'{"host":' + dumps(host) + b',"registrable_domain":' + dumps(rd) + tail[0] + spart + tail[1]
+            spart = service_parts[skey] = b',"service":' + dumps(
+                services.of((service[0], "domain", service[1]), tail[4], date))
+        yield b'{"host":' + dumps(host) + b',"registrable_domain":' + dumps(rd) + tail[2] + spart + tail[3]

@@ -27,7 +27,7 @@ from datareach.schema import DataSource
 __all__ = ["DATA_DIR", "KnowledgeBase", "knowledge_base", "reset"]
 
 DATA_DIR = Path(__file__).parent / "data"
-_FORMAT = 5  # bump when the compiled layout changes
+_FORMAT = 6  # bump when the compiled layout changes
 _LEGAL_SUFFIX = re.compile(
     r"\b(inc|incorporated|ltd|limited|llc|l\.l\.c|corp|corporation|co|company|gmbh|ag|sa|s\.a|sas|bv|b\.v|nv|n\.v|plc|"
     r"pte|pty|ab|oy|as|spa|srl|kk|group|holdings?|technology|technologies)\b\.?"
@@ -63,7 +63,9 @@ class KnowledgeBase:
         #: ``[[service]]`` records by id, and their domains (suffix match: :meth:`service_of_name`)
         self.services: dict[str, dict[str, Any]] = data["services"]
         self.service_domains: dict[str, str] = data["service_domains"]
-        self._service_max_labels: int = data["service_max_labels"]
+        #: every tail of a service domain (``crashlytics.com`` and ``firebase-settings.crashlytics.com``
+        #: for the latter): a name whose tail is not here is under no service domain
+        self.service_tails: frozenset[str] = frozenset(data["service_tails"])
 
     def owner_of_name(self, host: str) -> tuple[str, str] | None:
         """(entity id, the KB domain that matched) for a host name, most specific first."""
@@ -81,22 +83,31 @@ class KnowledgeBase:
         return None
 
     def service_of_name(self, host: str) -> tuple[str, str] | None:
-        """(service id, the service domain that matched) for a host name, most specific first:
-        the same dictionary walk as :meth:`owner_of_name`, over the services' domains."""
-        domains = self.service_domains
-        if not domains:
-            return None
-        hit = domains.get(host)
-        if hit is not None:
-            return hit, host
+        """(service id, the service domain that matched) for a host name, the most specific
+        service domain first. A suffix walk over dictionaries, from the host's last two labels
+        up, that stops at the first tail no service domain has (most names: one look-up)."""
+        tails = self.service_tails
+        rest, dot, last = host.rpartition(".")
+        if not dot or rest.rpartition(".")[2] + dot + last not in tails:
+            return None  # (most names: their last two labels are no service domain's tail)
         labels = host.split(".")
         n = len(labels)
-        for i in range(max(1, n - self._service_max_labels), n - 1):
-            suffix = ".".join(labels[i:])
+        found: tuple[str, str] | None = None
+        domains = self.service_domains
+        suffix = labels[-1]
+        for i in range(n - 2, -1, -1):
+            suffix = f"{labels[i]}.{suffix}"
+            if suffix not in tails:
+                break
             hit = domains.get(suffix)
             if hit is not None:
-                return hit, suffix
-        return None
+                found = (hit, suffix)
+        return found
+
+    def service_possible(self, domain: str) -> bool:
+        """Whether a name under ``domain`` (a knowledge-base domain an owner was matched by) can
+        be a service's: a service domain is ``domain``, above it or below it."""
+        return domain in self.service_tails or self.service_of_name(domain) is not None
 
     def owner_of_as(self, asn: int | None, as_org: str | None) -> tuple[str, str] | None:
         """(entity id, "AS<n>" or the AS organisation name) for a server's autonomous system."""
@@ -285,7 +296,8 @@ def _compile(raw: RawKB, imports: Sequence[Any]) -> dict[str, Any]:
         "registrable": _registrable_kb_domains(domains),
         "services": services,
         "service_domains": service_domains,
-        "service_max_labels": max((d.count(".") + 1 for d in service_domains), default=2),
+        "service_tails": sorted({".".join(d.split(".")[i:]) for d in service_domains
+                                 for i in range(d.count("."))}),
         "meta": {
             "counts": {
                 "entities": sum(1 for e in entities.values() if e["origin"] == "curated"),

@@ -76,7 +76,8 @@ def _rows(columns: tuple[str, ...], rows: Iterable[dict[str, Any]]) -> str:
 def destination_row(d: dict[str, Any]) -> dict[str, Any]:
     owner = d.get("owner") or {}
     top = owner.get("ultimate_parent") or {}
-    service = d.get("service") if isinstance(d.get("service"), dict) else {}
+    found = d.get("service")
+    service: dict[str, Any] = found if isinstance(found, dict) else {}
     purposes = service.get("purposes")
     return {
         "id": d.get("id"), "host": d.get("host"), "app": d.get("app"), "registrable_domain": d.get("registrable_domain"),
