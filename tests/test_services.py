@@ -161,6 +161,7 @@ def test_vendor_and_owner(kb_dir: Path) -> None:
 
 
 def test_service_line_reads_anything() -> None:
+    bad: object
     for bad in (None, 1, "x", [], {}, {"name": None}, {"name": ""}):
         assert service_line(bad) == ""
     assert service_line({"name": "X", "purposes": "nope", "purpose": "crash-reporting", "vendor_is_owner": True}) \

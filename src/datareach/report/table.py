@@ -195,6 +195,9 @@ def _unmatched(d: dict[str, Any]) -> str:
     """The Matched cell of an explained host with no owner: an address's network, or nothing known."""
     net = d.get("network")
     if not net:
+        service = d.get("service")
+        if isinstance(service, dict) and service.get("matched"):
+            return safe(f"owner not in the knowledge base; service {service['matched']}")
         return "not in the knowledge base"
     op = net.get("operator")
     parts = [f"network {op['matched']} ({op['name']})" if op else
