@@ -146,7 +146,8 @@ class KnowledgeBase:
             licence="Apache-2.0 (curated records; each cites its sources)",
             note=(f"{counts['entities']} entities, {counts['domains']} domains, "
                   f"{counts['autonomous_systems']} AS numbers, {counts['jurisdictions']} jurisdictions, "
-                  f"{counts['laws']} laws; records checked {as_of[0]} to {as_of[1]}" if as_of else None),
+                  f"{counts['laws']} laws, {counts.get('services', 0)} SDK and product services; "
+                  f"records checked {as_of[0]} to {as_of[1]}" if as_of else None),
         )]
         for imp in self.imports:
             out.append(DataSource(
