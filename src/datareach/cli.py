@@ -1022,7 +1022,7 @@ def _kb_check(args: argparse.Namespace) -> int:
         domains = sum(len(e.get("domains", [])) for e in raw.entities.values())
         asns = sum(len(a.get("numbers", [])) for a in raw.autonomous_systems)
         print(f"{safe(str(root))}: OK: {len(raw.entities)} entities, {domains} domains, {asns} AS numbers, "
-              f"{len(raw.jurisdictions)} jurisdictions, {len(raw.lists)} lists, {len(raw.sources)} sources, "
+              f"{len(raw.jurisdictions)} jurisdictions, {len(raw.lists)} lists, {len(raw.services)} services, {len(raw.sources)} sources, "
               f"{len(cmap)} company mappings, {shipped} shipped datasets")
         counts: dict[str, int] = {}
         for g in open_gaps:

@@ -21,6 +21,7 @@ host), each with its id, and the destination level stages (:data:`DESTINATION_ST
   ``asn``, ``as_org`` from the first server (:mod:`.geo`);
 * ``domains`` -- ``registrable_domain`` (:mod:`.domains`);
 * ``ownership`` -- ``owner`` and ``reach`` (:mod:`.ownership`), JSON text columns;
+* ``services`` -- ``service``: the SDK or service product and its purpose (:mod:`.services`);
 * ``data_types`` -- ``data_types`` and ``data_categories`` from the findings table.
 
 :func:`destination_documents` turns the final table into the JSON document's rows.
@@ -43,6 +44,7 @@ from datareach.timestamps import iso
 if TYPE_CHECKING:
     from datareach.enrich.geo import GeoResolver
     from datareach.enrich.ownership import OwnershipResolver
+    from datareach.enrich.services import ServiceResolver
 
 
 @dataclass
@@ -66,6 +68,17 @@ class EnrichContext:
     #: The uids of the connections whose TLS was decrypted (for the destinations' ``decrypted``).
     decrypted: Sequence[str] = ()
     _dns_index: DnsIndex | None = None
+    _services: ServiceResolver | None = None
+
+    def service_resolver(self) -> ServiceResolver | None:
+        """The services' look-up over the resolver's knowledge base (None without a resolver)."""
+        if self.resolver is None:
+            return None
+        if self._services is None or self._services.kb is not self.resolver.kb:
+            from datareach.enrich.services import ServiceResolver
+
+            self._services = ServiceResolver(self.resolver.kb, self.resolver.chain)
+        return self._services
 
     def release_dns(self) -> None:
         """Let the DNS table and its index go (the stages after the group-by do not use them)."""
@@ -391,7 +404,7 @@ def _destination_rows(conns: pa.Table, bounds: Any, apps: list[str], hosts: list
             if 853 in cols["server_port_distinct"][i] and protocols & {"tls", "quic"}
             else "dns-over-https" if host in DOH_HOSTS and protocols & {"tls", "quic", "http"} else None)
     n = len(rows["host"])
-    for name in ("registrable_domain", "ip_scope", "country", "asn", "as_org", "owner", "clients"):
+    for name in ("registrable_domain", "ip_scope", "country", "asn", "as_org", "owner", "service", "clients"):
         rows[name] = [None] * n
     for name in ("countries", "data_types", "data_categories"):
         rows[name] = [[] for _ in range(n)]
@@ -496,6 +509,22 @@ def _ownership(t: pa.Table, ctx: EnrichContext) -> pa.Table:
     return _set(t, "reach", _dumps(reaches, ctx))
 
 
+def _services(t: pa.Table, ctx: EnrichContext) -> pa.Table:
+    services = ctx.service_resolver()
+    if services is None:
+        return t
+    hosts = t.column("host").to_pylist()
+    chains = t.column("cname_chain").to_pylist()
+    found = [services.match(h or "", c or ()) for h, c in zip(hosts, chains, strict=True)]
+    if not any(found):
+        return _set(t, "service", [None] * t.num_rows)
+    owners = _loads(t.column("owner"), ctx) if "owner" in t.column_names else [None] * t.num_rows
+    firsts = t.column("first_seen").to_pylist() if "first_seen" in t.column_names else [None] * t.num_rows
+    out = [None if f is None else services.of(f, o, (first or ctx.date)[:10])
+           for f, o, first in zip(found, owners, firsts, strict=True)]
+    return _set(t, "service", _dumps(out, ctx))
+
+
 def _data_types(t: pa.Table, ctx: EnrichContext) -> pa.Table:
     if ((ctx.findings is None or ctx.findings.num_rows == 0)
             and all(c in t.column_names and t.column(c).null_count == 0 for c in ("data_types", "data_categories"))):
@@ -517,8 +546,9 @@ GEO = Stage("geo", ("servers",), ("servers", "ip_scope", "country", "countries",
 DOMAINS = Stage("domains", ("host",), ("registrable_domain",), _domains)
 OWNERSHIP = Stage("ownership", ("host", "first_seen", "cname_chain", "servers"), ("owner", "hosting", "reach"),
                   _ownership)
+SERVICES = Stage("services", ("host", "cname_chain"), ("service",), _services)
 DATA_TYPES = Stage("data_types", ("app", "host"), ("data_types", "data_categories"), _data_types)
-DESTINATION_STAGES: tuple[Stage, ...] = (GEO, DOMAINS, OWNERSHIP, DATA_TYPES)
+DESTINATION_STAGES: tuple[Stage, ...] = (GEO, DOMAINS, OWNERSHIP, SERVICES, DATA_TYPES)
 
 
 def destination_documents(t: pa.Table, codec: JsonCodec | None = None) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ from datareach.schema import DataSource
 __all__ = ["DATA_DIR", "KnowledgeBase", "knowledge_base", "reset"]
 
 DATA_DIR = Path(__file__).parent / "data"
-_FORMAT = 7  # bump when the compiled layout changes (6: shipped datasets, company mappings; 7: platforms)
+_FORMAT = 8  # bump when the compiled layout changes (6: shipped datasets, company mappings; 7: platforms; 8: services)
 _LEGAL_SUFFIX = re.compile(
     r"\b(inc|incorporated|ltd|limited|llc|l\.l\.c|corp|corporation|co|company|gmbh|ag|sa|s\.a|sas|bv|b\.v|nv|n\.v|plc|"
     r"pte|pty|ab|oy|as|spa|srl|kk|group|holdings?|technology|technologies)\b\.?"
@@ -67,6 +67,12 @@ class KnowledgeBase:
         self._platform_labels: int = data["platform_labels"]
         #: KB domains that are whole top-level domains (brand TLDs such as ``yandex``)
         self._tld_domains: frozenset[str] = frozenset(d for d in self.domains if "." not in d)
+        #: ``[[service]]`` records by id, and their domains (suffix match: :meth:`service_of_name`)
+        self.services: dict[str, dict[str, Any]] = data["services"]
+        self.service_domains: dict[str, str] = data["service_domains"]
+        #: every tail of a service domain (``crashlytics.com`` and ``firebase-settings.crashlytics.com``
+        #: for the latter): a name whose tail is not here is under no service domain
+        self.service_tails: frozenset[str] = frozenset(data["service_tails"])
 
     def owner_of_name(self, host: str) -> tuple[str, str] | None:
         """(entity id, the KB domain that matched) for a host name, most specific first."""
@@ -98,6 +104,33 @@ class KnowledgeBase:
             if hit is not None:
                 return suffix, hit
         return None
+
+    def service_of_name(self, host: str) -> tuple[str, str] | None:
+        """(service id, the service domain that matched) for a host name, the most specific
+        service domain first. A suffix walk over dictionaries, from the host's last two labels
+        up, that stops at the first tail no service domain has (most names: one look-up)."""
+        tails = self.service_tails
+        rest, dot, last = host.rpartition(".")
+        if not dot or rest.rpartition(".")[2] + dot + last not in tails:
+            return None  # (most names: their last two labels are no service domain's tail)
+        labels = host.split(".")
+        n = len(labels)
+        found: tuple[str, str] | None = None
+        domains = self.service_domains
+        suffix = labels[-1]
+        for i in range(n - 2, -1, -1):
+            suffix = f"{labels[i]}.{suffix}"
+            if suffix not in tails:
+                break
+            hit = domains.get(suffix)
+            if hit is not None:
+                found = (hit, suffix)
+        return found
+
+    def service_possible(self, domain: str) -> bool:
+        """Whether a name under ``domain`` (a knowledge-base domain an owner was matched by) can
+        be a service's: a service domain is ``domain``, above it or below it."""
+        return domain in self.service_tails or self.service_of_name(domain) is not None
 
     def owner_of_as(self, asn: int | None, as_org: str | None) -> tuple[str, str] | None:
         """(entity id, "AS<n>" or the AS organisation name) for a server's autonomous system."""
@@ -136,7 +169,8 @@ class KnowledgeBase:
             licence="Apache-2.0 (curated records; each cites its sources)",
             note=(f"{counts['entities']} entities, {counts['domains']} domains, "
                   f"{counts['autonomous_systems']} AS numbers, {counts['jurisdictions']} jurisdictions, "
-                  f"{counts['laws']} laws; records checked {as_of[0]} to {as_of[1]}" if as_of else None),
+                  f"{counts['laws']} laws, {counts.get('services', 0)} SDK and product services; "
+                  f"records checked {as_of[0]} to {as_of[1]}" if as_of else None),
         )]
         for imp in [*self.shipped, *self.imports]:
             if imp.get("shipped"):
@@ -300,6 +334,7 @@ def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shippe
             "entities_without_country": no_country, "domains_under_curated": under_curated,
         })
     _break_import_cycles(entities)
+    services, service_domains = _compile_services(raw)
     curated_domains = sum(1 for o in origin.values() if o == "curated")
     as_of = sorted(e["as_of"] for e in entities.values() if e["origin"] == "curated")
     return {
@@ -318,6 +353,10 @@ def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shippe
         "platforms": platforms,
         "platform_labels": max((d.count(".") + 1 for d in platforms), default=2),
         "registrable": _registrable_kb_domains(domains),
+        "services": services,
+        "service_domains": service_domains,
+        "service_tails": sorted({".".join(d.split(".")[i:]) for d in service_domains
+                                 for i in range(d.count("."))}),
         "meta": {
             "counts": {
                 "entities": sum(1 for e in entities.values() if e["origin"] == "curated"),
@@ -327,6 +366,8 @@ def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shippe
                 "jurisdictions": len(raw.jurisdictions),
                 "laws": sum(len(j["law"]) for j in raw.jurisdictions.values()),
                 "lists": len(raw.lists),
+                "services": len(services),
+                "service_domains": len(service_domains),
                 "sources": len(raw.sources),
                 "imported_entities": sum(1 for e in entities.values() if e["origin"] != "curated"),
                 "imported_domains": len(domains) - curated_domains,
@@ -372,6 +413,8 @@ def _domain_owner(domains: Mapping[str, str], name: str) -> str | None:
         if hit is not None:
             return hit
     return None
+
+
 def _under_curated(domains: Mapping[str, str], origin: Mapping[str, str], name: str) -> bool:
     """``name`` is below a curated domain that holds its registrable domain: the curated record
     decides that name (a shipped dataset may add a tenant's name below a shared platform's
@@ -385,6 +428,23 @@ def _under_curated(domains: Mapping[str, str], origin: Mapping[str, str], name: 
             reg = psl.registrable_domain(name)
             return reg is None or not reg.endswith("." + parent)
     return False
+
+
+def _compile_services(raw: RawKB) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """The ``[[service]]`` records as plain dicts (sources as URLs), and their domains -> id."""
+    services: dict[str, dict[str, Any]] = {}
+    by_domain: dict[str, str] = {}
+    for sid, rec in raw.services.items():
+        services[sid] = {
+            "id": sid, "name": rec["name"], "vendor": rec["vendor"], "purpose": rec["purpose"],
+            "purposes": list(dict.fromkeys([rec["purpose"], *rec.get("also", [])])),
+            "domains": list(rec["domains"]),
+            "sources": [raw.sources[s]["url"] for s in rec["sources"] if s in raw.sources],
+            "as_of": rec["as_of"], "unverified": rec.get("unverified"),
+        }
+        for d in rec["domains"]:
+            by_domain[d] = sid
+    return services, by_domain
 
 
 def _registrable_kb_domains(domains: Iterable[str]) -> list[str]:

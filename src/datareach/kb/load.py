@@ -9,7 +9,9 @@ file must fail the build or the load, never half-load.
 What is checked: TOML syntax; required fields and their types; ids; ISO 3166-1 country codes;
 ISO dates; domain syntax; that every cited source, parent, list and AS operator exists; that a
 domain or an AS has one owner; that no entity owns itself through its parents (cycles); that
-every record carries sources and an as-of date.
+every record carries sources and an as-of date. ``services.toml``'s ``[[service]]`` records (the
+SDK or product behind a host name): a known vendor entity, a purpose of
+:data:`SERVICE_PURPOSES`, domain syntax, and one service per domain.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CONTROL_KINDS", "COUNTRIES", "KBError", "RawKB", "data_files", "read_kb"]
+__all__ = ["CONTROL_KINDS", "COUNTRIES", "SERVICE_PURPOSES", "KBError", "RawKB", "data_files", "read_kb"]
 
 #: ISO 3166-1 alpha-2, officially assigned codes, plus XK (Kosovo, user-assigned but in common use).
 COUNTRIES = frozenset(
@@ -38,6 +40,14 @@ JURISDICTIONS = COUNTRIES | {"EU"}
 CONTROL_KINDS = ("equity", "voting", "vie", "golden-share", "state", "management", "controlling")
 ENTITY_KINDS = ("company", "state", "state-body", "fund", "consortium", "cooperative", "person-group")
 REACH_BASES = ("owner", "location")
+#: What a service (an SDK or a hosted product, ``[[service]]``) is for: the fixed vocabulary of
+#: ``purpose`` and ``also`` (documented in data/README.md).
+SERVICE_PURPOSES = (
+    "advertising", "attribution", "analytics", "crash-reporting", "performance-monitoring", "push", "messaging",
+    "social", "authentication", "payments", "maps", "location", "cdn", "cloud-backend", "consent",
+    "customer-support", "engagement", "ab-testing", "remote-config", "video", "audience-measurement", "deep-linking",
+    "fraud-prevention", "app-distribution", "security", "search", "translation",
+)
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -64,6 +74,7 @@ class RawKB:
     lists: dict[str, dict[str, Any]] = field(default_factory=dict)
     autonomous_systems: list[dict[str, Any]] = field(default_factory=list)
     platforms: list[dict[str, Any]] = field(default_factory=list)
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)
     where: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
 
 
@@ -71,6 +82,7 @@ def data_files(root: Path) -> list[Path]:
     """The KB's files under ``root``, in load order."""
     files = [root / "sources.toml", root / "jurisdictions.toml"]
     files += sorted((root / "entities").glob("*.toml"))
+    files.append(root / "services.toml")
     return [f for f in files if f.exists()]
 
 
@@ -202,6 +214,9 @@ _LIST_OPTIONAL = {
     "countries": list, "since": str, "until": str, "authority": str, "url": str, "note": str,
     "notes": str, "unverified": str, "entry": list,
 }
+_SERVICE_FIELDS = {"id": str, "name": str, "vendor": str, "purpose": str, "domains": list, "sources": list,
+                   "as_of": str}
+_SERVICE_OPTIONAL = {"also": list, "aliases": list, "notes": str, "unverified": str}
 _ENTRY_FIELDS = {"country": str}
 _ENTRY_OPTIONAL = {"since": str, "until": str, "decision": str, "scope": str, "sources": list, "note": str,
                    "unverified": str}
@@ -224,7 +239,7 @@ def read_kb(root: Path) -> RawKB:
     files = [_File(p, root) for p in data_files(root)]
     if not files:
         raise KBError(str(root), None, "no knowledge-base files here")
-    known_top = {"source", "entity", "as", "jurisdiction", "list", "platform"}
+    known_top = {"source", "entity", "as", "jurisdiction", "list", "platform", "service"}
     # pass 1: sources (every file may define them)
     for f in files:
         for key in f.data:
@@ -437,7 +452,44 @@ def read_kb(root: Path) -> RawKB:
                     raise f.error(f.line_of_text(f'"{d}"', line), f"{what}: domain {d!r} is already the platform {platform_of[d]!r}")
                 platform_of[d] = rec["name"]
             kb.platforms.append(rec)
+    _read_services(kb, files, check_sources)
     return kb
+
+
+def _read_services(kb: RawKB, files: list[_File], check_sources: Any) -> None:
+    """Pass 5: ``[[service]]`` records (an SDK or product, its vendor entity, its purpose and the
+    domains its traffic goes to)."""
+    by_domain: dict[str, str] = {}
+    for f in files:
+        for line, rec in _records(f, "service"):
+            what = f"service {rec.get('id')!r}"
+            _check_keys(f, line, rec, what, _SERVICE_FIELDS, _SERVICE_OPTIONAL)
+            if not _ID.match(rec["id"]):
+                raise f.error(line, f"{what}: ids are lower-case letters, digits and '-'")
+            if rec["id"] in kb.services:
+                other = kb.where[("service", rec["id"])]
+                raise f.error(line, f"{what} is already defined at {other[0]}:{other[1]}")
+            if rec["vendor"] not in kb.entities:
+                raise f.error(f.line_of_text(f'"{rec["vendor"]}"', line),
+                              f"{what}: vendor {rec['vendor']!r} is not a defined entity")
+            for p in [rec["purpose"], *_check_str_list(f, line, what, "also", rec.get("also", []))]:
+                if p not in SERVICE_PURPOSES:
+                    raise f.error(line, f"{what}: purpose {p!r} is not one of {', '.join(SERVICE_PURPOSES)}")
+            _check_str_list(f, line, what, "aliases", rec.get("aliases", []))
+            _check_date(f, line, what, "as_of", rec["as_of"])
+            check_sources(f, line, what, rec["sources"])
+            domains = _check_str_list(f, line, what, "domains", rec["domains"])
+            if not domains:
+                raise f.error(line, f"{what}: needs at least one domain")
+            for d in domains:
+                dline = f.line_of_text(f'"{d}"', line)
+                if not is_domain(d):
+                    raise f.error(dline, f"{what}: {d!r} is not a lower-case domain name")
+                if d in by_domain:
+                    raise f.error(dline, f"domain {d!r} is given to both services {by_domain[d]!r} and {rec['id']!r}")
+                by_domain[d] = rec["id"]
+            kb.services[rec["id"]] = rec
+            kb.where[("service", rec["id"])] = (f.name, line or 0)
 
 
 def _check_cycles(kb: RawKB, entity_file: Mapping[str, tuple[_File, int | None]]) -> None:

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from datareach.report.service_wording import service_line
 from datareach.report.terminal import safe
 from datareach.report.wording import owner_chain_line, reach_line
 from datareach.schema import Connection, DnsAnswer, Exchange, InputError, JsonCodec, fields, rows_table
@@ -64,7 +65,7 @@ LIMIT = 100_000
 
 def destination_line(dest: Mapping[str, Any]) -> str:
     """The live line of a destination: its host, its first server's address, country (or address
-    scope) and AS, its owner and reach. ``dest`` is a destination of the JSON document (the worker
+    scope) and AS, its owner, its service (the SDK or product, where known) and reach. ``dest`` is a destination of the JSON document (the worker
     makes them with the same stages as the audit, so a report's destination gives the same line)."""
     ips = dest.get("ips") or []
     where = " ".join(str(x) for x in (ips[0] if ips else "", dest.get("country") or dest.get("ip_scope")) if x)
@@ -72,8 +73,10 @@ def destination_line(dest: Mapping[str, Any]) -> str:
     as_text = " ".join(str(x) for x in (f"AS{asn}" if asn is not None else "", as_org) if x)
     facts = ", ".join(x for x in (where, as_text) if x)
     bracket = f" [{safe(facts)}]" if facts else ""
+    service = service_line(dest.get("service"))
     return (f"destination {safe(dest['host'])}{bracket}: {owner_text(dest.get('owner'))}; "
-            f"{reach_text(dest.get('reach') or ())}")
+            + (f"service {safe(service)}; " if service else "")
+            + reach_text(dest.get("reach") or ()))
 
 
 class SafeFormatter(logging.Formatter):

@@ -4,7 +4,8 @@ for spreadsheets and data tools.
 ``-o report.csv`` writes the destinations to ``report.csv`` and the findings to
 ``report.findings.csv`` (always both, the second with its header only when nothing was found,
 so that a CI job's file set does not depend on the result); to standard output, only the
-destinations. List cells join their items with ``; ``; a finding's
+destinations. A destination's ``service``, ``service_purpose`` and ``service_vendor`` name the SDK or
+product it belongs to (``destinations[].service``), empty when none is known. List cells join their items with ``; ``; a finding's
 ``value`` is empty unless ``--reveal``.
 
 A log audit (a document with ``organisation``) adds three tables, one file each next to the
@@ -35,7 +36,8 @@ from datareach.schema.contract import document_fields
 from datareach.schema.records import BulkCount, ClientSummary, OwnerSummary
 
 DESTINATION_COLUMNS = ("id", "host", "app", "registrable_domain", "owner", "owner_country", "ultimate_parent",
-                       "ultimate_parent_country", "hosted_by", "countries", "jurisdictions", "data_types", "bytes_out",
+                       "ultimate_parent_country", "hosted_by", "service", "service_purpose", "service_vendor",
+                       "countries", "jurisdictions", "data_types", "bytes_out",
                        "bytes_in", "connections", "first_seen", "last_seen", "name_source", "ips",
                        "location_not_determinable")
 FINDING_COLUMNS = ("id", "exchange", "host", "app", "data_type", "categories", "source", "location", "encoding",
@@ -86,10 +88,16 @@ def _countries(d: dict[str, Any]) -> list[Any]:
 def destination_row(d: dict[str, Any]) -> dict[str, Any]:
     owner = d.get("owner") or {}
     top = owner.get("ultimate_parent") or {}
+    found = d.get("service")
+    service: dict[str, Any] = found if isinstance(found, dict) else {}
+    purposes = service.get("purposes")
     return {
         "id": d.get("id"), "host": d.get("host"), "app": d.get("app"), "registrable_domain": d.get("registrable_domain"),
         "owner": owner.get("name"), "owner_country": owner.get("hq_country"), "ultimate_parent": top.get("name"),
         "ultimate_parent_country": top.get("hq_country"), "hosted_by": hosted_by(d.get("hosting")),
+        "service": service.get("name"),
+        "service_purpose": purposes if isinstance(purposes, list) and purposes else service.get("purpose"),
+        "service_vendor": service.get("vendor_name"),
         "countries": _countries(d),
         "jurisdictions": sorted({r["jurisdiction"] for r in d.get("reach") or [] if r.get("jurisdiction")}),
         "data_types": d.get("data_types") or [], "bytes_out": d.get("bytes_out"), "bytes_in": d.get("bytes_in"),

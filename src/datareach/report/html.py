@@ -45,6 +45,7 @@ from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
+from datareach.report.service_wording import service_parts
 from datareach.report.terminal import CONTROL_CHARS, safe
 from datareach.report.units import human_bytes
 from datareach.report.wording import (
@@ -905,6 +906,56 @@ def _timeline(f: _Facts) -> str:
     return "".join(out)
 
 
+def _services(f: _Facts) -> str:
+    """The SDKs and services the traffic went to (``destinations[].service``): each with its
+    purpose, its vendor, and the hosts and apps that reached it; most bytes sent first."""
+    groups: dict[str, dict[str, Any]] = {}
+    for d in f.dests:
+        sv = _dict(d.get("service"))
+        w = service_parts(sv)
+        if w is None:
+            continue
+        key = _clean(sv.get("id") or w.name)
+        g = groups.setdefault(key, {"w": w, "vendor": _clean(sv.get("vendor_name") or sv.get("vendor")),
+                                    "country": _clean(sv.get("vendor_hq")), "hosts": [], "apps": set(), "sent": 0,
+                                    "pd": set(), "owners": set()})
+        g["hosts"].append(_clean(d.get("host")))
+        if d.get("app"):
+            g["apps"].add(_clean(d.get("app")))
+        g["sent"] += _int(d.get("bytes_out"))
+        g["pd"].update(_clean(t) for t in _list(d.get("data_types")))
+        if sv.get("vendor_is_owner") is False:
+            g["owners"].add(_clean(_dict(d.get("owner")).get("name")))
+    out = ['<section id="services"><h2>SDKs and services</h2>'
+           '<p class="small muted">The product each host belongs to, where the knowledge base knows it, and what it '
+           "is for. The vendor is the company that makes the SDK; where it is not the host's owner, both are "
+           "named.</p>"]
+    if not groups:
+        out.append('<p class="muted" data-testid="no-services">No destination is a known SDK or service.</p></section>')
+        return "".join(out)
+    out.append('<div class="scroll"><table class="stack" data-testid="services-table"><thead><tr><th>Service</th>'
+               "<th>Purpose</th><th>Vendor</th><th>Hosts</th><th>Apps</th><th>Personal data</th>"
+               '<th class="num">Sent</th></tr></thead><tbody>')
+    for key, g in sorted(groups.items(), key=lambda kv: (-kv[1]["sent"], kv[0])):
+        w = g["w"]
+        vendor = g["vendor"] + (f" ({g['country']})" if g["country"] else "")
+        if g["owners"]:
+            vendor += " — host owner: " + ", ".join(sorted(g["owners"]))
+        data = "".join(f'<span class="tag pd">{esc(_data_label(t))}</span>' for t in sorted(g["pd"]))
+        hosts: list[str] = g["hosts"]
+        more = f" and {len(hosts) - 20} more" if len(hosts) > 20 else ""
+        out.append(f'<tr data-testid="service-row" data-service="{esc(key)}"><td data-label="Service">'
+                   f'<span class="name">{esc(w.name)}</span></td>'
+                   f'<td data-label="Purpose">{esc(" / ".join(w.purposes))}</td>'
+                   f'<td data-label="Vendor">{esc(vendor)}</td>'
+                   f'<td data-label="Hosts" class="wrap">{brk(", ".join(hosts[:20]))}{esc(more)}</td>'
+                   f'<td data-label="Apps">{esc(", ".join(sorted(g["apps"])))}</td>'
+                   f'<td data-label="Personal data">{data}</td>'
+                   f'<td class="num" data-label="Sent">{esc(human_bytes(g["sent"]))}</td></tr>')
+    out.append("</tbody></table></div></section>")
+    return "".join(out)
+
+
 def _local(f: _Facts) -> str:
     private = [(i, d) for i, d in enumerate(f.dests) if not _public(d)]
     local = [_dict(g) for g in _list(f.doc.get("local"))]
@@ -1229,6 +1280,7 @@ def render_html(doc: dict[str, Any]) -> str:
         _flow(facts),
         _apps(facts),
         _data_types(facts),
+        _services(facts),
         _dynamic_sections(facts),
         _timeline(facts),
         _local(facts),

@@ -31,6 +31,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from datareach.report.service_wording import service_parts
 from datareach.report.wording import (
     BY_AS_NOTE,
     ROW_LABELS,
@@ -153,6 +154,18 @@ def owner_cell(d: dict[str, Any]) -> str:
     if w.basis_note is not None:
         # the basis as the document spells it ("as", "cname"); the table writes "by AS"
         text += f" \\[by {md_text(w.basis)}\\]"
+    return text
+
+
+def service_cell(d: dict[str, Any]) -> str:
+    """``AppsFlyer SDK — attribution`` (see :mod:`.service_wording`), every name escaped; empty
+    when no service is known."""
+    w = service_parts(d.get("service"))
+    if w is None:
+        return ""
+    text = f"{md_text(w.name)} — {md_text(w.purpose)}"
+    if w.vendor is not None:
+        text += f" (vendor: {md_text(w.vendor)}{', ' + md_text(w.vendor_country) if w.vendor_country else ''})"
     return text
 
 
@@ -308,9 +321,10 @@ def render_markdown(doc: dict[str, Any], *, max_rows: int = MAX_ROWS) -> str:
     out += [f"### Destinations ({len(dests)})", ""]
     order = sorted(dests, key=lambda d: (not d.get("data_types"), str(d.get("app") or ""), str(d.get("host"))))
     rows = [[md_code(d.get("host", "?"), table=True), md_code(d["app"], table=True) if d.get("app") else "",
-             _server_cell(d), owner_cell(d), reach_cell(d),
+             _server_cell(d), owner_cell(d), service_cell(d), reach_cell(d),
              md_list(d.get("data_types") or [], code=True, table=True, empty="")] for d in order]
-    out += [md_table(["Host", "App", "Server", "Owner → ultimate parent", "Reach (basis)", "Data types"], rows,
+    out += [md_table(["Host", "App", "Server", "Owner → ultimate parent", "Service — purpose", "Reach (basis)",
+                      "Data types"], rows,
                      what="destinations", max_rows=max_rows), ""]
 
     if findings:

@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from datareach.report.service_wording import service_line
 from datareach.report.terminal import safe
 from datareach.report.units import human_bytes
 from datareach.report.wording import (
@@ -66,6 +67,9 @@ HOST_SHARE = 0.4
 HOST_LABEL = "Registrable domain / host"
 DATA_LABEL = "Personal data sent"
 OWNER_LABEL = "Owner → ultimate parent"
+#: The service (SDK or product) and its purpose: a second line in the owner cell of a table.
+SERVICE_LABEL = "Service — purpose"
+OWNER_SERVICE_LABEL = f"{OWNER_LABEL}\n{SERVICE_LABEL}"
 REACH_LABEL = "Reach (basis)"
 SERVER_LABEL = "Server country"
 SENT_LABEL = "Bytes sent"
@@ -99,6 +103,21 @@ def owner_text(d: dict[str, Any]) -> str:
     return safe(destination_owner_line(d))
 
 
+def service_text(d: dict[str, Any]) -> str:
+    """``AppsFlyer SDK — attribution`` for a destination (or an explained host), "" when no
+    service is known; see :mod:`.service_wording`. Made printable."""
+    return safe(service_line(d.get("service")))
+
+
+def owner_cell(d: dict[str, Any]) -> Text:
+    """The owner cell: ``Owner → ultimate parent``, and the service on a second line."""
+    text = Text(owner_text(d))
+    service = service_text(d)
+    if service:
+        text.append("\n" + service, style="cyan")
+    return text
+
+
 def reach_text(d: dict[str, Any]) -> str:
     """Jurisdictions and their bases, e.g. ``CN (owner), US (host, location)``; see :mod:`.wording`.
     Made printable (:func:`~datareach.report.terminal.safe`)."""
@@ -130,7 +149,7 @@ def render_explain(docs: list[dict[str, Any]], date: str, *, color: bool = False
     buf = io.StringIO()
     if len(docs) > 500:
         for d in docs:
-            buf.write(f"{safe(d['host'])}\t{owner_text(d)}\t{reach_text(d)}\n")
+            buf.write(f"{safe(d['host'])}\t{owner_text(d)}\t{reach_text(d)}\t{service_text(d)}\n")
         return buf.getvalue()
     width = report_width(width, terminal=color)
     console = _console(buf, color, width)
@@ -138,27 +157,29 @@ def render_explain(docs: list[dict[str, Any]], date: str, *, color: bool = False
     rows = []
     for d in docs:
         o = d.get("owner")
-        rows.append((safe(d["host"]), owner_text(d),
+        rows.append((safe(d["host"]), owner_cell(d),
                      safe(o["ultimate_parent"]["hq_country"] or "?") if o else "",
                      safe(f"{o['matched']} ({o['basis']})") if o else _unmatched(d),
                      reach_text(d)))
     host_w = max((len(r[0]) for r in rows), default=0)
     t = Table(title=title, title_justify="left")
     t.add_column("Host", no_wrap=True, min_width=host_w)
-    t.add_column(OWNER_LABEL, overflow="fold")
+    t.add_column(OWNER_SERVICE_LABEL, overflow="fold")
     t.add_column("Parent HQ", no_wrap=True)
     t.add_column("Matched", overflow="fold")
     t.add_column(REACH_LABEL, overflow="fold")
     for host, owner, hq, matched, reach in rows:
-        t.add_row(Text(host), Text(owner), Text(hq), Text(matched), Text(reach))
+        t.add_row(Text(host), owner, Text(hq), Text(matched), Text(reach))
     if width >= WIDE_MIN and host_w <= width * HOST_SHARE and _fits(console, t):
         console.print(t)
     else:
         console.print(title)
-        for host, owner, hq, matched, reach in rows:
+        for d, (host, _owner, hq, matched, reach) in zip(docs, rows, strict=True):
             _print_host(console, Text(host, style="bold"))
-            console.print(_details([(OWNER_LABEL, Text(owner + (f" (HQ {hq})" if hq else ""))),
-                                    ("Matched", Text(matched)), (REACH_LABEL, Text(reach))], 2))
+            lines = [(OWNER_LABEL, Text(owner_text(d) + (f" (HQ {hq})" if hq else "")))]
+            if service_text(d):
+                lines.append((SERVICE_LABEL, Text(service_text(d))))
+            console.print(_details([*lines, ("Matched", Text(matched)), (REACH_LABEL, Text(reach))], 2))
     printed: set[str] = set()  # (hosts of one owner share its footnote: each is printed once)
     for d in docs:
         for r in d.get("reach") or []:
@@ -175,6 +196,9 @@ def _unmatched(d: dict[str, Any]) -> str:
     """The Matched cell of an explained host with no owner: an address's network, or nothing known."""
     net = d.get("network")
     if not net:
+        service = d.get("service")
+        if isinstance(service, dict) and service.get("matched"):
+            return safe(f"owner not in the knowledge base; service {service['matched']}")
         return "not in the knowledge base"
     op = net.get("operator")
     parts = [f"network {op['matched']} ({op['name']})" if op else
@@ -261,7 +285,7 @@ def build_table(doc: dict[str, Any], width: int | None = None) -> list[Table]:
         t.add_column(HOST_LABEL, no_wrap=True, min_width=_host_width(groups))
         kinds = [len(safe(k)) for _, ms in groups for d in ms for k in d.get("data_types") or []]
         t.add_column(DATA_LABEL, overflow="fold", min_width=min(max(kinds, default=-1) + 1, 21) or None)
-        t.add_column(OWNER_LABEL, overflow="fold")
+        t.add_column(OWNER_SERVICE_LABEL, overflow="fold")
         t.add_column(REACH_LABEL, overflow="fold")
         t.add_column(SERVER_LABEL, overflow="fold", max_width=8)
         if full:
@@ -284,7 +308,7 @@ def build_table(doc: dict[str, Any], width: int | None = None) -> list[Table]:
                 t.add_row(Text(safe(domain), style="bold"), "", "", "", "", *traffic(members, ""))
                 indent = "  "
             for d in members:
-                t.add_row(_host_text(d, indent), _data_text(d), Text(owner_text(d)), Text(reach_text(d)),
+                t.add_row(_host_text(d, indent), _data_text(d), owner_cell(d), Text(reach_text(d)),
                           Text(safe(where(d))), *traffic([d], safe(d["name_source"])))
         tables.append(t)
     return tables
@@ -307,8 +331,10 @@ def _print_list(console: Console, doc: dict[str, Any]) -> None:
                 rows: list[tuple[str, Text]] = []
                 if d.get("data_types"):
                     rows.append((DATA_LABEL, _data_text(d)))
-                rows += [("Owner → parent", Text(owner_text(d))), (REACH_LABEL, Text(reach_text(d))),
-                         ("Server, traffic", Text(traffic, style="dim"))]
+                rows.append(("Owner → parent", Text(owner_text(d))))
+                if service_text(d):
+                    rows.append(("Service", Text(service_text(d))))
+                rows += [(REACH_LABEL, Text(reach_text(d))), ("Server, traffic", Text(traffic, style="dim"))]
                 _print_host(console, _host_text(d, indent))
                 console.print(_details(rows, len(indent) + 4))
 

@@ -377,6 +377,8 @@ class Destination:
     hosting: Annotated[list[dict[str, Any]], _c("json", "enrich.ownership: who hosts it (platform, CNAME target, "
                                                 "network operator), never the owner", "list[dict]")] = field(
         default_factory=list)
+    service: Annotated[dict[str, Any] | None, _c("json", "enrich.services: the SDK or service product and its "
+                                                         "purpose", "dict?")] = None
     reach: Annotated[list[dict[str, Any]], _c("json", "enrich.ownership", "list[dict]")] = field(
         default_factory=list)
     data_types: Annotated[list[str], _c("list<string>", "enrich data types", "list[str]")] = field(

@@ -146,6 +146,18 @@
     if (!a || typeof a !== "object") { return null; }
     return (a.kind === "anycast" ? "anycast: " : "CDN edge: ") + str(a.name || a.operator || "?");
   }
+  // as service_line in service_wording.py: "AppsFlyer SDK \u2014 attribution (vendor: ...)"
+  function serviceText(d) {
+    var s = d.service;
+    if (!s || typeof s !== "object" || !s.name) { return ""; }
+    var ps = arr(s.purposes).map(function (p) { return str(p).replace(/-/g, " "); }).slice(0, 2);
+    if (!ps.length && s.purpose) { ps = [str(s.purpose).replace(/-/g, " ")]; }
+    var text = str(s.name) + " \u2014 " + (ps.join(" / ") || "purpose unknown");
+    if (s.vendor_is_owner !== true && (s.vendor_name || s.vendor)) {
+      text += " (vendor: " + str(s.vendor_name || s.vendor) + (s.vendor_hq ? ", " + str(s.vendor_hq) : "") + ")";
+    }
+    return text;
+  }
   // as LOCAL_SCOPES in html.py
   var LOCAL = { "private": true, "loopback": true, "link-local": true, "multicast": true, "unspecified": true };
   var rows = [];
@@ -164,12 +176,12 @@
       server = firm.concat(edge.map(function (x) { return "not determinable (" + x + ")"; })).join(",");
     }
     var row = {
-      i: i, d: d, host: str(d.host), app: str(d.app), owner: ownerText(d), server: server,
+      i: i, d: d, host: str(d.host), app: str(d.app), owner: ownerText(d), service: serviceText(d), server: server,
       juris: juris, pd: arr(d.data_types).map(str), out: Number(d.bytes_out) || 0, inb: Number(d.bytes_in) || 0,
       conns: Number(d.connections) || 0, v: byDest[i]
     };
     row.policy = row.v.deny * 1000000 + row.v.warn * 1000 + row.v.allowed;
-    row.search = [row.host, row.app, row.owner, server, str(d.as_org), juris.join(" "), row.pd.join(" "),
+    row.search = [row.host, row.app, row.owner, row.service, server, str(d.as_org), juris.join(" "), row.pd.join(" "),
       arr(d.ips).join(" "), str(d.registrable_domain)].join("\u0000").toLowerCase();
     rows.push(row);
   });
@@ -179,6 +191,7 @@
     { key: "host", label: "Host", get: function (r) { return r.host; } },
     { key: "app", label: "App", get: function (r) { return r.app; } },
     { key: "owner", label: "Operator \u2192 ultimate parent", get: function (r) { return r.owner; } },
+    { key: "service", label: "Service \u2014 purpose", get: function (r) { return r.service; } },
     { key: "server", label: "Server", get: function (r) { return r.server; } },
     { key: "juris", label: "Jurisdictions", get: function (r) { return r.juris.join(","); } },
     { key: "pd", label: "Personal data", get: function (r) { return r.pd.length; }, num: true },
@@ -272,7 +285,7 @@
     var pt = el("td");
     r.pd.forEach(function (p) { add(pt, tag(p, "pd")); });
     add(tr, hostTd, el("td", "app", r.app), el("td", "owner", r.owner || "not in the knowledge base"),
-      el("td", "server", r.server), jt, pt, el("td", "num", bytes(r.out)), el("td", "num", bytes(r.inb)),
+      el("td", "service", r.service), el("td", "server", r.server), jt, pt, el("td", "num", bytes(r.out)), el("td", "num", bytes(r.inb)),
       el("td", "num", r.conns), policyCell(r));
     Array.prototype.forEach.call(tr.children, function (td, k) { td.setAttribute("data-label", COLS[k].label); });
     return tr;
@@ -315,6 +328,17 @@
       add(td, kv(arr(d.hosting).filter(function (h) { return h && typeof h === "object"; }).map(function (h) {
         return [str(h.name || h.platform), str(h.basis) + ": " + arr(h.evidence).join(" \u2192 ")];
       })));
+    }
+    var sv = d.service;
+    if (sv && typeof sv === "object" && sv.name) {
+      add(td, el("h3", null, "Service"));
+      add(td, kv([
+        ["Product", str(sv.name)],
+        ["Purpose", arr(sv.purposes).map(str).join(", ") || str(sv.purpose)],
+        ["Vendor", str(sv.vendor_name || sv.vendor) + (sv.vendor_hq ? " (" + str(sv.vendor_hq) + ")" : "") +
+          (sv.vendor_is_owner === false ? " \u2014 not the host's owner" : "")],
+        ["Found by", str(sv.basis) + ": " + str(sv.matched)]
+      ]));
     }
     if (arr(d.reach).length) {
       add(td, el("h3", null, "Who can reach it"));
@@ -385,13 +409,14 @@
     return /[",\r\n']/.test(s) ? "\"" + s.replace(/"/g, "\"\"") + "\"" : s;
   }
   function csv() {
-    var head = ["host", "app", "operator", "ultimate_parent", "server", "jurisdictions", "personal_data", "bytes_out",
+    var head = ["host", "app", "operator", "ultimate_parent", "service", "service_purpose", "server", "jurisdictions", "personal_data", "bytes_out",
       "bytes_in", "connections", "deny", "warn", "allowed", "first_seen", "last_seen"];
     var lines = [head.join(",")];
     filtered().forEach(function (r) {
       var o = r.d.owner && typeof r.d.owner === "object" ? r.d.owner : {};
       var up = o.ultimate_parent && typeof o.ultimate_parent === "object" ? o.ultimate_parent : {};
-      lines.push([r.host, r.app, str(o.name), str(up.name || o.name), r.server, r.juris.join(" "), r.pd.join(" "),
+      var sv = r.d.service && typeof r.d.service === "object" ? r.d.service : {};
+      lines.push([r.host, r.app, str(o.name), str(up.name || o.name), str(sv.name), str(sv.purpose), r.server, r.juris.join(" "), r.pd.join(" "),
         r.out, r.inb, r.conns, r.v.deny, r.v.warn, r.v.allowed, str(r.d.first_seen), str(r.d.last_seen)].map(csvCell).join(","));
     });
     return lines.join("\r\n") + "\r\n";
