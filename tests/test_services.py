@@ -294,7 +294,7 @@ def test_explain_json_and_lines_agree() -> None:
     resolver = OwnershipResolver(knowledge_base())
     lines = [json.loads(b) for b in explain_json_lines(HOSTS[:4], resolver, "2026-12-07")]
     assert lines == docs[:4]
-    assert list(lines[0]) == ["host", "registrable_domain", "date", "owner", "service", "reach"]
+    assert list(lines[0]) == ["host", "registrable_domain", "date", "owner", "hosting", "service", "reach"]
 
 
 def test_explain_table() -> None:
