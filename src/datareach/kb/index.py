@@ -272,7 +272,7 @@ def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shippe
             for d in item.get("domains") or []:
                 if not is_domain(d):
                     continue
-                if is_shipped and _under_curated(domains, origin, d):
+                if is_shipped and _under_curated(domains, origin, d, platforms):
                     under_curated += 1
                     continue
                 current = domains.get(d)
@@ -372,15 +372,19 @@ def _domain_owner(domains: Mapping[str, str], name: str) -> str | None:
         if hit is not None:
             return hit
     return None
-def _under_curated(domains: Mapping[str, str], origin: Mapping[str, str], name: str) -> bool:
+def _under_curated(domains: Mapping[str, str], origin: Mapping[str, str], name: str,
+                   platforms: Mapping[str, Any] | None = None) -> bool:
     """``name`` is below a curated domain that holds its registrable domain: the curated record
     decides that name (a shipped dataset may add a tenant's name below a shared platform's
-    suffix, such as ``d1234.cloudfront.net``, not a name inside a company's own domain)."""
+    suffix, such as ``d1234.cloudfront.net`` or, for a curated ``[[platform]]`` whose suffix is
+    also the operator's domain, ``app.onelink.me``; not a name inside a company's own domain)."""
     from datareach.kb import psl
 
     labels = name.split(".")
     for i in range(1, len(labels) - 1):
         parent = ".".join(labels[i:])
+        if platforms and parent in platforms:
+            return False  # a tenant below a shared platform: the dataset may name its owner
         if parent in domains and origin.get(parent) == "curated":
             reg = psl.registrable_domain(name)
             return reg is None or not reg.endswith("." + parent)
