@@ -27,7 +27,7 @@ from datareach.schema import DataSource
 __all__ = ["DATA_DIR", "KnowledgeBase", "knowledge_base", "reset"]
 
 DATA_DIR = Path(__file__).parent / "data"
-_FORMAT = 8  # bump when the compiled layout changes (6: shipped datasets, company mappings; 7: platforms; 8: services)
+_FORMAT = 9  # bump when the compiled layout changes (6: shipped datasets, company mappings; 7: platforms; 8: services; 9: tenants of curated platforms)
 _LEGAL_SUFFIX = re.compile(
     r"\b(inc|incorporated|ltd|limited|llc|l\.l\.c|corp|corporation|co|company|gmbh|ag|sa|s\.a|sas|bv|b\.v|nv|n\.v|plc|"
     r"pte|pty|ab|oy|as|spa|srl|kk|group|holdings?|technology|technologies)\b\.?"
@@ -306,7 +306,7 @@ def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shippe
             for d in item.get("domains") or []:
                 if not is_domain(d):
                     continue
-                if is_shipped and _under_curated(domains, origin, d):
+                if is_shipped and _under_curated(domains, origin, d, platforms):
                     under_curated += 1
                     continue
                 current = domains.get(d)
@@ -415,15 +415,19 @@ def _domain_owner(domains: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def _under_curated(domains: Mapping[str, str], origin: Mapping[str, str], name: str) -> bool:
+def _under_curated(domains: Mapping[str, str], origin: Mapping[str, str], name: str,
+                   platforms: Mapping[str, Any] | None = None) -> bool:
     """``name`` is below a curated domain that holds its registrable domain: the curated record
     decides that name (a shipped dataset may add a tenant's name below a shared platform's
-    suffix, such as ``d1234.cloudfront.net``, not a name inside a company's own domain)."""
+    suffix, such as ``d1234.cloudfront.net`` or, for a curated ``[[platform]]`` whose suffix is
+    also the operator's domain, ``app.onelink.me``; not a name inside a company's own domain)."""
     from datareach.kb import psl
 
     labels = name.split(".")
     for i in range(1, len(labels) - 1):
         parent = ".".join(labels[i:])
+        if platforms and parent in platforms:
+            return False  # a tenant below a shared platform: the dataset may name its owner
         if parent in domains and origin.get(parent) == "curated":
             reg = psl.registrable_domain(name)
             return reg is None or not reg.endswith("." + parent)
