@@ -56,6 +56,9 @@ REVIEWED = {
     "az43064.vo.msecnd.net": "the list is right: a legacy Azure CDN endpoint of Samsung's; the knowledge base gives "
                              "msecnd.net to Microsoft because no Microsoft document of its tenant naming was found to "
                              "make it a curated platform (owner is not host: still to fix)",
+    "honeywelllyric.helpshift.com": "the list may be right: EQT agreed to take over Keywords Studios (Helpshift's "
+                                    "owner) in 2024; its completion was not confirmed from a primary source, so the "
+                                    "knowledge base stops at Keywords Studios",
     "auth2.samsungosp.com.cdngc.net": "the list is right: Samsung's name on CDNetworks' older CNAME domain cdngc.net, "
                                       "which the knowledge base gives to CDNetworks (wcdnga.com is a platform, "
                                       "cdngc.net not yet sourced as one)",

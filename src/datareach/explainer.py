@@ -40,7 +40,8 @@ def host_of(raw: str) -> str:
     """The host in what was given: a host name, a URL (``https://host:8443/path?q``), ``host:port``,
     an IP address, ``[v6]`` or ``[v6]:port``; stripped, lower case, no root dot ("" for a blank)."""
     text = raw.strip()
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Zs") for c in text):
+    if (" " in text or not text.isprintable()) if text.isascii() else \
+            any(unicodedata.category(c) in ("Cc", "Cf", "Zs") for c in text):
         return text.lower()  # (no URL, host or address: the name as given, which reports show inert)
     if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", text):
         text = text.split("://", 1)[1]
@@ -57,6 +58,8 @@ def ip_of(host: str) -> str | None:
     """``host`` as a normalised IP address (``2a03:2880::1``), or None when it is a name."""
     import ipaddress
 
+    if ":" not in host and not host.replace(".", "").isdigit():
+        return None  # (neither an IPv6 nor a dotted IPv4 address: a name)
     try:
         return str(ipaddress.ip_address(host.split("%", 1)[0]))
     except ValueError:

@@ -323,27 +323,31 @@ class OwnershipResolver:
         kb = self.kb
         if not host or _is_ip(host):
             return None
+        return self._attribute(host, kb.platform_of(host), cname_chain)
+
+    def _attribute(self, host: str, plat: tuple[str, dict[str, Any]] | None,
+                   cname_chain: Sequence[str] = ()) -> tuple[str, str, str, list[str]] | None:
+        """:meth:`attribute` of a name whose platform (``kb.platform_of``) is known."""
+        kb = self.kb
         hit = kb.owner_of_name(host)
-        if hit is not None and self._owns(host, hit[1]):
+        if hit is not None and (plat is None or len(hit[1]) > len(plat[0])):
             return hit[0], "domain", hit[1], [host]
-        embedded = self._embedded(host)
-        if embedded is not None:
-            return embedded
+        if plat is not None:
+            embedded = self._embedded(host, plat)
+            if embedded is not None:
+                return embedded
         for i, name in enumerate(cname_chain[1:], 1):
             hit = kb.owner_of_name(name)
             if hit is not None and self._owns(name, hit[1]) and not self._network_only(hit[0]):
                 return hit[0], "cname", hit[1], list(cname_chain[: i + 1])
         return None
 
-    def _embedded(self, host: str) -> tuple[str, str, str, list[str]] | None:
+    def _embedded(self, host: str, plat: tuple[str, dict[str, Any]]) -> tuple[str, str, str, list[str]] | None:
         """A tenant name that carries the tenant's own host name in front of the platform's
         suffix (``api.ring.com.cdn.cloudflare.net``, ``assets.example.com.s3.amazonaws.com``,
         ``www.example.com.edgekey.net``: how Cloudflare, Akamai and S3 name a customer's
         service) is evidence about the service: the embedded name's owner, when the knowledge base
         knows it."""
-        plat = self.kb.platform_of(host)
-        if plat is None:
-            return None
         inner = host[: -len(plat[0]) - 1]
         if "." not in inner:
             return None
@@ -366,8 +370,10 @@ class OwnershipResolver:
     def key(self, host: str) -> tuple[object, ...]:
         """What a name-only answer (no servers, no CNAME chain) depends on: hosts with the same
         key get the same ``owner``, ``hosting`` and ``reach`` (``explain`` memoises on it)."""
-        found = self.attribute(host)
-        plat = None if _is_ip(host) else self.kb.platform_of(host)
+        if not host or _is_ip(host):
+            return (None, None, None)
+        plat = self.kb.platform_of(host)
+        found = self._attribute(host, plat)
         return (found[0] if found else None, found[2] if found else None, plat[0] if plat else None)
 
     def hosting(

@@ -65,6 +65,9 @@ class KnowledgeBase:
         #: shared platforms by suffix (:func:`_platforms`)
         self.platforms: dict[str, dict[str, Any]] = data["platforms"]
         self._platform_labels: int = data["platform_labels"]
+        #: the last two labels of every platform suffix: a name whose last two are not here is
+        #: below none
+        self._platform_tails: frozenset[str] = frozenset(".".join(d.split(".")[-2:]) for d in self.platforms)
         #: KB domains that are whole top-level domains (brand TLDs such as ``yandex``)
         self._tld_domains: frozenset[str] = frozenset(d for d in self.domains if "." not in d)
         #: ``[[service]]`` records by id, and their domains (suffix match: :meth:`service_of_name`)
@@ -96,6 +99,9 @@ class KnowledgeBase:
         """(suffix, platform) when ``host`` is a name strictly *below* a shared platform's
         suffix (a tenant's service), the most specific suffix first; None otherwise."""
         platforms = self.platforms
+        dot = host.rfind(".", 0, host.rfind("."))
+        if host[dot + 1:] not in self._platform_tails:  # (most names: one look-up, nothing below a platform)
+            return None
         labels = host.split(".")
         n = len(labels)
         for i in range(max(1, n - self._platform_labels), n - 1):
