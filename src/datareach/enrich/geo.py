@@ -57,6 +57,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from datareach.enrich.anycast import _NAT64_HIGH, parse_ip
 from datareach.schema import DataSource
 
 __all__ = [
@@ -172,35 +173,10 @@ def _build_scope_table(
 _V4_STARTS, _V4_SCOPES = _build_scope_table(_V4_RULES, 32, "public")
 _V6_STARTS, _V6_SCOPES = _build_scope_table(_V6_RULES, 128, "reserved")
 
-_MAPPED_V4_HIGH = 0xFFFF  # ::ffff:0:0/96
-_NAT64_HIGH = int(ipaddress.IPv6Address("64:ff9b::")) >> 32  # 64:ff9b::/96
-
-
-def _parse_ip(text: str) -> tuple[int, int] | None:
-    """``(version, integer)`` for IP address text, or None when it is not one.
-
-    Surrounding blanks, ``[...]`` brackets and an IPv6 zone (``%eth0``) are accepted. IPv4
-    must be the strict dotted quad (no ``1.2.3``, no leading zeros). IPv4-mapped and NAT64
-    well-known-prefix IPv6 addresses come back as the IPv4 address they carry.
-    """
-    s = text.strip()
-    if not s or len(s) > 80:
-        return None
-    try:
-        if ":" in s:
-            if s[0] == "[" and s[-1] == "]":
-                s = s[1:-1]
-            pct = s.find("%")
-            if pct >= 0:
-                s = s[:pct]
-            n = int.from_bytes(socket.inet_pton(socket.AF_INET6, s), "big")
-            high = n >> 32
-            if high in (_MAPPED_V4_HIGH, _NAT64_HIGH):
-                return 4, n & 0xFFFFFFFF
-            return 6, n
-        return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, s), "big")
-    except (OSError, ValueError):  # ValueError covers NUL bytes and unencodable text
-        return None
+#: ``(version, integer)`` for IP address text, or None (blanks, ``[...]``, a zone accepted; the
+#: strict dotted quad; IPv4-mapped and NAT64 addresses as the IPv4 address they carry): one parser
+#: for the geo and anycast look-ups
+_parse_ip = parse_ip
 
 
 def _scope_of(version: int, n: int) -> str:
