@@ -421,7 +421,8 @@ class OwnershipResolver:
         for srv in servers:
             hit = kb.owner_of_as(srv.get("asn"), srv.get("as_org"))
             if hit is not None:
-                add(hit[0], "", "as", hit[1], [str(srv.get("ip") or host), f"AS {hit[1]}"])
+                as_label = hit[1] if hit[1].startswith("AS") and hit[1][2:].isdigit() else f"AS {hit[1]}"
+                add(hit[0], "", "as", hit[1], [str(srv.get("ip") or host), as_label])
         return out
 
     @staticmethod
