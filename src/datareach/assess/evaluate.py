@@ -173,7 +173,7 @@ class RuleGrounds:
         out: list[Ground] = []
         for basis in rule.bases:
             if basis == "owner" and rule.owner_test == "operator":
-                if owner and owner["basis"] != "as":
+                if owner:
                     link = owner["chain"][0] if owner.get("chain") else {}
                     start = owner["evidence"][0] if owner.get("evidence") else d["host"]
                     for code, ground in ((owner.get("hq_country"), "headquarters"),
@@ -185,12 +185,12 @@ class RuleGrounds:
             if basis in ("owner", "host") and rule.owner_test == "ownership":
                 entities: dict[str, str] = {}
                 if basis == "owner":
-                    if owner and owner["basis"] != "as":
+                    if owner:
                         entities[owner["entity"]] = " -> ".join(owner.get("evidence") or [d["host"]])
-                else:
-                    entities = self.resolver.host_operators(
-                        d["host"], d.get("cname_chain") or (), d.get("servers") or (),
-                        owner["entity"] if owner else None)
+                else:  # who hosts it, as the ownership stage found (destinations[].hosting)
+                    for h in d.get("hosting") or ():
+                        if h.get("entity") is not None:
+                            entities.setdefault(h["entity"], self.resolver.hosting_start(h))
                 for eid, start in entities.items():
                     if eid not in self.kb.entities:
                         continue
@@ -295,8 +295,6 @@ def _reasoning(rule: Rule, d: dict[str, Any], hits: list[Ground], found: list[tu
     if owner:
         up = owner["ultimate_parent"]["name"]
         who = f"it is run by {owner['name']}" + (f", ultimately {up}" if up != owner["name"] else "")
-        if owner["basis"] == "as":
-            who += " (known only by its network)"
     else:
         hosts = list(dict.fromkeys(str(h.get("name") or h.get("platform")) for h in d.get("hosting") or ()))
         who = ("its owner is not known; it is hosted by " + ", ".join(hosts) if hosts

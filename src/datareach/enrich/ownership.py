@@ -435,18 +435,6 @@ class OwnershipResolver:
             return " -> ".join(ev[:-1]) + f" (on {entry.get('platform')}, a shared platform: {entry.get('matched')})"
         return " -> ".join(ev) + " (CNAME)"
 
-    def host_operators(
-        self, host: str, cname_chain: Sequence[str], servers: Iterable[dict[str, Any]], owner_entity: str | None,
-        date: str | None = None,
-    ) -> dict[str, str]:
-        """The entities that host a destination (:meth:`hosting`), each with the first step of
-        its path."""
-        out: dict[str, str] = {}
-        for h in self.hosting(host, cname_chain, servers, owner_entity, date or "9999-12-31"):
-            if h["entity"] is not None:
-                out.setdefault(h["entity"], self.hosting_start(h))
-        return out
-
     def resolve_all(
         self,
         host: str,
