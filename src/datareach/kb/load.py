@@ -335,11 +335,7 @@ def read_kb(root: Path) -> RawKB:
         for line, rec in _records(f, "entity"):
             what = f"entity {rec.get('id')!r}"
             _check_keys(f, line, rec, what, _ENTITY_FIELDS, _ENTITY_OPTIONAL)
-            if not _ID.match(rec["id"]):
-                raise f.error(line, f"{what}: ids are lower-case letters, digits and '-'")
-            if rec["id"] in kb.entities:
-                other = kb.where[("entity", rec["id"])]
-                raise f.error(line, f"{what} is already defined at {other[0]}:{other[1]}")
+            _check_new_id(kb, f, line, what, "entity", rec["id"])
             if rec.get("kind", "company") not in ENTITY_KINDS:
                 raise f.error(line, f"{what}: kind must be one of {ENTITY_KINDS}")
             _check_country(f, line, what, rec["hq"])
@@ -456,6 +452,15 @@ def read_kb(root: Path) -> RawKB:
     return kb
 
 
+def _check_new_id(kb: RawKB, f: _File, line: int | None, what: str, table: str, rid: str) -> None:
+    """An ``[[entity]]`` or ``[[service]]`` id: well-formed, and not defined before (``kb.where``)."""
+    if not _ID.match(rid):
+        raise f.error(line, f"{what}: ids are lower-case letters, digits and '-'")
+    other = kb.where.get((table, rid))
+    if other is not None:
+        raise f.error(line, f"{what} is already defined at {other[0]}:{other[1]}")
+
+
 def _read_services(kb: RawKB, files: list[_File], check_sources: Any) -> None:
     """Pass 5: ``[[service]]`` records (an SDK or product, its vendor entity, its purpose and the
     domains its traffic goes to)."""
@@ -464,11 +469,7 @@ def _read_services(kb: RawKB, files: list[_File], check_sources: Any) -> None:
         for line, rec in _records(f, "service"):
             what = f"service {rec.get('id')!r}"
             _check_keys(f, line, rec, what, _SERVICE_FIELDS, _SERVICE_OPTIONAL)
-            if not _ID.match(rec["id"]):
-                raise f.error(line, f"{what}: ids are lower-case letters, digits and '-'")
-            if rec["id"] in kb.services:
-                other = kb.where[("service", rec["id"])]
-                raise f.error(line, f"{what} is already defined at {other[0]}:{other[1]}")
+            _check_new_id(kb, f, line, what, "service", rec["id"])
             if rec["vendor"] not in kb.entities:
                 raise f.error(f.line_of_text(f'"{rec["vendor"]}"', line),
                               f"{what}: vendor {rec['vendor']!r} is not a defined entity")
