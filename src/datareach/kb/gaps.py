@@ -466,7 +466,7 @@ def _kb_owner(owner: Mapping[str, str], domain: str) -> tuple[str, str] | None:
 def _dataset_owner(datasets: Sequence[DatasetOwners], raw: RawKB, mappings: Mapping[tuple[str, str], str],
                    threshold: float, date: str | None) -> Iterator[Gap]:
     owner = {d: eid for eid, rec in raw.entities.items() for d in rec.get("domains", [])}
-    from datareach.kb.index import _platforms
+    from datareach.kb.index import _platforms, platform_suffix
 
     platforms = _platforms(raw, owner)
 
@@ -474,12 +474,8 @@ def _dataset_owner(datasets: Sequence[DatasetOwners], raw: RawKB, mappings: Mapp
         """``name`` is a tenant below a shared platform's suffix that ``kb_domain`` does not go
         below: the KB names no owner for it (the platform hosts it), so there is nothing to
         disagree with."""
-        labels = name.split(".")
-        for i in range(1, len(labels) - 1):
-            suffix = ".".join(labels[i:])
-            if suffix in platforms:
-                return len(kb_domain) <= len(suffix)
-        return False
+        suffix = platform_suffix(platforms, name)
+        return suffix is not None and len(kb_domain) <= len(suffix)
 
     keys: dict[str, set[str]] = {}
     for eid, rec in raw.entities.items():

@@ -102,14 +102,8 @@ class KnowledgeBase:
         dot = host.rfind(".", 0, host.rfind("."))
         if host[dot + 1:] not in self._platform_tails:  # (most names: one look-up, nothing below a platform)
             return None
-        labels = host.split(".")
-        n = len(labels)
-        for i in range(max(1, n - self._platform_labels), n - 1):
-            suffix = ".".join(labels[i:])
-            hit = platforms.get(suffix)
-            if hit is not None:
-                return suffix, hit
-        return None
+        suffix = platform_suffix(platforms, host, self._platform_labels)
+        return None if suffix is None else (suffix, platforms[suffix])
 
     def service_of_name(self, host: str) -> tuple[str, str] | None:
         """(service id, the service domain that matched) for a host name, the most specific
@@ -383,6 +377,18 @@ def _compile(raw: RawKB, imports: Sequence[Any], company_map: Any = None, shippe
             "as_of": [as_of[0], as_of[-1]] if as_of else None,
         },
     }
+
+
+def platform_suffix(platforms: Mapping[str, Any], host: str, max_labels: int | None = None) -> str | None:
+    """The most specific suffix of ``platforms`` that ``host`` is strictly below (a tenant's name
+    under a shared platform), or None. ``max_labels``: the longest suffix's label count, if known."""
+    labels = host.split(".")
+    n = len(labels)
+    for i in range(1 if max_labels is None else max(1, n - max_labels), n - 1):
+        suffix = ".".join(labels[i:])
+        if suffix in platforms:
+            return suffix
+    return None
 
 
 def _platforms(raw: RawKB, domains: Mapping[str, str]) -> dict[str, dict[str, Any]]:
