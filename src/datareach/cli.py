@@ -95,6 +95,7 @@ EXPLAIN_EPILOG = """\
 examples:
   datareach explain api16-normal-c-useast1a.tiktokv.com a1.tuyaeu.com
   datareach explain log.byteoversea.com --at 2025-06-01 --json
+  datareach explain https://d3k8x0qj2abcd.cloudfront.net/v1/e 157.240.0.35
   cut -f1 hosts.tsv | datareach explain - --format jsonl > owners.jsonl
 """
 
@@ -198,11 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser(
         "explain", help="who owns these hosts and which states' laws reach them (no capture needed)",
-        description="Owner, ultimate parent and legal reach of host names, from the knowledge base. "
-                    "The JSON has the shape of an audit's destinations.",
+        description="Owner, ultimate parent and legal reach of host names, from the knowledge base, with who "
+                    "hosts them (a shared platform such as CloudFront, or an address's network: a host, never "
+                    "the owner) and the SDK or service they belong to. The JSON has the shape of an audit's "
+                    "destinations.",
         epilog=EXPLAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    e.add_argument("hosts", nargs="+", metavar="HOST", help="host names; '-' reads one per line from standard input")
+    e.add_argument("hosts", nargs="+", metavar="HOST",
+                   help="host names, URLs or IP addresses; '-' reads one per line from standard input")
     e.add_argument("--format", choices=("table", "json", "jsonl"), default="table",
                    help="table (default), one JSON document, or JSON Lines (one host per line)")
     e.add_argument("--json", action="store_const", const="json", dest="format", help="same as --format json")
