@@ -173,7 +173,7 @@ class RuleGrounds:
         out: list[Ground] = []
         for basis in rule.bases:
             if basis == "owner" and rule.owner_test == "operator":
-                if owner:
+                if owner and owner["basis"] != "as":  # (a pre-2.2 document: the network's operator)
                     link = owner["chain"][0] if owner.get("chain") else {}
                     start = owner["evidence"][0] if owner.get("evidence") else d["host"]
                     for code, ground in ((owner.get("hq_country"), "headquarters"),
@@ -185,7 +185,7 @@ class RuleGrounds:
             if basis in ("owner", "host") and rule.owner_test == "ownership":
                 entities: dict[str, str] = {}
                 if basis == "owner":
-                    if owner:
+                    if owner and owner["basis"] != "as":
                         entities[owner["entity"]] = " -> ".join(owner.get("evidence") or [d["host"]])
                 else:  # who hosts it, as the ownership stage found (destinations[].hosting)
                     for h in d.get("hosting") or ():
@@ -295,6 +295,8 @@ def _reasoning(rule: Rule, d: dict[str, Any], hits: list[Ground], found: list[tu
     if owner:
         up = owner["ultimate_parent"]["name"]
         who = f"it is run by {owner['name']}" + (f", ultimately {up}" if up != owner["name"] else "")
+        if owner["basis"] == "as":
+            who += " (known only by its network)"
     else:
         hosts = list(dict.fromkeys(str(h.get("name") or h.get("platform")) for h in d.get("hosting") or ()))
         who = ("its owner is not known; it is hosted by " + ", ".join(hosts) if hosts
