@@ -26,12 +26,15 @@ Run: .venv/bin/python benchmarks/generate_capture.py [--size-mb 320] [--out PATH
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import ipaddress
 import json
 import random
 import struct
 import sys
 import time
+import urllib.parse
 import zlib
 from collections import deque
 from collections.abc import Iterator
@@ -528,13 +531,431 @@ def generate(out: Path, size_mb: float, seed: int) -> dict[str, object]:
     return result
 
 
+# --------------------------------------------------------------------------------------------
+# The hard mix (--mix hard): request-heavy plain HTTP with identifiers in many encodings, DNS
+# answers that rarely repeat, many short connections; and --mix conns: a million short ones.
+
+PROFILE_DEVICE = {  # examples/profile.toml: the fictional test device, so --profile finds it
+    "email": "Tester.WeatherApp@example.org", "advertising_id": "a3e3fce2-78b0-4105-ada0-748f79470c71",
+    "android_id": "6f1c2a9be4d07a35", "lat": "52.516274", "lon": "13.377704",
+}
+MAIL_DOMAINS = ("gmail.com", "web.de", "outlook.com", "yahoo.com", "gmx.de", "icloud.com", "proton.me")
+FIRST = ("anna", "ben", "chen", "dara", "emil", "fatma", "goran", "hana", "ivo", "jana", "kemal", "lea", "mia",
+         "noah", "olga", "paul", "quinn", "rosa", "sven", "tara", "umut", "vera", "wim", "xenia", "yusuf", "zoe")
+LAST = ("mueller", "schmidt", "nowak", "rossi", "garcia", "yilmaz", "kowalski", "dubois", "jansen", "novak")
+PHONE_PREFIXES = ("+49151", "+49160", "+49170", "+49176", "+33612", "+33780")
+TRACKER_PATHS = ("/collect", "/v1/events", "/api/track", "/batch", "/log", "/i", "/sdk/v3/event", "/e",
+                 "/api/v2/identify", "/conversions", "/pixel", "/attribution/install")
+LOOKUPS_BEFORE = (0, 0, 0, 1, 1, 1)  # DNS look-ups before a connection (prefetches, A and AAAA)
+DNS_SUFFIXES = ("edgekey.net", "akamaiedge.net", "cdn.cloudflare.net", "gds.alibabadns.com", "l.google.com",
+                "trafficmanager.net", "cloudfront.net", "fastly.net", "elb.amazonaws.com")
+
+
+def _imei(rng: random.Random) -> str:
+    body = rng.choice(("35", "86", "49", "01")) + "".join(str(rng.randrange(10)) for _ in range(12))
+    total = 0
+    for i, ch in enumerate(body):
+        d = int(ch)
+        if i & 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return body + str((10 - total % 10) % 10)
+
+
+class Device:
+    __slots__ = ("adid", "android_id", "b64_email", "cli4", "cli6", "email", "imei", "lat", "lon", "mac", "md5",
+                 "next_port", "pct_email", "phone", "sha1", "sha256")
+
+    def __init__(self, rng: random.Random, i: int, ident: dict[str, str] | None = None) -> None:
+        self.cli4 = bytes((10, 30, 1 + i // 250, 1 + i % 250))
+        self.cli6 = bytes.fromhex("2a0281099d402b00") + rng.randbytes(8)
+        self.mac = bytes.fromhex("02163f") + i.to_bytes(3, "big")
+        self.next_port = 32768 + rng.randrange(20000)
+        if ident:
+            self.email, self.adid, self.android_id = ident["email"], ident["advertising_id"], ident["android_id"]
+            self.lat, self.lon = ident["lat"], ident["lon"]
+        else:
+            self.email = f"{rng.choice(FIRST)}.{rng.choice(LAST)}{rng.randrange(1, 9999)}@{rng.choice(MAIL_DOMAINS)}"
+            u = rng.randbytes(16).hex()
+            self.adid = f"{u[:8]}-{u[8:12]}-4{u[13:16]}-{'89ab'[rng.randrange(4)]}{u[17:20]}-{u[20:32]}"
+            self.android_id = rng.randbytes(8).hex()
+            self.lat = f"{rng.uniform(47.3, 54.9):.6f}"
+            self.lon = f"{rng.uniform(5.9, 15.0):.6f}"
+        self.imei = _imei(rng)
+        pre = rng.choice(PHONE_PREFIXES)
+        self.phone = pre + "".join(str(rng.randrange(10)) for _ in range(6 if pre.startswith("+33") else 8))
+        low = self.email.lower().encode()
+        self.md5 = hashlib.md5(low).hexdigest()  # noqa: S324 - what trackers send, not security
+        self.sha1 = hashlib.sha1(low).hexdigest()  # noqa: S324
+        self.sha256 = hashlib.sha256(low).hexdigest()
+        self.pct_email = urllib.parse.quote(self.email, safe="")
+        self.b64_email = base64.b64encode(self.email.encode()).decode()
+
+    def port(self) -> int:
+        p = self.next_port
+        self.next_port = p + 1 if p < 60999 else 32768
+        return p
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class RequestMaker:
+    """One HTTP request of the hard mix, its identifiers in a varying place and encoding."""
+
+    KINDS = ("json", "json_b64", "json_chunked", "form", "form_d", "get_query", "get_b64", "get_static")
+    WEIGHTS = (26, 8, 6, 12, 6, 18, 8, 16)
+
+    def __init__(self, rng: random.Random, fixed: Device) -> None:
+        self.rng = rng
+        self.fixed = fixed  # the profile's device: its coordinates exactly as in the profile
+        self.by_kind = dict.fromkeys(self.KINDS, 0)
+        self.json_posts = 0
+        self.posts = 0
+
+    def make(self, d: Device, host: str, keep_alive: bool) -> bytes:
+        rng = self.rng
+        kind = rng.choices(self.KINDS, self.WEIGHTS)[0]
+        self.by_kind[kind] += 1
+        ua = rng.choice(USER_AGENTS)
+        conn = "keep-alive" if keep_alive else "close"
+        ts = 1717236000 + rng.randrange(86400)
+        sess = rng.randbytes(8).hex()
+        lat, lon = (d.lat, d.lon) if d is self.fixed else (d.lat + str(rng.randrange(10)), d.lon + str(rng.randrange(10)))
+        cookie = rng.choice((f"uid={d.android_id}; sess={sess}", f"_em={d.md5}; _ga=GA1.2.{rng.randrange(10**9)}.{ts}",
+                             f"sid={sess}; adid={d.adid}", f"em={d.pct_email}; lang=de", *[f"session={sess}"] * 5))
+        extra = rng.choice((f"X-Device-ID: {d.imei}\r\n", f"X-Ad-Id: {d.adid}\r\n", f"X-Android-Id: {d.android_id}\r\n",
+                            f"X-User-Email-Hash: {d.sha256}\r\n", f"X-MSISDN: {urllib.parse.quote(d.phone)}\r\n",
+                            *[""] * 8))
+        path = rng.choice(TRACKER_PATHS)
+        head = f"Host: {host}\r\nUser-Agent: {ua}\r\nAccept: */*\r\nCookie: {cookie}\r\n{extra}Connection: {conn}\r\n"
+        if kind == "get_static":
+            p = f"/{rng.choice(('static', 'img', 'js', 'assets'))}/{rng.randbytes(6).hex()}" \
+                f"{rng.choice(('.js', '.png', '.css', '.webp'))}"
+            return f"GET {p} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {ua}\r\nAccept: */*\r\nConnection: {conn}\r\n\r\n".encode()
+        if kind == "get_query":
+            q = rng.choice((
+                f"cid={d.adid}&em={d.pct_email}&ll={lat}%2C{lon}&t={ts}",
+                f"gaid={d.adid}&imei={d.imei}&ts={ts}&ev=open",
+                f"android_id={d.android_id}&email_md5={d.md5}&lat={lat}&lon={lon}",
+                f"uid={sess}&sha1={d.sha1}&phone={urllib.parse.quote(d.phone)}&v=3.2.1",
+                f"e={d.b64_email}&idfa={d.adid}&seq={rng.randrange(1000)}",
+            ))
+            return f"GET {path}?{q} HTTP/1.1\r\n{head}\r\n".encode()
+        if kind == "get_b64":
+            blob = _b64url(json.dumps({"adid": d.adid, "email": d.email, "lat": float(lat), "lng": float(lon),
+                                       "ts": ts}, separators=(",", ":")).encode())
+            return f"GET {path}?data={blob}&v=2 HTTP/1.1\r\n{head}\r\n".encode()
+        self.posts += 1
+        if kind in ("form", "form_d"):
+            if kind == "form":
+                body = rng.choice((
+                    f"advertising_id={d.adid}&phone={urllib.parse.quote(d.phone)}&email={d.pct_email}"
+                    f"&lat={lat}&lon={lon}&ts={ts}",
+                    f"imei={d.imei}&android_id={d.android_id}&em_sha256={d.sha256}&event=login",
+                    f"user_email={d.pct_email}&msisdn={urllib.parse.quote(d.phone)}&gps_adid={d.adid}",
+                ))
+            else:  # percent-encoded standard base64 of a JSON object carrying the e-mail's MD5
+                inner = json.dumps({"u": {"mail_md5": d.md5, "adid": d.adid}, "t": ts}, separators=(",", ":"))
+                body = f"d={urllib.parse.quote(base64.b64encode(inner.encode()).decode(), safe='')}&v=1&s={sess}"
+            return (f"POST {path} HTTP/1.1\r\n{head}Content-Type: application/x-www-form-urlencoded\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n{body}").encode()
+        self.json_posts += 1
+        obj: dict[str, object] = {
+            "event": rng.choice(("app_open", "screen_view", "purchase", "login", "ad_impression", "session_start")),
+            "ts": ts, "seq": rng.randrange(10000), "session_id": sess,
+            "device": {**rng.choice(({"advertising_id": d.adid}, {"android_id": d.android_id}, {"imei": d.imei},
+                                     {"advertising_id": d.adid, "imei": d.imei})),
+                       "model": rng.choice(("SM-S918B", "Pixel 8", "M2101K6G")), "os": "Android 14"},
+            "user": rng.choice(({"email": d.email}, {"email_sha256": d.sha256}, {"email_md5": d.md5},
+                                {"phone": d.phone}, {"email": d.email, "phone": d.phone})),
+            "app": {"version": f"{rng.randrange(1, 9)}.{rng.randrange(30)}.{rng.randrange(100)}", "build": rng.randrange(10**5)},
+            "props": {"k": rng.randbytes(rng.randrange(40, 400)).hex()},
+        }
+        if rng.random() < 0.4:
+            obj["location"] = {"lat": float(lat), "lng": float(lon), "accuracy": rng.randrange(5, 60)}
+        if kind == "json_b64":
+            raw = json.dumps(obj, separators=(",", ":")).encode()
+            obj = {"payload": base64.b64encode(raw).decode(), "enc": "b64", "sdk": "3.4.1"}
+        body_b = json.dumps(obj, separators=(",", ":")).encode()
+        if kind == "json_chunked":
+            k = rng.randrange(1, len(body_b))
+            chunks = b"".join(f"{len(p):x}\r\n".encode() + p + b"\r\n" for p in (body_b[:k], body_b[k:]))
+            return (f"POST {path} HTTP/1.1\r\n{head}Content-Type: application/json\r\n"
+                    f"Transfer-Encoding: chunked\r\n\r\n").encode() + chunks + b"0\r\n\r\n"
+        return (f"POST {path} HTTP/1.1\r\n{head}Content-Type: application/json\r\n"
+                f"Content-Length: {len(body_b)}\r\n\r\n").encode() + body_b
+
+
+def dns_wire_name(name: str) -> bytes:
+    return b"".join(bytes((len(lab),)) + lab.encode() for lab in name.split(".")) + b"\x00"
+
+
+def dns_wire(qid: int, name: str, qtype: int, answers: list[tuple[int, bytes]]) -> tuple[bytes, bytes]:
+    """(query, response) for ``name``; answers are (type, rdata) for CNAME (5, wire name), A, AAAA.
+
+    The first answer's owner is the question (a pointer to offset 12); after a CNAME the next
+    records' owner is a pointer to the CNAME's target, as resolvers compress them.
+    """
+    qn = dns_wire_name(name)
+    question = qn + struct.pack("!HH", qtype, 1)
+    query = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + question
+    body = bytearray(struct.pack("!HHHHHH", qid, 0x8180, 1, len(answers), 0, 0) + question)
+    owner = 12
+    for typ, rdata in answers:
+        body += struct.pack("!HHHIH", 0xC000 | owner, typ, 1, 3600 if typ == 5 else 60, len(rdata))
+        if typ == 5:
+            owner = len(body)
+        body += rdata
+    return query, bytes(body)
+
+
+def hard_conversation(w: Writer, c: Conn, exchanges: list[tuple[list[Payload], list[Payload]]], cisn: int,
+                      sisn: int) -> Iterator[None]:
+    """Handshake, request/response exchanges with piggy-backed ACKs, teardown: 8 packets for one
+    small exchange. A long response is acknowledged every 16th segment (stretch ACKs, as GRO
+    receivers send them) and at its end."""
+    cs, ss = cisn, sisn
+    w.tcp(c, True, cs, 0, SYN, None)
+    yield
+    w.tcp(c, False, ss, cs + 1, SYN | ACK, None)
+    yield
+    cs = (cs + 1) & 0xFFFFFFFF
+    ss = (ss + 1) & 0xFFFFFFFF
+    w.tcp(c, True, cs, ss, ACK, None)
+    yield
+    for req, resp in exchanges:
+        last = len(req) - 1
+        for i, pl in enumerate(req):
+            w.tcp(c, True, cs, ss, ACK | PSH if i == last else ACK, pl)
+            cs = (cs + len(pl.data)) & 0xFFFFFFFF
+            yield
+        last = len(resp) - 1
+        for i, pl in enumerate(resp):
+            w.tcp(c, False, ss, cs, ACK | PSH if i == last else ACK, pl)
+            ss = (ss + len(pl.data)) & 0xFFFFFFFF
+            yield
+            if last > 2 and (i & 15 == 15 or i == last):
+                w.tcp(c, True, cs, ss, ACK, None)
+                yield
+    w.tcp(c, True, cs, ss, FIN | ACK, None)
+    yield
+    w.tcp(c, False, ss, (cs + 1) & 0xFFFFFFFF, FIN | ACK, None)
+    yield
+    w.tcp(c, True, (cs + 1) & 0xFFFFFFFF, (ss + 1) & 0xFFFFFFFF, ACK, None)
+    yield
+
+
+def _rand_addr(rng: random.Random, prefix: str) -> bytes:
+    net = ipaddress.ip_network(prefix)
+    span = min(net.num_addresses - 2, 1 << 32)
+    return (int(net.network_address) + 1 + rng.randrange(span)).to_bytes(net.max_prefixlen // 8, "big")
+
+
+def generate_hard(out: Path, size_mb: float, seed: int) -> dict[str, object]:
+    t_start = time.perf_counter()
+    rng = random.Random(seed)
+    n_dev = 2000 if size_mb >= 50 else max(40, int(size_mb * 40))
+    devices = [Device(rng, 0, PROFILE_DEVICE)] + [Device(rng, i, None) for i in range(1, n_dev)]
+    hosts = hostnames(rng, 1500 if size_mb >= 50 else max(80, int(size_mb * 30)))
+    addrs = {h: server_addrs(h) for h in hosts}
+    http_hosts = hosts[: max(20, len(hosts) // 3)]
+    tls_hosts = hosts[len(http_hosts):]
+    ch_templates = {h: segments(client_hello(rng, h, ["h2", "http/1.1"] if rng.random() < 0.7 else None))
+                    for h in tls_hosts[:400]}
+    tls_names = sorted(ch_templates)
+    flights = [segments(server_hello_flight(rng, rng.randrange(2400, 4400))) for _ in range(16)]
+    fins = [segments(tls_stream(rng, rng.randrange(120, 900), b"\x14\x03\x03\x00\x01\x01")) for _ in range(8)]
+    tls_resps = [segments(tls_stream(rng, n)) for n in (300, 900, 2500, 6000) for _ in range(4)]
+    bulk = [segments(tls_stream(rng, n)) for n in (60_000, 150_000, 400_000) for _ in range(2)]
+    ok = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"status\":\"ok\"}"
+    http_resps = [[Payload(ok)], [Payload(b"HTTP/1.1 204 No Content\r\nServer: nginx\r\n\r\n")]]
+    for size in (43, 900, 2600, 7000, 14000, 30000):
+        body = rng.randbytes(size)
+        http_resps.append(segments(b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: image/png\r\nContent-Length: "
+                                   + str(size).encode() + b"\r\n\r\n" + body))
+    resp_weights = (30, 12, 10, 4, 2, 1, 0.5, 0.3)
+    dns_server = bytes((10, 30, 0, 1))
+    domain_list = sorted(DOMAINS)
+    maker = RequestMaker(rng, devices[0])
+    prep = time.perf_counter() - t_start
+
+    tmp = Path(str(out) + ".tmp")
+    w = Writer(tmp, int(size_mb * 1_000_000))
+    w.gaps = [max(1, int(rng.expovariate(1 / 150))) for _ in range(4096)]
+    truth: dict[str, int] = {"tcp_connections": 0, "http_connections": 0, "keepalive_connections": 0,
+                             "tls_connections": 0, "bulk_connections": 0, "http_requests": 0,
+                             "http_request_packets": 0, "dns_queries": 0, "dns_responses": 0, "dns_answers": 0,
+                             "dns_answers_random": 0}
+    repeated: set[tuple[str, bytes]] = set()
+    popular = [(h, rng.random() < 0.5) for h in hosts[:200]]  # (name, with CNAME): answers that repeat
+
+    def lookup(d: Device) -> Iterator[None]:
+        qid = rng.randrange(65536)
+        aaaa = rng.random() < 0.3
+        qtype = 28 if aaaa else 1
+        dom = rng.choice(domain_list)
+        v4, v6 = DOMAINS[dom]
+        prefix = v6 if aaaa and v6 else v4
+        answers: list[tuple[int, bytes]] = []
+        if rng.random() < 0.1:  # a popular name: the same answers again
+            name, cname = rng.choice(popular)
+            a4, a6 = addrs[name]
+            if cname:
+                answers.append((5, dns_wire_name(f"{name.split('.')[0]}.{DNS_SUFFIXES[len(name) % 9]}")))
+            addr = a6 if aaaa and a6 else a4
+            answers.append((28 if len(addr) == 16 else 1, addr))
+            qtype = answers[-1][0]
+            for a in answers:
+                repeated.add((name, a[1]))
+        else:
+            name = f"{rng.getrandbits(40):010x}.{rng.choice(PREFIXES)}.{dom}"
+            if rng.random() < 0.6:
+                answers.append((5, dns_wire_name(f"{rng.getrandbits(32):08x}.{rng.choice(DNS_SUFFIXES)}")))
+            typ = 28 if aaaa and v6 else 1
+            qtype = typ
+            for _ in range(rng.choice((1, 2, 3, 4, 4, 6, 8))):
+                answers.append((typ, _rand_addr(rng, prefix)))
+            truth["dns_answers_random"] += len(answers)
+        truth["dns_queries"] += 1
+        truth["dns_responses"] += 1
+        truth["dns_answers"] += len(answers)
+        q, r = dns_wire(qid, name, qtype, answers)
+        yield from udp_exchange(w, Conn(d.mac, d.cli4, d.port(), dns_server, 53), Payload(q), Payload(r))
+
+    def new_connection() -> Iterator[None]:
+        d = devices[0] if rng.random() < 0.03 else rng.choice(devices)
+        kind = rng.random()
+        for _ in range(rng.choice(LOOKUPS_BEFORE)):
+            yield from lookup(d)
+        if kind < 0.7:  # plain HTTP: one request and close, or keep-alive with several
+            h = rng.choice(http_hosts)
+            a4, a6 = addrs[h]
+            v6 = a6 is not None and rng.random() < 0.15
+            n = 1 if rng.random() < 0.6 else rng.randrange(2, 7)
+            exchanges = []
+            for i in range(n):
+                req = segments(maker.make(d, h, i < n - 1 or n > 1))
+                truth["http_request_packets"] += len(req)
+                exchanges.append((req, rng.choices(http_resps, resp_weights)[0]))
+            truth["tcp_connections"] += 1
+            truth["http_connections"] += 1
+            truth["keepalive_connections"] += n > 1
+            truth["http_requests"] += n
+            c = Conn(d.mac, d.cli6 if v6 else d.cli4, d.port(), a6 if v6 and a6 else a4, 80)
+        elif kind < 0.996:  # TLS: ClientHello, server flight, a request or two
+            h = rng.choice(tls_names)
+            a4, a6 = addrs[h]
+            v6 = a6 is not None and rng.random() < 0.25
+            exchanges = [(ch_templates[h], rng.choice(flights)),
+                         (rng.choice(fins), rng.choice(tls_resps))]
+            truth["tcp_connections"] += 1
+            truth["tls_connections"] += 1
+            c = Conn(d.mac, d.cli6 if v6 else d.cli4, d.port(), a6 if v6 and a6 else a4, 443)
+        else:  # a long TLS download (fills the bytes with full-size segments)
+            h = rng.choice(tls_names)
+            a4, _a6 = addrs[h]
+            exchanges = [(ch_templates[h], rng.choice(flights)), (rng.choice(fins), rng.choice(bulk))]
+            truth["tcp_connections"] += 1
+            truth["tls_connections"] += 1
+            truth["bulk_connections"] += 1
+            c = Conn(d.mac, d.cli4, d.port(), a4, 443)
+        yield from hard_conversation(w, c, exchanges, rng.getrandbits(32), rng.getrandbits(32))
+
+    active: deque[Iterator[None]] = deque(new_connection() for _ in range(CONCURRENCY))
+    target = w.target
+    while active:
+        g = active.popleft()
+        try:
+            next(g)
+            active.append(g)
+        except StopIteration:
+            if w.written < target:
+                active.append(new_connection())
+    w.close()
+    tmp.replace(out)
+    elapsed = time.perf_counter() - t_start
+    distinct = truth["dns_answers_random"] + len(repeated)
+    result: dict[str, object] = {
+        "file": str(out), "mix": "hard", "seed": seed, "size_mb_requested": size_mb, "bytes": w.written,
+        "packets": w.packets, "ipv6_packets": w.v6_packets,
+        "ipv6_fraction": round(w.v6_packets / max(1, w.packets), 4), **truth,
+        "http_request_share": round(truth["http_requests"] / max(1, w.packets), 4),
+        "http_posts": maker.posts, "json_posts": maker.json_posts, "requests_by_kind": maker.by_kind,
+        "distinct_dns_answers": distinct, "udp_connections": truth["dns_queries"],
+        "profile_device_email": PROFILE_DEVICE["email"],
+        "first_ts": T0_US / 1e6, "last_ts": w.t / 1e6,
+    }
+    print(f"wrote {out}: {w.written:,} bytes, {w.packets:,} packets in {elapsed:.1f}s "
+          f"(templates {prep:.1f}s)", file=sys.stderr)
+    return result
+
+
+def generate_conns(out: Path, connections: int, seed: int) -> dict[str, object]:
+    """``connections`` distinct TCP connections, each a handshake, 32 bytes each way and a teardown."""
+    t_start = time.perf_counter()
+    rng = random.Random(seed)
+    servers = [_rand_addr(rng, rng.choice([v4 for v4, _ in DOMAINS.values()])) for _ in range(50_000)]
+    req = [Payload(rng.randbytes(32)) for _ in range(64)]
+    resp = [Payload(rng.randbytes(32)) for _ in range(64)]
+    tmp = Path(str(out) + ".tmp")
+    w = Writer(tmp, 0)
+    w.gaps = [max(1, int(rng.expovariate(1 / 50))) for _ in range(4096)]
+    made = 0
+
+    mac = bytes.fromhex("02163e000001")
+
+    def conn(i: int) -> Iterator[None]:  # client 10.40.0.0/14 by i // 256, port 1024 + i % 256: all distinct
+        k = i >> 8
+        c = Conn(mac, bytes((10, 40 + (k >> 16 & 3), k >> 8 & 255, k & 255)), 1024 + (i & 255),
+                 servers[i % len(servers)], 443)
+        yield from hard_conversation(w, c, [([rng.choice(req)], [rng.choice(resp)])],
+                                     rng.getrandbits(32), rng.getrandbits(32))
+
+    active: deque[Iterator[None]] = deque()
+    while made < min(64, connections):
+        active.append(conn(made))
+        made += 1
+    while active:
+        g = active.popleft()
+        try:
+            next(g)
+            active.append(g)
+        except StopIteration:
+            if made < connections:
+                active.append(conn(made))
+                made += 1
+    w.close()
+    tmp.replace(out)
+    elapsed = time.perf_counter() - t_start
+    print(f"wrote {out}: {w.written:,} bytes, {w.packets:,} packets in {elapsed:.1f}s", file=sys.stderr)
+    return {"file": str(out), "mix": "conns", "seed": seed, "bytes": w.written, "packets": w.packets,
+            "tcp_connections": connections}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Write a large synthetic pcap for benchmarks, with ground truth.")
+    ap.add_argument("--mix", choices=("web", "hard", "conns"), default="web",
+                    help="web: the first mix (default, unchanged); hard: request-heavy plain HTTP with "
+                         "identifiers, rarely repeating DNS answers, many short connections; conns: "
+                         "--connections short TCP connections")
     ap.add_argument("--size-mb", type=float, default=320.0, help="approximate file size in MB (10^6 bytes)")
+    ap.add_argument("--connections", type=int, default=1_000_000, help="--mix conns: how many connections")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
-    truth = generate(args.out, args.size_mb, args.seed)
+    if args.mix == "hard":
+        truth = generate_hard(args.out, args.size_mb, args.seed)
+    elif args.mix == "conns":
+        truth = generate_conns(args.out, args.connections, args.seed)
+    else:  # written under a temporary name, renamed when complete (other processes may be reading)
+        tmp = Path(str(args.out) + ".tmp")
+        truth = generate(tmp, args.size_mb, args.seed)
+        tmp.replace(args.out)
+        truth["file"] = str(args.out)
     truth_path = Path(str(args.out) + ".truth.json")
     truth_path.write_text(json.dumps(truth, indent=1) + "\n")
     for k, v in truth.items():
