@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 MITM := $(VENV)/mitmproxy/.installed
 EXAMPLE := examples/mobile-app-session.pcapng
 
-.PHONY: demo mitmproxy test lint typecheck unit system-deps example bench bench-decrypt bench-detect bench-mitm bench-memory bench-corpus bench-logs bench-spark bench-coverage clean fuzz update-network-data
+.PHONY: demo mitmproxy test lint typecheck unit system-deps example bench bench-quick bench-decrypt bench-detect bench-mitm bench-memory bench-corpus bench-logs bench-spark bench-coverage clean fuzz update-network-data
 
 # Two layers in the one .venv. `make demo` installs the runtime alone (what `pip install .` and
 # `pipx install .` give); `make test` and the benchmarks add the test and benchmark tools (the
@@ -89,8 +89,14 @@ example: $(STAMP)
 	$(BIN)/python examples/generate_example.py
 	$(BIN)/python examples/generate_example.py --app-version 2
 
+# datareach against tshark on the web and hard mixes at 300 MB (5 alternating rounds each), then the
+# hard mix at 3 GB and a million TCP connections (datareach only); captures cached in benchmarks/out/
 bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/bench_vs_tshark.py
+
+# the same at 30 MB, three rounds, 60 MB and 20,000 connections: a smoke run of the harness
+bench-quick: $(STAMP) system-deps
+	$(BIN)/python benchmarks/bench_vs_tshark.py --size-mb 30 --runs 3 --large-mb 60 --large-runs 2 --conns 20000
 
 # 2,000 HTTPS requests from 50 clients through mitmdump, with and without datareach's addon
 bench-mitm: $(STAMP) $(MITM)
