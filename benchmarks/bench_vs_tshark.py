@@ -171,12 +171,27 @@ def git_head(cmd: list[str]) -> str:
     return f"(imports {Path(where).parent}{', commit ' + head[:80] if head else ''})" if where else ""
 
 
+def report_summary(path: Path) -> str:
+    """The counts of a datareach JSON report (its summary comes before the large arrays)."""
+    import ijson  # a dependency of datareach; streams, so a report of hundreds of MB is not loaded
+
+    try:
+        with open(path, "rb") as f:
+            summary = next(ijson.items(f, "summary"), None)
+    except (OSError, ijson.JSONError):
+        return "no report"
+    if not isinstance(summary, dict):
+        return "no summary"
+    return ", ".join(f"{summary.get(k, '?'):,} {k}" for k in ("connections", "exchanges", "destinations", "findings"))
+
+
 def pairs(name: str, cap: Path, commands: dict[str, list[str]], runs: int) -> dict[str, object]:
     size_mb = cap.stat().st_size / 1e6
     print(f"\n== {name}: {cap} ({size_mb:.0f} MB) ==", flush=True)
     for label, cmd in commands.items():  # warm-up: caches (geo, public suffixes), page cache
         run(cmd)
-        print(f"warm-up {label} done", flush=True)
+        print(f"warm-up {label} done" + (f": {report_summary(Path(cmd[-1]))}" if label != "tshark" else ""),
+              flush=True)
     results: dict[str, list[Run]] = {label: [] for label in commands}
     for i in range(runs):
         order = list(commands) if i % 2 == 0 else list(reversed(commands))
