@@ -20,7 +20,29 @@ file is correct. Records are joined and written in multi-megabyte chunks.
 Ground truth (connections, distinct SNIs, DNS responses, HTTP requests...) is printed and written
 to ``<out>.truth.json``; ``--size-mb 2`` gives a small file for tests.
 
-Run: .venv/bin/python benchmarks/generate_capture.py [--size-mb 320] [--out PATH] [--seed N]
+Mixes (``--mix``; the output is deterministic from ``--seed``):
+
+* ``web`` (the default; the description above): TLS-heavy, few plain-HTTP requests, DNS answers
+  that repeat (one template per host name).
+* ``hard``: what costs a personal-data auditor most. About 11% of the packets are plain-HTTP
+  requests (~77,000 per 300 MB: JSON POSTs, some chunked, some base64-wrapped; form posts, among
+  them the percent-encoded base64 of a JSON object carrying the MD5 of the lower-cased e-mail;
+  GETs with identifiers in the query string or a base64 JSON blob; static GETs), 40% of the HTTP
+  connections keep-alive with 2-6 requests, the rest one request and close. Identifiers of 2,000
+  synthetic devices (advertising ID, Android ID, IMEI, phone, e-mail and its MD5/SHA-1/SHA-256,
+  coordinates) appear plain, percent-encoded and base64, in query strings, cookies, headers and
+  bodies; the first device is examples/profile.toml's. DNS answers rarely repeat (random names,
+  1-8 A/AAAA records, CNAMEs to random targets: ~100,000 distinct answers per 300 MB); ~50,000
+  TCP connections per 300 MB, most of them short (8 packets for one small exchange: ACKs ride on
+  the next segment); TLS ClientHellos, a few long TLS downloads; ~10% IPv6. Requests are built per
+  exchange, packets from precomputed checksum sums as above; ~60 MB/s.
+* ``conns``: ``--connections`` distinct short TCP connections (8 packets each, 32 bytes each way),
+  for the memory of the flow table.
+
+Every file is written as ``<out>.tmp`` and renamed when complete.
+
+Run: .venv/bin/python benchmarks/generate_capture.py [--mix web|hard|conns] [--size-mb 320] [--out PATH]
+     [--seed N] [--connections N]
 """
 
 from __future__ import annotations
