@@ -17,6 +17,8 @@
 2. ``--large-mb`` (default 3000; 0 skips it): the hard mix at that size, datareach only (tshark
    takes minutes there), ``--large-runs`` times: median wall, MB/s, CPU, peak tree memory and the
    linearity (wall time per MB at the large size) / (wall time per MB at ``--size-mb``).
+   ``--mixes web,hard,hard-issue`` adds the hard mix's ``--shape issue`` (fewer, larger requests:
+   the counts of issue 16's independent generator).
 3. ``--conns`` (default 1,000,000; 0 skips it): a capture of that many short TCP connections
    (``--mix conns``), datareach only: peak tree memory.
 
@@ -100,6 +102,9 @@ def capture(directory: Path, mix: str, size_mb: int | None = None, connections: 
         label = f"{connections // 1_000_000}m" if connections % 1_000_000 == 0 else str(connections)
         path = directory / f"conns-{label}.pcap"
         extra = ["--connections", str(connections)]
+    elif mix == "hard-issue":  # the hard mix at issue 16's independent generator's counts
+        path = directory / f"{mix}-{size_mb}.pcap"
+        mix, extra = "hard", ["--shape", "issue", "--size-mb", str(size_mb)]
     else:
         path = directory / f"{mix}-{size_mb}.pcap"
         extra = ["--size-mb", str(size_mb)]
@@ -242,7 +247,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size-mb", type=int, default=300, help="size of each mix's capture (default 300)")
     ap.add_argument("--runs", type=int, default=5, help="alternating rounds per mix (default 5)")
-    ap.add_argument("--mixes", default="web,hard", help="comma-separated: web, hard (default both)")
+    ap.add_argument("--mixes", default="web,hard",
+                    help="comma-separated: web, hard, hard-issue (the hard mix shaped like issue 16's independent "
+                         "generator: --mix hard --shape issue); default web,hard")
     ap.add_argument("--large-mb", type=int, default=3000, help="the hard mix at this size, datareach only; 0 skips")
     ap.add_argument("--large-runs", type=int, default=3)
     ap.add_argument("--conns", type=int, default=1_000_000,

@@ -36,6 +36,10 @@ Mixes (``--mix``; the output is deterministic from ``--seed``):
   TCP connections per 300 MB, most of them short (8 packets for one small exchange: ACKs ride on
   the next segment); TLS ClientHellos, a few long TLS downloads; ~10% IPv6. Requests are built per
   exchange, packets from precomputed checksum sums as above; ~60 MB/s.
+  ``--shape issue`` gives the counts of the independent generator that issue 16 measured
+  (~25,000 requests, ~10,000 JSON POSTs whose event batches span several segments, ~39,000
+  connections, ~108,000 distinct DNS answers and ~60,000 findings per 300 MB; 12-13% of packets
+  carry request bytes, ~4.6% are the frames that complete a request).
 * ``conns``: ``--connections`` distinct short TCP connections (8 packets each, 32 bytes each way),
   for the memory of the flow table.
 
@@ -569,6 +573,15 @@ PHONE_PREFIXES = ("+49151", "+49160", "+49170", "+49176", "+33612", "+33780")
 TRACKER_PATHS = ("/collect", "/v1/events", "/api/track", "/batch", "/log", "/i", "/sdk/v3/event", "/e",
                  "/api/v2/identify", "/conversions", "/pixel", "/attribution/install")
 LOOKUPS_BEFORE = (0, 0, 0, 1, 1, 1)  # DNS look-ups before a connection (prefetches, A and AAAA)
+EVENTS = ("screen_view", "scroll", "tap", "app_background", "app_foreground", "impression", "video_progress")
+# --mix hard --shape: "dense" (the default): ~77,000 requests per 300 MB, one packet each mostly;
+# "issue": issue 16's independent generator (~22,000 requests, ~10,000 JSON POSTs with event
+# batches over several segments, ~40,000 connections, ~57,000 findings per 300 MB)
+SHAPES: dict[str, dict[str, object]] = {
+    "dense": {"http": 0.7, "single": 0.6, "keepalive_n": (2, 7), "lookups": LOOKUPS_BEFORE, "history": None},
+    "issue": {"http": 0.5, "single": 0.8, "keepalive_n": (2, 4), "lookups": (0, 0, 1, 1, 1, 1),
+              "history": (30, 220)},
+}
 DNS_SUFFIXES = ("edgekey.net", "akamaiedge.net", "cdn.cloudflare.net", "gds.alibabadns.com", "l.google.com",
                 "trafficmanager.net", "cloudfront.net", "fastly.net", "elb.amazonaws.com")
 
@@ -631,8 +644,11 @@ class RequestMaker:
     KINDS = ("json", "json_b64", "json_chunked", "form", "form_d", "get_query", "get_b64", "get_static")
     WEIGHTS = (26, 8, 6, 12, 6, 18, 8, 16)
 
-    def __init__(self, rng: random.Random, fixed: Device) -> None:
+    def __init__(self, rng: random.Random, fixed: Device, history: tuple[int, int] | None = None) -> None:
         self.rng = rng
+        self.history = history  # shape "issue": JSON bodies carry a batch of this many past events
+        self.pool = [{"e": rng.choice(EVENTS), "t": 1717236000 - j * 7, "dur": rng.randrange(5000)}
+                     for j in range(1024)] if history else []
         self.fixed = fixed  # the profile's device: its coordinates exactly as in the profile
         self.by_kind = dict.fromkeys(self.KINDS, 0)
         self.json_posts = 0
@@ -699,6 +715,10 @@ class RequestMaker:
         }
         if rng.random() < 0.4:
             obj["location"] = {"lat": float(lat), "lng": float(lon), "accuracy": rng.randrange(5, 60)}
+        if self.history:  # a slice of a pool made once: no identifiers, only bulk
+            n = rng.randrange(*self.history)
+            start = rng.randrange(len(self.pool) - n)
+            obj["history"] = self.pool[start : start + n]
         if kind == "json_b64":
             raw = json.dumps(obj, separators=(",", ":")).encode()
             obj = {"payload": base64.b64encode(raw).decode(), "enc": "b64", "sdk": "3.4.1"}
@@ -777,7 +797,8 @@ def _rand_addr(rng: random.Random, prefix: str) -> bytes:
     return (int(net.network_address) + 1 + rng.randrange(span)).to_bytes(net.max_prefixlen // 8, "big")
 
 
-def generate_hard(out: Path, size_mb: float, seed: int) -> dict[str, object]:
+def generate_hard(out: Path, size_mb: float, seed: int, shape: str = "dense") -> dict[str, object]:
+    knobs = SHAPES[shape]
     t_start = time.perf_counter()
     rng = random.Random(seed)
     n_dev = 2000 if size_mb >= 50 else max(40, int(size_mb * 40))
@@ -802,7 +823,7 @@ def generate_hard(out: Path, size_mb: float, seed: int) -> dict[str, object]:
     resp_weights = (30, 12, 10, 4, 2, 1, 0.5, 0.3)
     dns_server = bytes((10, 30, 0, 1))
     domain_list = sorted(DOMAINS)
-    maker = RequestMaker(rng, devices[0])
+    maker = RequestMaker(rng, devices[0], knobs["history"])  # type: ignore[arg-type]
     prep = time.perf_counter() - t_start
 
     tmp = Path(str(out) + ".tmp")
@@ -851,13 +872,13 @@ def generate_hard(out: Path, size_mb: float, seed: int) -> dict[str, object]:
     def new_connection() -> Iterator[None]:
         d = devices[0] if rng.random() < 0.03 else rng.choice(devices)
         kind = rng.random()
-        for _ in range(rng.choice(LOOKUPS_BEFORE)):
+        for _ in range(rng.choice(knobs["lookups"])):  # type: ignore[arg-type]
             yield from lookup(d)
-        if kind < 0.7:  # plain HTTP: one request and close, or keep-alive with several
+        if kind < knobs["http"]:  # type: ignore[operator]  # plain HTTP: one request and close, or keep-alive with several
             h = rng.choice(http_hosts)
             a4, a6 = addrs[h]
             v6 = a6 is not None and rng.random() < 0.15
-            n = 1 if rng.random() < 0.6 else rng.randrange(2, 7)
+            n = 1 if rng.random() < knobs["single"] else rng.randrange(*knobs["keepalive_n"])  # type: ignore[misc,operator]
             exchanges = []
             for i in range(n):
                 req = segments(maker.make(d, h, i < n - 1 or n > 1))
@@ -902,10 +923,11 @@ def generate_hard(out: Path, size_mb: float, seed: int) -> dict[str, object]:
     elapsed = time.perf_counter() - t_start
     distinct = truth["dns_answers_random"] + len(repeated)
     result: dict[str, object] = {
-        "file": str(out), "mix": "hard", "seed": seed, "size_mb_requested": size_mb, "bytes": w.written,
+        "file": str(out), "mix": "hard", "shape": shape, "seed": seed, "size_mb_requested": size_mb, "bytes": w.written,
         "packets": w.packets, "ipv6_packets": w.v6_packets,
         "ipv6_fraction": round(w.v6_packets / max(1, w.packets), 4), **truth,
         "http_request_share": round(truth["http_requests"] / max(1, w.packets), 4),
+        "http_request_packet_share": round(truth["http_request_packets"] / max(1, w.packets), 4),
         "http_posts": maker.posts, "json_posts": maker.json_posts, "requests_by_kind": maker.by_kind,
         "distinct_dns_answers": distinct, "udp_connections": truth["dns_queries"],
         "profile_device_email": PROFILE_DEVICE["email"],
@@ -965,12 +987,14 @@ def main(argv: list[str] | None = None) -> int:
                          "identifiers, rarely repeating DNS answers, many short connections; conns: "
                          "--connections short TCP connections")
     ap.add_argument("--size-mb", type=float, default=320.0, help="approximate file size in MB (10^6 bytes)")
+    ap.add_argument("--shape", choices=sorted(SHAPES), default="dense",
+                    help="--mix hard: dense (default) or issue (issue 16's independent generator's counts)")
     ap.add_argument("--connections", type=int, default=1_000_000, help="--mix conns: how many connections")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
     if args.mix == "hard":
-        truth = generate_hard(args.out, args.size_mb, args.seed)
+        truth = generate_hard(args.out, args.size_mb, args.seed, args.shape)
     elif args.mix == "conns":
         truth = generate_conns(args.out, args.connections, args.seed)
     else:  # written under a temporary name, renamed when complete (other processes may be reading)

@@ -31,11 +31,11 @@ def _generator() -> Any:
     return module
 
 
-def _tshark_rows(path: Path, fields: list[str]) -> list[list[str]]:
+def _tshark_rows(path: Path, fields: list[str], two_pass: bool = False) -> list[list[str]]:
     exe = shutil.which("tshark")
     if exe is None:
         pytest.fail("tshark is not installed: `make test` installs it (apt-get install tshark)")
-    cmd = [exe, "-n", "-r", str(path), "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a",
+    cmd = [exe, "-n", *(["-2"] if two_pass else []), "-r", str(path), "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a",
            "-E", "aggregator=,"]
     for f in fields:
         cmd += ["-e", f]
@@ -105,3 +105,20 @@ def test_conns_mix_counts(tmp_path: Path) -> None:
     assert len(rows) == truth["packets"] == 8 * 3000
     assert len({r[0] for r in rows}) == truth["tcp_connections"] == 3000
     assert sum(1 for r in rows if r[1] in ("1", "True") and r[2] in ("0", "False")) == 3000  # one SYN each
+
+
+def test_issue_shape_counts(tmp_path: Path) -> None:
+    """``--shape issue``: fewer requests, JSON bodies over several segments; by tshark, the packets
+    that carry HTTP request bytes (the request's own frame and the frames reassembled into it)
+    are at least 10% of all."""
+    path = tmp_path / "issue.pcap"
+    truth = _generator().generate_hard(path, 3, seed=4, shape="issue")
+    rows = _tshark_rows(path, ["frame.number", "http.request.method", "tcp.reassembled_in", "tcp.stream"],
+                       two_pass=True)  # a segment learns which frame it was reassembled into on the second pass
+    request_frames = {r[0] for r in rows if r[1]}
+    carrying = request_frames | {r[0] for r in rows if r[2] and r[2] in request_frames}
+    assert sum(len(r[1].split(",")) for r in rows if r[1]) == truth["http_requests"] > 50
+    assert len(carrying) == truth["http_request_packets"]
+    assert len(carrying) / len(rows) >= 0.10
+    assert len({r[3] for r in rows if r[3]}) == truth["tcp_connections"]
+    assert truth["http_request_packets"] > 1.5 * truth["http_requests"]  # bodies over several segments
