@@ -307,3 +307,25 @@ def test_without_a_compiler_the_package_installs_as_pure_python(tmp_path: Path) 
                             "--no-progress"], env=env, capture_output=True, timeout=300, check=False, cwd=tmp_path)
     assert audit.returncode in (0, 3), audit.stderr[-2000:]
     assert b'"destinations"' in audit.stdout
+
+
+# -- the switch -------------------------------------------------------------------------------
+
+
+def test_the_pure_finder_hands_out_the_sources_of_the_compiled_modules_only() -> None:
+    finder = _core.PureFinder()
+    from datareach import dissect
+
+    spec = finder.find_spec("datareach.dissect.packets", list(dissect.__path__))
+    assert spec is not None and spec.origin == str(SRC / "datareach" / "dissect" / "packets.py")
+    assert isinstance(spec.loader, importlib.machinery.SourceFileLoader)
+    assert finder.find_spec("datareach.dissect.quic", list(dissect.__path__)) is None
+    assert finder.find_spec("datareach.dissect.packets", None) is None
+
+
+def test_the_makefile_rebuilds_when_a_compiled_module_changes() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    block = makefile.split("NATIVE_SRC :=", 1)[1].split("\n\n", 1)[0]
+    listed = set(re.findall(r"[\w/]+\.py", block.replace("\\\n", " ")))
+    expected = {m.removeprefix("datareach.").replace(".", "/") + ".py" for m in _core.NATIVE_MODULES}
+    assert expected <= listed | {p.removeprefix("src/datareach/") for p in listed}
