@@ -329,3 +329,25 @@ def test_the_makefile_rebuilds_when_a_compiled_module_changes() -> None:
     listed = set(re.findall(r"[\w/]+\.py", block.replace("\\\n", " ")))
     expected = {m.removeprefix("datareach.").replace(".", "/") + ".py" for m in _core.NATIVE_MODULES}
     assert expected <= listed | {p.removeprefix("src/datareach/") for p in listed}
+
+
+def test_a_compiled_module_older_than_its_source_is_not_used(native: None, tmp_path: Path) -> None:
+    """In a source tree (src/ with setup.py beside it) an edited source wins over its stale
+    extension module, and --version says why."""
+    tree = tmp_path / "tree"
+    shutil.copytree(SRC, tree / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copy2(ROOT / "setup.py", tree / "setup.py")
+    env = {**os.environ, "PYTHONPATH": str(tree / "src"), "DATAREACH_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("DATAREACH_NATIVE", None)
+
+    def core() -> str:
+        return subprocess.run([sys.executable, "-m", "datareach", "--version"], env=env, capture_output=True,
+                              text=True, timeout=60, check=True, cwd=tmp_path).stdout
+
+    assert "packet core: native (mypyc)" in core()
+    source = tree / "src" / "datareach" / "dissect" / "tls.py"
+    extension = _extension("datareach.dissect.tls")
+    assert extension is not None
+    later = extension.stat().st_mtime + 10
+    os.utime(source, (later, later))
+    assert "pure Python (the compiled packet core is older than its sources" in core()

@@ -61,11 +61,13 @@ stale: list[str] = []
 
 
 def _stale_in_tree() -> list[str]:
-    """In a source tree (an editable install, or PYTHONPATH=src: ``setup.py`` beside ``src``), the
+    """In a source tree (an editable install, or PYTHONPATH=src: ``src/datareach`` with ``setup.py``
+    beside ``src``), the
     compiled modules whose ``.py`` was changed after they were built: running them would run old
     code. (Not checked in an installed wheel, whose files' times say nothing.)"""
     package = os.path.dirname(os.path.abspath(__file__))
-    if not os.path.isfile(os.path.join(package, os.pardir, os.pardir, "setup.py")):
+    src = os.path.dirname(package)
+    if os.path.basename(src) != "src" or not os.path.isfile(os.path.join(src, os.pardir, "setup.py")):
         return []
     out = []
     for name in NATIVE_MODULES:
