@@ -193,7 +193,8 @@ def both() -> tuple[ModuleType, ModuleType]:
         pytest.skip("the packet core is not compiled")
     from datareach.dissect import packets
 
-    assert _core.is_compiled(packets)
+    if not _core.is_compiled(packets):
+        pytest.skip("this process runs the sources (DATAREACH_NATIVE=0)")
     pure = _load_sources()["datareach.dissect.packets"]
     assert not _core.is_compiled(pure) and pure.dns is not packets.dns
     return packets, pure
