@@ -79,9 +79,13 @@ def ext_modules() -> list[object]:
         return []
     os.chdir(HERE)  # mypy reads its configuration (pyproject.toml) from here
     paths = ["src/" + m.replace(".", "/") + ".py" for m in native_modules()]
-    # Third-party packages may be absent from an isolated build environment: their types are then
-    # Any, which changes nothing in the compiled code's behaviour.
-    options = ["--ignore-missing-imports", "--no-warn-unused-ignores"]
+    # Third-party packages are absent from an isolated build environment: their types are then
+    # Any, which changes nothing in the compiled code's behaviour. Only the compiled modules'
+    # errors stop the build (the modules they import are analysed, their errors not reported),
+    # and none of the strict checks that an Any from a missing package would trip: the type check
+    # proper is `make lint`'s, in the full environment.
+    options = ["--ignore-missing-imports", "--follow-imports=silent", "--no-warn-unused-ignores",
+               "--no-warn-return-any"]
     return list(mypycify(options + paths, group_name=GROUP))
 
 
