@@ -89,7 +89,7 @@ demo: $(RUNTIME)
 	exit $$status
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks examples fuzz
+	$(BIN)/ruff check src tests benchmarks examples fuzz setup.py
 	$(BIN)/mypy
 
 # DATAREACH_EXPECT_NATIVE: where there is a C compiler, the native/pure comparison
