@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
+NATIVE := $(VENV)/.native
+# the sources of the packet core that setup.py compiles (datareach._core.NATIVE_MODULES)
+NATIVE_SRC := setup.py src/datareach/_core.py $(addprefix src/datareach/,dissect/packets.py dissect/dns.py \
+  dissect/tls.py dissect/http1.py sources/pcap.py)
 MITM := $(VENV)/mitmproxy/.installed
 EXAMPLE := examples/mobile-app-session.pcapng
 
@@ -12,7 +16,9 @@ EXAMPLE := examples/mobile-app-session.pcapng
 # Two layers in the one .venv. `make demo` installs the runtime alone (what `pip install .` and
 # `pipx install .` give); `make test` and the benchmarks add the test and benchmark tools (the
 # `test` extra) and mitmproxy's environment.
-$(RUNTIME): pyproject.toml
+# `pip install -e .` compiles the packet core with mypyc where a C compiler is (setup.py; the
+# extension modules land beside their sources in src/, gitignored); DATAREACH_PURE_PYTHON=1 skips it.
+$(RUNTIME): pyproject.toml setup.py src/datareach/_core.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e .
 	# byte-compile our own modules, as a wheel install would (the editable install does not)
@@ -32,6 +38,12 @@ $(MITM): $(RUNTIME)
 	touch $(MITM)
 
 mitmproxy: $(MITM)
+
+# the packet core compiled again in place when its sources changed since (a compiled module older
+# than its source is not used: datareach._core); nothing to do where there is no C compiler
+$(NATIVE): $(STAMP) $(NATIVE_SRC)
+	$(BIN)/python setup.py -q build_ext --inplace
+	touch $(NATIVE)
 
 # Debian packages the tests need: tshark is the independent reference the capture tests
 # compare against (its wireshark-common brings dumpcap and editcap, which the decryption tests
@@ -77,11 +89,14 @@ demo: $(RUNTIME)
 	exit $$status
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks examples fuzz
+	$(BIN)/ruff check src tests benchmarks examples fuzz setup.py
 	$(BIN)/mypy
 
-unit: $(STAMP) $(MITM)
-	$(BIN)/python -m pytest -n auto
+# DATAREACH_EXPECT_NATIVE: where there is a C compiler, the native/pure comparison
+# (tests/test_native.py) fails, rather than skips, when the packet core was not compiled
+unit: $(STAMP) $(MITM) $(NATIVE)
+	DATAREACH_EXPECT_NATIVE=$$(command -v "$${CC:-cc}" >/dev/null 2>&1 && [ -z "$$DATAREACH_PURE_PYTHON" ] && echo 1) \
+	  $(BIN)/python -m pytest -n auto
 
 test: $(STAMP) system-deps lint unit
 
@@ -153,3 +168,4 @@ update-network-data: $(RUNTIME)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	find src -name '*.so' -delete

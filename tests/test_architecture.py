@@ -57,6 +57,8 @@ RANKS: dict[str, int] = {
     "datareach.cache": 0,
     "datareach.files": 0,
     "datareach._version": 0,
+    # which packet core runs (the mypyc-compiled modules or their sources): stdlib only
+    "datareach._core": 0,
     # 1 dissect: sans-IO protocol parsers
     "datareach.dissect": 1,
     # 2 sources: one module per input format

@@ -8,6 +8,9 @@ retired and many brought back) against the same captures read with every connect
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from datareach import _core
 from datareach.dissect import packets
 from datareach.dissect.packets import PacketDecoder
 from datareach.schema import Exchange, InputError
@@ -24,6 +28,13 @@ from datareach.testing.capture import TcpSession, distinct_destinations_pcap
 from test_parallel import _generator, normalised
 
 CLIENT = "192.0.2.10"
+
+#: These tests reach into the decoder by monkeypatching (its constructor, its packet method, the
+#: module's budget), which compiled code does not see. With a compiled packet core (setup.py) they
+#: run on the Python sources, in a subprocess with DATAREACH_NATIVE=0
+#: (test_budget_tests_on_the_python_sources); the budget's code is the same in both.
+COMPILED = _core.is_compiled(packets)
+patches_the_decoder = pytest.mark.skipif(COMPILED, reason="run on the Python sources in a subprocess")
 
 
 def _read(path: Path, budget: int | None, monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], PacketDecoder]:
@@ -51,6 +62,7 @@ def _get(host: str, path: str) -> bytes:
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
+@patches_the_decoder
 def test_a_syn_flood_keeps_the_live_connections_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = distinct_destinations_pcap(tmp_path / "syn.pcap", 3000)
     most = 0
@@ -89,6 +101,7 @@ def _sessions_that_come_back(path: Path, n: int) -> Path:
     return write_pcap(path, out)
 
 
+@patches_the_decoder
 def test_connections_brought_back_from_their_rows_lose_nothing(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     path = _sessions_that_come_back(tmp_path / "back.pcap", 120)
@@ -101,6 +114,7 @@ def test_connections_brought_back_from_their_rows_lose_nothing(tmp_path: Path,
     assert len({e.uid for e in requests}) == 120
 
 
+@patches_the_decoder
 def test_a_connection_being_inspected_is_retired_last(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A keep-alive connection idle between two requests while hundreds of others come and go
     keeps its inspection: both requests are read."""
@@ -119,6 +133,7 @@ def test_a_connection_being_inspected_is_retired_last(tmp_path: Path, monkeypatc
         "http://keep.example.com/one", "http://keep.example.com/two"]
 
 
+@patches_the_decoder
 def test_retiring_in_the_middle_of_an_inspection_is_counted(tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "mix.pcap"
@@ -136,6 +151,7 @@ def test_retiring_in_the_middle_of_an_inspection_is_counted(tmp_path: Path,
     assert 0 < differ <= dec.retired_inspecting
 
 
+@patches_the_decoder
 def test_parallel_readers_with_retired_connections_equal_one_reader(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     path = _sessions_that_come_back(tmp_path / "back.pcap", 400)
@@ -147,6 +163,7 @@ def test_parallel_readers_with_retired_connections_equal_one_reader(tmp_path: Pa
     assert normalised(split) == normalised(sequential)
 
 
+@patches_the_decoder
 def test_a_connection_from_an_address_and_port_to_themselves_is_retired_and_comes_back(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Its key is its own reverse (found by fuzzing with a budget of 4: a KeyError)."""
@@ -165,6 +182,7 @@ def test_a_connection_from_an_address_and_port_to_themselves_is_retired_and_come
     assert normalised(bounded) == normalised(whole)
 
 
+@patches_the_decoder
 def test_a_range_with_too_many_connections_hands_the_file_to_one_reader(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Parallel readers each hold their range's connections: on a capture made of little else
@@ -176,6 +194,18 @@ def test_a_range_with_too_many_connections_hands_the_file_to_one_reader(tmp_path
     assert parallel.read(path, 0, None, 2) is not None
     monkeypatch.setattr(parallel, "RANGE_MAX_RETIRED", 2000)
     assert parallel.read(path, 0, None, 2) is None
+
+
+@pytest.mark.skipif(not COMPILED, reason="the packet core of this process runs its Python sources")
+def test_budget_tests_on_the_python_sources(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "DATAREACH_NATIVE": "0", "DATAREACH_CACHE_DIR": str(tmp_path / "cache"),
+           "PYTHONPATH": os.pathsep.join([str(root / "src"), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist",
+                          "--basetemp", str(tmp_path / "t"), __file__, "-k", "not registrable and not python_sources"],
+                         cwd=root, env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert "7 passed" in run.stdout, run.stdout[-2000:]
 
 
 HOSTS = st.one_of(

@@ -16,7 +16,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from datareach import _core
 from datareach._version import __version__
+
+# DATAREACH_NATIVE=0: the Python sources of the mypyc-compiled packet core (datareach._core)
+_core.install()
 
 if TYPE_CHECKING:
     from datareach.api import Audit, audit

@@ -110,11 +110,23 @@ examples:
 """
 
 
+class _Version(argparse.Action):
+    """--version: the version and which packet core runs (never in a report: the JSON of both
+    paths is the same byte for byte)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        from datareach._core import packet_core
+
+        print(f"datareach {__version__}\npacket core: {packet_core()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="datareach", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--version", action="version", version=f"datareach {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the version and the packet core, and exit")
     parser.add_argument("--debug", action="store_true",
                         help=f"show the traceback of an internal error (also {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
