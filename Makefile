@@ -23,10 +23,12 @@ $(RUNTIME): pyproject.toml setup.py src/datareach/_core.py
 	$(BIN)/pip install --quiet --disable-pip-version-check -e .
 	# byte-compile our own modules, as a wheel install would (the editable install does not)
 	$(BIN)/python -m compileall -q src >/dev/null
-	touch $(RUNTIME)
+	touch $(RUNTIME) $(NATIVE)
 
+# the test extra adds packages only: the project itself is not compiled a second time (the packet
+# core built by $(RUNTIME) stays in src/; $(NATIVE) rebuilds it when its sources change)
 $(STAMP): $(RUNTIME)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test]"
+	DATAREACH_PURE_PYTHON=1 $(BIN)/pip install --quiet --disable-pip-version-check -e ".[test]"
 	touch $(STAMP)
 
 # mitmproxy (flow files, the live addon, `datareach proxy`) pins Brotli<=1.1, cryptography<44.1
@@ -41,7 +43,7 @@ mitmproxy: $(MITM)
 
 # the packet core compiled again in place when its sources changed since (a compiled module older
 # than its source is not used: datareach._core); nothing to do where there is no C compiler
-$(NATIVE): $(STAMP) $(NATIVE_SRC)
+$(NATIVE): $(NATIVE_SRC) | $(STAMP)
 	$(BIN)/python setup.py -q build_ext --inplace
 	touch $(NATIVE)
 
