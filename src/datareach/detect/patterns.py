@@ -613,7 +613,7 @@ def _maybe_local_ipv6(value: bytes) -> bool:
 
 def _private_ips(value: bytes) -> Iterable[tuple[str, bool]]:
     """(address, is in 10/8) for every private or link-local address in the value."""
-    if b"." in value:
+    if value.count(b".") >= 3:
         for m in _IPV4_PRIVATE.finditer(value):
             if m.start() > 0 and value[m.start() - 1] in _IPV4_BEFORE:
                 continue
@@ -670,6 +670,8 @@ class _Hits:
         return self.count.get(data_type, 0) >= MAX_HITS_PER_TYPE
 
     def result(self) -> list[PatternHit]:
+        if not self.best:
+            return []
         hits = [PatternHit(t, v, round(min(1.0, max(0.0, c)), 3)) for (t, v), c in self.best.items()]
         hits.sort(key=lambda h: -h.confidence)
         return hits
@@ -721,7 +723,9 @@ def detect_patterns(layer: Layer, families: frozenset[str] | None = None) -> lis
                 hits.add("phone", text, 0.95 if phone_key else 0.6)
 
     # IMEIs
-    if "imei" in families and len(value) >= 15 and "phone" not in kinds:
+    # (an IMEI has 15 digits, a MAC address 5 separators of one kind: counted in C first)
+    if ("imei" in families and len(value) >= 15 and "phone" not in kinds
+            and len(value) - len(value.translate(None, _DIGITS)) >= 15):
         imei_key = "imei" in kinds or "device_id" in kinds
         for text, _digits in _imeis(value):
             hits.add("imei", text, 0.95 if imei_key else 0.45)
@@ -729,7 +733,7 @@ def detect_patterns(layer: Layer, families: frozenset[str] | None = None) -> lis
                 break
 
     # MAC addresses with separators
-    if "mac" in families and (b":" in value or b"-" in value):
+    if "mac" in families and (value.count(b":") >= 5 or value.count(b"-") >= 5):
         mac_type = "wifi_bssid" if ("bssid" in kinds or ("wifi" in kinds and "ssid" not in kinds and "mac" not in kinds)) else None
         mac_key = "mac" in kinds
         for m in _mac_matches(value):
@@ -747,7 +751,8 @@ def detect_patterns(layer: Layer, families: frozenset[str] | None = None) -> lis
                 hits.add("mac_address", text, (0.95 if mac_key else 0.7) * factor)
 
     # private and link-local addresses
-    if "private_ip" in families and "version" not in kinds and "host" not in kinds:
+    if ("private_ip" in families and "version" not in kinds and "host" not in kinds
+            and (value.count(b".") >= 3 or b":" in value)):  # what _private_ips needs at least
         loc = layer.location.lower()
         if not (loc.startswith("header host") or loc.startswith("header :authority")):
             ip_key = "ip" in kinds
