@@ -264,3 +264,15 @@ def test_the_match_budget_is_a_decode_cut() -> None:
     found, cuts = Detector(PROFILE, plugins=False, limits=Limits(max_matches=10)).detect(ex)
     assert len(cuts) == 1 and cuts[0].startswith("matches limit 10 reached at body > form e")
     assert 0 < len(found) <= 10 + len(full)
+
+
+def test_one_detector_shared_by_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    det = Detector(PROFILE, plugins=False)
+    requests = [_build(where, [("email", EMAIL, how), ("x", IMEI, "as is"), ("gaid", ADID, how)], 1.5)
+                for where in ("query", "form", "json", "headers", "cookie", "path") for how in _HOW]
+    want = [SLOW.detect(ex) for ex in requests]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            assert list(pool.map(det.detect, requests)) == want

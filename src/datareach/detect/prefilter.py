@@ -48,6 +48,7 @@ through :class:`~datareach.detect.matcher.Matcher` (Hyperscan or ahocorasick-rs)
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -181,6 +182,7 @@ class Prefilter:
     def __init__(self, matcher: Matcher | None = None, engine: str = "auto") -> None:
         self.matcher = matcher
         self._db: Any = None
+        self._local = threading.local()
         self._ids: list[str] = [family for family, _, _ in _REGEX_ANCHORS]
         self._known_in_db = False
         # the chain classification is shared by the requests of the audit (labels repeat)
@@ -205,10 +207,7 @@ class Prefilter:
                     self._known_in_db = True
                 db.compile(expressions=expressions, ids=ids, elements=len(expressions), flags=flags)
                 self._db = db
-                self._scratch = hs.Scratch(db)
-            except hs.error:
-                if engine == "hyperscan":
-                    raise
+            except hs.error:  # the portable path gives the same answers
                 self._db = None
                 self._known_in_db = False
         self.engine = "hyperscan" if self._db is not None else "portable"
@@ -229,7 +228,12 @@ class Prefilter:
         found: set[str] = set()
         if self._db is not None:
             hits: set[int] = set()
-            self._db.scan(text, match_event_handler=_on_match, context=hits, scratch=self._scratch)
+            scratch = getattr(self._local, "scratch", None)
+            if scratch is None:  # one per thread, as the matcher's
+                import hyperscan as hs
+
+                scratch = self._local.scratch = hs.Scratch(self._db)
+            self._db.scan(text, match_event_handler=_on_match, context=hits, scratch=scratch)
             for i in hits:
                 found.add(self._ids[i])
             return found
