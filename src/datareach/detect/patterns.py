@@ -359,7 +359,10 @@ _PHONE_INTL = re.compile(rb"\+(?:[ .\-()/]{0,2}[0-9]){8,15}(?![0-9A-Za-z])")
 _PHONE_KEYED = re.compile(rb"^(?:tel:)?(?:\+|00)?[0-9 .\-()/]{6,24}$", re.IGNORECASE)
 
 
+@lru_cache(maxsize=8192)
 def _valid_phone(text: str, region: str | None) -> bool:
+    """Whether phonenumbers says so (~50 us a parse; a device's number is sent again and again,
+    so the answers are kept: bounded, a pure function of its arguments)."""
     try:
         num = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:

@@ -136,6 +136,8 @@ class RequestGate:
     known: bool
     json_literal: bool
     _literal: dict[tuple[str, ...], bool]
+    #: every family's anchor occurs: no layer is spared
+    every: bool = False
 
     def literal(self, layer: Layer) -> bool:
         """Whether the layer's value is a piece of the raw request (or of its percent-decoded
@@ -157,6 +159,8 @@ class RequestGate:
 
     def families_for(self, layer: Layer) -> frozenset[str] | None:
         """The pattern families that can match in the layer (None: all)."""
+        if self.every:
+            return None
         return self.families if self.literal(layer) else None
 
     def known_for(self, layer: Layer) -> bool:
@@ -259,7 +263,7 @@ class Prefilter:
         self.requests += 1
         if not families and not known:
             self.empty += 1
-        return RequestGate(frozenset(families), known, not backslash, self._literal)
+        return RequestGate(frozenset(families), known, not backslash, self._literal, families >= FAMILIES)
 
 
 def literal_layers(gate: RequestGate, layers: Sequence[Layer]) -> list[bool]:
