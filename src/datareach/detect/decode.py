@@ -771,17 +771,18 @@ class _Run:
     # -- headers -----------------------------------------------------------------------------
 
     def headers(self) -> None:
-        for name, value in self.ex.request_headers:
-            lname = name.strip().lower()
-            self.hdr.setdefault(lname, value)
-        for name, value in self.ex.request_headers:
+        named = [(name.strip().lower(), value) for name, value in self.ex.request_headers]
+        hdr = self.hdr
+        for lname, value in named:
+            hdr.setdefault(lname, value)
+        memo = self.memo
+        for lname, value in named:
             if self.stopped:
                 return
-            lname = name.strip().lower()
             if lname in _SKIP_HEADERS:
                 continue
             raw = _s2b(value)
-            if self.memo is None or not MEMO_MIN_VALUE <= len(raw) <= MEMO_MAX_VALUE:
+            if memo is None or not MEMO_MIN_VALUE <= len(raw) <= MEMO_MAX_VALUE:
                 self.header(lname, raw)
             else:
                 self.memoised(("header", lname, raw), self.header, lname, raw)
