@@ -244,8 +244,9 @@ def test_the_memo_is_bounded_and_counted() -> None:
 
 def test_the_memo_never_changes_layers_or_cuts_under_tight_limits() -> None:
     token = base64.b64encode(json.dumps({"a": [1, 2, 3, {"b": "xxxxxxxxxx"}]}).encode()).decode()
-    for limits in (Limits(max_layers=4), Limits(max_items=3), Limits(max_total_bytes=200), Limits(max_depth=2)):
-        memo = DecodeMemo()
+    memo = DecodeMemo()  # one memo across limits: entries made under others are not used
+    for limits in (Limits(), Limits(max_layers=4), Limits(max_items=3), Limits(max_total_bytes=200),
+                   Limits(max_depth=2), Limits(max_layer_bytes=20), Limits()):
         for n in range(3):
             ex = make(f"/p/{n}", [("X-Token", token), ("Cookie", f"a={token}; b={token}")], method="GET")
             want = decode_exchange(ex, limits)

@@ -150,7 +150,7 @@ class DecodeMemo:
     ``evictions`` count what it did.
     """
 
-    __slots__ = ("_entries", "bytes", "evictions", "hits", "max_bytes", "max_entries", "misses", "stored")
+    __slots__ = ("_entries", "bytes", "evictions", "hits", "limits", "max_bytes", "max_entries", "misses", "stored")
 
     def __init__(self, max_entries: int = 4096, max_bytes: int = 4 << 20) -> None:
         self.max_entries = max_entries
@@ -158,6 +158,15 @@ class DecodeMemo:
         self._entries: OrderedDict[tuple[str, str, bytes], tuple[tuple[Layer, ...], int, int, int]] = OrderedDict()
         self.bytes = 0
         self.hits = self.misses = self.stored = self.evictions = 0
+        #: the limits its entries were decoded under (other limits empty it first)
+        self.limits: Limits | None = None
+
+    def bind(self, limits: Limits) -> None:
+        """Entries decoded under other limits would differ: forget them."""
+        if self.limits is not limits and self.limits != limits:
+            self._entries.clear()
+            self.bytes = 0
+            self.limits = limits
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -197,6 +206,8 @@ MEMO_MAX_VALUE = 1 << 16
 def decode_exchange(ex: Exchange, limits: Limits = Limits(), memo: DecodeMemo | None = None) -> Decoded:
     """Every layer of ``ex``, decoded recursively within ``limits``; never raises. ``memo``:
     header and cookie values decoded in earlier requests (:class:`DecodeMemo`)."""
+    if memo is not None:
+        memo.bind(limits)
     run = _Run(limits, ex, memo)
     for part in (run.url, run.headers, run.body):
         if run.stopped:
