@@ -143,7 +143,7 @@ class KnownValues(_Builtin):
         # one finding per (layer, data type): the most informative form (forms are ordered so)
         best: dict[tuple[int, str], tuple[int, Layer, Form]] = {}
         # no needle anywhere in the raw request: only the layers decoded otherwise can hold one
-        skip = gate.literal if gate is not None and not gate.known else None
+        skip = gate.literal_flags(layers) if gate is not None and not gate.known else None
         matches = self.matcher.scan_layers(layers, skip)
         located = _both_coordinates([form for _layer, form in matches if form.data_type == "location"])
         for layer, form in matches:
@@ -178,8 +178,11 @@ class Patterns(_Builtin):
     def candidates(self, layers: list[Layer], cleartext: bool, gate: RequestGate | None = None) -> list[_Candidate]:
         out = []
         seen: set[tuple[str, tuple[str, ...], str]] = set()
-        for layer in layers:
-            for hit in detect_patterns(layer, gate.families_for(layer) if gate is not None else None):
+        gated = gate is not None and not gate.every
+        literal = gate.literal_flags(layers) if gate is not None and gated else []
+        families = gate.families if gate is not None else None
+        for n, layer in enumerate(layers):
+            for hit in detect_patterns(layer, families if gated and literal[n] else None):
                 key = (hit.data_type, layer.encoding, hit.value)
                 if key in seen:
                     continue
@@ -287,6 +290,8 @@ class Detector:
         layers = decoded.layers
         cleartext = ex.scheme == "http"
         gate = self.prefilter.scan(ex) if self.prefilter is not None else None
+        if gate is not None and gate.spares_nothing:
+            gate = None  # every anchor and a needle: nothing to spare, no layer to classify
         candidates: list[_Candidate] = []
         budget = self.limits.max_matches
         for builtin in self._builtin:

@@ -27,7 +27,7 @@ more precise one.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from datareach.detect.known import Form
@@ -154,10 +154,6 @@ class Matcher:
             return [(i, end) for i, _, end in self._ac.find_matches_as_indexes(data, overlapping=True)]
         return []
 
-    def needles(self) -> list[bytes]:
-        """The distinct needles (non-empty), as compiled."""
-        return list(self._needles)
-
     def any_match(self, data: bytes) -> bool:
         """Whether any needle occurs in ``data`` (boundary rule not applied: a superset)."""
         return bool(self._raw_matches(data))
@@ -181,14 +177,14 @@ class Matcher:
         result.sort(key=lambda m: (m[1], m[0]))
         return result
 
-    def scan_layers(self, layers: Sequence[Layer], skip: Callable[[Layer], bool] | None = None
+    def scan_layers(self, layers: Sequence[Layer], skip: Sequence[bool] | None = None
                     ) -> list[tuple[Layer, Form]]:
         """Each (layer, form) whose needle is in the layer's value, once, in the order of the
-        layers and, within a layer, of the first match. ``skip``: layers known to hold no needle
-        (the prefilter's answer) are not scanned."""
+        layers and, within a layer, of the first match. ``skip``: one flag per layer, True for
+        those known to hold no needle (the prefilter's answer): they are not scanned."""
         found: list[tuple[Layer, Form]] = []
-        for layer in layers:
-            if skip is not None and skip(layer):
+        for n, layer in enumerate(layers):
+            if skip is not None and skip[n]:
                 continue
             seen: set[int] = set()
             for i, _ in self.scan(layer.value):

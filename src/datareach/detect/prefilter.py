@@ -81,8 +81,6 @@ _LITERAL_LABEL = re.compile(
 #: What ``repr`` of a float looks like (a JSON number that was not an integer).
 _FLOATISH = re.compile(rb"-?(?:[0-9]+\.[0-9]+(?:e[-+]?[0-9]+)?|[0-9]+e[-+]?[0-9]+|inf|nan)")
 _CACHE_MAX = 1 << 14
-#: The id of the profile's needles in the prefilter's own database.
-_KNOWN = "known"
 
 
 def _s2b(s: str) -> bytes:
@@ -135,27 +133,60 @@ class RequestGate:
     families: frozenset[str]
     known: bool
     json_literal: bool
-    _literal: dict[tuple[str, ...], bool]
+    _literal: dict[tuple[str, ...], int]
     #: every family's anchor occurs: no layer is spared
     every: bool = False
+    _flags: tuple[Sequence[Layer], int, list[bool]] | None = None
+
+    @property
+    def spares_nothing(self) -> bool:
+        """Every family's anchor and some needle occur: every layer is looked at anyway."""
+        return self.every and self.known
 
     def literal(self, layer: Layer) -> bool:
         """Whether the layer's value is a piece of the raw request (or of its percent-decoded
         form), so that what is absent there is absent from it."""
-        enc = layer.encoding
-        lit = self._literal.get(enc)
-        if lit is None:
-            lit = _literal_chain(enc)
-            if len(self._literal) >= _CACHE_MAX:
-                self._literal.clear()
-            self._literal[enc] = lit
-        if not lit:
-            return False
-        if enc and enc[-1].startswith("json "):
-            return self.json_literal and _FLOATISH.fullmatch(layer.value) is None
-        if self.json_literal:
-            return True
-        return not any(e.startswith("json ") for e in enc)
+        return self.literal_flags([layer])[0]
+
+    def literal_flags(self, layers: Sequence[Layer]) -> list[bool]:
+        """:meth:`literal` of each layer, in one pass (the chains' classes are cached; the
+        answer for the request's layer list is kept for the next detector that asks)."""
+        memo = self._flags
+        if memo is not None and memo[0] is layers and memo[1] == len(layers):
+            return memo[2]
+        cache = self._literal
+        codes = [cache.get(layer.encoding) for layer in layers]
+        if None in codes:
+            for n, code in enumerate(codes):
+                if code is None:
+                    enc = layers[n].encoding
+                    # a chain that starts opaque (a compressed body...) is opaque whatever its
+                    # labels (field names) after: one look-up for all of them
+                    if enc and cache.get(enc[:1]) == _OPAQUE:
+                        codes[n] = _OPAQUE
+                        continue
+                    codes[n] = code = _chain_code(enc)
+                    if len(cache) >= _CACHE_MAX:
+                        cache.clear()
+                    cache[enc] = code
+                    if code == _OPAQUE and enc and _chain_code(enc[:1]) == _OPAQUE:
+                        cache[enc[:1]] = _OPAQUE
+        if _HAS_JSON not in codes and _JSON_VALUE not in codes:
+            out = [code == _LITERAL for code in codes]
+        else:
+            json_literal = self.json_literal
+            out = []
+            for layer, code in zip(layers, codes, strict=True):
+                if code == _OPAQUE:
+                    out.append(False)
+                elif code == _LITERAL:
+                    out.append(True)
+                elif code == _HAS_JSON:
+                    out.append(json_literal)
+                else:  # a JSON value: a float's repr may differ from the number as sent
+                    out.append(json_literal and _FLOATISH.fullmatch(layer.value) is None)
+        self._flags = (layers, len(layers), out)
+        return out
 
     def families_for(self, layer: Layer) -> frozenset[str] | None:
         """The pattern families that can match in the layer (None: all)."""
@@ -163,21 +194,25 @@ class RequestGate:
             return None
         return self.families if self.literal(layer) else None
 
-    def known_for(self, layer: Layer) -> bool:
-        """Whether a profile needle can be in the layer."""
-        return self.known or not self.literal(layer)
+
+# classes of encoding chains
+_OPAQUE, _LITERAL, _HAS_JSON, _JSON_VALUE = range(4)
 
 
-def _literal_chain(enc: tuple[str, ...]) -> bool:
+def _chain_code(enc: tuple[str, ...]) -> int:
     percent = 0
     for label in enc:
         if label == "percent":
             percent += 1
             if percent > 1:
-                return False
+                return _OPAQUE
         elif _LITERAL_LABEL.match(label) is None:
-            return False
-    return bool(enc)
+            return _OPAQUE
+    if not enc:
+        return _OPAQUE
+    if enc[-1].startswith("json "):
+        return _JSON_VALUE
+    return _HAS_JSON if any(e.startswith("json ") for e in enc) else _LITERAL
 
 
 class Prefilter:
@@ -188,9 +223,8 @@ class Prefilter:
         self._db: Any = None
         self._local = threading.local()
         self._ids: list[str] = [family for family, _, _ in _REGEX_ANCHORS]
-        self._known_in_db = False
         # the chain classification is shared by the requests of the audit (labels repeat)
-        self._literal: dict[tuple[str, ...], bool] = {}
+        self._literal: dict[tuple[str, ...], int] = {}
         if engine in ("auto", "hyperscan") and HAVE_HYPERSCAN:
             import hyperscan as hs
 
@@ -200,20 +234,13 @@ class Prefilter:
                 flags = [hs.HS_FLAG_SINGLEMATCH | (hs.HS_FLAG_CASELESS if caseless else 0)
                          for _, _, caseless in _REGEX_ANCHORS]
                 ids = list(range(len(_REGEX_ANCHORS)))
-                if matcher is not None and matcher.engine == "hyperscan":
-                    # the profile's needles in the same database (one scan answers both), every
-                    # byte escaped, all under one id: "some needle occurs"
-                    needles = matcher.needles()
-                    expressions += [b"".join(b"\\x%02x" % c for c in needle) for needle in needles]
-                    flags += [hs.HS_FLAG_SINGLEMATCH] * len(needles)
-                    ids += [len(_REGEX_ANCHORS)] * len(needles)
-                    self._ids.append(_KNOWN)
-                    self._known_in_db = True
+                # (the profile's needles stay in the matcher's own literal database, scanned
+                # once more: compiled again here as escaped expressions they took 0.1 s more
+                # to build, in every reader process, for ~1 us per request)
                 db.compile(expressions=expressions, ids=ids, elements=len(expressions), flags=flags)
                 self._db = db
             except hs.error:  # the portable path gives the same answers
                 self._db = None
-                self._known_in_db = False
         self.engine = "hyperscan" if self._db is not None else "portable"
         # the portable path: single bytes as ``in`` tests, the others with re
         self._regexes = [(family, _ByteAnchor(rx[-1:]) if len(rx) <= 2 else re.compile(rx, re.I if caseless else 0))
@@ -254,18 +281,12 @@ class Prefilter:
         matcher = self.matcher
         for text in texts:
             families |= self._regex_families(text)
-            if not known and matcher is not None and not self._known_in_db and matcher.any_match(text):
+            if not known and matcher is not None and matcher.any_match(text):
                 known = True
             backslash = backslash or b"\\" in text
-        if _KNOWN in families:
-            families.discard(_KNOWN)
-            known = True
         self.requests += 1
         if not families and not known:
             self.empty += 1
         return RequestGate(frozenset(families), known, not backslash, self._literal, families >= FAMILIES)
 
 
-def literal_layers(gate: RequestGate, layers: Sequence[Layer]) -> list[bool]:
-    """Which of ``layers`` are literal (for tests and statistics)."""
-    return [gate.literal(layer) for layer in layers]
