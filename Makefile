@@ -152,9 +152,14 @@ DATASETS ?= /work/.mirror
 bench-coverage: $(STAMP)
 	PYTHONPATH=src:. $(BIN)/python benchmarks/bench_coverage.py --datasets $(DATASETS)
 
+# DETECT_CAPTURE: a request-heavy capture for the per-request cost (default: a generated one)
+DETECT_CAPTURE ?=
 bench-detect: $(STAMP)
 	$(BIN)/python benchmarks/bench_detection.py
 	$(BIN)/python benchmarks/bench_matcher.py
+	@if [ -z "$(DETECT_CAPTURE)" ]; then \
+	  $(BIN)/python benchmarks/generate_capture.py --size-mb 40 --out /tmp/datareach-bench-detect.pcap >/dev/null; fi
+	$(BIN)/python benchmarks/bench_detect_cost.py $(or $(DETECT_CAPTURE),/tmp/datareach-bench-detect.pcap)
 
 # Every fuzz harness (python -m fuzz list) for FUZZ_SECONDS each, one process; findings and their
 # reproducers go to /tmp/fuzz-crashes (fuzz/CAMPAIGN.md: the campaigns run so far).

@@ -52,6 +52,7 @@ backtracking frame per repetition: ``(?:[0-9a-f]{2}){8,}`` over 8 MB of hex took
 from __future__ import annotations
 
 import binascii
+import contextlib
 import importlib
 import io
 import itertools
@@ -59,7 +60,8 @@ import json
 import re
 import struct
 import zlib
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from typing import Any, AnyStr, Final
 from urllib.parse import unquote_to_bytes
 
@@ -79,7 +81,7 @@ try:
 except ImportError:  # pragma: no cover - zstandard is a dependency
     _zstd = None
 
-__all__ = ["decode_exchange"]
+__all__ = ["DecodeMemo", "decode_exchange"]
 
 #: Headers that never carry data worth looking at (hop-by-hop, framing, HTTP/2 pseudo-headers
 #: that repeat the URL). User-Agent, Accept-Language, Referer, custom X- headers are all kept.
@@ -110,6 +112,9 @@ _WORTH = re.compile(rb"[ \t\r\n]*[{\[]|.*%[0-9A-Fa-f]{2}|[ \t\r\n]*[A-Za-z0-9+/=
 #: What stops a value from being ``a=1&b=2`` (empty items after the first allowed): whitespace, an
 #: item without ``=`` or with an empty name, an empty first item, an empty string.
 _FORM_BAD = re.compile(rb"\s|(?:\A|&)[^=&]+(?=&|\Z)|(?:\A|&)=|\A&|\A\Z")
+#: A body of one form field (``d=eyJ1Ijp7...%3D``, sent without a form content type): a field
+#: name, ``=``, and a value that does not start with ``=`` (so padded base64 is not a field).
+_ONE_FIELD = re.compile(rb"[A-Za-z_][A-Za-z0-9_.\-\[\]]{0,63}=[^=&\s]")
 _URL_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
 _CT_PARAM = re.compile(r';\s*([A-Za-z0-9_*.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;]*))')
 #: Longest Content-Type / Content-Disposition value parsed (the regex above repeats a group).
@@ -131,9 +136,79 @@ _OUT_CHUNK = 1 << 20
 _PATH_MAX = 240
 
 
-def decode_exchange(ex: Exchange, limits: Limits = Limits()) -> Decoded:
-    """Every layer of ``ex``, decoded recursively within ``limits``; never raises."""
-    run = _Run(limits, ex)
+class DecodeMemo:
+    """Decoded header and cookie values, kept across the requests of an audit: a cookie sent on
+    1,000 requests is decoded once, then its layers (immutable) are handed out again.
+
+    Bounded: at most ``max_entries`` values and ``max_bytes`` of keys and layer values, least
+    recently used first out; values over :data:`MEMO_MAX_VALUE` bytes, or shorter than
+    :data:`MEMO_MIN_VALUE`, are not kept. An entry is kept only when its decoding left no note
+    and did not depend on what the request had used before it (protobuf parsing and
+    decompression are bounded by what is left of the request's budget), and it is replayed only
+    when the request's limits leave room for all of it; so a request decodes to the same layers
+    and the same cuts with or without the memo. ``hits``, ``misses``, ``stored`` and
+    ``evictions`` count what it did.
+    """
+
+    __slots__ = ("_entries", "bytes", "evictions", "hits", "limits", "max_bytes", "max_entries", "misses", "stored")
+
+    def __init__(self, max_entries: int = 4096, max_bytes: int = 4 << 20) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[tuple[str, str, bytes], tuple[tuple[Layer, ...], int, int, int]] = OrderedDict()
+        self.bytes = 0
+        self.hits = self.misses = self.stored = self.evictions = 0
+        #: the limits its entries were decoded under (other limits empty it first)
+        self.limits: Limits | None = None
+
+    def bind(self, limits: Limits) -> None:
+        """Entries decoded under other limits would differ: forget them."""
+        if self.limits is not limits and self.limits != limits:
+            self._entries.clear()
+            self.bytes = 0
+            self.limits = limits
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: tuple[str, str, bytes]) -> tuple[tuple[Layer, ...], int, int, int] | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        with contextlib.suppress(KeyError):  # another thread may have evicted it meanwhile
+            self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: tuple[str, str, bytes], layers: tuple[Layer, ...], total: int, items: int) -> None:
+        size = len(key[1]) + len(key[2]) + sum(len(layer.value) for layer in layers) + 64 * (len(layers) + 1)
+        if size > self.max_bytes // 8 or key in self._entries:
+            return
+        self._entries[key] = (layers, total, items, size)
+        self.bytes += size
+        self.stored += 1
+        while self._entries and (len(self._entries) > self.max_entries or self.bytes > self.max_bytes):
+            try:
+                _key, (_l, _t, _i, old) = self._entries.popitem(last=False)
+            except KeyError:
+                break
+            self.bytes -= old
+            self.evictions += 1
+
+
+#: Header and cookie values shorter than this are decoded each time (cheaper than a look-up).
+MEMO_MIN_VALUE = 8
+#: Nor are values longer than this kept.
+MEMO_MAX_VALUE = 1 << 16
+
+
+def decode_exchange(ex: Exchange, limits: Limits = Limits(), memo: DecodeMemo | None = None) -> Decoded:
+    """Every layer of ``ex``, decoded recursively within ``limits``; never raises. ``memo``:
+    header and cookie values decoded in earlier requests (:class:`DecodeMemo`)."""
+    if memo is not None:
+        memo.bind(limits)
+    run = _Run(limits, ex, memo)
     for part in (run.url, run.headers, run.body):
         if run.stopped:
             break
@@ -556,11 +631,16 @@ _new_layer = _layer_factory()
 
 
 class _Run:
-    __slots__ = ("ex", "hdr", "items", "layers", "lim", "notes", "stopped", "total")
+    __slots__ = ("ex", "hdr", "items", "layers", "lim", "memo", "noted", "notes", "stopped", "total", "volatile")
 
-    def __init__(self, limits: Limits, ex: Exchange) -> None:
+    def __init__(self, limits: Limits, ex: Exchange, memo: DecodeMemo | None = None) -> None:
         self.lim = limits
         self.ex = ex
+        self.memo = memo
+        #: notes made so far, and decodings bounded by what is left of the request's budget
+        #: (their result depends on what came before: not memoised)
+        self.noted = 0
+        self.volatile = 0
         self.layers: list[Layer] = []
         self.notes: dict[str, list[Any]] = {}
         self.total = 0
@@ -571,6 +651,7 @@ class _Run:
     # -- bookkeeping -------------------------------------------------------------------------
 
     def note(self, kind: str, message: str) -> None:
+        self.noted += 1
         entry = self.notes.get(kind)
         if entry is None:
             self.notes[kind] = [message, 1]
@@ -625,6 +706,7 @@ class _Run:
 
     def inflate(self, kind: str, data: bytes, label: str) -> tuple[bytes, str]:
         """Bounded decompression with a note for whatever stops it."""
+        self.volatile += 1
         lim = self.lim
         cap, why = lim.max_layer_bytes, f"layer size limit {lim.max_layer_bytes}"
         if lim.max_ratio * len(data) < cap:
@@ -700,27 +782,56 @@ class _Run:
     # -- headers -----------------------------------------------------------------------------
 
     def headers(self) -> None:
-        for name, value in self.ex.request_headers:
-            lname = name.strip().lower()
-            self.hdr.setdefault(lname, value)
-        for name, value in self.ex.request_headers:
+        named = [(name.strip().lower(), value) for name, value in self.ex.request_headers]
+        hdr = self.hdr
+        for lname, value in named:
+            hdr.setdefault(lname, value)
+        memo = self.memo
+        for lname, value in named:
             if self.stopped:
                 return
-            lname = name.strip().lower()
             if lname in _SKIP_HEADERS:
                 continue
-            label = f"header {lname}"
             raw = _s2b(value)
-            if lname == "cookie":
-                if self.emit(label, (label,), lname, raw) is not None:
-                    self.cookies(raw)
-                continue
-            kept = self.emit(label, (label,), lname, raw)
-            if kept is None:
-                continue
-            m = (_AUTH if lname in _AUTH_HEADERS else _BEARER).fullmatch(kept.strip())
-            token = m.group(m.lastindex or 1) if m else kept
-            self.expand(label, (label,), lname, token)
+            if memo is None or not MEMO_MIN_VALUE <= len(raw) <= MEMO_MAX_VALUE:
+                self.header(lname, raw)
+            else:
+                self.memoised(("header", lname, raw), self.header, lname, raw)
+
+    def header(self, lname: str, raw: bytes) -> None:
+        label = f"header {lname}"
+        if lname == "cookie":
+            if self.emit(label, (label,), lname, raw) is not None:
+                self.cookies(raw)
+            return
+        kept = self.emit(label, (label,), lname, raw)
+        if kept is None:
+            return
+        m = (_AUTH if lname in _AUTH_HEADERS else _BEARER).fullmatch(kept.strip())
+        token = m.group(m.lastindex or 1) if m else kept
+        self.expand(label, (label,), lname, token)
+
+    def memoised(self, key: tuple[str, str, bytes], decode: Callable[..., None], *args: Any) -> None:
+        """``decode(*args)`` of a header or cookie value, or the layers it gave in an earlier request."""
+        memo = self.memo
+        assert memo is not None
+        entry = memo.get(key)
+        lim = self.lim
+        if entry is not None:
+            layers, total, items, _size = entry
+            # replayed only where decoding it again would meet no limit either
+            if (len(self.layers) + len(layers) <= lim.max_layers and self.total + total <= lim.max_total_bytes
+                    and self.items + items <= lim.max_items):
+                # new objects: detectors tell the layers of one request apart by identity
+                new = _new_layer
+                self.layers += [new(layer.location, layer.encoding, layer.key, layer.value) for layer in layers]
+                self.total += total
+                self.items += items
+                return
+        n0, t0, i0, noted0, volatile0 = len(self.layers), self.total, self.items, self.noted, self.volatile
+        decode(*args)
+        if not self.stopped and self.noted == noted0 and self.volatile == volatile0:
+            memo.put(key, tuple(self.layers[n0:]), self.total - t0, self.items - i0)
 
     def cookies(self, raw: bytes) -> None:
         for part in _pieces(raw, b";"):
@@ -735,7 +846,10 @@ class _Run:
                 val = val[1:-1]
             k = _b2s(name)
             label = f"cookie {k}"
-            self.value(label, (label,), k, val)
+            if self.memo is None or not MEMO_MIN_VALUE <= len(val) <= MEMO_MAX_VALUE:
+                self.value(label, (label,), k, val)
+            else:
+                self.memoised(("cookie", k, val), self.value, label, (label,), k, val)
 
     # -- body --------------------------------------------------------------------------------
 
@@ -943,7 +1057,7 @@ class _Run:
     def expand_text(self, loc: str, chain: tuple[str, ...], key: str | None, data: bytes,
                     plus: bool, body: bool) -> None:
         s = data.strip()
-        if body and b"=" in s and b"&" in s and _is_form(s):
+        if body and b"=" in s and (b"&" in s or _ONE_FIELD.match(s)) and _is_form(s):
             self.pairs("form", s, chain, loc)
             return
         if (plus and b"+" in data) or _PCT.search(data):
@@ -1076,6 +1190,7 @@ class _Run:
         """Schema-less protobuf walk; ``hinted`` when the content type announced protobuf."""
         if not data or len(chain) >= self.lim.max_depth:
             return False
+        self.volatile += 1
         remaining = self.lim.max_items - self.items
         parser = _PbParser(max(remaining, 0) + 1, (1 << 29) - 1 if hinted else _PB_PLAUSIBLE_FIELD)
         fields = parser.message(data, 0)

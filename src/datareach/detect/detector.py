@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from datareach.detect.categories import categories
-from datareach.detect.decode import decode_exchange
+from datareach.detect.decode import DecodeMemo, decode_exchange
 from datareach.detect.known import Form, profile_forms
 from datareach.detect.matcher import Matcher
 from datareach.detect.patterns import detect_fingerprint, detect_patterns
+from datareach.detect.prefilter import Prefilter, RequestGate
 from datareach.detect.profile import Profile, redact
 from datareach.detect.types import Finding, Layer, Limits, canonical_data_type
 from datareach.schema import Exchange
@@ -106,7 +107,8 @@ class _Builtin:
 
     name: str
 
-    def candidates(self, layers: list[Layer], cleartext: bool) -> list[_Candidate]:
+    def candidates(self, layers: list[Layer], cleartext: bool, gate: RequestGate | None = None) -> list[_Candidate]:
+        """``gate``: the prefilter's answer for the request (None: look everywhere)."""
         raise NotImplementedError
 
     def after(self, layers: list[Layer], cleartext: bool, profile_families: set[str]) -> list[Finding]:
@@ -135,12 +137,14 @@ class KnownValues(_Builtin):
             values["location"] = f"{profile.latitude},{profile.longitude}"
         self._values = values
 
-    def candidates(self, layers: list[Layer], cleartext: bool) -> list[_Candidate]:
+    def candidates(self, layers: list[Layer], cleartext: bool, gate: RequestGate | None = None) -> list[_Candidate]:
         if self.matcher is None:
             return []
         # one finding per (layer, data type): the most informative form (forms are ordered so)
         best: dict[tuple[int, str], tuple[int, Layer, Form]] = {}
-        matches = self.matcher.scan_layers(layers)
+        # no needle anywhere in the raw request: only the layers decoded otherwise can hold one
+        skip = gate.literal_flags(layers) if gate is not None and not gate.known else None
+        matches = self.matcher.scan_layers(layers, skip)
         located = _both_coordinates([form for _layer, form in matches if form.data_type == "location"])
         for layer, form in matches:
             k = (id(layer), form.data_type)
@@ -171,11 +175,14 @@ class Patterns(_Builtin):
     def __init__(self, context: DetectContext) -> None:
         pass
 
-    def candidates(self, layers: list[Layer], cleartext: bool) -> list[_Candidate]:
+    def candidates(self, layers: list[Layer], cleartext: bool, gate: RequestGate | None = None) -> list[_Candidate]:
         out = []
         seen: set[tuple[str, tuple[str, ...], str]] = set()
-        for layer in layers:
-            for hit in detect_patterns(layer):
+        gated = gate is not None and not gate.every
+        literal = gate.literal_flags(layers) if gate is not None and gated else []
+        families = gate.families if gate is not None else None
+        for n, layer in enumerate(layers):
+            for hit in detect_patterns(layer, families if gated and literal[n] else None):
                 key = (hit.data_type, layer.encoding, hit.value)
                 if key in seen:
                     continue
@@ -240,10 +247,16 @@ class Detector:
 
     Runs the built-in detectors (``known``, ``patterns``), then the plugins' (entry-point group
     ``datareach.detectors``; ``plugins=False`` leaves them out).
+
+    ``prefilter`` (default True): one pass over each raw request first (:mod:`.prefilter`), so
+    that the built-ins look only where something can be found; the findings are the same
+    without it (a property test checks), only slower. Plugins always see every layer.
+    ``memo`` (default True): header and cookie values that repeat across requests are decoded
+    once (:class:`~.decode.DecodeMemo`; the same layers and cuts as without it).
     """
 
     def __init__(self, profile: Profile | None = None, *, engine: str = "auto", limits: Limits | None = None,
-                 plugins: bool = True) -> None:
+                 plugins: bool = True, prefilter: bool = True, memo: bool = True) -> None:
         self.profile = profile
         self.limits = limits if limits is not None else Limits()
         context = DetectContext(profile, self.limits, engine)
@@ -252,6 +265,9 @@ class Detector:
         self.forms = known.forms
         self.matcher = known.matcher
         self.plugins = plugin_detectors(context) if plugins else []
+        self.prefilter = Prefilter(self.matcher, engine) if prefilter else None
+        #: header and cookie values decoded in earlier requests (bounded; counted)
+        self.memo: DecodeMemo | None = DecodeMemo() if memo else None
 
     @property
     def engine(self) -> str | None:
@@ -268,14 +284,27 @@ class Detector:
         value one plugin found in a layer and in a layer decoded out of it counts once); a
         plugin that raises is named in the cuts (its findings may be missing).
         """
-        decoded = decode_exchange(ex, self.limits)
+        decoded = decode_exchange(ex, self.limits, self.memo)
         # what the reader already noted (a header block read in part) comes first
         cuts = [c for c in ex.decode_cuts or () if c not in decoded.cuts] + decoded.cuts
         layers = decoded.layers
         cleartext = ex.scheme == "http"
+        gate = self.prefilter.scan(ex) if self.prefilter is not None else None
+        if gate is not None and gate.spares_nothing:
+            gate = None  # every anchor and a needle: nothing to spare, no layer to classify
         candidates: list[_Candidate] = []
+        budget = self.limits.max_matches
         for builtin in self._builtin:
-            candidates += builtin.candidates(layers, cleartext)
+            found_here = builtin.candidates(layers, cleartext, gate)
+            if len(candidates) + len(found_here) > budget:
+                # the budget of the request: what is past it is not weighed (each candidate is
+                # weighed against every other), and the cut says where it stopped
+                cut_at = found_here[budget - len(candidates)]
+                cuts.append(f"matches limit {budget} reached at {' > '.join(cut_at.path)} "
+                            f"({builtin.name}); the request's other matches were not kept")
+                candidates += found_here[:budget - len(candidates)]
+                break
+            candidates += found_here
         kept = [
             c for c in candidates
             if not any(o.family == c.family and _is_ancestor(c.path, o.path) for o in candidates)

@@ -154,6 +154,10 @@ class Matcher:
             return [(i, end) for i, _, end in self._ac.find_matches_as_indexes(data, overlapping=True)]
         return []
 
+    def any_match(self, data: bytes) -> bool:
+        """Whether any needle occurs in ``data`` (boundary rule not applied: a superset)."""
+        return bool(self._raw_matches(data))
+
     def scan(self, data: bytes) -> list[tuple[int, int]]:
         """(form index, end offset) of every match in ``data``, sorted, boundary rule applied."""
         size = len(data)
@@ -173,11 +177,15 @@ class Matcher:
         result.sort(key=lambda m: (m[1], m[0]))
         return result
 
-    def scan_layers(self, layers: Sequence[Layer]) -> list[tuple[Layer, Form]]:
+    def scan_layers(self, layers: Sequence[Layer], skip: Sequence[bool] | None = None
+                    ) -> list[tuple[Layer, Form]]:
         """Each (layer, form) whose needle is in the layer's value, once, in the order of the
-        layers and, within a layer, of the first match."""
+        layers and, within a layer, of the first match. ``skip``: one flag per layer, True for
+        those known to hold no needle (the prefilter's answer): they are not scanned."""
         found: list[tuple[Layer, Form]] = []
-        for layer in layers:
+        for n, layer in enumerate(layers):
+            if skip is not None and skip[n]:
+                continue
             seen: set[int] = set()
             for i, _ in self.scan(layer.value):
                 if i not in seen:

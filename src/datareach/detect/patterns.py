@@ -198,6 +198,8 @@ _FP_FAMILIES: dict[str, frozenset[str]] = {
 }
 
 _NO_KINDS: frozenset[str] = frozenset()
+#: The value-only families of :func:`detect_patterns` (what :mod:`.prefilter` gates).
+_ALL_FAMILIES: frozenset[str] = frozenset({"email", "phone", "imei", "mac", "private_ip"})
 # Values that say nothing about the device (0, true and false do: battery level, charging).
 _FP_EMPTY = frozenset({b"", b"null", b"nil", b"none", b"unknown", b"undefined", b"n/a", b"na", b"-", b"(null)"})
 
@@ -357,7 +359,10 @@ _PHONE_INTL = re.compile(rb"\+(?:[ .\-()/]{0,2}[0-9]){8,15}(?![0-9A-Za-z])")
 _PHONE_KEYED = re.compile(rb"^(?:tel:)?(?:\+|00)?[0-9 .\-()/]{6,24}$", re.IGNORECASE)
 
 
+@lru_cache(maxsize=8192)
 def _valid_phone(text: str, region: str | None) -> bool:
+    """Whether phonenumbers says so (~50 us a parse; a device's number is sent again and again,
+    so the answers are kept: bounded, a pure function of its arguments)."""
     try:
         num = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
@@ -611,7 +616,7 @@ def _maybe_local_ipv6(value: bytes) -> bool:
 
 def _private_ips(value: bytes) -> Iterable[tuple[str, bool]]:
     """(address, is in 10/8) for every private or link-local address in the value."""
-    if b"." in value:
+    if value.count(b".") >= 3:
         for m in _IPV4_PRIVATE.finditer(value):
             if m.start() > 0 and value[m.start() - 1] in _IPV4_BEFORE:
                 continue
@@ -668,21 +673,29 @@ class _Hits:
         return self.count.get(data_type, 0) >= MAX_HITS_PER_TYPE
 
     def result(self) -> list[PatternHit]:
+        if not self.best:
+            return []
         hits = [PatternHit(t, v, round(min(1.0, max(0.0, c)), 3)) for (t, v), c in self.best.items()]
         hits.sort(key=lambda h: -h.confidence)
         return hits
 
 
-def detect_patterns(layer: Layer) -> list[PatternHit]:
+def detect_patterns(layer: Layer, families: frozenset[str] | None = None) -> list[PatternHit]:
     """Personal data recognisable in one layer by its value (and the key it was under).
 
     Best confidence first; at most one hit per (data_type, value). Never raises on any bytes
-    or key.
+    or key. ``families``: the value-only families worth running (``email``, ``phone``,
+    ``imei``, ``mac``, ``private_ip``; :mod:`.prefilter` knows the others cannot match); None
+    runs them all. The detectors that read the key always run.
     """
     value = layer.value
     if not value:
         return []
     kinds = _kinds(layer.key) if layer.key else _NO_KINDS
+    if families is None:
+        families = _ALL_FAMILIES
+    elif not families and not kinds:
+        return []
     hits = _Hits()
     short = value.strip(_WS) if len(value) <= _SHORT + 8 else None
     if short is not None and len(short) > _SHORT:
@@ -693,13 +706,13 @@ def detect_patterns(layer: Layer) -> list[PatternHit]:
         _keyed(short, layer.key, kinds, hits, bssid_values)
 
     # e-mail addresses, anywhere
-    if b"@" in value:
+    if "email" in families and b"@" in value:
         email_key = "email" in kinds or "user" in kinds
         for addr, whole in _emails(value):
             hits.add("email", addr, 0.95 if email_key else (0.8 if whole else 0.7))
 
     # international phone numbers, anywhere (national ones only under phone keys, above)
-    if b"+" in value and "imei" not in kinds:
+    if "phone" in families and b"+" in value and "imei" not in kinds:
         phone_key = "phone" in kinds
         tried = 0
         for m in _PHONE_INTL.finditer(value):
@@ -713,7 +726,9 @@ def detect_patterns(layer: Layer) -> list[PatternHit]:
                 hits.add("phone", text, 0.95 if phone_key else 0.6)
 
     # IMEIs
-    if len(value) >= 15 and "phone" not in kinds:
+    # (an IMEI has 15 digits, a MAC address 5 separators of one kind: counted in C first)
+    if ("imei" in families and len(value) >= 15 and "phone" not in kinds
+            and len(value) - len(value.translate(None, _DIGITS)) >= 15):
         imei_key = "imei" in kinds or "device_id" in kinds
         for text, _digits in _imeis(value):
             hits.add("imei", text, 0.95 if imei_key else 0.45)
@@ -721,7 +736,7 @@ def detect_patterns(layer: Layer) -> list[PatternHit]:
                 break
 
     # MAC addresses with separators
-    if b":" in value or b"-" in value:
+    if "mac" in families and (value.count(b":") >= 5 or value.count(b"-") >= 5):
         mac_type = "wifi_bssid" if ("bssid" in kinds or ("wifi" in kinds and "ssid" not in kinds and "mac" not in kinds)) else None
         mac_key = "mac" in kinds
         for m in _mac_matches(value):
@@ -739,7 +754,8 @@ def detect_patterns(layer: Layer) -> list[PatternHit]:
                 hits.add("mac_address", text, (0.95 if mac_key else 0.7) * factor)
 
     # private and link-local addresses
-    if "version" not in kinds and "host" not in kinds:
+    if ("private_ip" in families and "version" not in kinds and "host" not in kinds
+            and (value.count(b".") >= 3 or b":" in value)):  # what _private_ips needs at least
         loc = layer.location.lower()
         if not (loc.startswith("header host") or loc.startswith("header :authority")):
             ip_key = "ip" in kinds

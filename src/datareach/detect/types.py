@@ -39,6 +39,10 @@ class Limits:
     max_items: int = 200_000
     #: layers produced for one request
     max_layers: int = 100_000
+    #: candidate findings (profile matches and pattern hits, before they are weighed against
+    #: each other) kept for one request; past it the request's other matches are not looked at
+    #: (a decode cut says where)
+    max_matches: int = 10_000
 
 
 @dataclass(frozen=True, slots=True)
