@@ -1,0 +1,119 @@
+"""DNS answers aggregated as they are read (engine/dnstally.py) give what the answers one by one
+gave: the document's ``dns`` rows and the naming index; and the parallel readers hand their answers
+on through a file, not a list held to the end of their range."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from datareach.engine.dnstally import DnsRows, DnsTally
+from datareach.enrich.naming import DnsIndex
+from datareach.schema import DnsAnswer
+from datareach.timestamps import iso
+
+
+def reference_rows(answers: Sequence[DnsAnswer]) -> list[dict[str, Any]]:
+    """The document's dns rows as the local engine made them before the tally (every answer
+    kept, then one dict per distinct answer)."""
+    seen: dict[tuple[str, str, tuple[str, ...]], dict[str, Any]] = {}
+    for a in answers:
+        key = (a.qname, a.address, a.cname_chain)
+        row = seen.get(key)
+        if row is None:
+            seen[key] = {"qname": a.qname, "rtype": a.rtype, "address": a.address,
+                         "cname_chain": list(a.cname_chain), "ttl": a.ttl, "first_seen": a.ts, "answers": 1,
+                         "input": a.input_index}
+        else:
+            row["answers"] += 1
+            row["first_seen"] = min(row["first_seen"], a.ts)
+    out = sorted(seen.values(), key=lambda r: (r["first_seen"], r["qname"], r["address"]))
+    for r in out:
+        r["first_seen"] = iso(r["first_seen"])
+    return out
+
+
+def answers(seed: int, n: int) -> list[DnsAnswer]:
+    """Answers that repeat (a few names and addresses), with clocks out of order, CNAME chains
+    that change, two inputs, and ties in time."""
+    rng = random.Random(seed)
+    names = [f"n{i}.example.com" for i in range(12)]
+    addrs = [f"192.0.2.{i}" for i in range(8)] + ["2001:db8::1"]
+    out = []
+    for _ in range(n):
+        q = rng.choice(names)
+        chain = (q,) if rng.random() < 0.6 else (q, f"edge{rng.randrange(3)}.cdn.example.net")
+        out.append(DnsAnswer(ts=1_700_000_000 + rng.choice((rng.uniform(0, 50), 10.0)), qname=q,
+                             rtype=rng.choice(("A", "AAAA")), address=rng.choice(addrs), cname_chain=chain,
+                             ttl=rng.choice((30, 300)), input_index=rng.choice((0, 0, 1)), uid=f"C0.{rng.randrange(9)}"))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_rows_are_the_answers_one_by_one(seed: int) -> None:
+    given = answers(seed, 400)
+    tally = DnsTally()
+    for a in given:
+        tally.add(a)
+    assert len(tally) == len(given)
+    rows = tally.rows()
+    assert isinstance(rows, DnsRows)
+    expected = reference_rows(given)
+    assert list(rows) == expected
+    assert rows == expected and rows[3] == expected[3] and rows[2:5] == expected[2:5]
+    # written in batches, the same JSON text
+    assert orjson.dumps([r for b in rows.batches(7) for r in b]) == orjson.dumps(expected)
+    # each distinct answer is one row, however often it was answered
+    assert len(tally.distinct) == 0 and len(rows) == len({(a.qname, a.address, a.cname_chain) for a in given})
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_index_is_the_answers_one_by_one(seed: int) -> None:
+    given = answers(seed, 400)
+    tally = DnsTally()
+    for a in given:
+        tally.add(a)
+    index = tally.index()
+    reference = DnsIndex((a.ts, a.qname, a.address, a.cname_chain, a.input_index) for a in given)
+    assert index.times == reference.times and index.answers == reference.answers
+    assert index.chains == reference.chains
+    rng = random.Random(seed)
+    for _ in range(300):
+        idx, addr = rng.choice((0, 1, 2)), rng.choice([a.address for a in given] + ["198.51.100.1"])
+        ts = 1_700_000_000 + rng.uniform(-5, 60)
+        assert index.latest_before(idx, addr, ts) == reference.latest_before(idx, addr, ts)
+        assert index.names(idx, addr) == reference.names(idx, addr)
+    for q in {a.qname for a in given}:
+        assert index.cname_chain(q) == reference.cname_chain(q)
+
+
+def test_parallel_readers_write_their_answers_to_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A range's result carries no DNS answers in memory: they are in its file, which the merge
+    reads a batch at a time and removes."""
+    from tests.test_parallel import _generator
+
+    from datareach.sources import parallel
+
+    path = tmp_path / "mix.pcap"
+    _generator().generate(path, 6, seed=3)
+    monkeypatch.setattr(parallel, "MIN_RANGE", 0)
+    kept: list[Any] = []
+    merge = parallel._merge
+
+    def spy(results: Sequence[Any], input_index: int) -> Any:
+        assert all(r.dns_spill and Path(r.dns_spill).stat().st_size for r in results)
+        kept.extend(results)
+        return merge(results, input_index)
+
+    monkeypatch.setattr(parallel, "_merge", spy)
+    records = parallel.read(path, 0, None, 2)
+    assert records is not None
+    assert len(kept) == 2
+    assert all(r.dns == [] for r in kept)  # (the answers went through the files)
+    assert sum(isinstance(r, DnsAnswer) for r in records) > 100
+    assert all(r.dns_spill is None for r in kept)  # (read, then removed)
