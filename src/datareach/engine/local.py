@@ -458,7 +458,10 @@ class ExchangeRows:
         self.inputs = array("q")
         self.findings = DocumentStore()
         self.found_in = array("q")  # each finding's exchange (its place in self.rows)
-        self.finding_keys: list[tuple[str, str, str]] = []
+        #: each finding's (source, data type, location), as the number of that triple in key_ids
+        #: (4 bytes a finding: the triples repeat)
+        self.finding_keys = array("i")
+        self.key_ids: dict[tuple[str, str, str], int] = {}
         #: each distinct (app, host, data type, categories) of the findings, and how many there are
         self.kinds: set[tuple[str | None, str, str, tuple[str, ...]]] = set()
         #: each (app, host) the requests name, with the uid of a connection that carried one
@@ -486,7 +489,11 @@ class ExchangeRows:
             self.kinds.add((fdoc["app"], fdoc["host"], fdoc["data_type"], tuple(fdoc["categories"])))
             self.findings.append(fdoc)
             self.found_in.append(n)
-            self.finding_keys.append((f.source, f.data_type, f.location))
+            triple = (f.source, f.data_type, f.location)
+            kid = self.key_ids.get(triple)
+            if kid is None:
+                kid = self.key_ids[triple] = len(self.key_ids)
+            self.finding_keys.append(kid)
         if self.raw is not None:
             self.raw.append(e)
 
@@ -524,7 +531,7 @@ class ExchangeRows:
             idx = inputs[i]
             nth[k] = counters.get(idx, 0)
             counters[idx] = nth[k] + 1
-        order_list = order.tolist()
+        order_list = array("q", order.astype(np.int64).tobytes())
 
         def exchange_id(k: int) -> str:
             return f"E{inputs[order_list[k]]}.{nth[k]}"
@@ -532,8 +539,16 @@ class ExchangeRows:
         def complete_exchange(k: int, row: dict[str, Any]) -> None:
             row["id"] = exchange_id(k)
 
-        found_in, keys = self.found_in, self.finding_keys
-        f_order = sorted(range(len(found_in)), key=lambda j: (int(place[found_in[j]]), *keys[j]))
+        # findings by their exchange's place, then (source, data type, location); in the order
+        # read where those are the same (np.lexsort is stable)
+        found_in = self.found_in
+        triples = sorted(self.key_ids, key=self.key_ids.__getitem__)
+        rank = np.empty(len(triples), dtype=np.int64)
+        rank[np.array(sorted(range(len(triples)), key=triples.__getitem__), dtype=np.int64)] = np.arange(len(triples))
+        f_places = place[np.frombuffer(found_in, dtype=np.int64)] if len(found_in) else np.empty(0, np.int64)
+        f_ranks = rank[np.frombuffer(self.finding_keys, dtype=np.int32)] if len(found_in) else np.empty(0, np.int64)
+        f_order = array("q", np.lexsort((f_ranks, f_places)).astype(np.int64).tobytes())
+        del f_places, f_ranks
 
         def complete_finding(k: int, row: dict[str, Any]) -> None:
             row["id"] = f"F{k}"
