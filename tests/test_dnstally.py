@@ -54,13 +54,16 @@ def answers(seed: int, n: int) -> list[DnsAnswer]:
     return out
 
 
-@pytest.mark.parametrize("seed", range(8))
-def test_rows_are_the_answers_one_by_one(seed: int) -> None:
+@pytest.mark.parametrize("spill", [None, 1, 37])
+@pytest.mark.parametrize("seed", range(6))
+def test_rows_are_the_answers_one_by_one(seed: int, spill: int | None) -> None:
+    """In memory, and spilled to a file (every answer, or batches of 37) and aggregated by DuckDB."""
     given = answers(seed, 400)
-    tally = DnsTally()
+    tally = DnsTally(spill_rows=spill)
     for a in given:
         tally.add(a)
     assert len(tally) == len(given)
+    assert tally.spilled == (spill is not None)
     rows = tally.rows()
     assert isinstance(rows, DnsRows)
     expected = reference_rows(given)
@@ -68,28 +71,42 @@ def test_rows_are_the_answers_one_by_one(seed: int) -> None:
     assert rows == expected and rows[3] == expected[3] and rows[2:5] == expected[2:5]
     # written in batches, the same JSON text
     assert orjson.dumps([r for b in rows.batches(7) for r in b]) == orjson.dumps(expected)
+    assert rows[-1] == expected[-1] and rows[-3:] == expected[-3:]
     # each distinct answer is one row, however often it was answered
-    assert len(tally.distinct) == 0 and len(rows) == len({(a.qname, a.address, a.cname_chain) for a in given})
+    assert len(rows) == len({(a.qname, a.address, a.cname_chain) for a in given})
+    tally.close()
+    assert list(rows) == expected  # (the rows' own file stays while they do)
 
 
-@pytest.mark.parametrize("seed", range(8))
-def test_index_is_the_answers_one_by_one(seed: int) -> None:
+@pytest.mark.parametrize("spill", [None, 1, 37])
+@pytest.mark.parametrize("seed", range(6))
+def test_index_is_the_answers_one_by_one(seed: int, spill: int | None) -> None:
+    """Every look-up naming makes (for the addresses and names it is asked about, when spilled)
+    is what the index of every answer gives."""
     given = answers(seed, 400)
-    tally = DnsTally()
+    tally = DnsTally(spill_rows=spill)
     for a in given:
         tally.add(a)
-    index = tally.index()
-    reference = DnsIndex((a.ts, a.qname, a.address, a.cname_chain, a.input_index) for a in given)
-    assert index.times == reference.times and index.answers == reference.answers
-    assert index.chains == reference.chains
     rng = random.Random(seed)
+    addresses = sorted({a.address for a in given})
+    asked_addresses = set(rng.sample(addresses, 5)) | {"198.51.100.1"}
+    asked_names = {"n1.example.com", "n7.example.com", "absent.example"}
+    index = tally.index(asked_addresses, asked_names)
+    reference = DnsIndex((a.ts, a.qname, a.address, a.cname_chain, a.input_index) for a in given)
+    if spill is None:
+        assert index.times == reference.times and index.answers == reference.answers
+        assert index.chains == reference.chains
+    else:  # (only what it was asked about)
+        assert {addr for _, addr in index.times} == asked_addresses & set(addresses)
     for _ in range(300):
-        idx, addr = rng.choice((0, 1, 2)), rng.choice([a.address for a in given] + ["198.51.100.1"])
+        idx, addr = rng.choice((0, 1, 2)), rng.choice(sorted(asked_addresses))
         ts = 1_700_000_000 + rng.uniform(-5, 60)
         assert index.latest_before(idx, addr, ts) == reference.latest_before(idx, addr, ts)
         assert index.names(idx, addr) == reference.names(idx, addr)
-    for q in {a.qname for a in given}:
+    named = {q for idx in (0, 1) for addr in asked_addresses for q in reference.names(idx, addr)}
+    for q in named | asked_names:
         assert index.cname_chain(q) == reference.cname_chain(q)
+    tally.close()
 
 
 def test_parallel_readers_write_their_answers_to_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

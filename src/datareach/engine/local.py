@@ -234,12 +234,15 @@ class LocalEngine:
             findings = exchanges.kinds_table(counts)
         ctx = enrich_context(options, kb, geo, date=today, findings=findings)
         ctx.decrypted = sorted(decrypted or ())
-        # naming looks answers up in an index: made from the tally of the answers
-        # (an engine that has the DNS answers as a table gives it as ctx.dns instead)
-        ctx.index_dns(answers.index())
         resolver = ctx.resolver
         assert resolver is not None  # enrich_context gives one
-        table = request_hosts(enrich_connections(pipeline, conns.take(), ctx), exchanges.hosts)
+        table = conns.take()
+        # naming looks answers up in an index: made from the tally of the answers, for the
+        # addresses the connections went to and the names they may be named after
+        # (an engine that has the DNS answers as a table gives it as ctx.dns instead)
+        ctx.index_dns(answers.index(*_index_keys(table, exchanges.hosts)))
+        answers.close()
+        table = request_hosts(enrich_connections(pipeline, table, ctx), exchanges.hosts)
         table, local = split_local(table)
         exchanges.hosts = {}
         _release_unused()
@@ -283,6 +286,23 @@ class LocalEngine:
             counts=counts.result(len(exchange_rows)),
         )
         return result
+
+
+def _index_keys(conns: pa.Table, hosts: dict[tuple[str, str], str]) -> tuple[set[str], set[str]]:
+    """What the naming index is asked about: the connections' server addresses, and the names
+    a destination may be named after (the hello's, the requests', the hosts already given; the
+    addresses too, as a DNS name may be written as one)."""
+    import pyarrow.compute as pc
+
+    def values(name: str) -> list[str]:
+        if name not in conns.column_names:
+            return []
+        return [v for v in pc.unique(conns.column(name)).to_pylist() if isinstance(v, str)]
+
+    addresses = set(values("server_ip"))
+    names = addresses.union([""], values("sni"), values("quic_sni"), values("http_host"), values("host"),
+                            (h for _, h in hosts))
+    return addresses, names
 
 
 #: (app, host) pairs of requests remembered at most for :func:`request_hosts`.
