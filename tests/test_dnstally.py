@@ -56,8 +56,13 @@ def answers(seed: int, n: int) -> list[DnsAnswer]:
 
 @pytest.mark.parametrize("spill", [None, 1, 37])
 @pytest.mark.parametrize("seed", range(6))
-def test_rows_are_the_answers_one_by_one(seed: int, spill: int | None) -> None:
-    """In memory, and spilled to a file (every answer, or batches of 37) and aggregated by DuckDB."""
+def test_rows_are_the_answers_one_by_one(seed: int, spill: int | None, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """In memory, and spilled to a file (every answer, or batches of 37) and aggregated by DuckDB;
+    no file is left behind."""
+    from datareach.engine import dnstally
+
+    monkeypatch.setattr(dnstally, "_spill_dir", lambda: str(tmp_path))
     given = answers(seed, 400)
     tally = DnsTally(spill_rows=spill)
     for a in given:
@@ -75,7 +80,8 @@ def test_rows_are_the_answers_one_by_one(seed: int, spill: int | None) -> None:
     # each distinct answer is one row, however often it was answered
     assert len(rows) == len({(a.qname, a.address, a.cname_chain) for a in given})
     tally.close()
-    assert list(rows) == expected  # (the rows' own file stays while they do)
+    assert not list(tmp_path.iterdir())  # (the rows' own file is open, and already removed)
+    assert list(rows) == expected
 
 
 @pytest.mark.parametrize("spill", [None, 1, 37])

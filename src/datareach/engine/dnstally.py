@@ -166,7 +166,7 @@ class DnsTally:
             return DnsRows(order, distinct)
         con = self._finish()
         fd, out = tempfile.mkstemp(prefix="datareach-dns-rows-", suffix=".parquet", dir=_spill_dir())
-        os.close(fd)  # (the rows' file is theirs: it goes when they go)
+        os.close(fd)  # (the rows' file is theirs: DnsRows.from_file)
         con.execute(
             "COPY (SELECT qname, arg_min(rtype, seq) AS rtype, address, chain AS cname_chain,"
             " arg_min(ttl, seq) AS ttl, min(ts) AS first_seen, count(*) AS answers, arg_min(input, seq) AS input"
@@ -247,16 +247,22 @@ class DnsRows(Sequence[dict[str, Any]]):
     def __init__(self, order: list[_Key], distinct: dict[_Key, list[Any]]) -> None:
         self._order = order
         self._distinct = distinct
-        self._file: str | None = None
+        self._file: Any = None
         self._len = len(order)
 
     @classmethod
     def from_file(cls, path: str) -> DnsRows:
+        """The rows of the Parquet file at ``path``, which is theirs: it is removed now (and
+        read through the open file until they go)."""
         import pyarrow.parquet as pq
 
         rows = cls([], {})
-        rows._file = path
-        rows._len = pq.ParquetFile(path).metadata.num_rows
+        try:
+            rows._file = open(path, "rb")  # noqa: SIM115 (open as long as the rows are)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        rows._len = pq.ParquetFile(rows._file).metadata.num_rows
         return rows
 
     def __len__(self) -> int:
@@ -264,8 +270,8 @@ class DnsRows(Sequence[dict[str, Any]]):
 
     def __del__(self) -> None:
         if self._file is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self._file)
+            with contextlib.suppress(Exception):
+                self._file.close()
 
     def _row(self, key: _Key) -> dict[str, Any]:
         rtype, ttl, first, answers, index = self._distinct[key]
@@ -308,6 +314,7 @@ class DnsRows(Sequence[dict[str, Any]]):
             return
         import pyarrow.parquet as pq
 
+        self._file.seek(0)
         for batch in pq.ParquetFile(self._file).iter_batches(batch_size=size):
             out = batch.to_pylist()
             for r in out:
