@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from datareach.engine import AuditOptions, Pipeline
+from datareach.engine.dnstally import DnsTally
 from datareach.engine.result import Audit, SummaryCounts
 from datareach.engine.store import DocumentStore, DocumentView
 from datareach.schema import (
@@ -146,7 +147,7 @@ class LocalEngine:
         _system_allocator()
         reports: list[InputReport] = []
         conns = ConnectionTables()
-        answers: list[DnsAnswer] = []
+        answers = DnsTally()  # (aggregated as read: no object kept per answer)
         exchanges = ExchangeRows(options.reveal, options.keep_bodies)
         digests: list[tuple[InputReport, Future[tuple[str, int]]]] = []
         decrypted: set[str] = set()  # uids of the connections whose TLS was decrypted
@@ -188,7 +189,7 @@ class LocalEngine:
                     elif isinstance(rec, Connection):
                         conns.add(connection_row(rec))
                     elif isinstance(rec, DnsAnswer):
-                        answers.append(rec)
+                        answers.add(rec)
                     elif isinstance(rec, Exchange):
                         exchanges.add(rec)
                     else:
@@ -212,7 +213,7 @@ class LocalEngine:
         return audit
 
     def _enrich_and_assess(self, pipeline: Pipeline, options: AuditOptions, reports: list[InputReport],
-                           conns: ConnectionTables, answers: list[DnsAnswer], exchanges: ExchangeRows,
+                           conns: ConnectionTables, answers: DnsTally, exchanges: ExchangeRows,
                            geo: GeoResolver, kb: Any, decrypted: set[str] | None = None) -> Audit:
         import pyarrow.compute as pc
 
@@ -225,18 +226,23 @@ class LocalEngine:
         exchange_rows, finding_rows = exchanges.views()
         # The records become tables; each list is emptied as soon as its table is made, and each
         # table let go once the next stage no longer needs it (peak memory is what they add up to).
-        dns_docs = _dns_json(answers)
+        dns_docs = answers.rows()  # (made a batch at a time as the document is written)
         counts = SummaryCounts()  # (the rows counted as they are made: they are not read again for it)
-        findings = _findings_table(finding_rows, counts)
+        if pipeline.policies:
+            findings = _findings_table(finding_rows, counts)
+        else:  # (the stages need only which data types each (app, host) was found sending)
+            findings = exchanges.kinds_table(counts)
         ctx = enrich_context(options, kb, geo, date=today, findings=findings)
         ctx.decrypted = sorted(decrypted or ())
-        # naming looks answers up in an index: made straight from the records this engine holds
-        # (an engine that has the DNS answers as a table gives it as ctx.dns instead)
-        ctx.index_dns((a.ts, a.qname, a.address, a.cname_chain, a.input_index) for a in answers)
-        answers.clear()
         resolver = ctx.resolver
         assert resolver is not None  # enrich_context gives one
-        table = request_hosts(enrich_connections(pipeline, conns.take(), ctx), exchanges.hosts)
+        table = conns.take()
+        # naming looks answers up in an index: made from the tally of the answers, for the
+        # addresses the connections went to and the names they may be named after
+        # (an engine that has the DNS answers as a table gives it as ctx.dns instead)
+        ctx.index_dns(answers.index(*_index_keys(table, exchanges.hosts)))
+        answers.close()
+        table = request_hosts(enrich_connections(pipeline, table, ctx), exchanges.hosts)
         table, local = split_local(table)
         exchanges.hosts = {}
         _release_unused()
@@ -280,6 +286,23 @@ class LocalEngine:
             counts=counts.result(len(exchange_rows)),
         )
         return result
+
+
+def _index_keys(conns: pa.Table, hosts: dict[tuple[str, str], str]) -> tuple[set[str], set[str]]:
+    """What the naming index is asked about: the connections' server addresses, and the names
+    a destination may be named after (the hello's, the requests', the hosts already given; the
+    addresses too, as a DNS name may be written as one)."""
+    import pyarrow.compute as pc
+
+    def values(name: str) -> list[str]:
+        if name not in conns.column_names:
+            return []
+        return [v for v in pc.unique(conns.column(name)).to_pylist() if isinstance(v, str)]
+
+    addresses = set(values("server_ip"))
+    names = addresses.union([""], values("sni"), values("quic_sni"), values("http_host"), values("host"),
+                            (h for _, h in hosts))
+    return addresses, names
 
 
 #: (app, host) pairs of requests remembered at most for :func:`request_hosts`.
@@ -455,7 +478,12 @@ class ExchangeRows:
         self.inputs = array("q")
         self.findings = DocumentStore()
         self.found_in = array("q")  # each finding's exchange (its place in self.rows)
-        self.finding_keys: list[tuple[str, str, str]] = []
+        #: each finding's (source, data type, location), as the number of that triple in key_ids
+        #: (4 bytes a finding: the triples repeat)
+        self.finding_keys = array("i")
+        self.key_ids: dict[tuple[str, str, str], int] = {}
+        #: each distinct (app, host, data type, categories) of the findings, and how many there are
+        self.kinds: set[tuple[str | None, str, str, tuple[str, ...]]] = set()
         #: each (app, host) the requests name, with the uid of a connection that carried one
         self.hosts: dict[tuple[str, str], str] = {}
         #: the Exchange records themselves, with their headers and bodies (``keep_bodies``)
@@ -477,11 +505,37 @@ class ExchangeRows:
         self.ts.append(e.ts)
         self.inputs.append(e.input_index)
         for f in found:
-            self.findings.append(_finding_json(f, e, self.reveal))
+            fdoc = _finding_json(f, e, self.reveal)
+            self.kinds.add((fdoc["app"], fdoc["host"], fdoc["data_type"], tuple(fdoc["categories"])))
+            self.findings.append(fdoc)
             self.found_in.append(n)
-            self.finding_keys.append((f.source, f.data_type, f.location))
+            triple = (f.source, f.data_type, f.location)
+            kid = self.key_ids.get(triple)
+            if kid is None:
+                kid = self.key_ids[triple] = len(self.key_ids)
+            self.finding_keys.append(kid)
         if self.raw is not None:
             self.raw.append(e)
+
+    def kinds_table(self, counts: SummaryCounts) -> pa.Table:
+        """The findings' distinct (app, host, data_type, categories), as a table of those columns
+        of :class:`~datareach.schema.Finding` (what the data_types stage reads), counted in
+        ``counts`` as the findings themselves would be."""
+        import pyarrow as pa
+
+        from datareach.schema import arrow_schema
+
+        counts.findings += len(self.findings)
+        for _app, _host, kind, categories in self.kinds:
+            counts.data_types.add(kind)
+            counts.categories.update(categories)
+        schema = arrow_schema(Finding)
+        names = ("app", "host", "data_type", "categories")
+        rows = sorted(self.kinds, key=lambda k: (k[0] or "", k[1], k[2], k[3]))
+        cols = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+        return pa.table([pa.array([list(v) if n == "categories" else v for v in col], schema.field(n).type)
+                         for n, col in zip(names, cols, strict=True)],
+                        schema=pa.schema([schema.field(n) for n in names]))
 
     def views(self) -> tuple[DocumentView, DocumentView]:
         """The exchanges and the findings in the document's order, with their ids."""
@@ -497,7 +551,7 @@ class ExchangeRows:
             idx = inputs[i]
             nth[k] = counters.get(idx, 0)
             counters[idx] = nth[k] + 1
-        order_list = order.tolist()
+        order_list = array("q", order.astype(np.int64).tobytes())
 
         def exchange_id(k: int) -> str:
             return f"E{inputs[order_list[k]]}.{nth[k]}"
@@ -505,8 +559,16 @@ class ExchangeRows:
         def complete_exchange(k: int, row: dict[str, Any]) -> None:
             row["id"] = exchange_id(k)
 
-        found_in, keys = self.found_in, self.finding_keys
-        f_order = sorted(range(len(found_in)), key=lambda j: (int(place[found_in[j]]), *keys[j]))
+        # findings by their exchange's place, then (source, data type, location); in the order
+        # read where those are the same (np.lexsort is stable)
+        found_in = self.found_in
+        triples = sorted(self.key_ids, key=self.key_ids.__getitem__)
+        rank = np.empty(len(triples), dtype=np.int64)
+        rank[np.array(sorted(range(len(triples)), key=triples.__getitem__), dtype=np.int64)] = np.arange(len(triples))
+        f_places = place[np.frombuffer(found_in, dtype=np.int64)] if len(found_in) else np.empty(0, np.int64)
+        f_ranks = rank[np.frombuffer(self.finding_keys, dtype=np.int32)] if len(found_in) else np.empty(0, np.int64)
+        f_order = array("q", np.lexsort((f_ranks, f_places)).astype(np.int64).tobytes())
+        del f_places, f_ranks
 
         def complete_finding(k: int, row: dict[str, Any]) -> None:
             row["id"] = f"F{k}"
@@ -529,24 +591,3 @@ def _finding_json(f: Any, ex: Exchange, reveal: bool) -> dict[str, Any]:
 def _exchange_json(e: Exchange) -> dict[str, Any]:
     size = e.request_body_size if e.request_body_size is not None else len(e.request_body)
     return to_document(e, request_body_size=size, decode_cuts=e.decode_cuts or [])
-
-
-def _dns_json(answers: Sequence[DnsAnswer]) -> list[dict[str, Any]]:
-    """Distinct (name, address, chain) answers with when they were first seen and how often."""
-    seen: dict[tuple[str, str, tuple[str, ...]], dict[str, Any]] = {}
-    for a in answers:
-        key = (a.qname, a.address, a.cname_chain)
-        row = seen.get(key)
-        if row is None:
-            seen[key] = {
-                "qname": a.qname, "rtype": a.rtype, "address": a.address,
-                "cname_chain": list(a.cname_chain), "ttl": a.ttl,
-                "first_seen": a.ts, "answers": 1, "input": a.input_index,
-            }
-        else:
-            row["answers"] += 1
-            row["first_seen"] = min(row["first_seen"], a.ts)
-    out = sorted(seen.values(), key=lambda r: (r["first_seen"], r["qname"], r["address"]))
-    for r in out:
-        r["first_seen"] = iso(r["first_seen"])
-    return out

@@ -178,6 +178,7 @@ def enrich_and_assess(pipeline: Pipeline, options: AuditOptions, reports: list[I
     assess stages: destinations, owners, reach, violations."""
     import pyarrow as pa
 
+    from datareach.engine.dnstally import DnsTally
     from datareach.engine.local import ConnectionTables, LocalEngine, prepare, user_geo
     from datareach.kb import knowledge_base
     from datareach.schema import Connection, arrow_schema
@@ -204,8 +205,11 @@ def enrich_and_assess(pipeline: Pipeline, options: AuditOptions, reports: list[I
 
     detected.exchanges.hosts = {}
     geo = prepare(user_geo(options))
+    tally = DnsTally()
+    for a in answers:
+        tally.add(a)
     audit = LocalEngine()._enrich_and_assess(replace(pipeline, connection_stages=()), options, reports,
-                                             _Grouped(), list(answers), detected.exchanges, geo, knowledge_base())
+                                             _Grouped(), tally, detected.exchanges, geo, knowledge_base())
     audit.local = [{"protocol": g["protocol"], "connections": g["connections"], "packets": 0, "bytes": g["bytes"],
                     "addresses": [], "servers": g["servers"], "internal": True} for g in internal]
     dests = list(audit.destinations)
@@ -214,7 +218,7 @@ def enrich_and_assess(pipeline: Pipeline, options: AuditOptions, reports: list[I
     audit.destinations = dests
     # (the document's distinct DNS answers: the first ones; the logs hold them all)
     detected.dns_answers = len(audit.dns)
-    audit.dns = audit.dns[:MAX_DNS_IN_DOCUMENT]
+    audit.dns = list(audit.dns[:MAX_DNS_IN_DOCUMENT])
     if audit.counts is not None:  # (every request the logs describe was read, not only those kept)
         audit.counts["exchanges"] = detected.requests
     return audit

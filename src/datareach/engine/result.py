@@ -174,7 +174,7 @@ class Audit:
     inputs: list[InputReport]
     destinations: Sequence[dict[str, Any]]
     exchanges: Sequence[dict[str, Any]]
-    dns: list[dict[str, Any]]
+    dns: Sequence[dict[str, Any]]
     data_sources: list[dict[str, Any]]
     generated_at: str
     findings: Sequence[dict[str, Any]] = field(default_factory=list)
@@ -228,7 +228,7 @@ class Audit:
     def to_dict(self) -> dict[str, Any]:
         """The JSON document, every row a dict in a list."""
         doc = self.document()
-        for key in ("destinations", "exchanges", "findings"):
+        for key in ("destinations", "exchanges", "findings", "dns"):
             doc[key] = list(doc[key])
         return doc
 

@@ -38,6 +38,20 @@ class DnsIndex:
             by_key[(idx, addr)].append((ts, qname))
             if len(chain) > 1:
                 self.chains[qname] = list(chain)
+        self._sort(by_key)
+
+    @classmethod
+    def from_parts(cls, by_key: dict[tuple[int, str], list[tuple[float, str]]],
+                   chains: dict[str, list[str]]) -> DnsIndex:
+        """The index of answers already grouped: ``by_key`` (input, address) -> the (ts, qname)
+        of each answer (the lists are sorted in place and kept), ``chains`` qname -> the CNAME
+        chain of its last answer that had one (:class:`~datareach.engine.dnstally.DnsTally`)."""
+        index = cls(())
+        index.chains = chains
+        index._sort(by_key)
+        return index
+
+    def _sort(self, by_key: dict[tuple[int, str], list[tuple[float, str]]]) -> None:
         self.times: dict[tuple[int, str], list[float]] = {}
         self.answers: dict[tuple[int, str], list[tuple[float, str]]] = {}
         for key, rows in by_key.items():

@@ -85,10 +85,10 @@ class EnrichContext:
         self.dns = None
         self._dns_index = None
 
-    def index_dns(self, answers: Iterable[tuple[float, str, str, Sequence[str], int]]) -> None:
+    def index_dns(self, answers: Iterable[tuple[float, str, str, Sequence[str], int]] | DnsIndex) -> None:
         """Index DNS answers given as (ts, qname, address, cname_chain, input_index), for an engine
-        that holds them as records rather than as the ``dns`` table."""
-        self._dns_index = DnsIndex(answers)
+        that holds them as records rather than as the ``dns`` table (or the index itself)."""
+        self._dns_index = answers if isinstance(answers, DnsIndex) else DnsIndex(answers)
 
     def dns_index(self) -> DnsIndex:
         if self._dns_index is None:

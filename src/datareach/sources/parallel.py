@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import multiprocessing
 import operator
 import os
@@ -122,6 +123,8 @@ class _Result:
     http_bytes_skipped: int = 0
     #: the file the range's requests were written to (read, then removed, by the merge)
     spill: str | None = None
+    #: the file the range's DNS answers were written to (likewise)
+    dns_spill: str | None = None
     #: whether the range had keys, what its decryptor did (uids in the range's own numbering),
     #: and the key sources found in the file (Decryption Secrets Blocks)
     keys: bool = False
@@ -204,7 +207,9 @@ def read_stream(path: Path, input_index: int, progress: ProgressCallback | None,
     except (pcap.Desync, _TooManyConnections):
         for f in futures:  # (the ranges that did finish leave their requests' files)
             with contextlib.suppress(BaseException):
-                _remove(f.result(timeout=0).spill)
+                done_range = f.result(timeout=0)
+                _remove(done_range.spill)
+                _remove(done_range.dns_spill)
         return None
     finally:
         if collecting:
@@ -424,27 +429,29 @@ def _work(path: Path, input_index: int, plan: _Plan, index: int, keep_bodies: bo
             _Worker.done[index] = min(done, stop)
         check()
 
-    dns: list[tuple[Any, ...]] = []
+    dns = _Spill()
     exchanges = _Spill()
     errors: list[tuple[Any, ...]] = []
     try:
         return _read_range(path, input_index, plan, index, dec, exchanges, dns, errors, check, progress)
     except BaseException:
         _remove(exchanges.close())
+        _remove(dns.close())
         raise
 
 
 def _read_range(path: Path, input_index: int, plan: _Plan, index: int, dec: PacketDecoder, exchanges: _Spill,
-                dns: list[tuple[Any, ...]], errors: list[tuple[Any, ...]], check: Callable[[], None],
+                dns: _Spill, errors: list[tuple[Any, ...]], check: Callable[[], None],
                 progress: Callable[[int], None]) -> _Result:
     start, stop = plan.bounds[index], plan.bounds[index + 1]
     last = index == len(plan.bounds) - 2
 
     def take(r: Record) -> None:
-        # each record as it is read: a request is judged (and its body let go) at once, so a
-        # range holds its requests as tuples without bodies, not as objects with them
+        # each record as it is read: a request is judged (and its body let go) at once, and
+        # written to the range's file with the DNS answers (a batch at a time), so that a range
+        # holds neither its requests nor its answers
         if isinstance(r, DnsAnswer):
-            dns.append(_dns_tuple(r))
+            dns.add(_dns_tuple(r))
         elif isinstance(r, Exchange):
             if _Worker.on_request is not None:
                 _Worker.on_request(r)
@@ -475,9 +482,10 @@ def _read_range(path: Path, input_index: int, plan: _Plan, index: int, dec: Pack
     dec.records = []
     assert dec.connections is not None
     own = dec.decryption()
-    return _Result(dec.connections, ports, dns, [], errors, dec.cut, dec.malformed, dec.response_head_cuts,
-                   dec.retired_inspecting, dec.http_holes, dec.http_bytes_skipped, exchanges.close(), own.keys,
-                   dec.decryptor.stats if dec.decryptor is not None else None, own.sources, dec.accounting)
+    return _Result(dec.connections, ports, [], [], errors, dec.cut, dec.malformed, dec.response_head_cuts,
+                   dec.retired_inspecting, dec.http_holes, dec.http_bytes_skipped, exchanges.close(), dns.close(),
+                   own.keys, dec.decryptor.stats if dec.decryptor is not None else None, own.sources,
+                   dec.accounting)
 
 
 def _merge(results: Sequence[_Result], input_index: int) -> Iterator[Record]:
@@ -588,14 +596,14 @@ def _records(results: Sequence[_Result], combined: pa.Table,
         yield _merge_decryption(results, combined, final)
         for k, res in enumerate(results):
             yield from (InputError(*fields_) for fields_ in res.errors)
-            for fields_ in res.dns:
+            for fields_ in itertools.chain(res.dns, _spilled(res.dns_spill)):  # (one batch at a time)
                 a = DnsAnswer(*fields_)
                 uid = final(k, a.uid)
                 if uid != "":
                     a.uid = uid
                     yield a
-            res.dns = []
-            for fields_ in (*res.exchanges, *_spilled(res.spill)):
+            res.dns, res.dns_spill = [], None
+            for fields_ in itertools.chain(res.exchanges, _spilled(res.spill)):
                 e = Exchange(*fields_)
                 uid = final(k, e.uid)
                 if uid != "":
@@ -615,6 +623,7 @@ def _records(results: Sequence[_Result], combined: pa.Table,
     finally:
         for res in results:  # (a consumer that stopped early: the files still go)
             _remove(res.spill)
+            _remove(res.dns_spill)
 
 
 def _merge_decryption(results: Sequence[_Result], combined: pa.Table,
