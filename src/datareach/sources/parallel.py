@@ -66,6 +66,11 @@ if TYPE_CHECKING:
 MIN_BYTES = 48 << 20
 #: Each range gets at least this much.
 MIN_RANGE = 24 << 20
+#: No range is larger than this: a larger file is cut into more ranges than readers, which take
+#: them in turn. A reader then holds one range's connections at a time, and the connections a
+#: range retires stay under :data:`RANGE_MAX_RETIRED` on traffic with many short connections at
+#: any file size (one range per reader had 3 GB captures fall back to one process).
+MAX_RANGE = 256 << 20
 #: How far past a nominal cut to look for a boundary.
 SEARCH_WINDOW = 4 << 20
 #: Consecutive records that must make sense for an offset to count as a boundary.
@@ -175,11 +180,13 @@ def read_stream(path: Path, input_index: int, progress: ProgressCallback | None,
     n = _workers(workers, size)
     if n < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return None
-    plan = _plan(path, size, n)
+    plan = _plan(path, size, max(n, -(-size // MAX_RANGE)))
     if plan is None or len(plan.bounds) < 3:
         return None
     ctx = multiprocessing.get_context("fork")
     done = ctx.Array("q", len(plan.bounds) - 1, lock=False)
+    for i in range(len(plan.bounds) - 1):
+        done[i] = plan.bounds[i]  # (a range not yet begun has read nothing)
     stop = ctx.Value("b", 0, lock=False)  # set by a reader whose range has too many connections
     # While the readers run, this process takes in their results (hundreds of thousands of tuples,
     # unpickled) and merges them: acyclic objects, which the cyclic collector would walk again
@@ -190,7 +197,7 @@ def read_stream(path: Path, input_index: int, progress: ProgressCallback | None,
     try:
         # The stage run on each request (detection) is handed to the forked readers as an
         # initializer argument: forking copies it, so a detector need not be pickled.
-        with ProcessPoolExecutor(max_workers=len(plan.bounds) - 1, mp_context=ctx,
+        with ProcessPoolExecutor(max_workers=min(n, len(plan.bounds) - 1), mp_context=ctx,
                                  initializer=_init, initargs=(done, on_request, stop, keys)) as pool:
             futures = [pool.submit(_work, path, input_index, plan, i, keep_bodies)
                        for i in range(len(plan.bounds) - 1)]
