@@ -23,7 +23,7 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from datareach._version import __version__
 from datareach.report.json_report import render_json
 from datareach.report.junit import FAIL_ON, fails
-from datareach.report.terminal import inert_json, safe
+from datareach.report.terminal import safe
 
 if TYPE_CHECKING:
     from datareach.enrich.ownership import ReachOptions
@@ -880,7 +880,7 @@ def _explain(args: argparse.Namespace) -> int:
     import orjson
 
     from datareach.enrich.ownership import OwnershipResolver, cited_laws
-    from datareach.explainer import explain_iter, explain_json_lines
+    from datareach.explainer import explain_iter, explain_json_batches
     from datareach.kb import KBError, knowledge_base
 
     date = args.at or datetime.now(UTC).date().isoformat()
@@ -921,17 +921,20 @@ def _explain(args: argparse.Namespace) -> int:
         _error(f"cannot write {args.output}: {e.strerror or e}")
         return EXIT_USAGE
     try:
+        # (the entries come inert, as inert_json writes them)
         if args.format == "jsonl":
-            for chunk in _chunks(explain_json_lines(hosts(), resolver, date), 4000):
-                out.write(inert_json(b"\n".join(chunk) + b"\n"))
+            for chunk in explain_json_batches(hosts(), resolver, date, inert=True):
+                if chunk:
+                    out.write(b"\n".join(chunk) + b"\n")
         elif args.format == "json":
             reach_lists: dict[Any, list[dict[str, Any]]] = {}
             out.write(b'{"schema_version":"1.0","date":' + orjson.dumps(date)
                       + b',"data_sources":' + orjson.dumps(kb.data_sources()) + b',"hosts":[\n')
             first = True
-            for chunk in _chunks(explain_json_lines(hosts(), resolver, date, reach_lists), 4000):
-                out.write(inert_json((b"" if first else b",\n") + b",\n".join(chunk)))
-                first = False
+            for chunk in explain_json_batches(hosts(), resolver, date, reach_lists, inert=True):
+                if chunk:
+                    out.write((b"" if first else b",\n") + b",\n".join(chunk))
+                    first = False
             laws = cited_laws(kb, (x for rl in reach_lists.values() for x in rl))
             out.write(b'\n],"laws":' + orjson.dumps(laws) + b"}\n")
         else:
@@ -946,17 +949,6 @@ def _explain(args: argparse.Namespace) -> int:
         else:
             out.flush()
     return EXIT_OK
-
-
-def _chunks(items: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
-    batch: list[bytes] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _kb(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
