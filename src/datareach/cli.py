@@ -911,7 +911,7 @@ def _explain(args: argparse.Namespace) -> int:
         for h in args.hosts:
             if h == "-":
                 for line in sys.stdin:
-                    yield line.split("#", 1)[0]
+                    yield line.split("#", 1)[0] if "#" in line else line
             else:
                 yield h
 
@@ -925,7 +925,8 @@ def _explain(args: argparse.Namespace) -> int:
         if args.format == "jsonl":
             for chunk in explain_json_batches(hosts(), resolver, date, inert=True):
                 if chunk:
-                    out.write(b"\n".join(chunk) + b"\n")
+                    chunk.append(b"")
+                    out.write(b"\n".join(chunk))
         elif args.format == "json":
             reach_lists: dict[Any, list[dict[str, Any]]] = {}
             out.write(b'{"schema_version":"1.0","date":' + orjson.dumps(date)

@@ -73,6 +73,13 @@ def ip_of(host: str) -> str | None:
         return None
 
 
+def _canonical_v4(text: str) -> bool:
+    """Whether digits and dots are an IPv4 address written as :func:`ip_of` writes it."""
+    parts = text.split(".")
+    return len(parts) == 4 and all(p.isdigit() and len(p) <= 3 and (p[0] != "0" or p == "0") and int(p) < 256
+                                   for p in parts)
+
+
 def _names(hosts: Iterable[str]) -> Iterator[str]:
     """Host names as the knowledge base keys them (:func:`host_of`); blanks dropped."""
     for raw in hosts:
@@ -179,8 +186,14 @@ class _Template:
         self.verified: bool | None = None
 
     def fill(self, host: str, inner: str | None, clean: Callable[[bytes], bytes]) -> bytes:
-        mi = clean(_marker(inner, b'"')) if inner else b""
-        return clean(_marker(host, b"")).join([mi.join(p) for p in self.parts])
+        # (a plain name needs no escape: its marker is the name in quotes)
+        mh = b'"' + host.encode() if host.isascii() and host.isprintable() and '"' not in host \
+            and "\\" not in host else clean(_marker(host, b""))
+        parts = self.parts
+        if inner is None:
+            return mh.join([p[0] for p in parts]) if len(parts[0]) == 1 else \
+                mh.join([b"".join(p) for p in parts])
+        return mh.join([clean(_marker(inner, b'"')).join(p) for p in parts])
 
 
 # a knowledge-base domain cut out of an entry (no domain has a NUL in it)
@@ -225,7 +238,6 @@ def explain_json_batches(hosts: Iterable[str], resolver: OwnershipResolver, date
 
     from datareach.kb.psl import registrable_domain_of_many as registrable_domain
     from datareach.kb.walk import NameWalk
-
     from datareach.report.terminal import inert_json
 
     clean: Callable[[bytes], bytes] = inert_json if inert else _same
@@ -271,9 +283,21 @@ def explain_json_batches(hosts: Iterable[str], resolver: OwnershipResolver, date
         matched: object
         plat: object
         service: tuple[str, str] | None
+        key: tuple[object, ...]
         if plain and walk is not None:
             eid, matched, plat, service, rd = walk.look(host)
-            key = (eid, matched, None) if plat is None else key_of(host)
+            if plat is None:
+                key = (eid, matched, None)
+            elif matched is not None and len(matched) > len(plat):
+                key = (eid, matched, plat)  # (the knowledge base knows the tenant's own name)
+            else:  # (as the resolver's _embedded: the customer's name in front of the suffix)
+                front = host[: -len(plat) - 1]
+                key = (None, None, plat)
+                if "." in front:
+                    e2, m2, p2, _, _ = walk.look(front)
+                    if e2 is not None and m2 is not None and (p2 is None or len(m2) > len(p2)) \
+                            and not resolver.network_only(e2):
+                        key = (e2, m2, plat)
             head = b'{"host":"' + host.encode() + (b'","registrable_domain":null' if rd is None else
                                                    b'","registrable_domain":"' + rd.encode() + b'"')
         else:
@@ -347,7 +371,7 @@ def explain_json_batches(hosts: Iterable[str], resolver: OwnershipResolver, date
     look = None
     for raw_batch in _batched(hosts, BATCH):
         if walk is None and len(raw_batch) >= BATCH:  # (a long list: the walk's index pays for itself)
-            walk = NameWalk(kb)
+            walk = NameWalk.of(kb)
             look = walk.look
         # the hosts as the knowledge base keys them; addresses looked up together
         batch: list[str] = []
@@ -358,7 +382,7 @@ def explain_json_batches(hosts: Iterable[str], resolver: OwnershipResolver, date
             if fast(text) is not None:
                 host = text[:-1] if text[-1] == "." else text
                 if host.replace(".", "").isdigit():
-                    ip = ip_of(host)
+                    ip = host if _canonical_v4(host) else ip_of(host)
                     if ip is not None:
                         ips.append(ip)
                         batch.append(ip)
@@ -401,7 +425,8 @@ def explain_json_batches(hosts: Iterable[str], resolver: OwnershipResolver, date
                         if parts is not None and parts is not _FAILED:
                             append(b'{"host":"' + host.encode() + (
                                 b'","registrable_domain":null' if rd is None else
-                                b'","registrable_domain":"' + rd.encode() + b'"') + mark(matched).join(parts))  # type: ignore[arg-type]
+                                b'","registrable_domain":"' + rd.encode() + b'"')
+                                + (marks.get(matched) or mark(matched)).join(parts))  # type: ignore[arg-type]
                             continue
                 append(name_line(host, True))
             elif nxt < len(ips) and host is ips[nxt]:

@@ -76,6 +76,8 @@ class KnowledgeBase:
         #: every tail of a service domain (``crashlytics.com`` and ``firebase-settings.crashlytics.com``
         #: for the latter): a name whose tail is not here is under no service domain
         self.service_tails: frozenset[str] = frozenset(data["service_tails"])
+        #: what the cache directory keys this knowledge base by (None: not from the cache's key)
+        self.cache_key: str | None = None
 
     def owner_of_name(self, host: str) -> tuple[str, str] | None:
         """(entity id, the KB domain that matched) for a host name, most specific first."""
@@ -549,6 +551,7 @@ def knowledge_base(root: Path | None = None, *, use_imports: bool = True, use_ca
             if use_cache:
                 cache.store(path, key, {"kb": (marshal.dumps(data), None, None)})
         kb = KnowledgeBase(data)
+        kb.cache_key = memo if use_cache else None
         _loaded[memo] = kb
         return kb
 
