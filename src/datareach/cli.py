@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from datareach._version import __version__
-from datareach.report.json_report import render_json
 from datareach.report.junit import FAIL_ON, fails
 from datareach.report.terminal import safe
 
@@ -421,6 +420,8 @@ def _diff(args: argparse.Namespace) -> int:
         _error(exc)
         return EXIT_USAGE
     if args.format == "json":
+        from datareach.report.json_report import render_json
+
         text = render_json(d)
     elif args.format == "md":
         from datareach.report.diff import render_diff_markdown
@@ -877,8 +878,6 @@ def _reach_options(args: argparse.Namespace) -> ReachOptions:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    import orjson
-
     from datareach.enrich.ownership import OwnershipResolver, cited_laws
     from datareach.explainer import explain_iter, explain_json_batches
     from datareach.kb import KBError, knowledge_base
@@ -928,6 +927,8 @@ def _explain(args: argparse.Namespace) -> int:
                     chunk.append(b"")
                     out.write(b"\n".join(chunk))
         elif args.format == "json":
+            import orjson
+
             reach_lists: dict[Any, list[dict[str, Any]]] = {}
             out.write(b'{"schema_version":"1.0","date":' + orjson.dumps(date)
                       + b',"data_sources":' + orjson.dumps(kb.data_sources()) + b',"hosts":[\n')

@@ -18,11 +18,13 @@ import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datareach import cache
 from datareach.kb.load import KBError, RawKB, data_files, is_domain, read_kb
-from datareach.schema import DataSource
+
+if TYPE_CHECKING:
+    from datareach.schema import DataSource
 
 __all__ = ["DATA_DIR", "KnowledgeBase", "knowledge_base", "reset"]
 
@@ -159,6 +161,7 @@ class KnowledgeBase:
     def data_sources(self) -> list[dict[str, Any]]:
         """``data_sources`` entries (audit JSON) for the knowledge base and each imported dataset."""
         from datareach._version import __version__
+        from datareach.schema import DataSource
 
         counts = self.counts()
         as_of = self.meta.get("as_of")

@@ -39,9 +39,11 @@ import re
 import threading
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from datareach.schema import DataSource
+if TYPE_CHECKING:
+    from datareach.schema import DataSource
+
 
 __all__ = [
     "list_source",
@@ -392,6 +394,8 @@ def list_source() -> DataSource:
         detail += f", list {list_version}"
     if header.get("COMMIT"):
         detail += f" (commit {header['COMMIT'][:12]})"
+    from datareach.schema import DataSource
+
     return DataSource(
         name="Public Suffix List (ICANN and PRIVATE sections)",
         path=str(path) if path.is_file() else None,
