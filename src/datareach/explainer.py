@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -201,6 +201,89 @@ _CUT = "\x00matched\x00"
 _CUT_MARK = b'"\\u0000matched\\u0000"'
 _FAILED: list[bytes] = []
 
+# the parts of an entry a :class:`_Cut` leaves out: the host, the customer's name a platform
+# tenant's name embeds, the knowledge-base domain matched (each inside a JSON string), and an
+# address's AS number and AS organisation (each a whole JSON value)
+_HOST, _INNER, _MATCHED, _ASN, _ORG = "\x00h\x00", "\x00i\x00", "\x00m\x00", "\x00a\x00", "\x00o\x00"
+_CUT_SLOTS = {b"\\u0000h\\u0000": 0, b"\\u0000i\\u0000": 1, b"\\u0000m\\u0000": 2,
+              b'"\\u0000a\\u0000"': 3, b'"\\u0000o\\u0000"': 4}
+_CUT_SPLIT = re.compile(b"(" + b"|".join(re.escape(m) for m in _CUT_SLOTS) + b")")
+
+
+class _Cut:
+    """An entry with the parts that vary between hosts of one kind left out (the kinds:
+    a platform's tenants with the same owner entity, service and platform; addresses with the
+    same scope, country, anycast label and AS operator): filled with a host's parts, it is that
+    host's entry. Made from one host's entry by putting markers where its parts stand (known
+    places only: the owner's ``matched`` and ``evidence``, the hosting evidence, the first step of
+    each path, an anycast note, the ``network``), and checked to give that entry back."""
+
+    __slots__ = ("pieces", "slots")
+
+    def __init__(self, data: bytes) -> None:
+        split = _CUT_SPLIT.split(data)
+        self.pieces: list[bytes] = split[0::2]
+        self.slots: list[int] = [_CUT_SLOTS[m] for m in split[1::2]]
+
+    def fill(self, values: Sequence[bytes]) -> bytes:
+        pieces = self.pieces
+        out = [pieces[0]]
+        for i, slot in enumerate(self.slots, 1):
+            out.append(values[slot])
+            out.append(pieces[i])
+        return b"".join(out)
+
+
+def _cut_doc(doc: dict[str, Any], host: str, inner: str | None, matched: str | None) -> dict[str, Any]:
+    """``doc`` with the markers of :class:`_Cut` where ``host``, ``inner`` and ``matched`` stand."""
+
+    def start(step: object) -> object:
+        if not isinstance(step, str):
+            return step
+        if matched is not None and step == matched:
+            return _MATCHED
+        if step == host:
+            return _HOST
+        if step.startswith(host + " "):
+            return _HOST + step[len(host):]
+        return step
+
+    def evidence(items: list[Any]) -> list[Any]:
+        out: list[Any] = []
+        for i, x in enumerate(items):
+            if x == host:
+                out.append(_HOST)
+            elif inner is not None and i == 1 and x == inner:
+                out.append(_INNER)
+            elif matched is not None and x == matched:
+                out.append(_MATCHED)
+            else:
+                out.append(x)
+        return out
+
+    cut = dict(doc)
+    if cut.get("host") == host and "network" in cut:
+        cut["host"] = _HOST
+    owner = cut.get("owner")
+    if isinstance(owner, dict):
+        owner = cut["owner"] = dict(owner)
+        if matched is not None and owner.get("matched") == matched:
+            owner["matched"] = _MATCHED
+        owner["evidence"] = evidence(list(owner.get("evidence") or []))
+    cut["hosting"] = [{**h, "evidence": evidence(list(h.get("evidence") or []))} for h in cut.get("hosting") or []]
+    reach = []
+    for r in cut.get("reach") or []:
+        r = {**r, "path": [start(r["path"][0]), *r["path"][1:]] if r.get("path") else r.get("path")}
+        if isinstance(r.get("note"), str):
+            r["note"] = start(r["note"])
+        reach.append(r)
+    cut["reach"] = reach
+    net = cut.get("network")
+    if isinstance(net, dict):
+        cut["network"] = {**net, "ip": _HOST if net.get("ip") == host else net.get("ip"), "asn": _ASN,
+                          "as_org": _ORG}
+    return cut
+
 
 def _marker(text: str, end: bytes) -> bytes:
     import orjson
@@ -250,6 +333,7 @@ def explain_json_batches(hosts: Iterable[str], resolver: OwnershipResolver, date
     network = _Network()
     templates: dict[tuple[object, ...], _Template | bytes] = {}
     by_entity: dict[tuple[object, ...], list[bytes]] = {}
+    cuts: dict[tuple[object, ...], _Cut | list[bytes]] = {}
     marks: dict[str, bytes] = {}
     origin = kb.domain_origin
     possible: dict[object, bool] = {}
@@ -320,6 +404,16 @@ def explain_json_batches(hosts: Iterable[str], resolver: OwnershipResolver, date
             parts = by_entity.get(ekey)
             if parts is not None and parts is not _FAILED:
                 return head + mark(str(matched)).join(parts)
+        ckey: tuple[object, ...] | None = None
+        values: list[bytes] = []
+        if isinstance(plat, str):
+            ckey = ("p", key[0], origin.get(matched) if isinstance(matched, str) else None, plat, service,
+                    inner is not None)
+            values = [text_of(host), text_of(inner) if inner else b"",
+                      text_of(matched) if isinstance(matched, str) else b"", b"", b""]
+            c = cuts.get(ckey)
+            if isinstance(c, _Cut):
+                return head + c.fill(values)
         tkey = (key, service, inner is not None)
         t = templates.get(tkey)
         if t is not None:
@@ -333,7 +427,22 @@ def explain_json_batches(hosts: Iterable[str], resolver: OwnershipResolver, date
         line = made(tkey, host, inner, head, doc)
         if ekey is not None and ekey not in by_entity and isinstance(key[0], str) and isinstance(matched, str):
             by_entity[ekey] = entity_template(key[0], matched, head, doc, line)
+        if ckey is not None and ckey not in cuts and host != matched and inner != matched:  # (else ambiguous)
+            cut_of(ckey, doc, head, line, values, host, inner, matched if isinstance(matched, str) else None)
         return line
+
+    def text_of(text: str) -> bytes:
+        """A string as it stands inside a JSON string of the entry."""
+        if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+            return text.encode()
+        return clean(dumps(text))[1:-1]
+
+    def cut_of(ckey: tuple[object, ...], doc: dict[str, Any], head: bytes, line: bytes, values: list[bytes],
+               host: str, inner: str | None, matched: str | None) -> None:
+        if len(cuts) >= MEMO_MAX:
+            cuts.clear()
+        cut = _Cut(clean(dumps(_cut_doc(doc, host, inner, matched)))[len(head):])
+        cuts[ckey] = cut if line.startswith(head) and head + cut.fill(values) == line else _FAILED
 
     def entity_template(eid: str, matched: str, head: bytes, doc: dict[str, Any], line: bytes) -> list[bytes]:
         """The entry of a name under a knowledge-base domain with that domain cut out: every
@@ -358,14 +467,25 @@ def explain_json_batches(hosts: Iterable[str], resolver: OwnershipResolver, date
 
     def ip_line(ip: str, server: dict[str, Any]) -> bytes:
         label = server["anycast"] = network.anycast(server)
-        tkey = ("ip", server["ip_scope"], server["country"], server["asn"], server["as_org"], repr(label))
+        asn, org = server["asn"], server["as_org"]
+        rlabel = repr(label)
+        ckey = ("ip", server["ip_scope"], server["country"], rlabel, kb.owner_of_as(asn, org))
+        values = [text_of(ip), b"", b"", b"null" if asn is None else dumps(asn), clean(dumps(org))]
+        c = cuts.get(ckey)
+        if isinstance(c, _Cut):
+            return c.fill(values)
+        tkey = ("ip", server["ip_scope"], server["country"], asn, org, rlabel)
         t = templates.get(tkey)
         if isinstance(t, _Template):
             if t.verified:
                 return t.fill(ip, None, clean)
             if t.host == ip:
                 return t.rest
-        return made(tkey, ip, None, b"", explain_ip(ip, resolver, date, network, server))
+        doc = explain_ip(ip, resolver, date, network, server)
+        line = made(tkey, ip, None, b"", doc)
+        if ckey not in cuts:
+            cut_of(ckey, doc, b"", line, values, ip, None, None)
+        return line
 
     fast = _FAST_NAME
     look = None
