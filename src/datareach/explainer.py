@@ -353,7 +353,7 @@ def explain_json_batches(hosts: Iterable[str], resolver: OwnershipResolver, date
             seen_reach.setdefault(tkey, doc["reach"])
         if not line.startswith(head):
             return line  # (not expected: the head is the entry's start)
-        rest = line[len(head):]
+        rest = bytes(memoryview(line)[len(head):])  # (a copy: orjson's bytes hold a buffer of kilobytes)
         if t is None:
             if len(templates) >= MEMO_MAX:
                 templates.clear()
@@ -462,7 +462,8 @@ def explain_json_batches(hosts: Iterable[str], resolver: OwnershipResolver, date
         if hit is None:
             if len(marks) >= MEMO_MAX:
                 marks.clear()
-            hit = marks[matched] = clean(dumps(matched))
+            # (made anew: orjson's bytes of a short string hold a buffer of kilobytes)
+            hit = marks[matched] = b'"' + text_of(matched) + b'"'
         return hit
 
     def ip_line(ip: str, server: dict[str, Any]) -> bytes:
