@@ -176,3 +176,29 @@ def test_explain_cli_jsonl_and_json_agree(tmp_path: Path) -> None:
     doc = orjson.loads(out["json"])
     assert [orjson.dumps(h) for h in doc["hosts"]] == [orjson.dumps(orjson.loads(x)) for x in lines]
     assert doc["laws"]
+
+
+def test_ip_of_writes_addresses_as_ipaddress_does() -> None:
+    import ipaddress
+    import random
+
+    rng = random.Random(5)
+    cases = ["::", "::1", "1::", "fe80::1%eth0", "::ffff:1.2.3.4", "::1.2.3.4", "1:2:3:4:5:6:7::", "1::2::3",
+             ":::", "12345::", "g::1", "01:2::", "00001::", "1:2:3:4:5:6:7:8:9", "0:0:0:0:0:0:0:0", "8.8.8.8",
+             "08.8.8.8", "256.1.1.1", "1.2.3"]
+    for _ in range(3000):
+        groups = [rng.choice([0, 0, 0, 1, 0xFFFF, rng.randrange(65536)]) for _ in range(8)]
+        a = ipaddress.IPv6Address(b"".join(g.to_bytes(2, "big") for g in groups))
+        cases += [str(a), a.exploded, a.exploded.upper(), ":".join(f"{g:x}" for g in groups)]
+
+    def reference(text: str) -> str | None:
+        try:
+            return str(ipaddress.ip_address(text.split("%", 1)[0]))
+        except ValueError:
+            return None
+
+    assert [explainer.ip_of(c) for c in cases] == [reference(c) for c in cases]
+    v4 = [".".join(str(rng.choice([0, 1, 9, 10, 99, 100, 255, 256, rng.randrange(300)])) for _ in range(4))
+          for _ in range(2000)] + ["01.2.3.4", "1.2.3.04", "0.0.0.0"]
+    assert [v if explainer._canonical_v4(v) else None for v in v4 if explainer._canonical_v4(v)] == \
+        [reference(v) for v in v4 if explainer._canonical_v4(v)]

@@ -908,9 +908,9 @@ def _explain(args: argparse.Namespace) -> int:
 
     def hosts() -> Iterator[str]:
         for h in args.hosts:
-            if h == "-":
-                for line in sys.stdin:
-                    yield line.split("#", 1)[0] if "#" in line else line
+            if h == "-":  # (lines read a block at a time; a comment after # is dropped)
+                while lines := sys.stdin.readlines(1 << 16):
+                    yield from [x.split("#", 1)[0] if "#" in x else x for x in lines]
             else:
                 yield h
 

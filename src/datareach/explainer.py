@@ -9,7 +9,9 @@ hundreds of thousands of hosts per second.
 
 from __future__ import annotations
 
+import itertools
 import re
+import socket
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -67,8 +69,16 @@ def ip_of(host: str) -> str | None:
 
     if ":" not in host and not host.replace(".", "").isdigit():
         return None  # (neither an IPv6 nor a dotted IPv4 address: a name)
+    text = host.split("%", 1)[0]
+    if ":" in text and "." not in text:  # (the C parser and printer: the same text, RFC 5952)
+        try:
+            out = socket.inet_ntop(socket.AF_INET6, socket.inet_pton(socket.AF_INET6, text))
+        except (OSError, ValueError):
+            return None
+        if "." not in out:  # (glibc writes ::a.b.c.d and ::ffff:a.b.c.d: Python does not)
+            return out
     try:
-        return str(ipaddress.ip_address(host.split("%", 1)[0]))
+        return str(ipaddress.ip_address(text))
     except ValueError:
         return None
 
@@ -205,9 +215,7 @@ _FAILED: list[bytes] = []
 # tenant's name embeds, the knowledge-base domain matched (each inside a JSON string), and an
 # address's AS number and AS organisation (each a whole JSON value)
 _HOST, _INNER, _MATCHED, _ASN, _ORG = "\x00h\x00", "\x00i\x00", "\x00m\x00", "\x00a\x00", "\x00o\x00"
-_CUT_SLOTS = {b"\\u0000h\\u0000": 0, b"\\u0000i\\u0000": 1, b"\\u0000m\\u0000": 2,
-              b'"\\u0000a\\u0000"': 3, b'"\\u0000o\\u0000"': 4}
-_CUT_SPLIT = re.compile(b"(" + b"|".join(re.escape(m) for m in _CUT_SLOTS) + b")")
+_CUT_LETTERS = {b"h": 0, b"i": 1, b"m": 2, b"a": 3, b"o": 4}
 
 
 class _Cut:
@@ -221,9 +229,18 @@ class _Cut:
     __slots__ = ("pieces", "slots")
 
     def __init__(self, data: bytes) -> None:
-        split = _CUT_SPLIT.split(data)
-        self.pieces: list[bytes] = split[0::2]
-        self.slots: list[int] = [_CUT_SLOTS[m] for m in split[1::2]]
+        # (no host has a NUL: a \u0000 in the entry is a marker's)
+        split = data.split(b"\\u0000")
+        pieces = split[0::2]
+        slots = []
+        for i, letter in enumerate(split[1::2]):
+            slot = _CUT_LETTERS[letter]
+            if slot >= 3:  # (a whole JSON value: the marker's quotes go too)
+                pieces[i] = pieces[i][:-1]
+                pieces[i + 1] = pieces[i + 1][1:]
+            slots.append(slot)
+        self.pieces: list[bytes] = pieces
+        self.slots: list[int] = slots
 
     def fill(self, values: Sequence[bytes]) -> bytes:
         pieces = self.pieces
@@ -441,6 +458,9 @@ def explain_json_batches(hosts: Iterable[str], resolver: OwnershipResolver, date
                host: str, inner: str | None, matched: str | None) -> None:
         if len(cuts) >= MEMO_MAX:
             cuts.clear()
+        if b"\\u0000" in line:  # (a NUL in a name would read as a marker)
+            cuts[ckey] = _FAILED
+            return
         cut = _Cut(clean(dumps(_cut_doc(doc, host, inner, matched)))[len(head):])
         cuts[ckey] = cut if line.startswith(head) and head + cut.fill(values) == line else _FAILED
 
@@ -559,11 +579,6 @@ def explain_json_batches(hosts: Iterable[str], resolver: OwnershipResolver, date
 
 
 def _batched(items: Iterable[str], size: int) -> Iterator[list[str]]:
-    batch: list[str] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
+    it = iter(items)
+    while batch := list(itertools.islice(it, size)):
         yield batch
