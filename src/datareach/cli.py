@@ -879,7 +879,7 @@ def _reach_options(args: argparse.Namespace) -> ReachOptions:
 
 def _explain(args: argparse.Namespace) -> int:
     from datareach.enrich.ownership import OwnershipResolver, cited_laws
-    from datareach.explainer import explain_iter, explain_json_batches
+    from datareach.explainer import explain_iter, explain_json_chunks
     from datareach.kb import KBError, knowledge_base
 
     date = args.at or datetime.now(UTC).date().isoformat()
@@ -922,10 +922,8 @@ def _explain(args: argparse.Namespace) -> int:
     try:
         # (the entries come inert, as inert_json writes them)
         if args.format == "jsonl":
-            for chunk in explain_json_batches(hosts(), resolver, date, inert=True):
-                if chunk:
-                    chunk.append(b"")
-                    out.write(b"\n".join(chunk))
+            for chunk in explain_json_chunks(hosts(), resolver, date, inert=True):
+                out.write(chunk)
         elif args.format == "json":
             import orjson
 
@@ -933,9 +931,11 @@ def _explain(args: argparse.Namespace) -> int:
             out.write(b'{"schema_version":"1.0","date":' + orjson.dumps(date)
                       + b',"data_sources":' + orjson.dumps(kb.data_sources()) + b',"hosts":[\n')
             first = True
-            for chunk in explain_json_batches(hosts(), resolver, date, reach_lists, inert=True):
+            for chunk in explain_json_chunks(hosts(), resolver, date, reach_lists, inert=True, sep=b",\n"):
                 if chunk:
-                    out.write((b"" if first else b",\n") + b",\n".join(chunk))
+                    if not first:
+                        out.write(b",\n")
+                    out.write(memoryview(chunk)[:-2])  # (the separator after the last entry)
                     first = False
             laws = cited_laws(kb, (x for rl in reach_lists.values() for x in rl))
             out.write(b'\n],"laws":' + orjson.dumps(laws) + b"}\n")

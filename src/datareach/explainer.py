@@ -315,7 +315,7 @@ def _same(data: bytes) -> bytes:
 def explain_json_lines(hosts: Iterable[str], resolver: OwnershipResolver, date: str,
                        seen_reach: dict[tuple[object, ...], list[dict[str, Any]]] | None = None,
                        *, inert: bool = False) -> Iterator[bytes]:
-    """:func:`explain_json_batches`, one entry at a time."""
+    """:func:`explain_json_chunks`, one entry at a time."""
     for batch in explain_json_batches(hosts, resolver, date, seen_reach, inert=inert):
         yield from batch
 
@@ -323,8 +323,16 @@ def explain_json_lines(hosts: Iterable[str], resolver: OwnershipResolver, date: 
 def explain_json_batches(hosts: Iterable[str], resolver: OwnershipResolver, date: str,
                          seen_reach: dict[tuple[object, ...], list[dict[str, Any]]] | None = None,
                          *, inert: bool = False) -> Iterator[list[bytes]]:
-    """:func:`explain_iter`'s entries as JSON bytes, a list of up to :data:`BATCH` at a time
-    (hosts given, blank ones left out), byte for byte the same (with
+    """:func:`explain_json_chunks`, a list of entries at a time."""
+    for chunk in explain_json_chunks(hosts, resolver, date, seen_reach, inert=inert):
+        yield chunk.split(b"\n")[:-1]  # (an entry has no line break: JSON escapes those in strings)
+
+
+def explain_json_chunks(hosts: Iterable[str], resolver: OwnershipResolver, date: str,
+                        seen_reach: dict[tuple[object, ...], list[dict[str, Any]]] | None = None,
+                        *, inert: bool = False, sep: bytes = b"\n") -> Iterator[bytes]:
+    """:func:`explain_iter`'s entries as JSON bytes, each followed by ``sep``, up to :data:`BATCH`
+    of them at a time (hosts given, blank ones left out), byte for byte the same (with
     ``inert``, as :func:`~datareach.report.terminal.inert_json` writes them).
 
     Hosts that match the same knowledge-base domain (or platform, or whose addresses are in the
@@ -352,6 +360,8 @@ def explain_json_batches(hosts: Iterable[str], resolver: OwnershipResolver, date
     by_entity: dict[tuple[object, ...], list[bytes]] = {}
     cuts: dict[tuple[object, ...], _Cut | list[bytes]] = {}
     marks: dict[str, bytes] = {}
+    #: the entity template of a knowledge-base domain with no service, cut at the domain's places
+    direct: dict[str, tuple[bytes, ...]] = {}
     origin = kb.domain_origin
     possible: dict[object, bool] = {}
     key_of = resolver.key
@@ -548,8 +558,9 @@ def explain_json_batches(hosts: Iterable[str], resolver: OwnershipResolver, date
             plain.append(False)
         servers = iter(network.of_many(ips) if ips else ())
         nxt = 0
+        # the batch's output in pieces, joined once (an entry is not copied piece by piece)
         out: list[bytes] = []
-        append = out.append
+        append, extend = out.append, out.extend
         for host, p in zip(batch, plain, strict=True):
             if p and look is not None:  # (the common case, inline: a plain name of a long list)
                 eid, matched, plat, service, rd = look(host)
@@ -557,17 +568,26 @@ def explain_json_batches(hosts: Iterable[str], resolver: OwnershipResolver, date
                     if eid is None:
                         t = templates.get(((None, None, None), service, False))
                         if type(t) is bytes:
-                            append(b'{"host":"' + host.encode() + (
-                                b'","registrable_domain":null' if rd is None else
-                                b'","registrable_domain":"' + rd.encode() + b'"') + t)
+                            extend((b'{"host":"', host.encode(), b'","registrable_domain":null', t, sep)
+                                   if rd is None else
+                                   (b'{"host":"', host.encode(), b'","registrable_domain":"', rd.encode(), b'"',
+                                    t, sep))
                             continue
                     else:
-                        parts = by_entity.get((eid, origin.get(matched), service))  # type: ignore[arg-type]
-                        if parts is not None and parts is not _FAILED:
-                            append(b'{"host":"' + host.encode() + (
-                                b'","registrable_domain":null' if rd is None else
-                                b'","registrable_domain":"' + rd.encode() + b'"')
-                                + (marks.get(matched) or mark(matched)).join(parts))  # type: ignore[arg-type]
+                        flat = direct.get(matched) if service is None else None  # type: ignore[arg-type]
+                        if flat is None:
+                            parts = by_entity.get((eid, origin.get(matched), service))  # type: ignore[arg-type]
+                            if parts is not None and parts is not _FAILED:
+                                flat = _interleave(parts, marks.get(matched) or mark(matched), sep)  # type: ignore[arg-type]
+                                if service is None:
+                                    if len(direct) >= MEMO_MAX:
+                                        direct.clear()
+                                    direct[matched] = flat  # type: ignore[index]
+                        if flat is not None:
+                            extend((b'{"host":"', host.encode(), b'","registrable_domain":null')
+                                   if rd is None else
+                                   (b'{"host":"', host.encode(), b'","registrable_domain":"', rd.encode(), b'"'))
+                            extend(flat)
                             continue
                 append(name_line(host, True))
             elif nxt < len(ips) and host is ips[nxt]:
@@ -575,7 +595,17 @@ def explain_json_batches(hosts: Iterable[str], resolver: OwnershipResolver, date
                 nxt += 1
             else:
                 append(name_line(host, p))
-        yield out
+            append(sep)
+        yield b"".join(out)
+
+
+def _interleave(parts: list[bytes], mark: bytes, end: bytes) -> tuple[bytes, ...]:
+    """``mark.join(parts) + end`` as pieces."""
+    out = [parts[0]]
+    for p in parts[1:]:
+        out += (mark, p)
+    out.append(end)
+    return tuple(out)
 
 
 def _batched(items: Iterable[str], size: int) -> Iterator[list[str]]:
