@@ -8,7 +8,8 @@ The host list is :mod:`explain_hosts`'s hard mix (seed 16: names under knowledge
 dataset domains, deep names, platform tenants, unknown random names, IPv4 and IPv6 addresses,
 URLs and oddities; most names distinct), piped to ``datareach explain - --format jsonl`` in a
 fresh process. Each pair runs the trees one after the other after a warm-up run each (their
-compiled caches kept apart). Then the start: ``datareach --help`` and ``datareach explain HOST``,
+compiled caches kept apart, and their modules byte-compiled on the way, as an install has them,
+into a directory beside the cache: PYTHONPYCACHEPREFIX). Then the start: ``datareach --help`` and ``datareach explain HOST``,
 warm, in fresh processes, alternating the same way. Prints medians and ranges (never the best
 run) of wall time and of CPU time (user + sys of the process), hosts per second by each, and
 the peak resident memory; ``--check`` also compares the two trees' outputs byte for byte.
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def run(src: str, cache: str, argv: list[str], data: bytes | None,
         out: str | None = None) -> tuple[float, float, int]:
     """Wall time, CPU time (user + sys) and peak RSS (KiB) of one ``datareach`` process."""
-    env = {**os.environ, "PYTHONPATH": src, "DATAREACH_CACHE_DIR": cache}
+    env = _env(src, cache)
     sink = open(out, "wb") if out else subprocess.DEVNULL  # noqa: SIM115
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "datareach", *argv],
@@ -54,6 +55,15 @@ def run(src: str, cache: str, argv: list[str], data: bytes | None,
     return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
+def _env(src: str, cache: str) -> dict[str, str]:
+    """The environment of a run: the tree, its cache directory, and its modules byte-compiled
+    (as an install has them) into a directory beside the cache, never into the tree."""
+    env = {**os.environ, "PYTHONPATH": src, "DATAREACH_CACHE_DIR": cache,
+           "PYTHONPYCACHEPREFIX": cache + "-pycache"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def summary(values: list[float], unit: str = "s", scale: float = 1.0) -> str:
     v = [x * scale for x in values]
     return f"median {statistics.median(v):.3f} {unit} ({min(v):.3f}-{max(v):.3f})"
@@ -63,7 +73,7 @@ def hosts_data(n: int, src: str, cache: str) -> bytes:
     """The hard host list, made by the knowledge base of ``src`` (the same for both trees)."""
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from explain_hosts import kb_hard_hosts; "
             "sys.stdout.write('\\n'.join(kb_hard_hosts(int(sys.argv[2]))) + '\\n')")
-    env = {**os.environ, "PYTHONPATH": src, "DATAREACH_CACHE_DIR": cache}
+    env = _env(src, cache)
     return subprocess.run([sys.executable, "-c", code, str(ROOT / "benchmarks"), str(n)], env=env,
                           check=True, stdout=subprocess.PIPE).stdout
 
