@@ -11,7 +11,7 @@ NATIVE_SRC := setup.py src/datareach/_core.py $(addprefix src/datareach/,dissect
 MITM := $(VENV)/mitmproxy/.installed
 EXAMPLE := examples/mobile-app-session.pcapng
 
-.PHONY: demo mitmproxy test lint typecheck unit system-deps example bench bench-quick bench-decrypt bench-detect bench-mitm bench-memory bench-corpus bench-logs bench-spark bench-coverage clean fuzz update-network-data
+.PHONY: demo mitmproxy test lint typecheck unit system-deps example bench bench-quick bench-decrypt bench-detect bench-mitm bench-memory bench-corpus bench-logs bench-spark bench-coverage bench-explain clean fuzz update-network-data
 
 # Two layers in the one .venv. `make demo` installs the runtime alone (what `pip install .` and
 # `pipx install .` give); `make test` and the benchmarks add the test and benchmark tools (the
@@ -118,6 +118,13 @@ bench-quick: $(STAMP) system-deps
 # 2,000 HTTPS requests from 50 clients through mitmdump, with and without datareach's addon
 bench-mitm: $(STAMP) $(MITM)
 	$(BIN)/python benchmarks/bench_mitm_load.py
+
+# `datareach explain` on 200,000 hosts of a hard mix (explain_hosts.py) and the warm start of
+# `datareach --help` and `datareach explain HOST`: medians and ranges of 5 alternating pairs against
+# EXPLAIN_BASE (another tree's src, e.g. a `git worktree` of main), or of this tree alone
+EXPLAIN_BASE ?=
+bench-explain: $(RUNTIME)
+	$(BIN)/python benchmarks/bench_explain_ab.py --hosts 200000 --pairs 5 $(if $(EXPLAIN_BASE),--base $(EXPLAIN_BASE) --check)
 
 # peak memory of the whole process tree on a million distinct destinations and a million HAR entries
 bench-memory: $(STAMP)

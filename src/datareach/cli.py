@@ -23,15 +23,14 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from datareach._version import __version__
-from datareach.report.json_report import render_json
 from datareach.report.junit import FAIL_ON, fails
-from datareach.report.terminal import inert_json, safe
+from datareach.report.terminal import safe
 
 if TYPE_CHECKING:
     from datareach.enrich.ownership import ReachOptions
@@ -433,6 +432,8 @@ def _diff(args: argparse.Namespace) -> int:
         _error(exc)
         return EXIT_USAGE
     if args.format == "json":
+        from datareach.report.json_report import render_json
+
         text = render_json(d)
     elif args.format == "md":
         from datareach.report.diff import render_diff_markdown
@@ -889,10 +890,8 @@ def _reach_options(args: argparse.Namespace) -> ReachOptions:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    import orjson
-
     from datareach.enrich.ownership import OwnershipResolver, cited_laws
-    from datareach.explainer import explain_iter, explain_json_lines
+    from datareach.explainer import explain_iter, explain_json_chunks
     from datareach.kb import KBError, knowledge_base
 
     date = args.at or datetime.now(UTC).date().isoformat()
@@ -921,9 +920,9 @@ def _explain(args: argparse.Namespace) -> int:
 
     def hosts() -> Iterator[str]:
         for h in args.hosts:
-            if h == "-":
-                for line in sys.stdin:
-                    yield line.split("#", 1)[0]
+            if h == "-":  # (lines read a block at a time; a comment after # is dropped)
+                while lines := sys.stdin.readlines(1 << 16):
+                    yield from [x.split("#", 1)[0] if "#" in x else x for x in lines]
             else:
                 yield h
 
@@ -933,17 +932,23 @@ def _explain(args: argparse.Namespace) -> int:
         _error(f"cannot write {args.output}: {e.strerror or e}")
         return EXIT_USAGE
     try:
+        # (the entries come inert, as inert_json writes them)
         if args.format == "jsonl":
-            for chunk in _chunks(explain_json_lines(hosts(), resolver, date), 4000):
-                out.write(inert_json(b"\n".join(chunk) + b"\n"))
+            for chunk in explain_json_chunks(hosts(), resolver, date, inert=True):
+                out.write(chunk)
         elif args.format == "json":
+            import orjson
+
             reach_lists: dict[Any, list[dict[str, Any]]] = {}
             out.write(b'{"schema_version":"1.0","date":' + orjson.dumps(date)
                       + b',"data_sources":' + orjson.dumps(kb.data_sources()) + b',"hosts":[\n')
             first = True
-            for chunk in _chunks(explain_json_lines(hosts(), resolver, date, reach_lists), 4000):
-                out.write(inert_json((b"" if first else b",\n") + b",\n".join(chunk)))
-                first = False
+            for chunk in explain_json_chunks(hosts(), resolver, date, reach_lists, inert=True, sep=b",\n"):
+                if chunk:
+                    if not first:
+                        out.write(b",\n")
+                    out.write(memoryview(chunk)[:-2])  # (the separator after the last entry)
+                    first = False
             laws = cited_laws(kb, (x for rl in reach_lists.values() for x in rl))
             out.write(b'\n],"laws":' + orjson.dumps(laws) + b"}\n")
         else:
@@ -958,17 +963,6 @@ def _explain(args: argparse.Namespace) -> int:
         else:
             out.flush()
     return EXIT_OK
-
-
-def _chunks(items: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
-    batch: list[bytes] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _kb(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -363,6 +363,10 @@ class OwnershipResolver:
         plat = self.kb.platform_of(name)
         return plat is None or len(matched) > len(plat[0])
 
+    def network_only(self, eid: str) -> bool:
+        """Whether an entity only runs networks (CDN, cloud, hosting, telecom, security)."""
+        return self._network_only(eid)
+
     def _network_only(self, eid: str) -> bool:
         roles = self.kb.entities[eid]["roles"]
         return bool(roles) and all(r in _NETWORK_ROLES for r in roles)

@@ -18,11 +18,13 @@ import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datareach import cache
 from datareach.kb.load import KBError, RawKB, data_files, is_domain, read_kb
-from datareach.schema import DataSource
+
+if TYPE_CHECKING:
+    from datareach.schema import DataSource
 
 __all__ = ["DATA_DIR", "KnowledgeBase", "knowledge_base", "reset"]
 
@@ -76,6 +78,8 @@ class KnowledgeBase:
         #: every tail of a service domain (``crashlytics.com`` and ``firebase-settings.crashlytics.com``
         #: for the latter): a name whose tail is not here is under no service domain
         self.service_tails: frozenset[str] = frozenset(data["service_tails"])
+        #: what the cache directory keys this knowledge base by (None: not from the cache's key)
+        self.cache_key: str | None = None
 
     def owner_of_name(self, host: str) -> tuple[str, str] | None:
         """(entity id, the KB domain that matched) for a host name, most specific first."""
@@ -157,6 +161,7 @@ class KnowledgeBase:
     def data_sources(self) -> list[dict[str, Any]]:
         """``data_sources`` entries (audit JSON) for the knowledge base and each imported dataset."""
         from datareach._version import __version__
+        from datareach.schema import DataSource
 
         counts = self.counts()
         as_of = self.meta.get("as_of")
@@ -549,6 +554,7 @@ def knowledge_base(root: Path | None = None, *, use_imports: bool = True, use_ca
             if use_cache:
                 cache.store(path, key, {"kb": (marshal.dumps(data), None, None)})
         kb = KnowledgeBase(data)
+        kb.cache_key = memo if use_cache else None
         _loaded[memo] = kb
         return kb
 

@@ -118,8 +118,10 @@ def inert_json(data: bytes) -> bytes:
     The result is valid JSON of the same value; it is pure ASCII wherever the input held such a
     character, so a terminal, pager or editor showing it acts on nothing. In valid JSON these
     characters can only be inside strings, so the rewrite never touches the structure. Clean text
-    costs one search, and the very same object is returned.
+    costs one search (ASCII text a scan of its bytes), and the very same object is returned.
     """
+    if data.isascii() and b"\x7f" not in data:  # (of the characters, ASCII has DEL only)
+        return data
     if _JSON_RAW.search(data) is None:
         return data
     return _JSON_RAW.sub(_json_escape, data)
