@@ -81,6 +81,20 @@ def test_parallel_equals_sequential(capture: tuple[Path, dict[str, Any]], worker
     assert len(normalised(sequential)[2]) == truth["http_requests"]
 
 
+def test_more_ranges_than_readers(capture: tuple[Path, dict[str, Any]], small_ranges: None,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file larger than MAX_RANGE is cut into more ranges than readers, which take them in turn
+    (each reader holds one range's connections at a time): still the result of one reader."""
+    path, _ = capture
+    monkeypatch.setattr(parallel, "MAX_RANGE", path.stat().st_size // 9)
+    plan = parallel._plan(path, path.stat().st_size, 9)
+    assert plan is not None and len(plan.bounds) - 1 >= 6
+    sequential = list(read_capture(path, 0, workers=1))
+    split = parallel.read(path, 0, None, 2)
+    assert split is not None, "the reader fell back to one process"
+    assert normalised(split) == normalised(sequential)
+
+
 def test_tunnelled_capture_in_parallel(small_ranges: None, tmp_path: Path) -> None:
     """GRE-tunnelled 802.11 frames, split between readers: the same connections, requests and
     frame accounting as one reader."""

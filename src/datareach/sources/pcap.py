@@ -179,7 +179,6 @@ def _pcap(src: _Source, dec: PacketDecoder, head: bytes | None = None, stop: int
         return
     limit = max(min(snaplen, MAX_FRAME) if snaplen else MAX_FRAME, 65535)
     unpack = struct.Struct(endian + "IIII").unpack_from
-    packet = dec.packet
     pos = 0 if parallel else 24
     src.fill(0, 1 << 20)
     if trailer_mode is None:
@@ -202,7 +201,7 @@ def _pcap(src: _Source, dec: PacketDecoder, head: bytes | None = None, stop: int
                     break
                 if end > n:
                     break
-                packet(sec + frac * scale, buf[pos + 16 : end], linktype)
+                dec.packet(sec + frac * scale, buf[pos + 16 : end], linktype)
                 nf += 1
                 pos = end
         else:
@@ -216,7 +215,7 @@ def _pcap(src: _Source, dec: PacketDecoder, head: bytes | None = None, stop: int
                     break
                 frame = buf[pos + 16 : end]
                 cut, _uid, app = trailer(frame)
-                packet(sec + frac * scale, frame[:cut], linktype, app or None)
+                dec.packet(sec + frac * scale, frame[:cut], linktype, app or None)
                 nf += 1
                 pos = end
         if not dec.overlap:  # (the records' captured bytes: what they span, less their headers)
@@ -324,7 +323,6 @@ def _pcapng(src: _Source, dec: PacketDecoder, section: tuple[str, list[_Interfac
     parallel = section is not None
     endian, ifaces = section if section is not None else ("<", [])
     pos = 0
-    packet = dec.packet
     hdr = struct.Struct(endian + "II")
     epb = struct.Struct(endian + "IIIII")
     u32 = struct.Struct(endian + "I").unpack_from
@@ -373,9 +371,9 @@ def _pcapng(src: _Source, dec: PacketDecoder, section: tuple[str, list[_Interfac
                 lt = itf.linktype
                 if lt in pcapdroid.LINKTYPES:
                     cut, _uid, app = pcapdroid.split_trailer(frame)
-                    packet(((hi << 32) | lo) * itf.scale + itf.tsoffset, frame[:cut], lt, app or None)
+                    dec.packet(((hi << 32) | lo) * itf.scale + itf.tsoffset, frame[:cut], lt, app or None)
                 else:
-                    packet(((hi << 32) | lo) * itf.scale + itf.tsoffset, frame, lt)
+                    dec.packet(((hi << 32) | lo) * itf.scale + itf.tsoffset, frame, lt)
             elif btype == BLOCK_IDB:
                 linktype, _res, snaplen = struct.unpack_from(endian + "HHI", buf, pos + 8)
                 itf = _Interface(linktype, snaplen)
@@ -407,14 +405,14 @@ def _pcapng(src: _Source, dec: PacketDecoder, section: tuple[str, list[_Interfac
                 caplen = min(orig, blen - 16, itf.snaplen or orig)
                 nf += 1
                 nb += caplen
-                packet(0.0, buf[pos + 12 : pos + 12 + caplen], itf.linktype)
+                dec.packet(0.0, buf[pos + 12 : pos + 12 + caplen], itf.linktype)
             elif btype == BLOCK_PB:
                 iid, _drops, hi, lo, caplen, _orig = struct.unpack_from(endian + "HHIIII", buf, pos + 8)
                 if iid < len(ifaces) and caplen <= blen - 32:
                     itf = ifaces[iid]
                     nf += 1
                     nb += caplen
-                    packet(((hi << 32) | lo) * itf.scale + itf.tsoffset, buf[pos + 28 : pos + 28 + caplen], itf.linktype)
+                    dec.packet(((hi << 32) | lo) * itf.scale + itf.tsoffset, buf[pos + 28 : pos + 28 + caplen], itf.linktype)
             pos = end
         if not dec.overlap:
             acc.frames += nf
