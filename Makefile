@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 NATIVE := $(VENV)/.native
 # the sources of the packet core that setup.py compiles (datareach._core.NATIVE_MODULES)
 NATIVE_SRC := setup.py src/datareach/_core.py $(addprefix src/datareach/,dissect/packets.py dissect/dns.py \
-  dissect/tls.py dissect/http1.py sources/pcap.py)
+  dissect/tls.py dissect/http1.py sources/pcap.py detect/decode.py detect/patterns.py detect/prefilter.py)
 MITM := $(VENV)/mitmproxy/.installed
 EXAMPLE := examples/mobile-app-session.pcapng
 

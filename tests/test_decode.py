@@ -8,6 +8,7 @@ import json
 import random
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -23,6 +24,7 @@ from datareach.detect.types import Decoded, Layer, Limits
 from datareach.schema import Exchange
 from datareach.testing import protobuf
 from datareach.testing.counting import Calls
+from sources_path import compiled, run_on_sources
 
 
 def make(url: str = "https://api.example.com/", headers: list[tuple[str, str]] | None = None,
@@ -473,6 +475,7 @@ def test_layers_limit() -> None:
     assert d.cuts == ["layers limit 50 reached at body > json $[49]; the rest of the request was not decoded"]
 
 
+@compiled(decode)
 def test_million_key_json_stops_at_items_limit(count_calls: Callable[..., Calls[Any]]) -> None:
     body = b"{" + b",".join(b'"k%d":%d' % (i, i) for i in range(1_000_000)) + b"}"
     # the work, not the time: every layer offered, every item counted, every value expanded
@@ -601,3 +604,9 @@ def test_protobuf_key_value_messages_give_the_value_its_key() -> None:
     assert by_value[b"38400000-8cf0-11bd-b23e-10b96e40000d"].key == "gaid"
     assert by_value[b"42"].key == "session_count"
     assert by_value[b"gaid"].key is None  # a name is not its own key
+
+
+def test_counted_work_on_the_python_sources(tmp_path: Path) -> None:
+    """The tests above that count calls by patching, run on the Python sources when this process
+    runs the compiled decode module."""
+    run_on_sources(decode, __file__, ["test_million_key_json_stops_at_items_limit"], tmp_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from datareach.detect import patterns
 from datareach.detect.patterns import PatternHit, detect_fingerprint, detect_patterns
 from datareach.detect.types import Layer
 from datareach.testing.counting import Calls, PatternCalls
+from sources_path import compiled, run_on_sources
 
 
 def layer(value: str | bytes, key: str | None = None, location: str = "body",
@@ -477,6 +479,7 @@ def test_fingerprint_never_raises(items: list[tuple[str, str | None]]) -> None:
     assert all(0.0 <= h.confidence <= 1.0 for h in found)
 
 
+@compiled(patterns)
 def test_large_body_is_scanned_once(monkeypatch: pytest.MonkeyPatch, count_calls: Callable[..., Calls[Any]]) -> None:
     chunk = (b'{"id":"5d41402abc4b2a76b9719d911017c592","ts":1700000000123,"v":"10.2.0.15",'
              b'"uuid":"38400000-8cf0-11bd-b23e-10b96e40000d","n":490154203237519,"t":"2024-01-01T10:00:00+01:00"},')
@@ -560,3 +563,9 @@ def test_location_array_elements_are_paired() -> None:
     other = [layer("2.2945", "values", encoding=(*enc, "json $.values[0]")),
              layer("48.8584", "values", encoding=(*enc, "json $.values[1]"))]
     assert detect_fingerprint(other) == []
+
+
+def test_counted_work_on_the_python_sources(tmp_path: Path) -> None:
+    """The tests above that count calls by patching, run on the Python sources when this process
+    runs the compiled patterns module."""
+    run_on_sources(patterns, __file__, ["test_large_body_is_scanned_once"], tmp_path)

@@ -31,6 +31,9 @@ NATIVE_MODULES: Final = (
     "datareach.dissect.tls",
     "datareach.dissect.http1",
     "datareach.sources.pcap",
+    "datareach.detect.decode",
+    "datareach.detect.patterns",
+    "datareach.detect.prefilter",
 )
 #: The environment variable that selects the path at run time ("0": the Python sources).
 ENV: Final = "DATAREACH_NATIVE"

@@ -62,7 +62,7 @@ import struct
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from typing import Any, AnyStr, Final
+from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
 import orjson
@@ -288,8 +288,21 @@ def _compressed_kind(b: bytes) -> str | None:
     return None
 
 
-def _pieces(data: AnyStr, sep: AnyStr) -> Iterator[AnyStr]:
-    """``data.split(sep)`` one piece at a time: a list of millions of pieces costs ~40 bytes each."""
+def _pieces(data: bytes, sep: bytes) -> Iterator[bytes]:
+    """``data.split(sep)`` one piece at a time: a list of millions of pieces costs ~40 bytes each.
+    (Not generic over str and bytes: the packet core's compiler (mypyc) wants one type.)"""
+    start, width = 0, len(sep)
+    while True:
+        end = data.find(sep, start)
+        if end < 0:
+            yield data[start:]
+            return
+        yield data[start:end]
+        start = end + width
+
+
+def _text_pieces(data: str, sep: str) -> Iterator[str]:
+    """:func:`_pieces` of a string."""
     start, width = 0, len(sep)
     while True:
         end = data.find(sep, start)
@@ -747,7 +760,7 @@ class _Run:
             src = src[m.end():]
         src = src.partition("#")[0]
         path, _, query = src.partition("?")
-        segments = _pieces(path, "/")
+        segments = _text_pieces(path, "/")
         if path.startswith("/"):
             next(segments)
         for i, seg in enumerate(segments):
