@@ -8,7 +8,6 @@ here a small capture of the same mix is read by tshark and by ``datareach audit`
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -19,16 +18,11 @@ from typing import Any
 
 import pytest
 
+from test_parallel import _generator
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _generator() -> Any:
-    spec = importlib.util.spec_from_file_location("generate_capture", ROOT / "benchmarks" / "generate_capture.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["generate_capture"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _tshark_rows(path: Path, fields: list[str], two_pass: bool = False) -> list[list[str]]:

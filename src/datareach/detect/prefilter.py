@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from datareach.detect.decode import _s2b
 from datareach.detect.matcher import HAVE_HYPERSCAN, Matcher
 from datareach.detect.types import Layer
 from datareach.schema import Exchange
@@ -83,15 +84,6 @@ _FLOATISH = re.compile(rb"-?(?:[0-9]+\.[0-9]+(?:e[-+]?[0-9]+)?|[0-9]+e[-+]?[0-9]
 _CACHE_MAX = 1 << 14
 
 
-def _s2b(s: str) -> bytes:
-    # the decoder's own conversion (decode._s2b), so that the raw text holds its layers' bytes
-    try:
-        return s.encode()
-    except UnicodeEncodeError:
-        try:
-            return s.encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError:
-            return s.encode("utf-8", "surrogatepass")
 
 
 def raw_texts(ex: Exchange) -> list[bytes]:
