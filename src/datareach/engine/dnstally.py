@@ -22,9 +22,10 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator
 from typing import TYPE_CHECKING, Any, overload
 
+from datareach.engine.store import RowBatches
 from datareach.timestamps import iso
 
 if TYPE_CHECKING:
@@ -240,9 +241,11 @@ class DnsTally:
             self.close()
 
 
-class DnsRows(Sequence[dict[str, Any]]):
+class DnsRows(RowBatches):
     """The document's ``dns`` rows, made as they are read (in batches: :meth:`batches`): from
     the tally's rows in memory, or from the file DuckDB wrote them to."""
+
+    what = "DNS rows"
 
     def __init__(self, order: list[_Key], distinct: dict[_Key, list[Any]]) -> None:
         self._order = order
@@ -321,16 +324,3 @@ class DnsRows(Sequence[dict[str, Any]]):
                 r["first_seen"] = iso(r["first_seen"])
             yield out
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        for batch in self.batches():
-            yield from batch
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
-            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"<{len(self)} DNS rows>"

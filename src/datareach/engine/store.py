@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from abc import abstractmethod
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, overload
 
 import orjson
 
-__all__ = ["MEMORY_BUDGET", "DocumentStore", "DocumentView"]
+__all__ = ["MEMORY_BUDGET", "DocumentStore", "DocumentView", "RowBatches"]
 
 #: Bytes of row text a store holds in memory before it moves them to a file.
 MEMORY_BUDGET = 32 << 20
@@ -109,7 +110,34 @@ class DocumentStore:
             self._file = None
 
 
-class DocumentView(Sequence[dict[str, Any]]):
+class RowBatches(Sequence[dict[str, Any]]):
+    """A read-only sequence of a document's rows made a batch at a time (:meth:`batches`): what
+    iterating, comparing and printing such rows share (:class:`DocumentView`, and the ``dns`` rows
+    of :class:`datareach.engine.dnstally.DnsRows`)."""
+
+    #: what the rows are, for ``repr``
+    what = "rows"
+
+    @abstractmethod
+    def batches(self, size: int = BATCH) -> Iterator[list[dict[str, Any]]]:
+        """The rows, ``size`` at a time."""
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for batch in self.batches():
+            yield from batch
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} {self.what}>"
+
+
+class DocumentView(RowBatches):
     """A store's rows as a read-only sequence of new dicts (see the module's description)."""
 
     def __init__(self, store: DocumentStore, order: Sequence[int] | None,
@@ -160,16 +188,3 @@ class DocumentView(Sequence[dict[str, Any]]):
                     complete(k, row)
             yield rows
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        for batch in self.batches():
-            yield from batch
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
-            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"<{len(self)} rows>"
