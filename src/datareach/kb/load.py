@@ -438,18 +438,26 @@ def read_kb(root: Path) -> RawKB:
                 raise f.error(line, f"{what}: kind must be one of {PLATFORM_KINDS}")
             _check_date(f, line, what, "as_of", rec["as_of"])
             check_sources(f, line, what, rec["sources"])
-            domains = _check_str_list(f, line, what, "domains", rec["domains"])
-            if not domains:
-                raise f.error(line, f"{what}: needs at least one domain")
-            for d in domains:
-                if not is_domain(d):
-                    raise f.error(f.line_of_text(f'"{d}"', line), f"{what}: {d!r} is not a lower-case domain name")
+            for d, dline in _domains(f, line, what, rec):
                 if d in platform_of:
-                    raise f.error(f.line_of_text(f'"{d}"', line), f"{what}: domain {d!r} is already the platform {platform_of[d]!r}")
+                    raise f.error(dline, f"{what}: domain {d!r} is already the platform {platform_of[d]!r}")
                 platform_of[d] = rec["name"]
             kb.platforms.append(rec)
     _read_services(kb, files, check_sources)
     return kb
+
+
+def _domains(f: _File, line: int | None, what: str, rec: dict[str, Any]) -> Iterator[tuple[str, int | None]]:
+    """A ``[[platform]]`` or ``[[service]]`` record's ``domains``, with the line each is written
+    on: at least one, each checked to be a lower-case domain name as it is reached."""
+    domains = _check_str_list(f, line, what, "domains", rec["domains"])
+    if not domains:
+        raise f.error(line, f"{what}: needs at least one domain")
+    for d in domains:
+        dline = f.line_of_text(f'"{d}"', line)
+        if not is_domain(d):
+            raise f.error(dline, f"{what}: {d!r} is not a lower-case domain name")
+        yield d, dline
 
 
 def _check_new_id(kb: RawKB, f: _File, line: int | None, what: str, table: str, rid: str) -> None:
@@ -479,13 +487,7 @@ def _read_services(kb: RawKB, files: list[_File], check_sources: Any) -> None:
             _check_str_list(f, line, what, "aliases", rec.get("aliases", []))
             _check_date(f, line, what, "as_of", rec["as_of"])
             check_sources(f, line, what, rec["sources"])
-            domains = _check_str_list(f, line, what, "domains", rec["domains"])
-            if not domains:
-                raise f.error(line, f"{what}: needs at least one domain")
-            for d in domains:
-                dline = f.line_of_text(f'"{d}"', line)
-                if not is_domain(d):
-                    raise f.error(dline, f"{what}: {d!r} is not a lower-case domain name")
+            for d, dline in _domains(f, line, what, rec):
                 if d in by_domain:
                     raise f.error(dline, f"domain {d!r} is given to both services {by_domain[d]!r} and {rec['id']!r}")
                 by_domain[d] = rec["id"]
