@@ -532,29 +532,19 @@ def explain_json_chunks(hosts: Iterable[str], resolver: OwnershipResolver, date:
             text = raw.strip()
             if fast(text) is not None:
                 host = text[:-1] if text[-1] == "." else text
-                if host.replace(".", "").isdigit():
-                    ip = host if _canonical_v4(host) else ip_of(host)
-                    if ip is not None:
-                        ips.append(ip)
-                        batch.append(ip)
-                        plain.append(False)
-                        continue
+                if not host.replace(".", "").isdigit():  # a plain name
                     batch.append(host)
-                    plain.append(False)
+                    plain.append(True)
                     continue
-                batch.append(host)
-                plain.append(True)
-                continue
-            host = host_of(text)
-            if not host:
-                continue
-            ip = ip_of(host)
+                ip = host if _canonical_v4(host) else ip_of(host)
+            else:
+                host = host_of(text)
+                if not host:
+                    continue
+                ip = ip_of(host)
             if ip is not None:
                 ips.append(ip)
-                batch.append(ip)
-                plain.append(False)
-                continue
-            batch.append(host)
+            batch.append(host if ip is None else ip)
             plain.append(False)
         servers = iter(network.of_many(ips) if ips else ())
         nxt = 0
