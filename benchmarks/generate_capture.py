@@ -63,7 +63,7 @@ import time
 import urllib.parse
 import zlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import dns.flags
@@ -378,21 +378,36 @@ class Writer:
 SYN, FIN, PSH, ACK = 0x02, 0x01, 0x08, 0x10
 
 
+def handshake(w: Writer, c: Conn, cisn: int, sisn: int) -> Generator[None, None, tuple[int, int]]:
+    """SYN, SYN-ACK, ACK, a packet per ``next()``; returns the next sequence numbers (client, server)."""
+    w.tcp(c, True, cisn, 0, SYN, None)
+    yield
+    w.tcp(c, False, sisn, cisn + 1, SYN | ACK, None)
+    yield
+    cs = (cisn + 1) & 0xFFFFFFFF
+    ss = (sisn + 1) & 0xFFFFFFFF
+    w.tcp(c, True, cs, ss, ACK, None)
+    yield
+    return cs, ss
+
+
+def teardown(w: Writer, c: Conn, cs: int, ss: int) -> Iterator[None]:
+    """FIN from the client, FIN from the server, the last ACK, a packet per ``next()``."""
+    w.tcp(c, True, cs, ss, FIN | ACK, None)
+    yield
+    w.tcp(c, False, ss, (cs + 1) & 0xFFFFFFFF, FIN | ACK, None)
+    yield
+    w.tcp(c, True, (cs + 1) & 0xFFFFFFFF, (ss + 1) & 0xFFFFFFFF, ACK, None)
+    yield
+
+
 def tcp_conversation(w: Writer, c: Conn, messages: list[tuple[bool, list[Payload]]], cisn: int, sisn: int
                      ) -> Iterator[None]:
     """Handshake, messages (ACK per segment for the first 8, then every second, and at the end), teardown.
 
     A generator: each ``next()`` writes one packet, so connections can be interleaved.
     """
-    cs, ss = cisn, sisn
-    w.tcp(c, True, cs, 0, SYN, None)
-    yield
-    w.tcp(c, False, ss, cs + 1, SYN | ACK, None)
-    yield
-    cs = (cs + 1) & 0xFFFFFFFF
-    ss = (ss + 1) & 0xFFFFFFFF
-    w.tcp(c, True, cs, ss, ACK, None)
-    yield
+    cs, ss = yield from handshake(w, c, cisn, sisn)
     for from_client, segs in messages:
         last = len(segs) - 1
         for i, pl in enumerate(segs):
@@ -409,12 +424,7 @@ def tcp_conversation(w: Writer, c: Conn, messages: list[tuple[bool, list[Payload
                 else:
                     w.tcp(c, True, cs, ss, ACK, None)
                 yield
-    w.tcp(c, True, cs, ss, FIN | ACK, None)
-    yield
-    w.tcp(c, False, ss, (cs + 1) & 0xFFFFFFFF, FIN | ACK, None)
-    yield
-    w.tcp(c, True, (cs + 1) & 0xFFFFFFFF, (ss + 1) & 0xFFFFFFFF, ACK, None)
-    yield
+    yield from teardown(w, c, cs, ss)
 
 
 def udp_exchange(w: Writer, c: Conn, q: Payload, r: Payload) -> Iterator[None]:
@@ -760,15 +770,7 @@ def hard_conversation(w: Writer, c: Conn, exchanges: list[tuple[list[Payload], l
     """Handshake, request/response exchanges with piggy-backed ACKs, teardown: 8 packets for one
     small exchange. A long response is acknowledged every 16th segment (stretch ACKs, as GRO
     receivers send them) and at its end."""
-    cs, ss = cisn, sisn
-    w.tcp(c, True, cs, 0, SYN, None)
-    yield
-    w.tcp(c, False, ss, cs + 1, SYN | ACK, None)
-    yield
-    cs = (cs + 1) & 0xFFFFFFFF
-    ss = (ss + 1) & 0xFFFFFFFF
-    w.tcp(c, True, cs, ss, ACK, None)
-    yield
+    cs, ss = yield from handshake(w, c, cisn, sisn)
     for req, resp in exchanges:
         last = len(req) - 1
         for i, pl in enumerate(req):
@@ -783,12 +785,7 @@ def hard_conversation(w: Writer, c: Conn, exchanges: list[tuple[list[Payload], l
             if last > 2 and (i & 15 == 15 or i == last):
                 w.tcp(c, True, cs, ss, ACK, None)
                 yield
-    w.tcp(c, True, cs, ss, FIN | ACK, None)
-    yield
-    w.tcp(c, False, ss, (cs + 1) & 0xFFFFFFFF, FIN | ACK, None)
-    yield
-    w.tcp(c, True, (cs + 1) & 0xFFFFFFFF, (ss + 1) & 0xFFFFFFFF, ACK, None)
-    yield
+    yield from teardown(w, c, cs, ss)
 
 
 def _rand_addr(rng: random.Random, prefix: str) -> bytes:
