@@ -59,6 +59,8 @@ RANKS: dict[str, int] = {
     "datareach._version": 0,
     # which packet core runs (the mypyc-compiled modules or their sources): stdlib only
     "datareach._core": 0,
+    # process-wide memory settings (pyarrow without pandas, the C heap trimmed): stdlib only
+    "datareach.memory": 0,
     # 1 dissect: sans-IO protocol parsers
     "datareach.dissect": 1,
     # 2 sources: one module per input format

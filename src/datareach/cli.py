@@ -718,6 +718,9 @@ def _audit_inputs(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     options = {"profile": profile, "policies": policies, "reveal": args.reveal, "detect": not args.no_detect, "matcher": args.matcher,
                "reach_options": _reach_options(args), "keylog": args.keylog}
+    from datareach.memory import pyarrow_without_pandas
+
+    pyarrow_without_pandas()  # (this process is the command's own: see datareach.memory)
     sizes = [os.path.getsize(p) if os.path.isfile(p) else 0 for p in args.inputs]
     show_progress = not args.no_progress and sys.stderr.isatty() and sum(sizes) > PROGRESS_MIN_BYTES
     from datareach.dissect.keylog import KeyLogError

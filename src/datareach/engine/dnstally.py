@@ -41,7 +41,7 @@ BATCH = 4096
 #: Answers held as columns in memory; past it they go to a Parquet file a batch at a time.
 SPILL_ROWS = 1 << 16
 #: DuckDB's memory limit while it aggregates spilled answers (past it, it uses the disk too).
-DUCKDB_MEMORY = "192MB"
+DUCKDB_MEMORY = "128MB"
 
 _Key = tuple[str, str, tuple[str, ...]]
 _NAMES = ("seq", "ts", "qname", "rtype", "address", "chain", "ttl", "input")

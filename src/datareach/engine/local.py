@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import hashlib
 import os
@@ -31,6 +32,7 @@ from datareach.engine import AuditOptions, Pipeline
 from datareach.engine.dnstally import DnsTally
 from datareach.engine.result import Audit, SummaryCounts
 from datareach.engine.store import DocumentStore, DocumentView
+from datareach.memory import give_back
 from datareach.schema import (
     Connection,
     ConnectionBatch,
@@ -42,7 +44,9 @@ from datareach.schema import (
     InputError,
     InputReport,
     PacketAccounting,
+    PreparedExchange,
     Violation,
+    connection_uid,
     fields,
     rows_table,
     table_from_dicts,
@@ -160,6 +164,8 @@ class LocalEngine:
                 prepared.append(prepare(users_geo))
 
         keep = pipeline.read_bodies
+        # (a parallel reader makes the exchanges' rows itself, unless the exchanges are kept whole)
+        make_rows = None if exchanges.raw is not None else functools.partial(prepare_exchange, reveal=options.reveal)
         connection_row = _connection_row
         # A helper thread hashes each input once it is read (hashing releases the GIL, so it
         # runs on another core while the next input is read and while the tables are enriched).
@@ -175,7 +181,7 @@ class LocalEngine:
                     continue
                 cb = _progress_for(options.progress, idx)
                 for rec in read_input(path, idx, rep.format, cb, while_waiting, keep, pipeline.per_request,
-                                      pipeline.keys):
+                                      pipeline.keys, make_rows):
                     if isinstance(rec, Decryption):
                         rep.decryption = rec.to_dict()
                         decrypted.update(rec.uids)
@@ -190,12 +196,16 @@ class LocalEngine:
                         conns.add(connection_row(rec))
                     elif isinstance(rec, DnsAnswer):
                         answers.add(rec)
+                    elif isinstance(rec, PreparedExchange):
+                        exchanges.add_prepared(rec)
                     elif isinstance(rec, Exchange):
                         exchanges.add(rec)
                     else:
                         rep.errors.append(rec)
                         continue
                     rep.records_read += 1
+                    if not rep.records_read & TRIM_EVERY_MASK:
+                        give_back()  # (what the records taken so far left freed: see _release_unused)
                 if rep.format is None:  # not read: not hashed either (it may be anything, of any size)
                     with contextlib.suppress(OSError):
                         rep.size = path.stat().st_size
@@ -223,10 +233,13 @@ class LocalEngine:
 
         generated = datetime.now(UTC)
         today = generated.date().isoformat()
-        exchange_rows, finding_rows = exchanges.views()
+        _release_unused()  # (what taking the records freed)
         # The records become tables; each list is emptied as soon as its table is made, and each
         # table let go once the next stage no longer needs it (peak memory is what they add up to).
+        # The DNS answers are aggregated first (DuckDB's working memory comes and goes), then the
+        # exchanges and findings are put in order (arrays kept until the document is written).
         dns_docs = answers.rows()  # (made a batch at a time as the document is written)
+        exchange_rows, finding_rows = exchanges.views()
         counts = SummaryCounts()  # (the rows counted as they are made: they are not read again for it)
         if pipeline.policies:
             findings = _findings_table(finding_rows, counts)
@@ -265,6 +278,7 @@ class LocalEngine:
             _release_unused()
         sort_violations(violations)  # (each chunk's are in order; all of them, by destination)
         ctx.release_dns()
+        _release_unused()  # (what the stages freed: the report is written next, for a while)
         sources = [s.to_json() for s in geo.sources()] + [psl_source().to_json()] + kb.data_sources()
         from datareach.enrich.anycast import anycast_source
 
@@ -375,12 +389,19 @@ def _system_allocator() -> None:
     pa.set_memory_pool(pa.system_memory_pool())
 
 
+#: The C library's heap is trimmed each time this many more records have been taken (mask).
+TRIM_EVERY_MASK = (1 << 16) - 1
+
+
 def _release_unused() -> None:
     """Hand the memory Arrow's allocator keeps for reuse back to the system (it keeps what the
-    readers' tables and the group-by's copies freed, which the stages after them never reuse)."""
+    readers' tables and the group-by's copies freed, which the stages after them never reuse),
+    and what the C library keeps of what was freed (:func:`datareach.memory.give_back`: on the
+    3 GB benchmark capture, 220 MB once the records were taken)."""
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()
+    give_back()
 
 
 @contextlib.contextmanager
@@ -476,6 +497,9 @@ class ExchangeRows:
         self.rows = DocumentStore()
         self.ts = array("d")
         self.inputs = array("q")
+        #: each exchange's connection number when its rows name it by another uid (a parallel
+        #: reader's own): its rows are given ``C<input>.<number>`` as they are read; else -1
+        self.conns = array("q")
         self.findings = DocumentStore()
         self.found_in = array("q")  # each finding's exchange (its place in self.rows)
         #: each finding's (source, data type, location), as the number of that triple in key_ids
@@ -490,32 +514,29 @@ class ExchangeRows:
         self.raw: list[Exchange] | None = [] if keep else None
 
     def add(self, e: Exchange) -> None:
-        n = len(self.rows)
-        key = (e.app or "", e.host)
-        if e.uid and key not in self.hosts and len(self.hosts) < MAX_REQUEST_HOSTS:
-            self.hosts[key] = e.uid
-        e.id = ""  # (given by views())
-        doc = _exchange_json(e)
-        found = e.findings or ()
-        if found and not self.reveal:  # the request's own URL would show what the findings redact
-            from datareach.detect.profile import redact_url
-
-            doc["url"] = redact_url(doc["url"], {f.location for f in found})
-        self.rows.append(doc)
-        self.ts.append(e.ts)
-        self.inputs.append(e.input_index)
-        for f in found:
-            fdoc = _finding_json(f, e, self.reveal)
-            self.kinds.add((fdoc["app"], fdoc["host"], fdoc["data_type"], tuple(fdoc["categories"])))
-            self.findings.append(fdoc)
-            self.found_in.append(n)
-            triple = (f.source, f.data_type, f.location)
-            kid = self.key_ids.get(triple)
-            if kid is None:
-                kid = self.key_ids[triple] = len(self.key_ids)
-            self.finding_keys.append(kid)
+        self.add_prepared(prepare_exchange(e, self.reveal))
         if self.raw is not None:
             self.raw.append(e)
+
+    def add_prepared(self, p: PreparedExchange) -> None:
+        """An exchange whose rows are made (:func:`prepare_exchange`, here or in a reader)."""
+        n = len(self.rows)
+        key = (p.app or "", p.host)
+        if p.uid and key not in self.hosts and len(self.hosts) < MAX_REQUEST_HOSTS:
+            self.hosts[key] = p.uid
+        self.rows.append_text(p.doc)
+        self.ts.append(p.ts)
+        self.inputs.append(p.input_index)
+        self.conns.append(p.conn)
+        key_ids = self.key_ids
+        for text, triple, kind in p.findings:
+            self.kinds.add(kind)
+            self.findings.append_text(text)
+            self.found_in.append(n)
+            kid = key_ids.get(triple)
+            if kid is None:
+                kid = key_ids[triple] = len(key_ids)
+            self.finding_keys.append(kid)
 
     def kinds_table(self, counts: SummaryCounts) -> pa.Table:
         """The findings' distinct (app, host, data_type, categories), as a table of those columns
@@ -541,43 +562,82 @@ class ExchangeRows:
         """The exchanges and the findings in the document's order, with their ids."""
         import numpy as np
 
-        order = np.argsort(np.frombuffer(self.ts, dtype=np.float64), kind="stable")
-        place = np.empty(len(order), dtype=np.int64)
-        place[order] = np.arange(len(order), dtype=np.int64)
+        # (positions as 4-byte integers up to 2**31 rows: these arrays live until the document
+        # is written, and a 3 GB capture has millions of findings)
+        n, nf = len(self.ts), len(self.found_in)
+        wide = max(n, nf, len(self.key_ids)) >= 1 << 31
+        itype, code = (np.int64, "q") if wide else (np.int32, "i")
+        order = np.argsort(np.frombuffer(self.ts, dtype=np.float64), kind="stable").astype(itype)
+        place = np.empty(n, dtype=itype)
+        place[order] = np.arange(n, dtype=itype)
         inputs = self.inputs
         counters: dict[int, int] = {}
-        nth = array("q", bytes(8 * len(order)))
+        nth = array(code, bytes(order.itemsize * n))
         for k, i in enumerate(order.tolist()):
             idx = inputs[i]
             nth[k] = counters.get(idx, 0)
             counters[idx] = nth[k] + 1
-        order_list = array("q", order.astype(np.int64).tobytes())
+        order_list = array(code)
+        order_list.frombytes(order.tobytes())
+        del order
 
         def exchange_id(k: int) -> str:
             return f"E{inputs[order_list[k]]}.{nth[k]}"
 
+        conns = self.conns
+        renamed = any(c >= 0 for c in conns)
+
         def complete_exchange(k: int, row: dict[str, Any]) -> None:
             row["id"] = exchange_id(k)
+            if renamed:
+                i = order_list[k]
+                if conns[i] >= 0:
+                    row["uid"] = connection_uid(inputs[i], conns[i])
 
         # findings by their exchange's place, then (source, data type, location); in the order
         # read where those are the same (np.lexsort is stable)
         found_in = self.found_in
         triples = sorted(self.key_ids, key=self.key_ids.__getitem__)
-        rank = np.empty(len(triples), dtype=np.int64)
-        rank[np.array(sorted(range(len(triples)), key=triples.__getitem__), dtype=np.int64)] = np.arange(len(triples))
-        f_places = place[np.frombuffer(found_in, dtype=np.int64)] if len(found_in) else np.empty(0, np.int64)
-        f_ranks = rank[np.frombuffer(self.finding_keys, dtype=np.int32)] if len(found_in) else np.empty(0, np.int64)
-        f_order = array("q", np.lexsort((f_ranks, f_places)).astype(np.int64).tobytes())
+        rank = np.empty(len(triples), dtype=itype)
+        rank[np.array(sorted(range(len(triples)), key=triples.__getitem__), dtype=np.int64)] = np.arange(
+            len(triples), dtype=itype)
+        f_places = place[np.frombuffer(found_in, dtype=np.int64)] if nf else np.empty(0, itype)
+        f_ranks = rank[np.frombuffer(self.finding_keys, dtype=np.int32)] if nf else np.empty(0, itype)
+        f_order = array(code)
+        f_order.frombytes(np.lexsort((f_ranks, f_places)).astype(itype).tobytes())
         del f_places, f_ranks
 
         def complete_finding(k: int, row: dict[str, Any]) -> None:
+            i = found_in[f_order[k]]
             row["id"] = f"F{k}"
-            row["exchange"] = exchange_id(int(place[found_in[f_order[k]]]))
+            row["exchange"] = exchange_id(int(place[i]))
+            if renamed and conns[i] >= 0:
+                row["uid"] = connection_uid(inputs[i], conns[i])
 
         if self.raw is not None:
             for k, i in enumerate(order_list):
                 self.raw[i].id = exchange_id(k)
         return (self.rows.view(order_list, complete_exchange), self.findings.view(f_order, complete_finding))
+
+
+def prepare_exchange(e: Exchange, reveal: bool) -> PreparedExchange:
+    """The exchange's row and its findings' rows, as :class:`ExchangeRows` files them (a parallel
+    reader makes them where it reads the exchange: ``read_input(..., prepare=...)``)."""
+    import orjson
+
+    e.id = ""  # (given by ExchangeRows.views())
+    doc = _exchange_json(e)
+    found = e.findings or ()
+    if found and not reveal:  # the request's own URL would show what the findings redact
+        from datareach.detect.profile import redact_url
+
+        doc["url"] = redact_url(doc["url"], {f.location for f in found})
+    findings = []
+    for f in found:
+        fdoc = _finding_json(f, e, reveal)
+        findings.append((orjson.dumps(fdoc), (f.source, f.data_type, f.location),
+                         (fdoc["app"], fdoc["host"], fdoc["data_type"], tuple(fdoc["categories"]))))
+    return PreparedExchange(e.ts, e.input_index, e.uid, e.app, e.host, orjson.dumps(doc), tuple(findings))
 
 
 def _finding_json(f: Any, ex: Exchange, reveal: bool) -> dict[str, Any]:

@@ -59,7 +59,10 @@ class DocumentStore:
         return len(self._offsets) - 1
 
     def append(self, row: dict[str, Any]) -> None:
-        data = orjson.dumps(row)
+        self.append_text(orjson.dumps(row))
+
+    def append_text(self, data: bytes) -> None:
+        """A row given as its JSON text (``orjson.dumps`` of the row: what :meth:`append` keeps)."""
         self._offsets.append(self._offsets[-1] + len(data))
         if self._file is not None:
             self._file.write(data)

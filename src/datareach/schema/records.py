@@ -777,12 +777,36 @@ def json_values(texts: list[Any], codec: JsonCodec | None = None) -> list[Any]:
     return [None if v is None else loads(v) for v in texts]
 
 
+@dataclass(slots=True)
+class PreparedExchange:
+    """An :class:`Exchange` and its findings already made into the JSON document's rows.
+
+    A parallel capture reader makes these (when the audit asks for them, with the function that
+    makes them) instead of handing on the exchange's fields: the rows are then made on every
+    core, and the audit's own process only files them. ``doc`` is the exchange's row and each
+    finding is (its row, its (source, data type, location), its (app, host, data type,
+    categories)), all as the reader had them: the rows name the connection by the reader's own
+    uid, and ``uid``/``conn`` give the audit's (``conn`` its number, -1 when the rows' uid is
+    right as it is).
+    """
+
+    ts: float
+    input_index: int
+    uid: str | None
+    app: str | None
+    host: str
+    doc: bytes
+    findings: tuple[tuple[bytes, tuple[str, str, str], tuple[str | None, str, str, tuple[str, ...]]], ...]
+    conn: int = -1
+
+
 def connection_uid(input_index: int, n: int) -> str:
     """The uid of the n-th connection (from 0) of an input."""
     return f"C{input_index}.{n}"
 
 
-Record: TypeAlias = Connection | ConnectionBatch | DnsAnswer | Exchange | InputError | Decryption | PacketAccounting
+Record: TypeAlias = (Connection | ConnectionBatch | DnsAnswer | Exchange | InputError | Decryption | PacketAccounting
+                     | PreparedExchange)
 
 #: Called by readers with the number of bytes of the input consumed so far.
 ProgressCallback: TypeAlias = Callable[[int], None]

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from datareach.files import open_regular
-from datareach.schema import Exchange, InputError, ProgressCallback, Record
+from datareach.schema import Exchange, InputError, PreparedExchange, ProgressCallback, Record
 from datareach.sources.compressed import (
     CAPTURE_COMPRESSIONS,
     HAR_COMPRESSIONS,
@@ -129,7 +129,8 @@ def format_problem(path: Path) -> str | None:
 def read_input(path: Path, input_index: int, fmt: str | None = None,
                progress: ProgressCallback | None = None,
                while_waiting: Callable[[], None] | None = None, keep_bodies: bool = True,
-               on_request: Callable[[Exchange], None] | None = None, keys: Any = None) -> Iterator[Record]:
+               on_request: Callable[[Exchange], None] | None = None, keys: Any = None,
+               prepare: Callable[[Exchange], PreparedExchange] | None = None) -> Iterator[Record]:
     """Yield the records of one input file, whatever its format.
 
     ``while_waiting`` is called once if the file is read by parallel processes, while they run.
@@ -137,6 +138,8 @@ def read_input(path: Path, input_index: int, fmt: str | None = None,
     ``on_request`` is applied to every request where it is read (in the reader's own process
     when the file is read in parallel), before it is yielded: the detect stage uses it.
     ``keys``: the audit's TLS key logs (:class:`~datareach.dissect.keylog.KeyStore`).
+    ``prepare``: a capture read in parallel hands on its requests as what this makes of each
+    (after ``on_request``) instead of as :class:`~datareach.schema.Exchange` records.
     An empty file, a file in no known format and a file that is not a regular one end with a
     fatal error after reading at most :data:`SNIFF_BYTES`.
     """
@@ -165,6 +168,8 @@ def read_input(path: Path, input_index: int, fmt: str | None = None,
         options["compression"] = compression
     if keys is not None:  # (a plugin written before keys existed may not take them)
         options["keys"] = keys
+    if prepare is not None and registry.is_builtin(source):
+        options["prepare"] = prepare
     try:
         records: Iterator[Record]
         if registry.is_builtin(source):

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from datareach.dissect.keylog import KeyStore
-from datareach.schema import Exchange, ProgressCallback, Record
+from datareach.schema import Exchange, PreparedExchange, ProgressCallback, Record
 from datareach.sources import parallel, pcap
 
 
@@ -18,7 +18,8 @@ def read_capture(path: Path, input_index: int, progress: ProgressCallback | None
                  workers: int | None = None, while_waiting: Callable[[], None] | None = None,
                  keep_bodies: bool = True,
                  on_request: Callable[[Exchange], None] | None = None,
-                 keys: KeyStore | None = None, compression: str = "") -> Iterator[Record]:
+                 keys: KeyStore | None = None, compression: str = "",
+                 prepare: Callable[[Exchange], PreparedExchange] | None = None) -> Iterator[Record]:
     """Read a pcap or pcapng file (detected from its content) and yield its records.
 
     ``workers``: processes (default: one per core for large files). ``on_request`` is applied
@@ -27,9 +28,10 @@ def read_capture(path: Path, input_index: int, progress: ProgressCallback | None
     in this process while parallel readers run. ``keys``: the audit's key logs (TLS
     connections they have secrets for are decrypted and their HTTP read). ``compression``: the
     file is compressed (gzip, bzip2, xz, zstd): one process reads it, decompressing as it goes.
+    ``prepare``: the parallel readers hand on each request as what this makes of it.
     """
     records = None if compression else parallel.read_stream(path, input_index, progress, workers, while_waiting,
-                                                             keep_bodies, on_request, keys)
+                                                             keep_bodies, on_request, keys, prepare)
     if records is not None:
         yield from records
         return

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from datareach.dissect import keylog, pcapdroid
 from datareach.dissect.packets import SUPPORTED_LINKTYPES, PacketDecoder, encrypted_counts
+from datareach.memory import give_back, pyarrow_without_pandas
 from datareach.schema import (
     CONNECTION_FIELDS,
     ConnectionBatch,
@@ -49,6 +50,7 @@ from datareach.schema import (
     Exchange,
     InputError,
     PacketAccounting,
+    PreparedExchange,
     ProgressCallback,
     Record,
     connection_uid,
@@ -93,6 +95,7 @@ _ERR_FIELDS = fields(InputError)
 _dns_tuple = operator.attrgetter(*_DNS_FIELDS)
 _ex_tuple = operator.attrgetter(*_EX_FIELDS)
 _err_tuple = operator.attrgetter(*_ERR_FIELDS)
+_prepared_tuple = operator.attrgetter(*fields(PreparedExchange))
 
 
 @dataclass(frozen=True)
@@ -109,9 +112,56 @@ class _Plan:
 
 
 @dataclass
+class _Stored:
+    """A range's connections (:attr:`PacketDecoder.connections`, with ``ckey``: row n is fid n),
+    in an Arrow IPC file the reader wrote.
+
+    The reader hands the file on instead of the table, so that this process does not hold every
+    range's connections while the other ranges are read; the merge reads the file a column at a
+    time (a copy of every connection at most, never two) and removes it.
+    """
+
+    path: str
+    num_rows: int
+
+    @classmethod
+    def write(cls, table: pa.Table) -> _Stored:
+        import pyarrow as pa
+
+        fd, path = tempfile.mkstemp(prefix="datareach-range-", suffix=".arrow")
+        try:
+            with os.fdopen(fd, "wb") as f, pa.ipc.new_file(f, table.schema) as writer:
+                writer.write_table(table)
+        except BaseException:
+            _remove(path)
+            raise
+        return cls(path, table.num_rows)
+
+    def table(self) -> pa.Table:
+        """The table, its buffers in a map of the file: only the pages of what is read are
+        loaded (a read file's record batch is one buffer, which every column would hold)."""
+        import pyarrow as pa
+
+        with pa.memory_map(self.path) as f:
+            return pa.ipc.open_file(f).read_all()
+
+    def column(self, name: str) -> list[pa.Array]:
+        """The column's chunks (one ChunkedArray of many is made from arrays: from ChunkedArrays,
+        pyarrow takes a slow path, 0.2 s a column of half a million rows)."""
+        chunks: list[pa.Array] = self.table().column(name).chunks
+        return chunks
+
+    def schema(self) -> pa.Schema:
+        return self.table().schema
+
+    def remove(self) -> None:
+        _remove(self.path)
+
+
+@dataclass
 class _Result:
-    #: the decoder's connections (:attr:`PacketDecoder.connections`, with ``ckey``): row n is fid n
-    connections: pa.Table
+    #: the range's connections (in a file)
+    connections: _Stored
     #: the DNS-over-UDP records' client ports, by fid
     ports: dict[int, set[int]]
     dns: list[tuple[Any, ...]]
@@ -137,6 +187,8 @@ class _Result:
     key_sources: list[dict[str, Any]] = field(default_factory=list)
     #: what became of the range's frames
     accounting: PacketAccounting = field(default_factory=PacketAccounting)
+    #: whether the range's requests were written as PreparedExchange fields (else Exchange's)
+    prepared: bool = False
 
 
 def _workers(requested: int | None, size: int) -> int:
@@ -154,18 +206,23 @@ def _workers(requested: int | None, size: int) -> int:
 def read(path: Path, input_index: int, progress: ProgressCallback | None,
          workers: int | None = None, while_waiting: Callable[[], None] | None = None,
          keep_bodies: bool = True, on_request: Callable[[Exchange], None] | None = None,
-         keys: KeyStore | None = None) -> list[Record] | None:
+         keys: KeyStore | None = None,
+         prepare: Callable[[Exchange], PreparedExchange] | None = None) -> list[Record] | None:
     """:func:`read_stream`'s records as a list."""
-    records = read_stream(path, input_index, progress, workers, while_waiting, keep_bodies, on_request, keys)
+    records = read_stream(path, input_index, progress, workers, while_waiting, keep_bodies, on_request, keys,
+                          prepare)
     return None if records is None else list(records)
 
 
 def read_stream(path: Path, input_index: int, progress: ProgressCallback | None,
                 workers: int | None = None, while_waiting: Callable[[], None] | None = None,
                 keep_bodies: bool = True, on_request: Callable[[Exchange], None] | None = None,
-                keys: KeyStore | None = None) -> Iterator[Record] | None:
+                keys: KeyStore | None = None,
+                prepare: Callable[[Exchange], PreparedExchange] | None = None) -> Iterator[Record] | None:
     """The records of ``path`` read in parallel, or None when it should be read by one process.
-    ``keys``: the audit's key logs (forking hands them to the readers).
+    ``keys``: the audit's key logs (forking hands them to the readers). ``prepare``: each
+    reader hands on its requests as what this makes of each (after ``on_request``), a
+    :class:`~datareach.schema.PreparedExchange` whose uid the merge then gives.
 
     ``while_waiting`` is called once in this process after the readers have started (all
     processes are forked by then, so it may start threads or import modules safely). The readers
@@ -198,7 +255,7 @@ def read_stream(path: Path, input_index: int, progress: ProgressCallback | None,
         # The stage run on each request (detection) is handed to the forked readers as an
         # initializer argument: forking copies it, so a detector need not be pickled.
         with ProcessPoolExecutor(max_workers=min(n, len(plan.bounds) - 1), mp_context=ctx,
-                                 initializer=_init, initargs=(done, on_request, stop, keys)) as pool:
+                                 initializer=_init, initargs=(done, on_request, stop, keys, prepare)) as pool:
             futures = [pool.submit(_work, path, input_index, plan, i, keep_bodies)
                        for i in range(len(plan.bounds) - 1)]
             if while_waiting is not None:
@@ -217,6 +274,7 @@ def read_stream(path: Path, input_index: int, progress: ProgressCallback | None,
                 done_range = f.result(timeout=0)
                 _remove(done_range.spill)
                 _remove(done_range.dns_spill)
+                done_range.connections.remove()
         return None
     finally:
         if collecting:
@@ -280,14 +338,19 @@ class _Worker:
     stop: Any = None
     on_request: Callable[[Exchange], None] | None = None
     keys: KeyStore | None = None
+    prepare: Callable[[Exchange], PreparedExchange] | None = None
 
 
 def _init(done: Any, on_request: Callable[[Exchange], None] | None, stop: Any = None,
-          keys: KeyStore | None = None) -> None:
+          keys: KeyStore | None = None, prepare: Callable[[Exchange], PreparedExchange] | None = None) -> None:
     _Worker.done = done
     _Worker.stop = stop
     _Worker.on_request = on_request
     _Worker.keys = keys
+    _Worker.prepare = prepare
+    # (a reader builds Arrow arrays, never pandas objects: without this pyarrow would load
+    # pandas, 55 MB, in every reader)
+    pyarrow_without_pandas()
     # What the reader inherited from its parent stays as it is: the collector need not walk it
     # (nor touch its pages, which forking shares with the parent). The reader's own objects
     # (flows, streams, records) are acyclic, and a reader ends with its range: collections are
@@ -418,6 +481,11 @@ def _pcapng_boundary(f: Any, nominal: int, hdr: struct.Struct) -> int | None:
 
 
 def _work(path: Path, input_index: int, plan: _Plan, index: int, keep_bodies: bool = True) -> _Result:
+    # A reader takes range after range. What its last range left in reference cycles (decoded
+    # layers, streams) waits for a full collection, which the reader's thresholds make rare: it
+    # is collected now, before this range adds its own (a reader grew by about 20 MB a range on
+    # the 3 GB benchmark capture without it, and stays flat with it).
+    gc.collect()
     stop = plan.bounds[index + 1]
     dec = PacketDecoder(input_index, keep_bodies=keep_bodies, merge_keys=True, keys=_Worker.keys)
     for text in plan.secrets:
@@ -452,6 +520,7 @@ def _read_range(path: Path, input_index: int, plan: _Plan, index: int, dec: Pack
                 progress: Callable[[int], None]) -> _Result:
     start, stop = plan.bounds[index], plan.bounds[index + 1]
     last = index == len(plan.bounds) - 2
+    prepare = _Worker.prepare
 
     def take(r: Record) -> None:
         # each record as it is read: a request is judged (and its body let go) at once, and
@@ -462,7 +531,7 @@ def _read_range(path: Path, input_index: int, plan: _Plan, index: int, dec: Pack
         elif isinstance(r, Exchange):
             if _Worker.on_request is not None:
                 _Worker.on_request(r)
-            exchanges.add(_ex_tuple(r))
+            exchanges.add(_ex_tuple(r) if prepare is None else _prepared_tuple(prepare(r)))
         else:
             errors.append(_err_tuple(r))
 
@@ -489,10 +558,13 @@ def _read_range(path: Path, input_index: int, plan: _Plan, index: int, dec: Pack
     dec.records = []
     assert dec.connections is not None
     own = dec.decryption()
-    return _Result(dec.connections, ports, [], [], errors, dec.cut, dec.malformed, dec.response_head_cuts,
+    table, dec.connections = dec.connections, None
+    stored = _Stored.write(table)
+    del table
+    return _Result(stored, ports, [], [], errors, dec.cut, dec.malformed, dec.response_head_cuts,
                    dec.retired_inspecting, dec.http_holes, dec.http_bytes_skipped, exchanges.close(), dns.close(),
                    own.keys, dec.decryptor.stats if dec.decryptor is not None else None, own.sources,
-                   dec.accounting)
+                   dec.accounting, prepare is not None)
 
 
 def _merge(results: Sequence[_Result], input_index: int) -> Iterator[Record]:
@@ -509,13 +581,12 @@ def _merge(results: Sequence[_Result], input_index: int) -> Iterator[Record]:
 
     tables = [r.connections for r in results]
     offsets = np.cumsum([0, *(t.num_rows for t in tables)])
-    # the keys an earlier range also has
-    shared: list[pa.Array] = []
-    for k in range(1, len(tables)):
-        earlier = pa.chunked_array([t.column("ckey") for t in tables[:k]], pa.binary()).combine_chunks()
-        keys = tables[k].column("ckey")
-        shared.append(pc.filter(keys, pc.is_in(keys, value_set=earlier)).combine_chunks())
-    shared_keys = pc.unique(pa.concat_arrays(shared)) if shared else pa.array([], pa.binary())
+    ckeys = [pa.chunked_array(t.column("ckey"), pa.binary()) for t in tables]
+    # the keys an earlier range also has: those of more than one range
+    distinct = pa.chunked_array([pc.unique(ck) for ck in ckeys], pa.binary())
+    counted = pc.value_counts(distinct)
+    shared_keys = pc.filter(counted.field("values"), pc.greater(counted.field("counts"), 1))
+    del distinct, counted
     # those rows, in order, as Python values: each folded into its connection or kept
     names = list(CONNECTION_FIELDS)
     by_key: dict[bytes, int] = {}  # key -> the latest kept row (global number) of the ranges so far
@@ -526,11 +597,11 @@ def _merge(results: Sequence[_Result], input_index: int) -> Iterator[Record]:
     for k, (t, res) in enumerate(zip(tables, results, strict=True)):
         if not len(shared_keys):
             break
-        hit = pc.is_in(t.column("ckey"), value_set=shared_keys)
+        hit = pc.is_in(ckeys[k], value_set=shared_keys)
         if not pc.any(hit).as_py():
             continue
         pos = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
-        sub = t.take(pa.array(pos))
+        sub = t.table().take(pa.array(pos))
         cols = [sub.column(n).to_pylist() for n in names]
         keys_, synless = sub.column("ckey").to_pylist(), sub.column("synless").to_pylist()
         later: dict[bytes, int] = {}
@@ -559,13 +630,25 @@ def _merge(results: Sequence[_Result], input_index: int) -> Iterator[Record]:
     if folded:
         keep[np.fromiter(folded, dtype=np.int64, count=len(folded))] = False
     merged = np.cumsum(keep) - 1  # each kept row's place
-    combined = pa.concat_tables([t.select(names) for t in tables])
+    # the ranges' tables as one, read a column at a time (and each column's copy let go once it
+    # is filtered), so that this process never holds two copies of every connection
+    del ckeys
+    stored_schema = tables[0].schema()
+    schema = pa.schema([stored_schema.field(n) for n in names])
+    mask = pa.array(keep) if folded else None
+    columns: list[pa.ChunkedArray] = []
+    for name in names:
+        column = pa.chunked_array([c for t in tables for c in t.column(name)], schema.field(name).type)
+        columns.append(column.filter(mask) if mask is not None else column)
+        del column
+    for t in tables:
+        t.remove()
+    combined = pa.table(columns, schema=schema)
+    del columns
     changed = sorted({at for at in folded.values()})
     for at in changed:
         if at in ports_of:
             values[at][_F["flows"]] = len(ports_of[at])  # a transaction seen by two ranges is one flow
-    if folded:
-        combined = combined.filter(pa.array(keep))
     if changed:
         fresh = pa.table([pa.array([values[at][i] for at in changed], combined.schema.field(i).type)
                           for i in range(len(names))], schema=combined.schema)
@@ -581,6 +664,7 @@ def _merge(results: Sequence[_Result], input_index: int) -> Iterator[Record]:
     uids = pc.binary_join_element_wise(f"C{input_index}.", pc.cast(pa.array(np.arange(combined.num_rows)),
                                                                    pa.string()), "")
     combined = combined.set_column(_F["uid"], combined.field(_F["uid"]), uids)
+    give_back()  # (the copies the merge let go)
 
     def final(k: int, uid: str | None) -> str | None:
         """The merged uid of range ``k``'s connection ``uid``; "" when its records are dropped."""
@@ -611,6 +695,14 @@ def _records(results: Sequence[_Result], combined: pa.Table,
                     yield a
             res.dns, res.dns_spill = [], None
             for fields_ in itertools.chain(res.exchanges, _spilled(res.spill)):
+                if res.prepared:
+                    p = PreparedExchange(*fields_)
+                    uid = final(k, p.uid)
+                    if uid != "":
+                        p.uid = uid
+                        p.conn = -1 if uid is None else int(uid[uid.rindex(".") + 1:])
+                        yield p
+                    continue
                 e = Exchange(*fields_)
                 uid = final(k, e.uid)
                 if uid != "":
@@ -631,6 +723,7 @@ def _records(results: Sequence[_Result], combined: pa.Table,
         for res in results:  # (a consumer that stopped early: the files still go)
             _remove(res.spill)
             _remove(res.dns_spill)
+            res.connections.remove()
 
 
 def _merge_decryption(results: Sequence[_Result], combined: pa.Table,
