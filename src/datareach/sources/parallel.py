@@ -68,10 +68,15 @@ if TYPE_CHECKING:
 MIN_BYTES = 48 << 20
 #: Each range gets at least this much.
 MIN_RANGE = 24 << 20
-#: No range is larger than this: a larger file is cut into more ranges than readers, which take
-#: them in turn. A reader then holds one range's connections at a time, and the connections a
-#: range retires stay under :data:`RANGE_MAX_RETIRED` on traffic with many short connections at
-#: any file size (one range per reader had 3 GB captures fall back to one process).
+#: No range is larger than this: a larger file is cut into more ranges than readers (a multiple
+#: of their number, so that none is left reading the last range alone), which they take in turn.
+#: A reader then holds one range's connections at a time, and the connections a range retires
+#: stay under :data:`RANGE_MAX_RETIRED` on traffic with many short connections at any file size
+#: (one range per reader had 3 GB captures fall back to one process). Where a range still holds
+#: too many (a million connections in 624 MB), the file is read again in ranges a quarter of
+#: this size before it is left to one process. Smaller ranges from the start would cost time:
+#: each boundary has the next reader follow the connections open across it again (64 MB ranges
+#: made the 3 GB hard mix's reading 50% slower).
 MAX_RANGE = 256 << 20
 #: How far past a nominal cut to look for a boundary.
 SEARCH_WINDOW = 4 << 20
@@ -237,7 +242,36 @@ def read_stream(path: Path, input_index: int, progress: ProgressCallback | None,
     n = _workers(workers, size)
     if n < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return None
-    plan = _plan(path, size, max(n, -(-size // MAX_RANGE)))
+    # Ranges of MAX_RANGE; if one holds too many connections for parallel reading, ranges a
+    # quarter of that (a million short connections in 624 MB), and only then one process.
+    tried = 0
+    called: list[bool] = []
+
+    def waiting() -> None:
+        if while_waiting is not None and not called:
+            called.append(True)
+            while_waiting()
+
+    for range_max in (MAX_RANGE, MAX_RANGE // 4):
+        count = n * max(1, -(-size // (n * range_max)))
+        if count == tried:
+            break
+        tried = count
+        try:
+            return _read_ranges(path, input_index, progress, n, size, count, waiting, keep_bodies, on_request, keys,
+                                prepare)
+        except _TooManyConnections:
+            continue
+    return None
+
+
+def _read_ranges(path: Path, input_index: int, progress: ProgressCallback | None, n: int, size: int, count: int,
+                 while_waiting: Callable[[], None], keep_bodies: bool, on_request: Callable[[Exchange], None] | None,
+                 keys: KeyStore | None, prepare: Callable[[Exchange], PreparedExchange] | None) -> Iterator[Record] | None:
+    """:func:`read_stream` with ``count`` ranges read by ``n`` processes: None when the file
+    cannot be cut (or a reader lost the records' boundaries); :class:`_TooManyConnections` when
+    a range held too many connections."""
+    plan = _plan(path, size, count)
     if plan is None or len(plan.bounds) < 3:
         return None
     ctx = multiprocessing.get_context("fork")
@@ -258,8 +292,7 @@ def read_stream(path: Path, input_index: int, progress: ProgressCallback | None,
                                  initializer=_init, initargs=(done, on_request, stop, keys, prepare)) as pool:
             futures = [pool.submit(_work, path, input_index, plan, i, keep_bodies)
                        for i in range(len(plan.bounds) - 1)]
-            if while_waiting is not None:
-                while_waiting()
+            while_waiting()
             while not all(f.done() for f in futures):
                 if progress is not None:
                     progress(sum(done[i] - plan.bounds[i] for i in range(len(futures))))
@@ -268,13 +301,15 @@ def read_stream(path: Path, input_index: int, progress: ProgressCallback | None,
         if progress is not None:
             progress(size)
         return _merge(results, input_index)
-    except (pcap.Desync, _TooManyConnections):
+    except (pcap.Desync, _TooManyConnections) as e:
         for f in futures:  # (the ranges that did finish leave their requests' files)
             with contextlib.suppress(BaseException):
                 done_range = f.result(timeout=0)
                 _remove(done_range.spill)
                 _remove(done_range.dns_spill)
                 done_range.connections.remove()
+        if isinstance(e, _TooManyConnections):
+            raise
         return None
     finally:
         if collecting:
