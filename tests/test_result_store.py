@@ -10,6 +10,8 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import datareach
 from datareach.engine import store as store_module
@@ -58,6 +60,23 @@ def test_a_view_reads_in_the_order_given_and_completes_each_row() -> None:
     assert v == got and v != got[:-1]
 
 
+@given(order=st.permutations(range(300)), budget=st.sampled_from([1 << 30, 500]), size=st.integers(1, 300))
+@settings(max_examples=60, deadline=None)
+def test_a_batch_of_rows_in_any_order_is_read_as_the_rows_one_by_one(order: list[int], budget: int,
+                                                                    size: int) -> None:
+    """A view's batch reads its rows at once when they lie close together in the store, else
+    one by one: the same texts either way, in memory or spilled, and the same rows."""
+    s = DocumentStore(budget=budget)
+    s.extend(rows(300))
+    for start in range(0, 300, size):
+        part = order[start:start + size]
+        assert s.raw_rows(part) == [s.raw(i) for i in part]
+    near = sorted(order[:size])
+    assert s.raw_rows(near) == [s.raw(i) for i in near]
+    assert list(s.view(order)) == [rows(300)[i] for i in order]
+    s.close()
+
+
 def test_the_streamed_json_is_the_rendered_json_byte_for_byte(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store_module, "MEMORY_BUDGET", 256)  # every store spills to disk
     result = datareach.audit([EXAMPLE], profile=PROFILE, policies=["us-doj-bulk-data"])
@@ -72,6 +91,19 @@ def test_the_streamed_json_is_the_rendered_json_byte_for_byte(monkeypatch: pytes
         out = io.BytesIO()
         write_json(d, out)
         assert out.getvalue() == render_json(d).encode("utf-8")
+
+
+@given(texts=st.lists(st.text(st.characters(codec="utf-8"), max_size=12), min_size=1, max_size=40))
+@settings(max_examples=80, deadline=None)
+def test_rows_written_a_batch_at_a_time_are_inert_as_the_whole_document(texts: list[str]) -> None:
+    """The writer makes a batch of rows inert and indents it at once: the bytes of the whole
+    document rendered at once, with controls, bidi and format characters and line breaks in the
+    strings, whatever the rows around them."""
+    s = DocumentStore()
+    s.extend({"text": t, "lines": [t, "\n" + t]} for t in texts)
+    out = io.BytesIO()
+    write_json({"rows": s.view(), "after": texts[:2]}, out)
+    assert out.getvalue() == render_json({"rows": list(s.view()), "after": texts[:2]}).encode("utf-8")
 
 
 def test_the_result_of_many_destinations_holds_little_memory(tmp_path: Path) -> None:

@@ -606,11 +606,14 @@ class ExchangeRows:
         f_order = array(code)
         f_order.frombytes(np.lexsort((f_ranks, f_places)).astype(itype).tobytes())
         del f_places, f_ranks
+        places = array(code)  # (indexed once per finding: an array's items are Python ints)
+        places.frombytes(place.tobytes())
+        del place
 
         def complete_finding(k: int, row: dict[str, Any]) -> None:
             i = found_in[f_order[k]]
             row["id"] = f"F{k}"
-            row["exchange"] = exchange_id(int(place[i]))
+            row["exchange"] = exchange_id(places[i])
             if renamed and conns[i] >= 0:
                 row["uid"] = connection_uid(inputs[i], conns[i])
 

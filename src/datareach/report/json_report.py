@@ -45,9 +45,11 @@ def _write(doc: dict[str, Any], out: BinaryIO, dumps: Any, indent: int) -> None:
             batches = value.batches() if hasattr(value, "batches") else (value,)
             first = True
             for batch in batches:
-                parts = [inert_json(dumps(row, option=indent)).replace(b"\n", b"\n    ") for row in batch]
-                if parts:
-                    out.write((b"" if first else b",") + b"\n    " + b",\n    ".join(parts))
+                if batch:
+                    # (a batch's rows joined, then made inert and indented at once: the same bytes
+                    # as row by row, since both act on single characters and the joint is ",\n")
+                    text = inert_json(b",\n".join([dumps(row, option=indent) for row in batch]))
+                    out.write((b"" if first else b",") + b"\n    " + text.replace(b"\n", b"\n    "))
                     first = False
             out.write(b"\n  ]")
         else:
