@@ -92,18 +92,10 @@ class DocumentStore:
         """Row ``i``'s JSON text."""
         return self._read(self._offsets[i], self._offsets[i + 1])
 
-    def raw_range(self, start: int, stop: int) -> list[bytes]:
-        """Rows ``start`` to ``stop`` (exclusive), read at once."""
-        if start >= stop:
-            return []
-        offs = self._offsets
-        base = offs[start]
-        block = self._read(base, offs[stop])
-        return [block[offs[i] - base: offs[i + 1] - base] for i in range(start, stop)]
-
     def raw_rows(self, rows: Sequence[int]) -> list[bytes]:
         """The JSON text of each of ``rows`` (row numbers, in any order): read at once when they
-        lie close together in the store (the rows of a view's batch mostly do), else one by one."""
+        lie close together in the store (consecutive rows; the rows of a view's batch mostly do), else
+        one by one."""
         if not rows:
             return []
         offs = self._offsets
@@ -195,10 +187,7 @@ class DocumentView(RowBatches):
         n = len(self)
         for start in range(0, n, size):
             stop = min(n, start + size)
-            if order is None:
-                texts = self._store.raw_range(start, stop)
-            else:
-                texts = self._store.raw_rows(order[start:stop])
+            texts = self._store.raw_rows(range(start, stop) if order is None else order[start:stop])
             rows = [loads(t) for t in texts]
             if complete is not None:
                 for k, row in enumerate(rows, start):

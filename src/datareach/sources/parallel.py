@@ -738,19 +738,14 @@ def _records(results: Sequence[_Result], combined: pa.Table,
                     a.uid = uid
                     yield a
             res.dns, res.dns_spill = [], None
+            made = PreparedExchange if res.prepared else Exchange
             for fields_ in itertools.chain(res.exchanges, _spilled(res.spill)):
-                if res.prepared:
-                    p = PreparedExchange(*fields_)
-                    uid = final(k, p.uid)
-                    if uid != "":
-                        p.uid = uid
-                        p.conn = -1 if uid is None else int(uid[uid.rindex(".") + 1:])
-                        yield p
-                    continue
-                e = Exchange(*fields_)
+                e = made(*fields_)
                 uid = final(k, e.uid)
                 if uid != "":
                     e.uid = uid
+                    if isinstance(e, PreparedExchange) and uid is not None:
+                        e.conn = int(uid[uid.rindex(".") + 1:])  # (its rows name the reader's uid)
                     yield e
             res.spill = None
             cut += res.cut
